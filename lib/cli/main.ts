@@ -1,0 +1,58 @@
+/**
+ * The `rehost` command. Each subcommand lives in `commands/<name>.ts` and exports `register`.
+ *
+ * Exit codes: 0 success; 1 a check failed (digests differ, a mandatory policy failed);
+ * 2 bad input (every problem printed, nothing written); 3 an unexpected failure.
+ */
+import { Command, CommanderError } from "commander";
+import { InputError, formatProblem } from "../problems";
+
+/** Raised by commands whose check ran and failed (exit 1), after printing their report. */
+export class CheckFailed extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CheckFailed";
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command("rehost")
+    .description("Migrate VMware vSphere VMs to Alibaba Cloud ECS wave by wave, keeping every IP address.")
+    .version(require("../../package.json").version)
+    .showHelpAfterError()
+    .exitOverride();
+  for (const register of commandRegistrations()) register(program);
+  return program;
+}
+
+/** Each command module, in the order `rehost --help` lists them. */
+function commandRegistrations(): Array<(program: Command) => void> {
+  return [
+  ];
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+  } catch (err) {
+    process.exitCode = exitCodeFor(err);
+  }
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // --help and --version end with code 0; usage errors are bad input.
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  if (err instanceof InputError) {
+    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    return 2;
+  }
+  if (err instanceof CheckFailed) {
+    process.stderr.write(`${err.message}\n`);
+    return 1;
+  }
+  process.stderr.write(`rehost: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  return 3;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+// Forks, not threads: Pulumi closure serialization breaks under worker threads.
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    pool: "forks",
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    reporters: ["default"],
+  },
+});
