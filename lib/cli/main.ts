@@ -28,6 +28,7 @@ export function buildProgram(): Command {
 /** Each command module, in the order `rehost --help` lists them. */
 function commandRegistrations(): Array<(program: Command) => void> {
   return [
+    require("./commands/agent").register,
   ];
 }
 
