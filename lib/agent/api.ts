@@ -1,0 +1,139 @@
+/**
+ * The agent's HTTP API contract: request bodies (validated with zod) and the job status it returns.
+ * Field names are a public contract shared by the agent, its client and the dynamic providers.
+ */
+import { z } from "zod";
+import { problem, type Problem } from "../problems";
+
+/** Job ids name a source disk (`web-01-disk-2000`): they become file names on the gateway. */
+export const JobIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, "lowercase letters, digits, dots, dashes and underscores, at most 128")
+  .refine((s) => !s.includes(".."), "no '..'");
+
+/** Credentials references name a file the agent was configured with (`--credentials DIR`). */
+export const CredentialsRefSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "a file name in the agent's credentials directory");
+
+/** Where changed blocks of a round come from. */
+export const ChangedSchema = z.union([
+  z.enum(["full", "allocated", "hash"]),
+  z.string().regex(/^bitmap:[A-Za-z0-9._-]+$/, "bitmap:NAME"),
+  z.object({
+    extents: z
+      .array(z.object({ offset: z.number().int().nonnegative(), length: z.number().int().positive() }).strict())
+      .max(1_000_000),
+  }).strict(),
+]);
+export type Changed = z.infer<typeof ChangedSchema>;
+
+export const RegisterRequestSchema = z
+  .object({
+    id: JobIdSchema,
+    source: z
+      .object({
+        /** `nbd://`, `nbds://`, `nbd+unix://` or `nbds+unix://` URI; never with a secret in it. */
+        uri: z
+          .string()
+          .regex(/^nbds?(\+unix)?:\/\//, "an nbd://, nbds://, nbd+unix:// or nbds+unix:// URI")
+          .refine((u) => !/[?&]tls-psk-file=/.test(u) && !/\/\/[^/@]*:[^/@]*@/.test(u), "no secret or key file in the URI: use `credentials`"),
+        /** A PSK file the agent knows, by name (`site-a.psk`). */
+        credentials: CredentialsRefSchema.optional(),
+      })
+      .strict(),
+    /** A device or file from the agent's allow-list. */
+    target: z.string().startsWith("/", "an absolute path"),
+    /** How the initial sync reads the source. @default "allocated" */
+    initial: z.enum(["full", "allocated"]).default("allocated"),
+  })
+  .strict();
+export type RegisterRequest = z.input<typeof RegisterRequestSchema>;
+export type JobSpec = z.output<typeof RegisterRequestSchema>;
+
+export const RoundRequestSchema = z
+  .object({
+    /** The round number the controller wants; asking twice for the same number is idempotent. */
+    round: z.number().int().positive(),
+    changed: ChangedSchema,
+  })
+  .strict();
+export type RoundRequest = z.infer<typeof RoundRequestSchema>;
+
+export const FreezeRequestSchema = z.object({ point: z.string().min(1).max(200) }).strict();
+
+/** States of a job (see docs/agent.md). */
+export type JobState = "initial-sync" | "idle" | "syncing" | "frozen" | "stalled" | "error";
+
+export interface Digest {
+  readonly algorithm: string;
+  readonly digest: string;
+  readonly size: number;
+}
+
+/** A round that finished: what moved, how long it took and the target's digest afterwards. */
+export interface RoundRecord {
+  readonly round: number;
+  readonly changed: Changed;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly seconds: number;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  readonly bytesZeroed: number;
+  readonly bytesSkipped: number;
+  /** Whether the round continued from a journal left by an interrupted run. */
+  readonly resumed: boolean;
+  readonly digest: Digest;
+}
+
+/** The round being worked on (or queued), with its live progress. */
+export interface ActiveRound {
+  readonly round: number;
+  readonly changed: Changed;
+  readonly requestedAt: string;
+  readonly startedAt?: string;
+  readonly queued: boolean;
+  readonly attempts: number;
+  readonly phase?: string;
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  readonly rate: number;
+  readonly etaSeconds: number;
+}
+
+export interface Verification {
+  readonly state: "running" | "done" | "failed";
+  readonly requestedAt: string;
+  readonly finishedAt?: string;
+  readonly source?: Digest;
+  readonly target?: Digest;
+  readonly equal?: boolean;
+  readonly error?: string;
+}
+
+export interface JobStatus {
+  readonly id: string;
+  readonly source: { readonly uri: string; readonly credentials?: string };
+  readonly target: string;
+  readonly state: JobState;
+  readonly active?: ActiveRound;
+  readonly lastRound?: RoundRecord;
+  readonly rounds: readonly Omit<RoundRecord, "changed">[];
+  /** Seconds since the start of the last finished round: how old the target's data is. */
+  readonly lagSeconds?: number;
+  /** The rehearsal point the job is frozen for. */
+  readonly frozenFor?: string;
+  readonly verification?: Verification;
+  readonly error?: string;
+}
+
+/** Turns a zod failure into `Problem`s naming each field. */
+export function zodProblems(error: z.ZodError, what: string): Problem[] {
+  return error.issues.map((issue) =>
+    problem({
+      field: issue.path.length > 0 ? issue.path.join(".") : undefined,
+      message: `The ${what} is not valid: ${issue.message}`,
+      received: "received" in issue && issue.received !== undefined ? String(issue.received) : undefined,
+      fix: "send the fields docs/agent.md describes",
+    }),
+  );
+}

@@ -1,0 +1,158 @@
+/**
+ * The sync-gateway agent: an HTTPS API over the replication engine, with jobs that survive the
+ * agent being killed. `startAgent` is what `rehost agent` runs; tests and the lab start it
+ * in-process or as a child process.
+ */
+import * as fs from "node:fs";
+import type { AddressInfo } from "node:net";
+import type { Changed, Digest } from "./api";
+import { loadOrCreateToken } from "./auth";
+import { JobManager, type CopyResult, type DataPlane, type RoundProgress } from "./jobs";
+import { jsonLogger, type Logger } from "./log";
+import { Scheduler } from "./scheduler";
+import { createAgentServer } from "./server";
+import { StateDir } from "./store";
+import { loadOrCreateCertificate } from "./tls";
+
+export type { Changed, Digest, JobSpec, JobState, JobStatus, RegisterRequest, RoundRecord, Verification } from "./api";
+export type { DataPlane } from "./jobs";
+export { AgentClient, AgentRequestError, type AgentClientOptions } from "./client";
+
+export interface AgentOptions {
+  /** Directory holding job records, journals, the certificate and the token. */
+  readonly stateDir: string;
+  /** Address to listen on. @default "127.0.0.1" */
+  readonly host?: string;
+  /** Port; 0 picks a free one. */
+  readonly port: number;
+  /** Devices or files jobs may write to. */
+  readonly allow: readonly string[];
+  /** PEM certificate and key files; when absent a self-signed certificate is created in the state directory. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** File holding the bearer token. @default - `<stateDir>/token`, created with a random token if missing */
+  readonly tokenFile?: string;
+  /** Directory of credentials files (PSK files) that jobs name by reference. */
+  readonly credentialsDir?: string;
+  /** Disks copied at once; the others queue. @default 4 */
+  readonly maxConcurrent?: number;
+  /** Total bandwidth cap across every job, bytes per second. @default - unlimited */
+  readonly bandwidth?: number;
+  /** Attempts per round before a job goes to `error`. @default 5 */
+  readonly maxAttempts?: number;
+  /** First retry delay in ms (doubled per attempt). @default 1000 */
+  readonly retryDelayMs?: number;
+  readonly logger?: Logger;
+  /** The data plane; @default - `lib/replication` */
+  readonly dataPlane?: DataPlane;
+}
+
+/** A running agent. */
+export interface RunningAgent {
+  /** `https://HOST:PORT`. */
+  readonly url: string;
+  readonly port: number;
+  /** SHA-256 fingerprint of the certificate clients must pin. */
+  readonly fingerprint: string;
+  readonly certificate: string;
+  readonly tokenFile: string;
+  /** Stops listening and stops every round (journals stay for the next start). */
+  close(): Promise<void>;
+}
+
+/** Starts an agent: loads its state, resumes unfinished rounds and listens. */
+export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
+  const logger = options.logger ?? jsonLogger();
+  const host = options.host ?? "127.0.0.1";
+  const state = new StateDir(options.stateDir);
+  state.ensure();
+  const tokenFile = options.tokenFile ?? state.tokenFile;
+  const { token, created: tokenCreated } = loadOrCreateToken(tokenFile);
+  const certificate = loadOrCreateCertificate({ certFile: options.certFile, keyFile: options.keyFile, tlsDir: state.tlsDir, hosts: [host] });
+  for (const target of options.allow) {
+    if (!target.startsWith("/")) throw new Error(`Allowed target ${target} is not an absolute path.`);
+  }
+  const bandwidth = options.bandwidth !== undefined ? new (require("../replication/throttle").Throttle)(options.bandwidth) : undefined;
+  const scheduler = new Scheduler(options.maxConcurrent ?? 4);
+  const jobs = new JobManager({
+    state,
+    scheduler,
+    dataPlane: options.dataPlane ?? replicationDataPlane(),
+    logger,
+    allow: options.allow,
+    credentialsDir: options.credentialsDir,
+    bandwidth,
+    maxAttempts: options.maxAttempts,
+    retryDelayMs: options.retryDelayMs,
+  });
+  jobs.resume();
+  const server = createAgentServer({
+    cert: certificate.cert,
+    key: certificate.key,
+    token,
+    jobs,
+    logger,
+    info: { service: "rehost-agent", version: require("../../package.json").version, maxConcurrent: scheduler.limit, bandwidth: options.bandwidth ?? null },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  logger.log("info", "agent listening", {
+    url,
+    fingerprint: certificate.fingerprint,
+    certificateCreated: certificate.created,
+    tokenFile,
+    tokenCreated,
+    allow: options.allow,
+    maxConcurrent: scheduler.limit,
+    bandwidth: options.bandwidth ?? null,
+  });
+  return {
+    url,
+    port,
+    fingerprint: certificate.fingerprint,
+    certificate: certificate.cert,
+    tokenFile,
+    async close() {
+      jobs.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      logger.log("info", "agent stopped");
+    },
+  };
+}
+
+/** The production data plane: `lib/replication`'s `sync` and `digest`, loaded on first use. */
+export function replicationDataPlane(): DataPlane {
+  return {
+    async sync(o): Promise<CopyResult> {
+      const replication = require("../replication");
+      return replication.sync({
+        source: o.source,
+        target: o.target,
+        changed: o.changed,
+        journal: o.journal,
+        bandwidth: o.bandwidth,
+        onProgress: o.onProgress as ((p: RoundProgress) => void) | undefined,
+        signal: o.signal,
+      });
+    },
+    async digest(spec: string): Promise<Digest> {
+      const replication = require("../replication");
+      const d = await replication.digest(spec);
+      return { algorithm: d.algorithm, digest: d.digest, size: d.size };
+    },
+  };
+}
+
+/** Reads a token file the way the agent does (trimmed). */
+export function readToken(file: string): string {
+  return fs.readFileSync(file, "utf8").trim();
+}
+

@@ -1,0 +1,88 @@
+/**
+ * `rehost agent`: runs the sync-gateway agent until SIGINT or SIGTERM.
+ */
+import type { Command } from "commander";
+import { InputError, problem, type Problem } from "../../problems";
+
+interface AgentCommandOptions {
+  state: string;
+  listen: string;
+  allow: string;
+  cert?: string;
+  key?: string;
+  tokenFile?: string;
+  credentials?: string;
+  maxConcurrent: string;
+  bandwidth?: string;
+}
+
+/** Registers `rehost agent`. */
+export function register(program: Command): void {
+  program
+    .command("agent")
+    .description("Run the sync-gateway agent: an HTTPS API that copies source disks to the gateway's devices (JSON-lines logs on stdout).")
+    .requiredOption("--state <dir>", "directory for job records, journals, the certificate and the token")
+    .requiredOption("--listen <host:port>", "address to listen on, e.g. 127.0.0.1:8443 or 172.30.0.5:8443")
+    .requiredOption("--allow <paths>", "comma-separated devices or files jobs may write to (e.g. /dev/vdb,/dev/vdc)")
+    .option("--cert <file>", "PEM certificate (default: self-signed, created on first start)")
+    .option("--key <file>", "PEM private key of --cert")
+    .option("--token-file <file>", "file holding the bearer token (default: <state>/token, created if missing)")
+    .option("--credentials <dir>", "directory of PSK files that jobs name by reference")
+    .option("--max-concurrent <n>", "disks copied at once; the others queue", "4")
+    .option("--bandwidth <rate>", "total bandwidth cap across jobs, e.g. 200M (bytes/s)")
+    .action(async (opts: AgentCommandOptions) => {
+      const problems: Problem[] = [];
+      const listen = /^(.+):(\d{1,5})$/.exec(opts.listen);
+      const port = listen === null ? NaN : Number(listen[2]);
+      if (listen === null || port > 65535) {
+        problems.push(problem({ field: "--listen", received: opts.listen, expected: "HOST:PORT with a port up to 65535", fix: "e.g. --listen 127.0.0.1:8443", message: "The listen address is not HOST:PORT." }));
+      }
+      const allow = opts.allow.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+      for (const p of allow) {
+        if (!p.startsWith("/")) problems.push(problem({ field: "--allow", received: p, expected: "an absolute path", fix: "list devices as /dev/vdb", message: `Allowed target ${p} is not an absolute path.` }));
+      }
+      if (allow.length === 0) problems.push(problem({ field: "--allow", received: JSON.stringify(opts.allow), expected: "at least one device or file", fix: "e.g. --allow /dev/vdb,/dev/vdc", message: "The allow-list is empty." }));
+      const maxConcurrent = Number(opts.maxConcurrent);
+      if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
+        problems.push(problem({ field: "--max-concurrent", received: opts.maxConcurrent, expected: "a positive integer", fix: "e.g. --max-concurrent 4", message: "The concurrency limit is not a positive integer." }));
+      }
+      if ((opts.cert === undefined) !== (opts.key === undefined)) {
+        problems.push(problem({ field: opts.cert === undefined ? "--cert" : "--key", expected: "both --cert and --key, or neither", fix: "give the certificate with its key, or neither for a self-signed one", message: "A certificate needs its key." }));
+      }
+      let bandwidth: number | undefined;
+      if (opts.bandwidth !== undefined) {
+        try {
+          bandwidth = require("../../replication/throttle").parseRate(opts.bandwidth, "--bandwidth");
+        } catch (err) {
+          if (err instanceof InputError) problems.push(...err.problems);
+          else throw err;
+        }
+      }
+      if (problems.length > 0) throw new InputError(problems);
+
+      const { startAgent } = require("../../agent") as typeof import("../../agent");
+      const agent = await startAgent({
+        stateDir: opts.state,
+        host: listen![1].replace(/^\[|\]$/g, ""),
+        port,
+        allow,
+        certFile: opts.cert,
+        keyFile: opts.key,
+        tokenFile: opts.tokenFile,
+        credentialsDir: opts.credentials,
+        maxConcurrent,
+        bandwidth,
+      });
+      process.stderr.write(`rehost agent: listening on ${agent.url}\nrehost agent: certificate SHA-256 fingerprint ${agent.fingerprint}\nrehost agent: bearer token in ${agent.tokenFile}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off("SIGINT", stop);
+          process.off("SIGTERM", stop);
+          resolve();
+        };
+        process.on("SIGINT", stop);
+        process.on("SIGTERM", stop);
+      });
+      await agent.close();
+    });
+}
