@@ -1,0 +1,168 @@
+/**
+ * Loading the waves file (see `waves.ts` for its schema): the schema's checks plus those within the
+ * file: unique wave names, `after` naming existing waves without cycles, change windows that are
+ * timestamps with an offset and end after they start, well-formed CIDRs in the settings. Whether
+ * members name VMs of the inventory is the planner's check.
+ */
+import { InputError, problem, type Problem } from "../problems";
+import { readDocument } from "./files";
+import { canonicalCidr, isNetworkAddress, parseCidr } from "./ipv4";
+import { WavesFileSchema, type WavesFile } from "./waves";
+import { problemsFromZod, type VmLocation } from "./zod-problems";
+
+/** Loads and checks a waves file (YAML or JSON); throws `InputError` listing every problem. */
+export async function loadWaves(path: string): Promise<WavesFile> {
+  return parseWaves(await readDocument(path), path);
+}
+
+/** Checks an already parsed waves document. */
+export function parseWaves(document: unknown, file?: string): WavesFile {
+  const at = file !== undefined ? { file } : {};
+  const parsed = WavesFileSchema.safeParse(document ?? {}, { reportInput: true });
+  if (!parsed.success) throw new InputError(problemsFromZod(parsed.error, { ...at, input: document, vmNameAt: overrideLocator }));
+  const waves = parsed.data;
+  const problems: Problem[] = [];
+  const names = new Map<string, number>();
+  waves.waves.forEach((wave, i) => {
+    if (names.has(wave.name)) {
+      problems.push(
+        problem({
+          ...at,
+          field: `waves[${i}].name`,
+          received: wave.name,
+          expected: "a wave name used once",
+          fix: `rename one of the waves named ${wave.name}`,
+          message: `Wave ${wave.name} is defined twice`,
+        }),
+      );
+    } else names.set(wave.name, i);
+  });
+  waves.waves.forEach((wave, i) => {
+    wave.after.forEach((dep, j) => {
+      if (dep === wave.name || !names.has(dep)) {
+        problems.push(
+          problem({
+            ...at,
+            field: `waves[${i}].after[${j}]`,
+            received: dep,
+            expected: `one of the other waves: ${[...names.keys()].filter((n) => n !== wave.name).join(", ") || "(none)"}`,
+            fix: dep === wave.name ? "remove the wave from its own `after` list" : "name an existing wave or remove the entry",
+            message: dep === wave.name ? `Wave ${wave.name} cannot wait for itself` : `Wave ${wave.name} waits for wave ${dep}, which does not exist`,
+          }),
+        );
+      }
+    });
+    if (wave.window) problems.push(...windowProblems(wave.window, `waves[${i}].window`, wave.name, at));
+  });
+  const cycle = findCycle(waves);
+  if (cycle) {
+    problems.push(
+      problem({
+        ...at,
+        field: "waves[].after",
+        received: cycle.join(" → "),
+        expected: "an order without cycles",
+        fix: "remove one of the `after` entries in the cycle",
+        message: `The waves wait for each other in a cycle: ${cycle.join(" → ")}`,
+      }),
+    );
+  }
+  const settings = waves.settings;
+  settings.onPremRanges.forEach((range, i) => problems.push(...cidrProblems(range, `settings.onPremRanges[${i}]`, at)));
+  problems.push(...cidrProblems(settings.sync.pool, "settings.sync.pool", at));
+  for (const [wave, cidr] of Object.entries(settings.sync.subnets)) {
+    problems.push(...cidrProblems(cidr, `settings.sync.subnets.${wave}`, at));
+    if (!names.has(wave)) {
+      problems.push(
+        problem({
+          ...at,
+          field: `settings.sync.subnets.${wave}`,
+          received: wave,
+          expected: `a wave name: ${[...names.keys()].join(", ")}`,
+          fix: "key the sync subnet by an existing wave's name",
+          message: `A sync subnet is given for wave ${wave}, which does not exist`,
+        }),
+      );
+    }
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  return waves;
+}
+
+/** Issues inside `waves[i].overrides.<vm>` concern that VM. */
+function overrideLocator(path: readonly PropertyKey[]): VmLocation | undefined {
+  if (path[0] === "waves" && typeof path[1] === "number" && path[2] === "overrides" && typeof path[3] === "string") {
+    return { vm: path[3], field: path };
+  }
+  return undefined;
+}
+
+const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function windowProblems(window: { start: string; end: string }, field: string, wave: string, at: { file?: string }): Problem[] {
+  const problems: Problem[] = [];
+  for (const side of ["start", "end"] as const) {
+    const value = window[side];
+    if (!TIMESTAMP.test(value) || Number.isNaN(Date.parse(value))) {
+      problems.push(
+        problem({
+          ...at,
+          field: `${field}.${side}`,
+          received: JSON.stringify(value),
+          expected: "an ISO 8601 timestamp with offset like 2026-03-07T22:00:00+08:00",
+          fix: "write the time with its date and UTC offset",
+          message: `The change window of wave ${wave} has a malformed ${side}`,
+        }),
+      );
+    }
+  }
+  if (problems.length === 0 && Date.parse(window.end) <= Date.parse(window.start)) {
+    problems.push(
+      problem({
+        ...at,
+        field: `${field}.end`,
+        received: window.end,
+        expected: `a time after ${window.start}`,
+        fix: "swap start and end, or correct the dates",
+        message: `The change window of wave ${wave} ends before it starts`,
+      }),
+    );
+  }
+  return problems;
+}
+
+function cidrProblems(text: string, field: string, at: { file?: string }): Problem[] {
+  const cidr = parseCidr(text);
+  if (!cidr) {
+    return [problem({ ...at, field, received: JSON.stringify(text), expected: "an IPv4 CIDR like 172.30.0.0/16", fix: "write the range as address/prefix", message: "The range is malformed" })];
+  }
+  if (!isNetworkAddress(cidr)) {
+    return [problem({ ...at, field, received: text, expected: canonicalCidr(cidr), fix: `write the network address: ${canonicalCidr(cidr)}`, message: "The range has host bits set" })];
+  }
+  return [];
+}
+
+function findCycle(waves: WavesFile): string[] | undefined {
+  const after = new Map(waves.waves.map((w) => [w.name, w.after] as const));
+  const state = new Map<string, "visiting" | "done">();
+  const stack: string[] = [];
+  const visit = (name: string): string[] | undefined => {
+    if (state.get(name) === "done" || !after.has(name)) return undefined;
+    if (state.get(name) === "visiting") return [...stack.slice(stack.indexOf(name)), name];
+    state.set(name, "visiting");
+    stack.push(name);
+    for (const dep of after.get(name)!) {
+      if (dep === name) continue;
+      const found = visit(dep);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(name, "done");
+    return undefined;
+  };
+  for (const wave of waves.waves) {
+    const found = visit(wave.name);
+    if (found) return found;
+  }
+  return undefined;
+}

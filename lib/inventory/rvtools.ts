@@ -1,0 +1,538 @@
+/**
+ * The RVTools loader: the vInfo, vDisk and vNetwork tabs of an RVTools export, either as CSV
+ * files in a directory (`RVTools_tabvInfo.csv` or `vInfo.csv`, ...) or as an `.xlsx` workbook.
+ *
+ * Columns are found by name, not position, under the headers RVTools writes in its workbook
+ * (`VM`, `Capacity MiB`, `IPv4 Address`, ...) or the prefixed names of its CSV export
+ * (`vInfoVMName`, `vDiskCapacityMiB`, `vNetworkIPv4Address`, ...); case, spaces and punctuation
+ * are ignored, and extra columns do not matter. RVTools has no prefix lengths: subnets come from
+ * a networks file. Every malformed cell and missing column is reported at once.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse as parseCsv } from "csv-parse/sync";
+import { InputError, problem, type Problem } from "../problems";
+import { readText, unreadable } from "./files";
+import { isIpv4, isLinkLocal } from "./ipv4";
+import { InventorySchema, type Disk, type GuestOs, type Inventory, type Nic, type Vm } from "./schema";
+import { problemsFromZod, vmListLocator } from "./zod-problems";
+
+/** The RVTools tabs the loader reads. */
+export type RvtoolsTab = "vInfo" | "vDisk" | "vNetwork";
+
+/** A column the loader reads: the header RVTools writes in its workbook and its other names. */
+export interface RvtoolsColumn {
+  readonly key: string;
+  /** The header as RVTools writes it in its xlsx workbook. */
+  readonly header: string;
+  /** Other accepted headers, e.g. the prefixed names of the CSV export. */
+  readonly aliases: readonly string[];
+  readonly required: boolean;
+}
+
+function column(key: string, header: string, aliases: readonly string[], required = false): RvtoolsColumn {
+  return { key, header, aliases, required };
+}
+
+/** Every column read, per tab. */
+export const RVTOOLS_COLUMNS: Readonly<Record<RvtoolsTab, readonly RvtoolsColumn[]>> = {
+  vInfo: [
+    column("name", "VM", ["vInfoVMName", "vInfoVM"], true),
+    column("powerState", "Powerstate", ["vInfoPowerstate"], true),
+    column("template", "Template", ["vInfoTemplate"]),
+    column("cpus", "CPUs", ["vInfoCPUs"], true),
+    column("memory", "Memory", ["vInfoMemory", "Memory MiB"], true),
+    column("provisioned", "Provisioned MiB", ["vInfoProvisioned", "vInfoProvisionedMiB"]),
+    column("inUse", "In Use MiB", ["vInfoInUse", "vInfoInUseMiB"]),
+    column("firmware", "Firmware", ["vInfoFirmware"]),
+    column("os", "OS according to the configuration file", ["vInfoOS", "vInfoOSConfig"], true),
+    column("osTools", "OS according to the VMware Tools", ["vInfoOSTools"]),
+    column("uuid", "VM UUID", ["vInfoUUID", "vInfoVMUUID"], true),
+    column("folder", "Folder", ["vInfoFolder"]),
+  ],
+  vDisk: [
+    column("vm", "VM", ["vDiskVMName", "vDiskVM"], true),
+    column("template", "Template", ["vDiskTemplate"]),
+    column("label", "Disk", ["vDiskName", "vDiskDisk"], true),
+    column("key", "Disk Key", ["vDiskKey", "vDiskDiskKey"]),
+    column("capacity", "Capacity MiB", ["vDiskCapacityMiB", "vDiskCapacity"], true),
+    column("thin", "Thin", ["vDiskThin"]),
+    column("mode", "Disk Mode", ["vDiskDiskMode", "vDiskMode"]),
+    column("raw", "Raw", ["vDiskRaw"]),
+    column("rawMode", "Raw Com. Mode", ["Raw Comp. Mode", "vDiskRawComMode", "vDiskRawCompMode"]),
+    column("controller", "Controller", ["vDiskController"]),
+    column("path", "Path", ["Disk Path", "vDiskPath", "vDiskDiskPath"]),
+  ],
+  vNetwork: [
+    column("vm", "VM", ["vNetworkVMName", "vNetworkVM"], true),
+    column("template", "Template", ["vNetworkTemplate"]),
+    column("label", "NIC label", ["vNetworkNICLabel", "vNetworkLabel"]),
+    column("adapter", "Adapter", ["vNetworkAdapter"]),
+    column("network", "Network", ["vNetworkName", "vNetworkNetwork", "vNetworkPortgroup"], true),
+    column("mac", "Mac Address", ["vNetworkMacAddress", "vNetworkMAC"], true),
+    column("ipv4", "IPv4 Address", ["vNetworkIPv4Address", "vNetworkIP4Address", "vNetworkIpv4"], true),
+  ],
+};
+
+/** One tab read from a CSV file or a worksheet: headers and rows of cell text. */
+export interface RvtoolsTable {
+  /** The file (or `workbook.xlsx#vInfo`) the rows come from, for messages. */
+  readonly source: string;
+  readonly headers: readonly string[];
+  readonly rows: readonly RvtoolsRow[];
+}
+
+/** A data row: its row number in the file (1 is the header) and its cells. */
+export interface RvtoolsRow {
+  readonly line: number;
+  readonly cells: readonly string[];
+}
+
+/** Whether `file` looks like an RVTools workbook or export directory (not YAML/JSON). */
+export function isRvtoolsPath(file: string): boolean {
+  if (/\.xlsx$/i.test(file)) return true;
+  try {
+    return fs.statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Loads an RVTools export (directory of CSVs or `.xlsx` workbook) into an inventory without networks. */
+export async function loadRvtools(file: string): Promise<Inventory> {
+  const tables = /\.xlsx$/i.test(file) ? await readWorkbook(file) : await readCsvDirectory(file);
+  return inventoryFromTables(tables, file);
+}
+
+/** The file name patterns of each tab's CSV file (`RVTools_tabvInfo.csv`, `tabvInfo.csv`, `vInfo.csv`). */
+function tabFilePattern(tab: RvtoolsTab): RegExp {
+  return new RegExp(`(^|[_\\-. ]|tab)${tab}\\.csv$`, "i");
+}
+
+/** Reads the three tabs from CSV files in `dir`. */
+export async function readCsvDirectory(dir: string): Promise<Record<RvtoolsTab, RvtoolsTable>> {
+  let names: string[];
+  try {
+    names = await fs.promises.readdir(dir);
+  } catch (err) {
+    throw new InputError(unreadable(dir, err));
+  }
+  const problems: Problem[] = [];
+  const found: Partial<Record<RvtoolsTab, string>> = {};
+  for (const tab of ["vInfo", "vDisk", "vNetwork"] as const) {
+    const matches = names.filter((n) => tabFilePattern(tab).test(n)).sort();
+    if (matches.length === 0) {
+      problems.push(
+        problem({
+          file: dir,
+          field: tab,
+          received: names.filter((n) => /\.csv$/i.test(n)).join(", ") || "no CSV files",
+          expected: `a CSV file named RVTools_tab${tab}.csv or ${tab}.csv`,
+          fix: `export the ${tab} tab of RVTools as CSV into ${dir}`,
+          message: `The RVTools export has no ${tab} CSV file`,
+        }),
+      );
+    } else if (matches.length > 1) {
+      problems.push(
+        problem({
+          file: dir,
+          field: tab,
+          received: matches.join(", "),
+          expected: `one ${tab} CSV file`,
+          fix: "keep one RVTools export per directory",
+          message: `The directory holds several ${tab} CSV files`,
+        }),
+      );
+    } else found[tab] = matches[0]!;
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  const tables = {} as Record<RvtoolsTab, RvtoolsTable>;
+  for (const tab of ["vInfo", "vDisk", "vNetwork"] as const) {
+    const file = path.join(dir, found[tab]!);
+    tables[tab] = csvTable(await readText(file), file);
+  }
+  return tables;
+}
+
+/** Parses one CSV file; the delimiter (comma, semicolon or tab) is taken from the header line. */
+export function csvTable(text: string, source: string): RvtoolsTable {
+  const firstLine = text.replace(/^\uFEFF/, "").split(/\r?\n/, 1)[0] ?? "";
+  const delimiter = [",", ";", "\t"].map((d) => ({ d, n: firstLine.split(d).length })).sort((a, b) => b.n - a.n)[0]!.d;
+  let records: string[][];
+  try {
+    records = parseCsv(text, { bom: true, delimiter, relax_column_count: true, skip_empty_lines: true, info: false }) as string[][];
+  } catch (err) {
+    throw new InputError(
+      problem({
+        file: source,
+        message: `The file is not valid CSV: ${(err as Error).message}`,
+        expected: "an RVTools CSV export",
+        fix: "export the tab again from RVTools",
+      }),
+    );
+  }
+  const [headers = [], ...body] = records;
+  return { source, headers, rows: body.map((cells, i) => ({ line: i + 2, cells })) };
+}
+
+/** Reads the three tabs from the worksheets of an RVTools `.xlsx` workbook. */
+export async function readWorkbook(file: string): Promise<Record<RvtoolsTab, RvtoolsTable>> {
+  const ExcelJS = await import("exceljs");
+  const workbook = new ExcelJS.default.Workbook();
+  try {
+    await workbook.xlsx.readFile(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== undefined) throw new InputError(unreadable(file, err));
+    throw new InputError(
+      problem({ file, message: `The file is not an xlsx workbook: ${(err as Error).message}`, expected: "an RVTools .xlsx export", fix: "export again from RVTools" }),
+    );
+  }
+  const problems: Problem[] = [];
+  const tables = {} as Record<RvtoolsTab, RvtoolsTable>;
+  for (const tab of ["vInfo", "vDisk", "vNetwork"] as const) {
+    const sheet = workbook.worksheets.find((ws) => ws.name.toLowerCase() === tab.toLowerCase() || ws.name.toLowerCase() === `tab${tab.toLowerCase()}`);
+    if (!sheet) {
+      problems.push(
+        problem({
+          file,
+          field: tab,
+          received: workbook.worksheets.map((ws) => ws.name).join(", ") || "no worksheets",
+          expected: `a worksheet named ${tab}`,
+          fix: `export the ${tab} tab with RVTools`,
+          message: `The workbook has no ${tab} worksheet`,
+        }),
+      );
+      continue;
+    }
+    let headers: string[] = [];
+    const rows: RvtoolsRow[] = [];
+    sheet.eachRow({ includeEmpty: false }, (row, rowNumber) => {
+      const cells: string[] = [];
+      row.eachCell({ includeEmpty: true }, (cell, col) => {
+        cells[col - 1] = cellText(cell.value);
+      });
+      for (let i = 0; i < cells.length; i++) cells[i] ??= "";
+      if (headers.length === 0) headers = cells;
+      else rows.push({ line: rowNumber, cells });
+    });
+    tables[tab] = { source: `${file}#${tab}`, headers, rows };
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  return tables;
+}
+
+/** The text of an exceljs cell value (numbers, booleans, rich text, formula results, dates). */
+function cellText(value: unknown): string {
+  if (value === null || value === undefined) return "";
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value !== "object") return String(value);
+  const v = value as { richText?: Array<{ text: string }>; result?: unknown; text?: unknown; error?: string };
+  if (v.richText) return v.richText.map((r) => r.text).join("");
+  if ("result" in v) return cellText(v.result);
+  if (v.text !== undefined) return cellText(v.text);
+  if (v.error !== undefined) return v.error;
+  return String(value);
+}
+
+const normalise = (header: string): string => header.toLowerCase().replace(/[^a-z0-9]/g, "");
+
+/** Column indexes by key; a problem per missing required column (naming the file and the column). */
+export function resolveColumns(table: RvtoolsTable, tab: RvtoolsTab): { index: Record<string, number>; problems: Problem[] } {
+  const positions = new Map<string, number>();
+  table.headers.forEach((h, i) => {
+    const key = normalise(h);
+    if (!positions.has(key)) positions.set(key, i);
+  });
+  const index: Record<string, number> = {};
+  const problems: Problem[] = [];
+  for (const col of RVTOOLS_COLUMNS[tab]) {
+    const at = [col.header, ...col.aliases].map((n) => positions.get(normalise(n))).find((i) => i !== undefined);
+    if (at !== undefined) index[col.key] = at;
+    else if (col.required) {
+      problems.push(
+        problem({
+          file: table.source,
+          field: col.header,
+          received: `columns ${table.headers.filter((h) => h !== "").join(", ") || "(none)"}`,
+          expected: `a column named "${col.header}" (or "${col.aliases[0]}")`,
+          fix: `export the ${tab} tab again with the ${col.header} column`,
+          message: `The ${tab} tab has no "${col.header}" column`,
+        }),
+      );
+    }
+  }
+  return { index, problems };
+}
+
+/** Proportional share of a VM's `In Use MiB` given to each disk, in bytes (capped at capacity). */
+export function allocatedFromInUse(capacities: readonly number[], inUseMiB: number | undefined): Array<number | undefined> {
+  const total = capacities.reduce((a, b) => a + b, 0);
+  if (inUseMiB === undefined || total === 0) return capacities.map(() => undefined);
+  const ratio = Math.min(1, (inUseMiB * 2 ** 20) / total);
+  return capacities.map((c) => Math.min(c, Math.round(c * ratio)));
+}
+
+/** The guest family from RVTools' OS text (`Red Hat Enterprise Linux 7 (64-bit)` → linux). */
+export function guestFamily(os: string): GuestOs["family"] {
+  const text = os.toLowerCase();
+  if (text.includes("windows")) return "windows";
+  if (/linux|red hat|rhel|centos|ubuntu|debian|suse|sles|rocky|alma|fedora|photon|coreos|oracle|kylin|euler|anolis/.test(text)) return "linux";
+  return "other";
+}
+
+/** The controller type from RVTools' controller text (`SCSI controller 0`, `VMware Paravirtual`). */
+export function controllerType(text: string): string {
+  const t = text.toLowerCase();
+  if (/paravirtual|pvscsi/.test(t)) return "pvscsi";
+  if (/lsi ?logic|lsilogic/.test(t)) return "lsilogic";
+  if (/buslogic/.test(t)) return "buslogic";
+  if (/nvme/.test(t)) return "nvme";
+  if (/sata|ahci/.test(t)) return "sata";
+  if (/\bide\b/.test(t)) return "ide";
+  return "scsi";
+}
+
+/**
+ * The IPv4 addresses of an RVTools `IPv4 Address` cell: separated by commas, semicolons or
+ * whitespace; IPv6 and link-local addresses are dropped. Returns the malformed tokens too.
+ */
+export function splitAddresses(cell: string): { ips: string[]; malformed: string[] } {
+  const ips: string[] = [];
+  const malformed: string[] = [];
+  for (const token of cell.split(/[,;\s]+/).filter((t) => t !== "")) {
+    if (token.includes(":")) continue;
+    if (!isIpv4(token)) malformed.push(token);
+    else if (!isLinkLocal(token) && !ips.includes(token)) ips.push(token);
+  }
+  return { ips, malformed };
+}
+
+const POWER_STATES: Record<string, Vm["powerState"]> = { poweredon: "poweredOn", poweredoff: "poweredOff", suspended: "suspended" };
+
+/** Builds the inventory from the three tables; every malformed cell is one problem. */
+export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, file: string): Inventory {
+  const problems: Problem[] = [];
+  const columns = {} as Record<RvtoolsTab, Record<string, number>>;
+  for (const tab of ["vInfo", "vDisk", "vNetwork"] as const) {
+    const resolved = resolveColumns(tables[tab], tab);
+    columns[tab] = resolved.index;
+    problems.push(...resolved.problems);
+  }
+  if (problems.length > 0) throw new InputError(problems);
+
+  const reader = (tab: RvtoolsTab) => {
+    const table = tables[tab];
+    const index = columns[tab];
+    const headerOf = (key: string) => table.headers[index[key]!] ?? key;
+    return {
+      table,
+      has: (key: string) => index[key] !== undefined,
+      cell: (row: RvtoolsRow, key: string) => (index[key] === undefined ? "" : (row.cells[index[key]!] ?? "").trim()),
+      bad: (row: RvtoolsRow, key: string, vm: string | undefined, received: string, expected: string, message: string, fix: string) =>
+        problems.push(
+          problem({
+            file: table.source,
+            ...(vm ? { vm } : {}),
+            field: headerOf(key),
+            received: JSON.stringify(received),
+            expected,
+            fix,
+            message: `Row ${row.line}: ${message}`,
+          }),
+        ),
+    };
+  };
+
+  interface Draft {
+    vm: Omit<Vm, "disks" | "nics">;
+    disks: Disk[];
+    nics: Nic[];
+    inUseMiB: number | undefined;
+  }
+  const drafts = new Map<string, Draft>();
+  const templates = new Set<string>();
+  const order: Draft[] = [];
+
+  const info = reader("vInfo");
+  for (const row of info.table.rows) {
+    const name = info.cell(row, "name");
+    if (name === "") {
+      info.bad(row, "name", undefined, name, "the VM's name", "The VM name is empty", "fill in the VM column or delete the row");
+      continue;
+    }
+    if (isTrue(info.cell(row, "template"))) {
+      templates.add(name);
+      continue;
+    }
+    const cpus = integer(info.cell(row, "cpus"));
+    if (cpus === undefined || cpus <= 0) info.bad(row, "cpus", name, info.cell(row, "cpus"), "a positive whole number of vCPUs", `VM ${name} has an invalid vCPU count`, "correct the CPUs cell");
+    const memory = integer(info.cell(row, "memory"));
+    if (memory === undefined || memory <= 0) info.bad(row, "memory", name, info.cell(row, "memory"), "a positive whole number of MiB", `VM ${name} has an invalid memory size`, "correct the Memory cell (MiB)");
+    const powerText = info.cell(row, "powerState");
+    const powerState = POWER_STATES[powerText.toLowerCase().replace(/[^a-z]/g, "")];
+    if (!powerState) info.bad(row, "powerState", name, powerText, "poweredOn, poweredOff or suspended", `VM ${name} has an unknown power state`, "correct the Powerstate cell");
+    const firmwareText = info.cell(row, "firmware").toLowerCase();
+    const firmware = firmwareText === "" ? "bios" : firmwareText === "bios" || firmwareText === "efi" ? firmwareText : undefined;
+    if (!firmware) info.bad(row, "firmware", name, firmwareText, "bios or efi", `VM ${name} has an unknown firmware`, "correct the Firmware cell");
+    const uuid = info.cell(row, "uuid");
+    if (uuid === "") info.bad(row, "uuid", name, uuid, "the VM's BIOS UUID", `VM ${name} has no UUID`, "export again with the VM UUID column filled");
+    const os = info.cell(row, "os") || info.cell(row, "osTools");
+    let inUseMiB: number | undefined;
+    if (info.has("inUse") && info.cell(row, "inUse") !== "") {
+      inUseMiB = decimal(info.cell(row, "inUse"));
+      if (inUseMiB === undefined || inUseMiB < 0) {
+        info.bad(row, "inUse", name, info.cell(row, "inUse"), "zero or more MiB", `VM ${name} has an invalid in-use size`, "correct the In Use MiB cell");
+        inUseMiB = undefined;
+      }
+    }
+    const folder = info.cell(row, "folder");
+    const draft: Draft = {
+      vm: {
+        uuid,
+        name,
+        cpus: cpus ?? 0,
+        memoryMiB: memory ?? 0,
+        guestOs: { family: guestFamily(os), id: os === "" ? "unknown" : os },
+        firmware: firmware ?? "bios",
+        powerState: powerState ?? "poweredOn",
+        ...(folder !== "" ? { folder } : {}),
+        tags: [],
+      },
+      disks: [],
+      nics: [],
+      inUseMiB,
+    };
+    if (drafts.has(name)) {
+      info.bad(row, "name", name, name, "a VM name no other row has", `VM ${name} appears more than once in vInfo`, "rename one of the VMs (waves files name VMs)");
+      continue;
+    }
+    drafts.set(name, draft);
+    order.push(draft);
+  }
+
+  const owner = (r: ReturnType<typeof reader>, row: RvtoolsRow): Draft | undefined => {
+    const name = r.cell(row, "vm");
+    if (templates.has(name) || isTrue(r.cell(row, "template"))) return undefined;
+    const draft = drafts.get(name);
+    if (!draft) r.bad(row, "vm", name, name, "a VM listed in vInfo", `VM ${name} is not in the vInfo tab`, "export all tabs of RVTools from the same run");
+    return draft;
+  };
+
+  const disk = reader("vDisk");
+  for (const row of disk.table.rows) {
+    const draft = owner(disk, row);
+    if (!draft) continue;
+    const vm = draft.vm.name;
+    const label = disk.cell(row, "label");
+    const capacityText = disk.cell(row, "capacity");
+    const capacityMiB = decimal(capacityText);
+    if (capacityMiB === undefined || capacityMiB <= 0) {
+      disk.bad(row, "capacity", vm, capacityText, "a positive number of MiB", `Disk ${label || "(unnamed)"} of VM ${vm} has an invalid capacity`, "correct the Capacity MiB cell");
+    }
+    let key = 2000 + draft.disks.length;
+    if (disk.has("key") && disk.cell(row, "key") !== "") {
+      const parsed = integer(disk.cell(row, "key"));
+      if (parsed === undefined || parsed < 0) disk.bad(row, "key", vm, disk.cell(row, "key"), "a whole number like 2000", `Disk ${label} of VM ${vm} has an invalid device key`, "correct the Disk Key cell");
+      else key = parsed;
+    }
+    const thinText = disk.cell(row, "thin");
+    const thin = thinText === "" ? undefined : boolean(thinText);
+    if (thinText !== "" && thin === undefined) disk.bad(row, "thin", vm, thinText, "True or False", `Disk ${label} of VM ${vm} has an invalid Thin value`, "write True or False");
+    const filePath = disk.cell(row, "path");
+    const datastore = /^\[([^\]]+)\]/.exec(filePath)?.[1];
+    const modeText = disk.cell(row, "mode").toLowerCase();
+    const rawMode = disk.cell(row, "rawMode").toLowerCase();
+    const backing: Disk["backing"] = isTrue(disk.cell(row, "raw"))
+      ? rawMode.startsWith("physical")
+        ? "rdm-physical"
+        : "rdm-virtual"
+      : modeText.startsWith("independent")
+        ? "independent"
+        : "flat";
+    draft.disks.push({
+      key,
+      label: label === "" ? `Hard disk ${draft.disks.length + 1}` : label,
+      capacityBytes: Math.round((capacityMiB ?? 0) * 2 ** 20),
+      thin: thin ?? true,
+      ...(datastore !== undefined ? { datastore } : {}),
+      controller: controllerType(disk.cell(row, "controller")),
+      backing,
+      ...(filePath !== "" ? { fileName: filePath } : {}),
+    });
+  }
+
+  const net = reader("vNetwork");
+  for (const row of net.table.rows) {
+    const draft = owner(net, row);
+    if (!draft) continue;
+    const vm = draft.vm.name;
+    const macText = net.cell(row, "mac");
+    const mac = macText.toLowerCase().replace(/-/g, ":");
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) net.bad(row, "mac", vm, macText, "a MAC address like 00:50:56:aa:bb:cc", `VM ${vm} has a malformed MAC address`, "correct the Mac Address cell");
+    const portgroup = net.cell(row, "network");
+    if (portgroup === "") net.bad(row, "network", vm, portgroup, "the portgroup the NIC is connected to", `A NIC of VM ${vm} has no network`, "fill in the Network cell");
+    const { ips, malformed } = splitAddresses(net.cell(row, "ipv4"));
+    for (const token of malformed) {
+      net.bad(row, "ipv4", vm, token, "dotted IPv4 addresses like 10.10.1.21, separated by commas", `VM ${vm} has a malformed IPv4 address`, "correct the IPv4 Address cell");
+    }
+    const label = net.cell(row, "label");
+    const adapter = net.cell(row, "adapter").toLowerCase();
+    draft.nics.push({ ...(label !== "" ? { label } : {}), mac, portgroup, ipv4: ips, adapter: adapter === "" ? "vmxnet3" : adapter });
+  }
+
+  const vms: Vm[] = [];
+  for (const draft of order) {
+    if (draft.disks.length === 0) {
+      problems.push(
+        problem({
+          file: tables.vDisk.source,
+          vm: draft.vm.name,
+          field: "VM",
+          received: "no rows",
+          expected: "at least one disk row for the VM",
+          fix: "export the vDisk tab from the same RVTools run as vInfo",
+          message: `VM ${draft.vm.name} has no disk in the vDisk tab`,
+        }),
+      );
+      continue;
+    }
+    const disks = [...draft.disks].sort((a, b) => a.key - b.key);
+    const allocated = allocatedFromInUse(
+      disks.map((d) => d.capacityBytes),
+      draft.inUseMiB,
+    );
+    vms.push({
+      ...draft.vm,
+      disks: disks.map((d, i) => (allocated[i] !== undefined ? { ...d, allocatedBytes: allocated[i] } : d)),
+      nics: draft.nics,
+    });
+  }
+  if (problems.length > 0) throw new InputError(problems);
+
+  const inventory = { vms, networks: [] };
+  const parsed = InventorySchema.safeParse(inventory, { reportInput: true });
+  if (!parsed.success) throw new InputError(problemsFromZod(parsed.error, { file, input: inventory, vmNameAt: vmListLocator(inventory) }));
+  return parsed.data;
+}
+
+function isTrue(text: string): boolean {
+  return boolean(text) === true;
+}
+
+function boolean(text: string): boolean | undefined {
+  const t = text.trim().toLowerCase();
+  if (t === "true" || t === "yes" || t === "1") return true;
+  if (t === "false" || t === "no" || t === "0") return false;
+  return undefined;
+}
+
+function decimal(text: string): number | undefined {
+  if (!/^-?[0-9]+(\.[0-9]+)?$/.test(text.trim())) return undefined;
+  return Number(text);
+}
+
+function integer(text: string): number | undefined {
+  const value = decimal(text);
+  return value !== undefined && Number.isInteger(value) ? value : undefined;
+}
