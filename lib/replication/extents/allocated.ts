@@ -1,0 +1,20 @@
+/**
+ * `allocated`: the allocated ranges of the source are copied; ranges `base:allocation` reports as
+ * reading zeroes (holes, zero clusters) are written as zeroes and never sent as data. A source
+ * without the context (a local file) is read whole, with zero detection.
+ */
+import type { BlockDevice } from "../device";
+import { AllocationMap, BASE_ALLOCATION, classify } from "./allocation";
+import type { ExtentSource, Segment } from "./types";
+
+export function allocatedSource(): ExtentSource {
+  return {
+    name: "allocated",
+    requiredContexts: [],
+    optionalContexts: [BASE_ALLOCATION],
+    async *segments(source: BlockDevice): AsyncGenerator<Segment> {
+      if (source.size === 0) return;
+      yield* classify(new AllocationMap(source).ranges(0, source.size), "data", "zero");
+    },
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * A local file or block device as a `BlockDevice`.
+ *
+ * Reads and writes are positional (`pread`/`pwrite` on libuv's thread pool), so many requests may
+ * be in flight at once. Node exposes neither `SEEK_DATA` nor `fallocate`, so a file reports no
+ * metadata contexts (every byte is data to the extent sources) and `writeZeroes` keeps a sparse
+ * target sparse by reading the range first and writing only the parts that are not already zero.
+ */
+import * as fs from "node:fs";
+import type { BlockDevice, StatusExtent } from "./device";
+
+/** The largest single read or write a file device accepts. */
+const FILE_MAXIMUM_BLOCK = 32 * 1024 * 1024;
+/** The piece size `writeZeroes` reads and writes at a time. */
+const ZERO_PIECE = 1024 * 1024;
+const zeroPiece = Buffer.alloc(ZERO_PIECE);
+
+export interface OpenFileOptions {
+  /** Open for writing. @default false - read-only */
+  readonly write?: boolean;
+  /** Create a regular file of this size when `path` does not exist (implies `write`). */
+  readonly createSize?: number;
+}
+
+/** Opens a regular file or a block device. */
+export async function openFileDevice(path: string, options: OpenFileOptions = {}): Promise<FileDevice> {
+  const write = options.write === true || options.createSize !== undefined;
+  if (options.createSize !== undefined && !fs.existsSync(path)) {
+    const created = await fs.promises.open(path, "wx");
+    try {
+      await created.truncate(options.createSize);
+    } finally {
+      await created.close();
+    }
+  }
+  const handle = await fs.promises.open(path, write ? "r+" : "r");
+  try {
+    const stat = await handle.stat();
+    const size = stat.isBlockDevice() ? blockDeviceSize(stat) : stat.size;
+    return new FileDevice(path, handle, size, !write);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+/** Size of a block device from sysfs (`/sys/dev/block/MAJOR:MINOR/size` counts 512-byte sectors). */
+function blockDeviceSize(stat: fs.Stats): number {
+  const major = Math.floor(stat.rdev / 256) & 0xfff;
+  const minor = (stat.rdev & 0xff) | ((Math.floor(stat.rdev / 4096) & 0xfff00));
+  const sectors = Number(fs.readFileSync(`/sys/dev/block/${major}:${minor}/size`, "utf8").trim());
+  return sectors * 512;
+}
+
+/** A `BlockDevice` over an open file handle. */
+export class FileDevice implements BlockDevice {
+  readonly minimumBlockSize = 1;
+  readonly preferredBlockSize = 4096;
+  readonly maximumBlockSize = FILE_MAXIMUM_BLOCK;
+  readonly canFlush = true;
+  readonly canTrim = false;
+  readonly canWriteZeroes = true;
+  readonly canFastZero = false;
+  readonly canMultiConn = true;
+  readonly metaContexts: readonly string[] = [];
+
+  constructor(
+    /** The path opened. */
+    readonly path: string,
+    private readonly handle: fs.promises.FileHandle,
+    readonly size: number,
+    readonly readOnly: boolean,
+  ) {}
+
+  async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    this.check(offset, length);
+    const buffer = into ?? Buffer.allocUnsafe(length);
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(buffer, done, length - done, offset + done);
+      if (bytesRead === 0) {
+        // A file that shrank under us reads as zeroes past its end, like a sparse tail.
+        buffer.fill(0, done, length);
+        break;
+      }
+      done += bytesRead;
+    }
+    return into === undefined ? buffer : buffer.subarray(0, length);
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    this.check(offset, data.length);
+    this.checkWritable();
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
+    }
+  }
+
+  async writeZeroes(offset: number, length: number, options: { noHole?: boolean; fastZero?: boolean } = {}): Promise<void> {
+    this.check(offset, length);
+    this.checkWritable();
+    const scratch = options.noHole === true ? undefined : Buffer.allocUnsafe(Math.min(ZERO_PIECE, length));
+    for (let at = offset; at < offset + length; at += ZERO_PIECE) {
+      const piece = Math.min(ZERO_PIECE, offset + length - at);
+      if (scratch !== undefined) {
+        const current = await this.read(at, piece, scratch);
+        if (current.equals(zeroPiece.subarray(0, piece))) continue;
+      }
+      await this.write(at, zeroPiece.subarray(0, piece));
+    }
+  }
+
+  async trim(offset: number, length: number): Promise<void> {
+    this.check(offset, length);
+    throw new Error(`${this.path}: TRIM is not supported on a local file`);
+  }
+
+  async flush(): Promise<void> {
+    if (!this.readOnly) await this.handle.datasync();
+  }
+
+  async blockStatus(context: string, offset: number, length: number): Promise<StatusExtent[]> {
+    throw new Error(`${this.path}: metadata context ${context} is not available on a local file (offset ${offset}, length ${length})`);
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+
+  private check(offset: number, length: number): void {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
+      throw new RangeError(`${this.path}: request at offset ${offset}, length ${length} is outside the disk (size ${this.size})`);
+    }
+  }
+
+  private checkWritable(): void {
+    if (this.readOnly) throw new Error(`${this.path}: opened read-only`);
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Opening a disk by its spec: an NBD URI as libnbd writes them (`nbd://`, `nbds://`,
+ * `nbd+unix://`, `nbds+unix://`) or a local file / block device path.
+ */
+import * as fs from "node:fs";
+import { InputError, problem } from "../problems";
+import type { BlockDevice } from "./device";
+import { openFileDevice } from "./file-device";
+
+/** Options of `openDevice`. */
+export interface OpenDeviceOptions {
+  /** Open for writing. @default false - read-only */
+  readonly write?: boolean;
+  /** NBD metadata contexts to negotiate (ignored for local files, which have none). */
+  readonly metaContexts?: readonly string[];
+  /** For a local path that does not exist: create a sparse file of this size (implies `write`). */
+  readonly createSize?: number;
+}
+
+interface NbdModule {
+  connectNbd(uri: string, options: { readOnly: boolean; metaContexts?: string[] }): Promise<BlockDevice>;
+}
+
+/** Whether `spec` is an NBD URI. */
+export function isNbdUri(spec: string): boolean {
+  return /^nbds?(\+[a-z]+)?:\/\//i.test(spec);
+}
+
+/**
+ * Opens `spec` as a `BlockDevice`. Failures to reach or open it (malformed URI, unreachable
+ * server, refused TLS, missing file) are `InputError`s naming the spec.
+ */
+export async function openDevice(spec: string, options: OpenDeviceOptions = {}): Promise<BlockDevice> {
+  const write = options.write === true || options.createSize !== undefined;
+  if (isNbdUri(spec)) {
+    const nbd = require("./nbd") as NbdModule;
+    try {
+      return await nbd.connectNbd(spec, { readOnly: !write, metaContexts: [...(options.metaContexts ?? [])] });
+    } catch (err) {
+      throw asInputError(err, spec, "cannot connect to the NBD server", "check the URI, that the server runs and listens there, and its TLS settings");
+    }
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(spec)) {
+    throw new InputError(
+      problem({
+        file: spec,
+        received: spec.slice(0, spec.indexOf(":")),
+        expected: "nbd, nbds, nbd+unix or nbds+unix, or a local path",
+        fix: "give an NBD URI such as nbd://host:10809/export or a file path",
+        message: "The disk's URI scheme is not supported.",
+      }),
+    );
+  }
+  if (options.createSize === undefined && !fs.existsSync(spec)) {
+    throw new InputError(problem({ file: spec, message: "The disk does not exist.", expected: "an existing file or block device", fix: "check the path" }));
+  }
+  try {
+    return await openFileDevice(spec, { write, createSize: options.createSize });
+  } catch (err) {
+    throw asInputError(err, spec, "cannot open the disk", write ? "check that the path is a writable file or block device" : "check that the path is a readable file or block device");
+  }
+}
+
+function asInputError(err: unknown, spec: string, what: string, fix: string): InputError {
+  if (err instanceof InputError) return err;
+  const reason = err instanceof Error ? ((err as NodeJS.ErrnoException).code ? `${(err as NodeJS.ErrnoException).code}: ${err.message}` : err.message) : String(err);
+  return new InputError(problem({ file: spec, message: `${capitalize(what)}: ${reason.replace(/\s+/g, " ").replace(/\.$/, "")}.`, fix }));
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}

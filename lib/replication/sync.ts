@@ -1,0 +1,210 @@
+/**
+ * One sync round: open both disks, list the round's segments from the extent source, resume the
+ * journal if there is one, copy, flush, and report the bytes moved.
+ */
+import * as fs from "node:fs";
+import { InputError, problem, type Problem } from "../problems";
+import { copy, requestsOf, type CopyRequest } from "./copier";
+import type { BlockDevice, Extent } from "./device";
+import { extentSourceFor, type ChangedSpec } from "./extents";
+import { completedAt, Journal } from "./journal";
+import { isNbdUri, openDevice } from "./open";
+import { ProgressMeter, type SyncProgress } from "./progress";
+import { Throttle } from "./throttle";
+
+/** Default request size. */
+export const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
+/** Default requests in flight per connection. */
+export const DEFAULT_DEPTH = 8;
+/** Default connections per disk when the server allows multi-conn. */
+export const DEFAULT_CONNECTIONS = 4;
+/** Default checkpoint interval: source bytes a crash may make a resumed round read again. */
+export const DEFAULT_CHECKPOINT_INTERVAL = 256 * 1024 * 1024;
+const MAXIMUM_CONNECTIONS = 16;
+
+/** What `sync` copies and how. */
+export interface SyncOptions {
+  /** NBD URI or local path of the disk read. */
+  readonly source: string;
+  /** NBD URI or local path of the disk written; a missing local file is created at the source's size. */
+  readonly target: string;
+  /** Which ranges to copy. @default - "allocated" */
+  readonly changed?: ChangedSpec;
+  /** Journal file making the round resumable; removed when the round completes. @default - none */
+  readonly journal?: string;
+  /** Bandwidth limit of source reads: bytes/s, or a `Throttle` shared with other syncs. @default - unlimited */
+  readonly bandwidth?: number | Throttle;
+  /** Connections per disk, used when the server allows multi-conn. @default - 4 */
+  readonly connections?: number;
+  readonly onProgress?: (p: SyncProgress) => void;
+  readonly signal?: AbortSignal;
+  /** Largest read/write request in bytes; also the unit the journal records. @default - 2 MiB */
+  readonly blockSize?: number;
+  /** Requests in flight per connection. @default - 8 */
+  readonly depth?: number;
+  /** Source bytes read between checkpoints of the journal. @default - 256 MiB */
+  readonly checkpointInterval?: number;
+}
+
+/** What a round moved. */
+export interface SyncResult {
+  /** Bytes read from the source. */
+  readonly bytesRead: number;
+  /** Bytes written to the target as data. */
+  readonly bytesWritten: number;
+  /** Bytes written to the target as zeroes. */
+  readonly bytesZeroed: number;
+  /** Bytes of the disk the round did not write: unchanged per the extent source, equal per `hash`, done before a resume. */
+  readonly bytesSkipped: number;
+  readonly seconds: number;
+  /** Whether the round resumed a journal. */
+  readonly resumed: boolean;
+}
+
+export type { SyncProgress } from "./progress";
+
+/** Runs one sync round. Bad input throws `InputError` before the target is written. */
+export async function sync(options: SyncOptions): Promise<SyncResult> {
+  const started = performance.now();
+  const settings = validate(options);
+  const extentSource = extentSourceFor(options.changed ?? "allocated");
+  const meter = new ProgressMeter(options.onProgress);
+  meter.setPhase("open");
+  const devices: BlockDevice[] = [];
+  try {
+    const source = await openDevice(options.source, { metaContexts: [...extentSource.requiredContexts, ...extentSource.optionalContexts] });
+    devices.push(source);
+    const missing = extentSource.requiredContexts.filter((c) => !source.metaContexts.includes(c));
+    if (missing.length > 0) {
+      throw new InputError(
+        missing.map((context) =>
+          problem({
+            file: options.source,
+            field: "--changed",
+            received: extentSource.name,
+            expected: `a source exporting the metadata context ${context}`,
+            fix: isNbdUri(options.source) ? `export the bitmap (qemu-nbd -B ${context.replace(/^qemu:dirty-bitmap:/, "")}) or use --changed hash` : "read the disk over NBD from a server exporting the bitmap, or use --changed hash",
+            message: `The source does not export ${context}.`,
+          }),
+        ),
+      );
+    }
+    const createSize = !isNbdUri(options.target) && !fs.existsSync(options.target) ? source.size : undefined;
+    const target = await openDevice(options.target, { write: true, createSize });
+    devices.push(target);
+    if (target.size < source.size) {
+      throw new InputError(
+        problem({
+          file: options.target,
+          received: `${target.size} bytes`,
+          expected: `at least ${source.size} bytes (the size of ${options.source})`,
+          fix: "resize the target disk or choose a larger one",
+          message: "The target disk is smaller than the source disk.",
+        }),
+      );
+    }
+    const align = Math.max(source.minimumBlockSize, target.minimumBlockSize, 1);
+    const requestMax = Math.min(settings.blockSize, source.maximumBlockSize, target.maximumBlockSize);
+    const blockSize = Math.max(align, Math.floor(requestMax / align) * align);
+
+    const journal = options.journal === undefined ? undefined : Journal.open(options.journal, { source: options.source, target: options.target, size: source.size, changed: extentSource.name, blockSize });
+    const isDone = completedAt(journal?.resumedFrom);
+
+    const sources = [source];
+    const targets = [target];
+    if (settings.connections > 1 && source.canMultiConn && isNbdUri(options.source)) {
+      for (let i = 1; i < settings.connections; i++) {
+        const extra = await openDevice(options.source, { metaContexts: [] });
+        devices.push(extra);
+        sources.push(extra);
+      }
+    }
+    if (settings.connections > 1 && target.canMultiConn && isNbdUri(options.target)) {
+      for (let i = 1; i < settings.connections; i++) {
+        const extra = await openDevice(options.target, { write: true });
+        devices.push(extra);
+        targets.push(extra);
+      }
+    }
+
+    const roundRequests = (): AsyncGenerator<CopyRequest> => requestsOf(extentSource.segments(source), blockSize, align, source.size);
+    async function* remaining(): AsyncGenerator<CopyRequest> {
+      for await (const request of roundRequests()) if (!isDone(request.offset, request.length)) yield request;
+    }
+
+    meter.setPhase("plan");
+    let planned = 0;
+    for await (const request of remaining()) planned += request.length;
+    meter.bytesTotal = planned;
+    meter.setPhase("copy");
+
+    let workers = Math.max(sources.length, targets.length) * settings.depth;
+    const checkpointInterval = settings.checkpointInterval;
+    if (journal !== undefined) workers = Math.max(1, Math.min(workers, Math.floor(checkpointInterval / (2 * blockSize))));
+    const counters = await copy({
+      sources,
+      targets,
+      requests: remaining(),
+      workers,
+      blockSize,
+      throttle: settings.throttle,
+      signal: options.signal,
+      meter,
+      checkpoint:
+        journal === undefined
+          ? undefined
+          : {
+              intervalBytes: checkpointInterval,
+              write: (frontier: number, done: readonly Extent[], bytesDone: number) => journal.checkpoint(frontier, done, bytesDone),
+            },
+    });
+    await journal?.remove();
+    const touched = counters.bytesWritten + counters.bytesZeroed;
+    const result: SyncResult = {
+      ...counters,
+      bytesSkipped: Math.max(0, source.size - touched),
+      seconds: Math.round((performance.now() - started) / 10) / 100,
+      resumed: journal?.resumedFrom !== undefined,
+    };
+    meter.setPhase("done");
+    return result;
+  } finally {
+    await Promise.allSettled(devices.reverse().map((d) => d.close()));
+  }
+}
+
+interface Settings {
+  readonly blockSize: number;
+  readonly depth: number;
+  readonly connections: number;
+  readonly checkpointInterval: number;
+  readonly throttle?: Throttle;
+}
+
+function validate(options: SyncOptions): Settings {
+  const problems: Problem[] = [];
+  const integer = (field: string, value: number | undefined, fallback: number, min: number, max: number, expected: string): number => {
+    if (value === undefined) return fallback;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
+      problems.push(problem({ field, received: String(value), expected, fix: `give ${field} as ${expected}`, message: `${field} is out of range.` }));
+      return fallback;
+    }
+    return value;
+  };
+  const blockSize = integer("--block-size", options.blockSize, DEFAULT_BLOCK_SIZE, 4096, 32 * 1024 * 1024, "an integer from 4096 to 33554432 bytes");
+  const depth = integer("--depth", options.depth, DEFAULT_DEPTH, 1, 64, "an integer from 1 to 64");
+  const connections = integer("--connections", options.connections, DEFAULT_CONNECTIONS, 1, MAXIMUM_CONNECTIONS, `an integer from 1 to ${MAXIMUM_CONNECTIONS}`);
+  const checkpointInterval = integer("--checkpoint-interval", options.checkpointInterval, DEFAULT_CHECKPOINT_INTERVAL, 2 * blockSize, Number.MAX_SAFE_INTEGER, `at least twice the block size (${2 * blockSize} bytes)`);
+  let throttle: Throttle | undefined;
+  if (options.bandwidth instanceof Throttle) throttle = options.bandwidth;
+  else if (options.bandwidth !== undefined) {
+    if (!(options.bandwidth > 0) || !Number.isFinite(options.bandwidth)) {
+      problems.push(problem({ field: "--bandwidth", received: String(options.bandwidth), expected: "a positive number of bytes per second", fix: "give a rate such as 200M", message: "The bandwidth limit is not a positive rate." }));
+    } else throttle = new Throttle(options.bandwidth);
+  }
+  for (const [field, spec] of [["source", options.source], ["target", options.target]] as const) {
+    if (typeof spec !== "string" || spec.length === 0) problems.push(problem({ field, received: JSON.stringify(spec), expected: "an NBD URI or a local path", fix: `give the ${field} disk`, message: `The ${field} disk is missing.` }));
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  return { blockSize, depth, connections, checkpointInterval, throttle };
+}
