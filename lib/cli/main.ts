@@ -29,6 +29,8 @@ export function buildProgram(): Command {
 function commandRegistrations(): Array<(program: Command) => void> {
   return [
     require("./commands/agent").register,
+    require("./commands/sync").register,
+    require("./commands/verify").register,
   ];
 }
 
