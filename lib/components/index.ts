@@ -1,0 +1,21 @@
+/**
+ * Pulumi components over `@pulumi/alicloud` that declare a migration: the CEN link, the mirrored
+ * VPC, sync gateways, pinned-IP migrated instances, rehearsal environments and waves.
+ */
+export { CenLink, type CenLinkArgs, type VbrLinkArgs, type VpnLinkArgs, type LinkRoute } from "./cen-link";
+export { MirroredNetwork, type MirroredNetworkArgs, type SyncSubnet, type GatewayAccess, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT } from "./mirrored-network";
+export { SyncGateway, type SyncGatewayArgs, gatewayUserData } from "./sync-gateway";
+export { MigratedInstance, type MigratedInstanceArgs, TAG_WAVE, TAG_SOURCE_UUID, TAG_SOURCE_NAME, TAG_PHASE } from "./migrated-instance";
+export { RehearsalEnvironment, type RehearsalEnvironmentArgs, type BastionArgs } from "./rehearsal-environment";
+export {
+  MigrationWave,
+  type MigrationWaveArgs,
+  type WavePhase,
+  WAVE_PHASES,
+  type WaveControllers,
+  type ReplicationSeamArgs,
+  type CutoverSeamArgs,
+  type ControllerResult,
+} from "./migration-wave";
+export { declareHostsFromReplicas, type HostsFromReplicasArgs } from "./hosts";
+export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, gatewayDevice, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";

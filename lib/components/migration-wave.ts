@@ -1,0 +1,186 @@
+/**
+ * `MigrationWave`: everything one wave declares in production. In the `sync` phase: its sync
+ * gateways and their replication. In the `cutover` phase additionally: the cutover controller,
+ * snapshots of the verified replicas, and the migrated hosts with their pinned IPs in the
+ * mirrored vSwitches. Rehearsals are separate stacks (`RehearsalEnvironment`).
+ *
+ * The Replication and Cutover controllers are dynamic providers (`lib/providers`). They plug in
+ * through {@link WaveControllers}; without them the wave takes their results as inputs
+ * (`replicationDigests`, `cutoverDigests`), so the wiring is the same either way.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { InputError, problem } from "../problems";
+import type { PlannedDisk, PlannedVm, PlannedWave } from "../plan/types";
+import { declareHostsFromReplicas } from "./hosts";
+import type { MigratedInstance } from "./migrated-instance";
+import { SyncGateway } from "./sync-gateway";
+
+/** Phases of a wave stack. */
+export type WavePhase = "sync" | "cutover";
+export const WAVE_PHASES: readonly WavePhase[] = ["sync", "cutover"];
+
+/** What a replication controller is given for one gateway. */
+export interface ReplicationSeamArgs {
+  readonly wave: PlannedWave;
+  readonly gateway: SyncGateway;
+  /** Planned gateway name (`wave-1-gw-1`). */
+  readonly gatewayName: string;
+  readonly disks: readonly PlannedDisk[];
+  readonly vms: readonly PlannedVm[];
+}
+
+/** What a cutover controller is given for the whole wave. */
+export interface CutoverSeamArgs {
+  readonly wave: PlannedWave;
+  readonly gateways: ReadonlyMap<string, SyncGateway>;
+  /** Digest per planned disk id of the latest replication round. */
+  readonly replicationDigests: pulumi.Output<Record<string, string>>;
+}
+
+/** The result a controller hands back: one digest per planned disk id. */
+export interface ControllerResult {
+  readonly digests: pulumi.Output<Record<string, string>>;
+}
+
+/**
+ * The seam for the dynamic providers. Each function declares its controller resources under the
+ * given options (parent = the wave) and returns their digests.
+ */
+export interface WaveControllers {
+  replication?(name: string, args: ReplicationSeamArgs, opts: pulumi.CustomResourceOptions): ControllerResult;
+  cutover?(name: string, args: CutoverSeamArgs, opts: pulumi.CustomResourceOptions): ControllerResult;
+}
+
+export interface MigrationWaveArgs {
+  /** The planned wave (`Plan.waves[i]`). */
+  readonly wave: PlannedWave;
+  /** `sync`: gateways and replication; `cutover`: plus final round, verification and hosts. */
+  readonly phase: WavePhase;
+  /** The wave's sync vSwitch (landing zone). */
+  readonly syncVswitchId: pulumi.Input<string>;
+  /** The gateway security group (landing zone). */
+  readonly gatewaySecurityGroupId: pulumi.Input<string>;
+  readonly gatewayImageId: pulumi.Input<string>;
+  /** Agent API token; a Pulumi secret. */
+  readonly agentToken: pulumi.Input<string>;
+  /** TLS-PSK key; a Pulumi secret. */
+  readonly agentPsk: pulumi.Input<string>;
+  /** @default 8443 */
+  readonly agentPort?: number;
+  /** Most disks per gateway. @default 16 */
+  readonly maxDisksPerGateway?: number;
+  /** @default true */
+  readonly protectDisks?: boolean;
+  /** Mirrored vSwitch id per subnet name (landing zone). Required for `cutover`. */
+  readonly vswitchIds?: pulumi.Input<Record<string, string>>;
+  /** Security groups of the migrated hosts (landing zone). Required for `cutover`. */
+  readonly hostSecurityGroupIds?: readonly pulumi.Input<string>[];
+  /** Controllers from `lib/providers`. @default - none: digests come from the inputs below */
+  readonly controllers?: WaveControllers;
+  /** Digests of the latest round when no replication controller is given. @default {} */
+  readonly replicationDigests?: pulumi.Input<Record<string, string>>;
+  /** Verified final digests when no cutover controller is given. @default {} */
+  readonly cutoverDigests?: pulumi.Input<Record<string, string>>;
+}
+
+/** One wave. Children: `${name}-<gateway>` sync gateways, controllers, and in cutover `${name}-snap-<disk>`, `${name}-<vm>`. */
+export class MigrationWave extends pulumi.ComponentResource {
+  /** Gateway name → agent endpoint. */
+  public readonly agentEndpoints: pulumi.Output<Record<string, string>>;
+  /** Planned disk id → device name on its gateway. */
+  public readonly devices: pulumi.Output<Record<string, string>>;
+  /** Planned disk id → replicated cloud disk id. */
+  public readonly diskIds: pulumi.Output<Record<string, string>>;
+  /** Planned disk id → digest of the latest replication round. */
+  public readonly replicationDigests: pulumi.Output<Record<string, string>>;
+  /** VM name → pinned private IP (cutover phase; empty before). */
+  public readonly privateIps: pulumi.Output<Record<string, string>>;
+
+  constructor(name: string, args: MigrationWaveArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("rehost:components:MigrationWave", name, {}, opts);
+    const wave = args.wave;
+    const gateways = new Map<string, SyncGateway>();
+    const replicationResults: pulumi.Output<Record<string, string>>[] = [];
+    for (const planned of wave.gateways) {
+      const disks = wave.vms.flatMap((vm) => vm.disks).filter((d) => d.gateway === planned.name);
+      const gateway = new SyncGateway(
+        `${name}-${planned.name}`,
+        {
+          instanceType: planned.instanceType,
+          imageId: args.gatewayImageId,
+          vswitchId: args.syncVswitchId,
+          zone: wave.syncSubnet.zone,
+          securityGroupIds: [args.gatewaySecurityGroupId],
+          disks,
+          agentToken: args.agentToken,
+          agentPsk: args.agentPsk,
+          agentPort: args.agentPort,
+          maxDisks: args.maxDisksPerGateway,
+          protectDisks: args.protectDisks,
+          tags: { "rehost:wave": wave.name, "rehost:gateway": planned.name },
+        },
+        { parent: this },
+      );
+      gateways.set(planned.name, gateway);
+      const replication = args.controllers?.replication;
+      if (replication) {
+        const vms = wave.vms.filter((vm) => vm.gateway === planned.name);
+        replicationResults.push(replication(`${name}-${planned.name}-replication`, { wave, gateway, gatewayName: planned.name, disks, vms }, { parent: this }).digests);
+      }
+    }
+    const replicationDigests = args.controllers?.replication
+      ? pulumi.all(replicationResults).apply((maps) => Object.assign({}, ...maps) as Record<string, string>)
+      : pulumi.output(args.replicationDigests ?? {});
+
+    let hosts = new Map<string, MigratedInstance>();
+    if (args.phase === "cutover") {
+      if (args.vswitchIds === undefined || args.hostSecurityGroupIds === undefined) {
+        throw new InputError(
+          problem({
+            field: args.vswitchIds === undefined ? "vswitchIds" : "hostSecurityGroupIds",
+            received: "nothing",
+            expected: "the landing zone's mirrored vSwitches and host security groups",
+            fix: "give the wave stack its landing-zone reference",
+            message: `Wave ${wave.name} cannot cut over without the landing zone's network.`,
+          }),
+        );
+      }
+      const cutover = args.controllers?.cutover;
+      const verified = cutover
+        ? cutover(`${name}-cutover`, { wave, gateways, replicationDigests }, { parent: this }).digests
+        : pulumi.output(args.cutoverDigests ?? {});
+      const diskIds = collect(gateways, (g) => g.diskIds);
+      hosts = declareHostsFromReplicas(this, name, {
+        vms: wave.vms,
+        subnets: wave.subnets,
+        replicaDiskIds: diskIds,
+        pointOf: verified.apply((d) => Object.fromEntries(Object.entries(d).map(([disk, digest]) => [disk, `verified digest ${digest}`]))),
+        vswitchIds: args.vswitchIds,
+        securityGroupIds: args.hostSecurityGroupIds,
+        wave: wave.name,
+        phase: "cutover",
+      });
+    }
+
+    this.agentEndpoints = pulumi
+      .all([...gateways].map(([gw, g]) => g.agentEndpoint.apply((url) => [gw, url] as const)))
+      .apply((pairs) => Object.fromEntries(pairs));
+    this.devices = collect(gateways, (g) => g.devices);
+    this.diskIds = collect(gateways, (g) => g.diskIds);
+    this.replicationDigests = replicationDigests;
+    this.privateIps = pulumi
+      .all([...hosts].map(([vm, host]) => host.privateIp.apply((ip) => [vm, ip] as const)))
+      .apply((pairs) => Object.fromEntries(pairs));
+    this.registerOutputs({
+      agentEndpoints: this.agentEndpoints,
+      devices: this.devices,
+      diskIds: this.diskIds,
+      replicationDigests: this.replicationDigests,
+      privateIps: this.privateIps,
+    });
+  }
+}
+
+function collect(gateways: ReadonlyMap<string, SyncGateway>, pick: (g: SyncGateway) => pulumi.Output<Record<string, string>>): pulumi.Output<Record<string, string>> {
+  return pulumi.all([...gateways.values()].map(pick)).apply((maps) => Object.assign({}, ...maps) as Record<string, string>);
+}

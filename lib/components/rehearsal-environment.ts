@@ -1,0 +1,126 @@
+/**
+ * `RehearsalEnvironment`: a full copy of a wave booted in an isolated VPC with the production
+ * CIDRs. It is never attached to CEN: the source VMs are still live with the same addresses.
+ * Destroying it leaves replication untouched (it only snapshots the replicas).
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as alicloud from "@pulumi/alicloud";
+import { InputError } from "../problems";
+import type { PlannedSubnet, PlannedVm } from "../plan/types";
+import { declareHostsFromReplicas } from "./hosts";
+import { MirroredNetwork } from "./mirrored-network";
+import { checkHostSecurityGroups, type HostSecurityGroup } from "./rules";
+
+/** An optional jump host into the rehearsal VPC. */
+export interface BastionArgs {
+  readonly imageId: pulumi.Input<string>;
+  /** @default "ecs.t6-c1m1.large" */
+  readonly instanceType?: string;
+  /** CIDR of the bastion's own vSwitch: inside the VPC blocks, overlapping no mirrored subnet. */
+  readonly cidr: string;
+  readonly zone: string;
+  /** The only source allowed to SSH in (never `0.0.0.0/0`). */
+  readonly operatorCidr: string;
+  /** Outbound bandwidth of its public IP, Mbit/s. @default 5 */
+  readonly bandwidthMbps?: number;
+}
+
+export interface RehearsalEnvironmentArgs {
+  /** The production VPC's CIDR blocks (the rehearsal VPC gets the same). */
+  readonly cidrBlocks: readonly string[];
+  /** Mirrored subnets of the wave. */
+  readonly subnets: readonly PlannedSubnet[];
+  /** The wave's VMs. */
+  readonly vms: readonly PlannedVm[];
+  readonly wave: string;
+  /** Rehearsal number, 1-based. */
+  readonly rehearsal: number;
+  /** Planned disk id → replicated cloud disk id (the wave stack's `diskIds` output). */
+  readonly replicaDiskIds: pulumi.Input<Record<string, string>>;
+  /**
+   * Planned disk id → the frozen round each snapshot is taken at (the RehearsalPoint
+   * controller's output). @default - each replica's latest round
+   */
+  readonly rehearsalPoint?: pulumi.Input<Record<string, string>>;
+  /** Host security groups. @default - `MirroredNetwork`'s default */
+  readonly hostSecurityGroups?: readonly HostSecurityGroup[];
+  /** A bastion with a public IP for the people who validate. @default - none */
+  readonly bastion?: BastionArgs;
+}
+
+/** An isolated rehearsal of one wave. Children: `${name}-network`, `${name}-snap-<disk>`, `${name}-<vm>`, `${name}-bastion*`. */
+export class RehearsalEnvironment extends pulumi.ComponentResource {
+  public readonly vpcId: pulumi.Output<string>;
+  public readonly cidrBlocks: pulumi.Output<string[]>;
+  /** VM name → its pinned private IP. */
+  public readonly privateIps: pulumi.Output<Record<string, string>>;
+  /** The bastion's public IP, or `""` without a bastion. */
+  public readonly bastionPublicIp: pulumi.Output<string>;
+
+  constructor(name: string, args: RehearsalEnvironmentArgs, opts: pulumi.ComponentResourceOptions = {}) {
+    super("rehost:components:RehearsalEnvironment", name, {}, opts);
+    const phase = `rehearsal-${args.rehearsal}`;
+    const network = new MirroredNetwork(
+      `${name}-network`,
+      {
+        cidrBlocks: args.cidrBlocks,
+        subnets: args.subnets,
+        hostSecurityGroups: args.hostSecurityGroups,
+        vpcName: `${args.wave}-${phase}`,
+        tags: { "rehost:wave": args.wave, "rehost:phase": phase },
+      },
+      { parent: this },
+    );
+    const hostGroups = network.hostSecurityGroupIds.apply((ids) => Object.values(ids));
+    const groupCount = (args.hostSecurityGroups ?? [{ name: "hosts" }]).length;
+    const securityGroupIds = Array.from({ length: groupCount }, (_, i) => hostGroups.apply((ids) => ids[i]));
+    const hosts = declareHostsFromReplicas(this, name, {
+      vms: args.vms,
+      subnets: args.subnets,
+      replicaDiskIds: args.replicaDiskIds,
+      pointOf: args.rehearsalPoint ?? {},
+      vswitchIds: network.vswitchIds,
+      securityGroupIds,
+      wave: args.wave,
+      phase,
+    });
+    this.vpcId = network.vpcId;
+    this.cidrBlocks = network.cidrBlocks;
+    this.privateIps = pulumi
+      .all([...hosts].map(([vm, host]) => host.privateIp.apply((ip) => [vm, ip] as const)))
+      .apply((pairs) => Object.fromEntries(pairs));
+    this.bastionPublicIp = args.bastion ? declareBastion(this, name, network, args.bastion) : pulumi.output("");
+    this.registerOutputs({ vpcId: this.vpcId, cidrBlocks: this.cidrBlocks, privateIps: this.privateIps, bastionPublicIp: this.bastionPublicIp });
+  }
+}
+
+function declareBastion(parent: RehearsalEnvironment, name: string, network: MirroredNetwork, bastion: BastionArgs): pulumi.Output<string> {
+  const problems = checkHostSecurityGroups([{ name: "bastion", rules: [{ protocol: "tcp", ports: "22/22", cidr: bastion.operatorCidr }] }]);
+  if (problems.length > 0) throw new InputError(problems.map((p) => ({ ...p, field: "bastion.operatorCidr" })));
+  const vswitch = new alicloud.vpc.Switch(
+    `${name}-bastion-vswitch`,
+    { vpcId: network.vpcId, vswitchName: `${name}-bastion`, cidrBlock: bastion.cidr, zoneId: bastion.zone, description: "rehost rehearsal bastion" },
+    { parent },
+  );
+  const sg = new alicloud.ecs.SecurityGroup(`${name}-bastion-sg`, { vpcId: network.vpcId, securityGroupName: `${name}-bastion`, description: "SSH from the operator only" }, { parent });
+  new alicloud.ecs.SecurityGroupRule(
+    `${name}-bastion-ssh`,
+    { securityGroupId: sg.id, type: "ingress", ipProtocol: "tcp", portRange: "22/22", cidrIp: bastion.operatorCidr, policy: "accept", description: "SSH from the operator" },
+    { parent },
+  );
+  const instance = new alicloud.ecs.Instance(
+    `${name}-bastion`,
+    {
+      instanceName: `${name}-bastion`,
+      instanceType: bastion.instanceType ?? "ecs.t6-c1m1.large",
+      imageId: bastion.imageId,
+      vswitchId: vswitch.id,
+      securityGroups: [sg.id],
+      internetMaxBandwidthOut: bastion.bandwidthMbps ?? 5,
+      internetChargeType: "PayByTraffic",
+      tags: { "rehost:role": "bastion" },
+    },
+    { parent },
+  );
+  return instance.publicIp;
+}

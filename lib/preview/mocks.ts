@@ -1,0 +1,172 @@
+/**
+ * Running Pulumi code under the SDK's mock runtime and recording what it declares.
+ *
+ * `pulumi.runtime.setMocks` is process-global, so runs are serialized: each run installs fresh
+ * mocks (which reset the runtime's options and its monitor), runs, waits for every registration
+ * to finish, and hands back the recorded graph. Modules that declare resources must be imported
+ * inside `fn`, after the mocks are installed.
+ */
+import * as pulumi from "@pulumi/pulumi";
+
+/** One declared resource as the preview shows it. */
+export interface RecordedResource {
+  /** Pulumi type token (`alicloud:ecs/instance:Instance`, `rehost:components:SyncGateway`). */
+  readonly type: string;
+  readonly name: string;
+  /** Name of the parent resource, or `null` at the top level. */
+  readonly parent: string | null;
+  /** Resolved inputs; secrets appear as {@link SECRET}. */
+  readonly inputs: Record<string, unknown>;
+  /** False for component resources. */
+  readonly custom: boolean;
+  /** The id the mock gave it (`<name>-id`), for custom resources. */
+  readonly id?: string;
+}
+
+/** How a secret value is shown. */
+export const SECRET = "[secret]";
+
+/** Options of one mocked run. */
+export interface MockRunOptions {
+  readonly project: string;
+  readonly stack: string;
+  /** Full config keys (`rehost:role`) to values; non-string values JSON-encoded as Pulumi does. */
+  readonly config?: Readonly<Record<string, string>>;
+  /** Config keys whose values are secrets. */
+  readonly secretKeys?: readonly string[];
+  /** Outputs of a referenced stack (by the name given to `StackReference`), or undefined if unknown. */
+  readonly stackOutputs?: (name: string) => Record<string, unknown> | undefined;
+}
+
+/** What a mocked run produced. */
+export interface MockRun<T> {
+  readonly resources: RecordedResource[];
+  readonly result: T;
+}
+
+const rpc = require("@pulumi/pulumi/runtime/rpc") as {
+  deserializeProperties(struct: unknown, keepUnknowns?: boolean, keepSecrets?: boolean): Record<string, unknown>;
+  specialSigKey: string;
+  specialSecretSig: string;
+};
+const state = require("@pulumi/pulumi/runtime/state") as { getStore(): { settings: { rpcDone: Promise<unknown> } } };
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs `fn` under fresh mocks and records every resource it registers. Runs never overlap: a
+ * second call waits for the first to finish.
+ */
+export function runUnderMocks<T>(options: MockRunOptions, fn: () => Promise<T> | T): Promise<MockRun<T>> {
+  const run = queue.then(() => runOnce(options, fn));
+  queue = run.catch(() => undefined);
+  return run;
+}
+
+async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Promise<MockRun<T>> {
+  const resources: RecordedResource[] = [];
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        if (args.type === "pulumi:pulumi:StackReference") {
+          const name = String(args.inputs.name);
+          const outputs = options.stackOutputs?.(name);
+          if (outputs === undefined) throw new Error(`stack reference ${name}: no such stack in the offline preview`);
+          return { id: name, state: { name, outputs, secretOutputNames: [] } };
+        }
+        const id = `${args.name}-id`;
+        return { id, state: { ...args.inputs, ...mockOutputs(args.type, args.name, id, args.inputs) } };
+      },
+      call: (args) => args.inputs,
+    },
+    options.project,
+    options.stack,
+    true,
+  );
+  pulumi.runtime.setAllConfig({ ...(options.config ?? {}) }, [...(options.secretKeys ?? [])]);
+
+  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: unknown): unknown };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    const type = req.getType();
+    if (type !== "pulumi:pulumi:Stack") {
+      const parentUrn = req.getParent();
+      const custom = req.getCustom();
+      resources.push({
+        type,
+        name: req.getName(),
+        parent: parentUrn ? (parentUrn.split("::").pop() ?? null) : null,
+        inputs: redact(rpc.deserializeProperties(req.getObject(), false, true)) as Record<string, unknown>,
+        custom,
+        ...(custom ? { id: `${req.getName()}-id` } : {}),
+      });
+    }
+    return register(req, cb);
+  };
+
+  const returned = await fn();
+  const result = (await resolve(returned)) as T;
+  await settle();
+  return { resources, result };
+}
+
+interface RegisterRequest {
+  getType(): string;
+  getName(): string;
+  getParent(): string;
+  getCustom(): boolean;
+  getObject(): unknown;
+}
+
+/** Waits until every registration the runtime started has finished. */
+async function settle(): Promise<void> {
+  const store = state.getStore();
+  let done: Promise<unknown> | undefined;
+  while (done !== store.settings.rpcDone) {
+    done = store.settings.rpcDone;
+    await done;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Resolves outputs (possibly nested in objects) to plain values. */
+async function resolve(value: unknown): Promise<unknown> {
+  if (value === undefined || value === null) return value;
+  const output = pulumi.output(value as pulumi.Input<unknown>);
+  return await new Promise((r) => output.apply((v) => r(v)));
+}
+
+function redact(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(redact);
+  if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    if (record[rpc.specialSigKey] === rpc.specialSecretSig) return SECRET;
+    return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, redact(v)]));
+  }
+  return value;
+}
+
+/**
+ * Outputs the cloud would compute and the programs read: attribute ids of CEN resources, and
+ * the private IP of an instance whose IP is not pinned (`dhcp:<name>`, a placeholder no real
+ * address can be mistaken for).
+ */
+function mockOutputs(type: string, name: string, id: string, inputs: Record<string, unknown>): Record<string, unknown> {
+  switch (type) {
+    case "alicloud:ecs/instance:Instance":
+      return {
+        privateIp: inputs.privateIp ?? `dhcp:${name}`,
+        publicIp: Number(inputs.internetMaxBandwidthOut ?? 0) > 0 ? `public:${name}` : "",
+      };
+    case "alicloud:cen/transitRouter:TransitRouter":
+      return { transitRouterId: id };
+    case "alicloud:cen/transitRouterVpcAttachment:TransitRouterVpcAttachment":
+    case "alicloud:cen/transitRouterVbrAttachment:TransitRouterVbrAttachment":
+    case "alicloud:cen/transitRouterVpnAttachment:TransitRouterVpnAttachment":
+      return { transitRouterAttachmentId: id };
+    case "alicloud:cen/transitRouterRouteTable:TransitRouterRouteTable":
+      return { transitRouterRouteTableId: id };
+    default:
+      return {};
+  }
+}
