@@ -11,8 +11,10 @@ import { openFileDevice } from "./file-device";
 export interface OpenDeviceOptions {
   /** Open for writing. @default false - read-only */
   readonly write?: boolean;
-  /** NBD metadata contexts to negotiate (ignored for local files, which have none). */
+  /** NBD metadata contexts to negotiate; opening fails when the export lacks one (local files have none). */
   readonly metaContexts?: readonly string[];
+  /** NBD metadata contexts to negotiate when the export offers them. */
+  readonly optionalMetaContexts?: readonly string[];
   /** For a local path that does not exist: create a sparse file of this size (implies `write`). */
   readonly createSize?: number;
 }
@@ -34,8 +36,16 @@ export async function openDevice(spec: string, options: OpenDeviceOptions = {}):
   const write = options.write === true || options.createSize !== undefined;
   if (isNbdUri(spec)) {
     const nbd = require("./nbd") as NbdModule;
+    const required = [...(options.metaContexts ?? [])];
+    const optional = (options.optionalMetaContexts ?? []).filter((c) => !required.includes(c));
     try {
-      return await nbd.connectNbd(spec, { readOnly: !write, metaContexts: [...(options.metaContexts ?? [])] });
+      try {
+        return await nbd.connectNbd(spec, { readOnly: !write, metaContexts: [...required, ...optional] });
+      } catch (err) {
+        if (optional.length === 0 || (err as { code?: string }).code !== "ENOCONTEXT") throw err;
+        // Retry without the optional contexts; a missing required one fails again and is reported.
+        return await nbd.connectNbd(spec, { readOnly: !write, metaContexts: required });
+      }
     } catch (err) {
       throw asInputError(err, spec, "cannot connect to the NBD server", "check the URI, that the server runs and listens there, and its TLS settings");
     }
@@ -47,12 +57,12 @@ export async function openDevice(spec: string, options: OpenDeviceOptions = {}):
         received: spec.slice(0, spec.indexOf(":")),
         expected: "nbd, nbds, nbd+unix or nbds+unix, or a local path",
         fix: "give an NBD URI such as nbd://host:10809/export or a file path",
-        message: "The disk's URI scheme is not supported.",
+        message: "The disk's URI scheme is not supported",
       }),
     );
   }
   if (options.createSize === undefined && !fs.existsSync(spec)) {
-    throw new InputError(problem({ file: spec, message: "The disk does not exist.", expected: "an existing file or block device", fix: "check the path" }));
+    throw new InputError(problem({ file: spec, message: "The disk does not exist", expected: "an existing file or block device", fix: "check the path" }));
   }
   try {
     return await openFileDevice(spec, { write, createSize: options.createSize });
@@ -63,8 +73,10 @@ export async function openDevice(spec: string, options: OpenDeviceOptions = {}):
 
 function asInputError(err: unknown, spec: string, what: string, fix: string): InputError {
   if (err instanceof InputError) return err;
-  const reason = err instanceof Error ? ((err as NodeJS.ErrnoException).code ? `${(err as NodeJS.ErrnoException).code}: ${err.message}` : err.message) : String(err);
-  return new InputError(problem({ file: spec, message: `${capitalize(what)}: ${reason.replace(/\s+/g, " ").replace(/\.$/, "")}.`, fix }));
+  const code = (err as NodeJS.ErrnoException).code;
+  const text = err instanceof Error ? err.message : String(err);
+  const reason = code !== undefined && !text.includes(code) ? `${code}: ${text}` : text;
+  return new InputError(problem({ file: spec, message: `${capitalize(what)}: ${reason.replace(/\s+/g, " ").replace(/\.$/, "")}`, fix }));
 }
 
 function capitalize(text: string): string {

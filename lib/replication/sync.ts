@@ -72,7 +72,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   meter.setPhase("open");
   const devices: BlockDevice[] = [];
   try {
-    const source = await openDevice(options.source, { metaContexts: [...extentSource.requiredContexts, ...extentSource.optionalContexts] });
+    const source = await openDevice(options.source, { metaContexts: extentSource.requiredContexts, optionalMetaContexts: extentSource.optionalContexts });
     devices.push(source);
     const missing = extentSource.requiredContexts.filter((c) => !source.metaContexts.includes(c));
     if (missing.length > 0) {
@@ -84,7 +84,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
             received: extentSource.name,
             expected: `a source exporting the metadata context ${context}`,
             fix: isNbdUri(options.source) ? `export the bitmap (qemu-nbd -B ${context.replace(/^qemu:dirty-bitmap:/, "")}) or use --changed hash` : "read the disk over NBD from a server exporting the bitmap, or use --changed hash",
-            message: `The source does not export ${context}.`,
+            message: `The source does not export ${context}`,
           }),
         ),
       );
@@ -99,7 +99,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
           received: `${target.size} bytes`,
           expected: `at least ${source.size} bytes (the size of ${options.source})`,
           fix: "resize the target disk or choose a larger one",
-          message: "The target disk is smaller than the source disk.",
+          message: "The target disk is smaller than the source disk",
         }),
       );
     }
@@ -186,7 +186,7 @@ function validate(options: SyncOptions): Settings {
   const integer = (field: string, value: number | undefined, fallback: number, min: number, max: number, expected: string): number => {
     if (value === undefined) return fallback;
     if (!Number.isSafeInteger(value) || value < min || value > max) {
-      problems.push(problem({ field, received: String(value), expected, fix: `give ${field} as ${expected}`, message: `${field} is out of range.` }));
+      problems.push(problem({ field, received: String(value), expected, fix: `give ${field} as ${expected}`, message: `${field} is out of range` }));
       return fallback;
     }
     return value;
@@ -199,11 +199,11 @@ function validate(options: SyncOptions): Settings {
   if (options.bandwidth instanceof Throttle) throttle = options.bandwidth;
   else if (options.bandwidth !== undefined) {
     if (!(options.bandwidth > 0) || !Number.isFinite(options.bandwidth)) {
-      problems.push(problem({ field: "--bandwidth", received: String(options.bandwidth), expected: "a positive number of bytes per second", fix: "give a rate such as 200M", message: "The bandwidth limit is not a positive rate." }));
+      problems.push(problem({ field: "--bandwidth", received: String(options.bandwidth), expected: "a positive number of bytes per second", fix: "give a rate such as 200M", message: "The bandwidth limit is not a positive rate" }));
     } else throttle = new Throttle(options.bandwidth);
   }
   for (const [field, spec] of [["source", options.source], ["target", options.target]] as const) {
-    if (typeof spec !== "string" || spec.length === 0) problems.push(problem({ field, received: JSON.stringify(spec), expected: "an NBD URI or a local path", fix: `give the ${field} disk`, message: `The ${field} disk is missing.` }));
+    if (typeof spec !== "string" || spec.length === 0) problems.push(problem({ field, received: JSON.stringify(spec), expected: "an NBD URI or a local path", fix: `give the ${field} disk`, message: `The ${field} disk is missing` }));
   }
   if (problems.length > 0) throw new InputError(problems);
   return { blockSize, depth, connections, checkpointInterval, throttle };

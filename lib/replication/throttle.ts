@@ -84,7 +84,7 @@ export function parseRate(text: string, field = "--bandwidth"): number {
         received: JSON.stringify(text),
         expected: "a positive rate in bytes per second such as 200M (10^6), 50Mi (2^20) or 1G",
         fix: "write a number followed by K, M, G (powers of 1000) or Ki, Mi, Gi (powers of 1024)",
-        message: `The rate ${JSON.stringify(text)} is not a positive number of bytes per second.`,
+        message: `The rate ${JSON.stringify(text)} is not a positive number of bytes per second`,
       }),
     );
   }
@@ -101,7 +101,7 @@ export function parseSize(text: string, field: string): number {
         received: JSON.stringify(text),
         expected: "a positive size in bytes such as 4Mi, 64M or 1G",
         fix: "write a number followed by K, M, G (powers of 1000) or Ki, Mi, Gi (powers of 1024)",
-        message: `The size ${JSON.stringify(text)} is not a positive number of bytes.`,
+        message: `The size ${JSON.stringify(text)} is not a positive number of bytes`,
       }),
     );
   }

@@ -50,7 +50,7 @@ function zeroBlockHash(length: number): Buffer {
 /** The digest of a disk given by spec (NBD URI or path) or already open. */
 export async function digest(disk: string | BlockDevice, options: DigestOptions = {}): Promise<DigestResult> {
   if (typeof disk !== "string") return digestDevice(disk, options);
-  const device = await openDevice(disk, { metaContexts: [BASE_ALLOCATION] });
+  const device = await openDevice(disk, { optionalMetaContexts: [BASE_ALLOCATION] });
   try {
     return await digestDevice(device, options);
   } finally {
@@ -135,9 +135,9 @@ export interface VerifyResult {
 
 /** Digests both disks (the target over the source's size) and compares them. */
 export async function verify(source: string, target: string, options: { onProgress?: (p: SyncProgress) => void; signal?: AbortSignal } = {}): Promise<VerifyResult> {
-  const sourceDevice = await openDevice(source, { metaContexts: [BASE_ALLOCATION] });
+  const sourceDevice = await openDevice(source, { optionalMetaContexts: [BASE_ALLOCATION] });
   try {
-    const targetDevice = await openDevice(target, { metaContexts: [BASE_ALLOCATION] });
+    const targetDevice = await openDevice(target, { optionalMetaContexts: [BASE_ALLOCATION] });
     try {
       let sourceDone = 0;
       let targetDone = 0;

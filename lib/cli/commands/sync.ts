@@ -40,7 +40,7 @@ export function register(program: Command): void {
       if (flags.connections !== undefined) {
         connections = Number(flags.connections);
         if (!/^\d+$/.test(flags.connections)) {
-          throw new InputError(problem({ field: "--connections", received: JSON.stringify(flags.connections), expected: "a whole number from 1 to 16", fix: "give e.g. --connections 4", message: "The number of connections is not a whole number." }));
+          throw new InputError(problem({ field: "--connections", received: JSON.stringify(flags.connections), expected: "a whole number from 1 to 16", fix: "give e.g. --connections 4", message: "The number of connections is not a whole number" }));
         }
       }
       const options: SyncOptions = {

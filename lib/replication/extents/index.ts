@@ -37,7 +37,7 @@ export function extentSourceFor(changed: ChangedSpec): ExtentSource {
       received: JSON.stringify(changed),
       expected: "full, allocated, bitmap:NAME, extents:FILE or hash",
       fix: "name one of the extent sources, e.g. --changed bitmap:bitmap0",
-      message: `The extent source ${JSON.stringify(changed)} is not known.`,
+      message: `The extent source ${JSON.stringify(changed)} is not known`,
     }),
   );
 }

@@ -30,7 +30,7 @@ export function readExtentsFile(file: string): Extent[] {
       problem({
         file,
         field: "--changed",
-        message: `The extents file cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`,
+        message: `The extents file cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
         expected: "a readable JSON file listing {offset, length} ranges",
         fix: "check the path given after extents:",
       }),
@@ -40,7 +40,7 @@ export function readExtentsFile(file: string): Extent[] {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new InputError(problem({ file, message: `The extents file is not JSON: ${(err as Error).message}.`, expected: 'JSON such as [{"offset":0,"length":65536}]', fix: "write the changed ranges as a JSON array" }));
+    throw new InputError(problem({ file, message: `The extents file is not JSON: ${(err as Error).message}`, expected: 'JSON such as [{"offset":0,"length":65536}]', fix: "write the changed ranges as a JSON array" }));
   }
   return parseExtents(json, file);
 }
@@ -49,7 +49,7 @@ export function readExtentsFile(file: string): Extent[] {
 export function parseExtents(json: unknown, file?: string): Extent[] {
   const list = json !== null && typeof json === "object" && !Array.isArray(json) && "changedArea" in json ? (json as { changedArea: unknown }).changedArea : json;
   if (!Array.isArray(list)) {
-    throw new InputError(problem({ file, received: typeof list, expected: "an array of {offset, length} objects", fix: "write the changed ranges as a JSON array", message: "The extents list is not an array." }));
+    throw new InputError(problem({ file, received: typeof list, expected: "an array of {offset, length} objects", fix: "write the changed ranges as a JSON array", message: "The extents list is not an array" }));
   }
   const problems: Problem[] = [];
   const extents: Extent[] = [];
@@ -63,7 +63,7 @@ export function parseExtents(json: unknown, file?: string): Extent[] {
           received: JSON.stringify(entry),
           expected: "an object with non-negative integer offset (or start) and length",
           fix: "give every range as {\"offset\": N, \"length\": N} in bytes",
-          message: `Extent ${index} is not a byte range.`,
+          message: `Extent ${index} is not a byte range`,
         }),
       );
       return;
@@ -108,7 +108,7 @@ export function listSource(extents: readonly Extent[], label: string, file?: str
               received: `offset ${e.offset}, length ${e.length}`,
               expected: `ranges inside the source disk (size ${source.size})`,
               fix: "use the extents recorded for this disk",
-              message: `A changed range ends past the end of the source disk.`,
+              message: `A changed range ends past the end of the source disk`,
             }),
           ),
         );
