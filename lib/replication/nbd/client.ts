@@ -1,0 +1,605 @@
+/**
+ * The transmission phase of one NBD connection: requests are written as they come (corked and
+ * flushed together once per tick), any number may be in flight, and replies — simple or
+ * structured, in any order, data in chunks — are matched to their requests by handle.
+ *
+ * Replies are parsed straight from the socket's read buffer: read data is copied once, from that
+ * buffer into the caller's buffer, and nothing is concatenated.
+ */
+import { BlockDevice, StatusExtent } from "../device";
+import { NbdError } from "./errors";
+import { ExportInfo } from "./handshake";
+import {
+  COMMAND_NAMES,
+  NBD_CMD_BLOCK_STATUS,
+  NBD_CMD_DISC,
+  NBD_CMD_FLAG_FAST_ZERO,
+  NBD_CMD_FLAG_NO_HOLE,
+  NBD_CMD_FLUSH,
+  NBD_CMD_READ,
+  NBD_CMD_TRIM,
+  NBD_CMD_WRITE,
+  NBD_CMD_WRITE_ZEROES,
+  NBD_ERRORS,
+  NBD_FLAG_CAN_MULTI_CONN,
+  NBD_FLAG_READ_ONLY,
+  NBD_FLAG_SEND_FAST_ZERO,
+  NBD_FLAG_SEND_FLUSH,
+  NBD_FLAG_SEND_TRIM,
+  NBD_FLAG_SEND_WRITE_ZEROES,
+  NBD_REPLY_FLAG_DONE,
+  NBD_REPLY_TYPE_BLOCK_STATUS,
+  NBD_REPLY_TYPE_ERROR,
+  NBD_REPLY_TYPE_ERROR_OFFSET,
+  NBD_REPLY_TYPE_NONE,
+  NBD_REPLY_TYPE_OFFSET_DATA,
+  NBD_REPLY_TYPE_OFFSET_HOLE,
+  NBD_REQUEST_MAGIC,
+  NBD_REQUEST_SIZE,
+  NBD_SIMPLE_REPLY_MAGIC,
+  NBD_SIMPLE_REPLY_SIZE,
+  NBD_STRUCTURED_REPLY_MAGIC,
+  NBD_STRUCTURED_REPLY_SIZE,
+} from "./protocol";
+import { Transport } from "./transport";
+
+/** Largest request length the protocol can carry (32-bit), for commands without payload. */
+const MAX_EFFECT_LENGTH = 0x80000000;
+/** Largest zero buffer written when the server cannot WRITE_ZEROES. */
+const ZERO_BUFFER_SIZE = 1 << 20;
+
+/** One request in flight. */
+interface Pending {
+  readonly handle: number;
+  readonly command: number;
+  readonly offset: number;
+  readonly length: number;
+  /** READ: where the data goes. */
+  readonly into: Buffer | undefined;
+  /** READ: bytes covered by data and hole chunks so far. */
+  covered: number;
+  /** BLOCK_STATUS: the id of the wanted context, and its extents. */
+  readonly contextId: number;
+  extents: StatusExtent[] | undefined;
+  /** The first error chunk. */
+  error: NbdError | undefined;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: Error) => void;
+}
+
+const enum State {
+  /** Collecting a reply header into `header` (`need` bytes). */
+  Header,
+  /** Copying read data into `target`. */
+  Data,
+  /** Collecting a small structured payload into `payload`. */
+  Payload,
+}
+
+/** Options of one connection, as given to `connectNbd`. */
+export interface ClientOptions {
+  readonly readOnly: boolean;
+  readonly metaContexts: readonly string[];
+}
+
+/**
+ * An open NBD connection. Implements {@link BlockDevice}; obtained from `connectNbd`.
+ * Every method may be called many times without waiting: requests are pipelined.
+ */
+export class NbdClient implements BlockDevice {
+  readonly size: number;
+  readonly minimumBlockSize: number;
+  readonly preferredBlockSize: number;
+  readonly maximumBlockSize: number;
+  readonly readOnly: boolean;
+  readonly canFlush: boolean;
+  readonly canTrim: boolean;
+  readonly canWriteZeroes: boolean;
+  readonly canFastZero: boolean;
+  readonly canMultiConn: boolean;
+  readonly metaContexts: readonly string[];
+  /** Whether the server sends structured replies (chunked reads, holes, error messages). */
+  readonly structuredReplies: boolean;
+  /** Transmission flags the server sent (`NBD_FLAG_*`). */
+  readonly transmissionFlags: number;
+  /** The server, as its URI. */
+  readonly server: string;
+
+  private readonly contextIds: ReadonlyMap<string, number>;
+  private readonly pending = new Map<number, Pending>();
+  private nextHandle = 1;
+  private corked = false;
+  private failure: NbdError | undefined;
+  private closing: Promise<void> | undefined;
+  private idleWaiters: Array<() => void> = [];
+
+  // Reply parser state.
+  private state = State.Header;
+  private readonly header = Buffer.alloc(32);
+  private fill = 0;
+  private need = 4;
+  private current: Pending | undefined;
+  private chunkFlags = 0;
+  private chunkType = 0;
+  private target: Buffer | undefined;
+  private targetPos = 0;
+  private remaining = 0;
+  private payload: Buffer = Buffer.alloc(0);
+
+  /** @internal Use `connectNbd`. */
+  constructor(
+    private readonly transport: Transport,
+    info: ExportInfo,
+    options: ClientOptions,
+    leftover: Buffer,
+  ) {
+    const flags = info.transmissionFlags;
+    this.server = transport.server;
+    this.size = info.size;
+    this.minimumBlockSize = Math.max(1, info.minimumBlockSize);
+    this.preferredBlockSize = Math.max(this.minimumBlockSize, info.preferredBlockSize);
+    this.maximumBlockSize = Math.max(this.minimumBlockSize, info.maximumBlockSize);
+    this.transmissionFlags = flags;
+    this.readOnly = options.readOnly || (flags & NBD_FLAG_READ_ONLY) !== 0;
+    this.canFlush = (flags & NBD_FLAG_SEND_FLUSH) !== 0;
+    this.canTrim = (flags & NBD_FLAG_SEND_TRIM) !== 0;
+    this.canWriteZeroes = (flags & NBD_FLAG_SEND_WRITE_ZEROES) !== 0;
+    this.canFastZero = this.canWriteZeroes && (flags & NBD_FLAG_SEND_FAST_ZERO) !== 0;
+    this.canMultiConn = (flags & NBD_FLAG_CAN_MULTI_CONN) !== 0;
+    this.structuredReplies = info.structuredReplies;
+    this.contextIds = info.metaContexts;
+    this.metaContexts = [...info.metaContexts.keys()];
+    transport.setReceiver((buf, start, end) => this.receive(buf, start, end));
+    transport.onClose((err) =>
+      this.fail(
+        new NbdError(
+          { code: "ECONNRESET", command: "connection", server: this.server, detail: `the connection closed${err ? `: ${err.message}` : ""}` },
+          { cause: err },
+        ),
+      ),
+    );
+    if (leftover.length > 0) this.receive(leftover, 0, leftover.length);
+  }
+
+  /** Number of requests in flight. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** NBD_CMD_READ; requests longer than `maximumBlockSize` are split. */
+  read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
+    const bad = this.checkRange("READ", offset, length);
+    if (bad) return Promise.reject(bad);
+    if (into !== undefined && into.length < length) {
+      return Promise.reject(this.clientError("READ", offset, length, "EINVAL", `the buffer holds ${into.length} bytes, fewer than the length`));
+    }
+    const buffer = into === undefined ? Buffer.allocUnsafe(length) : into.length === length ? into : into.subarray(0, length);
+    if (length === 0) return Promise.resolve(buffer);
+    const max = this.maxPayload();
+    if (length <= max) {
+      return this.request(NBD_CMD_READ, 0, offset, length, undefined, buffer).then(() => buffer);
+    }
+    const parts: Promise<unknown>[] = [];
+    for (let done = 0; done < length; done += max) {
+      const n = Math.min(max, length - done);
+      parts.push(this.request(NBD_CMD_READ, 0, offset + done, n, undefined, buffer.subarray(done, done + n)));
+    }
+    return Promise.all(parts).then(() => buffer);
+  }
+
+  /** NBD_CMD_WRITE; data longer than `maximumBlockSize` is split. `data` must not change until this resolves. */
+  write(offset: number, data: Buffer): Promise<void> {
+    const length = data.length;
+    const bad = this.checkRange("WRITE", offset, length) ?? this.checkWritable("WRITE", offset, length);
+    if (bad) return Promise.reject(bad);
+    if (length === 0) return Promise.resolve();
+    const max = this.maxPayload();
+    if (length <= max) return this.request(NBD_CMD_WRITE, 0, offset, length, data) as Promise<void>;
+    const parts: Promise<unknown>[] = [];
+    for (let done = 0; done < length; done += max) {
+      const n = Math.min(max, length - done);
+      parts.push(this.request(NBD_CMD_WRITE, 0, offset + done, n, data.subarray(done, done + n)));
+    }
+    return Promise.all(parts).then(() => undefined);
+  }
+
+  /**
+   * NBD_CMD_WRITE_ZEROES with NBD_CMD_FLAG_NO_HOLE / NBD_CMD_FLAG_FAST_ZERO. A server without
+   * WRITE_ZEROES gets zero-filled WRITEs instead, unless `fastZero` is asked (then ENOTSUP, as the
+   * protocol's fast-zero semantics require).
+   */
+  writeZeroes(offset: number, length: number, options: { noHole?: boolean; fastZero?: boolean } = {}): Promise<void> {
+    const bad = this.checkRange("WRITE_ZEROES", offset, length) ?? this.checkWritable("WRITE_ZEROES", offset, length);
+    if (bad) return Promise.reject(bad);
+    if (length === 0) return Promise.resolve();
+    if (!this.canWriteZeroes || (options.fastZero && !this.canFastZero)) {
+      if (options.fastZero) {
+        return Promise.reject(this.clientError("WRITE_ZEROES", offset, length, "ENOTSUP", "the server cannot zero fast"));
+      }
+      return this.writeZeroBuffers(offset, length);
+    }
+    const flags = (options.noHole ? NBD_CMD_FLAG_NO_HOLE : 0) | (options.fastZero ? NBD_CMD_FLAG_FAST_ZERO : 0);
+    return this.splitEffect(NBD_CMD_WRITE_ZEROES, flags, offset, length);
+  }
+
+  /** NBD_CMD_TRIM (ENOTSUP when the server cannot trim). */
+  trim(offset: number, length: number): Promise<void> {
+    const bad = this.checkRange("TRIM", offset, length) ?? this.checkWritable("TRIM", offset, length);
+    if (bad) return Promise.reject(bad);
+    if (!this.canTrim) return Promise.reject(this.clientError("TRIM", offset, length, "ENOTSUP", "the server does not support TRIM"));
+    if (length === 0) return Promise.resolve();
+    return this.splitEffect(NBD_CMD_TRIM, 0, offset, length);
+  }
+
+  /** NBD_CMD_FLUSH; resolves at once when the server does not advertise FLUSH (its writes are durable). */
+  flush(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.canFlush) return Promise.resolve();
+    return this.request(NBD_CMD_FLUSH, 0, 0, 0) as Promise<void>;
+  }
+
+  /**
+   * NBD_CMD_BLOCK_STATUS for one negotiated context. The extents start at `offset`, are clipped to
+   * the requested range, and may cover less than `length` (ask again from where they end).
+   */
+  blockStatus(context: string, offset: number, length: number): Promise<StatusExtent[]> {
+    const contextId = this.contextIds.get(context);
+    if (contextId === undefined) {
+      return Promise.reject(
+        this.clientError("BLOCK_STATUS", offset, length, "ENOCONTEXT", `the metadata context ${context} was not negotiated (negotiated: ${this.metaContexts.join(", ") || "none"})`),
+      );
+    }
+    const bad = this.checkRange("BLOCK_STATUS", offset, length);
+    if (bad) return Promise.reject(bad);
+    if (length === 0) return Promise.resolve([]);
+    const align = this.minimumBlockSize;
+    const cap = MAX_EFFECT_LENGTH - (MAX_EFFECT_LENGTH % align);
+    const n = Math.min(length, cap);
+    return this.request(NBD_CMD_BLOCK_STATUS, 0, offset, n, undefined, undefined, contextId) as Promise<StatusExtent[]>;
+  }
+
+  /** Waits for the requests in flight, sends NBD_CMD_DISC and closes the connection. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      while (this.pending.size > 0 && !this.failure) {
+        await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      }
+      if (!this.failure && !this.transport.isClosed) {
+        const header = Buffer.alloc(NBD_REQUEST_SIZE);
+        header.writeUInt32BE(NBD_REQUEST_MAGIC, 0);
+        header.writeUInt16BE(NBD_CMD_DISC, 6);
+        this.transport.socket.end(header);
+      }
+      this.failure ??= new NbdError({ code: "ESHUTDOWN", command: "connection", server: this.server, detail: "the client is closed" });
+      await new Promise<void>((resolve) => this.transport.onClose(() => resolve()));
+    })();
+    return this.closing;
+  }
+
+  /** Closes the connection at once; requests in flight fail with ECANCELED. */
+  destroy(reason = "destroyed"): void {
+    this.fail(new NbdError({ code: "ECANCELED", command: "connection", server: this.server, detail: reason }));
+  }
+
+  // ---- requests ----
+
+  private maxPayload(): number {
+    const max = this.maximumBlockSize;
+    return max - (max % this.minimumBlockSize);
+  }
+
+  private splitEffect(command: number, flags: number, offset: number, length: number): Promise<void> {
+    const align = this.minimumBlockSize;
+    const cap = MAX_EFFECT_LENGTH - (MAX_EFFECT_LENGTH % align);
+    if (length <= cap) return this.request(command, flags, offset, length) as Promise<void>;
+    const parts: Promise<unknown>[] = [];
+    for (let done = 0; done < length; done += cap) parts.push(this.request(command, flags, offset + done, Math.min(cap, length - done)));
+    return Promise.all(parts).then(() => undefined);
+  }
+
+  private writeZeroBuffers(offset: number, length: number): Promise<void> {
+    const step = Math.min(ZERO_BUFFER_SIZE, this.maxPayload());
+    const zeroes = Buffer.alloc(Math.min(step, length));
+    const parts: Promise<unknown>[] = [];
+    for (let done = 0; done < length; done += step) {
+      const n = Math.min(step, length - done);
+      parts.push(this.request(NBD_CMD_WRITE, 0, offset + done, n, n === zeroes.length ? zeroes : zeroes.subarray(0, n)));
+    }
+    return Promise.all(parts).then(() => undefined);
+  }
+
+  private request(command: number, flags: number, offset: number, length: number, data?: Buffer, into?: Buffer, contextId = 0): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    let handle = this.nextHandle;
+    while (this.pending.has(handle)) handle = (handle + 1) >>> 0;
+    this.nextHandle = (handle + 1) >>> 0;
+    const header = Buffer.allocUnsafe(NBD_REQUEST_SIZE);
+    header.writeUInt32BE(NBD_REQUEST_MAGIC, 0);
+    header.writeUInt16BE(flags, 4);
+    header.writeUInt16BE(command, 6);
+    header.writeUInt32BE(0, 8);
+    header.writeUInt32BE(handle, 12);
+    header.writeUInt32BE(Math.floor(offset / 0x100000000), 16);
+    header.writeUInt32BE(offset >>> 0, 20);
+    header.writeUInt32BE(length, 24);
+    return new Promise((resolve, reject) => {
+      this.pending.set(handle, {
+        handle,
+        command,
+        offset,
+        length,
+        into,
+        covered: 0,
+        contextId,
+        extents: undefined,
+        error: undefined,
+        resolve,
+        reject,
+      });
+      const socket = this.transport.socket;
+      if (!this.corked) {
+        this.corked = true;
+        socket.cork();
+        process.nextTick(this.uncork);
+      }
+      socket.write(header);
+      if (data !== undefined) socket.write(data);
+    });
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.transport.socket.uncork();
+  };
+
+  /** The error of a request outside the export or not aligned to the minimum block size. */
+  private checkRange(command: string, offset: number, length: number): NbdError | undefined {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0) {
+      return this.clientError(command, offset, length, "EINVAL", "offset and length must be non-negative integers");
+    }
+    if (offset + length > this.size) {
+      return this.clientError(command, offset, length, "EINVAL", `the range ends beyond the end of the export (size ${this.size})`);
+    }
+    const min = this.minimumBlockSize;
+    if (min > 1 && (offset % min !== 0 || (length % min !== 0 && offset + length !== this.size))) {
+      return this.clientError(command, offset, length, "EINVAL", `the server's minimum block size is ${min}: offset and length must be multiples of it`);
+    }
+    return undefined;
+  }
+
+  private checkWritable(command: string, offset: number, length: number): NbdError | undefined {
+    return this.readOnly ? this.clientError(command, offset, length, "EPERM", "the export is read-only") : undefined;
+  }
+
+  private clientError(command: string, offset: number, length: number, code: string, detail: string): NbdError {
+    return new NbdError({ code, command, server: this.server, offset, length, detail });
+  }
+
+  // ---- replies ----
+
+  private receive(buf: Buffer, start: number, end: number): void {
+    let pos = start;
+    while (pos < end) {
+      if (this.state === State.Data) {
+        const n = Math.min(end - pos, this.remaining);
+        buf.copy(this.target!, this.targetPos, pos, pos + n);
+        pos += n;
+        this.targetPos += n;
+        this.remaining -= n;
+        if (this.remaining === 0) this.dataDone();
+      } else if (this.state === State.Header) {
+        const n = Math.min(end - pos, this.need - this.fill);
+        buf.copy(this.header, this.fill, pos, pos + n);
+        pos += n;
+        this.fill += n;
+        if (this.fill === this.need) this.headerDone();
+      } else {
+        const n = Math.min(end - pos, this.remaining);
+        buf.copy(this.payload, this.payload.length - this.remaining, pos, pos + n);
+        pos += n;
+        this.remaining -= n;
+        if (this.remaining === 0) this.payloadDone();
+      }
+      if (this.failure) return;
+    }
+  }
+
+  private headerDone(): void {
+    const h = this.header;
+    if (this.need === 4) {
+      const magic = h.readUInt32BE(0);
+      if (magic === NBD_STRUCTURED_REPLY_MAGIC) this.need = NBD_STRUCTURED_REPLY_SIZE;
+      else if (magic === NBD_SIMPLE_REPLY_MAGIC) this.need = NBD_SIMPLE_REPLY_SIZE;
+      else this.protocolError(`bad reply magic 0x${magic.toString(16)}`);
+      return;
+    }
+    if (this.need === NBD_SIMPLE_REPLY_SIZE) {
+      const p = this.lookup(h.readUInt32BE(8), h.readUInt32BE(12));
+      if (!p) return;
+      const errno = h.readUInt32BE(4);
+      if (errno !== 0) {
+        p.error = this.serverError(p, errno, "");
+        this.finish(p);
+      } else if (p.command === NBD_CMD_READ) {
+        this.current = p;
+        this.startData(p.into!, 0, p.length);
+        p.covered = p.length;
+      } else {
+        this.finish(p);
+      }
+      return;
+    }
+    if (this.need === NBD_STRUCTURED_REPLY_SIZE) {
+      const p = this.lookup(h.readUInt32BE(8), h.readUInt32BE(12));
+      if (!p) return;
+      this.current = p;
+      this.chunkFlags = h.readUInt16BE(4);
+      this.chunkType = h.readUInt16BE(6);
+      const length = h.readUInt32BE(16);
+      if (this.chunkType === NBD_REPLY_TYPE_OFFSET_DATA) {
+        if (length < 8 || p.command !== NBD_CMD_READ) {
+          this.protocolError(`OFFSET_DATA chunk of ${length} bytes for a ${COMMAND_NAMES[p.command]}`);
+          return;
+        }
+        this.remaining = length - 8;
+        this.need = NBD_STRUCTURED_REPLY_SIZE + 8;
+        return;
+      }
+      if (length === 0) {
+        this.payload = Buffer.alloc(0);
+        this.payloadDone();
+      } else {
+        this.payload = Buffer.allocUnsafe(length);
+        this.remaining = length;
+        this.state = State.Payload;
+      }
+      return;
+    }
+    // OFFSET_DATA: the chunk's offset is in header[20..28].
+    const p = this.current!;
+    const chunkOffset = h.readUInt32BE(20) * 0x100000000 + h.readUInt32BE(24);
+    const length = this.remaining;
+    if (chunkOffset < p.offset || chunkOffset + length > p.offset + p.length) {
+      this.protocolError(`data chunk [${chunkOffset}, +${length}) outside the READ [${p.offset}, +${p.length})`);
+      return;
+    }
+    p.covered += length;
+    if (length === 0) {
+      this.dataDone();
+      return;
+    }
+    this.startData(p.into!, chunkOffset - p.offset, length);
+  }
+
+  private startData(target: Buffer, at: number, length: number): void {
+    this.target = target;
+    this.targetPos = at;
+    this.remaining = length;
+    this.state = State.Data;
+    if (length === 0) this.dataDone();
+  }
+
+  private dataDone(): void {
+    const p = this.current!;
+    this.target = undefined;
+    if (this.need === NBD_SIMPLE_REPLY_SIZE || this.chunkFlags & NBD_REPLY_FLAG_DONE) this.finish(p);
+    else this.nextReply();
+  }
+
+  private payloadDone(): void {
+    const p = this.current!;
+    const d = this.payload;
+    switch (this.chunkType) {
+      case NBD_REPLY_TYPE_NONE:
+        break;
+      case NBD_REPLY_TYPE_OFFSET_HOLE: {
+        if (d.length !== 12 || p.command !== NBD_CMD_READ) return this.protocolError("bad OFFSET_HOLE chunk");
+        const holeOffset = d.readUInt32BE(0) * 0x100000000 + d.readUInt32BE(4);
+        const holeLength = d.readUInt32BE(8);
+        if (holeOffset < p.offset || holeOffset + holeLength > p.offset + p.length) {
+          return this.protocolError(`hole chunk [${holeOffset}, +${holeLength}) outside the READ [${p.offset}, +${p.length})`);
+        }
+        p.into!.fill(0, holeOffset - p.offset, holeOffset - p.offset + holeLength);
+        p.covered += holeLength;
+        break;
+      }
+      case NBD_REPLY_TYPE_BLOCK_STATUS: {
+        if (d.length < 12 || (d.length - 4) % 8 !== 0 || p.command !== NBD_CMD_BLOCK_STATUS) return this.protocolError("bad BLOCK_STATUS chunk");
+        if (d.readUInt32BE(0) !== p.contextId) break;
+        const extents: StatusExtent[] = (p.extents ??= []);
+        const end = p.offset + p.length;
+        let at = p.offset + extents.reduce((s, e) => s + e.length, 0);
+        for (let i = 4; i < d.length && at < end; i += 8) {
+          const n = Math.min(d.readUInt32BE(i), end - at);
+          if (n === 0) continue;
+          extents.push({ offset: at, length: n, flags: d.readUInt32BE(i + 4) });
+          at += n;
+        }
+        break;
+      }
+      default: {
+        if (!(this.chunkType & 0x8000)) return this.protocolError(`unknown chunk type ${this.chunkType}`);
+        if (d.length < 6) return this.protocolError("short error chunk");
+        const errno = d.readUInt32BE(0);
+        const messageLength = d.readUInt16BE(4);
+        const message = d.toString("utf8", 6, Math.min(d.length, 6 + messageLength));
+        let at: number | undefined;
+        if (this.chunkType === NBD_REPLY_TYPE_ERROR_OFFSET && d.length >= 6 + messageLength + 8) {
+          at = d.readUInt32BE(6 + messageLength) * 0x100000000 + d.readUInt32BE(10 + messageLength);
+        }
+        p.error ??= this.serverError(p, errno, message, at);
+        if (this.chunkType !== NBD_REPLY_TYPE_ERROR && this.chunkType !== NBD_REPLY_TYPE_ERROR_OFFSET) {
+          p.error ??= this.serverError(p, errno, `error chunk type ${this.chunkType}`);
+        }
+      }
+    }
+    if (this.chunkFlags & NBD_REPLY_FLAG_DONE) this.finish(p);
+    else this.nextReply();
+  }
+
+  private lookup(high: number, low: number): Pending | undefined {
+    const p = high === 0 ? this.pending.get(low) : undefined;
+    if (!p) this.protocolError(`reply for unknown handle ${high}:${low}`);
+    return p;
+  }
+
+  private nextReply(): void {
+    this.state = State.Header;
+    this.need = 4;
+    this.fill = 0;
+    this.current = undefined;
+  }
+
+  private finish(p: Pending): void {
+    this.nextReply();
+    this.pending.delete(p.handle);
+    if (p.error) p.reject(p.error);
+    else if (p.command === NBD_CMD_READ && p.covered !== p.length) {
+      p.reject(this.clientError("READ", p.offset, p.length, "EPROTO", `the server's reply covered ${p.covered} of ${p.length} bytes`));
+    } else if (p.command === NBD_CMD_BLOCK_STATUS) {
+      if (!p.extents || p.extents.length === 0) p.reject(this.clientError("BLOCK_STATUS", p.offset, p.length, "EPROTO", "the server sent no extents for the context"));
+      else p.resolve(p.extents);
+    } else p.resolve(undefined);
+    if (this.pending.size === 0) this.wakeIdle();
+  }
+
+  private serverError(p: Pending, errno: number, message: string, at?: number): NbdError {
+    const code = NBD_ERRORS[errno] ?? `errno ${errno}`;
+    const where = at !== undefined ? `at offset ${at}` : "";
+    return new NbdError({
+      code,
+      command: COMMAND_NAMES[p.command] ?? `command ${p.command}`,
+      server: this.server,
+      offset: p.offset,
+      length: p.length,
+      detail: [message, where].filter((s) => s !== "").join(", ") || undefined,
+    });
+  }
+
+  private protocolError(detail: string): void {
+    this.fail(new NbdError({ code: "EPROTO", command: "reply", server: this.server, detail }));
+  }
+
+  private fail(err: NbdError): void {
+    if (!this.failure) this.failure = err;
+    else if (this.pending.size === 0) return;
+    this.transport.destroy(err);
+    const pending = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of pending) {
+      p.reject(
+        new NbdError(
+          { code: err.code, command: COMMAND_NAMES[p.command] ?? err.command, server: this.server, offset: p.offset, length: p.length, detail: err.detail },
+          { cause: err },
+        ),
+      );
+    }
+    this.wakeIdle();
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+}
