@@ -75,6 +75,8 @@ export interface PlannedDisk {
   readonly key: number;
   readonly label: string;
   readonly sizeBytes: number;
+  /** Size of the ECS disk, GiB: the capacity rounded up, at least the category's minimum. */
+  readonly sizeGiB?: number;
   /** Bytes the initial sync moves (allocated, or capacity when unknown). */
   readonly allocatedBytes: number;
   /** The first disk is the system disk, the others data disks. */
@@ -109,4 +111,10 @@ export interface WaveEstimate {
   /** Cost of the same period running every target host instead (instances + disks). */
   readonly costFullHosts: number;
   readonly currency: string;
+  /** Bytes the initial sync moves (every disk's allocated bytes). */
+  readonly allocatedBytes?: number;
+  /** Length of the migration period the costs cover, days. */
+  readonly periodDays?: number;
+  /** Rate the sync runs at: the link's share for replication, capped by the gateways, MB/s. */
+  readonly syncRateMBps?: number;
 }

@@ -1,0 +1,14 @@
+/**
+ * The pure planner: inventory + waves file → migration plan (subnets, pinned IPs, sizing, gateway
+ * packing, estimates). No Pulumi, no I/O. The CIDR maths and the validators exported here are the
+ * only copies in rehost: the CLI, the components and the policy pack import them from here.
+ */
+export { buildPlan, planVpcBlocks, vSwitchName, type PlanSources } from "./build";
+export * from "./catalog";
+export * from "./cidr";
+export * from "./membership";
+export * from "./packing";
+export * from "./sizing";
+export * from "./types";
+export * from "./validate";
+export { ganttChart, networkChart, renderJson, renderMarkdown, renderTable, type MarkdownOptions } from "./render";
