@@ -28,6 +28,7 @@ export function buildProgram(): Command {
 /** Each command module, in the order `rehost --help` lists them. */
 function commandRegistrations(): Array<(program: Command) => void> {
   return [
+    require("./commands/plan").register,
     require("./commands/agent").register,
     require("./commands/sync").register,
     require("./commands/verify").register,
