@@ -3,7 +3,7 @@
  * agent's certificate by SHA-256 fingerprint (or trusts a given CA), checks the pin before the
  * bearer token is sent, and turns error responses into `AgentRequestError`s.
  */
-import * as https from "node:https";
+import * as http from "node:http";
 import * as tls from "node:tls";
 import type { Changed, JobStatus, RegisterRequest } from "./api";
 
@@ -91,13 +91,12 @@ export class AgentClient {
     const socket = await this.connect();
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise<T>((resolve, reject) => {
-      const req = https.request(
+      const req = http.request(
         {
           method,
           host: this.base.hostname,
           port: this.base.port,
           path,
-          agent: false,
           createConnection: () => socket,
           headers: {
             Authorization: `Bearer ${this.options.token}`,

@@ -5,7 +5,8 @@
  */
 import * as fs from "node:fs";
 import type { AddressInfo } from "node:net";
-import type { Changed, Digest } from "./api";
+import * as replication from "../replication";
+import type { Digest } from "./api";
 import { loadOrCreateToken } from "./auth";
 import { JobManager, type CopyResult, type DataPlane, type RoundProgress } from "./jobs";
 import { jsonLogger, type Logger } from "./log";
@@ -45,6 +46,18 @@ export interface AgentOptions {
   readonly logger?: Logger;
   /** The data plane; @default - `lib/replication` */
   readonly dataPlane?: DataPlane;
+  /** Copier tuning passed to every round (see `lib/replication`'s `SyncOptions`). */
+  readonly tuning?: SyncTuning;
+}
+
+/** Copier settings the agent passes through. */
+export interface SyncTuning {
+  /** Largest request in bytes. @default - the copier's (2 MiB) */
+  readonly blockSize?: number;
+  /** Connections per disk. @default - the copier's (4) */
+  readonly connections?: number;
+  /** Source bytes between journal checkpoints. @default - the copier's (256 MiB) */
+  readonly checkpointInterval?: number;
 }
 
 /** A running agent. */
@@ -72,12 +85,12 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   for (const target of options.allow) {
     if (!target.startsWith("/")) throw new Error(`Allowed target ${target} is not an absolute path.`);
   }
-  const bandwidth = options.bandwidth !== undefined ? new (require("../replication/throttle").Throttle)(options.bandwidth) : undefined;
+  const bandwidth = options.bandwidth !== undefined ? new replication.Throttle(options.bandwidth) : undefined;
   const scheduler = new Scheduler(options.maxConcurrent ?? 4);
   const jobs = new JobManager({
     state,
     scheduler,
-    dataPlane: options.dataPlane ?? replicationDataPlane(),
+    dataPlane: options.dataPlane ?? replicationDataPlane(options.tuning),
     logger,
     allow: options.allow,
     credentialsDir: options.credentialsDir,
@@ -129,24 +142,31 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 }
 
 /** The production data plane: `lib/replication`'s `sync` and `digest`, loaded on first use. */
-export function replicationDataPlane(): DataPlane {
+export function replicationDataPlane(tuning: SyncTuning = {}): DataPlane {
   return {
     async sync(o): Promise<CopyResult> {
-      const replication = require("../replication");
       return replication.sync({
+        ...tuning,
         source: o.source,
         target: o.target,
-        changed: o.changed,
+        changed: o.changed as replication.ChangedSpec,
         journal: o.journal,
-        bandwidth: o.bandwidth,
+        bandwidth: o.bandwidth as number | replication.Throttle | undefined,
         onProgress: o.onProgress as ((p: RoundProgress) => void) | undefined,
         signal: o.signal,
       });
     },
-    async digest(spec: string): Promise<Digest> {
-      const replication = require("../replication");
-      const d = await replication.digest(spec);
+    async digest(spec: string, length?: number): Promise<Digest> {
+      const d = await replication.digest(spec, length === undefined ? {} : { length });
       return { algorithm: d.algorithm, digest: d.digest, size: d.size };
+    },
+    async size(spec: string): Promise<number> {
+      const device = await replication.openDevice(spec);
+      try {
+        return device.size;
+      } finally {
+        await device.close();
+      }
     },
   };
 }

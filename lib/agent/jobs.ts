@@ -49,7 +49,10 @@ export interface DataPlane {
     onProgress?: (p: RoundProgress) => void;
     signal?: AbortSignal;
   }): Promise<CopyResult>;
-  digest(spec: string): Promise<Digest>;
+  /** Digest of a disk, of its first `length` bytes when given (a target larger than its source). */
+  digest(spec: string, length?: number): Promise<Digest>;
+  /** Size of a disk in bytes. */
+  size(spec: string): Promise<number>;
 }
 
 /** Raised for requests the current job state cannot accept; `status` is the HTTP status. */
@@ -89,6 +92,8 @@ interface JobRecord {
   active?: { round: number; changed: Changed; requestedAt: string; attempts: number };
   lastRound?: RoundRecord;
   rounds: Omit<RoundRecord, "changed">[];
+  /** The source's size, learnt at the first round: digests of the target cover this many bytes. */
+  sourceSize?: number;
   frozenFor?: string;
   freezePending?: string;
   verification?: Verification;
@@ -311,6 +316,10 @@ export class JobManager {
       job.progress = undefined;
       r.state = active.round === 0 ? "initial-sync" : "syncing";
       this.options.logger.log("info", "round started", { job: r.spec.id, round: active.round, changed: describeChanged(active.changed) });
+      if (r.sourceSize === undefined) {
+        r.sourceSize = await this.options.dataPlane.size(this.sourceSpec(r.spec));
+        this.save(job);
+      }
       const result = await this.options.dataPlane.sync({
         source: this.sourceSpec(r.spec),
         target: r.spec.target,
@@ -323,7 +332,7 @@ export class JobManager {
         signal: abort.signal,
       });
       if (job.removed || this.closed) return;
-      const digest = await this.options.dataPlane.digest(r.spec.target);
+      const digest = await this.options.dataPlane.digest(r.spec.target, r.sourceSize);
       if (job.removed || this.closed) return;
       const finishedAt = new Date().toISOString();
       const record: RoundRecord = {
@@ -400,7 +409,8 @@ export class JobManager {
       const release = await this.options.scheduler.acquire();
       try {
         if (job.removed || this.closed) return;
-        const [source, target] = await Promise.all([this.options.dataPlane.digest(this.sourceSpec(r.spec)), this.options.dataPlane.digest(r.spec.target)]);
+        const source = await this.options.dataPlane.digest(this.sourceSpec(r.spec));
+        const target = await this.options.dataPlane.digest(r.spec.target, source.size);
         const equal = source.algorithm === target.algorithm && source.digest === target.digest && source.size === target.size;
         r.verification = { state: "done", requestedAt, finishedAt: new Date().toISOString(), source, target, equal };
         this.options.logger.log(equal ? "info" : "error", equal ? "verified: digests equal" : "verification failed: digests differ", {

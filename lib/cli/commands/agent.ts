@@ -14,6 +14,7 @@ interface AgentCommandOptions {
   credentials?: string;
   maxConcurrent: string;
   bandwidth?: string;
+  checkpointInterval?: string;
 }
 
 /** Registers `rehost agent`. */
@@ -30,6 +31,7 @@ export function register(program: Command): void {
     .option("--credentials <dir>", "directory of PSK files that jobs name by reference")
     .option("--max-concurrent <n>", "disks copied at once; the others queue", "4")
     .option("--bandwidth <rate>", "total bandwidth cap across jobs, e.g. 200M (bytes/s)")
+    .option("--checkpoint-interval <size>", "source bytes between journal checkpoints: what a crash may make a round read again (default 256Mi)")
     .action(async (opts: AgentCommandOptions) => {
       const problems: Problem[] = [];
       const listen = /^(.+):(\d{1,5})$/.exec(opts.listen);
@@ -58,6 +60,15 @@ export function register(program: Command): void {
           else throw err;
         }
       }
+      let checkpointInterval: number | undefined;
+      if (opts.checkpointInterval !== undefined) {
+        try {
+          checkpointInterval = require("../../replication/throttle").parseSize(opts.checkpointInterval, "--checkpoint-interval");
+        } catch (err) {
+          if (err instanceof InputError) problems.push(...err.problems);
+          else throw err;
+        }
+      }
       if (problems.length > 0) throw new InputError(problems);
 
       const { startAgent } = require("../../agent") as typeof import("../../agent");
@@ -72,6 +83,7 @@ export function register(program: Command): void {
         credentialsDir: opts.credentials,
         maxConcurrent,
         bandwidth,
+        tuning: { checkpointInterval },
       });
       process.stderr.write(`rehost agent: listening on ${agent.url}\nrehost agent: certificate SHA-256 fingerprint ${agent.fingerprint}\nrehost agent: bearer token in ${agent.tokenFile}\n`);
       await new Promise<void>((resolve) => {
