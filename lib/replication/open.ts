@@ -6,6 +6,7 @@ import * as fs from "node:fs";
 import { InputError, problem } from "../problems";
 import type { BlockDevice } from "./device";
 import { openFileDevice } from "./file-device";
+import { connectNbd } from "./nbd";
 
 /** Options of `openDevice`. */
 export interface OpenDeviceOptions {
@@ -17,10 +18,6 @@ export interface OpenDeviceOptions {
   readonly optionalMetaContexts?: readonly string[];
   /** For a local path that does not exist: create a sparse file of this size (implies `write`). */
   readonly createSize?: number;
-}
-
-interface NbdModule {
-  connectNbd(uri: string, options: { readOnly: boolean; metaContexts?: string[] }): Promise<BlockDevice>;
 }
 
 /** Whether `spec` is an NBD URI. */
@@ -35,16 +32,15 @@ export function isNbdUri(spec: string): boolean {
 export async function openDevice(spec: string, options: OpenDeviceOptions = {}): Promise<BlockDevice> {
   const write = options.write === true || options.createSize !== undefined;
   if (isNbdUri(spec)) {
-    const nbd = require("./nbd") as NbdModule;
     const required = [...(options.metaContexts ?? [])];
     const optional = (options.optionalMetaContexts ?? []).filter((c) => !required.includes(c));
     try {
       try {
-        return await nbd.connectNbd(spec, { readOnly: !write, metaContexts: [...required, ...optional] });
+        return await connectNbd(spec, { readOnly: !write, metaContexts: [...required, ...optional] });
       } catch (err) {
         if (optional.length === 0 || (err as { code?: string }).code !== "ENOCONTEXT") throw err;
         // Retry without the optional contexts; a missing required one fails again and is reported.
-        return await nbd.connectNbd(spec, { readOnly: !write, metaContexts: required });
+        return await connectNbd(spec, { readOnly: !write, metaContexts: required });
       }
     } catch (err) {
       throw asInputError(err, spec, "cannot connect to the NBD server", "check the URI, that the server runs and listens there, and its TLS settings");
