@@ -94,7 +94,7 @@ export async function startQemuNbd(o: QemuNbdOptions): Promise<NbdServer> {
     o.image,
   ];
   await run("qemu-nbd", args);
-  return server(pidFile, listen);
+  return server(await readPidFile(pidFile), listen);
 }
 
 /** Options of {@link startNbdkit}. */
@@ -132,7 +132,7 @@ export async function startNbdkit(o: NbdkitOptions): Promise<NbdServer> {
     ...o.plugin,
   ];
   await run("nbdkit", args);
-  return server(pidFile, listen);
+  return server(await readPidFile(pidFile), listen);
 }
 
 interface ListenArgs {
@@ -155,8 +155,17 @@ async function listenArgs(o: Listen, program: "qemu-nbd" | "nbdkit"): Promise<Li
   return { args, socket, uri: `${o.tls ? "nbds+unix" : "nbd+unix"}:///${exportPath}?socket=${socket}` };
 }
 
-function server(pidFile: string, listen: ListenArgs): NbdServer {
-  const pid = Number(fs.readFileSync(pidFile, "utf8").trim());
+/** The PID a daemon wrote; the daemon's child may write it just after its parent exited. */
+async function readPidFile(pidFile: string): Promise<number> {
+  for (let i = 0; i < 500; i++) {
+    const text = fs.existsSync(pidFile) ? fs.readFileSync(pidFile, "utf8") : "";
+    if (text.endsWith("\n")) return Number(text.trim());
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`the server wrote no PID file ${pidFile} within 5 s`);
+}
+
+function server(pid: number, listen: ListenArgs): NbdServer {
   return {
     uri: listen.uri,
     pid,

@@ -111,6 +111,7 @@ interface OptionReply {
 export class Handshake {
   private readonly reader: HandshakeReader;
   private step = "handshake";
+  private firstReplyAfterTls = false;
 
   constructor(
     private readonly transport: Transport,
@@ -118,13 +119,17 @@ export class Handshake {
   ) {
     this.reader = new HandshakeReader(transport);
     transport.onClose((err) => {
+      // A server that refuses the client's certificate (or its absence) hangs up just after TLS.
+      const tlsRefused = this.firstReplyAfterTls && uri.tlsPskFile === undefined;
       this.reader.fail(
         new NbdError(
           {
-            code: "ECONNRESET",
+            code: tlsRefused ? "ETLS" : "ECONNRESET",
             command: this.step,
             server: uri.uri,
-            detail: `the server closed the connection during the handshake${err ? `: ${err.message}` : ""}`,
+            detail: tlsRefused
+              ? `the server closed the connection right after the TLS handshake: it may require a client certificate (client-cert.pem and client-key.pem in tls-certificates=) or refuse this one${err ? `: ${err.message}` : ""}`
+              : `the server closed the connection during the handshake${err ? `: ${err.message}` : ""}`,
           },
           { cause: err },
         ),
@@ -162,9 +167,11 @@ export class Handshake {
       }
       this.step = "STARTTLS";
       await this.transport.startTls(uri, options.signal);
+      this.firstReplyAfterTls = true;
     }
 
     const structured = await this.option(NBD_OPT_STRUCTURED_REPLY, Buffer.alloc(0));
+    this.firstReplyAfterTls = false;
     if (structured.type === NBD_REP_ERR_TLS_REQD) throw this.tlsRequired(NBD_OPT_STRUCTURED_REPLY);
     const structuredReplies = structured.type === NBD_REP_ACK;
     if (!structuredReplies && !(structured.type & NBD_REP_FLAG_ERROR)) {
