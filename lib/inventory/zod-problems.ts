@@ -121,25 +121,30 @@ function problemFromIssue(issue: Issue, context: ZodProblemContext): Problem {
   const relative = located ? located.field : issue.path;
   const fieldPath = located ? relative : [...(context.prefix ?? []), ...relative];
   const field = formatPath(fieldPath);
-  const received = issue.input !== undefined || context.input === undefined ? issue.input : valueAt(context.input, issue.path);
-  const { message, expected, fix } = describe(issue, received, field);
+  // The received value comes from the issue (parse with `reportInput: true`) or from the input;
+  // without either, only a missing field can be told (from zod's message).
+  const known = "input" in issue || context.input !== undefined;
+  const received = "input" in issue ? issue.input : valueAt(context.input, issue.path);
+  const missing = known ? received === undefined : /received undefined/.test(issue.message);
+  const { message, expected, fix } = describe(issue, missing, field);
+  const shown = issue.code === "unrecognized_keys" ? (issue.keys ?? []).join(", ") : known || missing ? renderValue(missing ? undefined : received) : undefined;
   return problem({
     ...(context.file !== undefined ? { file: context.file } : {}),
     ...(located ? { vm: located.vm } : {}),
     ...(field !== "" ? { field } : {}),
-    received: issue.code === "unrecognized_keys" ? (issue.keys ?? []).join(", ") : renderValue(received),
+    ...(shown !== undefined ? { received: shown } : {}),
     expected,
     fix,
     message,
   });
 }
 
-function describe(issue: Issue, received: unknown, field: string): { message: string; expected: string; fix: string } {
+function describe(issue: Issue, missing: boolean, field: string): { message: string; expected: string; fix: string } {
   const name = field === "" ? "The document" : `Field ${field}`;
   switch (issue.code) {
     case "invalid_type": {
       const expected = issue.expected ?? "another type";
-      if (received === undefined) {
+      if (missing) {
         return { message: `${name} is required`, expected: article(expected), fix: `add ${field || "it"}` };
       }
       return { message: `${name} has the wrong type`, expected: article(expected), fix: `write ${field || "it"} as ${article(expected)}` };
