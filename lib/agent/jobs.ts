@@ -324,7 +324,7 @@ export class JobManager {
         source: this.sourceSpec(r.spec),
         target: r.spec.target,
         changed: active.changed,
-        journal: this.options.state.journalFile(r.spec.id),
+        journal: this.options.state.journalFile(r.spec.id, active.round),
         bandwidth: this.options.bandwidth,
         onProgress: (p) => {
           job.progress = p;
@@ -361,6 +361,7 @@ export class JobManager {
         r.state = "idle";
       }
       this.save(job);
+      this.options.state.removeJournals(r.spec.id);
       this.options.logger.log("info", "round finished", {
         job: r.spec.id,
         round: record.round,

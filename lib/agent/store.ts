@@ -3,7 +3,8 @@
  * file that is fsynced and renamed over the old one, then the directory is fsynced, so a crash at
  * any moment leaves either the old or the new content.
  *
- * Layout: `jobs/<id>.json` (spec and status), `journals/<id>.journal` (the copier's journal),
+ * Layout: `jobs/<id>.json` (spec and status), `journals/<id>.r<round>.journal` (the copier's
+ * journal of the round in progress),
  * `tls/cert.pem`, `tls/key.pem`, `token`.
  */
 import * as fs from "node:fs";
@@ -48,8 +49,15 @@ export class StateDir {
   jobFile(id: string): string {
     return path.join(this.jobsDir, `${id}.json`);
   }
-  journalFile(id: string): string {
-    return path.join(this.journalsDir, `${id}.journal`);
+  journalFile(id: string, round: number): string {
+    return path.join(this.journalsDir, `${id}.r${round}.journal`);
+  }
+
+  /** Removes every journal file of job `id` (a round's journal is useless once it is done). */
+  removeJournals(id: string): void {
+    for (const name of fs.readdirSync(this.journalsDir)) {
+      if (name.startsWith(`${id}.r`) && name.includes(".journal")) fs.rmSync(path.join(this.journalsDir, name), { force: true });
+    }
   }
 
   /** Creates the directories (mode 0700). */
@@ -78,6 +86,6 @@ export class StateDir {
 
   removeJob(id: string): void {
     fs.rmSync(this.jobFile(id), { force: true });
-    fs.rmSync(this.journalFile(id), { force: true });
+    this.removeJournals(id);
   }
 }
