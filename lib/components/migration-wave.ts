@@ -104,7 +104,7 @@ export class MigrationWave extends pulumi.ComponentResource {
     for (const planned of wave.gateways) {
       const disks = wave.vms.flatMap((vm) => vm.disks).filter((d) => d.gateway === planned.name);
       const gateway = new SyncGateway(
-        `${name}-${planned.name}`,
+        `${name}-${gatewayRole(wave.name, planned.name)}`,
         {
           instanceType: planned.instanceType,
           imageId: args.gatewayImageId,
@@ -125,7 +125,7 @@ export class MigrationWave extends pulumi.ComponentResource {
       const replication = args.controllers?.replication;
       if (replication) {
         const vms = wave.vms.filter((vm) => vm.gateway === planned.name);
-        replicationResults.push(replication(`${name}-${planned.name}-replication`, { wave, gateway, gatewayName: planned.name, disks, vms }, { parent: this }).digests);
+        replicationResults.push(replication(`${name}-${gatewayRole(wave.name, planned.name)}-replication`, { wave, gateway, gatewayName: planned.name, disks, vms }, { parent: this }).digests);
       }
     }
     const replicationDigests = args.controllers?.replication
@@ -179,6 +179,11 @@ export class MigrationWave extends pulumi.ComponentResource {
       privateIps: this.privateIps,
     });
   }
+}
+
+/** `wave-1-gw-2` in wave `wave-1` → `gw-2`: the child name then reads `wave-1-gw-2`, not `wave-1-wave-1-gw-2`. */
+function gatewayRole(wave: string, gateway: string): string {
+  return gateway.startsWith(`${wave}-`) ? gateway.slice(wave.length + 1) : gateway;
 }
 
 function collect(gateways: ReadonlyMap<string, SyncGateway>, pick: (g: SyncGateway) => pulumi.Output<Record<string, string>>): pulumi.Output<Record<string, string>> {

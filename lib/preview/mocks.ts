@@ -132,8 +132,8 @@ async function settle(): Promise<void> {
 /** Resolves outputs (possibly nested in objects) to plain values. */
 async function resolve(value: unknown): Promise<unknown> {
   if (value === undefined || value === null) return value;
-  const output = pulumi.output(value as pulumi.Input<unknown>);
-  return await new Promise((r) => output.apply((v) => r(v)));
+  const output: pulumi.Output<unknown> = pulumi.output(value as pulumi.Input<unknown>) as pulumi.Output<unknown>;
+  return await new Promise((r) => output.apply((v: unknown) => r(v)));
 }
 
 function redact(value: unknown): unknown {

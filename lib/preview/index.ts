@@ -1,0 +1,262 @@
+/**
+ * The offline preview: runs the rehost Pulumi program for one stack under the SDK's mock runtime,
+ * with that stack's config, and reports every resource it would declare, the pinned-IP table and
+ * the policy verdicts. No cloud credentials and no Pulumi CLI are needed.
+ *
+ * A stack that references another (config keys `rehost:<something>Stack`, e.g.
+ * `rehost:landingZoneStack`) gets its `StackReference` answered from that stack's own offline
+ * preview, run first. Runs are sequential in one process: each installs fresh mocks.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { parse as parseYaml } from "yaml";
+import { InputError, problem } from "../problems";
+import { runUnderMocks, SECRET, type RecordedResource } from "./mocks";
+import { evaluatePolicies, type PolicyViolation } from "./policies";
+
+export { SECRET, runUnderMocks, type RecordedResource, type MockRunOptions, type MockRun } from "./mocks";
+export { evaluatePolicies, registerPolicyEvaluator, type PolicyViolation, type PolicyLevel, type PolicyInput, type PolicyEvaluator } from "./policies";
+
+/** Options of {@link runOfflinePreview}. */
+export interface PreviewOptions {
+  /** Stack name (`wave-1`): its config is `<stacksDir>/Pulumi.<stack>.yaml`. */
+  readonly stack: string;
+  /** Where the stack config files are. @default - the project's `stackConfigDir` */
+  readonly stacksDir?: string;
+  /** The directory holding `Pulumi.yaml`. @default - the nearest one above the working directory, else this package's */
+  readonly projectDir?: string;
+}
+
+/** A resource as the preview contract shows it. */
+export interface PreviewResource {
+  readonly type: string;
+  readonly name: string;
+  readonly parent: string | null;
+  readonly inputs: Record<string, unknown>;
+}
+
+/** One address a migrated host keeps. */
+export interface PinnedIp {
+  readonly vm: string;
+  readonly ip: string;
+  /** `primary`, `secondary` (another IP of the primary NIC) or `eni-<n>`. */
+  readonly nic: string;
+  /** The vSwitch resource name, and its CIDR. */
+  readonly vswitch: string;
+  readonly cidr: string;
+  /** The resource that holds the address. */
+  readonly resource: string;
+  readonly phase: string;
+}
+
+/** What {@link runOfflinePreview} returns. The JSON contract is `stack`, `resources`, `policyViolations`. */
+export interface PreviewResult {
+  readonly stack: string;
+  readonly resources: PreviewResource[];
+  readonly policyViolations: PolicyViolation[];
+  readonly pinnedIps: PinnedIp[];
+  /** The stack's outputs as the program returned them. */
+  readonly outputs: Record<string, unknown>;
+  /** Stacks previewed to answer this one's references, in the order they ran. */
+  readonly referencedStacks: string[];
+  /** The recorded graph with the mock ids (for policies and tests). */
+  readonly recorded: RecordedResource[];
+}
+
+interface Project {
+  readonly dir: string;
+  readonly name: string;
+  readonly main: string;
+  readonly stacksDir: string;
+}
+
+interface StackRun {
+  readonly resources: RecordedResource[];
+  readonly outputs: Record<string, unknown>;
+}
+
+/** The keys of a stack config that name another stack. */
+const REFERENCE_KEY = /^[a-zA-Z][\w-]*:\w+Stack$/;
+
+/**
+ * Previews one stack offline.
+ * @throws InputError when the stack, its config or a referenced stack is wrong (exit 2)
+ */
+export async function runOfflinePreview(options: PreviewOptions): Promise<PreviewResult> {
+  const project = findProject(options);
+  const runs = new Map<string, StackRun>();
+  const order: string[] = [];
+  const target = await previewStack(project, options.stack, runs, order, [], undefined);
+  const referenced = order.filter((s) => s !== options.stack);
+  const referencedResources = referenced.flatMap((s) => runs.get(s)!.resources);
+  const policyViolations = await evaluatePolicies({ stack: options.stack, resources: target.resources, referencedResources });
+  return {
+    stack: options.stack,
+    resources: target.resources.map(({ type, name, parent, inputs }) => ({ type, name, parent, inputs })),
+    policyViolations,
+    pinnedIps: pinnedIps(target.resources, [...target.resources, ...referencedResources]),
+    outputs: target.outputs,
+    referencedStacks: referenced,
+    recorded: target.resources,
+  };
+}
+
+/** Whether any violation is mandatory (the preview then exits 1). */
+export function hasMandatoryViolation(result: Pick<PreviewResult, "policyViolations">): boolean {
+  return result.policyViolations.some((v) => v.level === "mandatory");
+}
+
+function findProject(options: PreviewOptions): Project {
+  let dir = options.projectDir !== undefined ? path.resolve(options.projectDir) : undefined;
+  if (dir === undefined) {
+    for (let d = process.cwd(); ; d = path.dirname(d)) {
+      if (fs.existsSync(path.join(d, "Pulumi.yaml"))) {
+        dir = d;
+        break;
+      }
+      if (path.dirname(d) === d) break;
+    }
+  }
+  dir ??= path.resolve(__dirname, "..", "..");
+  const file = path.join(dir, "Pulumi.yaml");
+  if (!fs.existsSync(file)) {
+    throw new InputError(
+      problem({ field: "--project", received: dir, expected: "a directory holding Pulumi.yaml", fix: "run from the project or pass --project DIR", message: `No Pulumi project in ${dir}.` }),
+    );
+  }
+  const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { name?: string; main?: string; stackConfigDir?: string };
+  const stacksDir = options.stacksDir !== undefined ? path.resolve(options.stacksDir) : path.join(dir, doc.stackConfigDir ?? ".");
+  return { dir, name: doc.name ?? "project", main: path.resolve(dir, doc.main ?? "index.ts"), stacksDir };
+}
+
+/** The stack name a reference points to: `org/project/stack` → `stack`. */
+function referencedStack(reference: string): string {
+  return reference.split("/").pop() ?? reference;
+}
+
+interface StackConfigFile {
+  readonly file: string;
+  readonly config: Record<string, string>;
+  readonly secretKeys: string[];
+}
+
+function readStackConfig(project: Project, stack: string, referencedBy: { file: string; key: string } | undefined): StackConfigFile {
+  const file = path.join(project.stacksDir, `Pulumi.${stack}.yaml`);
+  if (!fs.existsSync(file)) {
+    const available = fs.existsSync(project.stacksDir)
+      ? fs.readdirSync(project.stacksDir).flatMap((f) => /^Pulumi\.(.+)\.ya?ml$/.exec(f)?.[1] ?? []).sort()
+      : [];
+    throw new InputError(
+      problem({
+        file: referencedBy?.file,
+        field: referencedBy?.key ?? "--stack",
+        received: JSON.stringify(stack),
+        expected: available.length > 0 ? `one of the stacks ${available.join(", ")}` : `a stack config file in ${project.stacksDir}`,
+        fix: referencedBy ? `pulumi config set ${referencedBy.key} <stack>` : "pass --stack with an existing stack, or --stacks DIR",
+        message: referencedBy ? `${referencedBy.key} names stack ${stack}, which has no config file ${path.relative(project.dir, file)}.` : `Stack ${stack} has no config file ${path.relative(project.dir, file)}.`,
+      }),
+    );
+  }
+  let doc: { config?: Record<string, unknown> };
+  try {
+    doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as typeof doc;
+  } catch (err) {
+    throw new InputError(problem({ file, received: (err as Error).message.split("\n")[0], expected: "YAML", message: `Stack config ${file} is not valid YAML.` }));
+  }
+  const config: Record<string, string> = {};
+  const secretKeys: string[] = [];
+  for (const [rawKey, value] of Object.entries(doc.config ?? {})) {
+    const key = rawKey.includes(":") ? rawKey : `${project.name}:${rawKey}`;
+    if (value !== null && typeof value === "object" && "secure" in (value as object)) {
+      // Encrypted values cannot be read offline: the program sees a placeholder.
+      config[key] = SECRET;
+      secretKeys.push(key);
+    } else {
+      config[key] = typeof value === "string" ? value : JSON.stringify(value);
+    }
+  }
+  return { file: path.relative(project.dir, file), config, secretKeys };
+}
+
+async function previewStack(
+  project: Project,
+  stack: string,
+  runs: Map<string, StackRun>,
+  order: string[],
+  chain: readonly string[],
+  referencedBy: { file: string; key: string } | undefined,
+): Promise<StackRun> {
+  const done = runs.get(stack);
+  if (done) return done;
+  const settings = readStackConfig(project, stack, referencedBy);
+  if (chain.includes(stack)) {
+    throw new InputError(
+      problem({ file: referencedBy?.file, field: referencedBy?.key, received: [...chain, stack].join(" → "), expected: "stacks that do not reference each other in a cycle", message: `Stack ${stack} references itself through ${chain.join(", ")}.` }),
+    );
+  }
+  const references = new Map<string, string>();
+  for (const [key, value] of Object.entries(settings.config)) {
+    if (!REFERENCE_KEY.test(key)) continue;
+    const target = referencedStack(value);
+    await previewStack(project, target, runs, order, [...chain, stack], { file: settings.file, key });
+    references.set(value, target);
+  }
+  const run = await runUnderMocks(
+    {
+      project: project.name,
+      stack,
+      config: settings.config,
+      secretKeys: settings.secretKeys,
+      stackOutputs: (name) => runs.get(references.get(name) ?? referencedStack(name))?.outputs,
+    },
+    async () => {
+      const loaded = loadProgram(project.main);
+      return typeof loaded === "function" ? await (loaded as () => unknown)() : loaded;
+    },
+  );
+  const result: StackRun = { resources: run.resources, outputs: (run.result ?? {}) as Record<string, unknown> };
+  runs.set(stack, result);
+  order.push(stack);
+  return result;
+}
+
+/** Loads the program module (TypeScript through tsx) and returns its export. */
+function loadProgram(main: string): unknown {
+  const tsx = require("tsx/cjs/api") as { require(id: string, fromFile: string): unknown };
+  const loaded = tsx.require(main, __filename) as { default?: unknown };
+  return loaded !== null && typeof loaded === "object" && "default" in loaded && loaded.default !== undefined ? loaded.default : loaded;
+}
+
+const INSTANCE = "alicloud:ecs/instance:Instance";
+const ENI = "alicloud:ecs/ecsNetworkInterface:EcsNetworkInterface";
+
+function pinnedIps(resources: readonly RecordedResource[], lookup: readonly RecordedResource[]): PinnedIp[] {
+  const byId = new Map(lookup.filter((r) => r.id !== undefined).map((r) => [r.id!, r]));
+  const hostOf = new Map<string, { vm: string; phase: string }>();
+  const rows: PinnedIp[] = [];
+  const vswitch = (id: unknown) => {
+    const r = typeof id === "string" ? byId.get(id) : undefined;
+    return { vswitch: r?.name ?? String(id), cidr: typeof r?.inputs.cidrBlock === "string" ? r.inputs.cidrBlock : "" };
+  };
+  for (const r of resources) {
+    if (r.type !== INSTANCE) continue;
+    const tags = (r.inputs.tags ?? {}) as Record<string, string>;
+    const vm = tags["rehost:source-vm"];
+    if (vm === undefined) continue;
+    const phase = tags["rehost:phase"] ?? "";
+    if (r.parent) hostOf.set(r.parent, { vm, phase });
+    const where = vswitch(r.inputs.vswitchId);
+    if (typeof r.inputs.privateIp === "string") rows.push({ vm, ip: r.inputs.privateIp, nic: "primary", ...where, resource: r.name, phase });
+    for (const ip of (r.inputs.secondaryPrivateIps as string[] | undefined) ?? []) rows.push({ vm, ip, nic: "secondary", ...where, resource: r.name, phase });
+  }
+  for (const r of resources) {
+    if (r.type !== ENI || !r.parent) continue;
+    const host = hostOf.get(r.parent);
+    if (!host) continue;
+    const where = vswitch(r.inputs.vswitchId);
+    const nic = r.name.slice(r.parent.length + 1);
+    const ips = [r.inputs.primaryIpAddress, ...((r.inputs.privateIpAddresses as string[] | undefined) ?? [])].filter((ip): ip is string => typeof ip === "string");
+    for (const ip of ips) rows.push({ vm: host.vm, ip, nic, ...where, resource: r.name, phase: host.phase });
+  }
+  return rows;
+}

@@ -1,0 +1,210 @@
+/**
+ * The stack configuration of the rehost project: every key, its meaning, and its checks. Only
+ * `stacks/` reads Pulumi config; components receive plain values.
+ *
+ * Keys live in the `rehost` namespace (`pulumi config set rehost:role wave`). Paths are relative to
+ * the project directory (the one holding `Pulumi.yaml`).
+ */
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { z } from "zod";
+import { InputError, problem, type Problem } from "../lib/problems";
+import { formatPath, renderValue, valueAt } from "../lib/inventory/zod-problems";
+import { WAVE_PHASES } from "../lib/components/migration-wave";
+
+/** The project directory: `stacks/` lives in it. */
+export const PROJECT_DIR = path.resolve(__dirname, "..");
+
+/** Roles a stack can play. */
+export const ROLES = ["landing-zone", "wave", "rehearsal"] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Config keys that name another stack; the offline preview answers them from that stack's preview. */
+export const STACK_REFERENCE_KEYS = ["rehost:landingZoneStack", "rehost:waveStack"] as const;
+
+const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "a CIDR like 192.168.10.0/24");
+
+const HostRuleSchema = z.object({
+  protocol: z.enum(["tcp", "udp", "icmp", "all"]),
+  ports: z.string(),
+  cidr,
+  description: z.string().optional(),
+});
+const HostGroupsSchema = z.array(z.object({ name: z.string(), rules: z.array(HostRuleSchema) }));
+
+const CommonSchema = z.object({
+  role: z.enum(ROLES),
+  /** Inventory file (YAML/JSON, RVTools directory or workbook). */
+  inventory: z.string().min(1),
+  /** Networks file (portgroup → CIDR) merged into the inventory. */
+  networks: z.string().min(1).optional(),
+  /** Waves file. */
+  waves: z.string().min(1),
+  /** Security groups of migrated hosts; the default admits only traffic from inside the VPC. */
+  hostSecurityGroups: HostGroupsSchema.optional(),
+});
+
+const LinkSchema = z.discriminatedUnion("kind", [
+  z.object({
+    kind: z.literal("vbr"),
+    physicalConnectionId: z.string().min(1),
+    vlanId: z.number().int().min(0).max(2999),
+    localGatewayIp: z.string(),
+    peerGatewayIp: z.string(),
+    peeringSubnetMask: z.string(),
+    bandwidthMbps: z.number().positive().optional(),
+  }),
+  z.object({
+    kind: z.literal("vpn"),
+    customerGatewayIp: z.string(),
+    asn: z.string().optional(),
+    bandwidthMbps: z.number().positive().optional(),
+  }),
+]);
+
+const LandingZoneSchema = CommonSchema.extend({
+  role: z.literal("landing-zone"),
+  /** The on-prem side of the CEN link. For `vpn`, the IKE key is the secret `rehost:linkPsk`. */
+  link: LinkSchema,
+  /** The only source allowed to call the sync gateways' agent API. */
+  operatorCidr: cidr,
+  /** The on-prem NBD proxy: the only source allowed on the gateways' NBD port. */
+  sourceProxyCidr: cidr,
+  /** Waves that have cut over: their subnets are advertised to on-prem. */
+  cutOverWaves: z.array(z.string()).default([]),
+  agentPort: z.number().int().min(1).max(65535).optional(),
+});
+
+const WaveStackSchema = CommonSchema.extend({
+  role: z.literal("wave"),
+  /** The wave of the plan this stack migrates. */
+  wave: z.string().min(1),
+  /** The landing-zone stack (`landing-zone` or `org/rehost/landing-zone`). */
+  landingZoneStack: z.string().min(1),
+  /** `sync` (gateways + replication) or `cutover` (final round, verify, hosts). */
+  phase: z.enum(WAVE_PHASES as [string, ...string[]]).default("sync"),
+  /** Replication round; raise it to run an incremental round. */
+  round: z.number().int().min(1).default(1),
+  /** Image of the sync gateways. */
+  gatewayImageId: z.string().min(1).default("aliyun_3_x64_20G_alibase_20240819.vhd"),
+  /** Most disks per gateway (the plan packs with the same limit). */
+  maxDisksPerGateway: z.number().int().min(1).max(64).default(16),
+  agentPort: z.number().int().min(1).max(65535).optional(),
+});
+
+const RehearsalSchema = CommonSchema.extend({
+  role: z.literal("rehearsal"),
+  wave: z.string().min(1),
+  /** The wave stack whose replicas this rehearsal boots. */
+  waveStack: z.string().min(1),
+  /** Rehearsal number, 1-based. */
+  rehearsal: z.number().int().min(1),
+  /** An optional jump host (`imageId`, `cidr`, `zone`, `operatorCidr`, `instanceType`). */
+  bastion: z
+    .object({ imageId: z.string(), cidr, zone: z.string(), operatorCidr: cidr, instanceType: z.string().optional(), bandwidthMbps: z.number().positive().optional() })
+    .optional(),
+});
+
+export type LandingZoneConfig = z.infer<typeof LandingZoneSchema>;
+export type WaveStackConfig = z.infer<typeof WaveStackSchema> & { phase: "sync" | "cutover" };
+export type RehearsalConfig = z.infer<typeof RehearsalSchema>;
+export type StackConfig = LandingZoneConfig | WaveStackConfig | RehearsalConfig;
+
+const KEYS = [
+  "role", "inventory", "networks", "waves", "hostSecurityGroups", "link", "operatorCidr", "sourceProxyCidr", "cutOverWaves",
+  "agentPort", "wave", "landingZoneStack", "phase", "round", "gatewayImageId", "maxDisksPerGateway", "waveStack", "rehearsal", "bastion",
+] as const;
+
+/** Secret keys per role. */
+export const SECRET_KEYS: Readonly<Record<Role, readonly string[]>> = {
+  "landing-zone": [],
+  wave: ["agentToken", "agentPsk"],
+  rehearsal: [],
+};
+
+/** The file a stack's config is in, for messages. */
+export function stackFile(): string {
+  return `stacks/Pulumi.${pulumi.getStack()}.yaml`;
+}
+
+/**
+ * Reads and checks this stack's `rehost:*` config. Every mistake becomes one problem naming the
+ * key (`rehost:wave`), what was received and what was expected.
+ * @throws InputError
+ */
+export function readStackConfig(): StackConfig {
+  const config = new pulumi.Config("rehost");
+  const raw: Record<string, unknown> = {};
+  for (const key of KEYS) {
+    const text = config.get(key);
+    if (text === undefined) continue;
+    raw[key] = parseValue(text);
+  }
+  const file = stackFile();
+  const role = raw.role;
+  if (!ROLES.includes(role as Role)) {
+    throw new InputError(
+      problem({
+        file,
+        field: "rehost:role",
+        received: renderValue(role),
+        expected: ROLES.join(" | "),
+        fix: "pulumi config set rehost:role <landing-zone|wave|rehearsal>",
+        message: role === undefined ? "The stack has no role." : `The stack's role ${renderValue(role)} is unknown.`,
+      }),
+    );
+  }
+  const schema = role === "landing-zone" ? LandingZoneSchema : role === "wave" ? WaveStackSchema : RehearsalSchema;
+  const parsed = schema.safeParse(raw);
+  const problems: Problem[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const key = `rehost:${formatPath(issue.path as PropertyKey[])}`;
+      const received = valueAt(raw, issue.path as PropertyKey[]);
+      problems.push(
+        problem({
+          file,
+          field: key,
+          received: renderValue(received),
+          expected: issue.message,
+          fix: `pulumi config set ${key.split(/[.[]/)[0]} <value>${received === undefined ? " (the key is required for this role)" : ""}`,
+          message: received === undefined ? `The ${role} stack needs ${key}.` : `Config ${key} is not valid.`,
+        }),
+      );
+    }
+  }
+  for (const secret of SECRET_KEYS[role as Role]) {
+    if (config.get(secret) === undefined) {
+      problems.push(
+        problem({
+          file,
+          field: `rehost:${secret}`,
+          received: "nothing (the key is missing)",
+          expected: "a secret",
+          fix: `pulumi config set --secret rehost:${secret} <value>`,
+          message: `The ${role} stack needs the secret rehost:${secret}.`,
+        }),
+      );
+    }
+  }
+  if (problems.length > 0) throw new InputError(problems);
+  return parsed.data as StackConfig;
+}
+
+/** A secret config value of the `rehost` namespace. */
+export function secretConfig(key: string): pulumi.Output<string> {
+  return new pulumi.Config("rehost").requireSecret(key);
+}
+
+/** A path from config, resolved against the project directory. */
+export function projectPath(p: string): string {
+  return path.resolve(PROJECT_DIR, p);
+}
+
+function parseValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,31 @@
+/**
+ * The rehost Pulumi program. One project, three roles picked by `rehost:role`:
+ * `landing-zone` (VPC, sync vSwitches, CEN link), `wave` (gateways, replication, cutover) and
+ * `rehearsal` (an isolated copy of a wave). Waves read the landing zone and rehearsals read their
+ * wave through `StackReference`. See docs/stacks.md for every config key.
+ *
+ * The module exports a function: Pulumi calls it and the object it resolves to becomes the
+ * stack's outputs; the offline preview calls it the same way under the mock runtime.
+ */
+import type * as pulumi from "@pulumi/pulumi";
+import { readStackConfig } from "./config";
+import { landingZone } from "./landing-zone";
+import { loadPlan } from "./plan";
+import { rehearsalStack } from "./rehearsal";
+import { waveStack } from "./wave";
+
+/** Runs the program for the current stack; resolves to its outputs. */
+async function program(): Promise<Record<string, pulumi.Input<unknown>>> {
+  const config = readStackConfig();
+  const plan = await loadPlan(config);
+  switch (config.role) {
+    case "landing-zone":
+      return landingZone(plan, config);
+    case "wave":
+      return waveStack(plan, config);
+    case "rehearsal":
+      return rehearsalStack(plan, config);
+  }
+}
+
+export = program;
