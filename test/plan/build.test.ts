@@ -1,0 +1,325 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { buildPlan } from "../../lib/plan";
+import { cidrContains, cidrCovers, cidrsOverlap, isAlibabaReserved } from "../../lib/plan/cidr";
+import type { Plan } from "../../lib/plan/types";
+import { GiB, errors, inventory, wavesFile } from "./fixture";
+
+const NETWORKS = { web: "10.1.1.0/24", app: "10.1.2.0/24", db: "10.1.3.0/24" };
+
+function basic(): Plan {
+  const inv = inventory(
+    [
+      { name: "web-1", nics: ["web=10.1.1.11"], disksGiB: [40] },
+      { name: "web-2", nics: ["web=10.1.1.12,10.1.1.13"], disksGiB: [40, 100] },
+      { name: "app-1", cpus: 4, memoryMiB: 16384, nics: ["app=10.1.2.21", "db=10.1.3.21"], disksGiB: [60, 500, 500] },
+      { name: "db-1", cpus: 8, memoryMiB: 65536, nics: ["db=10.1.3.31"], disksGiB: [80, 2000] },
+    ],
+    NETWORKS,
+  );
+  const waves = wavesFile([
+    { name: "front", members: { vms: ["web-1", "web-2"] } },
+    { name: "back", members: { vms: ["app-1", "db-1"] }, after: ["front"], rehearsals: 2 },
+  ]);
+  return buildPlan(inv, waves, { inventory: "inv.yaml", waves: "waves.yaml" });
+}
+
+function only(plan: Plan, predicate: (message: string) => boolean) {
+  return plan.problems.filter((p) => predicate(p.message));
+}
+
+describe("buildPlan on a valid estate", () => {
+  const plan = basic();
+
+  it("has no problems", () => {
+    expect(plan.problems).toEqual([]);
+  });
+
+  it("mirrors every source subnet a wave uses, with the identical CIDR", () => {
+    expect(plan.waves.map((w) => w.subnets.map((s) => `${s.name} ${s.cidr}`))).toEqual([
+      ["web-10-1-1-0-24 10.1.1.0/24"],
+      ["app-10-1-2-0-24 10.1.2.0/24", "db-10-1-3-0-24 10.1.3.0/24"],
+    ]);
+  });
+
+  it("keeps every IPv4 address of every VM, primary first, on the NIC's mirrored subnet", () => {
+    const vms = plan.waves.flatMap((w) => w.vms);
+    expect(vms.map((vm) => [vm.name, vm.ips])).toEqual([
+      ["web-1", ["10.1.1.11"]],
+      ["web-2", ["10.1.1.12", "10.1.1.13"]],
+      ["app-1", ["10.1.2.21", "10.1.3.21"]],
+      ["db-1", ["10.1.3.31"]],
+    ]);
+    for (const vm of vms) for (const nic of vm.nics) for (const ip of nic.ips) expect(cidrContains(nic.subnet, ip)).toBe(true);
+    expect(vms.find((v) => v.name === "app-1")!.nics.map((n) => n.primary)).toEqual([true, false]);
+  });
+
+  it("gives every wave its own sync subnet from the pool, overlapping no source subnet and no other sync subnet", () => {
+    const sync = plan.waves.map((w) => w.syncSubnet.cidr);
+    expect(sync).toEqual(["172.30.0.0/27", "172.30.0.32/27"]);
+    for (const s of sync) for (const c of Object.values(NETWORKS)) expect(cidrsOverlap(s, c)).toBe(false);
+  });
+
+  it("plans VPC CIDR blocks covering every mirrored and sync subnet, primary first", () => {
+    expect(plan.vpc.cidrBlocks).toEqual(["10.1.0.0/22", "172.30.0.0/26"]);
+    const all = plan.waves.flatMap((w) => [...w.subnets.map((s) => s.cidr), w.syncSubnet.cidr]);
+    for (const c of all) expect(plan.vpc.cidrBlocks.some((b) => cidrCovers(b, c))).toBe(true);
+  });
+
+  it("sizes instances by the memory:vCPU ratio and marks the first disk as the system disk", () => {
+    const vms = plan.waves.flatMap((w) => w.vms);
+    expect(vms.map((v) => v.instanceType)).toEqual(["ecs.c7.large", "ecs.c7.large", "ecs.g7.xlarge", "ecs.r7.2xlarge"]);
+    expect(vms[1]!.disks.map((d) => [d.id, d.role, d.category, d.sizeGiB])).toEqual([
+      ["web-2-disk-2000", "system", "cloud_essd", 40],
+      ["web-2-disk-2001", "data", "cloud_essd", 100],
+    ]);
+  });
+
+  it("places every disk on exactly one gateway slot and a VM's disks together", () => {
+    for (const w of plan.waves) {
+      const disks = w.vms.flatMap((vm) => vm.disks);
+      expect(w.gateways.flatMap((g) => g.diskIds).sort()).toEqual(disks.map((d) => d.id).sort());
+      for (const g of w.gateways) {
+        expect(g.disks).toBe(g.diskIds.length);
+        const slots = disks.filter((d) => d.gateway === g.name).map((d) => d.slot);
+        expect(slots.sort((a, b) => a - b)).toEqual(slots.map((_, i) => i));
+      }
+      for (const vm of w.vms) expect(new Set(vm.disks.map((d) => d.gateway))).toEqual(new Set([vm.gateway]));
+    }
+    expect(plan.waves[0]!.gateways.map((g) => [g.name, g.instanceType, g.disks])).toEqual([["front-gw-1", "ecs.c7.large", 3]]);
+  });
+
+  it("estimates the sync from allocated bytes and the link, and the cost with gateways below running every host", () => {
+    const back = plan.waves[1]!.estimate;
+    const bytes = (60 + 500 + 500 + 80 + 2000) * GiB;
+    expect(back.allocatedBytes).toBe(bytes);
+    // 1000 Mbit/s at 70 % = 87.5 MB/s.
+    expect(back.initialSyncHours).toBeCloseTo(bytes / 87.5e6 / 3600, 2);
+    expect(back.incrementalRoundBytes).toBe(Math.round(bytes * 0.02));
+    expect(back.costGateway).toBeGreaterThan(0);
+    expect(back.costGateway).toBeLessThan(back.costFullHosts);
+    expect(back.currency).toBe("CNY");
+  });
+
+  it("is deterministic and leaves its inputs untouched", () => {
+    const inv = inventory([{ name: "a", nics: ["web=10.1.1.5"] }], NETWORKS);
+    const waves = wavesFile([{ name: "w", members: { vms: ["a"] } }]);
+    const before = JSON.stringify([inv, waves]);
+    expect(JSON.stringify(buildPlan(inv, waves))).toBe(JSON.stringify(buildPlan(inv, waves)));
+    expect(JSON.stringify([inv, waves])).toBe(before);
+  });
+
+  it("applies overrides and price table changes", () => {
+    const inv = inventory([{ name: "a", nics: ["web=10.1.1.5"], disksGiB: [40, 100] }], NETWORKS);
+    const waves = (prices: Record<string, number>) =>
+      wavesFile([{ name: "w", members: { vms: ["a"] }, overrides: { a: { instanceType: "ecs.g7.2xlarge", diskCategory: "cloud_auto" } } }], { prices });
+    const cheap = buildPlan(inv, waves({}));
+    const dear = buildPlan(inv, waves({ "instance.g.vcpuHour": 10 }));
+    expect(cheap.waves[0]!.vms[0]!.instanceType).toBe("ecs.g7.2xlarge");
+    expect(cheap.waves[0]!.vms[0]!.disks.map((d) => d.category)).toEqual(["cloud_auto", "cloud_auto"]);
+    expect(dear.waves[0]!.estimate.costFullHosts).toBeGreaterThan(cheap.waves[0]!.estimate.costFullHosts * 5);
+  });
+});
+
+describe("buildPlan reports every broken input with VM, field and fix", () => {
+  const plan = (vms: Parameters<typeof inventory>[0], waves: Array<Record<string, unknown>>, settings: Record<string, unknown> = {}, networks: Record<string, string> = NETWORKS) =>
+    buildPlan(inventory(vms, networks), wavesFile(waves, settings), { inventory: "inv.yaml", waves: "waves.yaml" });
+  const one = (vms: Parameters<typeof inventory>[0]) => plan(vms, [{ name: "w", members: { vms: vms.map((v) => v.name) } }]);
+
+  it("an IP outside its portgroup's subnet", () => {
+    const p = one([{ name: "a", nics: ["web=10.1.2.9"] }]);
+    expect(errors(p.problems)).toEqual([
+      expect.objectContaining({ file: "inv.yaml", vm: "a", field: "nics[0].ipv4[0]", received: "10.1.2.9", expected: "an address in 10.1.1.0/24", fix: expect.any(String) }),
+    ]);
+  });
+
+  it.each(["10.1.1.0", "10.1.1.253", "10.1.1.254", "10.1.1.255"])("the reserved address %s", (ip) => {
+    const p = one([{ name: "a", nics: [`web=10.1.1.7,${ip}`] }]);
+    expect(errors(p.problems)).toEqual([expect.objectContaining({ vm: "a", field: "nics[0].ipv4[1]", received: ip, expected: "an address from 10.1.1.1 to 10.1.1.252" })]);
+  });
+
+  it("keepIp: false turns an address that cannot be kept into a warning and drops it", () => {
+    const p = plan([{ name: "a", nics: ["web=10.1.1.254,10.1.1.9"] }], [{ name: "w", members: { vms: ["a"] }, overrides: { a: { keepIp: false } } }]);
+    expect(errors(p.problems)).toEqual([]);
+    expect(p.problems).toEqual([expect.objectContaining({ severity: "warning", vm: "a", field: "nics[0].ipv4[0]" })]);
+    expect(p.waves[0]!.vms[0]!.ips).toEqual(["10.1.1.9"]);
+    expect(p.waves[0]!.vms[0]!.keepIp).toBe(false);
+  });
+
+  it("a duplicate IP, across waves", () => {
+    const p = plan(
+      [
+        { name: "a", nics: ["web=10.1.1.7"] },
+        { name: "b", nics: ["web=10.1.1.7"] },
+      ],
+      [
+        { name: "w1", members: { vms: ["a"] } },
+        { name: "w2", members: { vms: ["b"] } },
+      ],
+    );
+    expect(errors(p.problems)).toEqual([expect.objectContaining({ vm: "b", field: "nics[0].ipv4[0]", received: "10.1.1.7", message: expect.stringContaining("VM a") })]);
+  });
+
+  it("overlapping subnets", () => {
+    const p = one([
+      { name: "a", nics: ["web=10.1.1.7"] },
+      { name: "b", nics: ["wide=10.1.2.7"] },
+    ]);
+    const q = plan(
+      [
+        { name: "a", nics: ["web=10.1.1.7"] },
+        { name: "b", nics: ["wide=10.1.2.7"] },
+      ],
+      [{ name: "w", members: { vms: ["a", "b"] } }],
+      {},
+      { web: "10.1.1.0/24", wide: "10.1.0.0/16" },
+    );
+    expect(errors(p.problems).map((x) => x.field)).toEqual(["nics[0].portgroup"]);
+    expect(errors(q.problems)).toEqual([expect.objectContaining({ file: "inv.yaml", field: "networks[0].cidr", received: "10.1.1.0/24", message: expect.stringContaining("overlaps 10.1.0.0/16") })]);
+  });
+
+  it.each([
+    ["10.0.0.0/15", "/15"],
+    ["10.1.1.0/30", "/30"],
+  ])("a subnet mask outside /16–/29 (%s)", (cidr, received) => {
+    const p = plan([{ name: "a", nics: ["n=10.1.1.1"] }], [{ name: "w", members: { vms: ["a"] } }], {}, { n: cidr });
+    expect(errors(p.problems)).toContainEqual(expect.objectContaining({ field: "networks[0].cidr", received, expected: "/16 to /29" }));
+  });
+
+  it("more than 150 vSwitches in the VPC", () => {
+    const networks: Record<string, string> = {};
+    const vms = Array.from({ length: 151 }, (_, i) => {
+      networks[`pg${i}`] = `10.${Math.floor(i / 200)}.${i % 200}.0/24`;
+      return { name: `vm${i}`, nics: [`pg${i}=10.${Math.floor(i / 200)}.${i % 200}.10`] };
+    });
+    const p = plan(vms, [{ name: "w", members: { vms: vms.map((v) => v.name) } }], {}, networks);
+    expect(errors(p.problems)).toEqual([expect.objectContaining({ field: "waves", received: "152", expected: "at most 150" })]);
+  });
+
+  it("a wave naming an unknown VM, folder or tag; a VM in two waves; unknown and cyclic after", () => {
+    const p = plan(
+      [
+        { name: "a", nics: ["web=10.1.1.7"], folder: "dc/web" },
+        { name: "b", nics: ["web=10.1.1.8"], tags: ["gold"] },
+      ],
+      [
+        { name: "w1", members: { vms: ["a", "ghost"], folders: ["dc/nowhere"], tags: ["silver"] }, after: ["w2"] },
+        { name: "w2", members: { folders: ["dc"], tags: ["gold"] }, after: ["w1", "w9"] },
+      ],
+    );
+    const got = errors(p.problems).map((x) => [x.file, x.vm ?? "", x.field]);
+    expect(got).toEqual([
+      ["waves.yaml", "ghost", "waves[0].members.vms[1]"],
+      ["waves.yaml", "", "waves[0].members.folders[0]"],
+      ["waves.yaml", "", "waves[0].members.tags[0]"],
+      ["waves.yaml", "a", "waves[1].members"],
+      ["waves.yaml", "", "waves[1].after[1]"],
+      ["waves.yaml", "", "waves[1].after"],
+    ]);
+    expect(only(p, (m) => m.includes("cycle"))[0]!.received).toBe("w1 → w2 → w1");
+  });
+
+  it("a sync subnet overlapping an on-prem range or another wave's, and an exhausted pool", () => {
+    const vms = [
+      { name: "a", nics: ["web=10.1.1.7"] },
+      { name: "b", nics: ["app=10.1.2.7"] },
+    ];
+    const waves = [
+      { name: "w1", members: { vms: ["a"] } },
+      { name: "w2", members: { vms: ["b"] } },
+    ];
+    const given = plan(vms, waves, { onPremRanges: ["192.168.0.0/16"], sync: { subnets: { w1: "192.168.5.0/27", w2: "10.1.1.0/28" } } });
+    expect(errors(given.problems).map((x) => [x.field, x.received])).toEqual([
+      ["settings.sync.subnets.w1", "192.168.5.0/27"],
+      ["settings.sync.subnets.w2", "10.1.1.0/28"],
+    ]);
+    const exhausted = plan(vms, waves, { sync: { pool: "10.1.1.0/24", prefix: 27 } });
+    expect(errors(exhausted.problems).map((x) => [x.field, x.message])).toEqual([
+      ["settings.sync.pool", expect.stringContaining("no free /27 left for wave w1")],
+      ["settings.sync.pool", expect.stringContaining("no free /27 left for wave w2")],
+    ]);
+  });
+
+  it("carves the sync subnet around source subnets and on-prem ranges inside the pool", () => {
+    const p = plan([{ name: "a", nics: ["web=10.1.1.7"] }], [{ name: "w", members: { vms: ["a"] } }], { onPremRanges: ["10.1.0.0/24"], sync: { pool: "10.1.0.0/21", prefix: 26 } });
+    expect(p.problems).toEqual([]);
+    expect(p.waves[0]!.syncSubnet.cidr).toBe("10.1.4.0/26");
+  });
+
+  it("ECS disk limits: a system disk over 500 GiB, more than 16 data disks, an unknown category", () => {
+    const p = plan(
+      [
+        { name: "big", nics: ["web=10.1.1.7"], disksGiB: [600] },
+        { name: "many", nics: ["web=10.1.1.8"], disksGiB: Array.from({ length: 18 }, () => 20) },
+        { name: "odd", nics: ["web=10.1.1.9"] },
+      ],
+      [{ name: "w", members: { vms: ["big", "many", "odd"] }, overrides: { odd: { diskCategory: "cloud_floppy" } } }],
+    );
+    expect(errors(p.problems).map((x) => [x.vm, x.field, x.received])).toEqual([
+      ["big", "disks[0].capacityBytes", "600 GiB"],
+      ["many", "disks", "17"],
+      ["odd", "diskCategory", "cloud_floppy"],
+    ]);
+    expect(p.problems).toContainEqual(expect.objectContaining({ severity: "warning", vm: "many", field: "disks", message: expect.stringContaining("spread over w-gw-") }));
+  });
+
+  it("a VM no instance type holds, and settings out of range", () => {
+    const p = plan([{ name: "huge", cpus: 512, memoryMiB: 4096, nics: ["web=10.1.1.7"] }], [{ name: "w", members: { vms: ["huge"] } }], {
+      gateway: { maxDisks: 32 },
+      sizing: { generation: 5 },
+      prices: { "instance.x.vcpuHour": 1 },
+    });
+    expect(p.problems.map((x) => [x.severity, x.field])).toEqual([
+      ["error", "settings.sizing.generation"],
+      ["error", "settings.gateway.maxDisks"],
+      ["warning", "settings.prices.instance.x.vcpuHour"],
+      ["error", "cpus"],
+    ]);
+  });
+});
+
+describe("buildPlan properties", () => {
+  // Estates in 10.<s>.0.0/24 subnets with unique, unreserved addresses.
+  const estate = fc
+    .array(fc.record({ subnet: fc.integer({ min: 0, max: 5 }), host: fc.integer({ min: 1, max: 252 }), disks: fc.array(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 17 }) }), {
+      minLength: 1,
+      maxLength: 40,
+    })
+    .map((list) => {
+      const seen = new Set<string>();
+      return list
+        .map((v, i) => ({ name: `vm${i}`, ip: `10.9.${v.subnet}.${v.host}`, subnet: v.subnet, disksGiB: [Math.min(v.disks[0]!, 500), ...v.disks.slice(1)] }))
+        .filter((v) => !seen.has(v.ip) && seen.add(v.ip));
+    });
+
+  it("a valid estate plans without errors, keeps every address and places every disk exactly once within the limits", () => {
+    fc.assert(
+      fc.property(estate, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 2, max: 16 }), (vms, waveCount, maxDisks) => {
+        const networks = Object.fromEntries([0, 1, 2, 3, 4, 5].map((s) => [`pg${s}`, `10.9.${s}.0/24`]));
+        const inv = inventory(
+          vms.map((v) => ({ name: v.name, nics: [`pg${v.subnet}=${v.ip}`], disksGiB: v.disksGiB })),
+          networks,
+        );
+        const waves = Array.from({ length: waveCount }, (_, w) => ({ name: `w${w}`, members: { vms: vms.filter((_, i) => i % waveCount === w).map((v) => v.name) } })).filter(
+          (w) => w.members.vms.length > 0,
+        );
+        const p = buildPlan(inv, wavesFile(waves, { gateway: { maxDisks, maxBytes: 40 * 1024 * GiB } }));
+        expect(errors(p.problems)).toEqual([]);
+        for (const w of p.waves) {
+          for (const vm of w.vms) {
+            const ip = vms.find((v) => v.name === vm.name)!.ip;
+            expect(vm.ips).toEqual([ip]);
+            expect(isAlibabaReserved(vm.nics[0]!.subnet, ip)).toBe(false);
+          }
+          const ids = w.vms.flatMap((vm) => vm.disks.map((d) => d.id));
+          expect(w.gateways.flatMap((g) => g.diskIds).sort()).toEqual(ids.sort());
+          for (const g of w.gateways) {
+            expect(g.disks).toBeLessThanOrEqual(maxDisks);
+            expect(g.bytes).toBeLessThanOrEqual(40 * 1024 * GiB);
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
