@@ -2,6 +2,8 @@ import { describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { runUnderMocks, SECRET, type RecordedResource } from "../../lib/preview/mocks";
 import { InputError } from "../../lib/problems";
+// The components declare nothing at import time, so importing them before the mocks are installed is safe.
+import * as c from "../../lib/components";
 import { plan, wave1 } from "./fixture";
 
 const INSTANCE = "alicloud:ecs/instance:Instance";
@@ -9,15 +11,11 @@ const SWITCH = "alicloud:vpc/switch:Switch";
 const VPC = "alicloud:vpc/network:Network";
 
 const run = <T>(fn: () => Promise<T> | T) => runUnderMocks({ project: "rehost", stack: "test" }, fn);
-type Components = typeof import("../../lib/components");
-// Required inside each run, after the mocks are installed.
-const components = async (): Promise<Components> => require("../../lib/components") as Components;
 const ofType = (graph: RecordedResource[], type: string) => graph.filter((r) => r.type === type);
 const byId = (graph: RecordedResource[], id: unknown) => graph.find((r) => r.id === id);
 
 /** Landing network, CEN link, a wave in cutover (with fake controllers) and a rehearsal, in one graph. */
 async function declareEverything() {
-  const c = await components();
   const network = new c.MirroredNetwork("lz-network", {
     cidrBlocks: plan.vpc.cidrBlocks,
     subnets: wave1.subnets,
@@ -162,8 +160,7 @@ describe("components under mocks", () => {
   });
 
   it("refuses a gateway with more disks than its limit, naming it", async () => {
-    const c = await components();
-    const disks = Array.from({ length: 17 }, (_, i) => ({ ...wave1.vms[0]!.disks[1]!, id: `big-disk-${i}`, slot: i }));
+      const disks = Array.from({ length: 17 }, (_, i) => ({ ...wave1.vms[0]!.disks[1]!, id: `big-disk-${i}`, slot: i }));
     const attempt = run(() => {
       new c.SyncGateway("gw-x", { instanceType: "ecs.c7.large", imageId: "img", vswitchId: "vsw", zone: "z", securityGroupIds: [], disks, agentToken: "t", agentPsk: "p" });
     });
@@ -221,8 +218,7 @@ describe("components under mocks", () => {
 
   it("uses an IPsec connection whose local subnets are the advertised CIDRs for a VPN link", async () => {
     const { resources } = await run(async () => {
-      const c = await components();
-      new c.CenLink("vpn-link", {
+          new c.CenLink("vpn-link", {
         vpcId: "vpc-1",
         zoneMappings: [{ zoneId: "cn-shenzhen-e", vswitchId: "vsw-sync" }],
         onPrem: { kind: "vpn", customerGatewayIp: "203.0.113.7", psk: pulumi.secret("ike-psk") },
@@ -242,8 +238,7 @@ describe("components under mocks", () => {
   });
 
   it("refuses SSH or RDP open to the internet in host security groups", async () => {
-    const c = await components();
-    const attempt = run(() => {
+      const attempt = run(() => {
       new c.MirroredNetwork("bad", {
         cidrBlocks: ["10.1.0.0/16"],
         subnets: [],
