@@ -29,6 +29,7 @@ export function buildProgram(): Command {
 function commandRegistrations(): Array<(program: Command) => void> {
   return [
     require("./commands/plan").register,
+    require("./commands/preview").register,
     require("./commands/agent").register,
     require("./commands/sync").register,
     require("./commands/verify").register,
