@@ -54,7 +54,8 @@ export async function checkResource(policy: Policy, r: FakeResource, config: Rec
       throw new Error("not applicable");
     },
   };
-  await (policy as ResourceValidationPolicy).validateResource(args as never, (m) => messages.push(m));
+  const validate = (policy as ResourceValidationPolicy).validateResource;
+  for (const check of Array.isArray(validate) ? validate : [validate]) await check(args as never, (m: string) => messages.push(m));
   return messages;
 }
 
