@@ -55,7 +55,7 @@ export async function checkResource(policy: Policy, r: FakeResource, config: Rec
     },
   };
   const validate = (policy as ResourceValidationPolicy).validateResource;
-  for (const check of Array.isArray(validate) ? validate : [validate]) await check(args as never, (m: string) => messages.push(m));
+  for (const check of Array.isArray(validate) ? validate : [validate]) await check!(args as never, (m: string) => messages.push(m));
   return messages;
 }
 
