@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds the vcsim harness once per version of main.go and prints the binary's path.
+# The binary is cached under .rehost/vcsim/<sha256 of main.go>/ (gitignored), so only the
+# first run after a change pays the ~20 s build.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../../.." && pwd)"
+hash="$(sha256sum "$here/main.go" | cut -c1-16)"
+out="$root/.rehost/vcsim/$hash"
+bin="$out/vcsim"
+if [ ! -x "$bin" ]; then
+  if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ]; then
+    echo "vcsim: needs the Debian packages golang-go and golang-github-vmware-govmomi-dev (npm run setup)" >&2
+    exit 1
+  fi
+  mkdir -p "$out"
+  work="$(mktemp -d "$out/build.XXXXXX")"
+  trap 'rm -rf "$work"' EXIT
+  cp "$here/main.go" "$work/main.go"
+  (cd "$work" && GOPATH=/usr/share/gocode GO111MODULE=off GOCACHE="${GOCACHE:-$root/.rehost/go-cache}" go build -o "$work/vcsim" main.go)
+  mv -f "$work/vcsim" "$bin"
+fi
+echo "$bin"
