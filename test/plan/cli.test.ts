@@ -1,0 +1,225 @@
+/**
+ * `rehost plan` as a user runs it: a child process on the example estates and on broken inputs.
+ */
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import YAML from "yaml";
+import type { Plan } from "../../lib/plan/types";
+
+const root = path.resolve(__dirname, "../..");
+const bin = path.join(root, "bin", "rehost.js");
+const exchange = path.join(root, "examples", "exchange-center");
+const lab = path.join(root, "examples", "lab");
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function rehost(...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [bin, ...args], { cwd: root, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 99) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let dir: string;
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-plan-cli-"));
+});
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes a YAML document into the temp dir and returns its path. */
+function write(name: string, document: unknown): string {
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, typeof document === "string" ? document : YAML.stringify(document));
+  return file;
+}
+
+describe("rehost plan on the example estates", () => {
+  it("plans the lab estate as a table", async () => {
+    const run = await rehost("plan", "--inventory", path.join(lab, "inventory.yaml"), "--waves", path.join(lab, "waves.yaml"));
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Plan for cn-shenzhen: 1 waves, 4 VMs/);
+    expect(run.stdout).toContain("lab-web-02  10.10.1.12,10.10.1.13");
+  });
+
+  let yamlPlan: Plan;
+  let yamlRun: Run;
+  beforeAll(async () => {
+    const out = path.join(dir, "exchange-yaml.json");
+    yamlRun = await rehost(
+      "plan",
+      "--inventory",
+      path.join(exchange, "inventory.yaml"),
+      "--networks",
+      path.join(exchange, "networks.yaml"),
+      "--waves",
+      path.join(exchange, "waves.yaml"),
+      "--format",
+      "json",
+      "--out",
+      out,
+    );
+    if (yamlRun.code === 0) yamlPlan = JSON.parse(fs.readFileSync(out, "utf8")) as Plan;
+  });
+
+  it("keeps every IP of every exchange-centre VM (YAML form)", () => {
+    const run = yamlRun;
+    expect(run.code).toBe(0);
+    const source = YAML.parse(fs.readFileSync(path.join(exchange, "inventory.yaml"), "utf8")) as { vms: Array<{ name: string; nics: Array<{ ipv4?: string[] }> }> };
+    const waves = YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")) as { waves: Array<{ overrides?: Record<string, { keepIp?: boolean }> }> };
+    const mayChange = new Set(waves.waves.flatMap((w) => Object.entries(w.overrides ?? {}).filter(([, o]) => o.keepIp === false).map(([name]) => name)));
+    const planned = new Map(yamlPlan.waves.flatMap((w) => w.vms).map((vm) => [vm.name, vm]));
+    expect(planned.size).toBeGreaterThanOrEqual(100);
+    expect(yamlPlan.problems.filter((p) => p.severity === "error")).toEqual([]);
+    for (const vm of source.vms) {
+      const p = planned.get(vm.name);
+      if (!p) continue;
+      const ips = vm.nics.flatMap((n) => n.ipv4 ?? []);
+      if (mayChange.has(vm.name)) expect(run.stderr).toContain(`VM ${vm.name}`);
+      else expect(p.ips).toEqual(ips);
+    }
+    expect(yamlPlan.waves.length).toBe(4);
+  });
+
+  it("gives the same plan from the RVTools form", async () => {
+    const run = await rehost(
+      "plan",
+      "--inventory",
+      path.join(exchange, "rvtools"),
+      "--networks",
+      path.join(exchange, "networks.yaml"),
+      "--waves",
+      path.join(exchange, "waves.yaml"),
+      "--format",
+      "json",
+    );
+    expect(run.code).toBe(0);
+    const rvPlan = JSON.parse(run.stdout) as Plan;
+    const withoutFiles = (plan: Plan) => ({ ...plan, problems: plan.problems.map(({ file: _file, ...rest }) => rest) });
+    expect(withoutFiles(rvPlan)).toEqual(withoutFiles(yamlPlan));
+  });
+
+  it("writes Markdown whose mermaid blocks parse", async () => {
+    const out = path.join(dir, "exchange.md");
+    const run = await rehost(
+      "plan",
+      "--inventory",
+      path.join(exchange, "inventory.yaml"),
+      "--networks",
+      path.join(exchange, "networks.yaml"),
+      "--waves",
+      path.join(exchange, "waves.yaml"),
+      "--format",
+      "md",
+      "--start",
+      "2026-02-02",
+      "--out",
+      out,
+    );
+    expect(run.code).toBe(0);
+    const markdown = fs.readFileSync(out, "utf8");
+    const blocks = [...markdown.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(blocks.length).toBe(2);
+    const { JSDOM } = await import("jsdom");
+    const dom = new JSDOM("<!doctype html><html><body></body></html>");
+    Object.assign(globalThis, { window: dom.window, document: dom.window.document });
+    const mermaid = (await import("mermaid")).default;
+    expect(await mermaid.parse(blocks[0]!)).toMatchObject({ diagramType: "gantt" });
+    expect(await mermaid.parse(blocks[1]!)).toMatchObject({ diagramType: "flowchart-v2" });
+    // The parser is strict enough to catch a broken diagram.
+    await expect(mermaid.parse(blocks[1]!.replace("flowchart LR", "flowchart LR\n  a[[[ --> ]"))).rejects.toThrow();
+    expect(blocks[0]).toContain("section wave-4-core");
+    expect(blocks[1]).toContain("wave-1-infra-gw-1");
+  });
+});
+
+describe("rehost plan on broken inputs exits 2, names VM or file and field, writes nothing", () => {
+  const vm = (name: string, ips: string[], extra: Record<string, unknown> = {}) => ({
+    name,
+    uuid: `uuid-${name}`,
+    cpus: 2,
+    memoryMiB: 4096,
+    guestOs: { family: "linux", id: "rhel8_64Guest" },
+    disks: [{ key: 2000, label: "Hard disk 1", capacityBytes: 42949672960 }],
+    nics: [{ mac: "00:50:56:00:00:01", portgroup: "web", ipv4: ips }],
+    ...extra,
+  });
+  const networks = [
+    { portgroup: "web", cidr: "10.1.1.0/24" },
+    { portgroup: "app", cidr: "10.1.2.0/24" },
+  ];
+  const wavesFor = (names: string[]) => ({ waves: [{ name: "w1", members: { vms: names } }] });
+
+  async function expectExit2(inventory: string, waves: unknown, mustMention: RegExp[], extra: string[] = []): Promise<void> {
+    const out = path.join(dir, `out-${Math.random().toString(36).slice(2)}.json`);
+    const run = await rehost("plan", "--inventory", inventory, "--waves", write(`w-${path.basename(out)}.yaml`, waves), "--format", "json", "--out", out, ...extra);
+    expect(run.code).toBe(2);
+    for (const re of mustMention) expect(run.stderr).toMatch(re);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(run.stdout).toBe("");
+  }
+
+  it("a duplicate IP", async () => {
+    const inv = write("dup.yaml", { networks, vms: [vm("a", ["10.1.1.7"]), vm("b", ["10.1.1.7"])] });
+    await expectExit2(inv, wavesFor(["a", "b"]), [/dup\.yaml, VM b, field nics\[0\]\.ipv4\[0\]: .*10\.1\.1\.7.*also held by VM a/]);
+  });
+
+  it("an IP outside its subnet", async () => {
+    const inv = write("outside.yaml", { networks, vms: [vm("a", ["10.1.2.7"])] });
+    await expectExit2(inv, wavesFor(["a"]), [/outside\.yaml, VM a, field nics\[0\]\.ipv4\[0\]: The address 10\.1\.2\.7 is outside .*10\.1\.1\.0\/24/]);
+  });
+
+  it("a reserved IP", async () => {
+    const inv = write("reserved.yaml", { networks, vms: [vm("a", ["10.1.1.253"])] });
+    await expectExit2(inv, wavesFor(["a"]), [/reserved\.yaml, VM a, field nics\[0\]\.ipv4\[0\]: The address 10\.1\.1\.253 is reserved by Alibaba Cloud/]);
+  });
+
+  it("overlapping subnets", async () => {
+    const inv = write("overlap.yaml", {
+      networks: [
+        { portgroup: "web", cidr: "10.1.1.0/24" },
+        { portgroup: "wide", cidr: "10.1.0.0/16" },
+      ],
+      vms: [vm("a", ["10.1.1.7"]), vm("b", ["10.1.2.7"], { nics: [{ mac: "00:50:56:00:00:02", portgroup: "wide", ipv4: ["10.1.2.7"] }] })],
+    });
+    await expectExit2(inv, wavesFor(["a", "b"]), [/overlap\.yaml, field networks\[0\]\.cidr: The subnet 10\.1\.1\.0\/24 of portgroup web overlaps 10\.1\.0\.0\/16/]);
+  });
+
+  it("a negative disk size", async () => {
+    const inv = write("negative.yaml", { networks, vms: [vm("a", ["10.1.1.7"], { disks: [{ key: 2000, label: "Hard disk 1", capacityBytes: -5 }] })] });
+    await expectExit2(inv, wavesFor(["a"]), [/negative\.yaml, VM a, field disks\[0\]\.capacityBytes/]);
+  });
+
+  it("a wave naming an unknown VM", async () => {
+    const inv = write("known.yaml", { networks, vms: [vm("a", ["10.1.1.7"])] });
+    await expectExit2(inv, wavesFor(["a", "ghost"]), [/w-out-.*\.yaml, VM ghost, field waves\[0\]\.members\.vms\[1\]: Wave w1 names the VM ghost/]);
+  });
+
+  it("an RVTools CSV missing a required column", async () => {
+    const rv = path.join(dir, "rvtools-broken");
+    fs.cpSync(path.join(exchange, "rvtools"), rv, { recursive: true });
+    const info = path.join(rv, "RVTools_tabvInfo.csv");
+    const lines = fs.readFileSync(info, "utf8").split("\n");
+    const header = lines[0]!.split(",");
+    const drop = header.indexOf("vInfoCPUs");
+    expect(drop).toBeGreaterThanOrEqual(0);
+    fs.writeFileSync(info, lines.map((l) => l.split(",").filter((_, i) => i !== drop).join(",")).join("\n"));
+    await expectExit2(rv, YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")), [/RVTools_tabvInfo\.csv.*CPUs/], ["--networks", path.join(exchange, "networks.yaml")]);
+  });
+
+  it("reports the problems of the inventory and the waves file together", async () => {
+    const inv = write("bad-inv.yaml", { networks, vms: [vm("a", ["10.1.1.7"], { cpus: 0 })] });
+    await expectExit2(inv, { waves: [{ name: "Not Valid" }] }, [/bad-inv\.yaml, VM a, field cpus/, /field waves\[0\]\.name/]);
+  });
+});
