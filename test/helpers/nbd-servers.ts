@@ -81,6 +81,8 @@ export async function startQemuNbd(o: QemuNbdOptions): Promise<NbdServer> {
   const listen = await listenArgs(o, "qemu-nbd");
   const args = [
     "--fork",
+    // Without --persistent qemu-nbd exits when its last client disconnects.
+    "--persistent",
     `--pid-file=${pidFile}`,
     "-f",
     o.format,

@@ -45,6 +45,8 @@ import { Transport } from "./transport";
 
 /** Largest request length the protocol can carry (32-bit), for commands without payload. */
 const MAX_EFFECT_LENGTH = 0x80000000;
+/** Bytes read at once while a read reply's header is expected: a structured chunk header and its offset. */
+const HEADER_READ = NBD_STRUCTURED_REPLY_SIZE + 8;
 /** Largest zero buffer written when the server cannot WRITE_ZEROES. */
 const ZERO_BUFFER_SIZE = 1 << 20;
 
@@ -125,6 +127,11 @@ export class NbdClient implements BlockDevice {
   private targetPos = 0;
   private remaining = 0;
   private payload: Buffer = Buffer.alloc(0);
+  /** Set when the socket's last read went straight into `target`. */
+  private direct = false;
+  /** READ requests in flight. */
+  private readsPending = 0;
+  private readonly scratch: Buffer;
 
   /** @internal Use `connectNbd`. */
   constructor(
@@ -149,7 +156,9 @@ export class NbdClient implements BlockDevice {
     this.structuredReplies = info.structuredReplies;
     this.contextIds = info.metaContexts;
     this.metaContexts = [...info.metaContexts.keys()];
+    this.scratch = transport.scratch;
     transport.setReceiver((buf, start, end) => this.receive(buf, start, end));
+    transport.setBufferProvider(this.nextReadBuffer);
     transport.onClose((err) =>
       this.fail(
         new NbdError(
@@ -322,6 +331,7 @@ export class NbdClient implements BlockDevice {
     header.writeUInt32BE(Math.floor(offset / 0x100000000), 16);
     header.writeUInt32BE(offset >>> 0, 20);
     header.writeUInt32BE(length, 24);
+    if (command === NBD_CMD_READ) this.readsPending++;
     return new Promise((resolve, reject) => {
       this.pending.set(handle, {
         handle,
@@ -377,7 +387,32 @@ export class NbdClient implements BlockDevice {
 
   // ---- replies ----
 
+  /**
+   * Where the socket's next read lands: while read data is expected, straight into the caller's
+   * buffer (no copy); while a read reply's header is expected, only as many bytes as a header
+   * (so that the data after it is not read into the scratch buffer and copied); otherwise as much
+   * as the scratch buffer holds (many small replies per read).
+   */
+  private readonly nextReadBuffer = (): Uint8Array => {
+    if (this.state === State.Data && !this.failure) {
+      this.direct = true;
+      return this.target!.subarray(this.targetPos, this.targetPos + this.remaining);
+    }
+    this.direct = false;
+    if (this.readsPending === 0) return this.scratch;
+    if (this.state === State.Payload) return this.scratch.subarray(0, Math.min(this.remaining, this.scratch.length));
+    return this.scratch.subarray(0, HEADER_READ);
+  };
+
   private receive(buf: Buffer, start: number, end: number): void {
+    if (this.direct) {
+      // The bytes are already in place in `target`.
+      this.direct = false;
+      this.targetPos += end - start;
+      this.remaining -= end - start;
+      if (this.remaining === 0) this.dataDone();
+      return;
+    }
     let pos = start;
     while (pos < end) {
       if (this.state === State.Data) {
@@ -553,6 +588,7 @@ export class NbdClient implements BlockDevice {
   private finish(p: Pending): void {
     this.nextReply();
     this.pending.delete(p.handle);
+    if (p.command === NBD_CMD_READ) this.readsPending--;
     if (p.error) p.reject(p.error);
     else if (p.command === NBD_CMD_READ && p.covered !== p.length) {
       p.reject(this.clientError("READ", p.offset, p.length, "EPROTO", `the server's reply covered ${p.covered} of ${p.length} bytes`));
@@ -586,6 +622,7 @@ export class NbdClient implements BlockDevice {
     this.transport.destroy(err);
     const pending = [...this.pending.values()];
     this.pending.clear();
+    this.readsPending = 0;
     for (const p of pending) {
       p.reject(
         new NbdError(

@@ -15,14 +15,18 @@ import { NbdUri } from "./uri";
 /** Receives `buf[start, end)`; the bytes are only valid during the call. */
 export type Receiver = (buf: Buffer, start: number, end: number) => void;
 
-/** Size of the buffer plain sockets read into. */
+/** Size of the buffer plain sockets read into by default. */
 const READ_BUFFER_SIZE = 1 << 20;
+
+/** Chooses where the next read of a plain socket lands; it must return a non-empty buffer. */
+export type BufferProvider = () => Uint8Array;
 
 /** A connected byte stream with a swappable receiver. */
 export class Transport {
   /** The socket requests are written to (the TLS socket once upgraded). */
   socket: net.Socket;
   private receiver: Receiver = () => undefined;
+  private provider: BufferProvider = () => this.scratch;
   private closeHandlers: Array<(err: Error | undefined) => void> = [];
   private closed = false;
   private lastError: Error | undefined;
@@ -30,6 +34,8 @@ export class Transport {
   private constructor(
     socket: net.Socket,
     readonly server: string,
+    /** The reused read buffer of a plain socket. */
+    readonly scratch: Buffer,
   ) {
     this.socket = socket;
   }
@@ -37,12 +43,14 @@ export class Transport {
   /** Opens the socket the URI names; resolves once connected. */
   static async open(uri: NbdUri, signal?: AbortSignal): Promise<Transport> {
     let transport: Transport | undefined = undefined;
+    const scratch = Buffer.allocUnsafe(READ_BUFFER_SIZE);
     // Plain connections read into one reused buffer; a connection that will become TLS cannot,
     // because node:tls takes the socket's handle over and reads by itself.
     const onread = uri.tls
       ? undefined
       : {
-          buffer: Buffer.allocUnsafe(READ_BUFFER_SIZE),
+          // The first read buffer is asked for while connecting, before `transport` exists.
+          buffer: () => (transport ? transport.provider() : scratch),
           callback: (n: number, buf: Uint8Array): boolean => {
             transport!.receiver(buf as Buffer, 0, n);
             return true;
@@ -52,7 +60,7 @@ export class Transport {
       uri.transport === "unix"
         ? net.connect({ path: uri.socket!, onread } as net.NetConnectOpts)
         : net.connect({ host: uri.host!, port: uri.port!, onread, noDelay: true } as net.NetConnectOpts);
-    transport = new Transport(socket, uri.uri);
+    transport = new Transport(socket, uri.uri, scratch);
     if (uri.tls) socket.on("data", (chunk: Buffer) => transport!.receiver(chunk, 0, chunk.length));
     transport.watch(socket);
     await new Promise<void>((resolve, reject) => {
@@ -85,6 +93,15 @@ export class Transport {
   /** Routes incoming bytes to `receiver` from now on. */
   setReceiver(receiver: Receiver): void {
     this.receiver = receiver;
+  }
+
+  /**
+   * Lets the reader choose where each read of a plain socket lands (e.g. straight into the
+   * caller's buffer while a reply's data is expected); the receiver then sees that buffer.
+   * TLS sockets ignore it.
+   */
+  setBufferProvider(provider: BufferProvider): void {
+    this.provider = provider;
   }
 
   /** Calls `handler` once when the stream closes, with the error that closed it if any. */
