@@ -9,6 +9,7 @@ import { loadNetworks, mergeNetworks } from "./networks";
 import { isRvtoolsPath, loadRvtools } from "./rvtools";
 import { InventorySchema, NetworkSchema, VmSchema, type Inventory } from "./schema";
 import { unmappedPortgroups, validateNetworks, validateVms } from "./validate";
+import { unknownKeys } from "./unknown-keys";
 import { problemsFromZod, vmListLocator } from "./zod-problems";
 
 export * from "./schema";
@@ -18,6 +19,7 @@ export { loadWaves, parseWaves } from "./load-waves";
 export { loadRvtools, RVTOOLS_COLUMNS, splitAddresses, guestFamily, controllerType, allocatedFromInUse, type RvtoolsColumn, type RvtoolsTab } from "./rvtools";
 export { problemsFromZod, vmListLocator, formatPath, renderValue, type VmLocation, type ZodProblemContext } from "./zod-problems";
 export { validateVms, validateNetworks, unmappedPortgroups } from "./validate";
+export { unknownKeys, type UnknownKeyContext } from "./unknown-keys";
 export { isIpv4, parseCidr, isNetworkAddress, canonicalCidr, cidrContains, type Cidr } from "./ipv4";
 
 /** Options of `loadInventory`. */
@@ -53,6 +55,7 @@ async function loadDocumentInventory(path: string): Promise<Inventory> {
 export function parseInventory(document: unknown, file?: string): Inventory {
   const at = file !== undefined ? { file } : {};
   const parsed = InventorySchema.safeParse(document ?? {}, { reportInput: true });
+  const unknown = unknownKeys(InventorySchema, document, { ...at, vmNameAt: vmListLocator(document) });
   if (!parsed.success) {
     // Also run the checks beyond the schema on the VMs and networks that are well-formed on their own.
     const raw = (document ?? {}) as { vms?: unknown; networks?: unknown };
@@ -60,11 +63,12 @@ export function parseInventory(document: unknown, file?: string): Inventory {
     const networks = Array.isArray(raw.networks) ? raw.networks.map((n) => NetworkSchema.safeParse(n)).map((r) => (r.success ? r.data : undefined)) : [];
     throw new InputError([
       ...problemsFromZod(parsed.error, { ...at, input: document, vmNameAt: vmListLocator(document) }),
+      ...unknown,
       ...validateVms(vms, file),
       ...validateNetworks(networks, file),
     ]);
   }
-  const problems = [...validateVms(parsed.data.vms, file), ...validateNetworks(parsed.data.networks, file)];
+  const problems = [...unknown, ...validateVms(parsed.data.vms, file), ...validateNetworks(parsed.data.networks, file)];
   if (problems.length > 0) throw new InputError(problems);
   return parsed.data;
 }

@@ -7,6 +7,7 @@
 import { InputError, problem, type Problem } from "../problems";
 import { readDocument } from "./files";
 import { canonicalCidr, isNetworkAddress, parseCidr } from "./ipv4";
+import { unknownKeys } from "./unknown-keys";
 import { WavesFileSchema, type WavesFile } from "./waves";
 import { problemsFromZod, type VmLocation } from "./zod-problems";
 
@@ -19,9 +20,10 @@ export async function loadWaves(path: string): Promise<WavesFile> {
 export function parseWaves(document: unknown, file?: string): WavesFile {
   const at = file !== undefined ? { file } : {};
   const parsed = WavesFileSchema.safeParse(document ?? {}, { reportInput: true });
-  if (!parsed.success) throw new InputError(problemsFromZod(parsed.error, { ...at, input: document, vmNameAt: overrideLocator }));
+  const unknown = unknownKeys(WavesFileSchema, document, { ...at, vmNameAt: overrideLocator });
+  if (!parsed.success) throw new InputError([...problemsFromZod(parsed.error, { ...at, input: document, vmNameAt: overrideLocator }), ...unknown]);
   const waves = parsed.data;
-  const problems: Problem[] = [];
+  const problems: Problem[] = [...unknown];
   const names = new Map<string, number>();
   waves.waves.forEach((wave, i) => {
     if (names.has(wave.name)) {

@@ -12,6 +12,7 @@ import { z } from "zod";
 import { InputError, problem } from "../problems";
 import { readDocument } from "./files";
 import { NetworkSchema, type Network } from "./schema";
+import { unknownKeys } from "./unknown-keys";
 import { validateNetworks } from "./validate";
 import { problemsFromZod } from "./zod-problems";
 
@@ -38,9 +39,11 @@ export function parseNetworks(document: unknown, file?: string): Network[] {
       }),
     );
   }
+  const at = file !== undefined ? { file } : {};
   const parsed = NetworksFileSchema.safeParse(wrapped, { reportInput: true });
-  if (!parsed.success) throw new InputError(problemsFromZod(parsed.error, { ...(file !== undefined ? { file } : {}), input: wrapped }));
-  const problems = validateNetworks(parsed.data.networks, file);
+  const unknown = unknownKeys(NetworksFileSchema, wrapped, at);
+  if (!parsed.success) throw new InputError([...problemsFromZod(parsed.error, { ...at, input: wrapped }), ...unknown]);
+  const problems = [...unknown, ...validateNetworks(parsed.data.networks, file)];
   if (problems.length > 0) throw new InputError(problems);
   return parsed.data.networks;
 }

@@ -73,3 +73,14 @@ describe("loadWaves", () => {
     expect(problems).toMatchObject([{ file, field: "waves[0].rehearsals", received: '"three"', expected: "a number" }]);
   });
 });
+
+describe("unknown keys", () => {
+  it("reports a misspelt override key with the key it resembles, naming the VM", () => {
+    const problems = problemsOfSync(() => parseWaves({ waves: [wave("w1", { overrides: { "db-01": { keepIP: false } } }), wave("w2", { afterr: ["w1"] })], setings: {} }, "waves.yaml"));
+    expect(problems.map((p) => [p.vm, p.field, p.message, p.fix])).toEqual([
+      ["db-01", "waves[0].overrides.db-01.keepIP", "Unknown key keepIP in waves[0].overrides.db-01", "did you mean keepIp? Rename the key"],
+      [undefined, "waves[1].afterr", "Unknown key afterr in waves[1]", "did you mean after? Rename the key"],
+      [undefined, "setings", "Unknown key setings", "did you mean settings? Rename the key"],
+    ]);
+  });
+});

@@ -139,3 +139,15 @@ describe("loadInventory: YAML and JSON", () => {
     expect((await problemsOf(loadNetworks(empty)))[0]!.message).toBe("The networks file has no networks list");
   });
 });
+
+describe("loadInventory: unknown keys", () => {
+  it("reports keys the schema does not know, relative to their VM, in document order", async () => {
+    const file = write(dir, "inv.yaml", stringify({ vms: [vmDoc("web-01", { memoryMB: 4096, disks: [{ key: 2000, label: "Hard disk 1", capacityBytes: 1024, allocatedbytes: 10 }] })], networks: [{ ...WEB_NETWORK, vlanId: 3 }] }));
+    const problems = await problemsOf(loadInventory(file));
+    expect(problems.map((p) => [p.vm, p.field, p.fix])).toEqual([
+      ["web-01", "disks[0].allocatedbytes", "did you mean allocatedBytes? Rename the key"],
+      ["web-01", "memoryMB", "did you mean memoryMiB? Rename the key"],
+      [undefined, "networks[0].vlanId", "did you mean vlan? Rename the key"],
+    ]);
+  });
+});
