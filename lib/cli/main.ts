@@ -11,6 +11,7 @@ import { register as registerPreview } from "./commands/preview";
 import { register as registerAgent } from "./commands/agent";
 import { register as registerSync } from "./commands/sync";
 import { register as registerVerify } from "./commands/verify";
+import { register as registerInventory } from "./commands/inventory";
 
 /** Raised by commands whose check ran and failed (exit 1), after printing their report. */
 export class CheckFailed extends Error {
@@ -36,7 +37,7 @@ export function buildProgram(): Command {
  * loaded inside the action.
  */
 function commandRegistrations(): Array<(program: Command) => void> {
-  return [registerPlan, registerPreview, registerAgent, registerSync, registerVerify];
+  return [registerPlan, registerPreview, registerAgent, registerSync, registerVerify, registerInventory];
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
