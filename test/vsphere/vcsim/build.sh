@@ -8,6 +8,10 @@ root="$(cd "$here/../../.." && pwd)"
 hash="$(sha256sum "$here/main.go" | cut -c1-16)"
 out="$root/.rehost/vcsim/$hash"
 bin="$out/vcsim"
+mkdir -p "$root/.rehost/vcsim"
+# One build at a time: test files starting together wait for the first build instead of repeating it.
+exec 9>"$root/.rehost/vcsim/build.lock"
+flock 9
 if [ ! -x "$bin" ]; then
   if ! command -v go >/dev/null 2>&1 || [ ! -d /usr/share/gocode/src/github.com/vmware/govmomi/simulator ]; then
     echo "vcsim: needs the Debian packages golang-go and golang-github-vmware-govmomi-dev (npm run setup)" >&2
