@@ -1,0 +1,51 @@
+import { execFile } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { cleanup, tempDir } from "./helpers";
+
+const repo = path.join(__dirname, "..", "..");
+const exchange = path.join(repo, "examples/exchange-center");
+
+/** Runs `rehost plan` and returns its exit code and standard error. */
+async function plan(args: string[]): Promise<{ code: number; stderr: string }> {
+  try {
+    const { stderr } = await promisify(execFile)(process.execPath, [path.join(repo, "bin/rehost.js"), "plan", ...args], { cwd: repo });
+    return { code: 0, stderr };
+  } catch (err) {
+    const e = err as { code?: number; stderr?: string };
+    return { code: e.code ?? -1, stderr: e.stderr ?? "" };
+  }
+}
+
+let dir: string;
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(() => cleanup(dir));
+
+describe("rehost plan on broken inventories", () => {
+  it("exits 2 naming the RVTools file and the missing column, and writes nothing", async () => {
+    const exportDir = path.join(dir, "rvtools");
+    fs.cpSync(path.join(exchange, "rvtools"), exportDir, { recursive: true });
+    const diskFile = path.join(exportDir, "RVTools_tabvDisk.csv");
+    const lines = fs.readFileSync(diskFile, "utf8").split("\r\n");
+    const drop = lines[0]!.split(",").indexOf("vDiskCapacityMiB");
+    // No cell before the dropped column holds a quoted comma in this file.
+    fs.writeFileSync(diskFile, lines.map((l) => l.split(",").filter((_, i) => i !== drop).join(",")).join("\r\n"));
+    const out = path.join(dir, "plan.json");
+    const { code, stderr } = await plan(["--inventory", exportDir, "--networks", path.join(exchange, "networks.yaml"), "--waves", path.join(exchange, "waves.yaml"), "--format", "json", "--out", out]);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`error: ${diskFile}, field Capacity MiB: The vDisk tab has no "Capacity MiB" column`);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it("exits 2 naming the VM and field of a negative disk size", async () => {
+    const inventory = path.join(dir, "inventory.yaml");
+    fs.writeFileSync(inventory, fs.readFileSync(path.join(exchange, "inventory.yaml"), "utf8").replace("capacityBytes: 322122547200", "capacityBytes: -322122547200"));
+    const { code, stderr } = await plan(["--inventory", inventory, "--waves", path.join(exchange, "waves.yaml")]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(new RegExp(`^error: ${inventory.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}, VM szx-[a-z0-9-]+, field disks\\[\\d\\]\\.capacityBytes: .*received -322122547200`, "m"));
+  });
+});
