@@ -15,7 +15,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { connectNbd } from "../lib/replication/nbd";
-import { startQemuNbd, tempDir } from "../test/helpers/nbd-servers";
+import { makePskFile, startNbdkit, startQemuNbd, tempDir, withQuery } from "../test/helpers/nbd-servers";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -117,6 +117,29 @@ async function main(): Promise<void> {
       `defaults       rehost 64 x 256 KiB ${ours.seconds.toFixed(3)} s ${rate(ours.seconds)} | nbdcopy defaults ${peer.seconds.toFixed(3)} s ${rate(peer.seconds)} cpu ${peer.cpu.toFixed(2)} s | ` +
         `speed ${(peer.seconds / ours.seconds).toFixed(2)}x`,
     );
+
+    // TLS-PSK: nbdkit's file plugin over the same image.
+    const keys = await makePskFile(dir, "rehost");
+    const tlsServer = await startNbdkit({ dir, tlsPsk: keys, readOnly: true, plugin: ["file", image] });
+    try {
+      const uri = withQuery(tlsServer.uri.replace("nbds+unix://", "nbds+unix://rehost@"), { "tls-psk-file": keys });
+      console.log("TLS-PSK (PSK-AES256-GCM-SHA384), nbdkit file plugin on a unix socket");
+      for (const [label, args] of [
+        ["nbdcopy 1 conn, 1 thread", ["--requests=16", `--request-size=${256 * 1024}`, "--connections=1", "--threads=1"]],
+        ["nbdcopy defaults", []],
+      ] as const) {
+        const [ours, peer] = await bestOf(
+          () => clientRead(uri, 16, 256 * 1024),
+          () => nbdcopyRead(uri, [...args]),
+        );
+        console.log(
+          `16 x 256 KiB   rehost ${ours.seconds.toFixed(3)} s ${rate(ours.seconds).padStart(11)} cpu ${ours.cpu.toFixed(2)} s | ` +
+            `${label} ${peer.seconds.toFixed(3)} s ${rate(peer.seconds).padStart(11)} cpu ${peer.cpu.toFixed(2)} s | speed ${(peer.seconds / ours.seconds).toFixed(2)}x`,
+        );
+      }
+    } finally {
+      await tlsServer.stop();
+    }
   } finally {
     await server.stop();
     fs.rmSync(dir, { recursive: true, force: true });

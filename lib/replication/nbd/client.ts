@@ -21,6 +21,7 @@ import {
   NBD_CMD_WRITE,
   NBD_CMD_WRITE_ZEROES,
   NBD_ERRORS,
+  NBD_ERROR_TEXT,
   NBD_FLAG_CAN_MULTI_CONN,
   NBD_FLAG_READ_ONLY,
   NBD_FLAG_SEND_FAST_ZERO,
@@ -608,7 +609,7 @@ export class NbdClient implements BlockDevice {
       server: this.server,
       offset: p.offset,
       length: p.length,
-      detail: [message, where].filter((s) => s !== "").join(", ") || undefined,
+      detail: [message || NBD_ERROR_TEXT[code] || "", where].filter((s) => s !== "").join(", ") || undefined,
     });
   }
 

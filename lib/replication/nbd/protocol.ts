@@ -125,6 +125,18 @@ export const NBD_ERRORS: Readonly<Record<number, string>> = {
   108: "ESHUTDOWN",
 };
 
+/** What the protocol's error values mean, for error messages. */
+export const NBD_ERROR_TEXT: Readonly<Record<string, string>> = {
+  EPERM: "operation not permitted",
+  EIO: "input/output error",
+  ENOMEM: "cannot allocate memory",
+  EINVAL: "invalid argument",
+  ENOSPC: "no space left on device",
+  EOVERFLOW: "value too large",
+  ENOTSUP: "operation not supported",
+  ESHUTDOWN: "the server is shutting down",
+};
+
 /** Names of the option error replies, for error messages. */
 export const OPTION_ERRORS: Readonly<Record<number, string>> = {
   [NBD_REP_ERR_UNSUP]: "NBD_REP_ERR_UNSUP",
