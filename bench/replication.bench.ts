@@ -1,0 +1,216 @@
+/**
+ * Replication benchmark: `rehost sync` against nbdcopy (and qemu-img convert) on a generated
+ * 4 GiB image of mixed random data, written zeroes and holes, on this machine, in one run.
+ *
+ * - full copy nbd→file and nbd→nbd (source: nbdkit file plugin, multi-conn): target ≥ 1.2× nbdcopy;
+ * - full copy over TLS-PSK: target ≥ 1.0× nbdcopy over TLS-PSK;
+ * - incremental round with 1% dirty (qcow2 persistent bitmap via qemu-nbd -B): bytes moved
+ *   ≤ 1.05× dirty bytes, time ≤ 5% of the full copy;
+ * - peak RSS of the copier ≤ 200 MiB.
+ *
+ * Every tool runs as a child process under /usr/bin/time (wall seconds, peak RSS); `rehost sync`
+ * runs as a user runs it, so its times include Node's start-up. Images live in a mkdtemp directory
+ * that is removed at the end. `REHOST_BENCH_GIB` changes the image size (default 4).
+ */
+import { execFile, execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { generateImage, dirtyImage } from "./replication-image";
+
+const GiB = 1024 ** 3;
+const MiB = 1024 ** 2;
+const REHOST = path.join(__dirname, "..", "bin", "rehost.js");
+const size = Number(process.env.REHOST_BENCH_GIB ?? "4") * GiB;
+
+interface Timed {
+  readonly seconds: number;
+  readonly rssMiB: number;
+  readonly stdout: string;
+}
+
+/** Runs a command under /usr/bin/time; resolves with wall seconds and peak RSS. */
+function timed(command: string, args: string[]): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    execFile("/usr/bin/time", ["-f", "TIME %e %M", command, ...args], { maxBuffer: 256 * MiB }, (err, stdout, stderr) => {
+      const match = /TIME ([\d.]+) (\d+)/.exec(stderr);
+      if (err !== null || match === null) {
+        reject(new Error(`${command} ${args.join(" ")} failed: ${stderr}`));
+        return;
+      }
+      resolve({ seconds: Number(match[1]), rssMiB: Math.round(Number(match[2]) / 1024), stdout });
+    });
+  });
+}
+
+/** Processes this benchmark started, stopped at the end by PID. */
+const pids: number[] = [];
+
+function startNbdkit(dir: string, name: string, args: string[]): string {
+  const socket = path.join(dir, `${name}.sock`);
+  const pidFile = path.join(dir, `${name}.pid`);
+  fs.rmSync(socket, { force: true });
+  execFileSync("nbdkit", ["-P", pidFile, "-U", socket, ...args]);
+  pids.push(Number(fs.readFileSync(pidFile, "utf8")));
+  return socket;
+}
+
+function startQemuNbd(dir: string, name: string, args: string[]): string {
+  const socket = path.join(dir, `${name}.sock`);
+  const pidFile = path.join(dir, `${name}.pid`);
+  fs.rmSync(socket, { force: true });
+  execFileSync("qemu-nbd", ["--fork", `--pid-file=${pidFile}`, "-k", socket, "--persistent", "--shared=16", ...args]);
+  pids.push(Number(fs.readFileSync(pidFile, "utf8")));
+  return socket;
+}
+
+/** Sends SIGTERM and waits until the process is gone. */
+function stopPid(pid: number): void {
+  try {
+    process.kill(pid, "SIGTERM");
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 500; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    execFileSync("sleep", ["0.01"]);
+  }
+}
+
+function stopAll(): void {
+  for (const pid of pids.splice(0)) stopPid(pid);
+}
+
+/** A fresh sparse target file of the image's size. */
+function freshTarget(file: string): string {
+  fs.rmSync(file, { force: true });
+  fs.writeFileSync(file, "");
+  fs.truncateSync(file, size);
+  return file;
+}
+
+function gbps(seconds: number): string {
+  return `${(size / seconds / 1e9).toFixed(2)} GB/s`;
+}
+
+function row(label: string, t: Timed, peer?: Timed): string {
+  const ratio = peer === undefined ? "" : `  ${(peer.seconds / t.seconds).toFixed(2)}× nbdcopy`;
+  return `${label.padEnd(40)} ${t.seconds.toFixed(2).padStart(7)} s  ${gbps(t.seconds).padStart(11)}  RSS ${String(t.rssMiB).padStart(4)} MiB${ratio}`;
+}
+
+function sameDigest(a: string, b: string): boolean {
+  const out = execFileSync(process.execPath, [REHOST, "verify", a, b, "--json"], { encoding: "utf8" });
+  return (JSON.parse(out.trim().split("\n").pop() as string) as { equal: boolean }).equal;
+}
+
+/** Best of `n` runs (each with a fresh target): the machine is shared, the minimum is the least disturbed. */
+async function best(n: number, prepare: () => void, run: () => Promise<Timed>): Promise<Timed> {
+  let bestRun: Timed | undefined;
+  for (let i = 0; i < n; i++) {
+    prepare();
+    const t = await run();
+    if (bestRun === undefined || t.seconds < bestRun.seconds) bestRun = t;
+  }
+  return bestRun as Timed;
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-replication-"));
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(" ");
+  console.log(`image ${size / GiB} GiB in ${dir}; ${os.cpus().length} cores; load average at start ${load}`);
+  const results: string[] = [];
+  const checks: Array<[string, boolean]> = [];
+  try {
+    const image = path.join(dir, "source.img");
+    const layout = generateImage(image, size);
+    console.log(`source: ${(layout.dataBytes / GiB).toFixed(2)} GiB random data, ${(layout.zeroBytes / GiB).toFixed(2)} GiB written zeroes, ${(layout.holeBytes / GiB).toFixed(2)} GiB holes`);
+
+    const sourceSocket = startNbdkit(dir, "source", ["-r", "file", image]);
+    const source = `nbd+unix:///?socket=${sourceSocket}`;
+    const targetFile = path.join(dir, "target.img");
+    const runs = 2;
+
+    // nbd → file
+    const copyFile = await best(runs, () => freshTarget(targetFile), () => timed("nbdcopy", [source, targetFile]));
+    const convert = await best(1, () => freshTarget(targetFile), () => timed("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", source, targetFile]));
+    const oursFile = await best(runs, () => freshTarget(targetFile), () => timed(process.execPath, [REHOST, "sync", source, targetFile, "--json"]));
+    checks.push(["nbd→file copy is identical", sameDigest(source, targetFile)]);
+    results.push(row("nbdcopy nbd→file", copyFile), row("qemu-img convert nbd→file", convert), row("rehost sync nbd→file", oursFile, copyFile));
+    checks.push(["nbd→file ≥ 1.2× nbdcopy", copyFile.seconds / oursFile.seconds >= 1.2]);
+
+    // nbd → nbd (target: nbdkit file plugin over a fresh sparse file, multi-conn)
+    let targetSocket = "";
+    let targetPid: number | undefined;
+    const stopTarget = (): void => {
+      if (targetPid === undefined) return;
+      pids.splice(pids.indexOf(targetPid), 1);
+      stopPid(targetPid);
+      targetPid = undefined;
+    };
+    const startTarget = (): void => {
+      stopTarget();
+      freshTarget(targetFile);
+      targetSocket = startNbdkit(dir, "target", ["file", targetFile]);
+      targetPid = pids[pids.length - 1];
+    };
+    const targetUri = (): string => `nbd+unix:///?socket=${targetSocket}`;
+    const copyNbd = await best(runs, startTarget, () => timed("nbdcopy", [source, targetUri()]));
+    const oursNbd = await best(runs, startTarget, () => timed(process.execPath, [REHOST, "sync", source, targetUri(), "--json"]));
+    checks.push(["nbd→nbd copy is identical", sameDigest(source, targetUri())]);
+    stopTarget();
+    results.push(row("nbdcopy nbd→nbd", copyNbd), row("rehost sync nbd→nbd", oursNbd, copyNbd));
+    checks.push(["nbd→nbd ≥ 1.2× nbdcopy", copyNbd.seconds / oursNbd.seconds >= 1.2]);
+
+    // TLS-PSK, nbd → file
+    const keys = path.join(dir, "keys.psk");
+    execFileSync("psktool", ["-u", "rehost", "-p", keys]);
+    const tlsSocket = startNbdkit(dir, "tls", ["-r", "--tls=require", `--tls-psk=${keys}`, "file", image]);
+    const tlsSource = `nbds+unix://rehost@/?socket=${tlsSocket}&tls-psk-file=${keys}`;
+    const copyTls = await best(runs, () => freshTarget(targetFile), () => timed("nbdcopy", [tlsSource, targetFile]));
+    const oursTls = await best(runs, () => freshTarget(targetFile), () => timed(process.execPath, [REHOST, "sync", tlsSource, targetFile, "--json"]));
+    checks.push(["TLS-PSK copy is identical", sameDigest(source, targetFile)]);
+    results.push(row("nbdcopy TLS-PSK nbd→file", copyTls), row("rehost sync TLS-PSK nbd→file", oursTls, copyTls));
+    checks.push(["TLS-PSK ≥ 1.0× nbdcopy", copyTls.seconds / oursTls.seconds >= 1.0]);
+
+    // Incremental round, 1% dirty, from a qcow2 persistent bitmap.
+    const qcow2 = path.join(dir, "source.qcow2");
+    execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", image, qcow2]);
+    fs.rmSync(image, { force: true });
+    let qemuSocket = startQemuNbd(dir, "qcow2-full", ["-r", "-f", "qcow2", qcow2]);
+    const fullQcow2 = await best(1, () => freshTarget(targetFile), () => timed(process.execPath, [REHOST, "sync", `nbd+unix:///?socket=${qemuSocket}`, targetFile, "--json"]));
+    stopPid(pids.pop() as number);
+    execFileSync("qemu-img", ["bitmap", "--add", qcow2, "bitmap0"]);
+    const dirty = dirtyImage(qcow2, size, 0.01);
+    qemuSocket = startQemuNbd(dir, "qcow2-bitmap", ["-r", "-f", "qcow2", "-B", "bitmap0", qcow2]);
+    const incremental = await timed(process.execPath, [REHOST, "sync", `nbd+unix:///?socket=${qemuSocket}`, targetFile, "--changed", "bitmap:bitmap0", "--json"]);
+    const result = JSON.parse(incremental.stdout.trim().split("\n").pop() as string) as { bytesRead: number; bytesZeroed: number; seconds: number };
+    const moved = result.bytesRead + result.bytesZeroed;
+    checks.push(["incremental copy is identical", sameDigest(`nbd+unix:///?socket=${qemuSocket}`, targetFile)]);
+    const fullResult = JSON.parse(fullQcow2.stdout.trim().split("\n").pop() as string) as { seconds: number };
+    results.push(
+      row("rehost sync qcow2 full", fullQcow2),
+      `rehost sync qcow2 incremental 1%         ${incremental.seconds.toFixed(2).padStart(7)} s wall, ${result.seconds.toFixed(2)} s in sync (full: ${fullResult.seconds.toFixed(2)} s in sync); moved ${(moved / MiB).toFixed(1)} MiB for ${(dirty / MiB).toFixed(1)} MiB dirty = ${(moved / dirty).toFixed(3)}×; time ${((100 * result.seconds) / fullResult.seconds).toFixed(1)}% of full (wall ${((100 * incremental.seconds) / fullQcow2.seconds).toFixed(1)}%)`,
+    );
+    checks.push(["incremental bytes ≤ 1.05× dirty", moved <= 1.05 * dirty]);
+    checks.push(["incremental time ≤ 5% of full (time in sync)", result.seconds <= 0.05 * fullResult.seconds]);
+
+    const peak = Math.max(oursFile.rssMiB, oursNbd.rssMiB, oursTls.rssMiB, fullQcow2.rssMiB, incremental.rssMiB);
+    checks.push([`peak RSS ${peak} MiB ≤ 200 MiB`, peak <= 200]);
+  } finally {
+    stopAll();
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  }
+  console.log(results.join("\n"));
+  for (const [name, ok] of checks) console.log(`${ok ? "PASS" : "FAIL"} ${name}`);
+  console.log(`load average at end ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+}
+
+main().catch((err: unknown) => {
+  stopAll();
+  console.error(err);
+  process.exitCode = 1;
+});
