@@ -5,7 +5,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
-import { InputError } from "../problems";
+import { InputError, problem, type Problem } from "../problems";
+import { cidrCovers, cidrsOverlap, parseCidr } from "../plan/cidr";
 import type { PlannedSubnet, PlannedVm } from "../plan/types";
 import { declareHostsFromReplicas } from "./hosts";
 import { MirroredNetwork } from "./mirrored-network";
@@ -59,6 +60,10 @@ export class RehearsalEnvironment extends pulumi.ComponentResource {
 
   constructor(name: string, args: RehearsalEnvironmentArgs, opts: pulumi.ComponentResourceOptions = {}) {
     super("rehost:components:RehearsalEnvironment", name, {}, opts);
+    if (args.bastion) {
+      const problems = checkBastion(args, args.bastion);
+      if (problems.length > 0) throw new InputError(problems);
+    }
     const phase = `rehearsal-${args.rehearsal}`;
     const network = new MirroredNetwork(
       `${name}-network`,
@@ -94,9 +99,25 @@ export class RehearsalEnvironment extends pulumi.ComponentResource {
   }
 }
 
+/** Problems with a bastion: SSH open to the internet, or a vSwitch CIDR outside the VPC or on a mirrored subnet. */
+function checkBastion(args: RehearsalEnvironmentArgs, bastion: BastionArgs): Problem[] {
+  const problems: Problem[] = checkHostSecurityGroups([{ name: "bastion", rules: [{ protocol: "tcp", ports: "22/22", cidr: bastion.operatorCidr }] }]).map((p) => ({
+    ...p,
+    field: "bastion.operatorCidr",
+  }));
+  const where = { field: "bastion.cidr", received: bastion.cidr };
+  if (parseCidr(bastion.cidr) === undefined) {
+    problems.push(problem({ ...where, expected: "a CIDR like 172.30.0.0/28", message: "The bastion's vSwitch CIDR is not a canonical IPv4 CIDR." }));
+  } else if (!args.cidrBlocks.some((block) => cidrCovers(block, bastion.cidr))) {
+    problems.push(problem({ ...where, expected: `inside one of ${args.cidrBlocks.join(", ")}`, fix: "pick a range inside the VPC's blocks, e.g. the wave's sync subnet", message: "The bastion's vSwitch lies outside the VPC's CIDR blocks." }));
+  } else {
+    const clash = args.subnets.find((s) => cidrsOverlap(s.cidr, bastion.cidr));
+    if (clash) problems.push(problem({ ...where, expected: `no overlap with mirrored subnet ${clash.name} (${clash.cidr})`, fix: "pick a range no source VM uses, e.g. the wave's sync subnet", message: "The bastion's vSwitch overlaps a mirrored subnet." }));
+  }
+  return problems;
+}
+
 function declareBastion(parent: RehearsalEnvironment, name: string, network: MirroredNetwork, bastion: BastionArgs): pulumi.Output<string> {
-  const problems = checkHostSecurityGroups([{ name: "bastion", rules: [{ protocol: "tcp", ports: "22/22", cidr: bastion.operatorCidr }] }]);
-  if (problems.length > 0) throw new InputError(problems.map((p) => ({ ...p, field: "bastion.operatorCidr" })));
   const vswitch = new alicloud.vpc.Switch(
     `${name}-bastion-vswitch`,
     { vpcId: network.vpcId, vswitchName: `${name}-bastion`, cidrBlock: bastion.cidr, zoneId: bastion.zone, description: "rehost rehearsal bastion" },

@@ -213,18 +213,48 @@ async function previewStack(
       const loaded = loadProgram(project.main);
       return typeof loaded === "function" ? await (loaded as () => unknown)() : loaded;
     },
-  );
+  ).catch((err: unknown) => {
+    throw asInputError(err) ?? err;
+  });
   const result: StackRun = { resources: run.resources, outputs: (run.result ?? {}) as Record<string, unknown> };
   runs.set(stack, result);
   order.push(stack);
   return result;
 }
 
-/** Loads the program module (TypeScript through tsx) and returns its export. */
+const programs = new Map<string, unknown>();
+
+/**
+ * Loads the program module once per process and returns its export (a function the preview calls
+ * for every stack). Where TypeScript is already loadable (the `rehost` CLI registers tsx) it is a
+ * plain `require`; elsewhere tsx's API loads it.
+ */
 function loadProgram(main: string): unknown {
-  const tsx = require("tsx/cjs/api") as { require(id: string, fromFile: string): unknown };
-  const loaded = tsx.require(main, __filename) as { default?: unknown };
+  if (!programs.has(main)) programs.set(main, loadProgramModule(main));
+  return programs.get(main);
+}
+
+function loadProgramModule(main: string): unknown {
+  const load = (): unknown => {
+    if (!main.endsWith(".ts") || require.extensions[".ts"] !== undefined) return require(main);
+    const tsx = require("tsx/cjs/api") as { require(id: string, fromFile: string): unknown };
+    return tsx.require(main, __filename);
+  };
+  const loaded = load() as { default?: unknown };
   return loaded !== null && typeof loaded === "object" && "default" in loaded && loaded.default !== undefined ? loaded.default : loaded;
+}
+
+/**
+ * The program may be loaded by a separate module loader (tsx's API), whose `InputError` is another
+ * class: recognise it by shape so the CLI still exits 2 with every problem.
+ */
+function asInputError(err: unknown): InputError | undefined {
+  if (err instanceof InputError) return err;
+  const candidate = err as { name?: unknown; problems?: unknown } | null;
+  if (candidate !== null && typeof candidate === "object" && candidate.name === "InputError" && Array.isArray(candidate.problems)) {
+    return new InputError(candidate.problems as InputError["problems"]);
+  }
+  return undefined;
 }
 
 const INSTANCE = "alicloud:ecs/instance:Instance";

@@ -247,4 +247,21 @@ describe("components under mocks", () => {
     });
     await expect(attempt).rejects.toThrow(/opens SSH or RDP to the whole internet/);
   });
+
+  it("refuses a rehearsal bastion outside the VPC or on a mirrored subnet", async () => {
+    const declare = (cidr: string) =>
+      run(() => {
+        new c.RehearsalEnvironment("r", {
+          cidrBlocks: plan.vpc.cidrBlocks,
+          subnets: wave1.subnets,
+          vms: wave1.vms,
+          wave: "wave-1",
+          rehearsal: 1,
+          replicaDiskIds: {},
+          bastion: { imageId: "img", cidr, zone: "cn-shenzhen-e", operatorCidr: "192.168.10.0/24" },
+        });
+      });
+    await expect(declare("192.168.50.0/28")).rejects.toThrow(/outside the VPC's CIDR blocks/);
+    await expect(declare("10.1.1.16/28")).rejects.toThrow(/overlaps a mirrored subnet/);
+  });
 });

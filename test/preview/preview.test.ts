@@ -1,0 +1,173 @@
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadInventory, loadWaves } from "../../lib/inventory";
+import { buildPlan } from "../../lib/plan/build";
+import type { Plan } from "../../lib/plan/types";
+import { InputError } from "../../lib/problems";
+import { runOfflinePreview, type PreviewResult } from "../../lib/preview";
+
+const ROOT = path.resolve(__dirname, "..", "..");
+const EXAMPLE = path.join(ROOT, "examples", "exchange-center");
+const VPC = "alicloud:vpc/network:Network";
+const BLOCK = "alicloud:vpc/ipv4CidrBlock:Ipv4CidrBlock";
+
+let plan: Plan;
+let tmp: string;
+
+beforeAll(async () => {
+  const inventory = await loadInventory(path.join(EXAMPLE, "inventory.yaml"), { networks: path.join(EXAMPLE, "networks.yaml") });
+  plan = buildPlan(inventory, await loadWaves(path.join(EXAMPLE, "waves.yaml")));
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-preview-"));
+});
+
+afterAll(() => {
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+/** The VPC CIDR blocks a preview declares: primary first, then the secondary blocks. */
+function vpcBlocks(result: PreviewResult): string[][] {
+  return result.recorded
+    .filter((r) => r.type === VPC)
+    .map((vpc) => [vpc.inputs.cidrBlock as string, ...result.recorded.filter((b) => b.type === BLOCK && b.inputs.vpcId === vpc.id).map((b) => b.inputs.secondaryCidrBlock as string)]);
+}
+
+function rehost(args: string[]) {
+  return spawnSync(process.execPath, [path.join(ROOT, "bin", "rehost.js"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 90_000 });
+}
+
+/** Writes a stack config into the temp stacks dir. */
+function stackFile(name: string, lines: string[]): void {
+  fs.writeFileSync(path.join(tmp, `Pulumi.${name}.yaml`), `config:\n${lines.map((l) => `  ${l}`).join("\n")}\n`);
+}
+
+const COMMON = [
+  "rehost:inventory: examples/exchange-center/inventory.yaml",
+  "rehost:networks: examples/exchange-center/networks.yaml",
+  "rehost:waves: examples/exchange-center/waves.yaml",
+];
+
+describe("rehost preview on the exchange-centre example", () => {
+  it("lists every VM of wave 1 with its pinned IP in a vSwitch of its subnet (CLI, --json)", () => {
+    const cli = rehost(["preview", "--stack", "wave-1", "--json"]);
+    expect(cli.status, cli.stderr).toBe(0);
+    const json = JSON.parse(cli.stdout) as { stack: string; resources: Array<{ type: string; name: string; parent: string | null; inputs: Record<string, unknown> }>; policyViolations: unknown[] };
+    expect(Object.keys(json).sort()).toEqual(["policyViolations", "resources", "stack"]);
+    expect(json.stack).toBe("wave-1");
+    expect(json.policyViolations).toEqual([]);
+    for (const r of json.resources) expect(Object.keys(r).sort()).toEqual(["inputs", "name", "parent", "type"]);
+    const wave = plan.waves.find((w) => w.name === "wave-1-infra")!;
+    const instances = json.resources.filter((r) => r.type === "alicloud:ecs/instance:Instance" && (r.inputs.tags as Record<string, string>)["rehost:source-vm"]);
+    expect(instances).toHaveLength(wave.vms.length);
+    for (const vm of wave.vms) {
+      const host = instances.find((i) => i.inputs.instanceName === vm.name);
+      expect(host, vm.name).toBeDefined();
+      expect(host!.inputs.privateIp).toBe(vm.nics[0]!.ips[0]);
+      const subnet = wave.subnets.find((s) => s.cidr === vm.nics[0]!.subnet)!;
+      // The vSwitch lives in the landing-zone stack; its id is the one that stack's preview gave it.
+      expect(host!.inputs.vswitchId).toBe(`landing-zone-${subnet.name}-id`);
+      expect(host!.inputs.internetMaxBandwidthOut).toBe(0);
+    }
+    expect(cli.stdout).not.toContain("placeholder-set-with");
+  });
+
+  it("gives the rehearsal VPC the landing zone's CIDRs and no CEN attachment", async () => {
+    const landing = await runOfflinePreview({ stack: "landing-zone", projectDir: ROOT });
+    const rehearsal = await runOfflinePreview({ stack: "wave-1-rehearsal-1", projectDir: ROOT });
+    expect(rehearsal.referencedStacks).toEqual(["landing-zone", "wave-1"]);
+    expect(vpcBlocks(landing)).toEqual([[...plan.vpc.cidrBlocks]]);
+    expect(vpcBlocks(rehearsal)).toEqual(vpcBlocks(landing));
+    expect(rehearsal.resources.filter((r) => r.type.startsWith("alicloud:cen/") || r.type.startsWith("alicloud:expressconnect/") || r.type.startsWith("alicloud:vpn/"))).toEqual([]);
+    expect(landing.resources.some((r) => r.type === "alicloud:cen/transitRouterVpcAttachment:TransitRouterVpcAttachment" && r.inputs.vpcId === "landing-zone-vpc-id")).toBe(true);
+    // Its hosts snapshot the replicas the wave stack declared.
+    const wave = await runOfflinePreview({ stack: "wave-1", projectDir: ROOT });
+    const replicas = new Set(wave.recorded.filter((r) => r.type === "alicloud:ecs/ecsDisk:EcsDisk").map((r) => r.id));
+    const snapshots = rehearsal.resources.filter((r) => r.type === "alicloud:ecs/ecsSnapshot:EcsSnapshot");
+    expect(snapshots.length).toBe(replicas.size);
+    for (const s of snapshots) expect(replicas.has(s.inputs.diskId as string)).toBe(true);
+    expect(rehearsal.pinnedIps.map((p) => p.ip).sort()).toEqual(wave.pinnedIps.map((p) => p.ip).sort());
+  });
+
+  it("advertises to on-prem only the sync ranges and the subnets of cut-over waves", async () => {
+    const landing = await runOfflinePreview({ stack: "landing-zone", projectDir: ROOT });
+    const routes = landing.resources.filter((r) => r.type === "alicloud:cen/transitRouterRouteEntry:TransitRouterRouteEntry").map((r) => r.inputs.transitRouterRouteEntryDestinationCidrBlock);
+    const wave1 = plan.waves[0]!;
+    const later = new Set(plan.waves.slice(1).flatMap((w) => w.subnets.map((s) => s.cidr)));
+    const expected = [...plan.waves.map((w) => w.syncSubnet.cidr), ...wave1.subnets.map((s) => s.cidr).filter((c) => !later.has(c))];
+    expect([...routes].sort()).toEqual([...new Set(expected)].sort());
+  });
+
+  it("keeps the wave-1 graph stable (snapshot)", async () => {
+    const result = await runOfflinePreview({ stack: "wave-1", projectDir: ROOT });
+    const graph = [...result.resources].sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
+    await expect(`${JSON.stringify(graph, null, 1)}\n`).toMatchFileSnapshot("__snapshots__/exchange-center-wave-1.graph.json");
+  });
+});
+
+describe("bad stack config", () => {
+  async function problemsOf(stack: string) {
+    const error = await runOfflinePreview({ stack, stacksDir: tmp, projectDir: ROOT }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(InputError);
+    return (error as InputError).problems;
+  }
+
+  it("names rehost:role when the role is unknown, and the CLI exits 2", async () => {
+    stackFile("bad-role", ["rehost:role: wavez", ...COMMON]);
+    expect((await problemsOf("bad-role")).map((p) => p.field)).toEqual(["rehost:role"]);
+    const cli = rehost(["preview", "--stack", "bad-role", "--stacks", tmp]);
+    expect(cli.status).toBe(2);
+    expect(cli.stderr).toContain("rehost:role");
+    expect(cli.stderr).toContain("wavez");
+    expect(cli.stdout).toBe("");
+  });
+
+  it("names rehost:wave when the wave is not in the plan", async () => {
+    stackFile("landing-zone", fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.landing-zone.yaml"), "utf8").split("\n").filter((l) => l.startsWith("  ")).map((l) => l.slice(2)));
+    stackFile("ghost", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-9", "rehost:landingZoneStack: landing-zone", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    const problems = await problemsOf("ghost");
+    expect(problems.map((p) => p.field)).toEqual(["rehost:wave"]);
+    expect(problems[0]!.expected).toContain("wave-1-infra");
+  });
+
+  it("names rehost:landingZoneStack when the reference is missing or points nowhere", async () => {
+    stackFile("orphan", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    expect((await problemsOf("orphan")).map((p) => p.field)).toEqual(["rehost:landingZoneStack"]);
+    stackFile("dangling", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: nowhere", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    const problems = await problemsOf("dangling");
+    expect(problems.map((p) => p.field)).toEqual(["rehost:landingZoneStack"]);
+    expect(problems[0]!.message).toContain("nowhere");
+  });
+
+  it("names the missing secrets of a wave stack", async () => {
+    stackFile("no-secrets", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone"]);
+    expect((await problemsOf("no-secrets")).map((p) => p.field)).toEqual(["rehost:agentToken", "rehost:agentPsk"]);
+  });
+});
+
+describe("policy seam", () => {
+  it("exits 1 when a registered mandatory policy fails, after printing the violation", () => {
+    // A policy pack registers its evaluator before the command runs; this script does the same.
+    const script = path.join(tmp, "with-policy.js");
+    fs.writeFileSync(
+      script,
+      [
+        `require(${JSON.stringify(path.join(ROOT, "node_modules", "tsx", "dist", "cjs", "index.cjs"))});`,
+        `const { registerPolicyEvaluator } = require(${JSON.stringify(path.join(ROOT, "lib", "preview", "policies.ts"))});`,
+        "registerPolicyEvaluator(({ resources }) => resources",
+        "  .filter((r) => r.type === 'alicloud:ecs/securityGroupRule:SecurityGroupRule' && r.inputs.portRange === '3389/3389')",
+        "  .map((r) => ({ policy: 'no-rdp-rules', level: 'mandatory', resource: r.name, message: `Security group rule ${r.name} opens RDP.` })));",
+        `require(${JSON.stringify(path.join(ROOT, "lib", "cli", "main.ts"))}).main(["node", "rehost", ...process.argv.slice(2)]);`,
+      ].join("\n"),
+    );
+    const cli = spawnSync(process.execPath, [script, "preview", "--stack", "landing-zone", "--json"], { cwd: ROOT, encoding: "utf8", timeout: 90_000 });
+    expect(cli.status, cli.stderr).toBe(1);
+    expect(cli.stderr).toContain("1 mandatory policy violation(s) in stack landing-zone");
+    const json = JSON.parse(cli.stdout) as { policyViolations: unknown[] };
+    expect(json.policyViolations).toEqual([{ policy: "no-rdp-rules", level: "mandatory", resource: "landing-zone-hosts-hosts-3", message: "Security group rule landing-zone-hosts-hosts-3 opens RDP." }]);
+  });
+});
