@@ -88,9 +88,9 @@ export interface RvtoolsRow {
   readonly cells: readonly string[];
 }
 
-/** Whether `file` looks like an RVTools workbook or export directory (not YAML/JSON). */
+/** Whether `file` looks like an RVTools workbook, CSV file or export directory (not YAML/JSON). */
 export function isRvtoolsPath(file: string): boolean {
-  if (/\.xlsx$/i.test(file)) return true;
+  if (/\.(xlsx|xls|csv)$/i.test(file)) return true;
   try {
     return fs.statSync(file).isDirectory();
   } catch {
@@ -98,10 +98,20 @@ export function isRvtoolsPath(file: string): boolean {
   }
 }
 
-/** Loads an RVTools export (directory of CSVs or `.xlsx` workbook) into an inventory without networks. */
+/**
+ * Loads an RVTools export (directory of CSVs, one CSV file of that directory, or an `.xlsx`
+ * workbook) into an inventory without networks.
+ */
 export async function loadRvtools(file: string): Promise<Inventory> {
-  const tables = /\.xlsx$/i.test(file) ? await readWorkbook(file) : await readCsvDirectory(file);
-  return inventoryFromTables(tables, file);
+  if (/\.xls$/i.test(file)) {
+    throw new InputError(
+      problem({ file, message: "The file is an old Excel .xls workbook", expected: "an .xlsx workbook or a directory of RVTools CSV files", fix: "export from RVTools again as .xlsx or CSV" }),
+    );
+  }
+  // One CSV file of the export stands for its directory, which holds the other tabs.
+  const source = /\.csv$/i.test(file) ? path.dirname(file) : file;
+  const tables = /\.xlsx$/i.test(source) ? await readWorkbook(source) : await readCsvDirectory(source);
+  return inventoryFromTables(tables, source);
 }
 
 /** The file name patterns of each tab's CSV file (`RVTools_tabvInfo.csv`, `tabvInfo.csv`, `vInfo.csv`). */

@@ -256,3 +256,20 @@ describe("RVTools value mapping", () => {
     expect(allocatedFromInUse([100 * MiB], undefined)).toEqual([undefined]);
   });
 });
+
+describe("loadInventory: RVTools paths", () => {
+  let root: string;
+  beforeEach(() => {
+    root = tempDir();
+  });
+  afterEach(() => cleanup(root));
+
+  it("accepts one CSV file of the export for its directory, and refuses old .xls workbooks", async () => {
+    const exportDir = writeCsvExport(path.join(root, "export"), xlsxStyle());
+    const nets = write(root, "networks.yaml", stringify([{ portgroup: "web", cidr: "10.10.1.0/24" }, { portgroup: "db", cidr: "10.10.3.0/24" }, { portgroup: "backup", cidr: "10.10.9.0/24" }]));
+    const fromFile = await loadInventory(path.join(exportDir, "RVTools_tabvDisk.csv"), { networks: nets });
+    expect(fromFile).toEqual(await loadInventory(exportDir, { networks: nets }));
+    const xls = write(root, "old.xls", "not a workbook");
+    expect((await problemsOf(loadInventory(xls, { networks: nets })))[0]).toMatchObject({ file: xls, message: "The file is an old Excel .xls workbook" });
+  });
+});
