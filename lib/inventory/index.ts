@@ -7,7 +7,7 @@ import { InputError } from "../problems";
 import { readDocument } from "./files";
 import { loadNetworks, mergeNetworks } from "./networks";
 import { isRvtoolsPath, loadRvtools } from "./rvtools";
-import { InventorySchema, NetworkSchema, VmSchema, type Inventory } from "./schema";
+import { InventorySchema, NetworkSchema, VmSchema, type Inventory, type Network } from "./schema";
 import { unmappedPortgroups, validateNetworks, validateVms } from "./validate";
 import { unknownKeys } from "./unknown-keys";
 import { problemsFromZod, vmListLocator } from "./zod-problems";
@@ -36,10 +36,18 @@ export interface LoadInventoryOptions {
  * @throws InputError listing every problem (file, VM, field, received, expected, fix).
  */
 export async function loadInventory(path: string, options: LoadInventoryOptions = {}): Promise<Inventory> {
-  const [base, extra] = await Promise.all([
+  const [baseResult, extraResult] = await Promise.allSettled([
     isRvtoolsPath(path) ? loadRvtools(path) : loadDocumentInventory(path),
     options.networks !== undefined ? loadNetworks(options.networks) : Promise.resolve(undefined),
   ]);
+  // Report the problems of both files at once.
+  const failures = [baseResult, extraResult].flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+  if (failures.length > 0) {
+    const unexpected = failures.find((f) => !(f instanceof InputError));
+    throw unexpected ?? new InputError(failures.flatMap((f) => (f as InputError).problems));
+  }
+  const base = (baseResult as PromiseFulfilledResult<Inventory>).value;
+  const extra = (extraResult as PromiseFulfilledResult<Network[] | undefined>).value;
   const networks = extra ? mergeNetworks(base.networks, extra) : base.networks;
   const unmapped = unmappedPortgroups(base.vms, networks, path, options.networks);
   if (unmapped.length > 0) throw new InputError(unmapped);

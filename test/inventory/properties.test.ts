@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stringify } from "yaml";
+import { parse as parseYaml, stringify } from "yaml";
 import { loadInventory, parseInventory, splitAddresses, type Inventory, type Vm } from "../../lib/inventory";
 import { cleanup, tempDir, write } from "./helpers";
 
@@ -122,7 +122,7 @@ describe("inventory properties", () => {
     fc.assert(
       fc.property(inventoryArb, (inv) => {
         expect(parseInventory(JSON.parse(JSON.stringify(inv)))).toEqual(inv);
-        expect(parseInventory(require("yaml").parse(stringify(inv)))).toEqual(inv);
+        expect(parseInventory(parseYaml(stringify(inv)))).toEqual(inv);
       }),
       { numRuns: 150 },
     );

@@ -126,6 +126,16 @@ describe("loadInventory: YAML and JSON", () => {
     expect((await problemsOf(loadNetworks(nets2))).map((p) => p.field)).toEqual(["networks[0].gateway", "networks[1].portgroup"]);
   });
 
+  it("reports the problems of the inventory and of the networks file together", async () => {
+    const inv = write(dir, "inv.yaml", stringify({ vms: [vmDoc("a", { cpus: -1 })] }));
+    const nets = write(dir, "nets.yaml", stringify({ networks: [{ portgroup: "web", cidr: "10.10.1.0/99" }] }));
+    const problems = await problemsOf(loadInventory(inv, { networks: nets }));
+    expect(problems.map((p) => [p.file, p.field])).toEqual([
+      [inv, "cpus"],
+      [nets, "networks[0].cidr"],
+    ]);
+  });
+
   it("reports unreadable and syntactically broken files", async () => {
     const missing = path.join(dir, "nope.yaml");
     expect((await problemsOf(loadInventory(missing)))[0]).toMatchObject({ file: missing, message: "The file does not exist" });
