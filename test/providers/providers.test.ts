@@ -28,7 +28,7 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
     delete process.env.REHOST_VCENTER_URL;
     process.env.REHOST_AGENT_TOKEN = token;
     process.env.REHOST_AGENT_FINGERPRINT = agent.fingerprint;
-    providers = await import("../../lib/providers");
+    providers = require("../../lib/providers");
   });
 
   afterAll(async () => {

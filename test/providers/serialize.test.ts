@@ -23,7 +23,7 @@ describe("providers under Pulumi mocks", () => {
       "wave-1",
       false,
     );
-    const providers = await import("../../lib/providers");
+    const providers: typeof import("../../lib/providers") = require("../../lib/providers");
     const url = "https://172.30.0.5:8443";
     const replication = new providers.Replication("web-01-disk-2000", { agentUrl: url, jobId: "web-01-disk-2000", source: "nbds://proxy@10.0.0.9:10809/web-01", credentials: "site.psk", target: "/dev/vdb", round: 2 });
     const point = new providers.RehearsalPoint("wave-1-point", { agentUrl: url, jobIds: ["web-01-disk-2000"], point: "wave-1-rehearsal-1" }, { dependsOn: [replication] });
