@@ -87,16 +87,17 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
   const usedPortgroups = new Set<string>();
   const plannedByWave = new Map<string, PlannedVm[]>();
   const vmOwner = new Map<string, string>();
-  for (const wave of waves.waves) {
+  waves.waves.forEach((wave, waveIndex) => {
     const vms = membership.vmsByWave.get(wave.name) ?? [];
     const planned: PlannedVm[] = [];
+    const context: VmContext = { wave, waveIndex, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile, wavesFile };
     for (const vm of vms) {
       if (vmOwner.has(vm.name)) continue; // Reported by resolveMembership.
       vmOwner.set(vm.name, wave.name);
-      planned.push(planVm(vm, wave, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile));
+      planned.push(planVm(vm, context));
     }
     plannedByWave.set(wave.name, planned);
-  }
+  });
   problems.push(...findDuplicateVmNames(inventory.vms, inventoryFile));
   problems.push(...findDuplicateIps(held, inventoryFile));
 
@@ -286,18 +287,24 @@ function findDuplicateVmNames(vms: readonly Vm[], file?: string): Problem[] {
 
 type NetworkIndex = ReadonlyMap<string, { network: Network; index: number }>;
 
-function planVm(
-  vm: Vm,
-  wave: Wave,
-  settings: Settings,
-  generation: number,
-  networks: NetworkIndex,
-  held: HeldIp[],
-  usedPortgroups: Set<string>,
-  problems: Problem[],
-  inventoryFile: string | undefined,
-  networksFile: string | undefined,
-): PlannedVm {
+/** What planning one VM needs besides the VM; `held`, `usedPortgroups` and `problems` collect. */
+interface VmContext {
+  readonly wave: Wave;
+  readonly waveIndex: number;
+  readonly settings: Settings;
+  readonly generation: number;
+  readonly networks: NetworkIndex;
+  readonly held: HeldIp[];
+  readonly usedPortgroups: Set<string>;
+  readonly problems: Problem[];
+  readonly inventoryFile: string | undefined;
+  readonly networksFile: string | undefined;
+  readonly wavesFile: string | undefined;
+}
+
+function planVm(vm: Vm, context: VmContext): PlannedVm {
+  const { wave, waveIndex, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile, wavesFile } = context;
+  const overrideField = `waves[${waveIndex}].overrides.${vm.name}`;
   const override = wave.overrides[vm.name] ?? {};
   const keepIp = override.keepIp !== false;
   const nics: PlannedNic[] = vm.nics.map((nic, i) => {
@@ -341,13 +348,29 @@ function planVm(
     });
   }
 
-  const instanceType = chooseInstanceType(vm, override.instanceType, generation, problems, inventoryFile, wave);
+  const instanceType = chooseInstanceType(vm, override.instanceType, generation, problems, inventoryFile, wavesFile, overrideField);
   const category = override.diskCategory ?? settings.sizing.diskCategory;
   const cat = DISK_CATEGORIES[category];
+  // An unknown category is reported once: here for an override, by checkSettings for the default.
+  if (!cat && override.diskCategory !== undefined) {
+    problems.push(
+      problem({
+        file: wavesFile,
+        vm: vm.name,
+        field: `${overrideField}.diskCategory`,
+        message: `The disk category ${category} is not one rehost plans with`,
+        received: category,
+        expected: Object.keys(DISK_CATEGORIES).join(", "),
+        fix: "set diskCategory to one of the expected categories",
+      }),
+    );
+  }
   const disks: PlannedDisk[] = vm.disks.map((disk, i) => {
     const role = i === 0 ? "system" : "data";
     const field = `disks[${i}]`;
-    problems.push(...validateEcsDisk({ vm: vm.name, field: `${field}.capacityBytes`, role, capacityBytes: disk.capacityBytes, category, file: inventoryFile }));
+    if (cat || disk.capacityBytes <= 0) {
+      problems.push(...validateEcsDisk({ vm: vm.name, field: `${field}.capacityBytes`, role, capacityBytes: disk.capacityBytes, category: cat ? category : "cloud_essd", file: inventoryFile }));
+    }
     if (disk.backing === "rdm-physical" || disk.backing === "independent") {
       problems.push({
         severity: "warning",
@@ -393,16 +416,24 @@ function planVm(
   };
 }
 
-function chooseInstanceType(vm: Vm, override: string | undefined, generation: number, problems: Problem[], file: string | undefined, wave: Wave): string {
+function chooseInstanceType(
+  vm: Vm,
+  override: string | undefined,
+  generation: number,
+  problems: Problem[],
+  inventoryFile: string | undefined,
+  wavesFile: string | undefined,
+  overrideField: string,
+): string {
   const sized = sizeInstance(vm.cpus, vm.memoryMiB, generation);
   if (override !== undefined) {
     if (!/^ecs\.[a-z0-9-]+\.[a-z0-9-]+$/.test(override)) {
       problems.push(
         problem({
-          file,
+          file: wavesFile,
           vm: vm.name,
-          field: `overrides.${vm.name}.instanceType`,
-          message: `The instance type override of wave ${wave.name} is not an ECS type name`,
+          field: `${overrideField}.instanceType`,
+          message: "The instance type override is not an ECS type name",
           received: override,
           expected: "a name such as ecs.g7.xlarge",
           fix: "correct the instanceType override",
@@ -414,9 +445,9 @@ function chooseInstanceType(vm: Vm, override: string | undefined, generation: nu
     if (known && (known.vcpus < vm.cpus || known.memoryGiB * 1024 < vm.memoryMiB)) {
       problems.push({
         severity: "warning",
-        file,
+        file: wavesFile,
         vm: vm.name,
-        field: `overrides.${vm.name}.instanceType`,
+        field: `${overrideField}.instanceType`,
         message: `The override ${override} (${known.vcpus} vCPU, ${known.memoryGiB} GiB) is smaller than the VM (${vm.cpus} vCPU, ${vm.memoryMiB / 1024} GiB)`,
         received: override,
         expected: sized ? `${sized.name} or larger` : "a type at least as large as the VM",
@@ -428,7 +459,7 @@ function chooseInstanceType(vm: Vm, override: string | undefined, generation: nu
   if (sized) return sized.name;
   problems.push(
     problem({
-      file,
+      file: inventoryFile,
       vm: vm.name,
       field: "cpus",
       message: `No instance type of generation ${generation} has ${vm.cpus} vCPUs and ${vm.memoryMiB} MiB`,

@@ -258,9 +258,23 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
     expect(errors(p.problems).map((x) => [x.vm, x.field, x.received])).toEqual([
       ["big", "disks[0].capacityBytes", "600 GiB"],
       ["many", "disks", "17"],
-      ["odd", "diskCategory", "cloud_floppy"],
+      ["odd", "waves[0].overrides.odd.diskCategory", "cloud_floppy"],
     ]);
     expect(p.problems).toContainEqual(expect.objectContaining({ severity: "warning", vm: "many", field: "disks", message: expect.stringContaining("spread over w-gw-") }));
+  });
+
+  it("instance type overrides that are not ECS names, or smaller than the VM", () => {
+    const p = plan(
+      [
+        { name: "a", nics: ["web=10.1.1.7"] },
+        { name: "b", cpus: 8, memoryMiB: 32768, nics: ["web=10.1.1.8"] },
+      ],
+      [{ name: "w", members: { vms: ["a", "b"] }, overrides: { a: { instanceType: "g7.large" }, b: { instanceType: "ecs.g7.large" } } }],
+    );
+    expect(p.problems.map((x) => [x.severity, x.file, x.vm, x.field])).toEqual([
+      ["error", "waves.yaml", "a", "waves[0].overrides.a.instanceType"],
+      ["warning", "waves.yaml", "b", "waves[0].overrides.b.instanceType"],
+    ]);
   });
 
   it("a VM no instance type holds, and settings out of range", () => {
