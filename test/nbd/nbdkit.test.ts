@@ -4,7 +4,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { NBD_STATE_ZERO } from "../../lib/replication/device";
-import { NbdClient, NbdError, connectNbd } from "../../lib/replication/nbd";
+import { NbdClient, NbdError, connectNbd, connectNbdMulti } from "../../lib/replication/nbd";
 import { NbdServer, NbdkitOptions, startNbdkit, tempDir } from "../helpers/nbd-servers";
 
 const MiB = 1024 * 1024;
@@ -57,6 +57,22 @@ describe("NBD client against nbdkit", () => {
     await a.write(MiB, data);
     await a.flush();
     expect((await b.read(MiB, 2 * MiB)).equals(data)).toBe(true);
+  });
+
+  it("spreads requests over several connections when the server allows multi-conn", async () => {
+    const logFile = path.join(dir, "multi.log");
+    const server = await serve({ filters: ["log"], plugin: ["memory", "8M", `logfile=${logFile}`] });
+    const multi = await connectNbdMulti(server.uri, { connections: 4 });
+    expect(multi.connections.length).toBe(4);
+    const data = crypto.randomBytes(8 * MiB);
+    await Promise.all(Array.from({ length: 32 }, (_, i) => multi.write(i * 256 * 1024, data.subarray(i * 256 * 1024, (i + 1) * 256 * 1024))));
+    await multi.flush();
+    const reads = Array.from({ length: 32 }, (_, i) => multi.read(i * 256 * 1024, 256 * 1024));
+    expect(multi.connections.every((c) => c.inFlight === 8)).toBe(true);
+    expect(Buffer.concat(await Promise.all(reads)).equals(data)).toBe(true);
+    await multi.close();
+    const writers = new Set([...fs.readFileSync(logFile, "utf8").matchAll(/connection=(\d+) Write /g)].map((m) => m[1]));
+    expect(writers.size).toBe(4);
   });
 
   it("keeps a model through 25 rounds of 20 pipelined writes, zeroes and reads of random sizes", async () => {

@@ -3,7 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { NBD_STATE_DIRTY, NBD_STATE_HOLE, NBD_STATE_ZERO, StatusExtent } from "../../lib/replication/device";
-import { NbdClient, NbdError, connectNbd, probeNbd } from "../../lib/replication/nbd";
+import { NbdClient, NbdError, connectNbd, connectNbdMulti, probeNbd } from "../../lib/replication/nbd";
 import { NbdServer, qemuImg, startQemuNbd, tempDir } from "../helpers/nbd-servers";
 
 const MiB = 1024 * 1024;
@@ -40,11 +40,11 @@ describe("NBD client against qemu-nbd (raw)", () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  async function serve(options: { tcp?: boolean; size?: number; exportName?: string } = {}): Promise<NbdServer> {
+  async function serve(options: { tcp?: boolean; size?: number; exportName?: string; shared?: number } = {}): Promise<NbdServer> {
     image = path.join(dir, `disk-${servers.length}-${Date.now()}.raw`);
     original = crypto.randomBytes(options.size ?? 8 * MiB);
     fs.writeFileSync(image, original);
-    const server = await startQemuNbd({ dir, image, format: "raw", tcp: options.tcp, exportName: options.exportName ?? "disk" });
+    const server = await startQemuNbd({ dir, image, format: "raw", tcp: options.tcp, exportName: options.exportName ?? "disk", shared: options.shared });
     servers.push(server);
     return server;
   }
@@ -132,6 +132,15 @@ describe("NBD client against qemu-nbd (raw)", () => {
     const server = await serve();
     const info = await probeNbd(server.uri, { metaContexts: ["base:allocation"] });
     expect(info).toMatchObject({ size: 8 * MiB, minimumBlockSize: 1, preferredBlockSize: 4096, structuredReplies: true, metaContexts: ["base:allocation"] });
+  });
+
+  it("keeps one connection when the server does not allow multi-conn (qemu-nbd --shared=1)", async () => {
+    const server = await serve({ shared: 1 });
+    const multi = await connectNbdMulti(server.uri, { connections: 4 });
+    expect(multi.canMultiConn).toBe(false);
+    expect(multi.connections.length).toBe(1);
+    expect((await multi.read(0, MiB)).equals(original.subarray(0, MiB))).toBe(true);
+    await multi.close();
   });
 
   it("refuses writes on a read-only connection without sending them", async () => {

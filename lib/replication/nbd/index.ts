@@ -10,11 +10,13 @@
  */
 import { NbdClient } from "./client";
 import { NbdError } from "./errors";
+import { NbdMultiClient } from "./multi";
 import { ExportInfo, Handshake } from "./handshake";
 import { Transport } from "./transport";
 import { NbdUri, parseNbdUri } from "./uri";
 
 export { NbdClient } from "./client";
+export { NbdMultiClient } from "./multi";
 export { NbdError, formatNbdError } from "./errors";
 export type { NbdErrorFields, NbdCommand } from "./errors";
 export { parseNbdUri } from "./uri";
@@ -73,6 +75,27 @@ export async function connectNbd(uri: string | NbdUri, options: ConnectOptions =
     transport.onClose(() => signal.removeEventListener("abort", onAbort));
   }
   return client;
+}
+
+/**
+ * Opens up to `connections` connections to one export and uses them as one device, when the server
+ * allows multi-conn (`NBD_FLAG_CAN_MULTI_CONN`); otherwise only the first connection is kept.
+ * Requests go to the connection with the fewest in flight. Fails like {@link connectNbd}; if a
+ * later connection fails, the ones already open are closed.
+ */
+export async function connectNbdMulti(uri: string | NbdUri, options: ConnectOptions & { readonly connections: number }): Promise<NbdMultiClient> {
+  const parsed = typeof uri === "string" ? parseNbdUri(uri) : uri;
+  const wanted = Math.max(1, Math.floor(options.connections));
+  const first = await connectNbd(parsed, options);
+  if (wanted === 1 || !first.canMultiConn) return new NbdMultiClient([first]);
+  const others = await Promise.allSettled(Array.from({ length: wanted - 1 }, () => connectNbd(parsed, options)));
+  const failed = others.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) {
+    first.destroy("another connection failed");
+    for (const r of others) if (r.status === "fulfilled") r.value.destroy("another connection failed");
+    throw failed.reason;
+  }
+  return new NbdMultiClient([first, ...others.map((r) => (r as PromiseFulfilledResult<NbdClient>).value)]);
 }
 
 /**
