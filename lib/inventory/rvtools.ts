@@ -168,9 +168,9 @@ export async function readCsvDirectory(dir: string): Promise<Record<RvtoolsTab, 
 export function csvTable(text: string, source: string): RvtoolsTable {
   const firstLine = text.replace(/^\uFEFF/, "").split(/\r?\n/, 1)[0] ?? "";
   const delimiter = [",", ";", "\t"].map((d) => ({ d, n: firstLine.split(d).length })).sort((a, b) => b.n - a.n)[0]!.d;
-  let records: string[][];
+  let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
-    records = parseCsv(text, { bom: true, delimiter, relax_column_count: true, skip_empty_lines: true, info: false }) as string[][];
+    records = parseCsv(text, { bom: true, delimiter, relax_column_count: true, skip_empty_lines: true, skip_records_with_empty_values: true, info: true }) as unknown as typeof records;
   } catch (err) {
     throw new InputError(
       problem({
@@ -181,8 +181,9 @@ export function csvTable(text: string, source: string): RvtoolsTable {
       }),
     );
   }
-  const [headers = [], ...body] = records;
-  return { source, headers, rows: body.map((cells, i) => ({ line: i + 2, cells })) };
+  const [header, ...body] = records;
+  // `info.lines` is the line a record ends on, so a row's number is that of its (last) line.
+  return { source, headers: header?.record ?? [], rows: body.map(({ record, info }) => ({ line: info.lines, cells: record })) };
 }
 
 /** Reads the three tabs from the worksheets of an RVTools `.xlsx` workbook. */
