@@ -104,10 +104,32 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
     return register(req, cb);
   };
 
-  const returned = await fn();
-  const result = (await resolve(returned)) as T;
-  await settle();
-  return { resources, result };
+  // An error thrown inside an `apply` surfaces as an unhandled rejection, and the outputs that
+  // depend on it never settle: end the run with that error instead of waiting for them.
+  let fail: (reason: unknown) => void = () => undefined;
+  const failed = new Promise<never>((_, reject) => (fail = reject));
+  failed.catch(() => undefined);
+  const failures: unknown[] = [];
+  const onRejection = (reason: unknown) => {
+    failures.push(reason);
+    fail(reason);
+  };
+  process.on("unhandledRejection", onRejection);
+  try {
+    const work = (async () => {
+      const returned = await fn();
+      const result = (await resolve(returned)) as T;
+      await settle();
+      return result;
+    })();
+    const result = await Promise.race([work, failed]);
+    // Let late rejections of this run arrive before declaring it good.
+    await new Promise((r) => setImmediate(r));
+    if (failures.length > 0) throw failures[0];
+    return { resources, result };
+  } finally {
+    process.off("unhandledRejection", onRejection);
+  }
 }
 
 interface RegisterRequest {
@@ -129,11 +151,11 @@ async function settle(): Promise<void> {
   }
 }
 
-/** Resolves outputs (possibly nested in objects) to plain values. */
+/** Resolves outputs (possibly nested in objects) to plain values; rejects when one of them failed. */
 async function resolve(value: unknown): Promise<unknown> {
   if (value === undefined || value === null) return value;
-  const output: pulumi.Output<unknown> = pulumi.output(value as pulumi.Input<unknown>) as pulumi.Output<unknown>;
-  return await new Promise((r) => output.apply((v: unknown) => r(v)));
+  const output = pulumi.output(value as pulumi.Input<unknown>) as unknown as { promise(): Promise<unknown> };
+  return await output.promise();
 }
 
 function redact(value: unknown): unknown {

@@ -149,6 +149,18 @@ describe("bad stack config", () => {
   });
 });
 
+describe("program errors", () => {
+  it("end the preview with the error instead of hanging (a wave reading another plan's landing zone)", () => {
+    const dir = fs.mkdtempSync(path.join(tmp, "mismatch-"));
+    fs.copyFileSync(path.join(ROOT, "examples", "lab", "stacks", "Pulumi.landing-zone.yaml"), path.join(dir, "Pulumi.landing-zone.yaml"));
+    fs.copyFileSync(path.join(ROOT, "stacks", "Pulumi.wave-2.yaml"), path.join(dir, "Pulumi.wave-2.yaml"));
+    const cli = rehost(["preview", "--stack", "wave-2", "--stacks", dir]);
+    expect(cli.status).toBe(3);
+    expect(cli.stderr).toContain("the landing zone has no sync vSwitch for wave wave-2-portal");
+    expect(cli.stdout).toBe("");
+  });
+});
+
 describe("policy seam", () => {
   it("exits 1 when a registered mandatory policy fails, after printing the violation", () => {
     // A policy pack registers its evaluator before the command runs; this script does the same.
