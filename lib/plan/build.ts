@@ -654,8 +654,9 @@ function placeOnGateways(
     problems.push(...validateGatewayDisks({ gateway: name, disks: bin.length, bytes, maxDisks: settings.gateway.maxDisks, maxBytes: settings.gateway.maxBytes, file }));
     return { name, instanceType: gatewayInstanceType(throughputMBps, generation), disks: bin.length, diskIds: bin.map((i) => i.id), bytes, throughputMBps };
   });
+  const byName = new Map(vms.map((vm) => [vm.name, vm] as const));
   for (const group of packing.splitGroups) {
-    const vm = vms.find((v) => v.name === group)!;
+    const vm = byName.get(group)!;
     const names = [...new Set(vm.disks.map((d) => placement.get(d.id)!.gateway))];
     problems.push({
       severity: "warning",

@@ -99,6 +99,11 @@ export interface MarkdownOptions {
   readonly start?: string;
 }
 
+/** Text safe inside a Markdown table cell. */
+function cell(text: string): string {
+  return text.replace(/\|/g, "\\|");
+}
+
 /** Text safe inside a quoted mermaid label. */
 function label(text: string): string {
   return text.replace(/"/g, "#quot;").replace(/[<>]/g, "");
@@ -195,7 +200,7 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
     out.push("| VM | IPs | instance type | disks | size | gateway |");
     out.push("| --- | --- | --- | ---: | ---: | --- |");
     for (const vm of w.vms) {
-      out.push(`| ${vm.name} | ${vm.ips.join(", ")}${vm.keepIp ? "" : " (new IP allowed)"} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`);
+      out.push(`| ${cell(vm.name)} | ${vm.ips.join(", ")}${vm.keepIp ? "" : " (new IP allowed)"} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`);
     }
     out.push("");
     out.push("| gateway | instance type | disks | size | MB/s |");

@@ -1,0 +1,75 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { buildPlan, ganttChart, networkChart, renderMarkdown, renderTable } from "../../lib/plan";
+import type { Plan } from "../../lib/plan/types";
+import { inventory, wavesFile } from "./fixture";
+
+type Mermaid = typeof import("mermaid").default;
+let mermaid: Mermaid;
+
+beforeAll(async () => {
+  const { JSDOM } = await import("jsdom");
+  const dom = new JSDOM("<!doctype html><html><body></body></html>");
+  Object.assign(globalThis, { window: dom.window, document: dom.window.document });
+  mermaid = (await import("mermaid")).default;
+});
+
+/** An estate whose names contain what mermaid and Markdown treat specially. */
+function awkwardPlan(): Plan {
+  const inv = inventory(
+    [
+      { name: "web|1", nics: ['VM "Network" <dmz>=10.1.1.11'], disksGiB: [40, 20] },
+      { name: "db:1", nics: ["db; net #2=10.1.3.31"], disksGiB: [80, 900] },
+      { name: "app-1", nics: ["app=10.1.2.5"] },
+    ],
+    { 'VM "Network" <dmz>': "10.1.1.0/24", "db; net #2": "10.1.3.0/24", app: "10.1.2.0/24" },
+  );
+  const waves = wavesFile([
+    { name: "front", members: { vms: ["web|1"] }, rehearsals: 2 },
+    { name: "data", members: { vms: ["db:1"] }, after: ["front"], window: { start: "2026-04-03T22:00:00+08:00", end: "2026-04-04T06:00:00+08:00" } },
+    { name: "apps", members: { vms: ["app-1"] }, after: ["front", "data"], rehearsals: 0 },
+  ]);
+  return buildPlan(inv, waves);
+}
+
+describe("Markdown renderings", () => {
+  const plan = awkwardPlan();
+
+  it("the estate plans cleanly", () => {
+    expect(plan.problems).toEqual([]);
+  });
+
+  it("the gantt parses, chains rehearsals and waits for earlier waves' cutovers", async () => {
+    const gantt = ganttChart(plan, "2026-03-02");
+    await expect(mermaid.parse(gantt)).resolves.toMatchObject({ diagramType: "gantt" });
+    expect(gantt).toContain("initial sync :w0sync, 2026-03-02, 1d");
+    expect(gantt).toContain("rehearsal 2 :w0r2, after w0r1, 1d");
+    expect(gantt).toContain("initial sync :w1sync, after w0cut, 1d");
+    expect(gantt).toContain("cutover :crit, w1cut, 2026-04-03, 1d");
+    expect(gantt).toContain("initial sync :w2sync, after w0cut w1cut, 1d");
+    expect(gantt).toContain("cutover :crit, w2cut, after w2sync, 1d");
+  });
+
+  it("the network flowchart parses with quotes, angle brackets and colons in names", async () => {
+    const chart = networkChart(plan);
+    await expect(mermaid.parse(chart)).resolves.toMatchObject({ diagramType: "flowchart-v2" });
+    expect(chart).toContain("VM #quot;Network#quot; dmz · 10.1.1.0/24");
+    expect(chart).toContain("sync vSwitch data · 172.30.0.32/27");
+    expect(chart).toContain("data-gw-1 · ecs.c7.large · 2 disks");
+  });
+
+  it("the Markdown holds both diagrams and one VM table per wave", () => {
+    const md = renderMarkdown(plan, { start: "2026-03-02" });
+    expect(md.match(/```mermaid/g)).toHaveLength(2);
+    expect(md).toContain("## Wave front");
+    expect(md).toContain("| web\\|1 | 10.1.1.11 |");
+    expect(md).not.toContain("## Problems");
+  });
+
+  it("the table lists problems when there are some", () => {
+    const inv = inventory([{ name: "a", nics: ["web=10.1.1.255"] }], { web: "10.1.1.0/24" });
+    const p = buildPlan(inv, wavesFile([{ name: "w", members: { vms: ["a"] }, overrides: { a: { keepIp: false } } }]));
+    const table = renderTable(p);
+    expect(table).toContain("Problems:\n  warning: VM a, field nics[0].ipv4[0]: The address 10.1.1.255 is reserved");
+    expect(table).toMatch(/a {2,}\(new IP allowed\)/);
+  });
+});
