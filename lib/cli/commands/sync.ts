@@ -9,8 +9,7 @@ import type { Command } from "commander";
 import { SingleBar } from "cli-progress";
 import { InputError, problem } from "../../problems";
 import type { SyncProgress } from "../../replication/progress";
-import { sync, type SyncOptions } from "../../replication/sync";
-import { parseRate, parseSize } from "../../replication/throttle";
+import type { SyncOptions } from "../../replication/sync";
 
 interface SyncFlags {
   changed: string;
@@ -36,6 +35,9 @@ export function register(program: Command): void {
     .option("--checkpoint-interval <size>", "source bytes read between journal checkpoints (default 256Mi)")
     .option("--json", "newline-delimited JSON events on stdout; the last line is the result")
     .action(async (source: string, target: string, flags: SyncFlags) => {
+      // The data plane loads only when the command runs.
+      const { sync } = require("../../replication/sync") as typeof import("../../replication/sync");
+      const { parseRate, parseSize } = require("../../replication/throttle") as typeof import("../../replication/throttle");
       let connections: number | undefined;
       if (flags.connections !== undefined) {
         connections = Number(flags.connections);

@@ -3,7 +3,6 @@
  * docs/replication.md) and exits 0 when they are equal, 1 when they differ.
  */
 import type { Command } from "commander";
-import { verify } from "../../replication/verify";
 import { CheckFailed } from "../main";
 import { progressView } from "./sync";
 
@@ -15,6 +14,8 @@ export function register(program: Command): void {
     .argument("<target>", "target disk: NBD URI or local path (digested over the source's size)")
     .option("--json", "newline-delimited JSON events on stdout; the last line is the result")
     .action(async (source: string, target: string, flags: { json?: boolean }) => {
+      // The data plane loads only when the command runs.
+      const { verify } = require("../../replication/verify") as typeof import("../../replication/verify");
       const view = progressView(flags.json === true);
       let result;
       try {
