@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { runUnderMocks, SECRET, type RecordedResource } from "../../lib/preview/mocks";
 import { InputError } from "../../lib/problems";
@@ -70,9 +70,17 @@ async function declareEverything() {
   };
 }
 
+type Everything = Awaited<ReturnType<typeof run<Awaited<ReturnType<typeof declareEverything>>>>>;
+
 describe("components under mocks", () => {
+  // One graph for the assertions below: production network, CEN link, a wave at cutover, a rehearsal.
+  let everything: Everything;
+  beforeAll(async () => {
+    everything = await run(declareEverything);
+  });
+
   it("pins every migrated instance to its source IP in a vSwitch with the source CIDR", async () => {
-    const { resources, result } = await run(declareEverything);
+    const { resources, result } = everything;
     const hosts = ofType(resources, INSTANCE).filter((r) => (r.inputs.tags as Record<string, string> | undefined)?.["rehost:source-vm"]);
     // Three VMs, twice: cutover hosts in production and rehearsal hosts in the isolated VPC.
     expect(hosts).toHaveLength(6);
@@ -103,7 +111,7 @@ describe("components under mocks", () => {
   });
 
   it("never attaches the rehearsal VPC to CEN and gives it the production CIDRs", async () => {
-    const { resources, result } = await run(declareEverything);
+    const { resources, result } = everything;
     const vpcs = ofType(resources, VPC);
     expect(vpcs.map((v) => v.id).sort()).toEqual([result.productionVpc, result.rehearsalVpc].sort());
     const attachments = resources.filter((r) => r.type.startsWith("alicloud:cen/") && "vpcId" in r.inputs);
@@ -120,7 +128,7 @@ describe("components under mocks", () => {
   });
 
   it("gives no gateway or migrated host a public IP, and only the bastion one", async () => {
-    const { resources } = await run(declareEverything);
+    const { resources } = everything;
     const instances = ofType(resources, INSTANCE);
     expect(instances).toHaveLength(2 + 6 + 1);
     for (const instance of instances) {
@@ -136,7 +144,7 @@ describe("components under mocks", () => {
   });
 
   it("attaches each gateway's disks as separate retained disks, in slot order, within the limit", async () => {
-    const { resources, result } = await run(declareEverything);
+    const { resources, result } = everything;
     const gateways = ofType(resources, INSTANCE).filter((r) => (r.inputs.tags as Record<string, string>)["rehost:role"] === "sync-gateway");
     expect(gateways.map((g) => g.name).sort()).toEqual(["wave-1-gw-1-instance", "wave-1-gw-2-instance"]);
     for (const gw of gateways) {
@@ -169,7 +177,7 @@ describe("components under mocks", () => {
   });
 
   it("parents every child to its component, named after it", async () => {
-    const { resources } = await run(declareEverything);
+    const { resources } = everything;
     const components = new Map(resources.filter((r) => !r.custom).map((r) => [r.name, r]));
     for (const r of resources) {
       if (r.parent === null) {
@@ -183,7 +191,7 @@ describe("components under mocks", () => {
   });
 
   it("snapshots replicas at the controllers' points before building hosts from them", async () => {
-    const { resources } = await run(declareEverything);
+    const { resources } = everything;
     const snapshots = ofType(resources, "alicloud:ecs/ecsSnapshot:EcsSnapshot");
     const cutover = snapshots.filter((s) => s.parent === "wave-1");
     expect(cutover).toHaveLength(6);
@@ -203,7 +211,7 @@ describe("components under mocks", () => {
   });
 
   it("admits the agent API only from the operator, NBD only from the proxy, and advertises only cut-over subnets", async () => {
-    const { resources, result } = await run(declareEverything);
+    const { resources, result } = everything;
     const rules = ofType(resources, "alicloud:ecs/securityGroupRule:SecurityGroupRule");
     expect(rules.find((r) => r.name === "lz-network-gateway-agent")?.inputs).toMatchObject({ portRange: "8443/8443", cidrIp: "192.168.10.0/24" });
     expect(rules.find((r) => r.name === "lz-network-gateway-nbd")?.inputs).toMatchObject({ portRange: "10809/10809", cidrIp: "10.0.9.10/32" });
