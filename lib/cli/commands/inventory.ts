@@ -63,11 +63,17 @@ export function register(program: Command): void {
     });
 }
 
+/** Where the command writes: standard output and error unless told otherwise. */
+export interface InventoryOutput {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+}
+
 /**
  * Runs the command. Local inputs (networks file, CA file, password) are checked before vCenter is
  * contacted; any `InputError` leaves `--out` unwritten.
  */
-export async function runInventory(options: InventoryCommandOptions): Promise<InventoryReport> {
+export async function runInventory(options: InventoryCommandOptions, io: InventoryOutput = process): Promise<InventoryReport> {
   const networks: Network[] = options.networks !== undefined ? await loadNetworks(options.networks) : [];
   const password = await resolvePassword(options.user);
   const client = await connectVSphere({
@@ -77,11 +83,12 @@ export async function runInventory(options: InventoryCommandOptions): Promise<In
     ...(options.ca !== undefined ? { ca: options.ca } : {}),
     ...(options.thumbprint !== undefined ? { thumbprint: options.thumbprint } : {}),
     insecure: options.insecure ?? false,
+    warn: (message) => io.stderr.write(`warning: ${message}\n`),
   });
   let estate: Estate;
   let removed: SnapshotInfo[] = [];
   try {
-    process.stderr.write(`connected to ${client.about.fullName || options.vcenter} (API ${client.about.apiVersion})\n`);
+    io.stderr.write(`connected to ${client.about.fullName || options.vcenter} (API ${client.about.apiVersion})\n`);
     estate = await client.estate();
     if (options.removeLeftoverSnapshots) removed = await client.removeLeftoverSnapshots();
   } finally {
@@ -111,7 +118,7 @@ export async function runInventory(options: InventoryCommandOptions): Promise<In
   const format = options.format ?? (options.out !== undefined && /\.json$/i.test(options.out) ? "json" : "yaml");
   const document = format === "json" ? `${JSON.stringify(inventory, null, 2)}\n` : stringify(inventory);
   if (options.out !== undefined) writeAtomically(options.out, document);
-  else process.stdout.write(document);
+  else io.stdout.write(document);
 
   const report: InventoryReport = {
     vcenter: options.vcenter,
@@ -128,12 +135,12 @@ export async function runInventory(options: InventoryCommandOptions): Promise<In
     skipped: estate.skipped,
     problems,
   };
-  const reportStream = options.out !== undefined ? process.stdout : process.stderr;
+  const reportStream = options.out !== undefined ? io.stdout : io.stderr;
   if (options.json) {
     reportStream.write(`${JSON.stringify(report)}\n`);
   } else {
-    for (const p of problems) process.stderr.write(`${formatProblem(p)}\n`);
-    for (const s of removed) process.stderr.write(`removed leftover snapshot ${s.name} of ${s.vm}\n`);
+    for (const p of problems) io.stderr.write(`${formatProblem(p)}\n`);
+    for (const s of removed) io.stderr.write(`removed leftover snapshot ${s.name} of ${s.vm}\n`);
     reportStream.write(
       `${report.vms} VMs (${report.disks} disks, ${report.nics} NICs), ${report.portgroups.length} portgroups, ${report.hosts} hosts, ${report.datastores} datastores` +
         `${report.out !== undefined ? `; inventory written to ${report.out}` : ""}\n`,
