@@ -12,6 +12,7 @@ import { register as registerAgent } from "./commands/agent";
 import { register as registerSync } from "./commands/sync";
 import { register as registerVerify } from "./commands/verify";
 import { register as registerInventory } from "./commands/inventory";
+import { register as registerLab } from "./commands/lab";
 
 /** Raised by commands whose check ran and failed (exit 1), after printing their report. */
 export class CheckFailed extends Error {
@@ -37,7 +38,7 @@ export function buildProgram(): Command {
  * loaded inside the action.
  */
 function commandRegistrations(): Array<(program: Command) => void> {
-  return [registerPlan, registerPreview, registerAgent, registerSync, registerVerify, registerInventory];
+  return [registerPlan, registerPreview, registerAgent, registerSync, registerVerify, registerInventory, registerLab];
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
