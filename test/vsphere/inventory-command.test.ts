@@ -6,7 +6,8 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { main } from "../../lib/cli/main";
 import { runInventory } from "../../lib/cli/commands/inventory";
 import { loadInventory } from "../../lib/inventory";
 import { connectVSphere } from "../../lib/vsphere";
@@ -46,6 +47,31 @@ afterAll(async () => {
 });
 
 const env = () => ({ REHOST_VCENTER_PASSWORD: PASSWORD });
+
+/** Runs `rehost ...args` through the CLI's `main` in this process, capturing stderr and the exit code. */
+async function cliInProcess(args: readonly string[], env: Record<string, string | undefined>) {
+  const saved = { ...process.env };
+  const savedCode = process.exitCode;
+  let stderr = "";
+  const write = vi.spyOn(process.stderr, "write").mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+  try {
+    for (const [k, v] of Object.entries(env)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    process.exitCode = 0;
+    await main(["node", "rehost", ...args]);
+    return { code: Number(process.exitCode ?? 0), stderr };
+  } finally {
+    write.mockRestore();
+    process.exitCode = savedCode;
+    for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
+    Object.assign(process.env, saved);
+  }
+}
 
 /** Runs the command in this process (the password from the environment), capturing its output. */
 async function inventoryInProcess(options: Partial<Parameters<typeof runInventory>[0]>) {
@@ -161,23 +187,25 @@ describe("rehost inventory", () => {
       ],
       ["a CA file that is not PEM", async () => ({ args: ["--vcenter", sim.url, "--ca", path.join(work, "waves.yaml")], env: env() }), /field --ca: The CA file holds no PEM certificate/],
     ];
-    it("for each of them", async () => {
-      // The runs are independent: they go in parallel to keep the suite fast.
-      const results = await Promise.all(
-        cases.map(async ([name, setup]) => {
-          const { args, env: extra } = await setup();
-          const out = path.join(work, `never-${name.replace(/\W+/g, "-")}.yaml`);
-          return { out, run: await rehost(["inventory", "--user", USER, "--out", out, ...args], extra) };
-        }),
-      );
-      cases.forEach(([name, , message], i) => {
-        const { out, run } = results[i]!;
+    it("for each of them, through the CLI's exit code path", async () => {
+      for (const [name, setup, message] of cases) {
+        const { args, env: extra } = await setup();
+        const out = path.join(work, `never-${name.replace(/\W+/g, "-")}.yaml`);
+        const run = await cliInProcess(["inventory", "--user", USER, "--out", out, ...args], extra);
         expect([name, run.code]).toEqual([name, 2]);
         const errors = run.stderr.split("\n").filter((l) => l.startsWith("error:"));
         expect(errors).toHaveLength(1);
         expect(errors[0]).toMatch(message);
         expect(fs.existsSync(out)).toBe(false);
-      });
+      }
+    });
+
+    it("as a separate process, for a wrong password", async () => {
+      const out = path.join(work, "never-process.yaml");
+      const run = await rehost(["inventory", "--vcenter", sim.url, "--user", USER, "--ca", sim.ca, "--out", out], { REHOST_VCENTER_PASSWORD: "not-the-password" });
+      expect(run.code).toBe(2);
+      expect(run.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^error: field --user: vCenter 127\.0\.0\.1:\d+ refused the login/)]);
+      expect(fs.existsSync(out)).toBe(false);
     });
   });
 });
