@@ -1,0 +1,123 @@
+/**
+ * The lab's source disks as real images: an MBR partition table written here, an ext4 filesystem
+ * in partition 1 filled with files by `mkfs.ext4 -d` (no mount, no root), free space left as
+ * zero regions, converted to qcow2 with a persistent dirty bitmap that tracks every later write.
+ *
+ * Bitmaps change only offline (qemu-img on a closed image): `rotateBitmap` freezes the bitmap of
+ * the round about to run and starts the next one.
+ */
+import { execFileSync } from "node:child_process";
+import * as crypto from "node:crypto";
+import * as fs from "node:fs";
+import * as path from "node:path";
+
+const MiB = 1024 * 1024;
+/** Where partition 1 starts: 1 MiB, as every modern partitioner aligns it. */
+export const PARTITION_OFFSET = MiB;
+/** Bitmap granularity: 64 KiB, qemu's default. */
+export const BITMAP_GRANULARITY = 64 * 1024;
+
+/** One disk to build. */
+export interface DiskImageSpec {
+  /** Where the qcow2 image goes. */
+  readonly image: string;
+  readonly capacityBytes: number;
+  /** Bytes of file data to put in the filesystem (about the VM's allocated bytes). */
+  readonly dataBytes: number;
+  /** Filesystem label (at most 16 characters). */
+  readonly label: string;
+  /** `system` disks get an OS-like tree, `data` disks data files. */
+  readonly role: "system" | "data";
+  readonly hostname: string;
+  readonly ips: readonly string[];
+  /** The first bitmap, active from the moment the image exists. */
+  readonly bitmap: string;
+}
+
+/** Writes a DOS partition table with one Linux partition from 1 MiB to the end of the disk. */
+export function writeMbr(fd: number, capacityBytes: number): void {
+  const sector = Buffer.alloc(512);
+  crypto.randomBytes(4).copy(sector, 440); // disk signature
+  const entry = 446;
+  sector[entry] = 0x80; // bootable
+  sector.writeUIntBE(0xfeffff, entry + 1, 3); // CHS start: use LBA
+  sector[entry + 4] = 0x83; // Linux
+  sector.writeUIntBE(0xfeffff, entry + 5, 3); // CHS end: use LBA
+  sector.writeUInt32LE(PARTITION_OFFSET / 512, entry + 8);
+  sector.writeUInt32LE((capacityBytes - PARTITION_OFFSET) / 512, entry + 12);
+  sector[510] = 0x55;
+  sector[511] = 0xaa;
+  fs.writeSync(fd, sector, 0, 512, 0);
+}
+
+/** Fills `dir` with an OS-like or data tree holding about `dataBytes` of file data. */
+export function populateTree(dir: string, spec: DiskImageSpec): void {
+  const write = (rel: string, data: string | Buffer): void => {
+    const file = path.join(dir, rel);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, data);
+  };
+  let budget = spec.dataBytes;
+  if (spec.role === "system") {
+    write("etc/hostname", `${spec.hostname}\n`);
+    write("etc/fstab", "LABEL=root / ext4 errors=remount-ro 0 1\n");
+    write(
+      "etc/network/interfaces",
+      ["auto lo", "iface lo inet loopback", "", "auto ens192", "iface ens192 inet static", ...spec.ips.map((ip) => `    address ${ip}/24`), ""].join("\n"),
+    );
+    const log = Array.from({ length: 20_000 }, (_, i) => `Nov 24 03:${String(i % 60).padStart(2, "0")}:00 ${spec.hostname} app[${1000 + (i % 97)}]: request ${i} served in ${i % 113} ms`).join("\n");
+    write("var/log/syslog", log);
+    budget -= log.length;
+  } else {
+    write("README", `Data volume of ${spec.hostname}.\n`);
+  }
+  // Incompressible blobs: application binaries on a system disk, table files on a data disk.
+  const blob = 4 * MiB;
+  for (let i = 0; budget > 0; i++) {
+    const size = Math.min(blob, budget);
+    write(spec.role === "system" ? `usr/lib/app/module-${i}.so` : `db/table-${i}.dat`, crypto.randomBytes(size));
+    budget -= size;
+  }
+  // A preallocated file of zeroes: a zero region that is allocated in the guest's filesystem.
+  write(spec.role === "system" ? "var/swapfile" : "db/preallocated.dat", Buffer.alloc(2 * MiB));
+}
+
+/** Builds one qcow2 image (see the module comment); `work` is a scratch directory. */
+export function buildDiskImage(spec: DiskImageSpec, work: string): void {
+  const tree = path.join(work, `${path.basename(spec.image)}.tree`);
+  const raw = path.join(work, `${path.basename(spec.image)}.raw`);
+  fs.mkdirSync(tree, { recursive: true });
+  try {
+    populateTree(tree, spec);
+    const fd = fs.openSync(raw, "w");
+    try {
+      fs.ftruncateSync(fd, spec.capacityBytes);
+      writeMbr(fd, spec.capacityBytes);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const fsKiB = (spec.capacityBytes - PARTITION_OFFSET) / 1024;
+    execFileSync("mkfs.ext4", ["-q", "-F", "-L", spec.label.slice(0, 16), "-E", `offset=${PARTITION_OFFSET}`, "-d", tree, raw, `${fsKiB}k`], { stdio: "pipe" });
+    execFileSync("qemu-img", ["convert", "-q", "-f", "raw", "-O", "qcow2", raw, spec.image], { stdio: "pipe" });
+    execFileSync("qemu-img", ["bitmap", "--add", "-g", String(BITMAP_GRANULARITY), spec.image, spec.bitmap], { stdio: "pipe" });
+  } finally {
+    fs.rmSync(tree, { recursive: true, force: true });
+    fs.rmSync(raw, { force: true });
+  }
+}
+
+/**
+ * On a closed image: freezes bitmap `current` (it now describes exactly the writes since the
+ * previous boundary), starts `next` for the writes to come, and removes `obsolete` when given.
+ */
+export function rotateBitmap(image: string, current: string, next: string | undefined, obsolete?: string): void {
+  if (obsolete !== undefined) execFileSync("qemu-img", ["bitmap", "--remove", image, obsolete], { stdio: "pipe" });
+  execFileSync("qemu-img", ["bitmap", "--disable", image, current], { stdio: "pipe" });
+  if (next !== undefined) execFileSync("qemu-img", ["bitmap", "--add", "-g", String(BITMAP_GRANULARITY), image, next], { stdio: "pipe" });
+}
+
+/** Creates an empty sparse target file of `size` bytes, standing for a gateway's data disk. */
+export function createTargetDisk(file: string, size: number): void {
+  fs.writeFileSync(file, "");
+  fs.truncateSync(file, size);
+}
