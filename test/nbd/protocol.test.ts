@@ -194,6 +194,22 @@ describe("NBD reply parsing (scripted server)", () => {
     ]);
   });
 
+  it("closes after the requests in flight are answered, with NBD_CMD_DISC", async () => {
+    const seen: number[] = [];
+    const c = await start(1, async ([r], send) => {
+      seen.push(r.command);
+      if (r.command === P.NBD_CMD_FLUSH) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await send(Buffer.concat([u32(P.NBD_SIMPLE_REPLY_MAGIC), u32(0), r.handle]));
+      }
+    });
+    const flushed = c.flush();
+    await c.close();
+    await flushed;
+    expect(seen).toEqual([P.NBD_CMD_FLUSH, P.NBD_CMD_DISC]);
+    await expect(c.read(0, 512)).rejects.toMatchObject({ code: "ESHUTDOWN" });
+  });
+
   it("closes the connection on a reply with a bad magic and fails every request in flight", async () => {
     const c = await start(3, async (_requests, send) => {
       await send(Buffer.from("this is not an NBD reply at all"));

@@ -1,4 +1,5 @@
 import * as os from "node:os";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InputError } from "../../lib/problems";
 import { parseNbdUri } from "../../lib/replication/nbd";
@@ -54,6 +55,33 @@ describe("parseNbdUri", () => {
       expect(p.fix).toBeTruthy();
       expect(p.expected).toBeTruthy();
     }
+  });
+
+  it("reads back the host, port, export, socket and user it is given, whatever their characters", () => {
+    const text = fc.string({ minLength: 1, maxLength: 20 });
+    fc.assert(
+      fc.property(
+        fc.constantFrom("nbd", "nbds", "nbd+unix", "nbds+unix"),
+        fc.oneof(fc.domain(), fc.ipV4()),
+        fc.integer({ min: 1, max: 65535 }),
+        fc.string({ maxLength: 30 }),
+        text,
+        text,
+        (scheme, host, port, exportName, socket, user) => {
+          const unix = scheme.endsWith("+unix");
+          const tls = scheme.startsWith("nbds");
+          const authority = `${tls ? `${encodeURIComponent(user)}@` : ""}${unix ? "" : `${host}:${port}`}`;
+          const query = [unix ? `socket=${encodeURIComponent(socket)}` : "", tls ? "tls-psk-file=k.psk" : ""].filter(Boolean).join("&");
+          const uri = `${scheme}://${authority}/${encodeURIComponent(exportName)}${query ? `?${query}` : ""}`;
+          const parsed = parseNbdUri(uri);
+          expect(parsed.exportName).toBe(exportName);
+          expect(parsed.tls).toBe(tls);
+          if (unix) expect(parsed.socket).toBe(socket);
+          else expect([parsed.host, parsed.port]).toEqual([host, port]);
+          if (tls) expect(parsed.user).toBe(user);
+        },
+      ),
+    );
   });
 
   it("reports every mistake of one URI at once", () => {
