@@ -16,7 +16,8 @@ beforeAll(async () => {
   // A 1 MiB answer window makes every QueryChangedDiskAreas of a 16 MiB disk take 16 calls.
   sim = await startVcsim(STANDARD_ESTATE, { cbtWindow: MiB });
   vc = await connectVSphere({ url: sim.url, user: USER, password: PASSWORD, ca: sim.ca });
-});
+  // The first run on a machine builds the simulator (about 20 s, more on a loaded machine).
+}, 300_000);
 
 afterAll(async () => {
   await vc?.logout();

@@ -39,7 +39,8 @@ beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-inventory-"));
   fs.writeFileSync(path.join(work, "networks.yaml"), NETWORKS);
   fs.writeFileSync(path.join(work, "waves.yaml"), WAVES);
-});
+  // The first run on a machine builds the simulator (about 20 s, more on a loaded machine).
+}, 300_000);
 
 afterAll(async () => {
   await sim?.stop();
