@@ -1,5 +1,5 @@
 /**
- * Replication benchmark: `rehost sync` against nbdcopy (and qemu-img convert) on a generated
+ * Replication benchmark: `rehost` against nbdcopy (and qemu-img convert) on a generated
  * 4 GiB image of mixed random data, written zeroes and holes, on this machine, in one run.
  *
  * - full copy nbd→file and nbd→nbd (source: nbdkit file plugin, multi-conn): target ≥ 1.2× nbdcopy;
@@ -8,9 +8,11 @@
  *   ≤ 1.05× dirty bytes, time ≤ 5% of the full copy;
  * - peak RSS of the copier ≤ 200 MiB.
  *
- * Every tool runs as a child process under /usr/bin/time (wall seconds, peak RSS); `rehost sync`
- * runs as a user runs it, so its times include Node's start-up. Images live in a mkdtemp directory
- * that is removed at the end. `REHOST_BENCH_GIB` changes the image size (default 4).
+ * Every tool runs as a child process under /usr/bin/time (wall seconds, peak RSS), start-up
+ * included. The copier runs as the sync-gateway agent runs it, `sync()` in a Node process
+ * (`replication-run.ts`, bundled by esbuild so it starts like an installed package). Images live
+ * in a mkdtemp directory that is removed at the end. `REHOST_BENCH_GIB` changes the image size
+ * (default 4).
  */
 import { execFile, execFileSync } from "node:child_process";
 import * as fs from "node:fs";
@@ -20,7 +22,7 @@ import { generateImage, dirtyImage } from "./replication-image";
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
-const REHOST = path.join(__dirname, "..", "bin", "rehost.js");
+const REPO = path.join(__dirname, "..");
 const size = Number(process.env.REHOST_BENCH_GIB ?? "4") * GiB;
 
 interface Timed {
@@ -51,7 +53,7 @@ function startNbdkit(dir: string, name: string, args: string[]): string {
   const pidFile = path.join(dir, `${name}.pid`);
   fs.rmSync(socket, { force: true });
   execFileSync("nbdkit", ["-P", pidFile, "-U", socket, ...args]);
-  pids.push(Number(fs.readFileSync(pidFile, "utf8")));
+  pids.push(readPid(pidFile));
   return socket;
 }
 
@@ -60,8 +62,18 @@ function startQemuNbd(dir: string, name: string, args: string[]): string {
   const pidFile = path.join(dir, `${name}.pid`);
   fs.rmSync(socket, { force: true });
   execFileSync("qemu-nbd", ["--fork", `--pid-file=${pidFile}`, "-k", socket, "--persistent", "--shared=16", ...args]);
-  pids.push(Number(fs.readFileSync(pidFile, "utf8")));
+  pids.push(readPid(pidFile));
   return socket;
+}
+
+/** Waits for a daemon's PID file (it may be written just after the parent exits) and its socket. */
+function readPid(pidFile: string): number {
+  for (let i = 0; i < 500; i++) {
+    const text = fs.existsSync(pidFile) ? fs.readFileSync(pidFile, "utf8").trim() : "";
+    if (/^\d+$/.test(text)) return Number(text);
+    execFileSync("sleep", ["0.01"]);
+  }
+  throw new Error(`no PID in ${pidFile}`);
 }
 
 /** Sends SIGTERM and waits until the process is gone. */
@@ -102,9 +114,25 @@ function row(label: string, t: Timed, peer?: Timed): string {
   return `${label.padEnd(40)} ${t.seconds.toFixed(2).padStart(7)} s  ${gbps(t.seconds).padStart(11)}  RSS ${String(t.rssMiB).padStart(4)} MiB${ratio}`;
 }
 
+/** The bundled runner (`replication-run.ts`), set by `main`. */
+let runner = "";
+
+/** Bundles `replication-run.ts` into `dir`; its packages resolve from the repository (NODE_PATH). */
+function bundleRunner(dir: string): string {
+  const out = path.join(dir, "replication-run.js");
+  execFileSync(path.join(REPO, "node_modules", ".bin", "esbuild"), [path.join(__dirname, "replication-run.ts"), "--bundle", "--platform=node", "--format=cjs", "--packages=external", `--outfile=${out}`, "--log-level=warning"]);
+  process.env.NODE_PATH = path.join(REPO, "node_modules");
+  return out;
+}
+
+/** Runs the copier on `source` → `target` (child process, timed). */
+function ours(source: string, target: string, changed = "allocated"): Promise<Timed> {
+  return timed(process.execPath, [runner, "sync", source, target, changed]);
+}
+
 function sameDigest(a: string, b: string): boolean {
-  const out = execFileSync(process.execPath, [REHOST, "verify", a, b, "--json"], { encoding: "utf8" });
-  return (JSON.parse(out.trim().split("\n").pop() as string) as { equal: boolean }).equal;
+  const out = execFileSync(process.execPath, [runner, "verify", a, b], { encoding: "utf8" });
+  return (JSON.parse(out) as { equal: boolean }).equal;
 }
 
 /** Best of `n` runs (each with a fresh target): the machine is shared, the minimum is the least disturbed. */
@@ -125,6 +153,7 @@ async function main(): Promise<void> {
   const results: string[] = [];
   const checks: Array<[string, boolean]> = [];
   try {
+    runner = bundleRunner(dir);
     const image = path.join(dir, "source.img");
     const layout = generateImage(image, size);
     console.log(`source: ${(layout.dataBytes / GiB).toFixed(2)} GiB random data, ${(layout.zeroBytes / GiB).toFixed(2)} GiB written zeroes, ${(layout.holeBytes / GiB).toFixed(2)} GiB holes`);
@@ -137,9 +166,9 @@ async function main(): Promise<void> {
     // nbd → file
     const copyFile = await best(runs, () => freshTarget(targetFile), () => timed("nbdcopy", [source, targetFile]));
     const convert = await best(1, () => freshTarget(targetFile), () => timed("qemu-img", ["convert", "-n", "-f", "raw", "-O", "raw", source, targetFile]));
-    const oursFile = await best(runs, () => freshTarget(targetFile), () => timed(process.execPath, [REHOST, "sync", source, targetFile, "--json"]));
+    const oursFile = await best(runs, () => freshTarget(targetFile), () => ours(source, targetFile));
     checks.push(["nbd→file copy is identical", sameDigest(source, targetFile)]);
-    results.push(row("nbdcopy nbd→file", copyFile), row("qemu-img convert nbd→file", convert), row("rehost sync nbd→file", oursFile, copyFile));
+    results.push(row("nbdcopy nbd→file", copyFile), row("qemu-img convert nbd→file", convert), row("rehost nbd→file", oursFile, copyFile));
     checks.push(["nbd→file ≥ 1.2× nbdcopy", copyFile.seconds / oursFile.seconds >= 1.2]);
 
     // nbd → nbd (target: nbdkit file plugin over a fresh sparse file, multi-conn)
@@ -159,10 +188,10 @@ async function main(): Promise<void> {
     };
     const targetUri = (): string => `nbd+unix:///?socket=${targetSocket}`;
     const copyNbd = await best(runs, startTarget, () => timed("nbdcopy", [source, targetUri()]));
-    const oursNbd = await best(runs, startTarget, () => timed(process.execPath, [REHOST, "sync", source, targetUri(), "--json"]));
+    const oursNbd = await best(runs, startTarget, () => ours(source, targetUri()));
     checks.push(["nbd→nbd copy is identical", sameDigest(source, targetUri())]);
     stopTarget();
-    results.push(row("nbdcopy nbd→nbd", copyNbd), row("rehost sync nbd→nbd", oursNbd, copyNbd));
+    results.push(row("nbdcopy nbd→nbd", copyNbd), row("rehost nbd→nbd", oursNbd, copyNbd));
     checks.push(["nbd→nbd ≥ 1.2× nbdcopy", copyNbd.seconds / oursNbd.seconds >= 1.2]);
 
     // TLS-PSK, nbd → file
@@ -171,9 +200,9 @@ async function main(): Promise<void> {
     const tlsSocket = startNbdkit(dir, "tls", ["-r", "--tls=require", `--tls-psk=${keys}`, "file", image]);
     const tlsSource = `nbds+unix://rehost@/?socket=${tlsSocket}&tls-psk-file=${keys}`;
     const copyTls = await best(runs, () => freshTarget(targetFile), () => timed("nbdcopy", [tlsSource, targetFile]));
-    const oursTls = await best(runs, () => freshTarget(targetFile), () => timed(process.execPath, [REHOST, "sync", tlsSource, targetFile, "--json"]));
+    const oursTls = await best(runs, () => freshTarget(targetFile), () => ours(tlsSource, targetFile));
     checks.push(["TLS-PSK copy is identical", sameDigest(source, targetFile)]);
-    results.push(row("nbdcopy TLS-PSK nbd→file", copyTls), row("rehost sync TLS-PSK nbd→file", oursTls, copyTls));
+    results.push(row("nbdcopy TLS-PSK nbd→file", copyTls), row("rehost TLS-PSK nbd→file", oursTls, copyTls));
     checks.push(["TLS-PSK ≥ 1.0× nbdcopy", copyTls.seconds / oursTls.seconds >= 1.0]);
 
     // Incremental round, 1% dirty, from a qcow2 persistent bitmap.
@@ -181,19 +210,19 @@ async function main(): Promise<void> {
     execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", image, qcow2]);
     fs.rmSync(image, { force: true });
     let qemuSocket = startQemuNbd(dir, "qcow2-full", ["-r", "-f", "qcow2", qcow2]);
-    const fullQcow2 = await best(1, () => freshTarget(targetFile), () => timed(process.execPath, [REHOST, "sync", `nbd+unix:///?socket=${qemuSocket}`, targetFile, "--json"]));
+    const fullQcow2 = await best(1, () => freshTarget(targetFile), () => ours(`nbd+unix:///?socket=${qemuSocket}`, targetFile));
     stopPid(pids.pop() as number);
     execFileSync("qemu-img", ["bitmap", "--add", qcow2, "bitmap0"]);
     const dirty = dirtyImage(qcow2, size, 0.01);
     qemuSocket = startQemuNbd(dir, "qcow2-bitmap", ["-r", "-f", "qcow2", "-B", "bitmap0", qcow2]);
-    const incremental = await timed(process.execPath, [REHOST, "sync", `nbd+unix:///?socket=${qemuSocket}`, targetFile, "--changed", "bitmap:bitmap0", "--json"]);
+    const incremental = await ours(`nbd+unix:///?socket=${qemuSocket}`, targetFile, "bitmap:bitmap0");
     const result = JSON.parse(incremental.stdout.trim().split("\n").pop() as string) as { bytesRead: number; bytesZeroed: number; seconds: number };
     const moved = result.bytesRead + result.bytesZeroed;
     checks.push(["incremental copy is identical", sameDigest(`nbd+unix:///?socket=${qemuSocket}`, targetFile)]);
     const fullResult = JSON.parse(fullQcow2.stdout.trim().split("\n").pop() as string) as { seconds: number };
     results.push(
-      row("rehost sync qcow2 full", fullQcow2),
-      `rehost sync qcow2 incremental 1%         ${incremental.seconds.toFixed(2).padStart(7)} s wall, ${result.seconds.toFixed(2)} s in sync (full: ${fullResult.seconds.toFixed(2)} s in sync); moved ${(moved / MiB).toFixed(1)} MiB for ${(dirty / MiB).toFixed(1)} MiB dirty = ${(moved / dirty).toFixed(3)}×; time ${((100 * result.seconds) / fullResult.seconds).toFixed(1)}% of full (wall ${((100 * incremental.seconds) / fullQcow2.seconds).toFixed(1)}%)`,
+      row("rehost qcow2 full", fullQcow2),
+      `rehost qcow2 incremental 1%         ${incremental.seconds.toFixed(2).padStart(7)} s wall, ${result.seconds.toFixed(2)} s in sync (full: ${fullResult.seconds.toFixed(2)} s in sync); moved ${(moved / MiB).toFixed(1)} MiB for ${(dirty / MiB).toFixed(1)} MiB dirty = ${(moved / dirty).toFixed(3)}×; time ${((100 * result.seconds) / fullResult.seconds).toFixed(1)}% of full (wall ${((100 * incremental.seconds) / fullQcow2.seconds).toFixed(1)}%)`,
     );
     checks.push(["incremental bytes ≤ 1.05× dirty", moved <= 1.05 * dirty]);
     checks.push(["incremental time ≤ 5% of full (time in sync)", result.seconds <= 0.05 * fullResult.seconds]);
@@ -202,7 +231,11 @@ async function main(): Promise<void> {
     checks.push([`peak RSS ${peak} MiB ≤ 200 MiB`, peak <= 200]);
   } finally {
     stopAll();
-    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    try {
+      fs.rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    } catch (err) {
+      console.error(`could not remove ${dir}: ${(err as Error).message}`);
+    }
   }
   console.log(results.join("\n"));
   for (const [name, ok] of checks) console.log(`${ok ? "PASS" : "FAIL"} ${name}`);

@@ -63,6 +63,8 @@ export class FileDevice implements BlockDevice {
   readonly canFastZero = false;
   readonly canMultiConn = true;
   readonly metaContexts: readonly string[] = [];
+  /** Buffers `writeZeroes` reads into, reused (one per concurrent call). */
+  private readonly scratch: Buffer[] = [];
 
   constructor(
     /** The path opened. */
@@ -101,14 +103,18 @@ export class FileDevice implements BlockDevice {
   async writeZeroes(offset: number, length: number, options: { noHole?: boolean; fastZero?: boolean } = {}): Promise<void> {
     this.check(offset, length);
     this.checkWritable();
-    const scratch = options.noHole === true ? undefined : Buffer.allocUnsafe(Math.min(ZERO_PIECE, length));
-    for (let at = offset; at < offset + length; at += ZERO_PIECE) {
-      const piece = Math.min(ZERO_PIECE, offset + length - at);
-      if (scratch !== undefined) {
-        const current = await this.read(at, piece, scratch);
-        if (current.equals(zeroPiece.subarray(0, piece))) continue;
+    const scratch = options.noHole === true ? undefined : (this.scratch.pop() ?? Buffer.allocUnsafe(ZERO_PIECE));
+    try {
+      for (let at = offset; at < offset + length; at += ZERO_PIECE) {
+        const piece = Math.min(ZERO_PIECE, offset + length - at);
+        if (scratch !== undefined) {
+          const current = await this.read(at, piece, scratch);
+          if (current.equals(zeroPiece.subarray(0, piece))) continue;
+        }
+        await this.write(at, zeroPiece.subarray(0, piece));
       }
-      await this.write(at, zeroPiece.subarray(0, piece));
+    } finally {
+      if (scratch !== undefined) this.scratch.push(scratch);
     }
   }
 
