@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buildPlan } from "../../lib/plan";
-import { cidrContains, cidrCovers, cidrsOverlap, isAlibabaReserved } from "../../lib/plan/cidr";
+import { cidrContains, cidrCovers, cidrsOverlap, isAlibabaReserved, parseCidr } from "../../lib/plan/cidr";
 import type { Plan } from "../../lib/plan/types";
 import { GiB, errors, inventory, wavesFile } from "./fixture";
 
@@ -289,6 +289,85 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
       ["warning", "settings.prices.instance.x.vcpuHour"],
       ["error", "cpus"],
     ]);
+  });
+});
+
+describe("buildPlan never throws on bad data", () => {
+  it("reports problems instead, for arbitrary addresses, subnets, members and settings", () => {
+    // Mostly valid values, so that some inputs plan cleanly, mixed with every kind of garbage.
+    const garbageCidr = fc.oneof(fc.constantFrom("10.1.1.5/24", "10.0.0.0/30", "100.64.0.0/16", "0.0.0.0/0", "x", "", "10.1.1.300/24"), fc.string({ maxLength: 12 }));
+    const text = fc.oneof({ arbitrary: fc.constantFrom("10.1.1.0/24", "10.1.2.0/24", "10.1.0.0/16"), weight: 6 }, { arbitrary: garbageCidr, weight: 1 });
+    const garbageIp = fc.oneof(fc.constantFrom("999.1.1.1", "10.1.1", ""), fc.string({ maxLength: 10 }));
+    const address = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 2 * 256 + 255 }).map((n) => `10.1.${1 + (n >> 8)}.${n & 255}`), weight: 8 }, { arbitrary: garbageIp, weight: 1 });
+    const input = fc.record({
+      networks: fc.array(fc.tuple(fc.constantFrom("a", "b", "c"), text), { maxLength: 4 }),
+      vms: fc.array(
+        fc.record({
+          pg: fc.constantFrom("a", "b", "c", "d"),
+          ips: fc.array(address, { maxLength: 2 }),
+          disks: fc.array(fc.integer({ min: 1, max: 70_000 }), { minLength: 1, maxLength: 20 }),
+          cpus: fc.integer({ min: 1, max: 300 }),
+        }),
+        { maxLength: 5 },
+      ),
+      members: fc.oneof({ arbitrary: fc.constant(["v1", "v3", "v4", "v5"]), weight: 3 }, { arbitrary: fc.array(fc.constantFrom("v1", "v2", "v3", "v4", "v9"), { maxLength: 5 }), weight: 1 }),
+      after: fc.array(fc.constantFrom("w1", "w2", "w3"), { maxLength: 2 }),
+      pool: fc.oneof({ arbitrary: fc.constant("172.30.0.0/16"), weight: 6 }, { arbitrary: text, weight: 1 }),
+      onPrem: fc.array(fc.oneof(fc.constant("192.168.0.0/16"), text), { maxLength: 1 }),
+      keepIp: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(input, (i) => {
+        const inv = {
+          vms: i.vms.map((v, n) => ({
+            uuid: `u${n}`,
+            name: `v${n + 1}`,
+            cpus: v.cpus,
+            memoryMiB: 4096,
+            guestOs: { family: "linux" as const, id: "x" },
+            firmware: "bios" as const,
+            powerState: "poweredOn" as const,
+            tags: [],
+            disks: v.disks.map((gib, k) => ({ key: 2000 + k, label: `d${k}`, capacityBytes: gib * GiB, thin: true, controller: "scsi", backing: "flat" as const })),
+            nics: [{ mac: "00:50:56:00:00:01", portgroup: v.pg, ipv4: v.ips, adapter: "vmxnet3" }],
+          })),
+          networks: i.networks.map(([portgroup, cidr]) => ({ portgroup, cidr })),
+        };
+        const members: readonly string[] = i.members;
+        const second = i.vms.length >= 2 && !members.includes("v2");
+        const first = members.length > 0 ? [...members] : ["v9"];
+        const waves = wavesFile(
+          [
+            { name: "w1", members: { vms: first }, after: second ? i.after : [], overrides: first.includes("v1") && i.vms.length > 0 ? { v1: { keepIp: i.keepIp } } : {} },
+            ...(second ? [{ name: "w2", members: { vms: ["v2"] }, after: ["w1"] }] : []),
+          ],
+          { sync: { pool: i.pool }, onPremRanges: i.onPrem },
+        );
+        const plan = buildPlan(inv, waves);
+        expect(JSON.parse(JSON.stringify(plan))).toEqual(plan);
+        for (const p of plan.problems) {
+          expect(p.message.length).toBeGreaterThan(0);
+          expect(p.field).toBeDefined();
+        }
+        // Every address kept by a VM that must keep its addresses and has no error is usable.
+        const failed = new Set(errors(plan.problems).map((p) => p.vm));
+        for (const w of plan.waves)
+          for (const vm of w.vms)
+            if (!failed.has(vm.name))
+              for (const nic of vm.nics) {
+                if (parseCidr(nic.subnet) === undefined) {
+                  // A subnet that cannot be a vSwitch is an error of the networks.
+                  expect(errors(plan.problems).some((p) => p.field?.startsWith("networks["))).toBe(true);
+                  continue;
+                }
+                for (const ip of nic.ips) {
+                  expect(cidrContains(nic.subnet, ip)).toBe(true);
+                  expect(isAlibabaReserved(nic.subnet, ip)).toBe(false);
+                }
+              }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 
