@@ -115,6 +115,13 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
     fail(reason);
   };
   process.on("unhandledRejection", onRejection);
+  // The SDK captures a stack trace per resource and per internal promise; formatting and
+  // source-mapping them (tsx turns source maps on) costs more than the rest of the run. While it
+  // runs, source maps are off and internal traces are one frame deep; errors keep their message.
+  const sourceMaps = (process as { sourceMapsEnabled?: boolean }).sourceMapsEnabled === true;
+  if (sourceMaps) process.setSourceMapsEnabled(false);
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 1;
   try {
     const work = (async () => {
       const returned = await fn();
@@ -129,6 +136,8 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
     return { resources, result };
   } finally {
     process.off("unhandledRejection", onRejection);
+    if (sourceMaps) process.setSourceMapsEnabled(true);
+    Error.stackTraceLimit = stackTraceLimit;
   }
 }
 
