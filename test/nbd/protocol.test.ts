@@ -196,8 +196,11 @@ describe("NBD reply parsing (scripted server)", () => {
 
   it("closes after the requests in flight are answered, with NBD_CMD_DISC", async () => {
     const seen: number[] = [];
+    let disconnected: () => void = () => undefined;
+    const disc = new Promise<void>((resolve) => (disconnected = resolve));
     const c = await start(1, async ([r], send) => {
       seen.push(r.command);
+      if (r.command === P.NBD_CMD_DISC) disconnected();
       if (r.command === P.NBD_CMD_FLUSH) {
         await new Promise((resolve) => setTimeout(resolve, 50));
         await send(Buffer.concat([u32(P.NBD_SIMPLE_REPLY_MAGIC), u32(0), r.handle]));
@@ -206,6 +209,8 @@ describe("NBD reply parsing (scripted server)", () => {
     const flushed = c.flush();
     await c.close();
     await flushed;
+    // The scripted server reads the DISC request on its own schedule.
+    await disc;
     expect(seen).toEqual([P.NBD_CMD_FLUSH, P.NBD_CMD_DISC]);
     await expect(c.read(0, 512)).rejects.toMatchObject({ code: "ESHUTDOWN" });
   });

@@ -59,7 +59,8 @@ export class Transport {
     const socket =
       uri.transport === "unix"
         ? net.connect({ path: uri.socket!, onread } as net.NetConnectOpts)
-        : net.connect({ host: uri.host!, port: uri.port!, onread, noDelay: true } as net.NetConnectOpts);
+        : // Keep-alive probes find a dead peer behind a firewall that dropped an idle connection.
+          net.connect({ host: uri.host!, port: uri.port!, onread, noDelay: true, keepAlive: true, keepAliveInitialDelay: 30_000 } as net.NetConnectOpts);
     transport = new Transport(socket, uri.uri, scratch);
     if (uri.tls) socket.on("data", (chunk: Buffer) => transport!.receiver(chunk, 0, chunk.length));
     transport.watch(socket);
