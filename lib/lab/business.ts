@@ -27,7 +27,7 @@ export class BusinessWriter {
   constructor(
     readonly name: string,
     private readonly capacityBytes: number,
-    private readonly intervalMs = 40,
+    private readonly intervalMs = 60,
   ) {}
 
   /** Connects to `uri` and starts writing. */

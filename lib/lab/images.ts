@@ -6,7 +6,8 @@
  * Bitmaps change only offline (qemu-img on a closed image): `rotateBitmap` freezes the bitmap of
  * the round about to run and starts the next one.
  */
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -82,8 +83,10 @@ export function populateTree(dir: string, spec: DiskImageSpec): void {
   write(spec.role === "system" ? "var/swapfile" : "db/preallocated.dat", Buffer.alloc(2 * MiB));
 }
 
+const run = promisify(execFile);
+
 /** Builds one qcow2 image (see the module comment); `work` is a scratch directory. */
-export function buildDiskImage(spec: DiskImageSpec, work: string): void {
+export async function buildDiskImage(spec: DiskImageSpec, work: string): Promise<void> {
   const tree = path.join(work, `${path.basename(spec.image)}.tree`);
   const raw = path.join(work, `${path.basename(spec.image)}.raw`);
   fs.mkdirSync(tree, { recursive: true });
@@ -97,12 +100,12 @@ export function buildDiskImage(spec: DiskImageSpec, work: string): void {
       fs.closeSync(fd);
     }
     const fsKiB = (spec.capacityBytes - PARTITION_OFFSET) / 1024;
-    execFileSync("mkfs.ext4", ["-q", "-F", "-L", spec.label.slice(0, 16), "-E", `offset=${PARTITION_OFFSET}`, "-d", tree, raw, `${fsKiB}k`], { stdio: "pipe" });
-    execFileSync("qemu-img", ["convert", "-q", "-f", "raw", "-O", "qcow2", raw, spec.image], { stdio: "pipe" });
-    execFileSync("qemu-img", ["bitmap", "--add", "-g", String(BITMAP_GRANULARITY), spec.image, spec.bitmap], { stdio: "pipe" });
+    await run("mkfs.ext4", ["-q", "-F", "-L", spec.label.slice(0, 16), "-E", `offset=${PARTITION_OFFSET}`, "-d", tree, raw, `${fsKiB}k`]);
+    await run("qemu-img", ["convert", "-q", "-f", "raw", "-O", "qcow2", raw, spec.image]);
+    await run("qemu-img", ["bitmap", "--add", "-g", String(BITMAP_GRANULARITY), spec.image, spec.bitmap]);
   } finally {
-    fs.rmSync(tree, { recursive: true, force: true });
-    fs.rmSync(raw, { force: true });
+    await fs.promises.rm(tree, { recursive: true, force: true });
+    await fs.promises.rm(raw, { force: true });
   }
 }
 

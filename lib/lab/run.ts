@@ -47,7 +47,7 @@ export interface LabOptions {
   readonly report?: string;
   /** Incremental rounds before the rehearsal point. @default 2 */
   readonly roundsBeforeRehearsal?: number;
-  /** Seconds the business writes between two round boundaries. @default 1.5 */
+  /** Seconds the business writes between two round boundaries. @default 1 */
   readonly businessSeconds?: number;
   /** Progress lines. @default - none */
   readonly progress?: (line: string) => void;
@@ -81,7 +81,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
   const stacksDir = options.stacksDir ?? path.join(PACKAGE_ROOT, "examples", "lab", "stacks");
   const reportFile = path.resolve(options.report ?? path.join(".rehost", "lab-report.md"));
   const roundsBefore = options.roundsBeforeRehearsal ?? 2;
-  const businessMs = (options.businessSeconds ?? 1.5) * 1000;
+  const businessMs = (options.businessSeconds ?? 1) * 1000;
 
   const inventory = await loadInventory(inventoryFile);
   const wavesDoc = await loadWaves(wavesFile);
@@ -127,23 +127,29 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
   try {
     // 1. The estate as real images.
     say(`building ${disks.length} disk images of wave ${wave.name} (${wave.vms.length} VMs) in ${workdir}`);
-    for (const d of disks) {
-      checkAbort();
-      buildDiskImage(
-        {
-          image: d.image,
-          capacityBytes: d.planned.sizeBytes,
-          dataBytes: Math.min(Math.round(d.planned.allocatedBytes * 0.85), d.planned.sizeBytes - 24 * 1024 * 1024),
-          label: d.planned.role === "system" ? "root" : "data",
-          role: d.planned.role,
-          hostname: d.vm.name,
-          ips: d.vm.ips,
-          bitmap: bitmap(1),
-        },
-        path.join(workdir, "scratch"),
-      );
-      createTargetDisk(d.target, d.planned.sizeBytes);
-    }
+    const queue = [...disks];
+    const builder = async (): Promise<void> => {
+      for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+        checkAbort();
+        await buildDiskImage(
+          {
+            image: d.image,
+            capacityBytes: d.planned.sizeBytes,
+            dataBytes: Math.min(Math.round(d.planned.allocatedBytes * 0.85), d.planned.sizeBytes - 24 * 1024 * 1024),
+            label: d.planned.role === "system" ? "root" : "data",
+            role: d.planned.role,
+            hostname: d.vm.name,
+            ips: d.vm.ips,
+            bitmap: bitmap(1),
+          },
+          path.join(workdir, "scratch"),
+        );
+        createTargetDisk(d.target, d.planned.sizeBytes);
+        say(`  ${d.jobId}: ${(d.planned.sizeBytes / 2 ** 20).toFixed(0)} MiB qcow2, MBR + ext4 with files, bitmap ${bitmap(1)}`);
+      }
+    };
+    // Two builders: mkfs and qemu-img run while the next tree is generated.
+    await Promise.all([builder(), builder()]);
 
     // 2. Sources served, business running, the agent on loopback.
     for (const d of disks) d.server = await startQemuNbd(group, { image: d.image, format: "qcow2", socket: d.socket });
