@@ -8,7 +8,7 @@ import type * as https from "node:https";
 import type { Inventory } from "../inventory/schema";
 import { InputError, problem, type Problem } from "../problems";
 import type { Extent } from "../replication/device";
-import { buildEstate, ESTATE_PROPERTIES, REHOST_SNAPSHOT_MARK, snapshotList, type Estate, type SnapshotInfo, type UnreplicableDisk } from "./estate";
+import { buildEstate, ESTATE_PROPERTIES, REHOST_SNAPSHOT_MARK, REHOST_SNAPSHOT_PREFIX, snapshotList, type Estate, type SnapshotInfo, type UnreplicableDisk } from "./estate";
 import { SoapSession, VSphereFault } from "./soap";
 import { createAgent, peerFingerprints, ThumbprintMismatch } from "./transport";
 import { child, childText, children, el, moRef, ref, text, xsiType, type MoRef, type XmlNode } from "./xml";
@@ -80,7 +80,8 @@ export interface VSphereClient {
   /**
    * Enables changed-block tracking. Refuses (`InputError`) a VM that has snapshots unless
    * `allowSnapshots`: CBT enabled under existing snapshots does not track until they are consolidated.
-   * Returns false when it was already enabled.
+   * On a running VM, a snapshot is taken and removed so that tracking starts (the stun/unstun cycle
+   * vSphere needs). Returns false when it was already enabled.
    */
   enableChangeTracking(vm: VmSelector, options?: { allowSnapshots?: boolean }): Promise<boolean>;
   createSnapshot(vm: VmSelector, name: string, options?: { quiesce?: boolean; memory?: boolean; description?: string }): Promise<SnapshotHandle>;
@@ -314,6 +315,11 @@ class Client implements VSphereClient {
     }
     const task = await this.session.call("ReconfigVM_Task", this.vmRef(vm), `<spec>${el("changeTrackingEnabled", true)}</spec>`);
     await this.session.waitForTask(taskRef(task), `enabling changed-block tracking on ${vm.name}`);
+    // A running VM starts tracking at its next stun/unstun cycle: one snapshot taken and removed.
+    if ((await this.powerState(vm)) === "poweredOn") {
+      const activation = await this.createSnapshot(vm, `${REHOST_SNAPSHOT_PREFIX}cbt-activation`);
+      await this.removeSnapshot(activation);
+    }
     return true;
   }
 
