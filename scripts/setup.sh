@@ -11,6 +11,7 @@ debian_packages=(
   nbdkit                            # nbdkit servers and filters (file, memory, curl, error, delay, ...)
   libnbd-bin                        # nbdcopy, nbdinfo: the peer copier for benchmarks
   gnutls-bin                        # psktool, certtool: TLS-PSK keys and X.509 test certificates
+  e2fsprogs                         # mkfs.ext4 -d: the lab builds filesystems with files, without mounting
   golang-go                         # builds the vcsim harness
   golang-github-vmware-govmomi-dev  # govmomi's simulator library for the vcsim harness
 )
