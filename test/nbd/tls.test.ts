@@ -98,6 +98,12 @@ describe("NBD over TLS with X.509 certificates (certtool CA)", () => {
     await roundTrip(withQuery(server.uri.replace("127.0.0.1", "localhost"), { "tls-certificates": x509.caOnlyDir }));
   });
 
+  it("checks the certificate against localhost over a unix socket", async () => {
+    const unix = await startNbdkit({ dir, tlsCertificates: x509.serverDir, plugin: ["memory", "4M"] });
+    servers.push(unix);
+    await roundTrip(withQuery(unix.uri, { "tls-certificates": x509.caOnlyDir }));
+  });
+
   it("refuses a server certificate signed by another CA, unless tls-verify-peer=false", async () => {
     const uri = withQuery(server.uri, { "tls-certificates": x509.otherCaDir });
     await expect(connectNbd(uri)).rejects.toMatchObject({ code: "ETLS", command: "STARTTLS" });

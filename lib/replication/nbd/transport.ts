@@ -34,7 +34,7 @@ export class Transport {
   private constructor(
     socket: net.Socket,
     readonly server: string,
-    /** The reused read buffer of a plain socket. */
+    /** The reused read buffer of a plain socket (empty for TLS, which reads by itself). */
     readonly scratch: Buffer,
   ) {
     this.socket = socket;
@@ -43,7 +43,7 @@ export class Transport {
   /** Opens the socket the URI names; resolves once connected. */
   static async open(uri: NbdUri, signal?: AbortSignal): Promise<Transport> {
     let transport: Transport | undefined = undefined;
-    const scratch = Buffer.allocUnsafe(READ_BUFFER_SIZE);
+    const scratch = Buffer.allocUnsafe(uri.tls ? 0 : READ_BUFFER_SIZE);
     // Plain connections read into one reused buffer; a connection that will become TLS cannot,
     // because node:tls takes the socket's handle over and reads by itself.
     const onread = uri.tls
