@@ -159,7 +159,8 @@ describe("NBD client against qemu-nbd (raw)", () => {
     const error = await connectNbd(wrong).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NbdError);
     expect(error).toMatchObject({ code: "ENOEXPORT", command: "NBD_OPT_GO", server: wrong });
-    expect((error as Error).message).toContain('"nope"');
+    expect((error as Error).message).toContain('no export "nope"');
+    expect((error as Error).message).toContain('it lists "disk"');
 
     const missing = `nbd+unix:///disk?socket=${path.join(dir, "absent.sock")}`;
     const unreachable = await connectNbd(missing).catch((e: unknown) => e);

@@ -17,6 +17,7 @@ import {
   NBD_OPT_EXPORT_NAME,
   NBD_OPT_GO,
   NBD_OPT_INFO,
+  NBD_OPT_LIST,
   NBD_OPT_SET_META_CONTEXT,
   NBD_OPT_STARTTLS,
   NBD_OPT_STRUCTURED_REPLY,
@@ -29,6 +30,7 @@ import {
   NBD_REP_INFO,
   NBD_REP_MAGIC,
   NBD_REP_META_CONTEXT,
+  NBD_REP_SERVER,
   OPTION_ERRORS,
   OPTION_NAMES,
 } from "./protocol";
@@ -223,7 +225,7 @@ export class Handshake {
       } else if (reply.type === NBD_REP_ERR_TLS_REQD) {
         throw this.tlsRequired(NBD_OPT_SET_META_CONTEXT);
       } else if (reply.type === NBD_REP_ERR_UNKNOWN) {
-        throw this.exportNotFound(NBD_OPT_SET_META_CONTEXT, reply);
+        throw await this.exportNotFound(NBD_OPT_SET_META_CONTEXT, reply);
       } else {
         throw this.optionError(NBD_OPT_SET_META_CONTEXT, reply, "ENOCONTEXT", `the server refused metadata contexts ${names.join(", ")}`);
       }
@@ -275,7 +277,7 @@ export class Handshake {
       } else if (reply.type === NBD_REP_ERR_TLS_REQD) {
         throw this.tlsRequired(option);
       } else if (reply.type === NBD_REP_ERR_UNKNOWN) {
-        throw this.exportNotFound(option, reply);
+        throw await this.exportNotFound(option, reply);
       } else {
         throw this.optionError(option, reply, reply.type === NBD_REP_ERR_POLICY ? "EPERM" : "EPROTO", `the server refused the export ${JSON.stringify(this.uri.exportName)}`);
       }
@@ -337,8 +339,28 @@ export class Handshake {
     return this.error("ETLSREQUIRED", `the server requires TLS: use an nbds:// or nbds+unix:// URI with tls-psk-file= or tls-certificates=`, OPTION_NAMES[option]);
   }
 
-  private exportNotFound(option: number, reply: OptionReply): NbdError {
+  /** The error for a missing export, naming the exports the server lists (`NBD_OPT_LIST`) if it does. */
+  private async exportNotFound(option: number, reply: OptionReply): Promise<NbdError> {
     const message = reply.data.length > 0 ? `: ${reply.data.toString("utf8")}` : "";
-    return this.error("ENOEXPORT", `the server has no export ${JSON.stringify(this.uri.exportName)}${message}`, OPTION_NAMES[option]);
+    const exports = await this.listExports().catch(() => undefined);
+    const offered = exports === undefined ? "" : `; it lists ${exports.length > 0 ? exports.map((e) => JSON.stringify(e)).join(", ") : "no exports"}`;
+    return this.error("ENOEXPORT", `the server has no export ${JSON.stringify(this.uri.exportName)}${message}${offered}`, OPTION_NAMES[option]);
+  }
+
+  /** `NBD_OPT_LIST`: the export names, or undefined when the server does not list them. */
+  private async listExports(): Promise<string[] | undefined> {
+    await this.sendOption(NBD_OPT_LIST, Buffer.alloc(0));
+    const names: string[] = [];
+    for (;;) {
+      const reply = await this.reply(NBD_OPT_LIST);
+      if (reply.type === NBD_REP_SERVER && reply.data.length >= 4) {
+        const length = reply.data.readUInt32BE(0);
+        names.push(reply.data.toString("utf8", 4, 4 + length));
+      } else if (reply.type === NBD_REP_ACK) {
+        return names;
+      } else {
+        return undefined;
+      }
+    }
   }
 }
