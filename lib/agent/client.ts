@@ -11,7 +11,7 @@ export interface AgentClientOptions {
   /** `https://HOST:PORT`. */
   readonly url: string;
   readonly token: string;
-  /** SHA-256 fingerprint of the agent's certificate (`AB:CD:…`, case and colons ignored). */
+  /** SHA-256 fingerprint of the agent's certificate (`AB:CD:…`, case and colons ignored); several may be given comma-separated. */
   readonly fingerprint?: string;
   /** PEM CA certificate to verify the agent with instead of a fingerprint. */
   readonly ca?: string;
@@ -150,7 +150,7 @@ export class AgentClient {
         clearTimeout(timer);
         if (this.options.fingerprint !== undefined) {
           const seen = socket.getPeerCertificate().fingerprint256 ?? "";
-          if (normalize(seen) !== normalize(this.options.fingerprint)) {
+          if (!this.options.fingerprint.split(",").some((f) => normalize(f.trim()) === normalize(seen))) {
             socket.destroy();
             reject(new AgentRequestError(0, `Agent ${this.options.url} presented certificate ${seen}, not the pinned ${this.options.fingerprint}; refusing to send the token.`));
             return;
