@@ -148,17 +148,7 @@ export class SoapSession {
     let response = await this.call("RetrievePropertiesEx", sc.propertyCollector, `<specSet>${specs}<objectSet>${objectSet}</objectSet></specSet><options></options>`);
     for (;;) {
       const rv = child(response, "returnval");
-      for (const object of children(rv, "objects")) {
-        const obj = moRef(child(object, "obj"));
-        if (!obj) continue;
-        const props = new Map<string, XmlNode>();
-        for (const prop of children(object, "propSet")) {
-          const name = childText(prop, "name");
-          const val = child(prop, "val");
-          if (name !== undefined && val !== undefined) props.set(name, val);
-        }
-        out.push({ obj, props });
-      }
+      out.push(...objectContents(rv));
       const token = childText(rv, "token");
       if (token === undefined || token === "") return out;
       response = await this.call("ContinueRetrievePropertiesEx", sc.propertyCollector, el("token", token));
@@ -216,6 +206,23 @@ export class SoapSession {
       delay = Math.min(delay * 2, 1000);
     }
   }
+}
+
+/** The objects of a `RetrieveResult` (`<returnval>` of RetrievePropertiesEx) with their properties. */
+export function objectContents(result: XmlNode | undefined): ObjectContent[] {
+  const out: ObjectContent[] = [];
+  for (const object of children(result, "objects")) {
+    const obj = moRef(child(object, "obj"));
+    if (!obj) continue;
+    const props = new Map<string, XmlNode>();
+    for (const prop of children(object, "propSet")) {
+      const name = childText(prop, "name");
+      const val = child(prop, "val");
+      if (name !== undefined && val !== undefined) props.set(name, val);
+    }
+    out.push({ obj, props });
+  }
+  return out;
 }
 
 function faultFrom(fault: XmlNode, method: string): VSphereFault {
