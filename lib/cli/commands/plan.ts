@@ -6,8 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Command, Option } from "commander";
-import { type Inventory, type WavesFile, loadInventory, loadWaves } from "../../inventory";
-import { buildPlan, renderJson, renderMarkdown, renderTable } from "../../plan";
+import type { Inventory, WavesFile } from "../../inventory";
 import { InputError, formatProblem, problem } from "../../problems";
 
 /** Options of `rehost plan`, as commander parses them. */
@@ -44,6 +43,9 @@ export async function runPlan(options: PlanCommandOptions): Promise<void> {
   if (options.start !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(options.start)) {
     throw new InputError(problem({ field: "--start", message: "The start date is not a date", received: options.start, expected: "YYYY-MM-DD", fix: "pass a date such as 2026-03-02" }));
   }
+  // Loaded here, not at import time, so that `rehost` starts fast whatever the command.
+  const { loadInventory, loadWaves } = require("../../inventory") as typeof import("../../inventory");
+  const { buildPlan, renderJson, renderMarkdown, renderTable } = require("../../plan") as typeof import("../../plan");
   const [inventoryResult, wavesResult] = await Promise.allSettled([
     loadInventory(options.inventory, options.networks !== undefined ? { networks: options.networks } : {}),
     loadWaves(options.waves),
