@@ -54,7 +54,7 @@ function pattern(offset: number, length: number): Buffer {
  * A scripted NBD server: handshake with structured replies and two metadata contexts (ids 1, 2),
  * then `answer` is called with every `batch` requests received.
  */
-async function scriptedServer(socketPath: string, batch: number, answer: Answer): Promise<net.Server> {
+async function scriptedServer(socketPath: string, batch: number, answer: Answer, maximumBlockSize?: number): Promise<net.Server> {
   const server = net.createServer((sock) => {
     let buffered = Buffer.alloc(0);
     let waiting: (() => void) | undefined;
@@ -89,6 +89,9 @@ async function scriptedServer(socketPath: string, batch: number, answer: Answer)
           sock.write(optionReply(option, P.NBD_REP_ACK));
         } else if (option === P.NBD_OPT_GO) {
           sock.write(optionReply(option, P.NBD_REP_INFO, Buffer.concat([u16(P.NBD_INFO_EXPORT), u64(SIZE), u16(P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH)])));
+          if (maximumBlockSize !== undefined) {
+            sock.write(optionReply(option, P.NBD_REP_INFO, Buffer.concat([u16(P.NBD_INFO_BLOCK_SIZE), u32(1), u32(512), u32(maximumBlockSize)])));
+          }
           sock.write(optionReply(option, P.NBD_REP_ACK));
           break;
         } else sock.write(optionReply(option, P.NBD_REP_ERR_UNSUP));
@@ -126,9 +129,9 @@ describe("NBD reply parsing (scripted server)", () => {
   });
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  async function start(batch: number, answer: Answer): Promise<NbdClient> {
+  async function start(batch: number, answer: Answer, maximumBlockSize?: number): Promise<NbdClient> {
     socketPath = path.join(dir, `s${count++}.sock`);
-    server = await scriptedServer(socketPath, batch, answer);
+    server = await scriptedServer(socketPath, batch, answer, maximumBlockSize);
     client = await connectNbd(`nbd+unix:///?socket=${socketPath}`, { metaContexts: CONTEXTS });
     return client;
   }
@@ -171,6 +174,26 @@ describe("NBD reply parsing (scripted server)", () => {
     const error = await c.read(8192, 4096).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "EIO", command: "READ", offset: 8192, length: 4096 });
     expect((error as Error).message).toContain("medium error on sector 17, at offset 16896");
+  });
+
+  it("fails a split read only once every part is answered, so the buffer is free when it settles", async () => {
+    let secondAnswered = false;
+    const c = await start(
+      2,
+      async ([a, b], send) => {
+        await send(Buffer.concat([u32(P.NBD_SIMPLE_REPLY_MAGIC), u32(5), a.handle]));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        secondAnswered = true;
+        await send(chunk(P.NBD_REPLY_FLAG_DONE, P.NBD_REPLY_TYPE_OFFSET_DATA, b.handle, Buffer.concat([u64(b.offset), pattern(b.offset, b.length)])));
+      },
+      4096,
+    );
+    expect(c.maximumBlockSize).toBe(4096);
+    const into = Buffer.alloc(8192);
+    const error = await c.read(0, 8192, into).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "EIO", offset: 0, length: 4096 });
+    expect(secondAnswered).toBe(true);
+    expect(into.subarray(4096).equals(pattern(4096, 4096))).toBe(true);
   });
 
   it("fails a read whose reply does not cover it, with EPROTO", async () => {

@@ -194,7 +194,7 @@ export class NbdClient implements BlockDevice {
       const n = Math.min(max, length - done);
       parts.push(this.request(NBD_CMD_READ, 0, offset + done, n, undefined, buffer.subarray(done, done + n)));
     }
-    return Promise.all(parts).then(() => buffer);
+    return allSettled(parts).then(() => buffer);
   }
 
   /** NBD_CMD_WRITE; data longer than `maximumBlockSize` is split. `data` must not change until this resolves. */
@@ -210,7 +210,7 @@ export class NbdClient implements BlockDevice {
       const n = Math.min(max, length - done);
       parts.push(this.request(NBD_CMD_WRITE, 0, offset + done, n, data.subarray(done, done + n)));
     }
-    return Promise.all(parts).then(() => undefined);
+    return allSettled(parts);
   }
 
   /**
@@ -304,7 +304,7 @@ export class NbdClient implements BlockDevice {
     if (length <= cap) return this.request(command, flags, offset, length) as Promise<void>;
     const parts: Promise<unknown>[] = [];
     for (let done = 0; done < length; done += cap) parts.push(this.request(command, flags, offset + done, Math.min(cap, length - done)));
-    return Promise.all(parts).then(() => undefined);
+    return allSettled(parts);
   }
 
   private writeZeroBuffers(offset: number, length: number): Promise<void> {
@@ -315,7 +315,7 @@ export class NbdClient implements BlockDevice {
       const n = Math.min(step, length - done);
       parts.push(this.request(NBD_CMD_WRITE, 0, offset + done, n, n === zeroes.length ? zeroes : zeroes.subarray(0, n)));
     }
-    return Promise.all(parts).then(() => undefined);
+    return allSettled(parts);
   }
 
   private request(command: number, flags: number, offset: number, length: number, data?: Buffer, into?: Buffer, contextId = 0): Promise<unknown> {
@@ -640,4 +640,14 @@ export class NbdClient implements BlockDevice {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/**
+ * Waits for every part of a split request, then fails with the first error: the caller may reuse
+ * its buffer once the promise settles, so no part may still be reading into it or sending from it.
+ */
+async function allSettled(parts: Promise<unknown>[]): Promise<void> {
+  const results = await Promise.allSettled(parts);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
 }
