@@ -16,6 +16,9 @@ import { parse as parseYaml, stringify } from "yaml";
 import { runOfflinePreview, runUnderMocks } from "../lib/preview";
 
 const ROOT = path.resolve(__dirname, "..");
+
+/** A bare custom resource of any type, for the flat peer. */
+class Flat extends pulumi.CustomResource {}
 const TARGET_MS = 15_000;
 
 async function main(): Promise<void> {
@@ -59,7 +62,7 @@ async function main(): Promise<void> {
       const t = performance.now();
       await runUnderMocks({ project: "rehost", stack: "peer" }, () => {
         for (const r of recorded) {
-          if (r.custom) new pulumi.CustomResource(r.type, r.name, { ...r.inputs });
+          if (r.custom) new Flat(r.type, r.name, { ...r.inputs });
           else new pulumi.ComponentResource(r.type, r.name);
         }
       });

@@ -83,6 +83,12 @@ const WaveStackSchema = CommonSchema.extend({
   landingZoneStack: z.string().min(1),
   /** `sync` (gateways + replication) or `cutover` (final round, verify, hosts). */
   phase: z.enum(WAVE_PHASES as [string, ...string[]]).default("sync"),
+  /** NBD URI of the on-prem proxy (`nbds://10.30.9.10:10809`); each disk is the export named by its id. */
+  sourceNbd: z.string().regex(/^nbds?(\+unix)?:\/\//, "an nbd:// or nbds:// URI of the source proxy"),
+  /** PSK file name in the agent's credentials directory for `nbds://`. @default - none */
+  sourceCredentials: z.string().min(1).optional(),
+  /** `true` once an operator has shut the source VMs down, when no vSphere client is configured. */
+  manualConfirmation: z.boolean().default(false),
   /** Replication round; raise it to run an incremental round. */
   round: z.number().int().min(1).default(1),
   /** Image of the sync gateways. */
@@ -112,7 +118,7 @@ export type StackConfig = LandingZoneConfig | WaveStackConfig | RehearsalConfig;
 
 const KEYS = [
   "role", "inventory", "networks", "waves", "hostSecurityGroups", "link", "operatorCidr", "sourceProxyCidr", "cutOverWaves",
-  "agentPort", "wave", "landingZoneStack", "phase", "round", "gatewayImageId", "maxDisksPerGateway", "waveStack", "rehearsal", "bastion",
+  "agentPort", "wave", "landingZoneStack", "phase", "round", "sourceNbd", "sourceCredentials", "manualConfirmation", "gatewayImageId", "maxDisksPerGateway", "waveStack", "rehearsal", "bastion",
 ] as const;
 
 /** Secret keys per role. */

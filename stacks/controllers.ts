@@ -1,27 +1,105 @@
 /**
  * The seam between the stacks and the dynamic providers (`lib/providers`): Replication,
- * RehearsalPoint and Cutover. Each function here declares the provider resources for a wave or
- * a rehearsal and returns their results; the components consume only those results
- * (`WaveControllers`, `RehearsalEnvironmentArgs.rehearsalPoint`).
+ * RehearsalPoint / RehearsalThaw and Cutover. The components only consume their results
+ * (`WaveControllers`, `RehearsalEnvironmentArgs.rehearsalPoint`); this module declares them.
  *
- * While no provider is wired in, the wave declares gateways and hosts with no controller (the
- * digests are empty and snapshots are taken at each replica's latest round), which is what the
- * offline preview shows.
+ * - Replication: one per source disk, on the agent of the gateway that carries it, writing to the
+ *   disk's device there; `rehost:round` drives incremental rounds.
+ * - Cutover: one per VM and gateway (a VM whose disks sit on two gateways gets two; the second
+ *   finds the source already off), final round `rehost:round + 1`, after every replication.
+ * - RehearsalPoint: one per gateway of the wave, named after the rehearsal stack; the snapshots
+ *   are taken at the digests it returns, and RehearsalThaw (after the snapshots) lets
+ *   replication go on.
  */
-import type * as pulumi from "@pulumi/pulumi";
-import type { WaveControllers } from "../lib/components";
+import * as pulumi from "@pulumi/pulumi";
+import type { ControllerResult, CutoverSeamArgs, ReplicationSeamArgs, WaveControllers } from "../lib/components";
 import type { PlannedWave } from "../lib/plan/types";
+import { Cutover, RehearsalPoint, RehearsalThaw, Replication } from "../lib/providers";
 import type { WaveStackConfig } from "./config";
 
-/** Controllers of a wave stack: replication per gateway, cutover for the wave. */
-export function waveControllers(_wave: PlannedWave, _config: WaveStackConfig): WaveControllers | undefined {
-  return undefined;
+/** The NBD URI of a source disk: the proxy's base URI with the disk id as export name. */
+export function sourceUri(base: string, diskId: string): string {
+  return `${base.replace(/\/+$/, "")}/${diskId}`;
 }
 
-/**
- * The frozen round of each replica a rehearsal boots from (planned disk id → round label), from
- * the RehearsalPoint provider.
- */
-export function rehearsalPoint(_wave: PlannedWave, _waveOutputs: pulumi.Output<Record<string, unknown>>): pulumi.Input<Record<string, string>> | undefined {
-  return undefined;
+/** Controllers of a wave stack: replication per disk, and at cutover one Cutover per VM and gateway. */
+export function waveControllers(wave: PlannedWave, config: WaveStackConfig): WaveControllers {
+  const replications: Replication[] = [];
+  return {
+    replication(name: string, args: ReplicationSeamArgs, opts: pulumi.CustomResourceOptions): ControllerResult {
+      const digests = args.disks.map((disk) => {
+        const replication = new Replication(
+          `${name}-${disk.id}`,
+          {
+            agentUrl: args.gateway.agentEndpoint,
+            jobId: disk.id,
+            source: sourceUri(config.sourceNbd, disk.id),
+            credentials: config.sourceCredentials,
+            target: args.gateway.devices.apply((devices) => devices[disk.id]!),
+            round: config.round,
+          },
+          opts,
+        );
+        replications.push(replication);
+        return replication.digest.apply((digest) => [disk.id, digest] as const);
+      });
+      return { digests: pulumi.all(digests).apply((pairs) => Object.fromEntries(pairs)) };
+    },
+    cutover(name: string, args: CutoverSeamArgs, opts: pulumi.CustomResourceOptions): ControllerResult {
+      const digests: pulumi.Output<Record<string, string>>[] = [];
+      for (const vm of wave.vms) {
+        const gateways = [...new Set(vm.disks.map((d) => d.gateway))];
+        for (const gw of gateways) {
+          const gateway = args.gateways.get(gw)!;
+          const cutover = new Cutover(
+            gateways.length === 1 ? `${name}-${vm.name}` : `${name}-${vm.name}-${gw}`,
+            {
+              agentUrl: gateway.agentEndpoint,
+              vm: vm.uuid,
+              jobIds: vm.disks.filter((d) => d.gateway === gw).map((d) => d.id),
+              round: config.round + 1,
+              manualConfirmation: config.manualConfirmation,
+            },
+            { ...opts, dependsOn: replications },
+          );
+          digests.push(cutover.digests.apply((d) => Object.fromEntries(Object.entries(d ?? {}).map(([job, v]) => [job, v.target]))));
+        }
+      }
+      return { digests: pulumi.all(digests).apply((maps) => Object.assign({}, ...maps) as Record<string, string>) };
+    },
+  };
+}
+
+/** What the rehearsal stack declares around its environment. */
+export interface RehearsalControllers {
+  /** Planned disk id → `round N, digest D`: where each snapshot is taken. */
+  readonly pointOf: pulumi.Output<Record<string, string>>;
+  /** Declares the thaw once the snapshots exist. */
+  thawAfter(snapshotIds: pulumi.Output<string[]>): void;
+}
+
+/** A RehearsalPoint per gateway of the wave (on the wave stack's agents), and the thaw after the snapshots. */
+export function rehearsalControllers(stack: string, wave: PlannedWave, agentEndpoints: pulumi.Output<Record<string, string>>): RehearsalControllers {
+  const point = stack;
+  const perGateway = wave.gateways.map((gw) => {
+    const jobIds = wave.vms.flatMap((vm) => vm.disks).filter((d) => d.gateway === gw.name).map((d) => d.id);
+    const agentUrl = agentEndpoints.apply((urls) => urls[gw.name]!);
+    const frozen = new RehearsalPoint(`${stack}-point-${gw.name}`, { agentUrl, jobIds, point });
+    return { gw, jobIds, agentUrl, frozen };
+  });
+  const pointOf = pulumi
+    .all(perGateway.map((p) => p.frozen.digests))
+    .apply((maps) =>
+      Object.fromEntries(
+        maps.flatMap((m) => Object.entries(m ?? {}).map(([job, v]) => [job, `round ${v.round}, digest ${v.algorithm}:${v.digest}`])),
+      ),
+    );
+  return {
+    pointOf,
+    thawAfter(snapshotIds) {
+      for (const p of perGateway) {
+        new RehearsalThaw(`${stack}-thaw-${p.gw.name}`, { agentUrl: p.agentUrl, jobIds: p.jobIds, point, snapshots: snapshotIds });
+      }
+    },
+  };
 }

@@ -6,18 +6,15 @@ import * as pulumi from "@pulumi/pulumi";
 import { RehearsalEnvironment } from "../lib/components";
 import type { Plan } from "../lib/plan/types";
 import type { RehearsalConfig } from "./config";
-import { rehearsalPoint } from "./controllers";
+import { rehearsalControllers } from "./controllers";
 import { planWave } from "./plan";
 
 /** Declares one rehearsal of a wave. */
 export function rehearsalStack(plan: Plan, config: RehearsalConfig): Record<string, pulumi.Input<unknown>> {
   const wave = planWave(plan, config.wave);
   const waveRef = new pulumi.StackReference(config.waveStack);
-  const waveOutputs = pulumi.output({
-    wave: waveRef.requireOutput("wave"),
-    diskIds: waveRef.requireOutput("diskIds"),
-    agentEndpoints: waveRef.requireOutput("agentEndpoints"),
-  }) as unknown as pulumi.Output<Record<string, unknown>>;
+  const agentEndpoints = waveRef.requireOutput("agentEndpoints") as pulumi.Output<Record<string, string>>;
+  const controllers = rehearsalControllers(pulumi.getStack(), wave, agentEndpoints);
   const replicaDiskIds = pulumi.all([waveRef.requireOutput("wave"), waveRef.requireOutput("diskIds")]).apply(([name, ids]) => {
     if (name !== wave.name) throw new Error(`rehost:waveStack ${config.waveStack} migrates wave ${String(name)}, not ${wave.name}`);
     return ids as Record<string, string>;
@@ -29,10 +26,11 @@ export function rehearsalStack(plan: Plan, config: RehearsalConfig): Record<stri
     wave: wave.name,
     rehearsal: config.rehearsal,
     replicaDiskIds,
-    rehearsalPoint: rehearsalPoint(wave, waveOutputs),
+    rehearsalPoint: controllers.pointOf,
     hostSecurityGroups: config.hostSecurityGroups,
     bastion: config.bastion,
   });
+  controllers.thawAfter(env.snapshotIds);
   return {
     role: "rehearsal",
     wave: wave.name,

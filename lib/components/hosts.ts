@@ -28,8 +28,16 @@ export interface HostsFromReplicasArgs {
   readonly phase: string;
 }
 
+/** What {@link declareHostsFromReplicas} declared. */
+export interface HostsFromReplicas {
+  /** VM name → its instance. */
+  readonly hosts: Map<string, MigratedInstance>;
+  /** Planned disk id → its snapshot. */
+  readonly snapshots: Map<string, alicloud.ecs.EcsSnapshot>;
+}
+
 /** Declares `${name}-snap-<diskId>` snapshots and `${name}-<vm>` instances under `parent`. */
-export function declareHostsFromReplicas(parent: pulumi.Resource, name: string, args: HostsFromReplicasArgs): Map<string, MigratedInstance> {
+export function declareHostsFromReplicas(parent: pulumi.Resource, name: string, args: HostsFromReplicasArgs): HostsFromReplicas {
   const replicas = pulumi.output(args.replicaDiskIds);
   const points = pulumi.output(args.pointOf);
   const vswitches = pulumi.output(args.vswitchIds);
@@ -42,6 +50,7 @@ export function declareHostsFromReplicas(parent: pulumi.Resource, name: string, 
     });
   }
   const hosts = new Map<string, MigratedInstance>();
+  const allSnapshots = new Map<string, alicloud.ecs.EcsSnapshot>();
   for (const vm of args.vms) {
     const snapshots = new Map<string, pulumi.Output<string>>();
     for (const disk of vm.disks) {
@@ -61,6 +70,7 @@ export function declareHostsFromReplicas(parent: pulumi.Resource, name: string, 
         { parent },
       );
       snapshots.set(disk.id, snapshot.id);
+      allSnapshots.set(disk.id, snapshot);
     }
     const [system, ...data] = vm.disks;
     hosts.set(
@@ -80,5 +90,5 @@ export function declareHostsFromReplicas(parent: pulumi.Resource, name: string, 
       ),
     );
   }
-  return hosts;
+  return { hosts, snapshots: allSnapshots };
 }

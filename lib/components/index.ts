@@ -17,5 +17,5 @@ export {
   type CutoverSeamArgs,
   type ControllerResult,
 } from "./migration-wave";
-export { declareHostsFromReplicas, type HostsFromReplicasArgs } from "./hosts";
+export { declareHostsFromReplicas, type HostsFromReplicasArgs, type HostsFromReplicas } from "./hosts";
 export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, gatewayDevice, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";

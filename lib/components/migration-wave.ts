@@ -150,7 +150,7 @@ export class MigrationWave extends pulumi.ComponentResource {
         ? cutover(`${name}-cutover`, { wave, gateways, replicationDigests }, { parent: this }).digests
         : pulumi.output(args.cutoverDigests ?? {});
       const diskIds = collect(gateways, (g) => g.diskIds);
-      hosts = declareHostsFromReplicas(this, name, {
+      ({ hosts } = declareHostsFromReplicas(this, name, {
         vms: wave.vms,
         subnets: wave.subnets,
         replicaDiskIds: diskIds,
@@ -159,7 +159,7 @@ export class MigrationWave extends pulumi.ComponentResource {
         securityGroupIds: args.hostSecurityGroupIds,
         wave: wave.name,
         phase: "cutover",
-      });
+      }));
     }
 
     this.agentEndpoints = pulumi

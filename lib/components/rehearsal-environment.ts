@@ -55,6 +55,8 @@ export class RehearsalEnvironment extends pulumi.ComponentResource {
   public readonly cidrBlocks: pulumi.Output<string[]>;
   /** VM name → its pinned private IP. */
   public readonly privateIps: pulumi.Output<Record<string, string>>;
+  /** Ids of the snapshots the hosts were built from (a thaw of replication can wait for them). */
+  public readonly snapshotIds: pulumi.Output<string[]>;
   /** The bastion's public IP, or `""` without a bastion. */
   public readonly bastionPublicIp: pulumi.Output<string>;
 
@@ -79,7 +81,7 @@ export class RehearsalEnvironment extends pulumi.ComponentResource {
     const hostGroups = network.hostSecurityGroupIds.apply((ids) => Object.values(ids));
     const groupCount = (args.hostSecurityGroups ?? [{ name: "hosts" }]).length;
     const securityGroupIds = Array.from({ length: groupCount }, (_, i) => hostGroups.apply((ids) => ids[i]));
-    const hosts = declareHostsFromReplicas(this, name, {
+    const { hosts, snapshots } = declareHostsFromReplicas(this, name, {
       vms: args.vms,
       subnets: args.subnets,
       replicaDiskIds: args.replicaDiskIds,
@@ -94,8 +96,9 @@ export class RehearsalEnvironment extends pulumi.ComponentResource {
     this.privateIps = pulumi
       .all([...hosts].map(([vm, host]) => host.privateIp.apply((ip) => [vm, ip] as const)))
       .apply((pairs) => Object.fromEntries(pairs));
+    this.snapshotIds = pulumi.all([...snapshots.values()].map((s) => s.id));
     this.bastionPublicIp = args.bastion ? declareBastion(this, name, network, args.bastion) : pulumi.output("");
-    this.registerOutputs({ vpcId: this.vpcId, cidrBlocks: this.cidrBlocks, privateIps: this.privateIps, bastionPublicIp: this.bastionPublicIp });
+    this.registerOutputs({ vpcId: this.vpcId, cidrBlocks: this.cidrBlocks, privateIps: this.privateIps, snapshotIds: this.snapshotIds, bastionPublicIp: this.bastionPublicIp });
   }
 }
 

@@ -96,7 +96,7 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
         type,
         name: req.getName(),
         parent: parentUrn ? (parentUrn.split("::").pop() ?? null) : null,
-        inputs: redact(rpc.deserializeProperties(req.getObject(), false, true)) as Record<string, unknown>,
+        inputs: withoutProvider(redact(rpc.deserializeProperties(req.getObject(), false, true)) as Record<string, unknown>),
         custom,
         ...(custom ? { id: `${req.getName()}-id` } : {}),
       });
@@ -167,6 +167,13 @@ async function resolve(value: unknown): Promise<unknown> {
   return await output.promise();
 }
 
+/** Dynamic resources carry their serialized provider code as `__provider`: not an input anyone reads. */
+function withoutProvider(inputs: Record<string, unknown>): Record<string, unknown> {
+  if (!("__provider" in inputs)) return inputs;
+  const { __provider: _code, ...rest } = inputs;
+  return rest;
+}
+
 function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);
   if (value !== null && typeof value === "object") {
@@ -178,9 +185,9 @@ function redact(value: unknown): unknown {
 }
 
 /**
- * Outputs the cloud would compute and the programs read: attribute ids of CEN resources, and
- * the private IP of an instance whose IP is not pinned (`dhcp:<name>`, a placeholder no real
- * address can be mistaken for).
+ * Outputs the cloud (or a controller) would compute and the programs read: attribute ids of CEN
+ * resources, the private IP of an instance whose IP is not pinned (`dhcp:<name>`, a placeholder no
+ * real address can be mistaken for), and the digests of the rehost controllers (`preview:<job>`).
  */
 function mockOutputs(type: string, name: string, id: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
@@ -197,6 +204,17 @@ function mockOutputs(type: string, name: string, id: string, inputs: Record<stri
       return { transitRouterAttachmentId: id };
     case "alicloud:cen/transitRouterRouteTable:TransitRouterRouteTable":
       return { transitRouterRouteTableId: id };
+    case "pulumi-nodejs:dynamic/rehost:Replication":
+      return { state: "preview", lastRound: inputs.round ?? 0, digest: `preview:${String(inputs.jobId)}`, digestAlgorithm: "preview" };
+    case "pulumi-nodejs:dynamic/rehost:Cutover": {
+      const jobs = (inputs.jobIds as string[] | undefined) ?? [];
+      const digest = (job: string) => ({ source: `preview:${job}`, target: `preview:${job}`, algorithm: "preview", size: 0 });
+      return { shutdown: "preview", digests: Object.fromEntries(jobs.map((job) => [job, digest(job)])), verifiedAt: "preview" };
+    }
+    case "pulumi-nodejs:dynamic/rehost:RehearsalPoint": {
+      const jobs = (inputs.jobIds as string[] | undefined) ?? [];
+      return { digests: Object.fromEntries(jobs.map((job) => [job, { round: 0, digest: job, algorithm: "preview" }])), frozenAt: "preview" };
+    }
     default:
       return {};
   }

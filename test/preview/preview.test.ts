@@ -128,23 +128,23 @@ describe("bad stack config", () => {
 
   it("names rehost:wave when the wave is not in the plan", async () => {
     stackFile("landing-zone", fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.landing-zone.yaml"), "utf8").split("\n").filter((l) => l.startsWith("  ")).map((l) => l.slice(2)));
-    stackFile("ghost", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-9", "rehost:landingZoneStack: landing-zone", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("ghost", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-9", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
     const problems = await problemsOf("ghost");
     expect(problems.map((p) => p.field)).toEqual(["rehost:wave"]);
     expect(problems[0]!.expected).toContain("wave-1-infra");
   });
 
   it("names rehost:landingZoneStack when the reference is missing or points nowhere", async () => {
-    stackFile("orphan", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("orphan", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
     expect((await problemsOf("orphan")).map((p) => p.field)).toEqual(["rehost:landingZoneStack"]);
-    stackFile("dangling", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: nowhere", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("dangling", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: nowhere", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
     const problems = await problemsOf("dangling");
     expect(problems.map((p) => p.field)).toEqual(["rehost:landingZoneStack"]);
     expect(problems[0]!.message).toContain("nowhere");
   });
 
   it("names the missing secrets of a wave stack", async () => {
-    stackFile("no-secrets", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone"]);
+    stackFile("no-secrets", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809"]);
     expect((await problemsOf("no-secrets")).map((p) => p.field)).toEqual(["rehost:agentToken", "rehost:agentPsk"]);
   });
 });
