@@ -51,8 +51,8 @@ export type JobSpec = z.output<typeof RegisterRequestSchema>;
 
 export const RoundRequestSchema = z
   .object({
-    /** The round number the controller wants; asking twice for the same number is idempotent. */
-    round: z.number().int().positive(),
+    /** The round number the controller wants (0 retries the initial sync); asking twice for one number is idempotent. */
+    round: z.number().int().nonnegative(),
     changed: ChangedSchema,
   })
   .strict();

@@ -102,7 +102,10 @@ interface JobRecord {
 
 interface Job {
   record: JobRecord;
+  /** A run is scheduled (waiting for a slot or copying). */
   running: boolean;
+  /** The run holds a concurrency slot. */
+  copying: boolean;
   startedAt?: string;
   progress?: RoundProgress;
   abort?: AbortController;
@@ -129,7 +132,7 @@ export class JobManager {
       this.options.logger.log("error", "job file unreadable; left in place", { file, error: String(err) }),
     );
     for (const record of records) {
-      const job: Job = { record, running: false, removed: false };
+      const job: Job = { record, running: false, copying: false, removed: false };
       this.jobs.set(record.spec.id, job);
       if (record.active !== undefined) {
         record.active.attempts = 0;
@@ -173,7 +176,7 @@ export class JobManager {
       active: { round: 0, changed: spec.initial, requestedAt: new Date().toISOString(), attempts: 0 },
       rounds: [],
     };
-    const job: Job = { record, running: false, removed: false };
+    const job: Job = { record, running: false, copying: false, removed: false };
     this.save(job);
     this.jobs.set(spec.id, job);
     this.options.logger.log("info", "job registered", { job: spec.id, source: spec.source.uri, target: spec.target });
@@ -312,6 +315,7 @@ export class JobManager {
       if (this.closed || job.removed || active === undefined) return;
       const abort = new AbortController();
       job.abort = abort;
+      job.copying = true;
       job.startedAt = new Date().toISOString();
       job.progress = undefined;
       r.state = active.round === 0 ? "initial-sync" : "syncing";
@@ -396,6 +400,7 @@ export class JobManager {
       }
     } finally {
       job.running = false;
+      job.copying = false;
       job.abort = undefined;
       release();
       this.kick(job);
@@ -444,8 +449,8 @@ export class JobManager {
             round: r.active.round,
             changed: r.active.changed,
             requestedAt: r.active.requestedAt,
-            startedAt: job.running ? job.startedAt : undefined,
-            queued: !job.running && r.state !== "error" && r.state !== "stalled",
+            startedAt: job.copying ? job.startedAt : undefined,
+            queued: !job.copying && r.state !== "error" && r.state !== "stalled",
             attempts: r.active.attempts,
             phase: job.progress?.phase,
             bytesDone: job.progress?.bytesDone ?? 0,
