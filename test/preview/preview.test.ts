@@ -16,11 +16,17 @@ const BLOCK = "alicloud:vpc/ipv4CidrBlock:Ipv4CidrBlock";
 
 let plan: Plan;
 let tmp: string;
+let landing: PreviewResult;
+let wave: PreviewResult;
+let rehearsal: PreviewResult;
 
 beforeAll(async () => {
   const inventory = await loadInventory(path.join(EXAMPLE, "inventory.yaml"), { networks: path.join(EXAMPLE, "networks.yaml") });
   plan = buildPlan(inventory, await loadWaves(path.join(EXAMPLE, "waves.yaml")));
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-preview-"));
+  landing = await runOfflinePreview({ stack: "landing-zone", projectDir: ROOT });
+  wave = await runOfflinePreview({ stack: "wave-1", projectDir: ROOT });
+  rehearsal = await runOfflinePreview({ stack: "wave-1-rehearsal-1", projectDir: ROOT });
 });
 
 afterAll(() => {
@@ -74,15 +80,12 @@ describe("rehost preview on the exchange-centre example", () => {
   });
 
   it("gives the rehearsal VPC the landing zone's CIDRs and no CEN attachment", async () => {
-    const landing = await runOfflinePreview({ stack: "landing-zone", projectDir: ROOT });
-    const rehearsal = await runOfflinePreview({ stack: "wave-1-rehearsal-1", projectDir: ROOT });
     expect(rehearsal.referencedStacks).toEqual(["landing-zone", "wave-1"]);
     expect(vpcBlocks(landing)).toEqual([[...plan.vpc.cidrBlocks]]);
     expect(vpcBlocks(rehearsal)).toEqual(vpcBlocks(landing));
     expect(rehearsal.resources.filter((r) => r.type.startsWith("alicloud:cen/") || r.type.startsWith("alicloud:expressconnect/") || r.type.startsWith("alicloud:vpn/"))).toEqual([]);
     expect(landing.resources.some((r) => r.type === "alicloud:cen/transitRouterVpcAttachment:TransitRouterVpcAttachment" && r.inputs.vpcId === "landing-zone-vpc-id")).toBe(true);
     // Its hosts snapshot the replicas the wave stack declared.
-    const wave = await runOfflinePreview({ stack: "wave-1", projectDir: ROOT });
     const replicas = new Set(wave.recorded.filter((r) => r.type === "alicloud:ecs/ecsDisk:EcsDisk").map((r) => r.id));
     const snapshots = rehearsal.resources.filter((r) => r.type === "alicloud:ecs/ecsSnapshot:EcsSnapshot");
     expect(snapshots.length).toBe(replicas.size);
@@ -90,8 +93,7 @@ describe("rehost preview on the exchange-centre example", () => {
     expect(rehearsal.pinnedIps.map((p) => p.ip).sort()).toEqual(wave.pinnedIps.map((p) => p.ip).sort());
   });
 
-  it("advertises to on-prem only the sync ranges and the subnets of cut-over waves", async () => {
-    const landing = await runOfflinePreview({ stack: "landing-zone", projectDir: ROOT });
+  it("advertises to on-prem only the sync ranges and the subnets of cut-over waves", () => {
     const routes = landing.resources.filter((r) => r.type === "alicloud:cen/transitRouterRouteEntry:TransitRouterRouteEntry").map((r) => r.inputs.transitRouterRouteEntryDestinationCidrBlock);
     const wave1 = plan.waves[0]!;
     const later = new Set(plan.waves.slice(1).flatMap((w) => w.subnets.map((s) => s.cidr)));
@@ -99,9 +101,39 @@ describe("rehost preview on the exchange-centre example", () => {
     expect([...routes].sort()).toEqual([...new Set(expected)].sort());
   });
 
+  it("wires replication, cutover and the rehearsal point to the gateways, devices and snapshots", () => {
+    const planned = plan.waves[0]!;
+    const outputs = wave.outputs as { agentEndpoints: Record<string, string>; devices: Record<string, string> };
+    const disks = planned.vms.flatMap((vm) => vm.disks);
+    const replications = wave.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/rehost:Replication");
+    expect(replications).toHaveLength(disks.length);
+    for (const disk of disks) {
+      const r = replications.find((x) => x.inputs.jobId === disk.id)!;
+      expect(r.inputs).toMatchObject({ agentUrl: outputs.agentEndpoints[disk.gateway], target: outputs.devices[disk.id], source: `nbds://10.30.9.10:10809/${disk.id}`, round: 9 });
+    }
+    const cutovers = wave.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/rehost:Cutover");
+    for (const vm of planned.vms) {
+      const mine = cutovers.filter((c) => c.inputs.vm === vm.uuid);
+      expect(mine.flatMap((c) => c.inputs.jobIds as string[]).sort()).toEqual(vm.disks.map((d) => d.id).sort());
+      for (const c of mine) expect(c.inputs.round).toBe(10);
+    }
+    // Hosts are built from snapshots taken at the digests the cutover verified.
+    const snapshots = wave.resources.filter((r) => r.type === "alicloud:ecs/ecsSnapshot:EcsSnapshot");
+    expect(snapshots).toHaveLength(disks.length);
+    for (const s of snapshots) expect(s.inputs.description).toContain(`verified digest preview:${(s.inputs.tags as Record<string, string>)["rehost:disk"]}`);
+    // The rehearsal freezes each gateway's jobs, snapshots at that point, then thaws after the snapshots.
+    const points = rehearsal.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/rehost:RehearsalPoint");
+    expect(points.map((p) => p.inputs.agentUrl).sort()).toEqual(Object.values(outputs.agentEndpoints).sort());
+    expect(points.flatMap((p) => p.inputs.jobIds as string[]).sort()).toEqual(disks.map((d) => d.id).sort());
+    const rehearsalSnapshots = rehearsal.recorded.filter((r) => r.type === "alicloud:ecs/ecsSnapshot:EcsSnapshot");
+    for (const s of rehearsalSnapshots) expect(s.inputs.description).toMatch(/at round 0, digest preview:/);
+    const thaws = rehearsal.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/rehost:RehearsalThaw");
+    expect(thaws).toHaveLength(points.length);
+    for (const t of thaws) expect([...(t.inputs.snapshots as string[])].sort()).toEqual(rehearsalSnapshots.map((s) => s.id).sort());
+  });
+
   it("keeps the wave-1 graph stable (snapshot)", async () => {
-    const result = await runOfflinePreview({ stack: "wave-1", projectDir: ROOT });
-    const graph = [...result.resources].sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
+    const graph = [...wave.resources].sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
     await expect(`${JSON.stringify(graph, null, 1)}\n`).toMatchFileSnapshot("__snapshots__/exchange-center-wave-1.graph.json");
   });
 });
