@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { buildPlan } from "../../lib/plan";
-import { cidrContains, cidrCovers, cidrsOverlap, isAlibabaReserved, parseCidr } from "../../lib/plan/cidr";
+import { FORBIDDEN_VPC_RANGES, buildPlan, planVpcBlocks } from "../../lib/plan";
+import { cidrContains, cidrCovers, cidrOf, cidrsOverlap, isAlibabaReserved, parseCidr } from "../../lib/plan/cidr";
 import type { Plan } from "../../lib/plan/types";
 import { GiB, errors, inventory, wavesFile } from "./fixture";
 
@@ -289,6 +289,38 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
       ["warning", "settings.prices.instance.x.vcpuHour"],
       ["error", "cpus"],
     ]);
+  });
+});
+
+describe("planVpcBlocks", () => {
+  const valid = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "11.0.0.0/8", "100.0.0.0/8", "30.0.0.0/8"].map((r) => parseCidr(r)!);
+  const subnet = fc
+    .tuple(fc.constantFrom(...valid), fc.integer({ min: 0, max: 2 ** 24 - 1 }), fc.integer({ min: 16, max: 29 }))
+    .map(([range, offset, prefix]) => cidrOf(range.first + (offset % range.size), Math.max(prefix, range.prefix)))
+    .filter((c) => !FORBIDDEN_VPC_RANGES.some((f) => cidrsOverlap(f, c.text)));
+
+  it("covers every subnet with blocks of /8–/28 outside the refused ranges, most-used block first", () => {
+    fc.assert(
+      fc.property(fc.array(subnet, { minLength: 1, maxLength: 12 }), (subnets) => {
+        const blocks = planVpcBlocks(subnets);
+        for (const s of subnets) expect(blocks.some((b) => cidrCovers(b, s))).toBe(true);
+        for (const b of blocks) {
+          expect(b.prefix).toBeGreaterThanOrEqual(8);
+          expect(b.prefix).toBeLessThanOrEqual(28);
+          expect(FORBIDDEN_VPC_RANGES.some((f) => cidrsOverlap(f, b))).toBe(false);
+        }
+        const counts = blocks.map((b) => subnets.filter((s) => cidrCovers(b, s)).length);
+        expect(counts[0]).toBe(Math.max(...counts));
+      }),
+    );
+  });
+
+  it.each([
+    [["10.10.1.0/24", "10.10.2.0/24", "172.30.0.0/27"], ["10.10.0.0/22", "172.30.0.0/27"]],
+    [["192.168.7.8/29"], ["192.168.7.0/28"]],
+    [["100.1.0.0/16", "100.200.0.0/16"], ["100.1.0.0/16", "100.200.0.0/16"]],
+  ])("%j → %j", (subnets, expected) => {
+    expect(planVpcBlocks(subnets.map((s) => parseCidr(s)!)).map((b) => b.text)).toEqual(expected);
   });
 });
 
