@@ -21,8 +21,8 @@ export interface InstanceType {
 }
 
 /**
- * vCPU counts of each size name, as ECS names them (a `large` has 2 vCPUs, an `xlarge` 4, an
- * `Nxlarge` 4·N), per generation: the 6th generation tops out at 26xlarge, the 7th at 32xlarge,
+ * The size names of each generation, smallest first, as ECS names them (a `large` has 2 vCPUs, an
+ * `xlarge` 4, an `Nxlarge` 4·N): the 6th generation tops out at 26xlarge, the 7th at 32xlarge,
  * the 8th (Intel `i` variants) at 48xlarge.
  */
 const SIZES_BY_GENERATION: Readonly<Record<number, readonly string[]>> = {
