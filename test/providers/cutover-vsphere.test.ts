@@ -1,0 +1,71 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningAgent } from "../../lib/agent";
+import { ProcessGroup } from "../../lib/lab/processes";
+import { digest } from "../../lib/replication";
+import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
+import { makeRawDisk, makeTarget, serveRaw, startTestAgent } from "../agent/fixtures";
+import { PASSWORD, startVcsim, USER, type Vcsim } from "../vsphere/harness";
+
+describe("Cutover through vSphere (vcsim)", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-cutover-vc-"));
+  const group = new ProcessGroup();
+  const saved = { ...process.env };
+  let sim: Vcsim;
+  let vc: VSphereClient;
+  let agent: RunningAgent;
+  let providers: typeof import("../../lib/providers");
+  let uri: string;
+  const target = path.join(dir, "target.raw");
+
+  beforeAll(async () => {
+    sim = await startVcsim({ vms: [{ name: "app-01", powerState: "poweredOn", guestShutdown: "ok", disks: [{ capacityMiB: 8 }] }] });
+    vc = await connectVSphere({ url: sim.url, user: USER, password: PASSWORD, ca: sim.ca });
+    makeRawDisk(path.join(dir, "source.raw"), 8, 4, "vc");
+    makeTarget(target, 8);
+    uri = await serveRaw(group, path.join(dir, "source.raw"), path.join(dir, "source.sock"));
+    let token: string;
+    ({ agent, token } = await startTestAgent(dir, [target]));
+    Object.assign(process.env, {
+      REHOST_AGENT_TOKEN: token,
+      REHOST_AGENT_FINGERPRINT: agent.fingerprint,
+      REHOST_VCENTER_URL: sim.url,
+      REHOST_VCENTER_USER: USER,
+      REHOST_VCENTER_PASSWORD: PASSWORD,
+      REHOST_VCENTER_CA_FILE: sim.ca,
+    });
+    providers = require("../../lib/providers");
+  }, 300_000);
+
+  afterAll(async () => {
+    process.env = saved;
+    await vc?.logout().catch(() => undefined);
+    await agent?.close();
+    await group.stopAll();
+    await sim?.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("shuts the source down through vSphere, verifies, and powers it on again on delete", async () => {
+    const repl = providers.replicationProvider;
+    const created = await repl.create((await repl.check!({}, { agentUrl: agent.url, jobId: "app-01-disk-2000", source: uri, target, pollSeconds: 0.1 })).inputs);
+    expect(created.outs.lastRound).toBe(0);
+    expect(await vc.powerState("app-01")).toBe("poweredOn");
+
+    const checked = await providers.cutoverProvider.check!({}, { agentUrl: agent.url, vm: "app-01", jobIds: ["app-01-disk-2000"], round: 1, pollSeconds: 0.1 });
+    expect(checked.failures).toEqual([]);
+    const cutover = await providers.cutoverProvider.create(checked.inputs);
+    expect(cutover.outs.shutdown).toBe("guest-shutdown");
+    expect(await vc.powerState("app-01")).toBe("poweredOff");
+    const sourceDigest = (await digest(uri)).digest;
+    expect(cutover.outs.digests["app-01-disk-2000"]).toMatchObject({ source: sourceDigest, target: sourceDigest });
+
+    await providers.cutoverProvider.delete!("app-01-cutover", cutover.outs);
+    expect(await vc.powerState("app-01")).toBe("poweredOn");
+    // Rolling back twice is harmless.
+    await providers.cutoverProvider.delete!("app-01-cutover", cutover.outs);
+    expect(await vc.powerState("app-01")).toBe("poweredOn");
+  });
+});
