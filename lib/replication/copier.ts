@@ -206,6 +206,8 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
       await dispatcher.checkpointNow().catch(() => undefined);
       throw failure;
     }
+    // A checkpoint still being written must land before the caller removes the journal.
+    await dispatcher.settle();
     options.meter.setPhase("flush");
     await flushAll(options.targets);
     return counters;
@@ -270,6 +272,11 @@ class Dispatcher {
     if (this.options.checkpoint !== undefined) this.completedAhead.push(request);
     this.bytesDone += request.length;
     if (this.options.checkpoint !== undefined && this.writing === undefined && this.sincePersisted >= this.budget / 2) this.startCheckpoint();
+  }
+
+  /** Waits for the checkpoint being written, if any. */
+  async settle(): Promise<void> {
+    while (this.writing !== undefined) await this.writing;
   }
 
   /** Writes a checkpoint of what is complete now (waiting for one being written first). */

@@ -14,8 +14,8 @@ import { Throttle } from "./throttle";
 
 /** Default request size. */
 export const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
-/** Default requests in flight per connection. */
-export const DEFAULT_DEPTH = 8;
+/** Default requests in flight, over all connections together (the pool of buffers). */
+export const DEFAULT_DEPTH = 32;
 /** Default connections per disk when the server allows multi-conn. */
 export const DEFAULT_CONNECTIONS = 4;
 /** Default checkpoint interval: source bytes a crash may make a resumed round read again. */
@@ -40,7 +40,7 @@ export interface SyncOptions {
   readonly signal?: AbortSignal;
   /** Largest read/write request in bytes; also the unit the journal records. @default - 2 MiB */
   readonly blockSize?: number;
-  /** Requests in flight per connection. @default - 8 */
+  /** Requests in flight over all connections together; each owns a buffer of `blockSize`. @default - 32 */
   readonly depth?: number;
   /** Source bytes read between checkpoints of the journal. @default - 256 MiB */
   readonly checkpointInterval?: number;
@@ -138,7 +138,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     meter.bytesTotal = planned;
     meter.setPhase("copy");
 
-    let workers = Math.max(sources.length, targets.length) * settings.depth;
+    let workers = Math.max(settings.depth, sources.length, targets.length);
     const checkpointInterval = settings.checkpointInterval;
     if (journal !== undefined) workers = Math.max(1, Math.min(workers, Math.floor(checkpointInterval / (2 * blockSize))));
     const counters = await copy({
@@ -192,7 +192,7 @@ function validate(options: SyncOptions): Settings {
     return value;
   };
   const blockSize = integer("--block-size", options.blockSize, DEFAULT_BLOCK_SIZE, 4096, 32 * 1024 * 1024, "an integer from 4096 to 33554432 bytes");
-  const depth = integer("--depth", options.depth, DEFAULT_DEPTH, 1, 64, "an integer from 1 to 64");
+  const depth = integer("--depth", options.depth, DEFAULT_DEPTH, 1, 256, "an integer from 1 to 256");
   const connections = integer("--connections", options.connections, DEFAULT_CONNECTIONS, 1, MAXIMUM_CONNECTIONS, `an integer from 1 to ${MAXIMUM_CONNECTIONS}`);
   const checkpointInterval = integer("--checkpoint-interval", options.checkpointInterval, DEFAULT_CHECKPOINT_INTERVAL, 2 * blockSize, Number.MAX_SAFE_INTEGER, `at least twice the block size (${2 * blockSize} bytes)`);
   let throttle: Throttle | undefined;

@@ -156,20 +156,33 @@ describe("rehost sync and rehost verify", () => {
     const source = path.join(dir, "source.img");
     mixedImage(source, MiB);
     const target = path.join(dir, "never.img");
-    const cases: Array<[string[], RegExp]> = [
-      [["sync", source, target, "--bandwidth", "lots"], /--bandwidth.*"lots"/],
-      [["sync", source, target, "--changed", "sometimes"], /--changed.*not known/],
-      [["sync", path.join(dir, "missing.img"), target], /missing\.img: The disk does not exist/],
-      [["sync", "http://example.invalid/disk", target], /URI scheme is not supported/],
-      [["sync", source, target, "--connections", "0"], /--connections/],
-      [["sync", source, target, "--changed", `extents:${path.join(dir, "nope.json")}`], /nope\.json.*cannot be read/],
+    // Through the library: every mistake is an InputError with one problem naming it.
+    const cases: Array<[Parameters<typeof sync>[0], RegExp]> = [
+      [{ source, target, changed: "sometimes" as never }, /--changed.*not known/],
+      [{ source: path.join(dir, "missing.img"), target }, /missing\.img: The disk does not exist/],
+      [{ source: "http://example.invalid/disk", target }, /URI scheme is not supported/],
+      [{ source, target, connections: 0 }, /--connections/],
+      [{ source, target, bandwidth: -1 }, /--bandwidth/],
+      [{ source, target, changed: `extents:${path.join(dir, "nope.json")}` }, /nope\.json.*cannot be read/],
     ];
-    for (const [args, message] of cases) {
-      const run = await rehost(...args);
-      expect(run.code, args.join(" ")).toBe(2);
-      expect(run.stderr.trim().split("\n")).toHaveLength(1);
-      expect(run.stderr).toMatch(message);
+    for (const [options, message] of cases) {
+      const error = await sync(options).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error).toBeInstanceOf(InputError);
+      expect((error as InputError).problems).toHaveLength(1);
+      expect((error as InputError).message).toMatch(message);
       expect(fs.existsSync(target)).toBe(false);
     }
+    // Through the CLI: exit 2, one line on stderr.
+    const runs = await Promise.all([rehost("sync", source, target, "--bandwidth", "lots"), rehost("sync", path.join(dir, "missing.img"), target)]);
+    for (const run of runs) {
+      expect(run.code).toBe(2);
+      expect(run.stderr.trim().split("\n")).toHaveLength(1);
+    }
+    expect(runs[0].stderr).toMatch(/--bandwidth.*"lots"/);
+    expect(runs[1].stderr).toMatch(/missing\.img/);
+    expect(fs.existsSync(target)).toBe(false);
   });
 });

@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { InputError } from "../../lib/problems";
 import { compareDigests, digest, openDevice, sync, verify, type SyncProgress } from "../../lib/replication";
 import { makePskFile, startNbdkit, startQemuNbd, tempDir, type NbdServer } from "../helpers/nbd-servers";
 import { events, rehost } from "./cli";
@@ -196,19 +197,29 @@ describe("sync with nbdkit", () => {
   it("bad input: malformed URI and unreachable server exit 2 with one line and write nothing", async () => {
     const image = sparseImage("small.img", MiB, [0]);
     const target = fresh("never.img");
-    for (const [args, message] of [
-      [["sync", "nbd+unix:///disk", target], /nbd\+unix:\/\/\/disk/],
-      [["sync", "nbd://127.0.0.1:99999/disk", target], /99999/],
-      [["sync", "nbd://127.0.0.1:1/disk", target], /127\.0\.0\.1:1.*ECONNREFUSED/],
-      [["sync", `nbd+unix:///?socket=${path.join(dir, "nobody.sock")}`, target], /nobody\.sock/],
-      [["sync", image, "nbd://127.0.0.1:1/disk"], /127\.0\.0\.1:1.*ECONNREFUSED/],
-      [["verify", image, "nbd://127.0.0.1:1/disk"], /127\.0\.0\.1:1.*ECONNREFUSED/],
-    ] as Array<[string[], RegExp]>) {
-      const run = await rehost(...args);
-      expect(run.code, args.join(" ")).toBe(2);
-      expect(run.stderr.trim().split("\n"), run.stderr).toHaveLength(1);
-      expect(run.stderr).toMatch(message);
+    const cases: Array<[string, string, RegExp]> = [
+      ["nbd+unix:///disk", target, /nbd\+unix:\/\/\/disk.*socket=/],
+      ["nbd://127.0.0.1:99999/disk", target, /99999/],
+      ["nbd://127.0.0.1:1/disk", target, /127\.0\.0\.1:1.*ECONNREFUSED/],
+      [`nbd+unix:///?socket=${path.join(dir, "nobody.sock")}`, target, /nobody\.sock/],
+      [image, "nbd://127.0.0.1:1/disk", /127\.0\.0\.1:1.*ECONNREFUSED/],
+    ];
+    for (const [source, to, message] of cases) {
+      const error = await sync({ source, target: to }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect(error, source).toBeInstanceOf(InputError);
+      expect((error as InputError).problems, source).toHaveLength(1);
+      expect((error as InputError).message).toMatch(message);
       expect(fs.existsSync(target)).toBe(false);
     }
+    const runs = await Promise.all([rehost("sync", "nbd://127.0.0.1:1/disk", target), rehost("verify", image, "nbd://127.0.0.1:1/disk")]);
+    for (const run of runs) {
+      expect(run.code).toBe(2);
+      expect(run.stderr.trim().split("\n"), run.stderr).toHaveLength(1);
+      expect(run.stderr).toMatch(/127\.0\.0\.1:1.*ECONNREFUSED/);
+    }
+    expect(fs.existsSync(target)).toBe(false);
   });
 });

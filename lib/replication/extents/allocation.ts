@@ -44,6 +44,8 @@ export interface AllocationRange {
 export class AllocationMap {
   private readonly available: boolean;
   private buffered: StatusExtent[] = [];
+  /** Index of the first buffered extent not yet behind the queries. */
+  private head = 0;
 
   constructor(private readonly device: BlockDevice) {
     this.available = device.metaContexts.includes(BASE_ALLOCATION);
@@ -58,12 +60,12 @@ export class AllocationMap {
     const end = offset + length;
     let at = offset;
     while (at < end) {
-      while (this.buffered.length > 0 && this.buffered[0].offset + this.buffered[0].length <= at) this.buffered.shift();
-      if (this.buffered.length === 0 || this.buffered[0].offset > at) {
+      while (this.head < this.buffered.length && this.buffered[this.head].offset + this.buffered[this.head].length <= at) this.head++;
+      if (this.head === this.buffered.length || this.buffered[this.head].offset > at) {
         await this.fetch(at);
         continue;
       }
-      const extent = this.buffered[0];
+      const extent = this.buffered[this.head];
       const stop = Math.min(extent.offset + extent.length, end);
       yield { offset: at, length: stop - at, zero: (extent.flags & NBD_STATE_ZERO) !== 0 };
       at = stop;
@@ -73,6 +75,7 @@ export class AllocationMap {
   private async fetch(at: number): Promise<void> {
     const length = Math.min(STATUS_WINDOW, this.device.size - at);
     this.buffered = [];
+    this.head = 0;
     for await (const extent of statusExtents(this.device, BASE_ALLOCATION, at, length)) this.buffered.push(extent);
   }
 }
