@@ -6,7 +6,13 @@ import type { Plan, PlannedWave } from "../lib/plan/types";
 import { InputError, problem, throwIfErrors } from "../lib/problems";
 import { projectPath, stackFile, type StackConfig } from "./config";
 
-/** The plan of the configured inventory and waves file; fails with every planning error. */
+const plans = new Map<string, Promise<Plan>>();
+
+/**
+ * The plan of the configured inventory and waves file; fails with every planning error. Plans are
+ * kept per files and modification times, so previewing a wave and the landing zone it references
+ * in one process plans once.
+ */
 export async function loadPlan(config: StackConfig): Promise<Plan> {
   const file = stackFile();
   const missing = (["inventory", "waves", "networks"] as const).filter((key) => config[key] !== undefined && !fs.existsSync(projectPath(config[key]!)));
@@ -27,6 +33,17 @@ export async function loadPlan(config: StackConfig): Promise<Plan> {
   const inventoryPath = projectPath(config.inventory);
   const wavesPath = projectPath(config.waves);
   const networksPath = config.networks !== undefined ? projectPath(config.networks) : undefined;
+  const key = JSON.stringify([inventoryPath, wavesPath, networksPath].map((p) => (p === undefined ? null : [p, fs.statSync(p).mtimeMs])));
+  let plan = plans.get(key);
+  if (plan === undefined) {
+    plan = buildFromFiles(config, inventoryPath, wavesPath, networksPath);
+    plans.set(key, plan);
+    plan.catch(() => plans.delete(key));
+  }
+  return plan;
+}
+
+async function buildFromFiles(config: StackConfig, inventoryPath: string, wavesPath: string, networksPath: string | undefined): Promise<Plan> {
   const [inventory, waves] = await Promise.all([loadInventory(inventoryPath, { networks: networksPath }), loadWaves(wavesPath)]);
   const plan = buildPlan(inventory, waves, { inventory: config.inventory, waves: config.waves, networks: config.networks });
   throwIfErrors(plan.problems);
