@@ -9,6 +9,9 @@
 //
 // It prints one JSON line on stdout when ready ({"url", "ca", "thumbprint", "datastores"}) and stops
 // on SIGTERM or SIGINT, removing its datastore directories.
+//
+// `vcsim retrieve -url URL -ca FILE -user USER -runs N` is the peer of bench/vsphere.bench.ts:
+// govmomi reading the same properties through a container view, decoded into its Go types.
 package main
 
 import (
@@ -47,7 +50,13 @@ import (
 	"github.com/vmware/govmomi"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/view"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -106,6 +115,10 @@ type harness struct {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "retrieve" {
+		retrieveBench(os.Args[2:])
+		return
+	}
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (loopback only)")
 	dir := flag.String("dir", "", "directory for the CA certificate (required)")
 	estateFile := flag.String("estate", "", "estate JSON file; empty: no VMs")
@@ -820,4 +833,82 @@ func writeFault(w http.ResponseWriter, message, kind, property string) {
 	w.WriteHeader(http.StatusInternalServerError)
 	_, _ = fmt.Fprintf(w, "%s<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>%s</faultstring><detail><%sFault xmlns=\"urn:vim25\" xsi:type=\"%s\">%s</%sFault></detail></soapenv:Fault>%s",
 		envelopeStart, text.String(), kind, kind, detail, kind, envelopeEnd)
+}
+
+// retrieveBench logs in with govmomi, then -runs times reads every VM, folder, datacenter, network,
+// portgroup, host and datastore with the properties rehost's estate() reads, decodes every object
+// into its govmomi type, and prints {"objects": N, "ms": [...]} (one figure per run).
+func retrieveBench(args []string) {
+	fs := flag.NewFlagSet("retrieve", flag.ExitOnError)
+	rawURL := fs.String("url", "", "SDK URL")
+	ca := fs.String("ca", "", "CA file")
+	user := fs.String("user", "administrator@vsphere.local", "user")
+	runs := fs.Int("runs", 5, "runs")
+	_ = fs.Parse(args)
+	ctx := context.Background()
+	u, err := soap.ParseURL(*rawURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	sc := soap.NewClient(u, false)
+	if err := sc.SetRootCAs(*ca); err != nil {
+		log.Fatal(err)
+	}
+	c, err := vim25.NewClient(ctx, sc)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := session.NewManager(c).Login(ctx, url.UserPassword(*user, os.Getenv("VCSIM_PASSWORD"))); err != nil {
+		log.Fatal(err)
+	}
+	props := map[string][]string{
+		"VirtualMachine": {"name", "parent", "config.uuid", "config.instanceUuid", "config.template", "config.hardware.numCPU", "config.hardware.memoryMB",
+			"config.hardware.device", "config.guestId", "config.firmware", "config.changeTrackingEnabled", "runtime.powerState", "guest.guestFamily",
+			"guest.ipAddress", "guest.net", "snapshot"},
+		"Folder":                      {"name", "parent"},
+		"Datacenter":                  {"name", "vmFolder"},
+		"Network":                     {"name"},
+		"DistributedVirtualPortgroup": {"name", "key", "config.defaultPortConfig", "tag"},
+		"HostSystem":                  {"name", "runtime.connectionState", "runtime.powerState"},
+		"Datastore":                   {"name", "summary.type", "summary.capacity", "summary.freeSpace"},
+	}
+	kinds := []string{"VirtualMachine", "Folder", "Datacenter", "Network", "DistributedVirtualPortgroup", "HostSystem", "Datastore"}
+	var times []float64
+	objects := 0
+	for i := 0; i < *runs; i++ {
+		start := time.Now()
+		v, err := view.NewManager(c).CreateContainerView(ctx, c.ServiceContent.RootFolder, kinds, true)
+		if err != nil {
+			log.Fatal(err)
+		}
+		spec := types.PropertyFilterSpec{
+			ObjectSet: []types.ObjectSpec{{
+				Obj:  v.Reference(),
+				Skip: types.NewBool(true),
+				SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{
+					SelectionSpec: types.SelectionSpec{Name: "view"}, Type: "ContainerView", Path: "view", Skip: types.NewBool(false),
+				}},
+			}},
+		}
+		for _, kind := range kinds {
+			spec.PropSet = append(spec.PropSet, types.PropertySpec{Type: kind, PathSet: props[kind]})
+		}
+		res, err := methods.RetrievePropertiesEx(ctx, c, &types.RetrievePropertiesEx{This: c.ServiceContent.PropertyCollector, SpecSet: []types.PropertyFilterSpec{spec}})
+		if err != nil {
+			log.Fatal(err)
+		}
+		objects = 0
+		if res.Returnval != nil {
+			for _, o := range res.Returnval.Objects {
+				if _, err := mo.ObjectContentToType(o); err != nil {
+					log.Fatal(err)
+				}
+				objects++
+			}
+		}
+		_ = v.Destroy(ctx)
+		times = append(times, float64(time.Since(start).Microseconds())/1000)
+	}
+	out, _ := json.Marshal(map[string]interface{}{"objects": objects, "ms": times})
+	fmt.Println(string(out))
 }
