@@ -29,6 +29,7 @@ export function waveStack(plan: Plan, config: WaveStackConfig): Record<string, p
     agentToken: secretConfig("agentToken"),
     agentPsk: secretConfig("agentPsk"),
     agentPort: config.agentPort,
+    pskFileName: config.sourceCredentials,
     maxDisksPerGateway: config.maxDisksPerGateway,
     vswitchIds: landingZone.requireOutput("vswitchIds") as pulumi.Output<Record<string, string>>,
     hostSecurityGroupIds: Array.from({ length: groupCount }, (_, i) => hostGroups.apply((ids) => ids[i]!)),

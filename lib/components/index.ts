@@ -4,7 +4,7 @@
  */
 export { CenLink, type CenLinkArgs, type VbrLinkArgs, type VpnLinkArgs, type LinkRoute } from "./cen-link";
 export { MirroredNetwork, type MirroredNetworkArgs, type SyncSubnet, type GatewayAccess, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT } from "./mirrored-network";
-export { SyncGateway, type SyncGatewayArgs, gatewayUserData } from "./sync-gateway";
+export { SyncGateway, type SyncGatewayArgs, type GatewayAgentSettings, gatewayUserData } from "./sync-gateway";
 export { MigratedInstance, type MigratedInstanceArgs, TAG_WAVE, TAG_SOURCE_UUID, TAG_SOURCE_NAME, TAG_PHASE } from "./migrated-instance";
 export { RehearsalEnvironment, type RehearsalEnvironmentArgs, type BastionArgs } from "./rehearsal-environment";
 export {

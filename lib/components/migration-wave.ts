@@ -67,6 +67,8 @@ export interface MigrationWaveArgs {
   readonly agentPsk: pulumi.Input<string>;
   /** @default 8443 */
   readonly agentPort?: number;
+  /** PSK file name in the agents' credentials directory. @default "source.psk" */
+  readonly pskFileName?: string;
   /** Most disks per gateway. @default 16 */
   readonly maxDisksPerGateway?: number;
   /** @default true */
@@ -115,6 +117,7 @@ export class MigrationWave extends pulumi.ComponentResource {
           agentToken: args.agentToken,
           agentPsk: args.agentPsk,
           agentPort: args.agentPort,
+          pskFileName: args.pskFileName,
           maxDisks: args.maxDisksPerGateway,
           protectDisks: args.protectDisks,
           tags: { "rehost:wave": wave.name, "rehost:gateway": planned.name },

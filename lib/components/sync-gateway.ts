@@ -30,6 +30,11 @@ export interface SyncGatewayArgs {
   readonly agentPsk: pulumi.Input<string>;
   /** Agent API port. @default 8443 */
   readonly agentPort?: number;
+  /**
+   * File name the PSK is stored under in the agent's credentials directory; replication jobs name
+   * it (`rehost:sourceCredentials`). @default "source.psk"
+   */
+  readonly pskFileName?: string;
   /** Most disks the gateway may carry. @default 16 */
   readonly maxDisks?: number;
   /** npm package spec of the agent user data installs. @default "rehost" (the registry's latest) */
@@ -78,24 +83,39 @@ export class SyncGateway extends pulumi.ComponentResource {
   }
 }
 
-/** Cloud-init user data that installs the agent and starts it with its token and PSK. */
-export function gatewayUserData(token: string, psk: string, port: number, agentPackage: string): string {
+/** What the agent on a gateway is started with. */
+export interface GatewayAgentSettings {
+  readonly port: number;
+  /** npm package spec of the agent. */
+  readonly agentPackage: string;
+  /** The only devices replication may write to (the gateway's data disks). */
+  readonly devices: readonly string[];
+  /** File name of the PSK in the credentials directory. */
+  readonly pskFileName: string;
+}
+
+/**
+ * Cloud-init user data that installs the agent (`rehost agent`, docs/agent.md) and starts it with
+ * its token, the PSK in its credentials directory, and the gateway's devices as its allow-list.
+ */
+export function gatewayUserData(token: string, psk: string, settings: GatewayAgentSettings): string {
+  const pskFile = `/etc/rehost/psk/${settings.pskFileName}`;
   return [
     "#!/bin/bash",
     "set -euo pipefail",
-    "install -d -m 0700 /etc/rehost /var/lib/rehost",
+    "install -d -m 0700 /etc/rehost /etc/rehost/psk /var/lib/rehost",
     `printf '%s' ${shellQuote(token)} > /etc/rehost/agent.token`,
-    `printf 'rehost:%s\\n' ${shellQuote(psk)} > /etc/rehost/keys.psk`,
-    "chmod 0600 /etc/rehost/agent.token /etc/rehost/keys.psk",
+    `printf 'rehost:%s\\n' ${shellQuote(psk)} > ${shellQuote(pskFile)}`,
+    `chmod 0600 /etc/rehost/agent.token ${shellQuote(pskFile)}`,
     "command -v node >/dev/null || (curl -fsSL https://rpm.nodesource.com/setup_20.x | bash - && yum install -y nodejs)",
     "yum install -y nbdkit qemu-img || true",
-    `npm install -g ${agentPackage}`,
+    `npm install -g ${shellQuote(settings.agentPackage)}`,
     "cat > /etc/systemd/system/rehost-agent.service <<'UNIT'",
     "[Unit]",
     "Description=rehost sync-gateway agent",
     "After=network-online.target",
     "[Service]",
-    `ExecStart=/usr/bin/env rehost agent --port ${port} --state /var/lib/rehost --token-file /etc/rehost/agent.token --psk-file /etc/rehost/keys.psk`,
+    `ExecStart=/usr/bin/env rehost agent --state /var/lib/rehost --listen 0.0.0.0:${settings.port} --token-file /etc/rehost/agent.token --credentials /etc/rehost/psk --allow ${settings.devices.join(",")}`,
     "Restart=always",
     "[Install]",
     "WantedBy=multi-user.target",
@@ -130,11 +150,13 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
   }
   const sorted = [...args.disks].sort((a, b) => a.slot - b.slot);
   const tags = { ...(args.tags ?? {}), "rehost:role": "sync-gateway" };
-  const port = args.agentPort ?? DEFAULT_AGENT_PORT;
-  const agentPackage = args.agentPackage ?? "rehost";
-  const userData = pulumi.secret(
-    pulumi.all([args.agentToken, args.agentPsk]).apply(([token, psk]) => gatewayUserData(token, psk, port, agentPackage)),
-  );
+  const settings: GatewayAgentSettings = {
+    port: args.agentPort ?? DEFAULT_AGENT_PORT,
+    agentPackage: args.agentPackage ?? "rehost",
+    devices: sorted.map((d) => gatewayDevice(d.slot)),
+    pskFileName: args.pskFileName ?? "source.psk",
+  };
+  const userData = pulumi.secret(pulumi.all([args.agentToken, args.agentPsk]).apply(([token, psk]) => gatewayUserData(token, psk, settings)));
 
   const instance = new alicloud.ecs.Instance(
     `${name}-instance`,

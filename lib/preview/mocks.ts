@@ -21,6 +21,10 @@ export interface RecordedResource {
   readonly custom: boolean;
   /** The id the mock gave it (`<name>-id`), for custom resources. */
   readonly id?: string;
+  /** Whether `pulumi destroy` refuses to delete it. */
+  readonly protect?: boolean;
+  /** Whether deleting it leaves the cloud resource in place. */
+  readonly retainOnDelete?: boolean;
 }
 
 /** How a secret value is shown. */
@@ -99,6 +103,8 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
         inputs: withoutProvider(redact(rpc.deserializeProperties(req.getObject(), false, true)) as Record<string, unknown>),
         custom,
         ...(custom ? { id: `${req.getName()}-id` } : {}),
+        ...(req.getProtect() ? { protect: true } : {}),
+        ...(req.getRetainondelete() ? { retainOnDelete: true } : {}),
       });
     }
     return register(req, cb);
@@ -147,6 +153,8 @@ interface RegisterRequest {
   getParent(): string;
   getCustom(): boolean;
   getObject(): unknown;
+  getProtect(): boolean;
+  getRetainondelete(): boolean;
 }
 
 /** Waits until every registration the runtime started has finished. */

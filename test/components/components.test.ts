@@ -158,6 +158,8 @@ describe("components under mocks", () => {
         const disk = byId(resources, a.inputs.diskId)!;
         expect(disk.type).toBe("alicloud:ecs/ecsDisk:EcsDisk");
         expect(disk.inputs.deleteWithInstance).toBe(false);
+        // Replicated data outlives a gateway replacement and a destroy.
+        expect(disk).toMatchObject({ protect: true, retainOnDelete: true });
       }
     }
     expect(JSON.stringify(resources)).not.toContain("token-only-the-test-knows");
@@ -271,5 +273,12 @@ describe("components under mocks", () => {
       });
     await expect(declare("192.168.50.0/28")).rejects.toThrow(/outside the VPC's CIDR blocks/);
     await expect(declare("10.1.1.16/28")).rejects.toThrow(/overlaps a mirrored subnet/);
+  });
+
+  it("writes user data that starts the agent with its token, the PSK and the gateway's devices only", () => {
+    const script = c.gatewayUserData("tok'en", "00ff", { port: 8443, agentPackage: "rehost@0.1.0", devices: ["/dev/vdb", "/dev/vdc"], pskFileName: "site.psk" });
+    expect(script).toContain(`printf '%s' 'tok'\\''en' > /etc/rehost/agent.token`);
+    expect(script).toContain(`printf 'rehost:%s\\n' '00ff' > '/etc/rehost/psk/site.psk'`);
+    expect(script).toMatch(/rehost agent --state \/var\/lib\/rehost --listen 0\.0\.0\.0:8443 .*--credentials \/etc\/rehost\/psk --allow \/dev\/vdb,\/dev\/vdc$/m);
   });
 });
