@@ -93,6 +93,7 @@ export async function adaptGuest(guest: GuestFs, options: AdaptGuestOptions): Pr
   const step = (what: string) => {
     options.signal?.throwIfAborted();
     options.onProgress?.(what);
+    options.signal?.throwIfAborted();
   };
 
   step("detecting the distribution");

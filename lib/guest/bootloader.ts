@@ -72,7 +72,8 @@ function rewriteMatchingLines(
     const r = rewriteKernelArgs(m[2]!, uuids, add);
     rewrites.push(...r.rewrites);
     unresolved.push(...r.unresolved);
-    const args = r.text.startsWith(" ") || r.text.startsWith("\t") || m[1] === "" ? r.text : ` ${r.text}`;
+    const glued = m[1] === "" || m[1]!.endsWith("=") || /^\s/.test(r.text);
+    const args = glued ? r.text : ` ${r.text}`;
     return `${m[1]}${args}`;
   });
   return { text: lines.join("\n"), rewrites, unresolved };
