@@ -59,6 +59,7 @@ export interface ChangedAreas {
   readonly capacityBytes: number;
 }
 
+/** A VM's `runtime.powerState`. */
 export type PowerState = "poweredOn" | "poweredOff" | "suspended";
 
 /** How `shutdownGuest` brought the VM down. */

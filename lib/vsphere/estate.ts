@@ -7,8 +7,9 @@ import { InventorySchema, type Disk, type Inventory, type Nic, type Vm } from ".
 import type { ObjectContent } from "./soap";
 import { child, childText, children, moRef, text, xsiType, type XmlNode } from "./xml";
 
-/** Snapshot descriptions rehost writes, and the name prefix of its snapshots. */
+/** The mark rehost writes in the description of every snapshot it creates. */
 export const REHOST_SNAPSHOT_MARK = "created by rehost";
+/** The name prefix of rehost's snapshots (`rehost-round-3`). */
 export const REHOST_SNAPSHOT_PREFIX = "rehost-";
 
 /** A portgroup (standard network or distributed portgroup) as vCenter lists it. */
@@ -18,12 +19,14 @@ export interface Portgroup {
   readonly vlan?: number;
 }
 
+/** An ESXi host as vCenter lists it. */
 export interface HostInfo {
   readonly name: string;
   readonly connectionState?: string;
   readonly powerState?: string;
 }
 
+/** A datastore with its capacity and free space in bytes. */
 export interface DatastoreInfo {
   readonly name: string;
   readonly type?: string;

@@ -41,6 +41,10 @@ export interface ObjectContent {
 
 const SERVICE_INSTANCE: MoRef = { type: "ServiceInstance", value: "ServiceInstance" };
 
+/**
+ * One vCenter session over one HTTPS agent. The password is kept in memory only, to log in again
+ * when vCenter ends the session.
+ */
 export class SoapSession {
   private cookie: string | undefined;
   private content: ServiceContent | undefined;
