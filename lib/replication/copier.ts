@@ -96,6 +96,8 @@ export interface CopierOptions {
   readonly signal?: AbortSignal;
   readonly meter: ProgressMeter;
   readonly checkpoint?: CheckpointSink;
+  /** The target reads as zeroes everywhere (a sparse file this round created): zeroes need no write. */
+  readonly targetIsZero?: boolean;
 }
 
 const zeroBlocks = new Map<number, Buffer>();
@@ -122,7 +124,9 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
   let failure: unknown;
 
   async function writeZeroes(target: BlockDevice, offset: number, length: number): Promise<void> {
-    if (target.canWriteZeroes) {
+    if (options.targetIsZero === true) {
+      // Nothing was written there before this round, and a range is written once per round.
+    } else if (target.canWriteZeroes) {
       await target.writeZeroes(offset, length);
     } else {
       for (let at = offset; at < offset + length; at += options.blockSize) {

@@ -150,6 +150,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       throttle: settings.throttle,
       signal: options.signal,
       meter,
+      // A target this round created is a sparse file of zeroes (a resumed round did not create it).
+      targetIsZero: createSize !== undefined,
       checkpoint:
         journal === undefined
           ? undefined
