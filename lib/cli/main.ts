@@ -13,6 +13,7 @@ import { register as registerSync } from "./commands/sync";
 import { register as registerVerify } from "./commands/verify";
 import { register as registerInventory } from "./commands/inventory";
 import { register as registerLab } from "./commands/lab";
+import { register as registerAdapt } from "./commands/adapt";
 
 /** Raised by commands whose check ran and failed (exit 1), after printing their report. */
 export class CheckFailed extends Error {
@@ -38,7 +39,7 @@ export function buildProgram(): Command {
  * loaded inside the action.
  */
 function commandRegistrations(): Array<(program: Command) => void> {
-  return [registerPlan, registerPreview, registerAgent, registerSync, registerVerify, registerInventory, registerLab];
+  return [registerPlan, registerPreview, registerAgent, registerSync, registerVerify, registerInventory, registerLab, registerAdapt];
 }
 
 export async function main(argv: readonly string[]): Promise<void> {
