@@ -4,8 +4,6 @@
  * mandatory policy fails, 2 on bad stack config.
  */
 import type { Command } from "commander";
-import { hasMandatoryViolation, runOfflinePreview } from "../../preview";
-import { renderJson, renderMarkdown, renderText } from "../../preview/render";
 import { CheckFailed } from "../main";
 
 export function register(program: Command): void {
@@ -18,6 +16,9 @@ export function register(program: Command): void {
     .option("--json", "print the JSON contract { stack, resources, policyViolations }")
     .option("--md", "print Markdown for a pull-request comment")
     .action(async (flags: { stack: string; stacks?: string; project?: string; json?: boolean; md?: boolean }) => {
+      // Pulumi's SDK is heavy to load: only this command's action pays for it.
+      const { hasMandatoryViolation, runOfflinePreview } = await import("../../preview");
+      const { renderJson, renderMarkdown, renderText } = await import("../../preview/render");
       const result = await runOfflinePreview({ stack: flags.stack, stacksDir: flags.stacks, projectDir: flags.project });
       process.stdout.write(flags.json === true ? renderJson(result) : flags.md === true ? renderMarkdown(result) : renderText(result));
       if (hasMandatoryViolation(result)) {
