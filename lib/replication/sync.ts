@@ -3,6 +3,7 @@
  * journal if there is one, copy, flush, and report the bytes moved.
  */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { InputError, problem, type Problem } from "../problems";
 import { copy, requestsOf, type CopyRequest } from "./copier";
 import type { BlockDevice, Extent } from "./device";
@@ -206,6 +207,9 @@ function validate(options: SyncOptions): Settings {
   }
   for (const [field, spec] of [["source", options.source], ["target", options.target]] as const) {
     if (typeof spec !== "string" || spec.length === 0) problems.push(problem({ field, received: JSON.stringify(spec), expected: "an NBD URI or a local path", fix: `give the ${field} disk`, message: `The ${field} disk is missing` }));
+  }
+  if (options.journal !== undefined && !fs.existsSync(path.dirname(path.resolve(options.journal)))) {
+    problems.push(problem({ file: options.journal, field: "--journal", received: path.dirname(path.resolve(options.journal)), expected: "an existing directory", fix: "create the directory or choose another journal path", message: "The journal's directory does not exist" }));
   }
   if (problems.length > 0) throw new InputError(problems);
   return { blockSize, depth, connections, checkpointInterval, throttle };

@@ -31,7 +31,7 @@ afterAll(() => {
  * Starts `rehost sync --json` and kills it with SIGKILL `delayMs` after its first copy progress
  * event. Resolves with the bytes of the disk done by its last report, and whether it was killed.
  */
-function syncAndKill(args: string[], delayMs: number | undefined): Promise<{ lastDone: number; killed: boolean; bytesRead: number }> {
+function syncAndKill(args: string[], delayMs: number | undefined, signal: NodeJS.Signals = "SIGKILL"): Promise<{ lastDone: number; killed: boolean; bytesRead: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [REHOST, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     children.push(child.pid as number);
@@ -51,14 +51,15 @@ function syncAndKill(args: string[], delayMs: number | undefined): Promise<{ las
         if (event.event === "progress" && event.phase === "copy" && delayMs !== undefined) {
           // Done bytes of the whole disk: what an earlier run left out of this run's total, plus this run's.
           lastDone = Math.max(lastDone, SIZE - event.bytesTotal + event.bytesDone);
-          timer ??= setTimeout(() => child.kill("SIGKILL"), delayMs);
+          timer ??= setTimeout(() => child.kill(signal), delayMs);
         }
       }
     });
     child.on("error", reject);
-    child.on("exit", (code, signal) => {
+    child.on("exit", (code, exitSignal) => {
       if (timer !== undefined) clearTimeout(timer);
-      if (signal === "SIGKILL") resolve({ lastDone, killed: true, bytesRead });
+      // SIGINT stops the round cleanly (exit 130, journal kept); SIGKILL leaves it where it was.
+      if (exitSignal === "SIGKILL" || code === 130) resolve({ lastDone, killed: true, bytesRead });
       else if (code === 0) resolve({ lastDone: SIZE, killed: false, bytesRead });
       else reject(new Error(`rehost sync exited ${code}: ${stderr}`));
     });
@@ -75,11 +76,14 @@ describe("kill -9 and resume", () => {
       const target = path.join(dir, `target-${trial}.img`);
       const journal = path.join(dir, `round-${trial}.journal`);
       const args = ["sync", source, target, "--changed", "full", "--journal", journal, "--json", "--bandwidth", "32M", "--block-size", "1Mi", "--checkpoint-interval", "8Mi"];
-      // Kill at a random moment (in the first trial twice, the second time a resumed round), then let the round finish.
+      // Kill at a random moment (in the first trial twice, the second time a resumed round; in the
+      // last trial with SIGINT, which checkpoints and exits 130), then let the round finish.
       let killedAt: number | undefined;
       for (let attempt = 0; ; attempt++) {
-        const { lastDone, killed, bytesRead } = await syncAndKill(args, attempt < (trial === 0 ? 2 : 1) ? 50 + Math.floor(Math.random() * 900) : undefined);
+        const interrupt = trial === trials - 1 ? "SIGINT" : "SIGKILL";
+        const { lastDone, killed, bytesRead } = await syncAndKill(args, attempt < (trial === 0 ? 2 : 1) ? 50 + Math.floor(Math.random() * 900) : undefined, interrupt);
         if (killed) {
+          expect(fs.existsSync(journal) || lastDone < INTERVAL).toBe(true);
           killedAt = lastDone;
           continue;
         }

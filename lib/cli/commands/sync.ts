@@ -61,7 +61,15 @@ export function register(program: Command): void {
       process.once("SIGTERM", stop);
       const view = progressView(flags.json === true);
       try {
-        const result = await sync({ ...options, signal: controller.signal, onProgress: view.update });
+        const result = await sync({ ...options, signal: controller.signal, onProgress: view.update }).catch((err: unknown) => {
+          if (!controller.signal.aborted) throw err;
+          view.stop();
+          const resume = flags.journal === undefined ? "run it again to start over" : `run the same command again to resume from ${flags.journal}`;
+          process.stderr.write(`rehost sync: interrupted; ${resume}\n`);
+          process.exitCode = 130;
+          return undefined;
+        });
+        if (result === undefined) return;
         view.stop();
         if (flags.json === true) {
           process.stdout.write(`${JSON.stringify({ event: "done", ...result })}\n`);
