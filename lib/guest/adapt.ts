@@ -51,7 +51,7 @@ export interface AdaptGuestOptions {
 
 /** One change made in the guest. */
 export interface GuestChange {
-  readonly area: "initramfs" | "fstab" | "bootloader" | "network" | "vmware-tools" | "cloud-init";
+  readonly area: "initramfs" | "fstab" | "bootloader" | "network" | "vmware-tools" | "cloud-init" | "selinux";
   readonly action: "write" | "move" | "remove" | "run";
   readonly path: string;
   /** What changed, for a person. */
@@ -239,6 +239,12 @@ export async function adaptGuest(guest: GuestFs, options: AdaptGuestOptions): Pr
       VIRTIO_MODULES.map((m) => [m, k.builtin.has(m) ? "builtin" : inImage.has(m) ? "initramfs" : "missing"]),
     ) as Record<VirtioModule, ModuleState>;
     kernelReports.push({ version: k.version, initramfs: k.image, modules, rebuilt });
+  }
+  // Files written from outside the guest carry no SELinux label: relabel at first boot.
+  const selinux = /^\s*SELINUX\s*=\s*(enforcing|permissive)\s*$/m.exec((await guest.readFile("/etc/selinux/config")) ?? "")?.[1];
+  if (selinux !== undefined && changes.length > 0 && !(await guest.exists("/.autorelabel"))) {
+    await guest.writeFile("/.autorelabel", "");
+    changes.push({ area: "selinux", action: "write", path: "/.autorelabel", detail: `SELinux is ${selinux}: the first boot relabels the files rehost wrote (one extra reboot)` });
   }
   const bootCritical: VirtioModule[] = ["virtio_pci", "virtio_blk"];
   const ok = kernelReports.length > 0 && kernelReports.every((k) => bootCritical.every((m) => k.modules[m] !== "missing"));

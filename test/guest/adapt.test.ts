@@ -86,6 +86,7 @@ describe("adaptGuest on fixture trees", () => {
     expect(present("/etc/network/interfaces.d/ens224")).toBe(false);
     expect(present("/etc/udev/rules.d/70-persistent-net.rules")).toBe(false);
     expect(present("/etc/udev/rules.d/60-local.rules")).toBe(true);
+    expect(present("/.autorelabel")).toBe(false);
     expect(present("/etc/systemd/system/multi-user.target.wants/open-vm-tools.service")).toBe(false);
     expect(present("/etc/systemd/system/multi-user.target.wants/ssh.service")).toBe(true);
     // Originals, for the rehearsal sign-off and for rollback.
@@ -143,6 +144,7 @@ describe("adaptGuest on fixture trees", () => {
     expect(present("/etc/sysconfig/network-scripts/ifcfg-lo")).toBe(true);
     expect(read("/etc/sysconfig/network-scripts/ifcfg-eth0")).toContain("BOOTPROTO=dhcp\nONBOOT=yes\nPERSISTENT_DHCLIENT=yes\nIPADDR0=10.1.1.30\nPREFIX0=24\n");
     expect(present("/etc/systemd/system/multi-user.target.wants/vmtoolsd.service")).toBe(false);
+    expect(present("/.autorelabel")).toBe(true);
     expect(read("/etc/default/grub")).toContain('GRUB_CMDLINE_LINUX="crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet net.ifnames=0 biosdevname=0"');
   });
 

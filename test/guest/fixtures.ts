@@ -102,6 +102,7 @@ export const ubuntu2204: Tree = {
 export const centos7: Tree = {
   "/etc/os-release": `NAME="CentOS Linux"\nVERSION="7 (Core)"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\nPRETTY_NAME="CentOS Linux 7 (Core)"\n`,
   "/etc/redhat-release": "CentOS Linux release 7.9.2009 (Core)\n",
+  "/etc/selinux/config": "# This file controls the state of SELinux on the system.\nSELINUX=enforcing\nSELINUXTYPE=targeted\n",
   "/usr/lib/systemd/systemd": "",
   "/usr/bin/dracut": "",
   "/lib/modules/3.10.0-1160.el7.x86_64/modules.dep": modulesDep("3.10.0-1160.el7.x86_64"),
