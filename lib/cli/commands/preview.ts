@@ -17,8 +17,8 @@ export function register(program: Command): void {
     .option("--md", "print Markdown for a pull-request comment")
     .action(async (flags: { stack: string; stacks?: string; project?: string; json?: boolean; md?: boolean }) => {
       // Pulumi's SDK is heavy to load: only this command's action pays for it.
-      const { hasMandatoryViolation, runOfflinePreview } = await import("../../preview");
-      const { renderJson, renderMarkdown, renderText } = await import("../../preview/render");
+      const { hasMandatoryViolation, runOfflinePreview } = require("../../preview") as typeof import("../../preview");
+      const { renderJson, renderMarkdown, renderText } = require("../../preview/render") as typeof import("../../preview/render");
       const result = await runOfflinePreview({ stack: flags.stack, stacksDir: flags.stacks, projectDir: flags.project });
       process.stdout.write(flags.json === true ? renderJson(result) : flags.md === true ? renderMarkdown(result) : renderText(result));
       if (hasMandatoryViolation(result)) {
