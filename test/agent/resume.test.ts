@@ -22,7 +22,7 @@ describe("agent killed with SIGKILL mid-sync", () => {
     const proc = group.spawn(
       "agent",
       process.execPath,
-      [path.join(repo, "bin", "rehost.js"), "agent", "--state", path.join(dir, "state"), "--listen", "127.0.0.1:0", "--allow", target, "--bandwidth", "6M", "--checkpoint-interval", "4Mi"],
+      [path.join(repo, "bin", "rehost.js"), "agent", "--state", path.join(dir, "state"), "--listen", "127.0.0.1:0", "--allow", target, "--bandwidth", "8M", "--checkpoint-interval", "4Mi"],
       {
         onStdout: (line) => {
           const entry = JSON.parse(line);
@@ -41,8 +41,8 @@ describe("agent killed with SIGKILL mid-sync", () => {
   it("resumes the job from its journal after a restart and ends identical to the source", async () => {
     const image = path.join(dir, "source.raw");
     const target = path.join(dir, "target.raw");
-    makeRawDisk(image, 40, 40, "kill");
-    makeTarget(target, 40);
+    makeRawDisk(image, 24, 24, "kill");
+    makeTarget(target, 24);
     const uri = await serveRaw(group, image, path.join(dir, "source.sock"));
 
     const first = await spawnAgent(target);
@@ -73,7 +73,7 @@ describe("agent killed with SIGKILL mid-sync", () => {
     expect(done.lastRound?.round).toBe(0);
     expect(done.lastRound?.resumed).toBe(true);
     // The resumed run read only what the journal had not recorded as done.
-    expect(done.lastRound!.bytesRead).toBeLessThan(40 * MiB);
+    expect(done.lastRound!.bytesRead).toBeLessThan(24 * MiB);
     expect(fileSha256(target)).toBe(fileSha256(image));
     expect(fs.readdirSync(path.join(dir, "state", "journals"))).toEqual([]);
     await group.stop(second.proc);
