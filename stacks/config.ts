@@ -17,6 +17,7 @@ export const PROJECT_DIR = path.resolve(__dirname, "..");
 
 /** Roles a stack can play. */
 export const ROLES = ["landing-zone", "wave", "rehearsal"] as const;
+/** A stack's role. */
 export type Role = (typeof ROLES)[number];
 
 /** Config keys that name another stack; the offline preview answers them from that stack's preview. */
@@ -111,9 +112,13 @@ const RehearsalSchema = CommonSchema.extend({
     .optional(),
 });
 
+/** Checked config of a landing-zone stack. */
 export type LandingZoneConfig = z.infer<typeof LandingZoneSchema>;
+/** Checked config of a wave stack. */
 export type WaveStackConfig = z.infer<typeof WaveStackSchema> & { phase: "sync" | "cutover" };
+/** Checked config of a rehearsal stack. */
 export type RehearsalConfig = z.infer<typeof RehearsalSchema>;
+/** Checked config of any stack, by role. */
 export type StackConfig = LandingZoneConfig | WaveStackConfig | RehearsalConfig;
 
 const KEYS = [

@@ -45,6 +45,7 @@ export interface LinkRoute {
   readonly advertised: boolean;
 }
 
+/** Arguments of {@link CenLink}. */
 export interface CenLinkArgs {
   readonly vpcId: pulumi.Input<string>;
   /** vSwitches the transit router attaches to the VPC through, one per zone (the sync vSwitches). */

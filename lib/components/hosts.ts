@@ -8,6 +8,7 @@ import * as alicloud from "@pulumi/alicloud";
 import type { PlannedSubnet, PlannedVm } from "../plan/types";
 import { MigratedInstance } from "./migrated-instance";
 
+/** Arguments of {@link declareHostsFromReplicas}. */
 export interface HostsFromReplicasArgs {
   readonly vms: readonly PlannedVm[];
   /** The mirrored subnets the VMs' NICs are in. */

@@ -10,6 +10,7 @@ import { InputError, problem } from "../problems";
 import type { PlannedVm } from "../plan/types";
 import { cloudDiskGiB, imagePlatform } from "./rules";
 
+/** Arguments of {@link MigratedInstance}. */
 export interface MigratedInstanceArgs {
   /** The planned VM: name, uuid, NICs and IPs, instance type, disks. */
   readonly vm: PlannedVm;
@@ -29,10 +30,13 @@ export interface MigratedInstanceArgs {
   readonly tags?: Readonly<Record<string, string>>;
 }
 
-/** Tag keys every migrated instance carries. */
+/** Tag: the wave a migrated instance belongs to. */
 export const TAG_WAVE = "rehost:wave";
+/** Tag: the source VM's BIOS UUID. */
 export const TAG_SOURCE_UUID = "rehost:source-vm-uuid";
+/** Tag: the source VM's name. */
 export const TAG_SOURCE_NAME = "rehost:source-vm";
+/** Tag: `rehearsal-<n>` or `cutover`. */
 export const TAG_PHASE = "rehost:phase";
 
 /** One migrated VM. Children: `${name}-image`, `${name}-instance`, `${name}-eni-<n>`, `${name}-eni-<n>-attach`. */

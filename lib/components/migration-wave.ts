@@ -17,6 +17,7 @@ import { SyncGateway } from "./sync-gateway";
 
 /** Phases of a wave stack. */
 export type WavePhase = "sync" | "cutover";
+/** Every phase, in order. */
 export const WAVE_PHASES: readonly WavePhase[] = ["sync", "cutover"];
 
 /** What a replication controller is given for one gateway. */
@@ -51,6 +52,7 @@ export interface WaveControllers {
   cutover?(name: string, args: CutoverSeamArgs, opts: pulumi.CustomResourceOptions): ControllerResult;
 }
 
+/** Arguments of {@link MigrationWave}. */
 export interface MigrationWaveArgs {
   /** The planned wave (`Plan.waves[i]`). */
   readonly wave: PlannedWave;

@@ -28,6 +28,7 @@ export interface GatewayAccess {
   readonly nbdPort?: number;
 }
 
+/** Arguments of {@link MirroredNetwork}. */
 export interface MirroredNetworkArgs {
   /** VPC CIDR blocks: the first is the primary block, the others become secondary blocks. */
   readonly cidrBlocks: readonly string[];

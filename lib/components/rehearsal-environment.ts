@@ -26,6 +26,7 @@ export interface BastionArgs {
   readonly bandwidthMbps?: number;
 }
 
+/** Arguments of {@link RehearsalEnvironment}. */
 export interface RehearsalEnvironmentArgs {
   /** The production VPC's CIDR blocks (the rehearsal VPC gets the same). */
   readonly cidrBlocks: readonly string[];

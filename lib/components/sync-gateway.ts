@@ -11,6 +11,7 @@ import { DEFAULT_AGENT_PORT } from "./mirrored-network";
 import { validateGatewayDisks } from "../plan/validate";
 import { cloudDiskGiB, gatewayDevice } from "./rules";
 
+/** Arguments of {@link SyncGateway}. */
 export interface SyncGatewayArgs {
   /** ECS instance type (from the plan's gateway). */
   readonly instanceType: string;

@@ -6,6 +6,7 @@
 import type { Command } from "commander";
 import { CheckFailed } from "../main";
 
+/** Adds `rehost preview` to the program. */
 export function register(program: Command): void {
   program
     .command("preview")
