@@ -20,7 +20,6 @@ export { loadRvtools, RVTOOLS_COLUMNS, splitAddresses, guestFamily, controllerTy
 export { problemsFromZod, vmListLocator, formatPath, renderValue, type VmLocation, type ZodProblemContext } from "./zod-problems";
 export { validateVms, validateNetworks, unmappedPortgroups } from "./validate";
 export { unknownKeys, type UnknownKeyContext } from "./unknown-keys";
-export { isIpv4, parseCidr, isNetworkAddress, canonicalCidr, cidrContains, type Cidr } from "./ipv4";
 
 /** Options of `loadInventory`. */
 export interface LoadInventoryOptions {

@@ -13,7 +13,7 @@ import * as path from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { InputError, problem, type Problem } from "../problems";
 import { readText, unreadable } from "./files";
-import { isIpv4, isLinkLocal } from "./ipv4";
+import { isIpv4, isLinkLocal } from "../plan/cidr";
 import { InventorySchema, type Disk, type GuestOs, type Inventory, type Nic, type Vm } from "./schema";
 import { problemsFromZod, vmListLocator } from "./zod-problems";
 

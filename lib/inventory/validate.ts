@@ -4,7 +4,7 @@
  * subnet, reserved addresses, duplicate IPs, waves naming unknown VMs) belong to `lib/plan`.
  */
 import { problem, type Problem } from "../problems";
-import { canonicalCidr, cidrContains, isIpv4, isNetworkAddress, parseCidr } from "./ipv4";
+import { cidrContains, isIpv4, parseCidr, parseCidrLoose } from "../plan/cidr";
 import type { Network, Vm } from "./schema";
 
 /** Duplicate names/uuids, duplicate disk keys, malformed IPv4 addresses of the VMs. */
@@ -89,7 +89,8 @@ export function validateNetworks(networks: readonly (Network | undefined)[], fil
         }),
       );
     } else seen.set(network.portgroup, index);
-    const cidr = parseCidr(network.cidr);
+    // The block the text names, even with host bits set, so a message can give the canonical form.
+    const cidr = parseCidrLoose(network.cidr);
     if (!cidr) {
       problems.push(
         problem({
@@ -101,14 +102,14 @@ export function validateNetworks(networks: readonly (Network | undefined)[], fil
           message: `The subnet of portgroup ${network.portgroup} is malformed`,
         }),
       );
-    } else if (!isNetworkAddress(cidr)) {
+    } else if (!parseCidr(network.cidr)) {
       problems.push(
         problem({
           ...at,
           field: `${field}.cidr`,
           received: network.cidr,
-          expected: canonicalCidr(cidr),
-          fix: `write the network address: ${canonicalCidr(cidr)}`,
+          expected: cidr.text,
+          fix: `write the network address: ${cidr.text}`,
           message: `The subnet of portgroup ${network.portgroup} has host bits set`,
         }),
       );
@@ -131,7 +132,7 @@ export function validateNetworks(networks: readonly (Network | undefined)[], fil
             ...at,
             field: `${field}.gateway`,
             received: network.gateway,
-            expected: `an address inside ${canonicalCidr(cidr)}`,
+            expected: `an address inside ${cidr.text}`,
             fix: "correct the gateway or the CIDR",
             message: `The gateway of portgroup ${network.portgroup} lies outside its subnet`,
           }),

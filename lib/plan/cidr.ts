@@ -97,6 +97,14 @@ export function cidrContains(cidr: Cidr | string, ip: string | number): boolean 
   return value >= block.first && value <= block.last;
 }
 
+/** The IPv4 link-local block (RFC 3927); its addresses are self-assigned and never identify a VM. */
+export const LINK_LOCAL = "169.254.0.0/16";
+
+/** Whether `ip` is a link-local address (169.254.0.0/16), which the loaders drop from a VM's addresses. */
+export function isLinkLocal(ip: string | number): boolean {
+  return cidrContains(LINK_LOCAL, ip);
+}
+
 /** Whether block `inner` lies entirely inside block `outer`. */
 export function cidrCovers(outer: Cidr | string, inner: Cidr | string): boolean {
   const a = asCidr(outer);

@@ -10,6 +10,7 @@ import {
   intToIp,
   ipToInt,
   isAlibabaReserved,
+  isLinkLocal,
   parseCidr,
   usableRange,
 } from "../../lib/plan/cidr";
@@ -97,6 +98,17 @@ describe("cidrContains / cidrsOverlap / cidrCovers", () => {
 
   it("a block contains exactly the addresses between its bounds", () => {
     fc.assert(fc.property(block, ipNumber, (b, v) => cidrContains(b, v) === (v >= b.first && v <= b.last)));
+  });
+
+  it.each([
+    ["169.254.0.0", true],
+    ["169.254.12.7", true],
+    ["169.254.255.255", true],
+    ["169.253.255.255", false],
+    ["169.255.0.0", false],
+    ["10.1.1.7", false],
+  ])("isLinkLocal(%s) is %s", (ip, expected) => {
+    expect(isLinkLocal(ip)).toBe(expected);
   });
 });
 
