@@ -141,6 +141,9 @@ export async function adaptGuest(guest: GuestFs, options: AdaptGuestOptions): Pr
     const r = rewriteFstab(fstab, uuids);
     rewrites.push(...r.rewrites);
     for (const u of r.unresolved) warnings.push(`fstab mounts ${u.from} on ${u.where} but that device is not attached: attach the disk (dataDisks) or fix the entry by hand.`);
+    for (const spec of fstab.split("\n").map((l) => l.trim().split(/\s+/)[0] ?? "")) {
+      if (/^\/dev\/disk\/by-(id|path)\//.test(spec)) warnings.push(`fstab names ${spec}, which encodes the VMware controller and will not exist on ECS: replace it by UUID= by hand.`);
+    }
     if (r.rewrites.length > 0) await replace("fstab", "/etc/fstab", r.text, r.rewrites.map((w) => `${w.where}: ${w.from} → ${w.to}`).join("; "));
   }
   if (bootTexts.size === 0) warnings.push("No boot-loader configuration found (GRUB 2, GRUB legacy, BootLoaderSpec): the kernel command line was not changed.");
@@ -248,7 +251,7 @@ export async function adaptGuest(guest: GuestFs, options: AdaptGuestOptions): Pr
   }
   const bootCritical: VirtioModule[] = ["virtio_pci", "virtio_blk"];
   const ok = kernelReports.length > 0 && kernelReports.every((k) => bootCritical.every((m) => k.modules[m] !== "missing"));
-  return { disk: options.disk, os, kernels: kernelReports, changes, rewrites, warnings, ok, durationMs: Date.now() - started };
+  return { disk: options.disk, os, kernels: kernelReports, changes, rewrites, warnings: [...new Set(warnings)], ok, durationMs: Date.now() - started };
 }
 
 /** Kernel versions with both modules and an image in /boot, newest last. */

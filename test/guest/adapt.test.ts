@@ -176,6 +176,13 @@ describe("adaptGuest on fixture trees", () => {
     expect(report.warnings).toContainEqual(expect.stringContaining("update-initramfs -u -k 6.1.0-27-amd64 failed (exit 1): E: zstd: No space left on device"));
   });
 
+  it("warns about fstab names that encode the VMware controller", async () => {
+    const byId = { ...debian12, "/etc/fstab": "/dev/disk/by-id/scsi-36000c29a1b2c3d4e5f-part1 /srv ext4 defaults 0 2\n" };
+    const { report } = await adapt(byId);
+    expect(new Set(report.warnings).size).toBe(report.warnings.length);
+    expect(report.warnings).toContainEqual(expect.stringContaining("fstab names /dev/disk/by-id/scsi-36000c29a1b2c3d4e5f-part1, which encodes the VMware controller"));
+  });
+
   it("warns when cloud-init is requested but not installed, and when no kernel is found", async () => {
     const noKernel: Tree = { ...debian12 };
     delete noKernel["/boot/vmlinuz-6.1.0-27-amd64"];
