@@ -25,6 +25,18 @@ export interface PreviewOptions {
   readonly stacksDir?: string;
   /** The directory holding `Pulumi.yaml`. @default - the nearest one above the working directory, else this package's */
   readonly projectDir?: string;
+  /** Called when a stack (the one asked for, or one it references) starts and ends its run. @default - silent */
+  readonly onProgress?: (event: PreviewProgress) => void;
+}
+
+/** Progress of one stack's run inside a preview. */
+export interface PreviewProgress {
+  readonly stack: string;
+  readonly state: "running" | "done";
+  /** Resources declared (when done). */
+  readonly resources?: number;
+  /** Wall time of the run (when done), ms. */
+  readonly ms?: number;
 }
 
 /** A resource as the preview contract shows it. */
@@ -86,7 +98,7 @@ export async function runOfflinePreview(options: PreviewOptions): Promise<Previe
   const project = findProject(options);
   const runs = new Map<string, StackRun>();
   const order: string[] = [];
-  const target = await previewStack(project, options.stack, runs, order, [], undefined);
+  const target = await previewStack(project, options.stack, runs, order, [], undefined, options.onProgress);
   const referenced = order.filter((s) => s !== options.stack);
   const referencedResources = referenced.flatMap((s) => runs.get(s)!.resources);
   const policyViolations = await evaluatePolicies({ stack: options.stack, resources: target.resources, referencedResources });
@@ -185,6 +197,7 @@ async function previewStack(
   order: string[],
   chain: readonly string[],
   referencedBy: { file: string; key: string } | undefined,
+  onProgress: PreviewOptions["onProgress"],
 ): Promise<StackRun> {
   const done = runs.get(stack);
   if (done) return done;
@@ -198,9 +211,11 @@ async function previewStack(
   for (const [key, value] of Object.entries(settings.config)) {
     if (!REFERENCE_KEY.test(key)) continue;
     const target = referencedStack(value);
-    await previewStack(project, target, runs, order, [...chain, stack], { file: settings.file, key });
+    await previewStack(project, target, runs, order, [...chain, stack], { file: settings.file, key }, onProgress);
     references.set(value, target);
   }
+  onProgress?.({ stack, state: "running" });
+  const started = performance.now();
   const run = await runUnderMocks(
     {
       project: project.name,
@@ -219,6 +234,7 @@ async function previewStack(
   const result: StackRun = { resources: run.resources, outputs: (run.result ?? {}) as Record<string, unknown> };
   runs.set(stack, result);
   order.push(stack);
+  onProgress?.({ stack, state: "done", resources: result.resources.length, ms: performance.now() - started });
   return result;
 }
 

@@ -72,11 +72,16 @@ describe("rehost preview on the exchange-centre example", () => {
       expect(host, vm.name).toBeDefined();
       expect(host!.inputs.privateIp).toBe(vm.nics[0]!.ips[0]);
       const subnet = wave.subnets.find((s) => s.cidr === vm.nics[0]!.subnet)!;
-      // The vSwitch lives in the landing-zone stack; its id is the one that stack's preview gave it.
-      expect(host!.inputs.vswitchId).toBe(`landing-zone-${subnet.name}-id`);
+      // The vSwitch lives in the landing-zone stack: its id is the one that stack's preview gave
+      // the vSwitch of the VM's subnet, whose CIDR is the source subnet's.
+      const vswitch = landing.recorded.find((r) => r.id === host!.inputs.vswitchId);
+      expect(vswitch?.type).toBe("alicloud:vpc/switch:Switch");
+      expect(vswitch?.inputs.cidrBlock).toBe(subnet.cidr);
       expect(host!.inputs.internetMaxBandwidthOut).toBe(0);
     }
     expect(cli.stdout).not.toContain("placeholder-set-with");
+    // Progress went to stderr: the referenced landing zone first, then the wave.
+    expect(cli.stderr).toMatch(/preview: landing-zone: \\d+ resources .*\n(.|\n)*preview: wave-1: \d+ resources/);
   });
 
   it("gives the rehearsal VPC the landing zone's CIDRs and no CEN attachment", async () => {

@@ -20,7 +20,14 @@ export function register(program: Command): void {
       // Pulumi's SDK is heavy to load: only this command's action pays for it.
       const { hasMandatoryViolation, runOfflinePreview } = require("../../preview") as typeof import("../../preview");
       const { renderJson, renderMarkdown, renderText } = require("../../preview/render") as typeof import("../../preview/render");
-      const result = await runOfflinePreview({ stack: flags.stack, stacksDir: flags.stacks, projectDir: flags.project });
+      // Progress goes to stderr, so stdout stays the report (or the JSON) alone.
+      const result = await runOfflinePreview({
+        stack: flags.stack,
+        stacksDir: flags.stacks,
+        projectDir: flags.project,
+        onProgress: (p) =>
+          process.stderr.write(p.state === "running" ? `preview: ${p.stack} …\n` : `preview: ${p.stack}: ${p.resources} resources (${((p.ms ?? 0) / 1000).toFixed(1)} s)\n`),
+      });
       process.stdout.write(flags.json === true ? renderJson(result) : flags.md === true ? renderMarkdown(result) : renderText(result));
       if (hasMandatoryViolation(result)) {
         const count = result.policyViolations.filter((v) => v.level === "mandatory").length;
