@@ -283,7 +283,9 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
     // 6. What the wave declares in the cloud (offline preview), launched only after a verified cutover.
     const previewStack = options.previewStack ?? "lab-cutover";
     let preview: LabReport["preview"];
-    try {
+    if (failed.length > 0) {
+      preview = { stack: previewStack, error: "not launched: the cutover failed verification" };
+    } else try {
       const { runOfflinePreview } = require("../preview") as typeof import("../preview");
       const result = await runOfflinePreview({ stack: previewStack, stacksDir });
       const byType = new Map<string, number>();

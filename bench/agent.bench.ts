@@ -1,0 +1,81 @@
+/**
+ * The agent's overhead: the initial sync of the same disks through the agent (HTTPS API, job
+ * records, journal, target digest after the round) against `sync()` called directly (the peer),
+ * in the same run. Four 128 MiB disks half full of data, served by qemu-nbd, copied to files.
+ */
+import "tsx/cjs";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { startAgent } from "../lib/agent";
+import { AgentClient } from "../lib/agent/client";
+import { silentLogger } from "../lib/agent/log";
+import { ProcessGroup, startQemuNbd, unixUri } from "../lib/lab/processes";
+import { sync } from "../lib/replication";
+
+const MiB = 2 ** 20;
+const DISKS = 4;
+const SIZE_MIB = 128;
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-agent-"));
+  const group = new ProcessGroup();
+  try {
+    const uris: string[] = [];
+    for (let i = 0; i < DISKS; i++) {
+      const image = path.join(dir, `s${i}.raw`);
+      const fd = fs.openSync(image, "w");
+      fs.ftruncateSync(fd, SIZE_MIB * MiB);
+      for (let m = 0; m < SIZE_MIB; m += 2) fs.writeSync(fd, require("node:crypto").randomBytes(MiB), 0, MiB, m * MiB);
+      fs.closeSync(fd);
+      const socket = path.join(dir, `s${i}.sock`);
+      await startQemuNbd(group, { image, format: "raw", socket });
+      uris.push(unixUri(socket));
+    }
+    const target = (kind: string, i: number): string => {
+      const file = path.join(dir, `${kind}${i}.raw`);
+      fs.rmSync(file, { force: true });
+      fs.writeFileSync(file, "");
+      fs.truncateSync(file, SIZE_MIB * MiB);
+      return file;
+    };
+
+    const directRuns: number[] = [];
+    const agentRuns: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      const direct = uris.map((_, i) => target("d", i));
+      let t = performance.now();
+      await Promise.all(uris.map((uri, i) => sync({ source: uri, target: direct[i], changed: "allocated" })));
+      directRuns.push(performance.now() - t);
+
+      const targets = uris.map((_, i) => target("a", i));
+      const agent = await startAgent({ stateDir: path.join(dir, `state${run}`), port: 0, allow: targets, logger: silentLogger, maxConcurrent: DISKS });
+      const client = new AgentClient({ url: agent.url, token: fs.readFileSync(agent.tokenFile, "utf8").trim(), fingerprint: agent.fingerprint });
+      t = performance.now();
+      for (const [i, uri] of uris.entries()) await client.register({ id: `d${i}`, source: { uri }, target: targets[i] });
+      for (;;) {
+        const { jobs } = await client.list();
+        if (jobs.every((j) => j.state === "idle")) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      agentRuns.push(performance.now() - t);
+      await agent.close();
+    }
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const d = median(directRuns);
+    const a = median(agentRuns);
+    const bytes = DISKS * SIZE_MIB * MiB;
+    console.log(`initial sync of ${DISKS} × ${SIZE_MIB} MiB (half data), median of 3:`);
+    console.log(`  sync() directly (peer):       ${d.toFixed(0)} ms  (${(bytes / MiB / (d / 1000)).toFixed(0)} MiB/s of disk)`);
+    console.log(`  through the agent (+ digest): ${a.toFixed(0)} ms  (${(bytes / MiB / (a / 1000)).toFixed(0)} MiB/s of disk)`);
+    console.log(`  ratio agent / direct:         ${(a / d).toFixed(2)}×`);
+  } finally {
+    await group.stopAll();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
