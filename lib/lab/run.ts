@@ -379,10 +379,10 @@ async function startLabAgent(group: ProcessGroup, workdir: string, allow: readon
     },
   );
   proc.exited.then(() => log.end()).catch(() => undefined);
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   while (listening === undefined) {
     if (proc.child.exitCode !== null) throw new Error(`The agent exited with code ${proc.child.exitCode}: ${proc.stderr().trim()}`);
-    if (Date.now() > deadline) throw new Error("The agent did not start listening within 30 s.");
+    if (Date.now() > deadline) throw new Error("The agent did not start listening within 60 s.");
     await new Promise((r) => setTimeout(r, 50));
   }
   return { ...listening, tokenFile: path.join(workdir, "agent", "token") };
