@@ -81,7 +81,7 @@ describe("rehost preview on the exchange-centre example", () => {
     }
     expect(cli.stdout).not.toContain("placeholder-set-with");
     // Progress went to stderr: the referenced landing zone first, then the wave.
-    expect(cli.stderr).toMatch(/preview: landing-zone: \\d+ resources .*\n(.|\n)*preview: wave-1: \d+ resources/);
+    expect(cli.stderr).toMatch(/preview: landing-zone: \d+ resources .*\n(.|\n)*preview: wave-1: \d+ resources/);
   });
 
   it("gives the rehearsal VPC the landing zone's CIDRs and no CEN attachment", async () => {
