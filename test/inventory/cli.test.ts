@@ -1,8 +1,11 @@
-import { execFile } from "node:child_process";
+/**
+ * `rehost plan` on broken inventories, run in-process through the CLI's `main` (the child-process
+ * runs of each exit path are in `test/plan/cli.test.ts`).
+ */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { rehostInProcess } from "../plan/run-cli";
 import { cleanup, tempDir } from "./helpers";
 
 const repo = path.join(__dirname, "..", "..");
@@ -10,13 +13,8 @@ const exchange = path.join(repo, "examples/exchange-center");
 
 /** Runs `rehost plan` and returns its exit code and standard error. */
 async function plan(args: string[]): Promise<{ code: number; stderr: string }> {
-  try {
-    const { stderr } = await promisify(execFile)(process.execPath, [path.join(repo, "bin/rehost.js"), "plan", ...args], { cwd: repo });
-    return { code: 0, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stderr?: string };
-    return { code: e.code ?? -1, stderr: e.stderr ?? "" };
-  }
+  const { code, stderr } = await rehostInProcess("plan", ...args);
+  return { code, stderr };
 }
 
 let dir: string;

@@ -1,33 +1,20 @@
 /**
- * `rehost plan` as a user runs it: a child process on the example estates and on broken inputs.
+ * `rehost plan` as a user runs it, on the example estates and on broken inputs. One test per exit
+ * path (0; 2 with `--out` not written) runs `node bin/rehost.js` as a child process; the others
+ * call the same `main` in this process, which gives the same output and exit code without the
+ * seconds a child process costs to start.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import type { Plan } from "../../lib/plan/types";
+import { type Run, rehostChild, rehostInProcess } from "./run-cli";
 
 const root = path.resolve(__dirname, "../..");
-const bin = path.join(root, "bin", "rehost.js");
 const exchange = path.join(root, "examples", "exchange-center");
 const lab = path.join(root, "examples", "lab");
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function rehost(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd: root, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 99) : 0;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 let dir: string;
 beforeAll(() => {
@@ -45,8 +32,8 @@ function write(name: string, document: unknown): string {
 }
 
 describe("rehost plan on the example estates", () => {
-  it("plans the lab estate as a table", async () => {
-    const run = await rehost("plan", "--inventory", path.join(lab, "inventory.yaml"), "--waves", path.join(lab, "waves.yaml"));
+  it("plans the lab estate as a table (child process, exit 0)", async () => {
+    const run = await rehostChild("plan", "--inventory", path.join(lab, "inventory.yaml"), "--waves", path.join(lab, "waves.yaml"));
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Plan for cn-shenzhen: 1 waves, 4 VMs/);
@@ -57,7 +44,7 @@ describe("rehost plan on the example estates", () => {
   let yamlRun: Run;
   beforeAll(async () => {
     const out = path.join(dir, "exchange-yaml.json");
-    yamlRun = await rehost(
+    yamlRun = await rehostInProcess(
       "plan",
       "--inventory",
       path.join(exchange, "inventory.yaml"),
@@ -93,7 +80,7 @@ describe("rehost plan on the example estates", () => {
   });
 
   it("gives the same plan from the RVTools form", async () => {
-    const run = await rehost(
+    const run = await rehostInProcess(
       "plan",
       "--inventory",
       path.join(exchange, "rvtools"),
@@ -112,7 +99,7 @@ describe("rehost plan on the example estates", () => {
 
   it("writes Markdown whose mermaid blocks parse", async () => {
     const out = path.join(dir, "exchange.md");
-    const run = await rehost(
+    const run = await rehostInProcess(
       "plan",
       "--inventory",
       path.join(exchange, "inventory.yaml"),
@@ -161,7 +148,7 @@ describe("rehost plan on broken inputs exits 2, names VM or file and field, writ
   ];
   const wavesFor = (names: string[]) => ({ waves: [{ name: "w1", members: { vms: names } }] });
 
-  async function expectExit2(inventory: string, waves: unknown, mustMention: RegExp[], extra: string[] = []): Promise<void> {
+  async function expectExit2(inventory: string, waves: unknown, mustMention: RegExp[], extra: string[] = [], rehost = rehostInProcess): Promise<void> {
     const out = path.join(dir, `out-${Math.random().toString(36).slice(2)}.json`);
     const run = await rehost("plan", "--inventory", inventory, "--waves", write(`w-${path.basename(out)}.yaml`, waves), "--format", "json", "--out", out, ...extra);
     expect(run.code).toBe(2);
@@ -170,9 +157,9 @@ describe("rehost plan on broken inputs exits 2, names VM or file and field, writ
     expect(run.stdout).toBe("");
   }
 
-  it("a duplicate IP", async () => {
+  it("a duplicate IP (child process, exit 2, --out not written)", async () => {
     const inv = write("dup.yaml", { networks, vms: [vm("a", ["10.1.1.7"]), vm("b", ["10.1.1.7"])] });
-    await expectExit2(inv, wavesFor(["a", "b"]), [/dup\.yaml, VM b, field nics\[0\]\.ipv4\[0\]: .*10\.1\.1\.7.*also held by VM a/]);
+    await expectExit2(inv, wavesFor(["a", "b"]), [/dup\.yaml, VM b, field nics\[0\]\.ipv4\[0\]: .*10\.1\.1\.7.*also held by VM a/], [], rehostChild);
   });
 
   it("an IP outside its subnet", async () => {

@@ -6,7 +6,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Command, Option } from "commander";
-import type { Inventory, WavesFile } from "../../inventory";
+// Static imports: native `require` of TypeScript does not resolve under vitest, and `import()` of
+// a directory does not resolve under the CLI's CommonJS loader. The loaders are light (the
+// inventory command loads them anyway) and the planner is pure code without dependencies.
+import { type Inventory, type WavesFile, loadInventory, loadWaves } from "../../inventory";
+import { buildPlan, renderJson, renderMarkdown, renderTable } from "../../plan";
 import { InputError, formatProblem, problem } from "../../problems";
 
 /** Options of `rehost plan`, as commander parses them. */
@@ -43,9 +47,6 @@ export async function runPlan(options: PlanCommandOptions): Promise<void> {
   if (options.start !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(options.start)) {
     throw new InputError(problem({ field: "--start", message: "The start date is not a date", received: options.start, expected: "YYYY-MM-DD", fix: "pass a date such as 2026-03-02" }));
   }
-  // Loaded here, not at import time, so that `rehost` starts fast whatever the command.
-  const { loadInventory, loadWaves } = require("../../inventory") as typeof import("../../inventory");
-  const { buildPlan, renderJson, renderMarkdown, renderTable } = require("../../plan") as typeof import("../../plan");
   const [inventoryResult, wavesResult] = await Promise.allSettled([
     loadInventory(options.inventory, options.networks !== undefined ? { networks: options.networks } : {}),
     loadWaves(options.waves),
