@@ -7,6 +7,7 @@
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { vi } from "vitest";
+import { main } from "../../lib/cli/main";
 
 /** What one run of `rehost` printed, and its exit code. */
 export interface Run {
@@ -34,7 +35,6 @@ export function rehostChild(...args: string[]): Promise<Run> {
  * Calls must not overlap (vitest runs the tests of a file one after another).
  */
 export async function rehostInProcess(...args: string[]): Promise<Run> {
-  const { main } = await import("../../lib/cli/main");
   let stdout = "";
   let stderr = "";
   const capture = (append: (text: string) => void) => (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
