@@ -6,7 +6,8 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
-import { InputError, problem } from "../problems";
+import { InputError, problem, throwIfErrors } from "../problems";
+import { validatePinnedIp } from "../plan/validate";
 import type { PlannedVm } from "../plan/types";
 import { cloudDiskGiB, imagePlatform } from "./rules";
 
@@ -79,6 +80,12 @@ function declareMigratedInstance(parent: MigratedInstance, name: string, args: M
   if (primary === undefined) {
     throw new InputError(
       problem({ vm: vm.name, field: "nics", received: "no NIC", expected: "at least one NIC", fix: "give the VM a NIC in the inventory", message: `VM ${vm.name} has no network interface to pin.` }),
+    );
+  }
+  // The planner's own check: every kept address is inside its NIC's subnet and not reserved.
+  if (vm.keepIp) {
+    throwIfErrors(
+      vm.nics.flatMap((nic, n) => nic.ips.map((ip, i) => validatePinnedIp({ vm: vm.name, field: `nics[${n}].ips[${i}]`, ip, cidr: nic.subnet }))).flat(),
     );
   }
   const [system, ...data] = vm.disks;

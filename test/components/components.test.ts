@@ -281,4 +281,12 @@ describe("components under mocks", () => {
     expect(script).toContain(`printf 'rehost:%s\\n' '00ff' > '/etc/rehost/psk/site.psk'`);
     expect(script).toMatch(/rehost agent --state \/var\/lib\/rehost --listen 0\.0\.0\.0:8443 .*--credentials \/etc\/rehost\/psk --allow \/dev\/vdb,\/dev\/vdc$/m);
   });
+
+  it("refuses to pin an address the VPC reserves, with the planner's own check", async () => {
+    const vm = { ...wave1.vms[0]!, nics: [{ ...wave1.vms[0]!.nics[0]!, ips: ["10.1.1.255"] }] };
+    const attempt = run(() => {
+      new c.MigratedInstance("bad-ip", { vm, vswitchIdsBySubnet: { "10.1.1.0/24": "vsw" }, securityGroupIds: [], systemSnapshotId: "s", dataSnapshotIds: { "web-01-disk-2001": "s2" }, wave: "wave-1", phase: "cutover" });
+    });
+    await expect(attempt).rejects.toThrow(/10\.1\.1\.255 is reserved by Alibaba Cloud/);
+  });
 });
