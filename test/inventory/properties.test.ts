@@ -19,7 +19,11 @@ const OSES = [
   { family: "other", id: "FreeBSD 12 (64-bit)" },
 ] as const;
 
-const ipv4 = fc.tuple(fc.integer({ min: 1, max: 223 }), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 254 })).map((o) => o.join("."));
+// Link-local addresses (169.254/16) are not inventory addresses: RVTools' loader drops them.
+const ipv4 = fc
+  .tuple(fc.integer({ min: 1, max: 223 }), fc.nat(255), fc.nat(255), fc.integer({ min: 1, max: 254 }))
+  .map((o) => o.join("."))
+  .filter((ip) => !ip.startsWith("169.254."));
 const mac = fc.array(fc.nat(255), { minLength: 3, maxLength: 3 }).map((b) => ["00", "50", "56", ...b.map((x) => x.toString(16).padStart(2, "0"))].join(":"));
 const word = fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/);
 
@@ -145,7 +149,7 @@ describe("inventory properties", () => {
     const sep = fc.constantFrom(", ", ",", ";", " ", "; ", "\t", " ,  ");
     const noise = fc.constantFrom("fe80::250:56ff:fe00:1", "2001:db8::5", "169.254.10.20");
     fc.assert(
-      fc.property(fc.uniqueArray(ipv4.filter((ip) => !ip.startsWith("169.254.")), { maxLength: 6 }), fc.array(noise, { maxLength: 3 }), fc.array(sep, { minLength: 10, maxLength: 10 }), (ips, extra, seps) => {
+      fc.property(fc.uniqueArray(ipv4, { maxLength: 6 }), fc.array(noise, { maxLength: 3 }), fc.array(sep, { minLength: 10, maxLength: 10 }), (ips, extra, seps) => {
         const tokens = [...ips];
         extra.forEach((e, i) => tokens.splice(Math.min(i * 2, tokens.length), 0, e));
         const cell = tokens.map((t, i) => (i === 0 ? t : `${seps[i % seps.length]}${t}`)).join("");
