@@ -5,7 +5,9 @@
  *
  * The method is "least-loaded fit decreasing": VMs (then loose disks) from the largest down, each
  * onto the gateway carrying the fewest bytes that still has room, a new gateway when none has.
- * A min-heap keeps it O(n log n) for tens of thousands of disks.
+ * When a pass needs more gateways than it started with, it runs again spread over that many from
+ * the start, so the last gateway is not a nearly empty one opened for the leftovers.
+ * A min-heap keeps each pass O(n log n) for tens of thousands of disks.
  */
 
 /** One disk to place. */
@@ -70,13 +72,23 @@ export function packDisks(items: readonly PackItem[], limits: PackLimits): Packi
   units.sort((a, b) => b.bytes - a.bytes || a.order - b.order);
 
   const totalBytes = units.reduce((sum, u) => sum + u.bytes, 0);
-  const initial = Math.min(
+  let count = Math.min(
     units.length,
     Math.max(limits.minBins ?? 1, Math.ceil(items.length / limits.maxDisks), Math.ceil(totalBytes / limits.maxBytes)),
   );
+  // Each further pass starts with strictly more gateways, at most one per unit: this ends.
+  for (;;) {
+    const bins = spread(units, count, limits);
+    if (bins.length <= count) return { bins: bins.filter((b) => b.length > 0), splitGroups };
+    count = bins.length;
+  }
+}
+
+/** One pass: `units` (largest first) over `count` gateways, opening more when none has room. */
+function spread(units: readonly Unit[], count: number, limits: PackLimits): PackItem[][] {
   const bins: Bin[] = [];
   const heap = new BinHeap();
-  for (let i = 0; i < initial; i++) {
+  for (let i = 0; i < count; i++) {
     const bin: Bin = { index: i, items: [], bytes: 0 };
     bins.push(bin);
     heap.push(bin);
@@ -111,7 +123,7 @@ export function packDisks(items: readonly PackItem[], limits: PackLimits): Packi
       heap.push(bin);
     }
   }
-  return { bins: bins.filter((b) => b.items.length > 0).map((b) => b.items), splitGroups };
+  return bins.map((b) => b.items);
 }
 
 /** Min-heap of bins by bytes carried, then creation order. */

@@ -4,7 +4,7 @@
  * on-prem ↔ CEN ↔ VPC).
  */
 import { formatProblem } from "../problems";
-import type { Plan, PlannedWave } from "./types";
+import type { Plan, PlannedVm, PlannedWave } from "./types";
 
 const GiB = 2 ** 30;
 const TiB = 2 ** 40;
@@ -18,6 +18,25 @@ function bytes(value: number): string {
   if (value >= TiB) return `${(value / TiB).toFixed(2)} TiB`;
   if (value >= GiB) return `${(value / GiB).toFixed(1)} GiB`;
   return `${(value / 2 ** 20).toFixed(1)} MiB`;
+}
+
+/** `1 wave`, `4 waves`. */
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
+/** Hours as people read them: `6.03 h`, or minutes under six minutes (`< 1 min`, `4 min`). */
+function duration(hours: number): string {
+  if (hours >= 0.1) return `${hours} h`;
+  const minutes = Math.round(hours * 60);
+  return hours > 0 && minutes < 1 ? "< 1 min" : `${minutes} min`;
+}
+
+/** The addresses column of a VM: its kept addresses, or that it takes a new one. */
+function addresses(vm: PlannedVm, separator: string): string {
+  const ips = vm.ips.join(separator);
+  if (vm.keepIp) return ips;
+  return ips ? `${ips} (new IP allowed)` : "new IP";
 }
 
 function money(value: number, currency: string): string {
@@ -54,12 +73,12 @@ function totals(plan: Plan): { vms: number; disks: number; allocated: number } {
 export function renderTable(plan: Plan): string {
   const t = totals(plan);
   const out: string[] = [];
-  out.push(`Plan for ${plan.region}: ${plan.waves.length} waves, ${t.vms} VMs, ${t.disks} disks, ${bytes(t.allocated)} to copy`);
+  out.push(`Plan for ${plan.region}: ${count(plan.waves.length, "wave")}, ${count(t.vms, "VM")}, ${count(t.disks, "disk")}, ${bytes(t.allocated)} to copy`);
   out.push(`VPC CIDR blocks: ${plan.vpc.cidrBlocks.join(", ") || "(none)"}`);
   for (const w of plan.waves) {
     const e = w.estimate;
     out.push("");
-    out.push(`Wave ${w.name}${w.after.length ? ` (after ${w.after.join(", ")})` : ""}: ${w.vms.length} VMs, ${w.rehearsals} rehearsals${w.window ? `, cutover window ${w.window.start} – ${w.window.end}` : ""}`);
+    out.push(`Wave ${w.name}${w.after.length ? ` (after ${w.after.join(", ")})` : ""}: ${count(w.vms.length, "VM")}, ${count(w.rehearsals, "rehearsal")}${w.window ? `, cutover window ${w.window.start} – ${w.window.end}` : ""}`);
     out.push(columns([["subnet", "CIDR", "zone"], ...w.subnets.map((s) => [s.name, s.cidr, s.zone]), ["(sync)", w.syncSubnet.cidr || "(none)", w.syncSubnet.zone]]));
     out.push("");
     out.push(
@@ -67,7 +86,7 @@ export function renderTable(plan: Plan): string {
         ["VM", "IPs", "instance type", "disks", "size", "gateway"],
         ...w.vms.map((vm) => [
           vm.name,
-          vm.ips.join(",") + (vm.keepIp ? "" : " (new IP allowed)"),
+          addresses(vm, ","),
           vm.instanceType,
           String(vm.disks.length),
           bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0)),
@@ -76,9 +95,9 @@ export function renderTable(plan: Plan): string {
       ]),
     );
     out.push("");
-    out.push(columns([["gateway", "instance type", "disks", "size", "MB/s"], ...w.gateways.map((g) => [g.name, g.instanceType, String(g.disks), bytes(g.bytes), String(g.throughputMBps)])]));
+    out.push(columns([["gateway", "instance type", "disks", "size", "link share MB/s"], ...w.gateways.map((g) => [g.name, g.instanceType, String(g.disks), bytes(g.bytes), String(g.throughputMBps)])]));
     out.push(
-      `  Initial sync ${e.initialSyncHours} h; daily incremental round ${bytes(e.incrementalRoundBytes)} in ${e.incrementalRoundHours} h. ` +
+      `  Initial sync ${duration(e.initialSyncHours)}; daily incremental round ${bytes(e.incrementalRoundBytes)} in ${duration(e.incrementalRoundHours)}. ` +
         `Cost over ${e.periodDays ?? "the"} days: ${money(e.costGateway, e.currency)} with sync gateways, ${money(e.costFullHosts, e.currency)} running every host${saving(w) ? ` (saves ${saving(w)})` : ""}.`,
     );
   }
@@ -114,6 +133,34 @@ function ganttText(text: string): string {
   return text.replace(/[:#;]/g, " ");
 }
 
+/** Whole days the gantt gives a wave's initial sync (at least one). */
+function syncDays(w: PlannedWave): number {
+  return Math.max(1, Math.ceil(w.estimate.initialSyncHours / 24));
+}
+
+/** `YYYY-MM-DD` moved by `days` (negative: earlier). */
+function addDays(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}
+
+/**
+ * The first day of the schedule when none is given: `today`, or earlier when a wave that follows
+ * no other has a change window too soon for its initial sync and rehearsals (one day each), so
+ * the gantt shows them before the cutover.
+ * @param today `YYYY-MM-DD`
+ */
+export function scheduleStart(plan: Plan, today: string): string {
+  let start = today;
+  for (const w of plan.waves) {
+    if (w.after.length > 0 || !w.window || !/^\d{4}-\d{2}-\d{2}/.test(w.window.start)) continue;
+    const latest = addDays(w.window.start.slice(0, 10), -(syncDays(w) + w.rehearsals));
+    if (latest < start) start = latest;
+  }
+  return start;
+}
+
 /** The mermaid gantt: per wave the initial sync, the rehearsals, then the cutover. */
 export function ganttChart(plan: Plan, start = "2026-01-05"): string {
   const lines = ["gantt", "  title Migration waves", "  dateFormat YYYY-MM-DD", "  axisFormat %m-%d"];
@@ -122,9 +169,8 @@ export function ganttChart(plan: Plan, start = "2026-01-05"): string {
   plan.waves.forEach((w, i) => {
     const id = `w${i}`;
     const deps = w.after.map((a) => cutoverId.get(a)).filter((x): x is string => x !== undefined);
-    const syncDays = Math.max(1, Math.ceil(w.estimate.initialSyncHours / 24));
     lines.push(`  section ${ganttText(w.name)}`);
-    lines.push(`  initial sync :${id}sync, ${deps.length ? `after ${deps.join(" ")}` : start}, ${syncDays}d`);
+    lines.push(`  initial sync :${id}sync, ${deps.length ? `after ${deps.join(" ")}` : start}, ${syncDays(w)}d`);
     let previous = `${id}sync`;
     for (let r = 1; r <= w.rehearsals; r++) {
       lines.push(`  rehearsal ${r} :${id}r${r}, after ${previous}, 1d`);
@@ -171,14 +217,14 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
   const out: string[] = [];
   out.push(`# Migration plan: ${plan.region}`);
   out.push("");
-  out.push(`${plan.waves.length} waves, ${t.vms} VMs, ${t.disks} disks, ${bytes(t.allocated)} to copy. VPC CIDR blocks: ${plan.vpc.cidrBlocks.map((b) => `\`${b}\``).join(", ") || "none"}.`);
+  out.push(`${count(plan.waves.length, "wave")}, ${count(t.vms, "VM")}, ${count(t.disks, "disk")}, ${bytes(t.allocated)} to copy. VPC CIDR blocks: ${plan.vpc.cidrBlocks.map((b) => `\`${b}\``).join(", ") || "none"}.`);
   out.push("");
   out.push("| wave | after | VMs | subnets | sync subnet | gateways | initial sync | daily round | cost with gateways | cost with all hosts |");
   out.push("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |");
   for (const w of plan.waves) {
     const e = w.estimate;
     out.push(
-      `| ${w.name} | ${w.after.join(", ") || "–"} | ${w.vms.length} | ${w.subnets.map((s) => `\`${s.cidr}\``).join(", ")} | \`${w.syncSubnet.cidr}\` | ${w.gateways.length} | ${e.initialSyncHours} h | ${bytes(e.incrementalRoundBytes)} / ${e.incrementalRoundHours} h | ${money(e.costGateway, e.currency)} | ${money(e.costFullHosts, e.currency)} |`,
+      `| ${w.name} | ${w.after.join(", ") || "–"} | ${w.vms.length} | ${w.subnets.map((s) => `\`${s.cidr}\``).join(", ")} | \`${w.syncSubnet.cidr}\` | ${w.gateways.length} | ${duration(e.initialSyncHours)} | ${bytes(e.incrementalRoundBytes)} / ${duration(e.incrementalRoundHours)} | ${money(e.costGateway, e.currency)} | ${money(e.costFullHosts, e.currency)} |`,
     );
   }
   out.push("");
@@ -200,10 +246,10 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
     out.push("| VM | IPs | instance type | disks | size | gateway |");
     out.push("| --- | --- | --- | ---: | ---: | --- |");
     for (const vm of w.vms) {
-      out.push(`| ${cell(vm.name)} | ${vm.ips.join(", ")}${vm.keepIp ? "" : " (new IP allowed)"} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`);
+      out.push(`| ${cell(vm.name)} | ${addresses(vm, ", ")} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`);
     }
     out.push("");
-    out.push("| gateway | instance type | disks | size | MB/s |");
+    out.push("| gateway | instance type | disks | size | link share MB/s |");
     out.push("| --- | --- | ---: | ---: | ---: |");
     for (const g of w.gateways) out.push(`| ${g.name} | ${g.instanceType} | ${g.disks} | ${bytes(g.bytes)} | ${g.throughputMBps} |`);
   }

@@ -36,7 +36,7 @@ describe("rehost plan on the example estates", () => {
     const run = await rehostChild("plan", "--inventory", path.join(lab, "inventory.yaml"), "--waves", path.join(lab, "waves.yaml"));
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/^Plan for cn-shenzhen: 1 waves, 4 VMs/);
+    expect(run.stdout).toMatch(/^Plan for cn-shenzhen: 1 wave, 4 VMs/);
     expect(run.stdout).toContain("lab-web-02  10.10.1.12,10.10.1.13");
   });
 
@@ -77,6 +77,13 @@ describe("rehost plan on the example estates", () => {
       else expect(p.ips).toEqual(ips);
     }
     expect(yamlPlan.waves.length).toBe(4);
+  });
+
+  it("spreads each wave's disks evenly over its gateways (none opened for a few leftovers)", () => {
+    for (const wave of yamlPlan.waves) {
+      const average = wave.gateways.reduce((sum, g) => sum + g.bytes, 0) / wave.gateways.length;
+      for (const g of wave.gateways) expect(g.bytes, `${g.name} of ${wave.name}`).toBeGreaterThan(average / 2);
+    }
   });
 
   it("gives the same plan from the RVTools form", async () => {
@@ -203,6 +210,13 @@ describe("rehost plan on broken inputs exits 2, names VM or file and field, writ
     expect(drop).toBeGreaterThanOrEqual(0);
     fs.writeFileSync(info, lines.map((l) => l.split(",").filter((_, i) => i !== drop).join(",")).join("\n"));
     await expectExit2(rv, YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")), [/RVTools_tabvInfo\.csv.*CPUs/], ["--networks", path.join(exchange, "networks.yaml")]);
+  });
+
+  it("a --start that is not a calendar date", async () => {
+    const run = await rehostInProcess("plan", "--inventory", path.join(lab, "inventory.yaml"), "--waves", path.join(lab, "waves.yaml"), "--format", "md", "--start", "2026-02-30");
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("error: field --start: The start date is not a calendar date (received 2026-02-30; expected YYYY-MM-DD)");
+    expect(run.stdout).toBe("");
   });
 
   it("reports the problems of the inventory and the waves file together", async () => {

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { buildPlan, ganttChart, networkChart, renderMarkdown, renderTable } from "../../lib/plan";
+import { buildPlan, ganttChart, networkChart, renderMarkdown, renderTable, scheduleStart } from "../../lib/plan";
 import type { Plan } from "../../lib/plan/types";
 import { inventory, wavesFile } from "./fixture";
 
@@ -70,6 +70,32 @@ describe("Markdown renderings", () => {
     const p = buildPlan(inv, wavesFile([{ name: "w", members: { vms: ["a"] }, overrides: { a: { keepIp: false } } }]));
     const table = renderTable(p);
     expect(table).toContain("Problems:\n  warning: VM a, field nics[0].ipv4[0]: The address 10.1.1.255 is reserved");
-    expect(table).toMatch(/a {2,}\(new IP allowed\)/);
+    expect(table).toMatch(/\n {2}a {2,}new IP {2,}ecs\./);
+  });
+
+  it("the table counts in words a person reads (one wave, one rehearsal, minutes for short rounds)", () => {
+    const inv = inventory([{ name: "a", nics: ["web=10.1.1.11"], disksGiB: [1] }], { web: "10.1.1.0/24" });
+    const table = renderTable(buildPlan(inv, wavesFile([{ name: "w", members: { vms: ["a"] }, rehearsals: 1 }])));
+    expect(table).toMatch(/^Plan for [a-z0-9-]+: 1 wave, 1 VM, 1 disk, /);
+    expect(table).toContain("Wave w: 1 VM, 1 rehearsal");
+    expect(table).toMatch(/Initial sync (< 1 min|\d+ min); daily incremental round [0-9.]+ MiB in (< 1 min|\d+ min)\./);
+  });
+});
+
+describe("scheduleStart", () => {
+  const inv = inventory([{ name: "a", nics: ["web=10.1.1.11"] }, { name: "b", nics: ["web=10.1.1.12"] }], { web: "10.1.1.0/24" });
+  const window = { start: "2026-03-06T22:00:00+08:00", end: "2026-03-07T06:00:00+08:00" };
+
+  it("starts early enough for a first wave's sync and rehearsals before its window", () => {
+    const plan = buildPlan(inv, wavesFile([{ name: "w", members: { vms: ["a", "b"] }, rehearsals: 3, window }]));
+    // One day of initial sync and three rehearsal days before the cutover on 2026-03-06.
+    expect(scheduleStart(plan, "2026-11-24")).toBe("2026-03-02");
+    expect(scheduleStart(plan, "2026-01-05")).toBe("2026-01-05");
+    expect(ganttChart(plan, scheduleStart(plan, "2026-11-24"))).toContain("initial sync :w0sync, 2026-03-02, 1d");
+  });
+
+  it("is today when only later waves have windows (they follow their predecessors' cutovers)", () => {
+    const plan = buildPlan(inv, wavesFile([{ name: "w1", members: { vms: ["a"] } }, { name: "w2", members: { vms: ["b"] }, after: ["w1"], window }]));
+    expect(scheduleStart(plan, "2026-11-24")).toBe("2026-11-24");
   });
 });

@@ -10,7 +10,7 @@ import { type Command, Option } from "commander";
 // a directory does not resolve under the CLI's CommonJS loader. The loaders are light (the
 // inventory command loads them anyway) and the planner is pure code without dependencies.
 import { type Inventory, type WavesFile, loadInventory, loadWaves } from "../../inventory";
-import { buildPlan, renderJson, renderMarkdown, renderTable } from "../../plan";
+import { buildPlan, renderJson, renderMarkdown, renderTable, scheduleStart } from "../../plan";
 import { InputError, formatProblem, problem } from "../../problems";
 
 /** Options of `rehost plan`, as commander parses them. */
@@ -33,7 +33,7 @@ export function register(program: Command): void {
     .option("--networks <file>", "networks file: portgroup → CIDR, gateway, VLAN (needed for RVTools)")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json", "md"]).default("table"))
     .option("--out <file>", "write the plan to this file instead of standard output")
-    .option("--start <date>", "first day of the Markdown schedule (YYYY-MM-DD); default: today")
+    .option("--start <date>", "first day of the Markdown schedule (YYYY-MM-DD); default: today, or early enough for the first waves' sync and rehearsals before their change windows")
     .action(async (options: PlanCommandOptions) => {
       await runPlan(options);
     });
@@ -44,8 +44,8 @@ export function register(program: Command): void {
  * it. Throws `InputError` carrying the plan's problems when it has errors; warnings go to stderr.
  */
 export async function runPlan(options: PlanCommandOptions): Promise<void> {
-  if (options.start !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(options.start)) {
-    throw new InputError(problem({ field: "--start", message: "The start date is not a date", received: options.start, expected: "YYYY-MM-DD", fix: "pass a date such as 2026-03-02" }));
+  if (options.start !== undefined && !isDate(options.start)) {
+    throw new InputError(problem({ field: "--start", message: "The start date is not a calendar date", received: options.start, expected: "YYYY-MM-DD", fix: "pass a date such as 2026-03-02" }));
   }
   const [inventoryResult, wavesResult] = await Promise.allSettled([
     loadInventory(options.inventory, options.networks !== undefined ? { networks: options.networks } : {}),
@@ -75,7 +75,7 @@ export async function runPlan(options: PlanCommandOptions): Promise<void> {
     options.format === "json"
       ? renderJson(plan)
       : options.format === "md"
-        ? renderMarkdown(plan, { start: options.start ?? new Date().toISOString().slice(0, 10) })
+        ? renderMarkdown(plan, { start: options.start ?? scheduleStart(plan, new Date().toISOString().slice(0, 10)) })
         : renderTable(plan);
   if (options.out !== undefined) {
     fs.mkdirSync(path.dirname(path.resolve(options.out)), { recursive: true });
@@ -84,4 +84,9 @@ export async function runPlan(options: PlanCommandOptions): Promise<void> {
   } else {
     process.stdout.write(text);
   }
+}
+
+/** Whether `text` is a calendar date written `YYYY-MM-DD` (not `2026-02-30`). */
+function isDate(text: string): boolean {
+  return /^\d{4}-\d{2}-\d{2}$/.test(text) && !Number.isNaN(Date.parse(`${text}T00:00:00Z`)) && new Date(`${text}T00:00:00Z`).toISOString().startsWith(text);
 }
