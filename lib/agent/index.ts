@@ -133,9 +133,10 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     certificate: certificate.cert,
     tokenFile,
     async close() {
-      jobs.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await jobs.close();
+      await closed;
       logger.log("info", "agent stopped");
     },
   };

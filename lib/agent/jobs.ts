@@ -110,6 +110,8 @@ interface Job {
   progress?: RoundProgress;
   abort?: AbortController;
   retryTimer?: NodeJS.Timeout;
+  /** The scheduled run, settled once its round ended or was aborted. */
+  runPromise?: Promise<void>;
   removed: boolean;
 }
 
@@ -270,13 +272,14 @@ export class JobManager {
     this.options.logger.log("info", "job unregistered", { job: id });
   }
 
-  /** Stops every running round (their journals stay for the next start). */
-  close(): void {
+  /** Stops every running round and waits until each has let go of its disks (journals stay for the next start). */
+  async close(): Promise<void> {
     this.closed = true;
     for (const job of this.jobs.values()) {
       job.abort?.abort(new Error("agent stopping"));
       if (job.retryTimer !== undefined) clearTimeout(job.retryTimer);
     }
+    await Promise.allSettled([...this.jobs.values()].map((j) => j.runPromise));
   }
 
   private find(id: string): Job {
@@ -304,7 +307,9 @@ export class JobManager {
     const r = job.record;
     if (this.closed || job.removed || job.running || r.active === undefined || r.state === "error" || r.state === "stalled") return;
     job.running = true;
-    void this.run(job);
+    job.runPromise = this.run(job).catch((err: unknown) => {
+      this.options.logger.log("error", "job run failed unexpectedly", { job: job.record.spec.id, error: String(err) });
+    });
   }
 
   private async run(job: Job): Promise<void> {
