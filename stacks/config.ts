@@ -168,6 +168,22 @@ export function readStackConfig(): StackConfig {
   const schema = role === "landing-zone" ? LandingZoneSchema : role === "wave" ? WaveStackSchema : RehearsalSchema;
   const parsed = schema.safeParse(raw);
   const problems: Problem[] = [];
+  // A misspelt key would otherwise be ignored silently.
+  const known = new Set<string>([...KEYS, ...Object.values(SECRET_KEYS).flat(), "linkPsk"]);
+  for (const full of Object.keys(pulumi.runtime.allConfig())) {
+    const [namespace, key] = full.split(":", 2);
+    if (namespace !== "rehost" || key === undefined || known.has(key)) continue;
+    problems.push(
+      problem({
+        file,
+        field: full,
+        received: renderValue(config.get(key)),
+        expected: "a key listed in docs/stacks.md",
+        fix: `pulumi config rm ${full}, or correct its name`,
+        message: `Config key ${full} is unknown.`,
+      }),
+    );
+  }
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       const key = `rehost:${formatPath(issue.path as PropertyKey[])}`;

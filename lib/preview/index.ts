@@ -229,7 +229,11 @@ async function previewStack(
       return typeof loaded === "function" ? await (loaded as () => unknown)() : loaded;
     },
   ).catch((err: unknown) => {
-    throw asInputError(err) ?? err;
+    const input = asInputError(err);
+    if (input === undefined) throw err;
+    // The program names its config file as Pulumi keeps it (`stacks/Pulumi.<stack>.yaml`); name the one read.
+    const assumed = `stacks/Pulumi.${stack}.yaml`;
+    throw new InputError(input.problems.map((p) => (p.file === assumed ? { ...p, file: settings.file } : p)));
   });
   const result: StackRun = { resources: run.resources, outputs: (run.result ?? {}) as Record<string, unknown> };
   runs.set(stack, result);

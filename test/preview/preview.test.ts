@@ -180,6 +180,13 @@ describe("bad stack config", () => {
     expect(problems[0]!.message).toContain("nowhere");
   });
 
+  it("names a misspelt key, in the config file that was read", async () => {
+    stackFile("typo", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:rounds: 2", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    const problems = await problemsOf("typo");
+    expect(problems.map((p) => p.field)).toEqual(["rehost:rounds"]);
+    expect(problems[0]!.file).toBe(path.relative(ROOT, path.join(tmp, "Pulumi.typo.yaml")));
+  });
+
   it("names the missing secrets of a wave stack", async () => {
     stackFile("no-secrets", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809"]);
     expect((await problemsOf("no-secrets")).map((p) => p.field)).toEqual(["rehost:agentToken", "rehost:agentPsk"]);
