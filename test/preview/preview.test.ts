@@ -137,6 +137,23 @@ describe("rehost preview on the exchange-centre example", () => {
     for (const t of thaws) expect([...(t.inputs.snapshots as string[])].sort()).toEqual(rehearsalSnapshots.map((s) => s.id).sort());
   });
 
+  it("gives no gateway or host of the example a public IP, and no gateway more disks than the limit", () => {
+    for (const result of [wave, rehearsal]) {
+      const instances = result.resources.filter((r) => r.type === "alicloud:ecs/instance:Instance");
+      for (const i of instances) {
+        if ((i.inputs.tags as Record<string, string>)["rehost:role"] === "bastion") continue;
+        expect(i.inputs.internetMaxBandwidthOut, i.name).toBe(0);
+      }
+    }
+    const gateways = wave.recorded.filter((r) => r.type === "alicloud:ecs/instance:Instance" && (r.inputs.tags as Record<string, string>)["rehost:role"] === "sync-gateway");
+    expect(gateways).toHaveLength(plan.waves[0]!.gateways.length);
+    for (const gw of gateways) {
+      const attached = wave.recorded.filter((r) => r.type === "alicloud:ecs/ecsDiskAttachment:EcsDiskAttachment" && r.inputs.instanceId === gw.id);
+      expect(attached.length).toBeGreaterThan(0);
+      expect(attached.length).toBeLessThanOrEqual(16);
+    }
+  });
+
   it("keeps the wave-1 graph stable (snapshot)", async () => {
     const graph = [...wave.resources].sort((a, b) => a.type.localeCompare(b.type) || a.name.localeCompare(b.name));
     await expect(`${JSON.stringify(graph, null, 1)}\n`).toMatchFileSnapshot("__snapshots__/exchange-center-wave-1.graph.json");
