@@ -24,8 +24,10 @@ export const ChangedSchema = z.union([
       .max(1_000_000),
   }).strict(),
 ]);
+/** Where a round's changed blocks come from (see docs/agent.md). */
 export type Changed = z.infer<typeof ChangedSchema>;
 
+/** Body of `POST /v1/jobs`: a source disk and the gateway device it is copied to. */
 export const RegisterRequestSchema = z
   .object({
     id: JobIdSchema,
@@ -46,9 +48,12 @@ export const RegisterRequestSchema = z
     initial: z.enum(["full", "allocated"]).default("allocated"),
   })
   .strict();
+/** A job registration as the controller sends it. */
 export type RegisterRequest = z.input<typeof RegisterRequestSchema>;
+/** A job registration with its defaults applied, as the agent keeps it. */
 export type JobSpec = z.output<typeof RegisterRequestSchema>;
 
+/** Body of `POST /v1/jobs/:id/rounds`. */
 export const RoundRequestSchema = z
   .object({
     /** The round number the controller wants (0 retries the initial sync); asking twice for one number is idempotent. */
@@ -56,13 +61,16 @@ export const RoundRequestSchema = z
     changed: ChangedSchema,
   })
   .strict();
+/** A round request. */
 export type RoundRequest = z.infer<typeof RoundRequestSchema>;
 
+/** Body of `POST /v1/jobs/:id/freeze`: the rehearsal point's name. */
 export const FreezeRequestSchema = z.object({ point: z.string().min(1).max(200) }).strict();
 
 /** States of a job (see docs/agent.md). */
 export type JobState = "initial-sync" | "idle" | "syncing" | "frozen" | "stalled" | "error";
 
+/** A disk digest as `lib/replication` computes it. */
 export interface Digest {
   readonly algorithm: string;
   readonly digest: string;
@@ -100,6 +108,7 @@ export interface ActiveRound {
   readonly etaSeconds: number;
 }
 
+/** The last comparison of a job's source and target digests. */
 export interface Verification {
   readonly state: "running" | "done" | "failed";
   readonly requestedAt: string;
@@ -110,6 +119,7 @@ export interface Verification {
   readonly error?: string;
 }
 
+/** What `GET /v1/jobs/:id` returns. */
 export interface JobStatus {
   readonly id: string;
   readonly source: { readonly uri: string; readonly credentials?: string };

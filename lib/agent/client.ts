@@ -7,6 +7,7 @@ import * as http from "node:http";
 import * as tls from "node:tls";
 import type { Changed, JobStatus, RegisterRequest } from "./api";
 
+/** How to reach and authenticate an agent. */
 export interface AgentClientOptions {
   /** `https://HOST:PORT`. */
   readonly url: string;
@@ -31,6 +32,7 @@ export class AgentRequestError extends Error {
   }
 }
 
+/** Typed calls to the agent API (see docs/agent.md); one TLS connection per request. */
 export class AgentClient {
   private readonly base: URL;
 

@@ -19,6 +19,7 @@ export type { Changed, Digest, JobSpec, JobState, JobStatus, RegisterRequest, Ro
 export type { DataPlane } from "./jobs";
 export { AgentClient, AgentRequestError, type AgentClientOptions } from "./client";
 
+/** Options of `startAgent` (the `rehost agent` flags). */
 export interface AgentOptions {
   /** Directory holding job records, journals, the certificate and the token. */
   readonly stateDir: string;

@@ -67,6 +67,7 @@ export class JobRequestError extends Error {
   }
 }
 
+/** What the job manager works with. */
 export interface JobManagerOptions {
   readonly state: StateDir;
   readonly scheduler: Scheduler;
@@ -115,6 +116,7 @@ interface Job {
   removed: boolean;
 }
 
+/** Every job of an agent: requests from the API, runs under the scheduler, persistence. */
 export class JobManager {
   private readonly jobs = new Map<string, Job>();
   private readonly maxAttempts: number;

@@ -2,6 +2,7 @@
  * JSON-lines logging: one object per line with `time`, `level`, `msg` and fields.
  */
 
+/** Severity of a log line. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** A structured logger; `child` adds fields to every line. */

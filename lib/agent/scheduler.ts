@@ -6,6 +6,7 @@
 /** Releases a slot; calling it more than once releases it once. */
 export type Release = () => void;
 
+/** A counting semaphore with a FIFO queue. */
 export class Scheduler {
   private running = 0;
   private readonly waiting: Array<{ grant: (release: Release) => void }> = [];

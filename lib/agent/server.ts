@@ -23,6 +23,7 @@ import type { Logger } from "./log";
 /** The largest request body accepted (an explicit extent list can be long). */
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 
+/** What the HTTPS server needs. */
 export interface ServerOptions {
   readonly cert: string;
   readonly key: string;

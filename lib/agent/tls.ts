@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
+/** The agent's certificate and key, PEM. */
 export interface Certificate {
   readonly cert: string;
   readonly key: string;

@@ -18,6 +18,7 @@ export interface RoundReport {
   readonly digest: string;
 }
 
+/** One disk of the lab: its rounds and digests. */
 export interface DiskReport {
   readonly disk: string;
   readonly vm: string;
@@ -32,6 +33,7 @@ export interface DiskReport {
   readonly businessBytes: number;
 }
 
+/** Everything the lab reports (also written as JSON). */
 export interface LabReport {
   readonly wave: string;
   readonly startedAt: string;

@@ -28,6 +28,7 @@ import { renderMarkdown, renderTerminal, type DiskReport, type LabReport, type R
 
 const PACKAGE_ROOT = path.resolve(__dirname, "..", "..");
 
+/** Options of `runLab` (the `rehost lab` flags). */
 export interface LabOptions {
   /** @default examples/lab/inventory.yaml of this package */
   readonly inventory?: string;

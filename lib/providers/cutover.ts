@@ -8,6 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Changed } from "../agent/api";
 import { loadInputs, loadRuntime } from "./load";
 
+/** Inputs of a `Cutover`. Credentials are not inputs: see docs/providers.md. */
 export interface CutoverArgs {
   readonly agentUrl: pulumi.Input<string>;
   /** The source VM, by name or BIOS UUID. */
@@ -29,6 +30,7 @@ export interface CutoverArgs {
   readonly pollSeconds?: pulumi.Input<number>;
 }
 
+/** The provider object (exported for tests and for `serializeFunction`). */
 export const cutoverProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds, news) {
     const { checkWith, CutoverInputsSchema } = loadInputs();
@@ -57,6 +59,7 @@ export const cutoverProvider: pulumi.dynamic.ResourceProvider = {
   },
 };
 
+/** A VM's cutover: source shut down, final round, digests verified; delete powers the source on. */
 export class Cutover extends pulumi.dynamic.Resource {
   /** How the source went down: `guest-shutdown`, `powered-off`, `already-off` or `manual`. */
   declare readonly shutdown: pulumi.Output<string>;

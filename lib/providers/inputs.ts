@@ -14,6 +14,7 @@ const Timeouts = {
   pollSeconds: z.number().positive().max(600).default(5),
 };
 
+/** Inputs of `Replication`, with defaults. */
 export const ReplicationInputsSchema = z
   .object({
     agentUrl: AgentUrlSchema,
@@ -34,8 +35,10 @@ export const ReplicationInputsSchema = z
     ...Timeouts,
   })
   .strict();
+/** `Replication` inputs after `check`. */
 export type ReplicationInputs = z.output<typeof ReplicationInputsSchema>;
 
+/** Inputs of `RehearsalPoint`, with defaults. */
 export const RehearsalPointInputsSchema = z
   .object({
     agentUrl: AgentUrlSchema,
@@ -45,8 +48,10 @@ export const RehearsalPointInputsSchema = z
     ...Timeouts,
   })
   .strict();
+/** `RehearsalPoint` inputs after `check`. */
 export type RehearsalPointInputs = z.output<typeof RehearsalPointInputsSchema>;
 
+/** Inputs of `RehearsalThaw`, with defaults. */
 export const RehearsalThawInputsSchema = z
   .object({
     agentUrl: AgentUrlSchema,
@@ -57,8 +62,10 @@ export const RehearsalThawInputsSchema = z
     ...Timeouts,
   })
   .strict();
+/** `RehearsalThaw` inputs after `check`. */
 export type RehearsalThawInputs = z.output<typeof RehearsalThawInputsSchema>;
 
+/** Inputs of `Cutover`, with defaults. */
 export const CutoverInputsSchema = z
   .object({
     agentUrl: AgentUrlSchema,
@@ -79,6 +86,7 @@ export const CutoverInputsSchema = z
     ...Timeouts,
   })
   .strict();
+/** `Cutover` inputs after `check`. */
 export type CutoverInputs = z.output<typeof CutoverInputsSchema>;
 
 /** A `check` failure as Pulumi wants it. */

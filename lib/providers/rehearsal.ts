@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadInputs, loadRuntime } from "./load";
 
+/** Inputs of a `RehearsalPoint`. */
 export interface RehearsalPointArgs {
   readonly agentUrl: pulumi.Input<string>;
   /** The wave's replication jobs on that agent. */
@@ -18,6 +19,7 @@ export interface RehearsalPointArgs {
   readonly pollSeconds?: pulumi.Input<number>;
 }
 
+/** Inputs of a `RehearsalThaw`. */
 export interface RehearsalThawArgs {
   readonly agentUrl: pulumi.Input<string>;
   readonly jobIds: pulumi.Input<pulumi.Input<string>[]>;
@@ -28,6 +30,7 @@ export interface RehearsalThawArgs {
   readonly pollSeconds?: pulumi.Input<number>;
 }
 
+/** The `RehearsalPoint` provider object. */
 export const rehearsalPointProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds, news) {
     const { checkWith, RehearsalPointInputsSchema } = loadInputs();
@@ -48,6 +51,7 @@ export const rehearsalPointProvider: pulumi.dynamic.ResourceProvider = {
   },
 };
 
+/** The `RehearsalThaw` provider object. */
 export const rehearsalThawProvider: pulumi.dynamic.ResourceProvider = {
   async check(_olds, news) {
     const { checkWith, RehearsalThawInputsSchema } = loadInputs();
@@ -68,6 +72,7 @@ export const rehearsalThawProvider: pulumi.dynamic.ResourceProvider = {
   },
 };
 
+/** A consistent point of a wave's jobs: frozen at a round boundary, with the targets' digests. */
 export class RehearsalPoint extends pulumi.dynamic.Resource {
   /** Per job: the round held and the target's digest after it. */
   declare readonly digests: pulumi.Output<Record<string, { round: number; digest: string; algorithm: string }>>;
@@ -78,6 +83,7 @@ export class RehearsalPoint extends pulumi.dynamic.Resource {
   }
 }
 
+/** Ends a rehearsal point's freeze once the snapshots taken at it exist. */
 export class RehearsalThaw extends pulumi.dynamic.Resource {
   declare readonly thawedAt: pulumi.Output<string>;
 

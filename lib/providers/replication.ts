@@ -60,6 +60,7 @@ export const replicationProvider: pulumi.dynamic.ResourceProvider = {
   },
 };
 
+/** One source disk replicated by a gateway's agent; raise `round` for an incremental round. */
 export class Replication extends pulumi.dynamic.Resource {
   declare readonly jobId: pulumi.Output<string>;
   declare readonly state: pulumi.Output<string>;
