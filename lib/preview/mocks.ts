@@ -6,6 +6,7 @@
  * to finish, and hands back the recorded graph. Modules that declare resources must be imported
  * inside `fn`, after the mocks are installed.
  */
+import Module from "node:module";
 import * as pulumi from "@pulumi/pulumi";
 
 /** One declared resource as the preview shows it. */
@@ -128,6 +129,7 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
   if (sourceMaps) process.setSourceMapsEnabled(false);
   const stackTraceLimit = Error.stackTraceLimit;
   Error.stackTraceLimit = 1;
+  const restoreClosures = skipClosureSerialization();
   try {
     const work = (async () => {
       const returned = await fn();
@@ -144,6 +146,7 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
     process.off("unhandledRejection", onRejection);
     if (sourceMaps) process.setSourceMapsEnabled(true);
     Error.stackTraceLimit = stackTraceLimit;
+    restoreClosures();
   }
 }
 
@@ -155,6 +158,36 @@ interface RegisterRequest {
   getObject(): unknown;
   getProtect(): boolean;
   getRetainondelete(): boolean;
+}
+
+const CLOSURE_MODULE = require.resolve("@pulumi/pulumi/runtime/closure/serializeClosure");
+
+/**
+ * A dynamic resource serializes its provider's code when it is declared; under mocks that code
+ * never runs, and the serializer (which loads the TypeScript compiler and the inspector) costs
+ * more than the rest of a cold preview. While a run lasts, the serializer returns an empty text;
+ * the SDK caches that per provider object, so a process that previews never deploys.
+ * @returns a function restoring the real serializer
+ */
+function skipClosureSerialization(): () => void {
+  const skip = async () => ({ text: "", containsSecrets: false });
+  const loaded = require.cache[CLOSURE_MODULE];
+  if (loaded !== undefined) {
+    const exports = loaded.exports as { serializeFunction: unknown };
+    const original = exports.serializeFunction;
+    exports.serializeFunction = skip;
+    return () => {
+      exports.serializeFunction = original;
+    };
+  }
+  const stub = new Module(CLOSURE_MODULE);
+  stub.filename = CLOSURE_MODULE;
+  stub.loaded = true;
+  stub.exports = { serializeFunction: skip };
+  require.cache[CLOSURE_MODULE] = stub;
+  return () => {
+    if (require.cache[CLOSURE_MODULE] === stub) delete require.cache[CLOSURE_MODULE];
+  };
 }
 
 /** Waits until every registration the runtime started has finished. */
