@@ -6,7 +6,7 @@
  */
 import { InputError, problem, type Problem } from "../problems";
 import { readDocument } from "./files";
-import { parseCidr, parseCidrLoose } from "../plan/cidr";
+import { checkCidrSyntax } from "../plan/validate";
 import { unknownKeys } from "./unknown-keys";
 import { WavesFileSchema, type WavesFile } from "./waves";
 import { problemsFromZod, type VmLocation } from "./zod-problems";
@@ -134,14 +134,7 @@ function windowProblems(window: { start: string; end: string }, field: string, w
 }
 
 function cidrProblems(text: string, field: string, at: { file?: string }): Problem[] {
-  const cidr = parseCidrLoose(text);
-  if (!cidr) {
-    return [problem({ ...at, field, received: JSON.stringify(text), expected: "an IPv4 CIDR like 172.30.0.0/16", fix: "write the range as address/prefix", message: "The range is malformed" })];
-  }
-  if (!parseCidr(text)) {
-    return [problem({ ...at, field, received: text, expected: cidr.text, fix: `write the network address: ${cidr.text}`, message: "The range has host bits set" })];
-  }
-  return [];
+  return checkCidrSyntax(text, { ...at, field }, "range").problems;
 }
 
 function findCycle(waves: WavesFile): string[] | undefined {

@@ -4,7 +4,8 @@
  * subnet, reserved addresses, duplicate IPs, waves naming unknown VMs) belong to `lib/plan`.
  */
 import { problem, type Problem } from "../problems";
-import { cidrContains, isIpv4, parseCidr, parseCidrLoose } from "../plan/cidr";
+import { cidrContains, isIpv4, parseCidrLoose } from "../plan/cidr";
+import { checkCidrSyntax } from "../plan/validate";
 import type { Network, Vm } from "./schema";
 
 /** Duplicate names/uuids, duplicate disk keys, malformed IPv4 addresses of the VMs. */
@@ -89,31 +90,9 @@ export function validateNetworks(networks: readonly (Network | undefined)[], fil
         }),
       );
     } else seen.set(network.portgroup, index);
-    // The block the text names, even with host bits set, so a message can give the canonical form.
+    problems.push(...checkCidrSyntax(network.cidr, { ...at, field: `${field}.cidr` }, `subnet of portgroup ${network.portgroup}`).problems);
+    // The block the text names even with host bits set, so the gateway is still checked against it.
     const cidr = parseCidrLoose(network.cidr);
-    if (!cidr) {
-      problems.push(
-        problem({
-          ...at,
-          field: `${field}.cidr`,
-          received: JSON.stringify(network.cidr),
-          expected: "an IPv4 CIDR like 10.10.1.0/24",
-          fix: `write the subnet of portgroup ${network.portgroup} as address/prefix`,
-          message: `The subnet of portgroup ${network.portgroup} is malformed`,
-        }),
-      );
-    } else if (!parseCidr(network.cidr)) {
-      problems.push(
-        problem({
-          ...at,
-          field: `${field}.cidr`,
-          received: network.cidr,
-          expected: cidr.text,
-          fix: `write the network address: ${cidr.text}`,
-          message: `The subnet of portgroup ${network.portgroup} has host bits set`,
-        }),
-      );
-    }
     if (network.gateway !== undefined) {
       if (!isIpv4(network.gateway)) {
         problems.push(

@@ -23,6 +23,7 @@ import type { Plan, PlannedDisk, PlannedGateway, PlannedNic, PlannedSubnet, Plan
 import {
   type HeldIp,
   type NamedSubnet,
+  checkCidrSyntax,
   findDuplicateIps,
   findOverlappingSubnets,
   validateDataDiskCount,
@@ -234,18 +235,7 @@ function checkSettings(settings: Settings, file?: string): Problem[] {
     );
   }
   settings.onPremRanges.forEach((range, i) => {
-    if (!parseCidr(range)) {
-      problems.push(
-        problem({
-          file,
-          field: `settings.onPremRanges[${i}]`,
-          message: "The on-prem range is not a canonical IPv4 CIDR block",
-          received: JSON.stringify(range),
-          expected: "a block such as 10.0.0.0/8",
-          fix: "write the range as network-address/prefix-length",
-        }),
-      );
-    }
+    problems.push(...checkCidrSyntax(range, { file, field: `settings.onPremRanges[${i}]` }, "on-prem range").problems);
   });
   for (const key of Object.keys(settings.prices)) {
     if (!(key in DEFAULT_PRICES)) {
@@ -606,7 +596,10 @@ export function planVpcBlocks(subnets: readonly Cidr[]): Cidr[] {
     let cover = commonCover(list);
     if (cover.prefix > LIMITS.vpcPrefix.max) cover = cidrOf(cover.first, LIMITS.vpcPrefix.max);
     if (FORBIDDEN_VPC_RANGES.some((r) => cidrsOverlap(r, cover)) && list.length > 1) {
-      for (const s of outermost(list)) blocks.push({ block: s.prefix > LIMITS.vpcPrefix.max ? cidrOf(s.first, LIMITS.vpcPrefix.max) : s, count: 1 });
+      // Each outermost subnet becomes a block; it counts the subnets nested in it (or repeated).
+      for (const s of outermost(list)) {
+        blocks.push({ block: s.prefix > LIMITS.vpcPrefix.max ? cidrOf(s.first, LIMITS.vpcPrefix.max) : s, count: list.filter((x) => cidrCovers(s, x)).length });
+      }
     } else blocks.push({ block: cover, count: list.length });
   }
   blocks.sort((a, b) => b.count - a.count || compareCidrs(a.block, b.block));

@@ -41,19 +41,21 @@ function definedOnly(where: Where): Where {
 
 /**
  * Checks that `cidr` is a canonical IPv4 block (`10.1.1.0/24`). Returns the parsed block, or the
- * problem to report.
+ * problem to report. `what` names the value in the message (`the subnet of portgroup web`);
+ * without it the message speaks of "the subnet address" / "the value".
  */
-export function checkCidrSyntax(cidr: string, where: Where): { block?: Cidr; problems: Problem[] } {
+export function checkCidrSyntax(cidr: string, where: Where, what?: string): { block?: Cidr; problems: Problem[] } {
   const block = parseCidr(cidr);
   if (block) return { block, problems: [] };
   const loose = parseCidrLoose(cidr);
+  const subject = (fallback: string) => (what !== undefined ? `The ${what}` : fallback);
   return {
     problems: [
       make("error", where, {
-        message: loose ? "The subnet address has host bits set" : "The value is not an IPv4 CIDR block",
+        message: loose ? `${subject("The subnet address")} has host bits set` : `${subject("The value")} is not an IPv4 CIDR block`,
         received: JSON.stringify(cidr),
-        expected: "a canonical IPv4 CIDR such as 10.1.1.0/24",
-        fix: loose ? `write ${loose.text}` : "write the subnet as address/prefix-length",
+        expected: loose ? loose.text : "a canonical IPv4 CIDR such as 10.1.1.0/24",
+        fix: loose ? `write the network address: ${loose.text}` : "write it as address/prefix-length, such as 10.1.1.0/24",
       }),
     ],
   };

@@ -319,6 +319,8 @@ describe("planVpcBlocks", () => {
     [["10.10.1.0/24", "10.10.2.0/24", "172.30.0.0/27"], ["10.10.0.0/22", "172.30.0.0/27"]],
     [["192.168.7.8/29"], ["192.168.7.0/28"]],
     [["100.1.0.0/16", "100.200.0.0/16"], ["100.1.0.0/16", "100.200.0.0/16"]],
+    // The block holding two subnets (one nested) is the primary, though it is a refused range's split.
+    [["10.1.0.0/16", "100.200.0.0/16", "100.1.0.0/16", "100.1.2.0/24"], ["100.1.0.0/16", "10.1.0.0/16", "100.200.0.0/16"]],
   ])("%j → %j", (subnets, expected) => {
     expect(planVpcBlocks(subnets.map((s) => parseCidr(s)!)).map((b) => b.text)).toEqual(expected);
   });
