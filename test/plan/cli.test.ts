@@ -15,6 +15,8 @@ import { type Run, rehostChild, rehostInProcess } from "./run-cli";
 const root = path.resolve(__dirname, "../..");
 const exchange = path.join(root, "examples", "exchange-center");
 const lab = path.join(root, "examples", "lab");
+/** The exchange-centre estate in its YAML form. */
+const exchangeYaml = ["--inventory", path.join(exchange, "inventory.yaml"), "--networks", path.join(exchange, "networks.yaml"), "--waves", path.join(exchange, "waves.yaml")];
 
 let dir: string;
 beforeAll(() => {
@@ -44,19 +46,7 @@ describe("rehost plan on the example estates", () => {
   let yamlRun: Run;
   beforeAll(async () => {
     const out = path.join(dir, "exchange-yaml.json");
-    yamlRun = await rehostInProcess(
-      "plan",
-      "--inventory",
-      path.join(exchange, "inventory.yaml"),
-      "--networks",
-      path.join(exchange, "networks.yaml"),
-      "--waves",
-      path.join(exchange, "waves.yaml"),
-      "--format",
-      "json",
-      "--out",
-      out,
-    );
+    yamlRun = await rehostInProcess("plan", ...exchangeYaml, "--format", "json", "--out", out);
     if (yamlRun.code === 0) yamlPlan = JSON.parse(fs.readFileSync(out, "utf8")) as Plan;
   });
 
@@ -106,21 +96,7 @@ describe("rehost plan on the example estates", () => {
 
   it("writes Markdown whose mermaid blocks parse", async () => {
     const out = path.join(dir, "exchange.md");
-    const run = await rehostInProcess(
-      "plan",
-      "--inventory",
-      path.join(exchange, "inventory.yaml"),
-      "--networks",
-      path.join(exchange, "networks.yaml"),
-      "--waves",
-      path.join(exchange, "waves.yaml"),
-      "--format",
-      "md",
-      "--start",
-      "2026-02-02",
-      "--out",
-      out,
-    );
+    const run = await rehostInProcess("plan", ...exchangeYaml, "--format", "md", "--start", "2026-02-02", "--out", out);
     expect(run.code).toBe(0);
     const markdown = fs.readFileSync(out, "utf8");
     const blocks = [...markdown.matchAll(/```mermaid\n([\s\S]*?)```/g)].map((m) => m[1]!);
