@@ -22,6 +22,10 @@ const KEY_INPUTS = [
   "dataDisks",
   "portRange",
   "cidrIp",
+  "diskId",
+  "jobId",
+  "target",
+  "round",
 ] as const;
 
 /** `key=value` pairs of the resource's key inputs. */
