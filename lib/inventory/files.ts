@@ -25,13 +25,23 @@ export async function readDocument(file: string): Promise<unknown> {
   }
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
+    // One mistake often yields several parser errors at the same place (an unclosed `[` inside a
+    // `{`): report the first at each position.
+    const seen = new Set<string>();
+    const first = doc.errors.filter((err) => {
+      const at = err.linePos ? `${err.linePos[0].line}:${err.linePos[0].col}` : err.message;
+      if (seen.has(at)) return false;
+      seen.add(at);
+      return true;
+    });
     throw new InputError(
-      doc.errors.map(
+      first.map(
         (err): Problem =>
           problem({
             file,
             ...(err.linePos ? { field: `line ${err.linePos[0].line}, column ${err.linePos[0].col}` } : {}),
-            message: `The file is not valid YAML: ${err.message.split("\n")[0]}`,
+            // The position is in the field; prettyErrors repeats it at the end of the first line.
+            message: `The file is not valid YAML: ${err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`,
             expected: "a YAML document",
             fix: "correct the YAML syntax at the line given",
           }),

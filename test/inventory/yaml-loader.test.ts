@@ -23,6 +23,13 @@ describe("loadInventory: YAML and JSON", () => {
     expect(inv.networks.map((n) => n.cidr)).toEqual(["10.10.1.0/24", "10.10.2.0/24"]);
   });
 
+  it("reports a YAML syntax mistake once, with its line and column", async () => {
+    const file = write(dir, "broken.yaml", "vms:\n  - name: a\n    nics: {ipv4: [10.10.1.11\n");
+    const problems = await problemsOf(loadInventory(file));
+    expect(problems).toHaveLength(1);
+    expect(formatProblem(problems[0]!)).toMatch(/^error: .*broken\.yaml, field line \d+, column \d+: The file is not valid YAML: [^(]*[a-z\]}] \(expected a YAML document\)/);
+  });
+
   it("reads JSON and YAML of the same document alike", async () => {
     const doc = { vms: [vmDoc("web-01")], networks: [WEB_NETWORK] };
     const fromJson = await loadInventory(write(dir, "inv.json", JSON.stringify(doc)));
