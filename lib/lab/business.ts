@@ -1,13 +1,16 @@
 /**
  * The "business": while replication runs, each source VM keeps writing to its disks through the
  * same qemu-nbd that serves them, as a running guest would — data blocks and discarded (zeroed)
- * ranges at random places of its filesystem. Writes are aligned to the bitmap granularity so a
+ * ranges at random places of its filesystem, past its first 16 MiB of metadata. Writes are aligned to the bitmap granularity so a
  * round moves exactly what was written.
  */
 import * as crypto from "node:crypto";
 import type { BlockDevice } from "../replication/device";
 import { openDevice } from "../replication/open";
 import { BITMAP_GRANULARITY, PARTITION_OFFSET } from "./images";
+
+/** The start of the filesystem (superblock, group descriptors) the business leaves alone. */
+const METADATA_BYTES = 16 * 1024 * 1024;
 
 /** Writes to one disk until paused. */
 export class BusinessWriter {
@@ -63,8 +66,9 @@ export class BusinessWriter {
   private async writeOnce(): Promise<void> {
     const device = this.device;
     if (device === undefined) return;
-    const blocks = (this.capacityBytes - PARTITION_OFFSET) / BITMAP_GRANULARITY;
-    const offset = PARTITION_OFFSET + crypto.randomInt(0, blocks) * BITMAP_GRANULARITY;
+    const first = PARTITION_OFFSET + METADATA_BYTES;
+    const blocks = (this.capacityBytes - first) / BITMAP_GRANULARITY;
+    const offset = first + crypto.randomInt(0, blocks) * BITMAP_GRANULARITY;
     this.writes++;
     if (this.writes % 8 === 0) {
       await device.writeZeroes(offset, BITMAP_GRANULARITY);
