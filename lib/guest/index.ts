@@ -67,6 +67,20 @@ export async function adaptDisk(diskPath: string, options: AdaptDiskOptions = {}
   const session = await GuestfishSession.open(disks, {
     ...(options.kvm !== undefined ? { kvm: options.kvm } : {}),
     ...(options.signal ? { signal: options.signal } : {}),
+  }).catch((err: unknown) => {
+    if (err instanceof Error && /no operating system was found/i.test(err.message)) {
+      throw new InputError(
+        problem({
+          file: diskPath,
+          field: "disk",
+          received: "a disk without an operating system",
+          expected: "the VM's system disk",
+          message: "libguestfs found no operating system on the disk",
+          fix: "give the system disk first and the data disks with dataDisks (--data-disk)",
+        }),
+      );
+    }
+    throw err;
   });
   try {
     const report = await adaptGuest(session, {

@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adaptDisk, GuestfishSession, type AdaptReport } from "../../lib/guest";
+import { InputError } from "../../lib/problems";
 
 const repo = path.resolve(__dirname, "../..");
 const buildScript = path.join(repo, "scripts/guest/build-test-image.sh");
@@ -114,6 +115,16 @@ describe("a VMware-built Debian guest boots on virtio after adaptDisk", () => {
     const lines = markerLines(b.console);
     expect(lines.find((l) => l.startsWith("REHOST-BOOT-MARKER"))).toContain("root=/dev/sda1");
     fs.rmSync(control);
+  });
+
+  it("refuses a disk without an operating system as bad input, leaving it unchanged", async () => {
+    const blank = path.join(work, "blank.raw");
+    fs.writeFileSync(blank, Buffer.alloc(0));
+    fs.truncateSync(blank, 64 * 2 ** 20);
+    const err = await adaptDisk(blank).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).problems).toEqual([expect.objectContaining({ file: blank, field: "disk", expected: "the VM's system disk" })]);
+    expect(fs.statSync(blank).blocks).toBe(0);
   });
 
   it("does not boot with a virtio disk before adaptation", async () => {
