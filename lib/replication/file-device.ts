@@ -11,11 +11,6 @@ import type { BlockDevice, StatusExtent } from "./device";
 
 /** The largest single read or write a file device accepts. */
 const FILE_MAXIMUM_BLOCK = 32 * 1024 * 1024;
-/**
- * Writes in flight at once per file: buffered writes to one file serialize on its inode lock, so
- * more threads only add lock hand-offs (the other libuv threads stay free for reads).
- */
-const WRITES_IN_FLIGHT = 2;
 /** The piece size `writeZeroes` reads and writes at a time. */
 const ZERO_PIECE = 1024 * 1024;
 const zeroPiece = Buffer.alloc(ZERO_PIECE);
@@ -70,8 +65,6 @@ export class FileDevice implements BlockDevice {
   readonly metaContexts: readonly string[] = [];
   /** Buffers `writeZeroes` reads into, reused (one per concurrent call). */
   private readonly scratch: Buffer[] = [];
-  private writing = 0;
-  private readonly writeWaiters: Array<() => void> = [];
 
   constructor(
     /** The path opened. */
@@ -100,17 +93,10 @@ export class FileDevice implements BlockDevice {
   async write(offset: number, data: Buffer): Promise<void> {
     this.check(offset, data.length);
     this.checkWritable();
-    while (this.writing >= WRITES_IN_FLIGHT) await new Promise<void>((resolve) => this.writeWaiters.push(resolve));
-    this.writing++;
-    try {
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
-        done += bytesWritten;
-      }
-    } finally {
-      this.writing--;
-      this.writeWaiters.shift()?.();
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done, offset + done);
+      done += bytesWritten;
     }
   }
 
