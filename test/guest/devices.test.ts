@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { ADDED_KERNEL_PARAMETERS, rewriteBootloaderFile, rewriteFstab, rewriteKernelArgs } from "../../lib/guest";
+import { ADDED_KERNEL_PARAMETERS, applianceDevice, rewriteBootloaderFile, rewriteFstab, rewriteKernelArgs } from "../../lib/guest";
 import { centos7, debian12, rocky9, sles11 } from "./fixtures";
 
 const uuids = new Map([
@@ -93,5 +93,18 @@ describe("kernel command lines and boot loaders", () => {
       "    kernel /boot/vmlinuz-3.0.101-63-default root=UUID=22222222-2222-4222-8222-222222222222 resume=UUID=11111111-1111-4111-8111-111111111111 splash=silent showopts net.ifnames=0 biosdevname=0\n",
     );
     expect(r.text).toContain("    root (hd0,1)\n");
+  });
+});
+
+describe("guest device names in the libguestfs appliance", () => {
+  it.each([
+    ["/dev/sda1", "/dev/sda1"],
+    ["/dev/hdb", "/dev/sdb"],
+    ["/dev/vdc2", "/dev/sdc2"],
+    ["/dev/xvdaa3", "/dev/sdaa3"],
+    ["/dev/mapper/vg-root", undefined],
+    ["/dev/nvme0n1p1", undefined],
+  ])("%s → %s", (guest, appliance) => {
+    expect(applianceDevice(guest)).toBe(appliance);
   });
 });
