@@ -259,38 +259,24 @@ describe("RVTools value mapping", () => {
 });
 
 describe("loadInventory: RVTools paths", () => {
-  let root: string;
-  beforeEach(() => {
-    root = tempDir();
-  });
-  afterEach(() => cleanup(root));
-
   it("accepts one CSV file of the export for its directory, and refuses old .xls workbooks", async () => {
-    const exportDir = writeCsvExport(path.join(root, "export"), xlsxStyle());
-    const nets = write(root, "networks.yaml", stringify([{ portgroup: "web", cidr: "10.10.1.0/24" }, { portgroup: "db", cidr: "10.10.3.0/24" }, { portgroup: "backup", cidr: "10.10.9.0/24" }]));
-    const fromFile = await loadInventory(path.join(exportDir, "RVTools_tabvDisk.csv"), { networks: nets });
-    expect(fromFile).toEqual(await loadInventory(exportDir, { networks: nets }));
-    const xls = write(root, "old.xls", "not a workbook");
-    expect((await problemsOf(loadInventory(xls, { networks: nets })))[0]).toMatchObject({ file: xls, message: "The file is an old Excel .xls workbook" });
+    const exportDir = writeCsvExport(path.join(dir, "export"), xlsxStyle());
+    const fromFile = await loadInventory(path.join(exportDir, "RVTools_tabvDisk.csv"), { networks });
+    expect(fromFile).toEqual(await loadInventory(exportDir, { networks }));
+    const xls = write(dir, "old.xls", "not a workbook");
+    expect((await problemsOf(loadInventory(xls, { networks })))[0]).toMatchObject({ file: xls, message: "The file is an old Excel .xls workbook" });
   });
 });
 
 describe("RVTools CSV rows", () => {
-  let root: string;
-  beforeEach(() => {
-    root = tempDir();
-  });
-  afterEach(() => cleanup(root));
-
   it("skips blank and all-empty rows and names the file's own line number", async () => {
     const tables = xlsxStyle();
     tables.vDisk.rows[1]![tables.vDisk.headers.indexOf("Capacity MiB")] = "-1";
-    const exportDir = writeCsvExport(path.join(root, "export"), tables);
+    const exportDir = writeCsvExport(path.join(dir, "export"), tables);
     const diskFile = path.join(exportDir, "RVTools_tabvDisk.csv");
     const [head, first, ...rest] = fs.readFileSync(diskFile, "utf8").split("\r\n");
     write(exportDir, "RVTools_tabvDisk.csv", [head, "", ",,,,,,,,,", first, ...rest].join("\r\n"));
-    const nets = write(root, "networks.yaml", stringify([{ portgroup: "web", cidr: "10.10.1.0/24" }, { portgroup: "db", cidr: "10.10.3.0/24" }, { portgroup: "backup", cidr: "10.10.9.0/24" }]));
-    const problems = await problemsOf(loadInventory(exportDir, { networks: nets }));
+    const problems = await problemsOf(loadInventory(exportDir, { networks }));
     expect(problems.map((p) => [p.vm, p.message])).toEqual([["db-01", "Row 5: Disk Hard disk 2 of VM db-01 has an invalid capacity"]]);
   });
 });
