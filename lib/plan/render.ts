@@ -79,7 +79,7 @@ export function renderTable(plan: Plan): string {
     const e = w.estimate;
     out.push("");
     out.push(`Wave ${w.name}${w.after.length ? ` (after ${w.after.join(", ")})` : ""}: ${count(w.vms.length, "VM")}, ${count(w.rehearsals, "rehearsal")}${w.window ? `, cutover window ${w.window.start} – ${w.window.end}` : ""}`);
-    out.push(columns([["subnet", "CIDR", "zone"], ...w.subnets.map((s) => [s.name, s.cidr, s.zone]), ["(sync)", w.syncSubnet.cidr || "(none)", w.syncSubnet.zone]]));
+    out.push(columns([["vSwitch", "portgroup", "CIDR", "zone"], ...w.subnets.map((s) => [s.name, s.portgroup, s.cidr, s.zone]), ["(sync)", "", w.syncSubnet.cidr || "(none)", w.syncSubnet.zone]]));
     out.push("");
     out.push(
       columns([
