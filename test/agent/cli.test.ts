@@ -12,13 +12,13 @@ describe("rehost agent command line", () => {
 
   it("reports every bad option on its own line, exits 2 and writes nothing", () => {
     const state = path.join(dir, "state");
-    const run = spawnSync(process.execPath, [path.join(repo, "bin", "rehost.js"), "agent", "--state", state, "--listen", "localhost", "--allow", "dev/vdb", "--max-concurrent", "0", "--bandwidth", "fast", "--cert", "c.pem"], {
+    const run = spawnSync(process.execPath, [path.join(repo, "bin", "rehost.js"), "agent", "--state", state, "--listen", "localhost", "--allow", "dev/vdb", "--max-concurrent", "0", "--bandwidth", "fast", "--cert", "c.pem", "--credentials", path.join(dir, "none")], {
       encoding: "utf8",
     });
     expect(run.status).toBe(2);
     const lines = run.stderr.trim().split("\n");
-    expect(lines).toHaveLength(5);
-    for (const field of ["--listen", "--allow", "--max-concurrent", "--bandwidth", "--key"]) expect(lines.some((l) => l.includes(`field ${field}`))).toBe(true);
+    expect(lines).toHaveLength(7);
+    for (const field of ["--listen", "--allow", "--max-concurrent", "--bandwidth", "--key", "--cert", "--credentials"]) expect(lines.some((l) => l.includes(`field ${field}`))).toBe(true);
     expect(fs.existsSync(state)).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * `rehost agent`: runs the sync-gateway agent until SIGINT or SIGTERM.
  */
+import * as fs from "node:fs";
 import type { Command } from "commander";
 import { InputError, problem, type Problem } from "../../problems";
 
@@ -50,6 +51,17 @@ export function register(program: Command): void {
       }
       if ((opts.cert === undefined) !== (opts.key === undefined)) {
         problems.push(problem({ field: opts.cert === undefined ? "--cert" : "--key", expected: "both --cert and --key, or neither", fix: "give the certificate with its key, or neither for a self-signed one", message: "A certificate needs its key." }));
+      }
+      for (const [field, file, kind] of [
+        ["--cert", opts.cert, "file"],
+        ["--key", opts.key, "file"],
+        ["--credentials", opts.credentials, "directory"],
+      ] as const) {
+        if (file === undefined) continue;
+        const stat = fs.statSync(file, { throwIfNoEntry: false });
+        if (stat === undefined || (kind === "directory") !== stat.isDirectory()) {
+          problems.push(problem({ field, received: file, expected: `an existing ${kind}`, fix: `check the path given to ${field}`, message: `${file} is not an existing ${kind}.` }));
+        }
       }
       let bandwidth: number | undefined;
       if (opts.bandwidth !== undefined) {
