@@ -160,3 +160,23 @@ function idsIn(value: unknown): string[] {
   if (value !== null && typeof value === "object") return Object.values(value).flatMap(idsIn);
   return [];
 }
+
+/** One stack's recorded graph, with the graphs of the stacks it references. */
+export interface StackGraph {
+  readonly stack: string;
+  readonly resources: readonly OfflineResource[];
+  /** Resources of referenced stacks (a wave's landing zone): rules follow references into them. */
+  readonly referencedResources?: readonly OfflineResource[];
+}
+
+/**
+ * Evaluates the pack over one stack for the offline preview. Rules see the referenced stacks'
+ * resources too (a migrated host's vSwitch lives in the landing zone), but only violations on the
+ * stack's own resources, or on the stack as a whole, are reported.
+ */
+export async function evaluateStack(graph: StackGraph, options: Omit<EvaluateOptions, "stack"> = {}): Promise<PolicyViolation[]> {
+  const own = new Set(graph.resources.map((r) => r.name));
+  const all = [...graph.resources, ...(graph.referencedResources ?? []).filter((r) => !own.has(r.name))];
+  const violations = await evaluatePolicies(all, { ...options, stack: graph.stack });
+  return violations.filter((v) => own.has(v.resource) || v.resource === graph.stack);
+}
