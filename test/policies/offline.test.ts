@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { evaluatePolicies, hasMandatoryViolations, type OfflineResource } from "../../policies/offline";
+import { evaluatePolicies, evaluateStack, hasMandatoryViolations, type OfflineResource } from "../../policies/offline";
 import { rehostPolicies } from "../../policies/rules";
 
 const sync: OfflineResource = { type: "alicloud:vpc/switch:Switch", name: "lz-net-sync", parent: "lz-net", inputs: { cidrBlock: "10.1.1.0/26", tags: { "rehost:role": "sync" } }, id: "lz-net-sync-id" };
@@ -49,5 +49,18 @@ describe("offline policy evaluation", () => {
     const dir = path.join(__dirname, "..", "..", "policies");
     const constructing = readdirSync(dir).filter((f) => f.endsWith(".ts") && /new PolicyPack\(/.test(readFileSync(path.join(dir, f), "utf8")));
     expect(constructing).toEqual(["index.ts"]);
+  });
+
+  it("follows references into referenced stacks but reports only the stack's own resources", async () => {
+    const host: OfflineResource = {
+      type: "alicloud:ecs/instance:Instance",
+      name: "w1-web-01-instance",
+      parent: null,
+      inputs: { vswitchId: "lz-net-web-id", privateIp: "10.1.1.255", systemDiskEncrypted: true, tags: { "rehost:source-vm-uuid": "4211", "rehost:wave": "w1", "rehost:phase": "cutover" } },
+      id: "w1-web-01-instance-id",
+    };
+    // The landing zone's sync vSwitch overlaps a mirrored one: a landing-zone violation, not the wave's.
+    const violations = await evaluateStack({ stack: "wave-1", resources: [host], referencedResources: [net, web, sync] });
+    expect(violations.map((v) => [v.policy, v.resource])).toEqual([["no-reserved-private-ip", "w1-web-01-instance"]]);
   });
 });
