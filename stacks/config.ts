@@ -94,8 +94,8 @@ const WaveStackSchema = CommonSchema.extend({
   round: z.number().int().min(1).default(1),
   /** Image of the sync gateways. */
   gatewayImageId: z.string().min(1).default("aliyun_3_x64_20G_alibase_20240819.vhd"),
-  /** Most disks per gateway (the plan packs with the same limit). */
-  maxDisksPerGateway: z.number().int().min(1).max(64).default(16),
+  /** Most disks per gateway. @default - the waves file's `settings.gateway.maxDisks`, which the planner packed with */
+  maxDisksPerGateway: z.number().int().min(1).max(64).optional(),
   agentPort: z.number().int().min(1).max(65535).optional(),
 });
 

@@ -10,19 +10,19 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { readStackConfig } from "./config";
 import { landingZone } from "./landing-zone";
-import { loadPlan } from "./plan";
+import { loadPlanning } from "./plan";
 import { rehearsalStack } from "./rehearsal";
 import { waveStack } from "./wave";
 
 /** Runs the program for the current stack; resolves to its outputs. */
 async function program(): Promise<Record<string, pulumi.Input<unknown>>> {
   const config = readStackConfig();
-  const plan = await loadPlan(config);
+  const { plan, waves } = await loadPlanning(config);
   switch (config.role) {
     case "landing-zone":
       return landingZone(plan, config);
     case "wave":
-      return waveStack(plan, config);
+      return waveStack(plan, config, waves.settings.gateway.maxDisks);
     case "rehearsal":
       return rehearsalStack(plan, config);
   }

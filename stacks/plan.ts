@@ -3,10 +3,17 @@ import * as fs from "node:fs";
 import { loadInventory, loadWaves } from "../lib/inventory";
 import { buildPlan } from "../lib/plan/build";
 import type { Plan, PlannedWave } from "../lib/plan/types";
+import type { WavesFile } from "../lib/inventory/waves";
 import { InputError, problem, throwIfErrors } from "../lib/problems";
 import { projectPath, stackFile, type StackConfig } from "./config";
 
-const plans = new Map<string, Promise<Plan>>();
+/** A plan and the waves file it was made from (its settings hold the limits the planner used). */
+export interface Planning {
+  readonly plan: Plan;
+  readonly waves: WavesFile;
+}
+
+const plans = new Map<string, Promise<Planning>>();
 
 /**
  * The plan of the configured inventory and waves file; fails with every planning error. Plans are
@@ -14,6 +21,11 @@ const plans = new Map<string, Promise<Plan>>();
  * in one process plans once.
  */
 export async function loadPlan(config: StackConfig): Promise<Plan> {
+  return (await loadPlanning(config)).plan;
+}
+
+/** Like {@link loadPlan}, with the waves file. */
+export async function loadPlanning(config: StackConfig): Promise<Planning> {
   const file = stackFile();
   const missing = (["inventory", "waves", "networks"] as const).filter((key) => config[key] !== undefined && !fs.existsSync(projectPath(config[key]!)));
   if (missing.length > 0) {
@@ -43,11 +55,11 @@ export async function loadPlan(config: StackConfig): Promise<Plan> {
   return plan;
 }
 
-async function buildFromFiles(config: StackConfig, inventoryPath: string, wavesPath: string, networksPath: string | undefined): Promise<Plan> {
+async function buildFromFiles(config: StackConfig, inventoryPath: string, wavesPath: string, networksPath: string | undefined): Promise<Planning> {
   const [inventory, waves] = await Promise.all([loadInventory(inventoryPath, { networks: networksPath }), loadWaves(wavesPath)]);
   const plan = buildPlan(inventory, waves, { inventory: config.inventory, waves: config.waves, networks: config.networks });
   throwIfErrors(plan.problems);
-  return plan;
+  return { plan, waves };
 }
 
 /** The planned wave named by `rehost:wave`, or an input error listing the plan's waves. */

@@ -10,7 +10,7 @@ import { waveControllers } from "./controllers";
 import { planWave } from "./plan";
 
 /** Declares one wave; returns the outputs rehearsal stacks read. */
-export function waveStack(plan: Plan, config: WaveStackConfig): Record<string, pulumi.Input<unknown>> {
+export function waveStack(plan: Plan, config: WaveStackConfig, plannedMaxDisks: number): Record<string, pulumi.Input<unknown>> {
   const wave = planWave(plan, config.wave);
   const landingZone = new pulumi.StackReference(config.landingZoneStack);
   const syncVswitchIds = landingZone.requireOutput("syncVswitchIds") as pulumi.Output<Record<string, string>>;
@@ -30,7 +30,7 @@ export function waveStack(plan: Plan, config: WaveStackConfig): Record<string, p
     agentPsk: secretConfig("agentPsk"),
     agentPort: config.agentPort,
     pskFileName: config.sourceCredentials,
-    maxDisksPerGateway: config.maxDisksPerGateway,
+    maxDisksPerGateway: config.maxDisksPerGateway ?? plannedMaxDisks,
     vswitchIds: landingZone.requireOutput("vswitchIds") as pulumi.Output<Record<string, string>>,
     hostSecurityGroupIds: Array.from({ length: groupCount }, (_, i) => hostGroups.apply((ids) => ids[i]!)),
     controllers: waveControllers(wave, config),
