@@ -14,7 +14,7 @@ import { ProgressMeter, type SyncProgress } from "./progress";
 import { Throttle } from "./throttle";
 
 /** Default request size. */
-export const DEFAULT_BLOCK_SIZE = 2 * 1024 * 1024;
+export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 /** Default requests in flight, over all connections together (the pool of buffers). */
 export const DEFAULT_DEPTH = 32;
 /** Default connections per disk when the server allows multi-conn. */
@@ -39,7 +39,7 @@ export interface SyncOptions {
   readonly connections?: number;
   readonly onProgress?: (p: SyncProgress) => void;
   readonly signal?: AbortSignal;
-  /** Largest read/write request in bytes; also the unit the journal records. @default - 2 MiB */
+  /** Largest read/write request in bytes; also the unit the journal records. @default - 1 MiB */
   readonly blockSize?: number;
   /** Requests in flight over all connections together; each owns a buffer of `blockSize`. @default - 32 */
   readonly depth?: number;
