@@ -59,6 +59,7 @@ export function waveControllers(wave: PlannedWave, config: WaveStackConfig): Wav
               jobIds: vm.disks.filter((d) => d.gateway === gw).map((d) => d.id),
               round: config.round + 1,
               manualConfirmation: config.manualConfirmation,
+              ...(wave.window !== undefined ? { window: { start: wave.window.start, end: wave.window.end } } : {}),
             },
             { ...opts, dependsOn: replications },
           );

@@ -29,6 +29,10 @@ export interface MigratedInstanceArgs {
   readonly phase: string;
   /** Extra tags. @default - none */
   readonly tags?: Readonly<Record<string, string>>;
+  /** Encrypt the system and data disks at rest. @default true */
+  readonly encryptDisks?: boolean;
+  /** KMS key for the encrypted disks. @default - the account's default service key for ECS */
+  readonly kmsKeyId?: pulumi.Input<string>;
 }
 
 /** Tag: the wave a migrated instance belongs to. */
@@ -39,6 +43,8 @@ export const TAG_SOURCE_UUID = "rehost:source-vm-uuid";
 export const TAG_SOURCE_NAME = "rehost:source-vm";
 /** Tag: `rehearsal-<n>` or `cutover`. */
 export const TAG_PHASE = "rehost:phase";
+/** The source VM's primary address, which the instance pins (the policy pack compares them). */
+export const TAG_SOURCE_IP = "rehost:source-ip";
 
 /** One migrated VM. Children: `${name}-image`, `${name}-instance`, `${name}-eni-<n>`, `${name}-eni-<n>-attach`. */
 export class MigratedInstance extends pulumi.ComponentResource {
@@ -95,7 +101,10 @@ function declareMigratedInstance(parent: MigratedInstance, name: string, args: M
     [TAG_SOURCE_UUID]: vm.uuid,
     [TAG_SOURCE_NAME]: vm.name,
     [TAG_PHASE]: args.phase,
+    ...(primary.ips[0] !== undefined ? { [TAG_SOURCE_IP]: primary.ips[0] } : {}),
   };
+  const encrypt = args.encryptDisks ?? true;
+  const kmsKeyId = encrypt ? args.kmsKeyId : undefined;
   for (const disk of data) {
     if (args.dataSnapshotIds[disk.id] === undefined) {
       throw new InputError(
@@ -132,11 +141,15 @@ function declareMigratedInstance(parent: MigratedInstance, name: string, args: M
       securityGroups,
       systemDiskCategory: system?.category ?? "cloud_essd",
       systemDiskSize: cloudDiskGiB(system?.sizeBytes ?? 0, system?.category ?? "cloud_essd", "system"),
+      systemDiskEncrypted: encrypt,
+      systemDiskKmsKeyId: kmsKeyId,
       dataDisks: data.map((disk) => ({
         name: disk.id,
         size: cloudDiskGiB(disk.sizeBytes, disk.category, "data"),
         category: disk.category,
         snapshotId: args.dataSnapshotIds[disk.id],
+        encrypted: encrypt,
+        kmsKeyId,
         deleteWithInstance: true,
         description: `${disk.label} of ${vm.name}`,
       })),

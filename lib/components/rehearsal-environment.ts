@@ -141,6 +141,7 @@ function declareBastion(parent: RehearsalEnvironment, name: string, network: Mir
       imageId: bastion.imageId,
       vswitchId: vswitch.id,
       securityGroups: [sg.id],
+      systemDiskEncrypted: true,
       internetMaxBandwidthOut: bastion.bandwidthMbps ?? 5,
       internetChargeType: "PayByTraffic",
       tags: { "rehost:role": "bastion" },

@@ -48,6 +48,10 @@ export interface SyncGatewayArgs {
    * @default true
    */
   readonly protectDisks?: boolean;
+  /** Encrypt the system disk and every replica disk at rest. @default true */
+  readonly encryptDisks?: boolean;
+  /** KMS key for the encrypted disks. @default - the account's default service key for ECS */
+  readonly kmsKeyId?: pulumi.Input<string>;
   /** Tags for the instance and its disks. @default - none */
   readonly tags?: Readonly<Record<string, string>>;
 }
@@ -159,6 +163,7 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
   };
   const userData = pulumi.secret(pulumi.all([args.agentToken, args.agentPsk]).apply(([token, psk]) => gatewayUserData(token, psk, settings)));
 
+  const encrypt = args.encryptDisks ?? true;
   const instance = new alicloud.ecs.Instance(
     `${name}-instance`,
     {
@@ -170,6 +175,8 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
       securityGroups: [...args.securityGroupIds],
       systemDiskCategory: "cloud_essd",
       systemDiskSize: args.systemDiskGiB ?? 40,
+      systemDiskEncrypted: encrypt,
+      systemDiskKmsKeyId: encrypt ? args.kmsKeyId : undefined,
       internetMaxBandwidthOut: 0,
       userData,
       tags,
@@ -187,6 +194,8 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
         zoneId: args.zone,
         size: cloudDiskGiB(disk.sizeBytes, disk.category, "data"),
         category: disk.category,
+        encrypted: encrypt,
+        kmsKeyId: encrypt ? args.kmsKeyId : undefined,
         deleteWithInstance: false,
         description: `rehost replica of ${disk.label} (${disk.id})`,
         tags: { ...tags, "rehost:disk": disk.id, "rehost:slot": String(disk.slot) },

@@ -288,7 +288,9 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
       preview = { stack: previewStack, error: "not launched: the cutover failed verification" };
     } else try {
       const { runOfflinePreview } = require("../preview") as typeof import("../preview");
-      const result = await runOfflinePreview({ stack: previewStack, stacksDir });
+      // The lab plays its cutover inside the wave's change window: judge the window rule as of its start.
+      const policyConfig = wave.window !== undefined ? { "cutover-in-change-window": { now: wave.window.start } } : undefined;
+      const result = await runOfflinePreview({ stack: previewStack, stacksDir, policyConfig });
       const byType = new Map<string, number>();
       for (const r of result.resources) byType.set(r.type, (byType.get(r.type) ?? 0) + 1);
       preview = {

@@ -12,10 +12,10 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { InputError, problem } from "../problems";
 import { runUnderMocks, SECRET, type RecordedResource } from "./mocks";
-import { evaluatePolicies, type PolicyViolation } from "./policies";
+import { evaluatePolicies, type OfflinePolicyConfig, type PolicyViolation } from "./policies";
 
 export { SECRET, runUnderMocks, type RecordedResource, type MockRunOptions, type MockRun } from "./mocks";
-export { evaluatePolicies, registerPolicyEvaluator, type PolicyViolation, type PolicyLevel, type PolicyInput, type PolicyEvaluator } from "./policies";
+export { evaluatePolicies, type OfflinePolicyConfig, type PolicyViolation, type PolicyInput } from "./policies";
 
 /** Options of {@link runOfflinePreview}. */
 export interface PreviewOptions {
@@ -25,6 +25,11 @@ export interface PreviewOptions {
   readonly stacksDir?: string;
   /** The directory holding `Pulumi.yaml`. @default - the nearest one above the working directory, else this package's */
   readonly projectDir?: string;
+  /**
+   * Per-rule enforcement levels and config of the policy pack, as in Pulumi's
+   * `--policy-pack-config` file. @default - every rule at its documented level and defaults
+   */
+  readonly policyConfig?: OfflinePolicyConfig;
   /** Called when a stack (the one asked for, or one it references) starts and ends its run. @default - silent */
   readonly onProgress?: (event: PreviewProgress) => void;
 }
@@ -101,7 +106,7 @@ export async function runOfflinePreview(options: PreviewOptions): Promise<Previe
   const target = await previewStack(project, options.stack, runs, order, [], undefined, options.onProgress);
   const referenced = order.filter((s) => s !== options.stack);
   const referencedResources = referenced.flatMap((s) => runs.get(s)!.resources);
-  const policyViolations = await evaluatePolicies({ stack: options.stack, resources: target.resources, referencedResources });
+  const policyViolations = await evaluatePolicies({ stack: options.stack, resources: target.resources, referencedResources, config: options.policyConfig });
   return {
     stack: options.stack,
     resources: target.resources.map(({ type, name, parent, inputs }) => ({ type, name, parent, inputs })),
@@ -254,9 +259,16 @@ function loadProgram(main: string): unknown {
   return programs.get(main);
 }
 
+/**
+ * Whether TypeScript was loadable by plain `require` when this module loaded (the CLI registers
+ * tsx globally first). Decided once: tsx's API leaves a `.ts` handler behind that only serves its
+ * own namespace, so asking again after a first program load would answer wrongly.
+ */
+const TYPESCRIPT_REGISTERED = require.extensions[".ts"] !== undefined;
+
 function loadProgramModule(main: string): unknown {
   const load = (): unknown => {
-    if (!main.endsWith(".ts") || require.extensions[".ts"] !== undefined) return require(main);
+    if (!main.endsWith(".ts") || TYPESCRIPT_REGISTERED) return require(main);
     const tsx = require("tsx/cjs/api") as { require(id: string, fromFile: string): unknown };
     return tsx.require(main, __filename);
   };

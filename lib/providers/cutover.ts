@@ -26,6 +26,8 @@ export interface CutoverArgs {
   readonly manualConfirmation?: pulumi.Input<boolean>;
   /** Seconds the guest OS gets to shut down before a power-off. @default 600 */
   readonly shutdownTimeoutSeconds?: pulumi.Input<number>;
+  /** The wave's change window, for the policy pack's `cutover-in-change-window` rule. @default - none */
+  readonly window?: pulumi.Input<{ readonly start: string; readonly end: string }>;
   readonly timeoutSeconds?: pulumi.Input<number>;
   readonly pollSeconds?: pulumi.Input<number>;
 }
@@ -45,7 +47,7 @@ export const cutoverProvider: pulumi.dynamic.ResourceProvider = {
   },
   async diff(_id, olds, news) {
     const { diffInputs, INPUT_KEYS } = loadInputs();
-    const mutable = ["timeoutSeconds", "pollSeconds", "shutdownTimeoutSeconds"];
+    const mutable = ["timeoutSeconds", "pollSeconds", "shutdownTimeoutSeconds", "window"];
     return diffInputs(olds, news, INPUT_KEYS.cutover.filter((k) => !mutable.includes(k)), INPUT_KEYS.cutover);
   },
   async create(inputs) {

@@ -83,6 +83,11 @@ export const CutoverInputsSchema = z
     manualConfirmation: z.boolean().default(false),
     /** Seconds the guest gets to shut down before it is powered off. @default 600 */
     shutdownTimeoutSeconds: z.number().positive().default(600),
+    /**
+     * The wave's change window (ISO 8601). The provider does not enforce it: the policy pack's
+     * `cutover-in-change-window` rule fails a preview or an update outside it.
+     */
+    window: z.object({ start: z.string().min(1), end: z.string().min(1) }).strict().optional(),
     ...Timeouts,
   })
   .strict();
