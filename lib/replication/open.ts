@@ -67,9 +67,11 @@ export async function openDevice(spec: string, options: OpenDeviceOptions = {}):
   }
 }
 
-function asInputError(err: unknown, spec: string, what: string, fix: string): InputError {
+/** Connection and open failures (errors with an errno-style code) become `InputError`s; bugs stay errors. */
+function asInputError(err: unknown, spec: string, what: string, fix: string): unknown {
   if (err instanceof InputError) return err;
-  const code = (err as NodeJS.ErrnoException).code;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== "string") return err;
   const text = err instanceof Error ? err.message : String(err);
   const reason = code !== undefined && !text.includes(code) ? `${code}: ${text}` : text;
   return new InputError(problem({ file: spec, message: `${capitalize(what)}: ${reason.replace(/\s+/g, " ").replace(/\.$/, "")}`, fix }));
