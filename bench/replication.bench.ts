@@ -55,6 +55,7 @@ function startNbdkit(dir: string, name: string, args: string[]): string {
   const socket = path.join(dir, `${name}.sock`);
   const pidFile = path.join(dir, `${name}.pid`);
   fs.rmSync(socket, { force: true });
+  fs.rmSync(pidFile, { force: true });
   execFileSync("nbdkit", ["-P", pidFile, "-U", socket, ...args]);
   pids.push(readPid(pidFile));
   return socket;
@@ -64,6 +65,7 @@ function startQemuNbd(dir: string, name: string, args: string[]): string {
   const socket = path.join(dir, `${name}.sock`);
   const pidFile = path.join(dir, `${name}.pid`);
   fs.rmSync(socket, { force: true });
+  fs.rmSync(pidFile, { force: true });
   execFileSync("qemu-nbd", ["--fork", `--pid-file=${pidFile}`, "-k", socket, "--persistent", "--shared=16", ...args]);
   pids.push(readPid(pidFile));
   return socket;
