@@ -93,7 +93,7 @@ export function progressView(json: boolean): { update: (p: SyncProgress) => void
   }
   if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
   const bar = new SingleBar({
-    format: "{phase} [{bar}] {percentage}% {done}/{total} {speed}/s ETA {eta_formatted}",
+    format: "{phase} [{bar}] {percentage}% {doneBytes}/{totalBytes} {speed}/s ETA {etaText}",
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: false,
@@ -103,7 +103,7 @@ export function progressView(json: boolean): { update: (p: SyncProgress) => void
   return {
     update: (p) => {
       if (stopped) return;
-      const payload = { phase: p.phase.padEnd(6), done: formatBytes(p.bytesDone), total: formatBytes(p.bytesTotal), speed: formatBytes(p.rate) };
+      const payload = { phase: p.phase.padEnd(6), doneBytes: formatBytes(p.bytesDone), totalBytes: formatBytes(p.bytesTotal), speed: formatBytes(p.rate), etaText: `${Math.ceil(p.etaSeconds)} s` };
       if (!started) {
         bar.start(Math.max(1, p.bytesTotal), p.bytesDone, payload);
         started = true;
