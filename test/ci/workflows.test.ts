@@ -36,12 +36,14 @@ describe.each(workflows)("%s", (file) => {
   });
 
   it("references only paths that exist in the repository", () => {
-    const referenced = steps(workflow).flatMap((s) => [...(s.run ?? "").matchAll(/(?:^|[\s"'])((?:bin|scripts|policies|stacks|lib)\/[\w./-]+)/g)].map((m) => m[1]!));
+    const referenced = steps(workflow).flatMap((s) => [...(s.run ?? "").matchAll(/(?:^|[\s"'])((?:bin|scripts|policies|stacks|lib|examples)\/[\w./-]+)/g)].map((m) => m[1]!));
     expect(referenced.length).toBeGreaterThan(0);
     for (const p of referenced) expect(existsSync(path.join(root, p)), `${file} runs ${p}`).toBe(true);
     for (const s of steps(workflow)) {
       const pack = s.with?.["policyPacks"];
       if (pack !== undefined) expect(existsSync(path.join(root, String(pack), "PulumiPolicy.yaml")), `${file} policy pack ${String(pack)}`).toBe(true);
+      const config = s.with?.["policyPackConfigs"];
+      if (config !== undefined) expect(existsSync(path.join(root, String(config))), `${file} policy pack config ${String(config)}`).toBe(true);
     }
   });
 
@@ -62,6 +64,18 @@ describe.each(workflows)("%s", (file) => {
     for (const s of steps(workflow)) {
       if (s.uses !== undefined) expect(s.uses).toMatch(/^[\w-]+\/[\w-]+@v\d+$/);
       if (s.run?.includes("npm ci")) expect(existsSync(path.join(root, "package-lock.json"))).toBe(true);
+    }
+  });
+});
+
+describe("the pull-request policy config", () => {
+  it("names only rules of the pack, with valid levels", async () => {
+    const { rehostPolicies } = await import("../../policies/rules");
+    const names = new Set(rehostPolicies().map((p) => p.name));
+    const config = JSON.parse(readFileSync(path.join(root, "examples/ci/github/pr-policy-config.json"), "utf8")) as Record<string, unknown>;
+    for (const [rule, level] of Object.entries(config)) {
+      expect(names.has(rule), rule).toBe(true);
+      expect(["advisory", "mandatory", "disabled"]).toContain(level);
     }
   });
 });
