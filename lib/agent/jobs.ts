@@ -18,25 +18,11 @@ import type { ActiveRound, Changed, Digest, JobSpec, JobState, JobStatus, RoundR
 import type { Logger } from "./log";
 import type { Scheduler } from "./scheduler";
 import type { StateDir } from "./store";
+import type { SyncProgress, SyncResult } from "../replication";
 
-/** What a round reports while it runs (the copier's `onProgress`). */
-export interface RoundProgress {
-  readonly phase: string;
-  readonly bytesDone: number;
-  readonly bytesTotal: number;
-  readonly rate: number;
-  readonly etaSeconds: number;
-}
-
-/** What the copier reports when a round ends. */
-export interface CopyResult {
-  readonly bytesRead: number;
-  readonly bytesWritten: number;
-  readonly bytesZeroed: number;
-  readonly bytesSkipped: number;
-  readonly seconds: number;
-  readonly resumed: boolean;
-}
+/** What a round reports while it runs, and what the copier reports when it ends: `lib/replication`'s own types. */
+export type RoundProgress = SyncProgress;
+export type CopyResult = SyncResult;
 
 /** The data plane the agent drives: `lib/replication` in production, the same in tests. */
 export interface DataPlane {
