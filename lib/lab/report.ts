@@ -86,14 +86,14 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
 /** The terminal table. */
 export function renderTerminal(report: LabReport): string {
   const rounds = roundNumbers(report);
-  const header = ["disk", "vm", "size MiB", ...rounds.map((n) => `${roundLabel(report, n)} MiB/s`), "source digest", "target digest", "match"];
+  const header = ["disk", "vm", "size MiB", ...rounds.map((n) => `${roundLabel(report, n)} MiB in s`), "source digest", "target digest", "match"];
   const rows = report.disks.map((d) => [
     d.disk,
     d.vm,
     mib(d.sizeBytes),
     ...rounds.map((n) => {
       const r = d.rounds.find((x) => x.round === n);
-      return r === undefined ? "-" : `${mib(r.bytesRead)}/${r.seconds.toFixed(1)}`;
+      return r === undefined ? "-" : `${mib(r.bytesRead)} in ${r.seconds.toFixed(1)}`;
     }),
     d.sourceDigest.slice(0, 12) || "-",
     d.targetDigest.slice(0, 12) || "-",
