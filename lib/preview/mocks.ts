@@ -180,13 +180,13 @@ function skipClosureSerialization(): () => void {
       exports.serializeFunction = original;
     };
   }
-  const stub = new Module(CLOSURE_MODULE);
-  stub.filename = CLOSURE_MODULE;
-  stub.loaded = true;
-  stub.exports = { serializeFunction: skip };
-  require.cache[CLOSURE_MODULE] = stub;
+  const replacement = new Module(CLOSURE_MODULE);
+  replacement.filename = CLOSURE_MODULE;
+  replacement.loaded = true;
+  replacement.exports = { serializeFunction: skip };
+  require.cache[CLOSURE_MODULE] = replacement;
   return () => {
-    if (require.cache[CLOSURE_MODULE] === stub) delete require.cache[CLOSURE_MODULE];
+    if (require.cache[CLOSURE_MODULE] === replacement) delete require.cache[CLOSURE_MODULE];
   };
 }
 
