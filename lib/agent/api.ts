@@ -91,6 +91,13 @@ export interface RoundRecord {
   /** Whether the round continued from a journal left by an interrupted run. */
   readonly resumed: boolean;
   readonly digest: Digest;
+  /**
+   * How the digest was taken: `incremental` re-hashed only the blocks the round may have changed
+   * on top of the block hashes kept since the previous round; `full` read the whole target.
+   */
+  readonly digestMode?: "full" | "incremental";
+  /** Bytes read from the target to take the digest. */
+  readonly digestBytesRead?: number;
 }
 
 /** The round being worked on (or queued), with its live progress. */

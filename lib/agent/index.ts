@@ -6,9 +6,11 @@
 import * as fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import * as replication from "../replication";
-import type { Digest } from "./api";
+import { BASE_ALLOCATION } from "../replication/extents/allocation";
+import type { Changed, Digest } from "./api";
+import { hashDeviceBlocks, type BlockHashes } from "./block-hashes";
 import { loadOrCreateToken } from "./auth";
-import { JobManager, type CopyResult, type DataPlane, type RoundProgress } from "./jobs";
+import { JobManager, type CopyResult, type DataPlane, type Extent, type RoundProgress } from "./jobs";
 import { jsonLogger, type Logger } from "./log";
 import { Scheduler } from "./scheduler";
 import { createAgentServer } from "./server";
@@ -161,6 +163,25 @@ export function replicationDataPlane(tuning: SyncTuning = {}): DataPlane {
     async digest(spec: string, length?: number): Promise<Digest> {
       const d = await replication.digest(spec, length === undefined ? {} : { length });
       return { algorithm: d.algorithm, digest: d.digest, size: d.size };
+    },
+    async changedExtents(source: string, changed: Changed): Promise<Extent[]> {
+      const extentSource = replication.extentSourceFor(changed as replication.ChangedSpec);
+      const device = await replication.openDevice(source, { metaContexts: extentSource.requiredContexts, optionalMetaContexts: extentSource.optionalContexts });
+      try {
+        const extents: Extent[] = [];
+        for await (const segment of extentSource.segments(device)) extents.push({ offset: segment.offset, length: segment.length });
+        return replication.mergeExtents(extents);
+      } finally {
+        await device.close();
+      }
+    },
+    async blockHashes(spec: string, length: number, blocks?: readonly number[], signal?: AbortSignal): Promise<BlockHashes> {
+      const device = await replication.openDevice(spec, { optionalMetaContexts: [BASE_ALLOCATION] });
+      try {
+        return await hashDeviceBlocks(device, Math.min(length, device.size), blocks, signal);
+      } finally {
+        await device.close();
+      }
     },
     async size(spec: string): Promise<number> {
       const device = await replication.openDevice(spec);

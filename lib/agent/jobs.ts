@@ -11,14 +11,25 @@
  *
  * A round is "done" only once the copier returned, the target was flushed and its digest taken;
  * until then the job record keeps the round as `active` and a restart runs it again.
+ *
+ * The target's digest after a round: the agent keeps the target's 1 MiB block hashes in
+ * `digests/<id>.blocks`, stamped with the round they were taken after and the target file's
+ * stat. A `bitmap:NAME` or explicit-extents round re-hashes only the blocks its changed ranges
+ * touch; a `full`, `allocated` or `hash` round, a resumed or retried round, and a missing, stale
+ * or foreign hash file read the whole target and rebuild the file. The file is removed when a
+ * round starts, so a round interrupted at any point leaves no hashes to trust. Verification
+ * (`verify`) always reads both disks in full.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { ActiveRound, Changed, Digest, JobSpec, JobState, JobStatus, RoundRecord, Verification } from "./api";
 import type { Logger } from "./log";
 import type { Scheduler } from "./scheduler";
-import type { StateDir } from "./store";
-import type { SyncProgress, SyncResult } from "../replication";
+import type { Extent as ReplicationExtent, SyncProgress, SyncResult } from "../replication";
+import { BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
+import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/verify";
+import type { BlockHashes } from "./block-hashes";
+import { writeFileAtomic, type StateDir } from "./store";
 
 /** What a round reports while it runs, and what the copier reports when it ends: `lib/replication`'s own types. */
 export type RoundProgress = SyncProgress;
@@ -39,7 +50,17 @@ export interface DataPlane {
   digest(spec: string, length?: number): Promise<Digest>;
   /** Size of a disk in bytes. */
   size(spec: string): Promise<number>;
+  /**
+   * The byte ranges a round with `changed` (`bitmap:NAME` or explicit extents) may write on the
+   * target, as the copier's extent source yields them. Without it every digest reads the whole target.
+   */
+  changedExtents?(source: string, changed: Changed): Promise<Extent[]>;
+  /** The 1 MiB block hashes of the first `length` bytes of a disk: of `blocks` (sorted) only, or of all. */
+  blockHashes?(spec: string, length: number, blocks?: readonly number[], signal?: AbortSignal): Promise<BlockHashes>;
 }
+
+/** A byte range of a disk. */
+export type Extent = ReplicationExtent;
 
 /** Raised for requests the current job state cannot accept; `status` is the HTTP status. */
 export class JobRequestError extends Error {
@@ -99,6 +120,8 @@ interface Job {
   retryTimer?: NodeJS.Timeout;
   /** The scheduled run, settled once its round ended or was aborted. */
   runPromise?: Promise<void>;
+  /** The active round was loaded from disk after a restart: its target hashes are not trusted. */
+  resumedRound?: boolean;
   removed: boolean;
 }
 
@@ -125,6 +148,7 @@ export class JobManager {
       const job: Job = { record, running: false, copying: false, removed: false };
       this.jobs.set(record.spec.id, job);
       if (record.active !== undefined) {
+        job.resumedRound = true;
         record.active.attempts = 0;
         record.state = record.active.round === 0 ? "initial-sync" : "syncing";
         this.options.logger.log("info", "job resumed", { job: record.spec.id, round: record.active.round });
@@ -317,6 +341,7 @@ export class JobManager {
         r.sourceSize = await this.options.dataPlane.size(this.sourceSpec(r.spec));
         this.save(job);
       }
+      const cached = this.takeBlockDigests(job, active.attempts === 0 && !job.resumedRound);
       const result = await this.options.dataPlane.sync({
         source: this.sourceSpec(r.spec),
         target: r.spec.target,
@@ -329,8 +354,9 @@ export class JobManager {
         signal: abort.signal,
       });
       if (job.removed || this.closed) return;
-      const digest = await this.options.dataPlane.digest(r.spec.target, r.sourceSize);
+      const taken = await this.targetDigest(job, active.round, active.changed, cached, result.resumed, abort.signal);
       if (job.removed || this.closed) return;
+      const digest = taken.digest;
       const finishedAt = new Date().toISOString();
       const record: RoundRecord = {
         round: active.round,
@@ -344,12 +370,15 @@ export class JobManager {
         bytesSkipped: result.bytesSkipped,
         resumed: result.resumed,
         digest,
+        digestMode: taken.mode,
+        digestBytesRead: taken.bytesRead,
       };
       r.lastRound = record;
       const { changed: _changed, ...summary } = record;
       r.rounds.push(summary);
       r.active = undefined;
       r.error = undefined;
+      job.resumedRound = false;
       if (r.freezePending !== undefined) {
         r.state = "frozen";
         r.frozenFor = r.freezePending;
@@ -368,6 +397,8 @@ export class JobManager {
         bytesZeroed: record.bytesZeroed,
         resumed: record.resumed,
         digest: record.digest.digest,
+        digestMode: record.digestMode,
+        digestBytesRead: record.digestBytesRead,
         state: r.state,
       });
     } catch (err) {
@@ -398,6 +429,94 @@ export class JobManager {
       release();
       this.kick(job);
     }
+  }
+
+  /** The identity the target's block hashes must have after round `round` (undefined: none yet). */
+  private blockIdentity(job: Job, round: number | undefined): BlockDigestIdentity {
+    const r = job.record;
+    let stat = "missing";
+    try {
+      const st = fs.statSync(r.spec.target);
+      stat = st.isFile() ? `file:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` : `device:${st.rdev}`;
+    } catch {
+      // A target that cannot be stat'ed never matches saved hashes.
+    }
+    return { target: r.spec.target, size: r.sourceSize ?? -1, algorithm: DIGEST_ALGORITHM, block: DIGEST_BLOCK, stamp: `after-round:${round ?? "none"};${stat}` };
+  }
+
+  /**
+   * Loads the target's saved block hashes when `trusted` and they match the job's last round and
+   * the target as it is now, then removes the file (a round is about to write the target).
+   */
+  private takeBlockDigests(job: Job, trusted: boolean): BlockDigests | undefined {
+    const file = this.options.state.blockDigestsFile(job.record.spec.id);
+    let data: Buffer;
+    try {
+      data = fs.readFileSync(file);
+    } catch {
+      return undefined;
+    }
+    fs.rmSync(file, { force: true });
+    if (!trusted) {
+      this.options.logger.log("info", "target block hashes not used: the round was resumed or retried", { job: job.record.spec.id });
+      return undefined;
+    }
+    const parsed = parseBlockDigests(data, this.blockIdentity(job, job.record.lastRound?.round));
+    if (parsed.ok) return parsed.digests;
+    this.options.logger.log("warn", "target block hashes not used", { job: job.record.spec.id, reason: parsed.reason });
+    return undefined;
+  }
+
+  /**
+   * The target's digest after round `round`: the saved block hashes with the blocks the round may
+   * have changed re-hashed, or a full read; saves the hashes for the next round.
+   */
+  private async targetDigest(
+    job: Job,
+    round: number,
+    changed: Changed,
+    cached: BlockDigests | undefined,
+    resumed: boolean,
+    signal: AbortSignal,
+  ): Promise<{ digest: Digest; mode: "full" | "incremental"; bytesRead: number }> {
+    const r = job.record;
+    const plane = this.options.dataPlane;
+    const size = r.sourceSize as number;
+    if (plane.blockHashes === undefined) {
+      const digest = await plane.digest(r.spec.target, size);
+      return { digest, mode: "full", bytesRead: digest.size };
+    }
+    let digests: BlockDigests | undefined;
+    let bytesRead = 0;
+    let mode: "full" | "incremental" = "full";
+    const rangesKnown = typeof changed === "object" || changed.startsWith("bitmap:");
+    if (cached !== undefined && !resumed && rangesKnown && plane.changedExtents !== undefined) {
+      try {
+        const extents = await plane.changedExtents(this.sourceSpec(r.spec), changed);
+        const read = await plane.blockHashes(r.spec.target, size, blocksTouched(extents, cached.identity.size), signal);
+        if (read.size === cached.identity.size) {
+          read.blocks.forEach((block, i) => cached.set(block, read.hashes.subarray(i * 32, (i + 1) * 32)));
+          digests = cached;
+          bytesRead = read.bytesRead;
+          mode = "incremental";
+        }
+      } catch (err) {
+        if (signal.aborted) throw err;
+        this.options.logger.log("warn", "incremental target digest failed; reading the whole target", { job: r.spec.id, error: String(err) });
+      }
+    }
+    if (digests === undefined) {
+      const read = await plane.blockHashes(r.spec.target, size, undefined, signal);
+      bytesRead = read.bytesRead;
+      if (read.size !== size) {
+        const digest = new BlockDigests({ ...this.blockIdentity(job, round), size: read.size }, read.hashes).digest();
+        return { digest, mode, bytesRead };
+      }
+      digests = new BlockDigests(this.blockIdentity(job, round), read.hashes);
+    }
+    const stamped = digests.withIdentity(this.blockIdentity(job, round));
+    writeFileAtomic(this.options.state.blockDigestsFile(r.spec.id), stamped.serialize());
+    return { digest: stamped.digest(), mode, bytesRead };
   }
 
   private startVerification(job: Job, requestedAt: string): void {

@@ -5,6 +5,7 @@
  *
  * Layout: `jobs/<id>.json` (spec and status), `journals/<id>.r<round>.journal` (the copier's
  * journal of the round in progress),
+ * `digests/<id>.blocks` (the target's 1 MiB block hashes after the last round, see `jobs.ts`),
  * `tls/cert.pem`, `tls/key.pem`, `token`.
  */
 import * as fs from "node:fs";
@@ -40,6 +41,9 @@ export class StateDir {
   get journalsDir(): string {
     return path.join(this.root, "journals");
   }
+  get digestsDir(): string {
+    return path.join(this.root, "digests");
+  }
   get tlsDir(): string {
     return path.join(this.root, "tls");
   }
@@ -48,6 +52,10 @@ export class StateDir {
   }
   jobFile(id: string): string {
     return path.join(this.jobsDir, `${id}.json`);
+  }
+  /** The target's block hashes after the job's last round (`BlockDigests`, serialized). */
+  blockDigestsFile(id: string): string {
+    return path.join(this.digestsDir, `${id}.blocks`);
   }
   journalFile(id: string, round: number): string {
     return path.join(this.journalsDir, `${id}.r${round}.journal`);
@@ -62,7 +70,7 @@ export class StateDir {
 
   /** Creates the directories (mode 0700). */
   ensure(): void {
-    for (const dir of [this.root, this.jobsDir, this.journalsDir, this.tlsDir]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const dir of [this.root, this.jobsDir, this.journalsDir, this.digestsDir, this.tlsDir]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
   /** Every saved job record, parsed; files that are not JSON are reported through `onBad`. */
@@ -86,6 +94,7 @@ export class StateDir {
 
   removeJob(id: string): void {
     fs.rmSync(this.jobFile(id), { force: true });
+    fs.rmSync(this.blockDigestsFile(id), { force: true });
     this.removeJournals(id);
   }
 }

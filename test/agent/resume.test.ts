@@ -72,6 +72,10 @@ describe("agent killed with SIGKILL mid-sync", () => {
     );
     expect(done.lastRound?.round).toBe(0);
     expect(done.lastRound?.resumed).toBe(true);
+    // A resumed round trusts no kept block hashes: its digest read the whole target.
+    expect(done.lastRound?.digestMode).toBe("full");
+    expect(done.lastRound?.digestBytesRead).toBe(24 * MiB);
+    expect(fs.existsSync(path.join(dir, "state", "digests", "db-01-disk-2000.blocks"))).toBe(true);
     // The resumed run read only what the journal had not recorded as done.
     expect(done.lastRound!.bytesRead).toBeLessThan(24 * MiB);
     expect(fileSha256(target)).toBe(fileSha256(image));

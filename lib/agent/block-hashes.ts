@@ -1,0 +1,55 @@
+/**
+ * Reading a disk's 1 MiB block hashes (all of them, or the listed blocks only) for the agent's
+ * per-round target digests. Blocks that `base:allocation` reports as reading zeroes are not read.
+ */
+import type { BlockDevice } from "../replication/device";
+import { blockCount, blockRange, BLOCK_HASH_BYTES, hashBlock, zeroBlockHash } from "../replication/block-digests";
+import { AllocationMap } from "../replication/extents/allocation";
+import { DIGEST_BLOCK } from "../replication/verify";
+
+/** Reads in flight while hashing blocks. */
+const DEPTH = 16;
+
+/** Block hashes read from a disk. */
+export interface BlockHashes {
+  /** Bytes covered: the disk's size or the length asked for, whichever is smaller. */
+  readonly size: number;
+  /** The blocks hashed, in increasing order. */
+  readonly blocks: readonly number[];
+  /** Their 32-byte hashes, concatenated in the order of `blocks`. */
+  readonly hashes: Buffer;
+  /** Bytes read from the disk (blocks known to read as zeroes are not read). */
+  readonly bytesRead: number;
+}
+
+/** Hashes the blocks `blocks` (sorted; all when absent) of the first `size` bytes of `device`. */
+export async function hashDeviceBlocks(device: BlockDevice, size: number, blocks?: readonly number[], signal?: AbortSignal): Promise<BlockHashes> {
+  const list = blocks ?? Array.from({ length: blockCount(size) }, (_, i) => i);
+  const wanted = list.filter((b) => b >= 0 && b * DIGEST_BLOCK < size);
+  const hashes = Buffer.alloc(wanted.length * BLOCK_HASH_BYTES);
+  const allocation = new AllocationMap(device);
+  const buffers = Array.from({ length: Math.min(DEPTH, wanted.length) }, () => Buffer.allocUnsafe(DIGEST_BLOCK));
+  let bytesRead = 0;
+  for (let start = 0; start < wanted.length; start += DEPTH) {
+    if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+    const batch = wanted.slice(start, start + DEPTH);
+    const reads: Array<Promise<void>> = [];
+    for (const [i, block] of batch.entries()) {
+      const { offset, length } = blockRange(block, size);
+      let zero = false;
+      for await (const range of allocation.ranges(offset, length)) {
+        zero = range.zero && range.offset === offset && range.length === length;
+        break;
+      }
+      const at = (start + i) * BLOCK_HASH_BYTES;
+      if (zero) {
+        zeroBlockHash(length).copy(hashes, at);
+        continue;
+      }
+      bytesRead += length;
+      reads.push(device.read(offset, length, buffers[i]).then((data) => void hashBlock(data).copy(hashes, at)));
+    }
+    await Promise.all(reads);
+  }
+  return { size, blocks: wanted, hashes, bytesRead };
+}
