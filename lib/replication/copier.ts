@@ -12,6 +12,7 @@
  * `journal.ts`).
  */
 import { xxh3 } from "@node-rs/xxhash";
+import { bufferPool } from "./aligned";
 import type { BlockDevice, Extent } from "./device";
 import type { Segment, SegmentKind } from "./extents";
 import type { ProgressMeter } from "./progress";
@@ -121,6 +122,8 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
   const counters: CopyCounters = { bytesRead: 0, bytesWritten: 0, bytesZeroed: 0, bytesSkipped: 0 };
   const dispatcher = new Dispatcher(options);
   const zero = zeroes(options.blockSize);
+  // Aligned, so a file target can take the data with direct I/O (see `FileDevice.write`).
+  const pool = bufferPool(options.workers, options.blockSize);
   let failure: unknown;
 
   async function writeZeroes(target: BlockDevice, offset: number, length: number): Promise<void> {
@@ -139,7 +142,7 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
   async function worker(index: number): Promise<void> {
     const source = options.sources[index % options.sources.length];
     const target = options.targets[index % options.targets.length];
-    let buffer: Buffer | undefined;
+    const buffer = pool[index];
     let targetBuffer: Buffer | undefined;
     const hasher = xxh3.Xxh3.withSeed();
     const digestOf = (data: Buffer): bigint => {
@@ -154,7 +157,6 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
       if (kind === "zero") {
         await writeZeroes(target, offset, length);
       } else if (kind === "data") {
-        buffer ??= Buffer.allocUnsafe(options.blockSize);
         await options.throttle?.take(length, options.signal);
         const data = await source.read(offset, length, buffer);
         counters.bytesRead += length;
@@ -171,7 +173,6 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
           if (isZero(current)) counters.bytesSkipped += length;
           else await writeZeroes(target, offset, length);
         } else {
-          buffer ??= Buffer.allocUnsafe(options.blockSize);
           await options.throttle?.take(length, options.signal);
           const data = await source.read(offset, length, buffer);
           counters.bytesRead += length;

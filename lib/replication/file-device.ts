@@ -7,6 +7,7 @@
  * target sparse by reading the range first and writing only the parts that are not already zero.
  */
 import * as fs from "node:fs";
+import { DIRECT_ALIGNMENT, isAligned } from "./aligned";
 import type { BlockDevice, StatusExtent } from "./device";
 
 /** The largest single read or write a file device accepts. */
@@ -40,12 +41,28 @@ export async function openFileDevice(path: string, options: OpenFileOptions = {}
     }
   }
   const handle = await fs.promises.open(path, write ? "r+" : "r");
+  let direct: fs.promises.FileHandle | undefined;
   try {
     const stat = await handle.stat();
     const size = stat.isBlockDevice() ? blockDeviceSize(stat) : stat.size;
-    return new FileDevice(path, handle, size, !write);
+    if (write) direct = await openDirect(path);
+    return new FileDevice(path, handle, size, !write, direct);
   } catch (err) {
+    await direct?.close();
     await handle.close();
+    throw err;
+  }
+}
+
+/**
+ * A second handle on the file with `O_DIRECT`, for aligned writes; undefined where the file
+ * system refuses direct I/O (tmpfs, some FUSE file systems).
+ */
+async function openDirect(path: string): Promise<fs.promises.FileHandle | undefined> {
+  try {
+    return await fs.promises.open(path, fs.constants.O_RDWR | fs.constants.O_DIRECT);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "EINVAL") return undefined;
     throw err;
   }
 }
@@ -84,6 +101,8 @@ export class FileDevice implements BlockDevice {
     private readonly handle: fs.promises.FileHandle,
     readonly size: number,
     readonly readOnly: boolean,
+    /** A handle with `O_DIRECT` for aligned writes, when the file system allows it. */
+    private readonly direct?: fs.promises.FileHandle,
   ) {}
 
   async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
@@ -103,16 +122,39 @@ export class FileDevice implements BlockDevice {
   }
 
   /**
-   * Writes `data` at `offset`. Writes are queued and run one at a time: buffered writes to one
-   * file serialize on the kernel's inode lock anyway, and several in flight on libuv's threads
-   * only contend for it (a 1 MiB `pwrite` took 3-4 times as long with four in flight as alone).
+   * Writes `data` at `offset`.
+   *
+   * An aligned write from an aligned buffer (see `bufferPool`) goes to the disk directly
+   * (`O_DIRECT`), several at once: the page cache is not filled with data the copy never reads
+   * again, and the flush at the end has little left to do. Filling the page cache is what made
+   * buffered copies slow where fresh memory is expensive to back (a 4 GiB buffered `dd` took
+   * 10.6 s on the development machine the first time and 1.4 s when the memory had been used;
+   * `O_DIRECT` took 2.9 s, the same each time).
+   *
+   * Other writes are buffered, queued and run one at a time: buffered writes to one file
+   * serialize on the kernel's inode lock anyway, and several in flight on libuv's threads only
+   * contend for it (a 1 MiB `pwrite` took 3-4 times as long with four in flight as alone).
    */
   write(offset: number, data: Buffer): Promise<void> {
     this.check(offset, data.length);
     this.checkWritable();
+    if (this.direct !== undefined && offset % DIRECT_ALIGNMENT === 0 && isAligned(data)) return this.writeDirect(this.direct, offset, data);
     const written = this.writeQueue.then(() => this.writeNow(offset, data));
     this.writeQueue = written.catch(() => undefined);
     return written;
+  }
+
+  private async writeDirect(direct: fs.promises.FileHandle, offset: number, data: Buffer): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await direct.write(data, done, data.length - done, offset + done);
+      if (bytesWritten % DIRECT_ALIGNMENT !== 0) {
+        // A short direct write that ends unaligned: finish the rest through the page cache.
+        await this.writeNow(offset + done + bytesWritten, data.subarray(done + bytesWritten));
+        return;
+      }
+      done += bytesWritten;
+    }
   }
 
   private async writeNow(offset: number, data: Buffer): Promise<void> {
@@ -168,6 +210,7 @@ export class FileDevice implements BlockDevice {
   }
 
   async close(): Promise<void> {
+    await this.direct?.close();
     await this.handle.close();
   }
 
