@@ -1,6 +1,7 @@
 /**
  * Reading a disk's 1 MiB block hashes (all of them, or the listed blocks only) for the agent's
  * per-round target digests. Blocks that `base:allocation` reports as reading zeroes are not read.
+ * Memory: DEPTH 1 MiB buffers, plus the 32-byte hashes asked for (32 MiB per TB for a whole disk).
  */
 import type { BlockDevice } from "../replication/device";
 import { blockCount, blockRange, BLOCK_HASH_BYTES, hashBlock, zeroBlockHash } from "../replication/block-digests";
@@ -14,8 +15,8 @@ const DEPTH = 16;
 export interface BlockHashes {
   /** Bytes covered: the disk's size or the length asked for, whichever is smaller. */
   readonly size: number;
-  /** The blocks hashed, in increasing order. */
-  readonly blocks: readonly number[];
+  /** The blocks hashed, in increasing order; absent when every block was. */
+  readonly blocks?: readonly number[];
   /** Their 32-byte hashes, concatenated in the order of `blocks`. */
   readonly hashes: Buffer;
   /** Bytes read from the disk (blocks known to read as zeroes are not read). */
@@ -24,18 +25,18 @@ export interface BlockHashes {
 
 /** Hashes the blocks `blocks` (sorted; all when absent) of the first `size` bytes of `device`. */
 export async function hashDeviceBlocks(device: BlockDevice, size: number, blocks?: readonly number[], signal?: AbortSignal): Promise<BlockHashes> {
-  const list = blocks ?? Array.from({ length: blockCount(size) }, (_, i) => i);
-  const wanted = list.filter((b) => b >= 0 && b * DIGEST_BLOCK < size);
-  const hashes = Buffer.alloc(wanted.length * BLOCK_HASH_BYTES);
+  const wanted = blocks?.filter((b) => b >= 0 && b * DIGEST_BLOCK < size);
+  const count = wanted?.length ?? blockCount(size);
+  const blockAt = (i: number): number => (wanted === undefined ? i : wanted[i]);
+  const hashes = Buffer.alloc(count * BLOCK_HASH_BYTES);
   const allocation = new AllocationMap(device);
-  const buffers = Array.from({ length: Math.min(DEPTH, wanted.length) }, () => Buffer.allocUnsafe(DIGEST_BLOCK));
+  const buffers = Array.from({ length: Math.min(DEPTH, count) }, () => Buffer.allocUnsafe(DIGEST_BLOCK));
   let bytesRead = 0;
-  for (let start = 0; start < wanted.length; start += DEPTH) {
+  for (let start = 0; start < count; start += DEPTH) {
     if (signal?.aborted) throw signal.reason ?? new Error("aborted");
-    const batch = wanted.slice(start, start + DEPTH);
     const reads: Array<Promise<void>> = [];
-    for (const [i, block] of batch.entries()) {
-      const { offset, length } = blockRange(block, size);
+    for (let i = 0; i < DEPTH && start + i < count; i++) {
+      const { offset, length } = blockRange(blockAt(start + i), size);
       let zero = false;
       for await (const range of allocation.ranges(offset, length)) {
         zero = range.zero && range.offset === offset && range.length === length;

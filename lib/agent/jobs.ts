@@ -26,7 +26,7 @@ import type { ActiveRound, Changed, Digest, JobSpec, JobState, JobStatus, RoundR
 import type { Logger } from "./log";
 import type { Scheduler } from "./scheduler";
 import type { Extent as ReplicationExtent, SyncProgress, SyncResult } from "../replication";
-import { BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
+import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/verify";
 import type { BlockHashes } from "./block-hashes";
 import { writeFileAtomic, type StateDir } from "./store";
@@ -494,8 +494,8 @@ export class JobManager {
       try {
         const extents = await plane.changedExtents(this.sourceSpec(r.spec), changed);
         const read = await plane.blockHashes(r.spec.target, size, blocksTouched(extents, cached.identity.size), signal);
-        if (read.size === cached.identity.size) {
-          read.blocks.forEach((block, i) => cached.set(block, read.hashes.subarray(i * 32, (i + 1) * 32)));
+        if (read.size === cached.identity.size && read.blocks !== undefined) {
+          read.blocks.forEach((block, i) => cached.set(block, read.hashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES)));
           digests = cached;
           bytesRead = read.bytesRead;
           mode = "incremental";
