@@ -17,6 +17,14 @@ import { Throttle } from "./throttle";
 export const DEFAULT_BLOCK_SIZE = 1024 * 1024;
 /** Default requests in flight, over all connections together (the pool of buffers). */
 export const DEFAULT_DEPTH = 32;
+/**
+ * Default request size and depth when the target is an NBD server: smaller requests, more of
+ * them (nbdcopy's own defaults). A server writing through its page cache keeps up better with
+ * them (4 GiB to nbdkit's file plugin: 4.6-6.0 s against 7.6-7.7 s with 1 MiB × 32); a local file
+ * target is written directly and prefers the larger requests.
+ */
+export const DEFAULT_NBD_TARGET_BLOCK_SIZE = 256 * 1024;
+export const DEFAULT_NBD_TARGET_DEPTH = 64;
 /** Default connections per disk when the server allows multi-conn. */
 export const DEFAULT_CONNECTIONS = 4;
 /** Default checkpoint interval: source bytes a crash may make a resumed round read again. */
@@ -39,9 +47,9 @@ export interface SyncOptions {
   readonly connections?: number;
   readonly onProgress?: (p: SyncProgress) => void;
   readonly signal?: AbortSignal;
-  /** Largest read/write request in bytes; also the unit the journal records. @default - 1 MiB */
+  /** Largest read/write request in bytes; also the unit the journal records. @default - 1 MiB (256 KiB to an NBD target) */
   readonly blockSize?: number;
-  /** Requests in flight over all connections together; each owns a buffer of `blockSize`. @default - 32 */
+  /** Requests in flight over all connections together; each owns a buffer of `blockSize`. @default - 32 (64 to an NBD target) */
   readonly depth?: number;
   /** Source bytes read between checkpoints of the journal. @default - 256 MiB */
   readonly checkpointInterval?: number;
@@ -194,8 +202,9 @@ function validate(options: SyncOptions): Settings {
     }
     return value;
   };
-  const blockSize = integer("--block-size", options.blockSize, DEFAULT_BLOCK_SIZE, 4096, 32 * 1024 * 1024, "an integer from 4096 to 33554432 bytes");
-  const depth = integer("--depth", options.depth, DEFAULT_DEPTH, 1, 256, "an integer from 1 to 256");
+  const nbdTarget = typeof options.target === "string" && isNbdUri(options.target);
+  const blockSize = integer("--block-size", options.blockSize, nbdTarget ? DEFAULT_NBD_TARGET_BLOCK_SIZE : DEFAULT_BLOCK_SIZE, 4096, 32 * 1024 * 1024, "an integer from 4096 to 33554432 bytes");
+  const depth = integer("--depth", options.depth, nbdTarget ? DEFAULT_NBD_TARGET_DEPTH : DEFAULT_DEPTH, 1, 256, "an integer from 1 to 256");
   const connections = integer("--connections", options.connections, DEFAULT_CONNECTIONS, 1, MAXIMUM_CONNECTIONS, `an integer from 1 to ${MAXIMUM_CONNECTIONS}`);
   const checkpointInterval = integer("--checkpoint-interval", options.checkpointInterval, DEFAULT_CHECKPOINT_INTERVAL, 2 * blockSize, Number.MAX_SAFE_INTEGER, `at least twice the block size (${2 * blockSize} bytes)`);
   let throttle: Throttle | undefined;
