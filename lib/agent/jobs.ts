@@ -15,7 +15,8 @@
  * The target's digest after a round: the agent keeps the target's 1 MiB block hashes in
  * `digests/<id>.blocks`, stamped with the round they were taken after and the target file's
  * stat. A `bitmap:NAME` or explicit-extents round re-hashes only the blocks its changed ranges
- * touch; a `full`, `allocated` or `hash` round, a resumed or retried round, and a missing, stale
+ * touch (the copier aligns requests to the disks' minimum block size, at most 64 KiB in NBD, so
+ * its writes never leave those blocks); a `full`, `allocated` or `hash` round, a resumed or retried round, and a missing, stale
  * or foreign hash file read the whole target and rebuild the file. The file is removed when a
  * round starts, so a round interrupted at any point leaves no hashes to trust. Verification
  * (`verify`) always reads both disks in full.

@@ -82,6 +82,15 @@ describe("per-round target digests from kept block hashes", () => {
     expect(second.lastRound!.digestBytesRead).toBe(3 * MiB);
     expect(second.lastRound!.digest.digest).toBe((await digest(rawUri)).digest);
     expect(second.lastRound!.digest.digest).not.toBe(first.lastRound!.digest.digest);
+
+    // The kept hashes survive a restart of the agent between rounds.
+    await agent.close();
+    ({ agent, client } = await startTestAgent(dir, [rawTarget, tamperTarget, qcowTarget]));
+    await writeSource(31 * MiB, 4096, 0x66);
+    const third = await roundDone("raw-disk", 2, { extents: [{ offset: 31 * MiB, length: 4096 }] });
+    expect(third.lastRound!.digestMode).toBe("incremental");
+    expect(third.lastRound!.digestBytesRead).toBe(MiB);
+    expect(third.lastRound!.digest.digest).toBe((await digest(rawUri)).digest);
   });
 
   it("reads the whole target when the kept hashes name another identity, are truncated or the target changed", async () => {
