@@ -1,8 +1,9 @@
 /**
  * A local file or block device as a `BlockDevice`.
  *
- * Reads and writes are positional (`pread`/`pwrite` on libuv's thread pool), so many requests may
- * be in flight at once. Node exposes neither `SEEK_DATA` nor `fallocate`, so a file reports no
+ * Reads and writes are positional (`pread`/`pwrite` on libuv's thread pool). Aligned writes from
+ * aligned buffers go to the disk directly (`O_DIRECT`, several at once); other writes go through
+ * the page cache one at a time (see `write`). Node exposes neither `SEEK_DATA` nor `fallocate`, so a file reports no
  * metadata contexts (every byte is data to the extent sources) and `writeZeroes` keeps a sparse
  * target sparse by reading the range first and writing only the parts that are not already zero.
  */
