@@ -31,7 +31,7 @@ export function register(program: Command): void {
     .option("--journal <file>", "checkpoint file making the round resumable after a crash (removed when done)")
     .option("--bandwidth <rate>", "limit source reads, bytes/s: 200M = 200×10^6, 50Mi = 50×2^20")
     .option("--connections <n>", "connections per disk when the server allows multi-conn (default 4)")
-    .option("--block-size <size>", "largest request, e.g. 2Mi (default 1 MiB)")
+    .option("--block-size <size>", "largest request, e.g. 2Mi (default 1 MiB to a file, 256 KiB to an NBD target)")
     .option("--checkpoint-interval <size>", "source bytes read between journal checkpoints (default 256Mi)")
     .option("--json", "newline-delimited JSON events on stdout; the last line is the result")
     .action(async (source: string, target: string, flags: SyncFlags) => {
