@@ -13,7 +13,7 @@ import { InputError, problem } from "../problems";
 import type { PlannedDisk, PlannedVm, PlannedWave } from "../plan/types";
 import { declareHostsFromReplicas } from "./hosts";
 import type { MigratedInstance } from "./migrated-instance";
-import { SyncGateway } from "./sync-gateway";
+import { SyncGateway, type SyncGatewayArgs } from "./sync-gateway";
 
 /** Phases of a wave stack. */
 export type WavePhase = "sync" | "cutover";
@@ -52,8 +52,11 @@ export interface WaveControllers {
   cutover?(name: string, args: CutoverSeamArgs, opts: pulumi.CustomResourceOptions): ControllerResult;
 }
 
-/** Arguments of {@link MigrationWave}. */
-export interface MigrationWaveArgs {
+/**
+ * Arguments of {@link MigrationWave}. The agent settings (`agentToken`, `agentPsk`, `agentPort`,
+ * `pskFileName`, `protectDisks`) are the {@link SyncGatewayArgs} every gateway of the wave gets.
+ */
+export interface MigrationWaveArgs extends Pick<SyncGatewayArgs, "agentToken" | "agentPsk" | "agentPort" | "pskFileName" | "protectDisks"> {
   /** The planned wave (`Plan.waves[i]`). */
   readonly wave: PlannedWave;
   /** `sync`: gateways and replication; `cutover`: plus final round, verification and hosts. */
@@ -63,18 +66,8 @@ export interface MigrationWaveArgs {
   /** The gateway security group (landing zone). */
   readonly gatewaySecurityGroupId: pulumi.Input<string>;
   readonly gatewayImageId: pulumi.Input<string>;
-  /** Agent API token; a Pulumi secret. */
-  readonly agentToken: pulumi.Input<string>;
-  /** TLS-PSK key; a Pulumi secret. */
-  readonly agentPsk: pulumi.Input<string>;
-  /** @default 8443 */
-  readonly agentPort?: number;
-  /** PSK file name in the agents' credentials directory. @default "source.psk" */
-  readonly pskFileName?: string;
   /** Most disks per gateway. @default 16 */
   readonly maxDisksPerGateway?: number;
-  /** @default true */
-  readonly protectDisks?: boolean;
   /** Mirrored vSwitch id per subnet name (landing zone). Required for `cutover`. */
   readonly vswitchIds?: pulumi.Input<Record<string, string>>;
   /** Security groups of the migrated hosts (landing zone). Required for `cutover`. */
