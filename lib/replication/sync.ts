@@ -72,6 +72,13 @@ export interface SyncResult {
 
 export type { SyncProgress } from "./progress";
 
+/** Requests of a round kept in memory between its plan pass and its copy (about 100 bytes each). */
+const KEPT_REQUESTS = 100_000;
+
+async function* fromArray<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
+}
+
 /** Runs one sync round. Bad input throws `InputError` before the target is written. */
 export async function sync(options: SyncOptions): Promise<SyncResult> {
   const started = performance.now();
@@ -119,31 +126,35 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const journal = options.journal === undefined ? undefined : Journal.open(options.journal, { source: options.source, target: options.target, size: source.size, changed: extentSource.name, blockSize });
     const isDone = completedAt(journal?.resumedFrom);
 
-    const sources = [source];
-    const targets = [target];
-    if (settings.connections > 1 && source.canMultiConn && isNbdUri(options.source)) {
-      for (let i = 1; i < settings.connections; i++) {
-        const extra = await openDevice(options.source, { metaContexts: [] });
-        devices.push(extra);
-        sources.push(extra);
-      }
-    }
-    if (settings.connections > 1 && target.canMultiConn && isNbdUri(options.target)) {
-      for (let i = 1; i < settings.connections; i++) {
-        const extra = await openDevice(options.target, { write: true });
-        devices.push(extra);
-        targets.push(extra);
-      }
-    }
+    // Extra connections are opened together: each handshake is a few round trips to the server.
+    const extraSources = settings.connections > 1 && source.canMultiConn && isNbdUri(options.source) ? settings.connections - 1 : 0;
+    const extraTargets = settings.connections > 1 && target.canMultiConn && isNbdUri(options.target) ? settings.connections - 1 : 0;
+    const opened = await Promise.allSettled([
+      ...Array.from({ length: extraSources }, () => openDevice(options.source, { metaContexts: [] })),
+      ...Array.from({ length: extraTargets }, () => openDevice(options.target, { write: true })),
+    ]);
+    for (const result of opened) if (result.status === "fulfilled") devices.push(result.value);
+    const failed = opened.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    const extra = opened.map((r) => (r as PromiseFulfilledResult<BlockDevice>).value);
+    const sources = [source, ...extra.slice(0, extraSources)];
+    const targets = [target, ...extra.slice(extraSources)];
 
     const roundRequests = (): AsyncGenerator<CopyRequest> => requestsOf(extentSource.segments(source), blockSize, align, source.size);
     async function* remaining(): AsyncGenerator<CopyRequest> {
       for await (const request of roundRequests()) if (!isDone(request.offset, request.length)) yield request;
     }
 
+    // The plan pass counts the round's bytes for progress and keeps its requests when they are
+    // few enough, so the copy does not ask the source for its block status a second time.
     meter.setPhase("plan");
     let planned = 0;
-    for await (const request of remaining()) planned += request.length;
+    let kept: CopyRequest[] | undefined = [];
+    for await (const request of remaining()) {
+      planned += request.length;
+      if (kept !== undefined && kept.length < KEPT_REQUESTS) kept.push(request);
+      else kept = undefined;
+    }
     meter.bytesTotal = planned;
     meter.setPhase("copy");
 
@@ -153,7 +164,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const counters = await copy({
       sources,
       targets,
-      requests: remaining(),
+      requests: kept === undefined ? remaining() : fromArray(kept),
       workers,
       blockSize,
       throttle: settings.throttle,

@@ -61,6 +61,23 @@ describe("sync between local files", () => {
     expect(a.size).toBe(size);
   });
 
+  it("a round with more requests than the plan pass keeps asks for them again and copies them all", async () => {
+    // 110,000 requests of 4 KiB: more than sync() keeps in memory between its plan pass and the copy.
+    const source = path.join(dir, "source.img");
+    const target = path.join(dir, "target.img");
+    const size = 110_000 * 4096;
+    fs.writeFileSync(source, "");
+    fs.truncateSync(source, size);
+    const fd = fs.openSync(source, "r+");
+    const marks = [0, 4096 * 50_000, size - 4096];
+    for (const at of marks) fs.writeSync(fd, randomBytes(4096), 0, 4096, at);
+    fs.closeSync(fd);
+    const result = await sync({ source, target, changed: "full", blockSize: 4096 });
+    expect(result.bytesRead).toBe(size);
+    expect(result.bytesWritten).toBe(marks.length * 4096);
+    expect(sha(target)).toBe(sha(source));
+  });
+
   it("the documented script recomputes the digest", async () => {
     const source = path.join(dir, "source.img");
     mixedImage(source, 3 * MiB + 7);
