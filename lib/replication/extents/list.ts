@@ -8,17 +8,20 @@
  * `[{"start":N,"length":N}, ...]` and `{"changedArea":[{"start":N,"length":N}, ...]}`.
  */
 import * as fs from "node:fs";
-import { z } from "zod";
 import { InputError, problem, type Problem } from "../../problems";
 import type { BlockDevice, Extent } from "../device";
 import { AllocationMap, BASE_ALLOCATION, classify, type AllocationRange } from "./allocation";
 import type { ExtentSource, Segment } from "./types";
 
-const byteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-const entrySchema = z.union([
-  z.object({ offset: byteCount, length: byteCount }),
-  z.object({ start: byteCount, length: byteCount }),
-]);
+/**
+ * The schema of one entry, built on first use: the copier's process (the agent, `rehost sync`)
+ * does not pay for loading zod unless a round reads an extents file.
+ */
+function entrySchema() {
+  const { z } = require("zod") as typeof import("zod");
+  const byteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+  return z.union([z.object({ offset: byteCount, length: byteCount }), z.object({ start: byteCount, length: byteCount })]);
+}
 
 /** Reads and validates an extents file; throws `InputError` with one problem per bad entry. */
 export function readExtentsFile(file: string): Extent[] {
@@ -53,8 +56,9 @@ export function parseExtents(json: unknown, file?: string): Extent[] {
   }
   const problems: Problem[] = [];
   const extents: Extent[] = [];
+  const schema = entrySchema();
   list.forEach((entry, index) => {
-    const parsed = entrySchema.safeParse(entry);
+    const parsed = schema.safeParse(entry);
     if (!parsed.success) {
       problems.push(
         problem({
