@@ -8,6 +8,11 @@
  *   ≤ 1.05× dirty bytes, time ≤ 5% of the full copy;
  * - peak RSS of the copier ≤ 200 MiB.
  *
+ * Contenders run in turn, five rounds (peer, ours, floor, ...), so the machine's moods hit all of
+ * them alike; rows give the best and the median run and both ratios. The floor
+ * (`replication-floor.ts`) writes the image's data bytes to a new file with nothing read and no
+ * protocol: peer time / floor is the largest ratio any copier could reach in that run.
+ *
  * Every tool runs as a child process under /usr/bin/time (wall seconds, peak RSS), start-up
  * included, with the same durability: `sync()` flushes the target at the end, so nbdcopy runs with
  * `--flush` and qemu-img with `-t writeback`. The page cache is written back (`sync`) before each
@@ -132,15 +137,53 @@ function row(label: string, t: Timed, peer?: Timed): string {
   return `${label.padEnd(40)} ${t.seconds.toFixed(2).padStart(7)} s  ${gbps(t.seconds).padStart(11)}  RSS ${String(t.rssMiB).padStart(4)} MiB${ratio}`;
 }
 
-/** The bundled runner (`replication-run.ts`), set by `main`. */
-let runner = "";
+/** All runs of one contender, fastest first. */
+type Runs = readonly Timed[];
 
-/** Bundles `replication-run.ts` into `dir`; its packages resolve from the repository (NODE_PATH). */
-function bundleRunner(dir: string): string {
-  const out = path.join(dir, "replication-run.js");
-  execFileSync(path.join(REPO, "node_modules", ".bin", "esbuild"), [path.join(__dirname, "replication-run.ts"), "--bundle", "--platform=node", "--format=cjs", "--packages=external", `--outfile=${out}`, "--log-level=warning"]);
+function fastest(runs: Runs): Timed {
+  return runs[0];
+}
+
+function median(runs: Runs): number {
+  const middle = Math.floor(runs.length / 2);
+  return runs.length % 2 === 1 ? runs[middle].seconds : (runs[middle - 1].seconds + runs[middle].seconds) / 2;
+}
+
+/** A row for a contender run several times: best and median, and both ratios against the peer. */
+function rowOf(label: string, runs: Runs, peer?: Runs): string {
+  const best = fastest(runs);
+  const spread = `  (median ${median(runs).toFixed(2)} s, ${runs.length} runs: ${runs.map((r) => r.seconds.toFixed(2)).join(" ")})`;
+  const ratio = peer === undefined ? "" : `  best ${(fastest(peer).seconds / best.seconds).toFixed(2)}×, median ${(median(peer) / median(runs)).toFixed(2)}× nbdcopy`;
+  return `${row(label, best)}${ratio}${spread}`;
+}
+
+/** The bundled runner (`replication-run.ts`) and floor (`replication-floor.ts`), set by `main`. */
+let runner = "";
+let floorScript = "";
+
+/** Bundles `bench/NAME.ts` into `dir`; its packages resolve from the repository (NODE_PATH). */
+function bundle(dir: string, name: string): string {
+  const out = path.join(dir, `${name}.js`);
+  execFileSync(path.join(REPO, "node_modules", ".bin", "esbuild"), [path.join(__dirname, `${name}.ts`), "--bundle", "--platform=node", "--format=cjs", "--packages=external", `--outfile=${out}`, "--log-level=warning"]);
   process.env.NODE_PATH = path.join(REPO, "node_modules");
   return out;
+}
+
+/**
+ * The disk's floor for `bytes` of data (see `replication-floor.ts`), as a Timed whose seconds
+ * are the script's own measure (process start not counted, so the floor errs low).
+ */
+async function floor(mode: "direct" | "buffered", bytes: number, file: string): Promise<Timed> {
+  const env = { ...process.env, UV_THREADPOOL_SIZE: "16" };
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [floorScript, mode, String(bytes), file], { env }, (err, stdout, stderr) => {
+      if (err !== null) {
+        reject(new Error(`floor ${mode} failed: ${stderr}`));
+        return;
+      }
+      resolve({ seconds: (JSON.parse(stdout) as { seconds: number }).seconds, rssMiB: 0, stdout });
+    });
+  });
 }
 
 /** Runs the copier on `source` → `target` (child process, timed). */
@@ -164,19 +207,22 @@ async function best(n: number, prepare: () => void, run: () => Promise<Timed>): 
   return bestRun as Timed;
 }
 
-/** Best of `n` runs of a peer and of ours, interleaved (peer, ours, peer, ours) so load drift hits both. */
-async function interleaved(n: number, peer: [() => void, () => Promise<Timed>], mine: [() => void, () => Promise<Timed>]): Promise<[Timed, Timed]> {
-  let bestPeer: Timed | undefined;
-  let bestMine: Timed | undefined;
+/** One contender of an interleaved comparison: what to prepare before a run, and the run. */
+type Contender = readonly [prepare: () => void, run: () => Promise<Timed>];
+
+/**
+ * `n` rounds of every contender in turn (peer, ours, floor, ...), so load drift and the machine's
+ * moods hit all of them alike. Returns each contender's runs, fastest first.
+ */
+async function interleaved(n: number, contenders: readonly Contender[]): Promise<Timed[][]> {
+  const runs: Timed[][] = contenders.map(() => []);
   for (let i = 0; i < n; i++) {
-    peer[0]();
-    const p = await peer[1]();
-    if (bestPeer === undefined || p.seconds < bestPeer.seconds) bestPeer = p;
-    mine[0]();
-    const m = await mine[1]();
-    if (bestMine === undefined || m.seconds < bestMine.seconds) bestMine = m;
+    for (const [index, [prepare, run]] of contenders.entries()) {
+      prepare();
+      runs[index].push(await run());
+    }
   }
-  return [bestPeer as Timed, bestMine as Timed];
+  return runs.map((r) => r.sort((a, b) => a.seconds - b.seconds));
 }
 
 async function main(): Promise<void> {
@@ -186,7 +232,8 @@ async function main(): Promise<void> {
   const results: string[] = [];
   const checks: Array<[string, boolean]> = [];
   try {
-    runner = bundleRunner(dir);
+    runner = bundle(dir, "replication-run");
+    floorScript = bundle(dir, "replication-floor");
     const image = path.join(dir, "source.img");
     const layout = generateImage(image, size);
     console.log(`source: ${(layout.dataBytes / GiB).toFixed(2)} GiB random data, ${(layout.zeroBytes / GiB).toFixed(2)} GiB written zeroes, ${(layout.holeBytes / GiB).toFixed(2)} GiB holes`);
@@ -194,14 +241,33 @@ async function main(): Promise<void> {
     const sourceSocket = startNbdkit(dir, "source", ["-r", "file", image]);
     const source = `nbd+unix:///?socket=${sourceSocket}`;
     const targetFile = path.join(dir, "target.img");
-    const runs = 3;
+    const runs = 5;
+    const floorFile = path.join(dir, "floor.img");
+    const direct: Contender = [() => noTarget(floorFile), () => floor("direct", layout.dataBytes, floorFile)];
+    const buffered: Contender = [() => noTarget(floorFile), () => floor("buffered", layout.dataBytes, floorFile)];
+    /** The largest ratio against the peer that a copier as fast as the floor could reach. */
+    const ceiling = (peer: Runs, floors: Runs): string => `${(fastest(peer).seconds / fastest(floors).seconds).toFixed(2)}× best, ${(median(peer) / median(floors)).toFixed(2)}× median`;
 
-    // nbd → file
+    // nbd → file, with the disk's floor for the data bytes in the same rounds
     const convert = await best(1, () => freshTarget(targetFile), () => timed("qemu-img", ["convert", "-n", "-t", "writeback", "-f", "raw", "-O", "raw", source, targetFile]));
-    const [copyFile, oursFile] = await interleaved(runs, [() => freshTarget(targetFile), () => timed("nbdcopy", ["--flush", source, targetFile])], [() => noTarget(targetFile), () => ours(source, targetFile)]);
+    const [copyFile, oursFile, directFloor, bufferedFloor] = await interleaved(runs, [
+      [() => freshTarget(targetFile), () => timed("nbdcopy", ["--flush", source, targetFile])],
+      [() => noTarget(targetFile), () => ours(source, targetFile)],
+      direct,
+      buffered,
+    ]);
+    fs.rmSync(floorFile, { force: true });
     checks.push(["nbd→file copy is identical", sameDigest(source, targetFile)]);
-    results.push(row("nbdcopy nbd→file", copyFile), row("qemu-img convert nbd→file", convert), row("rehost nbd→file", oursFile, copyFile));
-    checks.push(["nbd→file ≥ 1.2× nbdcopy", copyFile.seconds / oursFile.seconds >= 1.2]);
+    const diskFloor = [...directFloor, ...bufferedFloor].sort((a, b) => a.seconds - b.seconds);
+    results.push(
+      rowOf("nbdcopy nbd→file", copyFile),
+      row("qemu-img convert nbd→file", convert),
+      rowOf("rehost nbd→file", oursFile, copyFile),
+      rowOf("floor: write the data, O_DIRECT", directFloor),
+      rowOf("floor: write the data, page cache", bufferedFloor),
+      `  ceiling: nbdcopy nbd→file / the faster floor = ${ceiling(copyFile, diskFloor)} (no copier can exceed it)`,
+    );
+    checks.push(["nbd→file ≥ 1.2× nbdcopy (best)", fastest(copyFile).seconds / fastest(oursFile).seconds >= 1.2]);
 
     // nbd → nbd (target: nbdkit file plugin over a fresh sparse file, multi-conn)
     let targetSocket = "";
@@ -219,45 +285,71 @@ async function main(): Promise<void> {
       targetPid = pids[pids.length - 1];
     };
     const targetUri = (): string => `nbd+unix:///?socket=${targetSocket}`;
-    const [copyNbd, oursNbd] = await interleaved(runs, [startTarget, () => timed("nbdcopy", ["--flush", source, targetUri()])], [startTarget, () => ours(source, targetUri())]);
+    const [copyNbd, oursNbd, serverFloor] = await interleaved(runs, [
+      [startTarget, () => timed("nbdcopy", ["--flush", source, targetUri()])],
+      [startTarget, () => ours(source, targetUri())],
+      buffered,
+    ]);
+    fs.rmSync(floorFile, { force: true });
     checks.push(["nbd→nbd copy is identical", sameDigest(source, targetUri())]);
     stopTarget();
-    results.push(row("nbdcopy nbd→nbd", copyNbd), row("rehost nbd→nbd", oursNbd, copyNbd));
-    checks.push(["nbd→nbd ≥ 1.2× nbdcopy", copyNbd.seconds / oursNbd.seconds >= 1.2]);
+    results.push(
+      rowOf("nbdcopy nbd→nbd", copyNbd),
+      rowOf("rehost nbd→nbd", oursNbd, copyNbd),
+      rowOf("floor: write the data, page cache", serverFloor),
+      `  ceiling: nbdcopy nbd→nbd / the target server's own writes = ${ceiling(copyNbd, serverFloor)}`,
+    );
+    checks.push(["nbd→nbd ≥ 1.2× nbdcopy (best)", fastest(copyNbd).seconds / fastest(oursNbd).seconds >= 1.2]);
 
     // TLS-PSK, nbd → file
     const keys = path.join(dir, "keys.psk");
     execFileSync("psktool", ["-u", "rehost", "-p", keys]);
     const tlsSocket = startNbdkit(dir, "tls", ["-r", "--tls=require", `--tls-psk=${keys}`, "file", image]);
     const tlsSource = `nbds+unix://rehost@/?socket=${tlsSocket}&tls-psk-file=${keys}`;
-    const [copyTls, oursTls] = await interleaved(runs, [() => freshTarget(targetFile), () => timed("nbdcopy", ["--flush", tlsSource, targetFile])], [() => noTarget(targetFile), () => ours(tlsSource, targetFile)]);
+    const [copyTls, oursTls] = await interleaved(runs, [
+      [() => freshTarget(targetFile), () => timed("nbdcopy", ["--flush", tlsSource, targetFile])],
+      [() => noTarget(targetFile), () => ours(tlsSource, targetFile)],
+    ]);
     checks.push(["TLS-PSK copy is identical", sameDigest(source, targetFile)]);
-    results.push(row("nbdcopy TLS-PSK nbd→file", copyTls), row("rehost TLS-PSK nbd→file", oursTls, copyTls));
-    checks.push(["TLS-PSK ≥ 1.0× nbdcopy", copyTls.seconds / oursTls.seconds >= 1.0]);
+    results.push(rowOf("nbdcopy TLS-PSK nbd→file", copyTls), rowOf("rehost TLS-PSK nbd→file", oursTls, copyTls));
+    checks.push(["TLS-PSK ≥ 1.0× nbdcopy (best)", fastest(copyTls).seconds / fastest(oursTls).seconds >= 1.0]);
 
     // Incremental round, 1% dirty, from a qcow2 persistent bitmap.
     const qcow2 = path.join(dir, "source.qcow2");
     execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", image, qcow2]);
     fs.rmSync(image, { force: true });
     let qemuSocket = startQemuNbd(dir, "qcow2-full", ["-r", "-f", "qcow2", qcow2]);
-    const fullQcow2 = await best(1, () => freshTarget(targetFile), () => ours(`nbd+unix:///?socket=${qemuSocket}`, targetFile));
+    const inSync = (t: Timed): number => (JSON.parse(t.stdout.trim().split("\n").pop() as string) as { seconds: number }).seconds;
+    const fullRuns: Timed[] = [];
+    for (let i = 0; i < 3; i++) {
+      freshTarget(targetFile);
+      fullRuns.push(await ours(`nbd+unix:///?socket=${qemuSocket}`, targetFile));
+    }
     stopPid(pids.pop() as number);
     execFileSync("qemu-img", ["bitmap", "--add", qcow2, "bitmap0"]);
     const dirty = dirtyImage(qcow2, size, 0.01);
     qemuSocket = startQemuNbd(dir, "qcow2-bitmap", ["-r", "-f", "qcow2", "-B", "bitmap0", qcow2]);
-    const incremental = await ours(`nbd+unix:///?socket=${qemuSocket}`, targetFile, "bitmap:bitmap0");
-    const result = JSON.parse(incremental.stdout.trim().split("\n").pop() as string) as { bytesRead: number; bytesZeroed: number; seconds: number };
+    // Every run of the round reads the same bitmap and writes the same ranges again.
+    const incrementalRuns: Timed[] = [];
+    for (let i = 0; i < runs; i++) {
+      settle();
+      incrementalRuns.push(await ours(`nbd+unix:///?socket=${qemuSocket}`, targetFile, "bitmap:bitmap0"));
+    }
+    const result = JSON.parse(incrementalRuns[0].stdout.trim().split("\n").pop() as string) as { bytesRead: number; bytesZeroed: number };
     const moved = result.bytesRead + result.bytesZeroed;
     checks.push(["incremental copy is identical", sameDigest(`nbd+unix:///?socket=${qemuSocket}`, targetFile)]);
-    const fullResult = JSON.parse(fullQcow2.stdout.trim().split("\n").pop() as string) as { seconds: number };
+    const middle = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    const fullSeconds = middle(fullRuns.map(inSync));
+    const incrementalSeconds = middle(incrementalRuns.map(inSync));
+    const sorted = (list: Timed[]): Timed[] => [...list].sort((a, b) => a.seconds - b.seconds);
     results.push(
-      row("rehost qcow2 full", fullQcow2),
-      `rehost qcow2 incremental 1%         ${incremental.seconds.toFixed(2).padStart(7)} s wall, ${result.seconds.toFixed(2)} s in sync (full: ${fullResult.seconds.toFixed(2)} s in sync); moved ${(moved / MiB).toFixed(1)} MiB for ${(dirty / MiB).toFixed(1)} MiB dirty = ${(moved / dirty).toFixed(3)}×; time ${((100 * result.seconds) / fullResult.seconds).toFixed(1)}% of full (wall ${((100 * incremental.seconds) / fullQcow2.seconds).toFixed(1)}%)`,
+      rowOf("rehost qcow2 full", sorted(fullRuns)),
+      `rehost qcow2 incremental 1%: median ${incrementalSeconds.toFixed(2)} s in sync of ${runs} runs (${incrementalRuns.map(inSync).join(" ")}), full: median ${fullSeconds.toFixed(2)} s in sync (${fullRuns.map(inSync).join(" ")}); moved ${(moved / MiB).toFixed(1)} MiB for ${(dirty / MiB).toFixed(1)} MiB dirty = ${(moved / dirty).toFixed(3)}×; time ${((100 * incrementalSeconds) / fullSeconds).toFixed(1)}% of full`,
     );
     checks.push(["incremental bytes ≤ 1.05× dirty", moved <= 1.05 * dirty]);
-    checks.push(["incremental time ≤ 5% of full (time in sync)", result.seconds <= 0.05 * fullResult.seconds]);
+    checks.push(["incremental time ≤ 5% of full (medians, time in sync)", incrementalSeconds <= 0.05 * fullSeconds]);
 
-    const peak = Math.max(oursFile.rssMiB, oursNbd.rssMiB, oursTls.rssMiB, fullQcow2.rssMiB, incremental.rssMiB);
+    const peak = Math.max(...[...oursFile, ...oursNbd, ...oursTls, ...fullRuns, ...incrementalRuns].map((t) => t.rssMiB));
     checks.push([`peak RSS ${peak} MiB ≤ 200 MiB`, peak <= 200]);
   } finally {
     stopAll();
