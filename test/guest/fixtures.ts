@@ -6,13 +6,21 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { afterAll } from "vitest";
 
 /** File path → content; a value `{ link }` is a symlink, `{ dir: true }` an empty directory. */
 export type Tree = Record<string, string | { link: string } | { dir: true }>;
 
+/** The directories `writeTree` made in this test file, removed after its last test. */
+const written: string[] = [];
+afterAll(() => {
+  for (const root of written.splice(0)) fs.rmSync(root, { recursive: true, force: true });
+});
+
 /** Writes `tree` under a new temporary directory and returns it. */
 export function writeTree(tree: Tree): string {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-guest-tree-"));
+  written.push(root);
   for (const [p, v] of Object.entries(tree)) {
     const target = path.join(root, p);
     fs.mkdirSync(path.dirname(target), { recursive: true });
