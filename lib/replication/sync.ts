@@ -133,10 +133,10 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       ...Array.from({ length: extraSources }, () => openDevice(options.source, { metaContexts: [] })),
       ...Array.from({ length: extraTargets }, () => openDevice(options.target, { write: true })),
     ]);
-    for (const result of opened) if (result.status === "fulfilled") devices.push(result.value);
-    const failed = opened.find((r): r is PromiseRejectedResult => r.status === "rejected");
+    const extra = opened.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    devices.push(...extra);
+    const failed = opened.find((r) => r.status === "rejected");
     if (failed !== undefined) throw failed.reason;
-    const extra = opened.map((r) => (r as PromiseFulfilledResult<BlockDevice>).value);
     const sources = [source, ...extra.slice(0, extraSources)];
     const targets = [target, ...extra.slice(extraSources)];
 
@@ -152,8 +152,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     let kept: CopyRequest[] | undefined = [];
     for await (const request of remaining()) {
       planned += request.length;
-      if (kept !== undefined && kept.length < KEPT_REQUESTS) kept.push(request);
-      else kept = undefined;
+      kept?.push(request);
+      if (kept !== undefined && kept.length > KEPT_REQUESTS) kept = undefined;
     }
     meter.bytesTotal = planned;
     meter.setPhase("copy");
