@@ -8,6 +8,7 @@ import { InputError, problem, type Problem } from "../problems";
 import { readDocument } from "./files";
 import { checkCidrSyntax } from "../plan/validate";
 import { unknownKeys } from "./unknown-keys";
+import { waveOrderProblems } from "./wave-order";
 import { WavesFileSchema, type WavesFile } from "./waves";
 import { problemsFromZod, type VmLocation } from "./zod-problems";
 
@@ -39,36 +40,10 @@ export function parseWaves(document: unknown, file?: string): WavesFile {
       );
     } else names.set(wave.name, i);
   });
+  problems.push(...waveOrderProblems(waves, file));
   waves.waves.forEach((wave, i) => {
-    wave.after.forEach((dep, j) => {
-      if (dep === wave.name || !names.has(dep)) {
-        problems.push(
-          problem({
-            ...at,
-            field: `waves[${i}].after[${j}]`,
-            received: dep,
-            expected: `one of the other waves: ${[...names.keys()].filter((n) => n !== wave.name).join(", ") || "(none)"}`,
-            fix: dep === wave.name ? "remove the wave from its own `after` list" : "name an existing wave or remove the entry",
-            message: dep === wave.name ? `Wave ${wave.name} cannot wait for itself` : `Wave ${wave.name} waits for wave ${dep}, which does not exist`,
-          }),
-        );
-      }
-    });
     if (wave.window) problems.push(...windowProblems(wave.window, `waves[${i}].window`, wave.name, at));
   });
-  const cycle = findCycle(waves);
-  if (cycle) {
-    problems.push(
-      problem({
-        ...at,
-        field: "waves[].after",
-        received: cycle.join(" → "),
-        expected: "an order without cycles",
-        fix: "remove one of the `after` entries in the cycle",
-        message: `The waves wait for each other in a cycle: ${cycle.join(" → ")}`,
-      }),
-    );
-  }
   const settings = waves.settings;
   settings.onPremRanges.forEach((range, i) => problems.push(...cidrProblems(range, `settings.onPremRanges[${i}]`, at)));
   problems.push(...cidrProblems(settings.sync.pool, "settings.sync.pool", at));
@@ -135,29 +110,4 @@ function windowProblems(window: { start: string; end: string }, field: string, w
 
 function cidrProblems(text: string, field: string, at: { file?: string }): Problem[] {
   return checkCidrSyntax(text, { ...at, field }, "range").problems;
-}
-
-function findCycle(waves: WavesFile): string[] | undefined {
-  const after = new Map(waves.waves.map((w) => [w.name, w.after] as const));
-  const state = new Map<string, "visiting" | "done">();
-  const stack: string[] = [];
-  const visit = (name: string): string[] | undefined => {
-    if (state.get(name) === "done" || !after.has(name)) return undefined;
-    if (state.get(name) === "visiting") return [...stack.slice(stack.indexOf(name)), name];
-    state.set(name, "visiting");
-    stack.push(name);
-    for (const dep of after.get(name)!) {
-      if (dep === name) continue;
-      const found = visit(dep);
-      if (found) return found;
-    }
-    stack.pop();
-    state.set(name, "done");
-    return undefined;
-  };
-  for (const wave of waves.waves) {
-    const found = visit(wave.name);
-    if (found) return found;
-  }
-  return undefined;
 }

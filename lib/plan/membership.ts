@@ -4,6 +4,7 @@
  */
 import type { Inventory, Vm } from "../inventory/schema";
 import type { WavesFile } from "../inventory/waves";
+import { waveOrderProblems } from "../inventory/wave-order";
 import { type Problem, problem } from "../problems";
 
 /** The VMs of each wave, in inventory order, and the problems found. */
@@ -139,64 +140,6 @@ export function resolveMembership(inventory: Inventory, waves: WavesFile, file?:
     vmsByWave.set(wave.name, members);
   });
 
-  problems.push(...checkOrder(waves, file));
+  problems.push(...waveOrderProblems(waves, file));
   return { vmsByWave, problems };
-}
-
-/** `after` must name other known waves, and the order must have no cycle. */
-function checkOrder(waves: WavesFile, file?: string): Problem[] {
-  const problems: Problem[] = [];
-  const known = new Set(waves.waves.map((w) => w.name));
-  const edges = new Map<string, string[]>();
-  waves.waves.forEach((wave, w) => {
-    const ok: string[] = [];
-    wave.after.forEach((dep, i) => {
-      if (dep === wave.name || !known.has(dep)) {
-        problems.push(
-          problem({
-            file,
-            field: `waves[${w}].after[${i}]`,
-            message: dep === wave.name ? `Wave ${wave.name} waits for itself` : `Wave ${wave.name} waits for ${dep}, which is not a wave of the file`,
-            received: dep,
-            expected: `one of ${[...known].filter((n) => n !== wave.name).join(", ") || "(no other wave)"}`,
-            fix: "correct the wave name in after",
-          }),
-        );
-      } else ok.push(dep);
-    });
-    if (!edges.has(wave.name)) edges.set(wave.name, ok);
-  });
-  // Depth-first search with colours; each cycle found is reported once, by its members.
-  const colour = new Map<string, "grey" | "black">();
-  const stack: string[] = [];
-  const reported = new Set<string>();
-  const visit = (name: string): void => {
-    colour.set(name, "grey");
-    stack.push(name);
-    for (const dep of edges.get(name) ?? []) {
-      const c = colour.get(dep);
-      if (c === "grey") {
-        const cycle = [...stack.slice(stack.indexOf(dep)), dep];
-        const key = [...new Set(cycle)].sort().join(",");
-        if (!reported.has(key)) {
-          reported.add(key);
-          const index = waves.waves.findIndex((w) => w.name === name);
-          problems.push(
-            problem({
-              file,
-              field: `waves[${index}].after`,
-              message: `The waves wait for each other in a cycle: ${cycle.join(" → ")}`,
-              received: cycle.join(" → "),
-              expected: "an order without cycles",
-              fix: "remove one of the after entries of the cycle",
-            }),
-          );
-        }
-      } else if (c === undefined) visit(dep);
-    }
-    stack.pop();
-    colour.set(name, "black");
-  };
-  for (const wave of waves.waves) if (!colour.has(wave.name)) visit(wave.name);
-  return problems;
 }

@@ -47,7 +47,15 @@ describe("loadWaves", () => {
     { name: "a duplicate wave", doc: { waves: [wave("w1"), wave("w1")] }, expected: [[undefined, "waves[1].name"]] },
     { name: "after naming an unknown wave", doc: { waves: [wave("w1"), wave("w2", { after: ["w0"] })] }, expected: [[undefined, "waves[1].after[0]"]] },
     { name: "a wave after itself", doc: { waves: [wave("w1", { after: ["w1"] })] }, expected: [[undefined, "waves[0].after[0]"]] },
-    { name: "a cycle", doc: { waves: [wave("w1", { after: ["w3"] }), wave("w2", { after: ["w1"] }), wave("w3", { after: ["w2"] })] }, expected: [[undefined, "waves[].after"]] },
+    { name: "a cycle", doc: { waves: [wave("w1", { after: ["w3"] }), wave("w2", { after: ["w1"] }), wave("w3", { after: ["w2"] })] }, expected: [[undefined, "waves[1].after"]] },
+    {
+      name: "two cycles, each once",
+      doc: { waves: [wave("w1", { after: ["w2"] }), wave("w2", { after: ["w1"] }), wave("w3", { after: ["w4"] }), wave("w4", { after: ["w3"] })] },
+      expected: [
+        [undefined, "waves[1].after"],
+        [undefined, "waves[3].after"],
+      ],
+    },
     { name: "a window without offset", doc: { waves: [wave("w1", { window: { start: "2026-03-06T22:00:00", end: "2026-03-07T06:00:00+08:00" } })] }, expected: [[undefined, "waves[0].window.start"]] },
     { name: "a window ending before it starts", doc: { waves: [wave("w1", { window: { start: "2026-03-07T06:00:00+08:00", end: "2026-03-06T22:00:00+08:00" } })] }, expected: [[undefined, "waves[0].window.end"]] },
     { name: "a non-boolean keepIp", doc: { waves: [wave("w1", { overrides: { "db-01": { keepIp: "no" } } })] }, expected: [["db-01", "waves[0].overrides.db-01.keepIp"]] },
