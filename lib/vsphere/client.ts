@@ -10,6 +10,7 @@ import { InputError, problem, type Problem } from "../problems";
 import type { Extent } from "../replication/device";
 import { buildEstate, ESTATE_PROPERTIES, REHOST_SNAPSHOT_MARK, REHOST_SNAPSHOT_PREFIX, snapshotList, type Estate, type SnapshotInfo, type UnreplicableDisk } from "./estate";
 import { SoapSession, VSphereFault } from "./soap";
+import { readVmTags, TagsUnavailable } from "./tags";
 import { createAgent, peerFingerprints, ThumbprintMismatch } from "./transport";
 import { child, childText, children, el, moRef, ref, text, xsiType, type MoRef, type XmlNode } from "./xml";
 
@@ -173,7 +174,7 @@ export async function connectVSphere(options: ConnectOptions): Promise<VSphereCl
     throw await connectProblem(err, endpoint, options, timeoutMs);
   }
   const sc = await session.serviceContent();
-  return new Client(session, agent, { fullName: sc.fullName, apiVersion: sc.apiVersion, apiType: sc.apiType });
+  return new Client(session, agent, { fullName: sc.fullName, apiVersion: sc.apiVersion, apiType: sc.apiType }, { endpoint, credentials: { user: options.user, password }, timeoutMs, warn });
 }
 
 const TLS_TRUST_CODES = new Set([
@@ -246,6 +247,8 @@ class Client implements VSphereClient {
     private readonly session: SoapSession,
     private readonly agent: https.Agent,
     readonly about: { readonly fullName: string; readonly apiVersion: string; readonly apiType: string },
+    /** What reading the tags through the vAPI endpoint needs, and where its warning goes. */
+    private readonly vapi: { readonly endpoint: URL; readonly credentials: { readonly user: string; readonly password: string }; readonly timeoutMs: number; readonly warn: (message: string) => void },
   ) {}
 
   sessionKey(): string | undefined {
@@ -261,7 +264,19 @@ class Client implements VSphereClient {
   }
 
   async estate(): Promise<Estate> {
-    return buildEstate(await this.session.retrieveAll(ESTATE_PROPERTIES));
+    const [contents, tags] = await Promise.all([this.session.retrieveAll(ESTATE_PROPERTIES), this.vmTags()]);
+    return buildEstate(contents, tags);
+  }
+
+  /** The VMs' tags; none, with a warning, when vCenter's vAPI endpoint cannot give them. */
+  private async vmTags(): Promise<Map<string, string[]>> {
+    try {
+      return await readVmTags(this.vapi.endpoint, this.agent, this.vapi.credentials, this.vapi.timeoutMs);
+    } catch (err) {
+      if (!(err instanceof TagsUnavailable) && (err as NodeJS.ErrnoException).code === undefined) throw err;
+      this.vapi.warn(`vSphere tags were not read: ${(err as Error).message}. Waves cannot select these VMs by tag; list them by name or folder.`);
+      return new Map();
+    }
   }
 
   async inventory(): Promise<Inventory> {
@@ -470,7 +485,7 @@ class Client implements VSphereClient {
   }
 
   async unreplicableDisks(selector?: VmSelector): Promise<UnreplicableDisk[]> {
-    const all = (await this.estate()).unreplicable;
+    const all = buildEstate(await this.session.retrieveAll(ESTATE_PROPERTIES)).unreplicable;
     if (selector === undefined) return [...all];
     const vm = await this.vm(selector);
     return all.filter((d) => d.uuid === vm.uuid);

@@ -121,7 +121,8 @@ const CONTROLLERS: Record<string, string> = {
 };
 
 /** Builds the estate from the container view's object contents. */
-export function buildEstate(contents: readonly ObjectContent[]): Estate {
+/** The estate from the retrieved objects; `tags` maps a VM's managed object id to its tags. */
+export function buildEstate(contents: readonly ObjectContent[], tags: ReadonlyMap<string, readonly string[]> = new Map()): Estate {
   const byType = (type: string) => contents.filter((c) => c.obj.type === type);
   const prop = (c: ObjectContent, path: string) => c.props.get(path);
 
@@ -201,7 +202,7 @@ export function buildEstate(contents: readonly ObjectContent[]): Estate {
       firmware: text(prop(c, "config.firmware")) === "efi" ? "efi" : "bios",
       powerState: power === "poweredOff" || power === "suspended" ? power : "poweredOn",
       ...(folder !== undefined ? { folder } : {}),
-      tags: [],
+      tags: [...(tags.get(c.obj.value) ?? [])],
       disks,
       nics: readNics(devices, prop(c, "guest.net"), text(prop(c, "guest.ipAddress")), networkNames, portgroupByKey),
     });

@@ -115,10 +115,15 @@ export interface HttpReply {
 
 /** POSTs `body` to `url` through `agent`, with a deadline for the whole exchange. */
 export function post(agent: https.Agent, url: URL, headers: Record<string, string>, body: string, timeoutMs: number): Promise<HttpReply> {
+  return exchange(agent, "POST", url, headers, body, timeoutMs);
+}
+
+/** One HTTP request through `agent` (`body` for POST), with a deadline for the whole exchange. */
+export function exchange(agent: https.Agent, method: "GET" | "POST" | "DELETE", url: URL, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
     const request = https.request(
       url,
-      { method: "POST", agent, headers: { ...headers, "Content-Length": String(Buffer.byteLength(body)) } },
+      { method, agent, headers: body === undefined ? headers : { ...headers, "Content-Length": String(Buffer.byteLength(body)) } },
       (response) => {
         const chunks: Buffer[] = [];
         response.on("data", (chunk: Buffer) => chunks.push(chunk));

@@ -171,6 +171,31 @@ describe("estate and inventory", () => {
     expect(estate.datastores.map((d) => d.name)).toEqual(["LocalDS_0"]);
   });
 
+  it("reads the VMs' vSphere tags through the vAPI endpoint, as name and Category:name", async () => {
+    const vms = Object.fromEntries((await vc.inventory()).vms.map((v) => [v.name, v.tags]));
+    expect(vms).toEqual({
+      "batch-01": [],
+      "db-01": [],
+      "web-01": ["Migration:wave-1", "Tier:gold", "gold", "wave-1"],
+      "web-02": ["Migration:wave-1", "wave-1"],
+    });
+  });
+
+  it("without a vAPI endpoint (an ESXi host), lists the VMs without tags and warns once", async () => {
+    const bare = await startVcsim({ vms: [{ name: "solo", disks: [{ capacityMiB: 4 }], tags: ["Migration:wave-1"] }] }, { vapi: false });
+    const warnings: string[] = [];
+    const client = await connectVSphere({ url: bare.url, user: USER, password: PASSWORD, ca: bare.ca, warn: (m) => warnings.push(m) });
+    try {
+      const inventory = await client.inventory();
+      expect(inventory.vms.map((v) => [v.name, v.tags])).toEqual([["solo", []]]);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(/vSphere tags were not read: .*no vAPI endpoint.*by name or folder/);
+    } finally {
+      await client.logout();
+      await bare.stop();
+    }
+  });
+
   it("reports the disks that cannot be replicated, with the reason", async () => {
     const disks = await vc.unreplicableDisks();
     expect(disks.map((d) => [d.vm, d.diskKey, d.backing])).toEqual([

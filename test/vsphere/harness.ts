@@ -27,6 +27,8 @@ export interface EstateSpec {
     disks: ReadonlyArray<{ capacityMiB: number; mode?: string; rdm?: "physical" | "virtual" }>;
     nics?: ReadonlyArray<{ portgroup: string; adapter?: string; ips?: string[] }>;
     guestShutdown?: "ok" | "ignore" | "no-tools";
+    /** vSphere tags, as "Category:name". */
+    tags?: string[];
   }>;
 }
 
@@ -69,6 +71,7 @@ export const STANDARD_ESTATE: EstateSpec = {
         { portgroup: "web", ips: ["10.1.1.10"] },
         { portgroup: "db", adapter: "e1000e", ips: ["10.1.2.10", "10.1.2.11"] },
       ],
+      tags: ["Migration:wave-1", "Tier:gold"],
     },
     {
       name: "web-02",
@@ -80,6 +83,7 @@ export const STANDARD_ESTATE: EstateSpec = {
       disks: [{ capacityMiB: 8 }, { capacityMiB: 4 }],
       nics: [{ portgroup: "web", ips: ["10.1.1.11"] }],
       guestShutdown: "ignore",
+      tags: ["Migration:wave-1"],
     },
     {
       name: "db-01",
@@ -99,13 +103,14 @@ export const STANDARD_ESTATE: EstateSpec = {
 };
 
 /** Starts the simulator with `estate`; resolves once it prints its ready line. */
-export async function startVcsim(estate: EstateSpec, options: { cbtWindow?: number } = {}): Promise<Vcsim> {
+export async function startVcsim(estate: EstateSpec, options: { cbtWindow?: number; vapi?: boolean } = {}): Promise<Vcsim> {
   const binary = vcsimBinary();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-vcsim-"));
   const estateFile = path.join(dir, "estate.json");
   fs.writeFileSync(estateFile, JSON.stringify(estate));
   const args = ["-dir", dir, "-estate", estateFile, "-user", USER];
   if (options.cbtWindow !== undefined) args.push("-cbt-window", String(options.cbtWindow));
+  if (options.vapi === false) args.push("-vapi=false");
   const child = spawn(binary, args, { env: { ...process.env, VCSIM_PASSWORD: PASSWORD }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

@@ -27,7 +27,7 @@ const WAVES = `settings:
 waves:
   - name: web
     members:
-      folders: [prod/web]
+      tags: ["Migration:wave-1"]   # vSphere tags, read through vCenter's vAPI endpoint
   - name: rest
     after: [web]
     members:
@@ -102,6 +102,7 @@ describe("rehost inventory", () => {
     const inventory = await loadInventory(out);
     expect(inventory.vms.map((v) => v.name)).toEqual(["batch-01", "db-01", "web-01", "web-02"]);
     expect(inventory.vms.find((v) => v.name === "web-01")?.nics.flatMap((n) => n.ipv4)).toEqual(["10.1.1.10", "10.1.2.10", "10.1.2.11"]);
+    expect(inventory.vms.find((v) => v.name === "web-01")?.tags).toEqual(["Migration:wave-1", "Tier:gold", "gold", "wave-1"]);
     expect(inventory.networks.map((n) => n.portgroup)).toEqual(["web", "db"]);
 
     const plan = await rehost(["plan", "--inventory", out, "--waves", path.join(work, "waves.yaml"), "--format", "json"]);

@@ -6,6 +6,8 @@
 //     per 64 KiB block of every disk's flat file and gives each disk of the snapshot a new changeId;
 //     the changed areas between two changeIds are the blocks whose digests differ.
 //   - Guest shutdown behaviours per VM ("ok", "ignore", "no-tools") to exercise the power-off fallback.
+//   - vSphere tags per VM ("Category:name"), created and attached through the vAPI REST endpoint
+//     (/rest/com/vmware/cis/...) that govmomi's vapi simulator serves next to /sdk.
 //
 // It prints one JSON line on stdout when ready ({"url", "ca", "thumbprint", "datastores"}) and stops
 // on SIGTERM or SIGINT, removing its datastore directories.
@@ -52,6 +54,9 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vapi/rest"
+	_ "github.com/vmware/govmomi/vapi/simulator"
+	"github.com/vmware/govmomi/vapi/tags"
 	"github.com/vmware/govmomi/view"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -87,6 +92,7 @@ type estateVM struct {
 	Disks         []estateDisk `json:"disks"`
 	Nics          []estateNic  `json:"nics"`
 	GuestShutdown string       `json:"guestShutdown"` // ok (default), ignore, no-tools
+	Tags          []string     `json:"tags"`          // "Category:name"
 }
 
 type estatePortgroup struct {
@@ -124,6 +130,7 @@ func main() {
 	estateFile := flag.String("estate", "", "estate JSON file; empty: no VMs")
 	user := flag.String("user", "administrator@vsphere.local", "the one user allowed to log in")
 	window := flag.Int64("cbt-window", 4*1024*1024, "bytes of disk covered by one QueryChangedDiskAreas answer")
+	vapi := flag.Bool("vapi", true, "serve the vAPI REST endpoint (tags); false: answer 404 there, as an ESXi host does")
 	flag.Parse()
 	password := os.Getenv("VCSIM_PASSWORD")
 	if *dir == "" || password == "" {
@@ -163,6 +170,7 @@ func main() {
 	}
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, password)}
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{leaf}}
+	model.Service.RegisterEndpoints = *vapi // the vAPI REST endpoint, for tags
 	server := model.Service.NewServer()
 
 	h := &harness{inner: server.Server.Config.Handler, maps: map[string]*blockMap{}, shutdown: map[string]string{}, window: *window}
@@ -175,6 +183,11 @@ func main() {
 	}
 	if err := populate(ctx, client, spec, h); err != nil {
 		fail(err)
+	}
+	if *vapi {
+		if err := attachTags(ctx, client, server.URL.User, spec); err != nil {
+			fail(err)
+		}
 	}
 	_ = client.Logout(ctx)
 
@@ -305,6 +318,55 @@ func populate(ctx context.Context, c *govmomi.Client, spec estate, h *harness) e
 		}
 		if err := createVM(ctx, c, finder, folder, pool, ds, vmSpec, h); err != nil {
 			return fmt.Errorf("VM %s: %w", vmSpec.Name, err)
+		}
+	}
+	return nil
+}
+
+// attachTags creates the estate's tag categories and tags and attaches them to the VMs, through
+// the vAPI REST endpoint as a user of vCenter would.
+func attachTags(ctx context.Context, c *govmomi.Client, user *url.Userinfo, spec estate) error {
+	rc := rest.NewClient(c.Client)
+	if err := rc.Login(ctx, user); err != nil {
+		return fmt.Errorf("vAPI login: %w", err)
+	}
+	defer rc.Logout(ctx)
+	m := tags.NewManager(rc)
+	categories := map[string]string{}
+	tagIDs := map[string]string{}
+	finder := find.NewFinder(c.Client, true)
+	dc, err := finder.DefaultDatacenter(ctx)
+	if err != nil {
+		return err
+	}
+	finder.SetDatacenter(dc)
+	for _, vmSpec := range spec.Vms {
+		for _, full := range vmSpec.Tags {
+			parts := strings.SplitN(full, ":", 2)
+			if len(parts) != 2 {
+				return fmt.Errorf("VM %s: tag %q is not Category:name", vmSpec.Name, full)
+			}
+			if _, ok := categories[parts[0]]; !ok {
+				id, err := m.CreateCategory(ctx, &tags.Category{Name: parts[0], Cardinality: "MULTIPLE", AssociableTypes: []string{"VirtualMachine"}})
+				if err != nil {
+					return fmt.Errorf("category %s: %w", parts[0], err)
+				}
+				categories[parts[0]] = id
+			}
+			if _, ok := tagIDs[full]; !ok {
+				id, err := m.CreateTag(ctx, &tags.Tag{Name: parts[1], CategoryID: categories[parts[0]]})
+				if err != nil {
+					return fmt.Errorf("tag %s: %w", full, err)
+				}
+				tagIDs[full] = id
+			}
+			vm, err := finder.VirtualMachine(ctx, vmSpec.Name)
+			if err != nil {
+				return err
+			}
+			if err := m.AttachTag(ctx, tagIDs[full], vm.Reference()); err != nil {
+				return fmt.Errorf("VM %s, tag %s: %w", vmSpec.Name, full, err)
+			}
 		}
 	}
 	return nil
