@@ -10,7 +10,7 @@ import { InputError, problem, type Problem } from "../problems";
 import type { Extent } from "../replication/device";
 import { buildEstate, ESTATE_PROPERTIES, REHOST_SNAPSHOT_MARK, REHOST_SNAPSHOT_PREFIX, snapshotList, type Estate, type SnapshotInfo, type UnreplicableDisk } from "./estate";
 import { SoapSession, VSphereFault } from "./soap";
-import { readVmTags, TagsUnavailable } from "./tags";
+import { readVmTags } from "./tags";
 import { createAgent, peerFingerprints, ThumbprintMismatch } from "./transport";
 import { child, childText, children, el, moRef, ref, text, xsiType, type MoRef, type XmlNode } from "./xml";
 
@@ -273,7 +273,7 @@ class Client implements VSphereClient {
     try {
       return await readVmTags(this.vapi.endpoint, this.agent, this.vapi.credentials, this.vapi.timeoutMs);
     } catch (err) {
-      if (!(err instanceof TagsUnavailable) && (err as NodeJS.ErrnoException).code === undefined) throw err;
+      // Tags only help select waves: whatever went wrong, the inventory is still read.
       this.vapi.warn(`vSphere tags were not read: ${(err as Error).message}. Waves cannot select these VMs by tag; list them by name or folder.`);
       return new Map();
     }

@@ -34,7 +34,8 @@ export async function readVmTags(base: URL, agent: https.Agent, credentials: Cre
   const headers = { "vmware-api-session-id": session, "Content-Type": "application/json" };
   const get = async <T>(path: string): Promise<T> => valueOf<T>(await exchange(agent, "GET", url(path), headers, undefined, timeoutMs), path);
   try {
-    const tagIds = await get<string[]>("/tagging/tag");
+    // An empty list may come as null.
+    const tagIds = (await get<string[] | null>("/tagging/tag")) ?? [];
     const byVm = new Map<string, Set<string>>();
     if (tagIds.length === 0) return new Map();
     const tags = await mapLimited(tagIds, (id) => get<{ name: string; category_id: string }>(`/tagging/tag/id:${encodeURIComponent(id)}`));
@@ -42,16 +43,16 @@ export async function readVmTags(base: URL, agent: https.Agent, credentials: Cre
     const categories = new Map(
       await mapLimited(categoryIds, async (id) => [id, (await get<{ name: string }>(`/tagging/category/id:${encodeURIComponent(id)}`)).name] as const),
     );
-    const attached = valueOf<Array<{ tag_id: string; object_ids?: Array<{ type: string; id: string }> }>>(
+    const attached = valueOf<Array<{ tag_id: string; object_ids?: Array<{ type: string; id: string }> | null }> | null>(
       await exchange(agent, "POST", url("/tagging/tag-association?~action=list-attached-objects-on-tags"), headers, JSON.stringify({ tag_ids: tagIds }), timeoutMs),
       "tag-association",
     );
     const tagById = new Map(tagIds.map((id, i) => [id, tags[i]] as const));
-    for (const { tag_id: tagId, object_ids: objects = [] } of attached) {
+    for (const { tag_id: tagId, object_ids: objects } of attached ?? []) {
       const tag = tagById.get(tagId);
       if (tag === undefined) continue;
       const category = categories.get(tag.category_id);
-      for (const object of objects) {
+      for (const object of objects ?? []) {
         if (object.type !== "VirtualMachine") continue;
         const names = byVm.get(object.id) ?? new Set<string>();
         names.add(tag.name);

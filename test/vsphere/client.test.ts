@@ -181,6 +181,19 @@ describe("estate and inventory", () => {
     });
   });
 
+  it("with a vAPI endpoint but no tags at all, lists the VMs without tags and no warning", async () => {
+    const untagged = await startVcsim({ vms: [{ name: "solo", disks: [{ capacityMiB: 4 }] }] });
+    const warnings: string[] = [];
+    const client = await connectVSphere({ url: untagged.url, user: USER, password: PASSWORD, ca: untagged.ca, warn: (m) => warnings.push(m) });
+    try {
+      expect((await client.inventory()).vms.map((v) => [v.name, v.tags])).toEqual([["solo", []]]);
+      expect(warnings).toEqual([]);
+    } finally {
+      await client.logout();
+      await untagged.stop();
+    }
+  });
+
   it("without a vAPI endpoint (an ESXi host), lists the VMs without tags and warns once", async () => {
     const bare = await startVcsim({ vms: [{ name: "solo", disks: [{ capacityMiB: 4 }], tags: ["Migration:wave-1"] }] }, { vapi: false });
     const warnings: string[] = [];
