@@ -181,6 +181,23 @@ describe("estate and inventory", () => {
     });
   });
 
+  it("follows continuation tokens when vCenter pages the estate", async () => {
+    const paged = await startVcsim(STANDARD_ESTATE, { pageSize: 3 });
+    const client = await connectVSphere({ url: paged.url, user: USER, password: PASSWORD, ca: paged.ca });
+    try {
+      const [all, pagedEstate] = [await vc.estate(), await client.estate()];
+      // Same VMs, disks, NICs and tags; only managed object ids and MACs differ between simulators.
+      const shape = (e: typeof all) => e.inventory.vms.map((v) => ({ ...v, uuid: "", nics: v.nics.map((n) => ({ ...n, mac: "" })) }));
+      expect(pagedEstate.inventory.vms.length).toBe(4);
+      expect(shape(pagedEstate)).toEqual(shape(all));
+      expect(pagedEstate.portgroups).toEqual(all.portgroups);
+      expect(pagedEstate.datastores.map((d) => d.name)).toEqual(all.datastores.map((d) => d.name));
+    } finally {
+      await client.logout();
+      await paged.stop();
+    }
+  });
+
   it("with a vAPI endpoint but no tags at all, lists the VMs without tags and no warning", async () => {
     const untagged = await startVcsim({ vms: [{ name: "solo", disks: [{ capacityMiB: 4 }] }] });
     const warnings: string[] = [];

@@ -6,6 +6,8 @@
 //     per 64 KiB block of every disk's flat file and gives each disk of the snapshot a new changeId;
 //     the changed areas between two changeIds are the blocks whose digests differ.
 //   - Guest shutdown behaviours per VM ("ok", "ignore", "no-tools") to exercise the power-off fallback.
+//   - Paged property retrieval (-page-size N): RetrievePropertiesEx answers N objects and a token,
+//     ContinueRetrievePropertiesEx the next N, as vCenter pages a large estate.
 //   - vSphere tags per VM ("Category:name"), created and attached through the vAPI REST endpoint
 //     (/rest/com/vmware/cis/...) that govmomi's vapi simulator serves next to /sdk.
 //
@@ -118,6 +120,9 @@ type harness struct {
 	sequence int
 	shutdown map[string]string // VM moref -> guest shutdown behaviour
 	window   int64
+	pageSize int                 // objects per RetrievePropertiesEx answer; 0: no paging
+	pages    map[string][]string // continuation token -> the <objects> elements still to send
+	pageSeq  int
 }
 
 func main() {
@@ -130,6 +135,7 @@ func main() {
 	estateFile := flag.String("estate", "", "estate JSON file; empty: no VMs")
 	user := flag.String("user", "administrator@vsphere.local", "the one user allowed to log in")
 	window := flag.Int64("cbt-window", 4*1024*1024, "bytes of disk covered by one QueryChangedDiskAreas answer")
+	pageSize := flag.Int("page-size", 0, "objects per RetrievePropertiesEx answer, the rest behind continuation tokens; 0: all at once")
 	vapi := flag.Bool("vapi", true, "serve the vAPI REST endpoint (tags); false: answer 404 there, as an ESXi host does")
 	flag.Parse()
 	password := os.Getenv("VCSIM_PASSWORD")
@@ -173,7 +179,7 @@ func main() {
 	model.Service.RegisterEndpoints = *vapi // the vAPI REST endpoint, for tags
 	server := model.Service.NewServer()
 
-	h := &harness{inner: server.Server.Config.Handler, maps: map[string]*blockMap{}, shutdown: map[string]string{}, window: *window}
+	h := &harness{inner: server.Server.Config.Handler, maps: map[string]*blockMap{}, shutdown: map[string]string{}, window: *window, pageSize: *pageSize, pages: map[string][]string{}}
 	server.Server.Config.Handler = h
 
 	ctx := context.Background()
@@ -613,6 +619,34 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.queryChangedDiskAreas(w, fields)
+	case "RetrievePropertiesEx":
+		if h.pageSize == 0 || !h.authenticated(r) {
+			h.inner.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.inner.ServeHTTP(rec, r)
+		out := rec.Body.String()
+		start, end := strings.Index(out, "<returnval>"), strings.LastIndex(out, "</returnval>")
+		if rec.Code != http.StatusOK || start < 0 || end < start {
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = io.WriteString(w, out)
+			return
+		}
+		h.page(w, "RetrievePropertiesExResponse", splitObjects(out[start+len("<returnval>"):end]))
+	case "ContinueRetrievePropertiesEx":
+		h.mu.Lock()
+		rest, ok := h.pages[fields["token"]]
+		delete(h.pages, fields["token"])
+		h.mu.Unlock()
+		if !ok || !h.authenticated(r) {
+			writeFault(w, "Unknown continuation token.", "InvalidArgument", "token")
+			return
+		}
+		h.page(w, "ContinueRetrievePropertiesExResponse", rest)
 	case "CreateSnapshot_Task":
 		h.createSnapshot(w, r, fields)
 	case "ShutdownGuest":
@@ -629,6 +663,48 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.inner.ServeHTTP(w, r)
 	}
+}
+
+// page answers the first pageSize objects, and a token for the rest when there are more.
+func (h *harness) page(w http.ResponseWriter, response string, objects []string) {
+	n := len(objects)
+	if n > h.pageSize {
+		n = h.pageSize
+	}
+	token := ""
+	if n < len(objects) {
+		h.mu.Lock()
+		h.pageSeq++
+		token = fmt.Sprintf("<token>page-%d</token>", h.pageSeq)
+		h.pages[fmt.Sprintf("page-%d", h.pageSeq)] = objects[n:]
+		h.mu.Unlock()
+	}
+	writeResponse(w, fmt.Sprintf("<%s xmlns=\"urn:vim25\"><returnval>%s%s</returnval></%s>", response, strings.Join(objects[:n], ""), token, response))
+}
+
+// splitObjects cuts the inside of a RetrieveResult into its <objects> elements.
+func splitObjects(result string) []string {
+	var objects []string
+	depth, start := 0, 0
+	for i := 0; i < len(result); {
+		switch {
+		case strings.HasPrefix(result[i:], "<objects>"):
+			if depth == 0 {
+				start = i
+			}
+			depth++
+			i += len("<objects>")
+		case strings.HasPrefix(result[i:], "</objects>"):
+			depth--
+			i += len("</objects>")
+			if depth == 0 {
+				objects = append(objects, result[start:i])
+			}
+		default:
+			i++
+		}
+	}
+	return objects
 }
 
 // parseCall returns the SOAP method of a request and the text of its direct child elements.
