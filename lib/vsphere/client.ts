@@ -73,7 +73,7 @@ export interface VSphereClient {
   /** The session key (to tell sessions apart; not a secret by itself, never persisted). */
   sessionKey(): string | undefined;
   logout(): Promise<void>;
-  /** VMs (in the inventory schema), portgroups, hosts, datastores, unreplicable disks, snapshots. */
+  /** VMs (in the inventory schema, with their vSphere tags), portgroups, hosts, datastores, unreplicable disks, snapshots. */
   estate(): Promise<Estate>;
   /** The inventory; networks are empty: vCenter does not know portgroup CIDRs. */
   inventory(): Promise<Inventory>;

@@ -120,8 +120,10 @@ const CONTROLLERS: Record<string, string> = {
   VirtualNVMEController: "nvme",
 };
 
-/** Builds the estate from the container view's object contents. */
-/** The estate from the retrieved objects; `tags` maps a VM's managed object id to its tags. */
+/**
+ * Builds the estate from the container view's object contents; `tags` maps a VM's managed object
+ * id (`vm-42`) to its vSphere tags (see `tags.ts`).
+ */
 export function buildEstate(contents: readonly ObjectContent[], tags: ReadonlyMap<string, readonly string[]> = new Map()): Estate {
   const byType = (type: string) => contents.filter((c) => c.obj.type === type);
   const prop = (c: ObjectContent, path: string) => c.props.get(path);
