@@ -144,9 +144,24 @@ function fastest(runs: Runs): Timed {
   return runs[0];
 }
 
+/** The runs sorted fastest first (a copy). */
+function fastestFirst(runs: readonly Timed[]): Timed[] {
+  return [...runs].sort((a, b) => a.seconds - b.seconds);
+}
+
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 function median(runs: Runs): number {
-  const middle = Math.floor(runs.length / 2);
-  return runs.length % 2 === 1 ? runs[middle].seconds : (runs[middle - 1].seconds + runs[middle].seconds) / 2;
+  return medianOf(runs.map((r) => r.seconds));
+}
+
+/** The JSON object a runner printed last (the SyncResult of `replication-run.ts`). */
+function lastJson<T>(t: Timed): T {
+  return JSON.parse(t.stdout.trim().split("\n").pop() as string) as T;
 }
 
 /** A row for a contender run several times: best and median, and both ratios against the peer. */
@@ -222,7 +237,7 @@ async function interleaved(n: number, contenders: readonly Contender[]): Promise
       runs[index].push(await run());
     }
   }
-  return runs.map((r) => r.sort((a, b) => a.seconds - b.seconds));
+  return runs.map(fastestFirst);
 }
 
 async function main(): Promise<void> {
@@ -268,7 +283,7 @@ async function main(): Promise<void> {
     ]);
     fs.rmSync(floorFile, { force: true });
     checks.push(["nbd→file copy is identical", sameDigest(source, targetFile)]);
-    const diskFloor = [...directFloor, ...bufferedFloor].sort((a, b) => a.seconds - b.seconds);
+    const diskFloor = fastestFirst([...directFloor, ...bufferedFloor]);
     results.push(
       rowOf("nbdcopy nbd→file", copyFile),
       row("qemu-img convert nbd→file", convert),
@@ -336,7 +351,7 @@ async function main(): Promise<void> {
     execFileSync("qemu-img", ["convert", "-f", "raw", "-O", "qcow2", image, qcow2]);
     fs.rmSync(image, { force: true });
     let qemuSocket = startQemuNbd(dir, "qcow2-full", ["-r", "-f", "qcow2", qcow2]);
-    const inSync = (t: Timed): number => (JSON.parse(t.stdout.trim().split("\n").pop() as string) as { seconds: number }).seconds;
+    const inSync = (t: Timed): number => lastJson<{ seconds: number }>(t).seconds;
     const fullRuns: Timed[] = [];
     for (let i = 0; i < 3; i++) {
       freshTarget(targetFile);
@@ -352,15 +367,13 @@ async function main(): Promise<void> {
       settle();
       incrementalRuns.push(await ours(`nbd+unix:///?socket=${qemuSocket}`, targetFile, "bitmap:bitmap0"));
     }
-    const result = JSON.parse(incrementalRuns[0].stdout.trim().split("\n").pop() as string) as { bytesRead: number; bytesZeroed: number };
+    const result = lastJson<{ bytesRead: number; bytesZeroed: number }>(incrementalRuns[0]);
     const moved = result.bytesRead + result.bytesZeroed;
     checks.push(["incremental copy is identical", sameDigest(`nbd+unix:///?socket=${qemuSocket}`, targetFile)]);
-    const middle = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)];
-    const fullSeconds = middle(fullRuns.map(inSync));
-    const incrementalSeconds = middle(incrementalRuns.map(inSync));
-    const sorted = (list: Timed[]): Timed[] => [...list].sort((a, b) => a.seconds - b.seconds);
+    const fullSeconds = medianOf(fullRuns.map(inSync));
+    const incrementalSeconds = medianOf(incrementalRuns.map(inSync));
     results.push(
-      rowOf("rehost qcow2 full", sorted(fullRuns)),
+      rowOf("rehost qcow2 full", fastestFirst(fullRuns)),
       `rehost qcow2 incremental 1%: median ${incrementalSeconds.toFixed(2)} s in sync of ${runs} runs (${incrementalRuns.map(inSync).join(" ")}), full: median ${fullSeconds.toFixed(2)} s in sync (${fullRuns.map(inSync).join(" ")}); moved ${(moved / MiB).toFixed(1)} MiB for ${(dirty / MiB).toFixed(1)} MiB dirty = ${(moved / dirty).toFixed(3)}×; time ${((100 * incrementalSeconds) / fullSeconds).toFixed(1)}% of full`,
     );
     checks.push(["incremental bytes ≤ 1.05× dirty", moved <= 1.05 * dirty]);
