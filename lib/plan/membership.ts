@@ -67,36 +67,29 @@ export function resolveMembership(inventory: Inventory, waves: WavesFile, file?:
           }),
         );
     });
-    wave.members.folders.forEach((folder, i) => {
-      const found = inventory.vms.filter((vm) => inFolder(vm, folder));
-      if (found.length === 0)
-        problems.push(
-          problem({
-            file,
-            field: `${at}.members.folders[${i}]`,
-            message: `Wave ${wave.name} names the folder ${folder}, which holds no VM of the inventory`,
-            received: folder,
-            expected: "a folder path of the inventory's VMs",
-            fix: "correct the folder path or remove it from the wave",
-          }),
-        );
-      for (const vm of found) chosen.add(vm);
-    });
-    wave.members.tags.forEach((tag, i) => {
-      const found = byTag.get(tag) ?? [];
-      if (found.length === 0)
-        problems.push(
-          problem({
-            file,
-            field: `${at}.members.tags[${i}]`,
-            message: `Wave ${wave.name} names the tag ${tag}, which no VM of the inventory carries`,
-            received: tag,
-            expected: "a tag of the inventory's VMs",
-            fix: "correct the tag or remove it from the wave",
-          }),
-        );
-      for (const vm of found) chosen.add(vm);
-    });
+    // Folders and tags select every VM they match; one matching none is a problem.
+    const selectors = [
+      { kind: "folder", list: "folders", values: wave.members.folders, find: (folder: string) => inventory.vms.filter((vm) => inFolder(vm, folder)), none: "which holds no VM of the inventory", expected: "a folder path of the inventory's VMs", fix: "correct the folder path or remove it from the wave" },
+      { kind: "tag", list: "tags", values: wave.members.tags, find: (tag: string) => byTag.get(tag) ?? [], none: "which no VM of the inventory carries", expected: "a tag of the inventory's VMs", fix: "correct the tag or remove it from the wave" },
+    ] as const;
+    for (const selector of selectors) {
+      selector.values.forEach((value, i) => {
+        const found = selector.find(value);
+        if (found.length === 0) {
+          problems.push(
+            problem({
+              file,
+              field: `${at}.members.${selector.list}[${i}]`,
+              message: `Wave ${wave.name} names the ${selector.kind} ${value}, ${selector.none}`,
+              received: value,
+              expected: selector.expected,
+              fix: selector.fix,
+            }),
+          );
+        }
+        for (const vm of found) chosen.add(vm);
+      });
+    }
     const members: Vm[] = [];
     for (const vm of inventory.vms) {
       if (!chosen.has(vm)) continue;
