@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+npm run --silent build
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
   for f in bench/*.bench.ts; do names+=("$(basename "$f" .bench.ts)"); done

@@ -1,13 +1,17 @@
 #!/usr/bin/env node
 "use strict";
-// Runs the TypeScript sources in a checkout, the compiled files in an installed package.
-const fs = require("node:fs");
+// The `rehost` command: the compiled CLI (`npm run build` in a checkout; shipped in the package).
 const path = require("node:path");
 
-const source = path.join(__dirname, "..", "lib", "cli", "main.ts");
-if (fs.existsSync(source)) {
-  require("tsx/cjs");
-  require(source).main(process.argv);
-} else {
-  require(path.join(__dirname, "..", "dist", "lib", "cli", "main.js")).main(process.argv);
+const main = path.join(__dirname, "..", "dist", "lib", "cli", "main.js");
+let cli;
+try {
+  cli = require(main);
+} catch (err) {
+  if (err && err.code === "MODULE_NOT_FOUND" && String(err.message).includes(main)) {
+    process.stderr.write(`rehost: ${main} is missing; run npm run build in ${path.dirname(__dirname)} first.\n`);
+    process.exit(2);
+  }
+  throw err;
 }
+cli.main(process.argv);

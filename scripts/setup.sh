@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `npm test` and `npm run lab` need, idempotently:
-# npm packages (when package-lock.json is newer than node_modules) and Debian packages.
+# npm packages (when package-lock.json is newer than node_modules) and Debian packages; with
+# --engine also the Pulumi engine built from its Go modules (scripts/pulumi-engine.sh, cached).
 # As root it installs missing Debian packages itself; otherwise it stops with the exact command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,5 +26,14 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
+# The checkout resolves its own package name, as an installed rehost does: the providers that
+# Pulumi serializes into a stack's state load their code by name (`rehost/providers/runtime`).
+[ "$(readlink node_modules/rehost 2>/dev/null)" = ".." ] || ln -sfn .. node_modules/rehost
+
 # 2. Debian packages
 ensure_debian_packages setup "${debian_packages[@]}"
+
+# 3. The Pulumi engine (only for the tests that run it)
+if [ "${1:-}" = "--engine" ]; then
+  bash scripts/pulumi-engine.sh >/dev/null
+fi

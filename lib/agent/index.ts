@@ -5,6 +5,7 @@
  */
 import * as fs from "node:fs";
 import type { AddressInfo } from "node:net";
+import { packageVersion } from "../package";
 import * as replication from "../replication";
 import { BASE_ALLOCATION } from "../replication/extents/allocation";
 import type { Changed, Digest } from "./api";
@@ -108,7 +109,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     token,
     jobs,
     logger,
-    info: { service: "rehost-agent", version: require("../../package.json").version, maxConcurrent: scheduler.limit, bandwidth: options.bandwidth ?? null },
+    info: { service: "rehost-agent", version: packageVersion(), maxConcurrent: scheduler.limit, bandwidth: options.bandwidth ?? null },
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

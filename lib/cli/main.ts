@@ -5,6 +5,7 @@
  * 2 bad input (every problem printed, nothing written); 3 an unexpected failure.
  */
 import { Command, CommanderError } from "commander";
+import { packageVersion } from "../package";
 import { InputError, formatProblem } from "../problems";
 import { register as registerPlan } from "./commands/plan";
 import { register as registerPreview } from "./commands/preview";
@@ -26,7 +27,7 @@ export class CheckFailed extends Error {
 export function buildProgram(): Command {
   const program = new Command("rehost")
     .description("Migrate VMware vSphere VMs to Alibaba Cloud ECS wave by wave, keeping every IP address.")
-    .version(require("../../package.json").version)
+    .version(packageVersion())
     .showHelpAfterError()
     .exitOverride();
   for (const register of commandRegistrations()) register(program);

@@ -18,6 +18,9 @@ const MAXIMUM_ALIGNED_POOL = 1024 * 1024 * 1024;
 /** The memories buffers were cut from: a Buffer over one of them at an aligned offset is aligned. */
 const alignedMemories = new WeakSet<ArrayBufferLike>();
 
+/** Node's WebAssembly, typed here without the DOM library. */
+const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+
 /**
  * `count` buffers of `size` bytes each. They are aligned to `DIRECT_ALIGNMENT` when the pool fits
  * in `MAXIMUM_ALIGNED_POOL`, otherwise ordinary Buffers (writes from them then take the buffered
@@ -26,7 +29,7 @@ const alignedMemories = new WeakSet<ArrayBufferLike>();
 export function bufferPool(count: number, size: number): Buffer[] {
   const slot = Math.ceil(size / DIRECT_ALIGNMENT) * DIRECT_ALIGNMENT;
   if (count * slot > MAXIMUM_ALIGNED_POOL) return Array.from({ length: count }, () => Buffer.allocUnsafe(size));
-  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil((count * slot) / WASM_PAGE)) });
+  const memory = new wasm.Memory({ initial: Math.max(1, Math.ceil((count * slot) / WASM_PAGE)) });
   alignedMemories.add(memory.buffer);
   return Array.from({ length: count }, (_, index) => Buffer.from(memory.buffer, index * slot, size));
 }

@@ -7,10 +7,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Command, Option } from "commander";
-import { stringify } from "yaml";
-import { loadNetworks, mergeNetworks, unmappedPortgroups, validateVms, type Inventory, type Network } from "../../inventory";
+import type { Inventory, Network } from "../../inventory";
 import { formatProblem, type Problem } from "../../problems";
-import { connectVSphere, resolvePassword, unreplicableProblems, type Estate, type SnapshotInfo } from "../../vsphere";
+import type { Estate, SnapshotInfo } from "../../vsphere";
 
 /** Options of `rehost inventory`, as commander parses them. */
 export interface InventoryCommandOptions {
@@ -74,6 +73,10 @@ export interface InventoryOutput {
  * contacted; any `InputError` leaves `--out` unwritten.
  */
 export async function runInventory(options: InventoryCommandOptions, io: InventoryOutput = process): Promise<InventoryReport> {
+  // Loaded here, not at start: `rehost --version` and the other commands need none of it.
+  const { loadNetworks, mergeNetworks, unmappedPortgroups, validateVms } = await import("../../inventory/index.js");
+  const { connectVSphere, resolvePassword, unreplicableProblems } = await import("../../vsphere/index.js");
+  const { stringify } = await import("yaml");
   const networks: Network[] = options.networks !== undefined ? await loadNetworks(options.networks) : [];
   const password = await resolvePassword(options.user);
   const client = await connectVSphere({

@@ -81,6 +81,9 @@ export function register(program: Command): void {
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
+        // Every process the lab started is stopped by now; provider calls still retrying the
+        // stopped agent are abandoned.
+        if (interrupted) process.exit(130);
       }
     });
 }

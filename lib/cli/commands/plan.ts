@@ -6,11 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Command, Option } from "commander";
-// Static imports: native `require` of TypeScript does not resolve under vitest, and `import()` of
-// a directory does not resolve under the CLI's CommonJS loader. The loaders are light (the
-// inventory command loads them anyway) and the planner is pure code without dependencies.
-import { type Inventory, type WavesFile, loadInventory, loadWaves } from "../../inventory";
-import { buildPlan, renderJson, renderMarkdown, renderTable, scheduleStart } from "../../plan";
+import type { Inventory, WavesFile } from "../../inventory";
 import { InputError, formatProblem, problem } from "../../problems";
 
 /** Options of `rehost plan`, as commander parses them. */
@@ -47,6 +43,9 @@ export async function runPlan(options: PlanCommandOptions): Promise<void> {
   if (options.start !== undefined && !isDate(options.start)) {
     throw new InputError(problem({ field: "--start", message: "The start date is not a calendar date", received: options.start, expected: "YYYY-MM-DD", fix: "pass a date such as 2026-03-02" }));
   }
+  // Loaded here, not at start: `rehost --version` and the other commands need none of it.
+  const { loadInventory, loadWaves } = await import("../../inventory/index.js");
+  const { buildPlan, renderJson, renderMarkdown, renderTable, scheduleStart } = await import("../../plan/index.js");
   const [inventoryResult, wavesResult] = await Promise.allSettled([
     loadInventory(options.inventory, options.networks !== undefined ? { networks: options.networks } : {}),
     loadWaves(options.waves),

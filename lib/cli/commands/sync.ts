@@ -6,7 +6,6 @@
  * bytesSkipped, seconds, resumed}`.
  */
 import type { Command } from "commander";
-import { SingleBar } from "cli-progress";
 import { InputError, problem } from "../../problems";
 import type { SyncProgress } from "../../replication/progress";
 import type { SyncOptions } from "../../replication/sync";
@@ -92,6 +91,7 @@ export function progressView(json: boolean): { update: (p: SyncProgress) => void
     return { update: (p) => process.stdout.write(`${JSON.stringify({ event: "progress", ...p })}\n`), stop: () => undefined };
   }
   if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
+  const { SingleBar } = require("cli-progress") as typeof import("cli-progress");
   const bar = new SingleBar({
     format: "{phase} [{bar}] {percentage}% {doneBytes}/{totalBytes} {speed}/s ETA {etaText}",
     stream: process.stderr,
