@@ -5,15 +5,12 @@
  * Keys live in the `rehost` namespace (`pulumi config set rehost:role wave`). Paths are relative to
  * the project directory (the one holding `Pulumi.yaml`).
  */
-import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { InputError, problem, type Problem } from "../lib/problems";
 import { formatPath, renderValue, valueAt } from "../lib/inventory/zod-problems";
 import { WAVE_PHASES } from "../lib/components/migration-wave";
-
-/** The project directory: `stacks/` lives in it. */
-export const PROJECT_DIR = path.resolve(__dirname, "..");
+import { CREDENTIALS } from "../lib/providers/credentials";
 
 /** Roles a stack can play. */
 export const ROLES = ["landing-zone", "wave", "rehearsal"] as const;
@@ -126,11 +123,26 @@ const KEYS = [
   "agentPort", "wave", "landingZoneStack", "phase", "round", "sourceNbd", "sourceCredentials", "manualConfirmation", "gatewayImageId", "maxDisksPerGateway", "waveStack", "rehearsal", "bastion",
 ] as const;
 
-/** Secret keys per role. */
+/**
+ * Keys the dynamic providers read from the stack's configuration (agent and vCenter credentials,
+ * see lib/providers/credentials.ts); the program itself does not use them.
+ */
+const PROVIDER_KEYS = Object.values(CREDENTIALS).map((c) => c.config.slice("rehost:".length));
+
+/**
+ * Set by `rehost preview`, which cannot decrypt secrets: a secret the stack's file does not hold is
+ * then shown as a placeholder instead of being reported missing.
+ */
+export const OFFLINE_PREVIEW_KEY = "offlinePreview";
+
+/** Placeholder of a secret the offline preview does not have. */
+const SECRET_PLACEHOLDER = "offline-preview-placeholder";
+
+/** Secret keys per role (the rehearsal's agent token is for its RehearsalPoint provider). */
 export const SECRET_KEYS: Readonly<Record<Role, readonly string[]>> = {
   "landing-zone": [],
   wave: ["agentToken", "agentPsk"],
-  rehearsal: [],
+  rehearsal: ["agentToken"],
 };
 
 /** The file a stack's config is in, for messages. */
@@ -169,7 +181,7 @@ export function readStackConfig(): StackConfig {
   const parsed = schema.safeParse(raw);
   const problems: Problem[] = [];
   // A misspelt key would otherwise be ignored silently.
-  const known = new Set<string>([...KEYS, ...Object.values(SECRET_KEYS).flat(), "linkPsk"]);
+  const known = new Set<string>([...KEYS, ...PROVIDER_KEYS, ...Object.values(SECRET_KEYS).flat(), "linkPsk", OFFLINE_PREVIEW_KEY]);
   for (const full of Object.keys(pulumi.runtime.allConfig())) {
     const [namespace, key] = full.split(":", 2);
     if (namespace !== "rehost" || key === undefined || known.has(key)) continue;
@@ -201,7 +213,7 @@ export function readStackConfig(): StackConfig {
     }
   }
   for (const secret of SECRET_KEYS[role as Role]) {
-    if (config.get(secret) === undefined) {
+    if (config.get(secret) === undefined && !offlinePreview()) {
       problems.push(
         problem({
           file,
@@ -218,14 +230,17 @@ export function readStackConfig(): StackConfig {
   return parsed.data as StackConfig;
 }
 
-/** A secret config value of the `rehost` namespace. */
-export function secretConfig(key: string): pulumi.Output<string> {
-  return new pulumi.Config("rehost").requireSecret(key);
+/** Whether `rehost preview` runs the program (see {@link OFFLINE_PREVIEW_KEY}). */
+function offlinePreview(): boolean {
+  return new pulumi.Config("rehost").get(OFFLINE_PREVIEW_KEY) === "true";
 }
 
-/** A path from config, resolved against the project directory. */
-export function projectPath(p: string): string {
-  return path.resolve(PROJECT_DIR, p);
+/** A secret config value of the `rehost` namespace (a placeholder in the offline preview when absent). */
+export function secretConfig(key: string): pulumi.Output<string> {
+  const config = new pulumi.Config("rehost");
+  const value = config.getSecret(key);
+  if (value === undefined && offlinePreview()) return pulumi.secret(SECRET_PLACEHOLDER);
+  return value ?? config.requireSecret(key);
 }
 
 function parseValue(text: string): unknown {

@@ -38,7 +38,9 @@ export function waveControllers(wave: PlannedWave, config: WaveStackConfig): Wav
             target: args.gateway.devices.apply((devices) => devices[disk.id]!),
             round: config.round,
           },
-          opts,
+          // After the gateway and all its children (instance, disks, attachments): the provider
+          // then waits for the agent to answer before it registers the job.
+          { ...opts, dependsOn: [args.gateway] },
         );
         replications.push(replication);
         return replication.digest.apply((digest) => [disk.id, digest] as const);

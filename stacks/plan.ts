@@ -1,11 +1,12 @@
 /** Loads the migration plan a stack works from: inventory + waves file → `buildPlan`. */
 import * as fs from "node:fs";
+import * as path from "node:path";
 import { loadInventory, loadWaves } from "../lib/inventory";
 import { buildPlan } from "../lib/plan/build";
 import type { Plan, PlannedWave } from "../lib/plan/types";
 import type { WavesFile } from "../lib/inventory/waves";
 import { InputError, problem, throwIfErrors } from "../lib/problems";
-import { projectPath, stackFile, type StackConfig } from "./config";
+import { stackFile, type StackConfig } from "./config";
 
 /** A plan and the waves file it was made from (its settings hold the limits the planner used). */
 export interface Planning {
@@ -20,12 +21,13 @@ const plans = new Map<string, Promise<Planning>>();
  * kept per files and modification times, so previewing a wave and the landing zone it references
  * in one process plans once.
  */
-export async function loadPlan(config: StackConfig): Promise<Plan> {
-  return (await loadPlanning(config)).plan;
+export async function loadPlan(config: StackConfig, projectDir: string): Promise<Plan> {
+  return (await loadPlanning(config, projectDir)).plan;
 }
 
 /** Like {@link loadPlan}, with the waves file. */
-export async function loadPlanning(config: StackConfig): Promise<Planning> {
+export async function loadPlanning(config: StackConfig, projectDir: string): Promise<Planning> {
+  const projectPath = (p: string): string => path.resolve(projectDir, p);
   const file = stackFile();
   const missing = (["inventory", "waves", "networks"] as const).filter((key) => config[key] !== undefined && !fs.existsSync(projectPath(config[key]!)));
   if (missing.length > 0) {

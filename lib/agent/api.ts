@@ -27,21 +27,24 @@ export const ChangedSchema = z.union([
 /** Where a round's changed blocks come from (see docs/agent.md). */
 export type Changed = z.infer<typeof ChangedSchema>;
 
+/** Where a job reads its source disk. */
+export const SourceSchema = z
+  .object({
+    /** `nbd://`, `nbds://`, `nbd+unix://` or `nbds+unix://` URI; never with a secret in it. */
+    uri: z
+      .string()
+      .regex(/^nbds?(\+unix)?:\/\//, "an nbd://, nbds://, nbd+unix:// or nbds+unix:// URI")
+      .refine((u) => !/[?&]tls-psk-file=/.test(u) && !/\/\/[^/@]*:[^/@]*@/.test(u), "no secret or key file in the URI: use `credentials`"),
+    /** A PSK file the agent knows, by name (`site-a.psk`). */
+    credentials: CredentialsRefSchema.optional(),
+  })
+  .strict();
+
 /** Body of `POST /v1/jobs`: a source disk and the gateway device it is copied to. */
 export const RegisterRequestSchema = z
   .object({
     id: JobIdSchema,
-    source: z
-      .object({
-        /** `nbd://`, `nbds://`, `nbd+unix://` or `nbds+unix://` URI; never with a secret in it. */
-        uri: z
-          .string()
-          .regex(/^nbds?(\+unix)?:\/\//, "an nbd://, nbds://, nbd+unix:// or nbds+unix:// URI")
-          .refine((u) => !/[?&]tls-psk-file=/.test(u) && !/\/\/[^/@]*:[^/@]*@/.test(u), "no secret or key file in the URI: use `credentials`"),
-        /** A PSK file the agent knows, by name (`site-a.psk`). */
-        credentials: CredentialsRefSchema.optional(),
-      })
-      .strict(),
+    source: SourceSchema,
     /** A device or file from the agent's allow-list. */
     target: z.string().startsWith("/", "an absolute path"),
     /** How the initial sync reads the source. @default "allocated" */
@@ -64,8 +67,14 @@ export const RoundRequestSchema = z
 /** A round request. */
 export type RoundRequest = z.infer<typeof RoundRequestSchema>;
 
+/** Body of `PATCH /v1/jobs/:id`: a new way to reach the same source disk (the target keeps its data). */
+export const UpdateRequestSchema = z.object({ source: SourceSchema }).strict();
+
 /** Body of `POST /v1/jobs/:id/freeze`: the rehearsal point's name. */
 export const FreezeRequestSchema = z.object({ point: z.string().min(1).max(200) }).strict();
+
+/** Body of `POST /v1/jobs/:id/thaw`: with a point, only that point's freeze ends. */
+export const ThawRequestSchema = z.object({ point: z.string().min(1).max(200).optional() }).strict();
 
 /** States of a job (see docs/agent.md). */
 export type JobState = "initial-sync" | "idle" | "syncing" | "frozen" | "stalled" | "error";

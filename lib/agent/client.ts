@@ -81,8 +81,13 @@ export class AgentClient {
   freeze(id: string, point: string): Promise<JobStatus> {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/freeze`, { point });
   }
-  thaw(id: string): Promise<JobStatus> {
-    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/thaw`);
+  /** Ends the job's freeze; with `point`, only a freeze held for that point. */
+  thaw(id: string, point?: string): Promise<JobStatus> {
+    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/thaw`, point === undefined ? undefined : { point });
+  }
+  /** Points the job at another way to reach its source disk. */
+  updateSource(id: string, source: RegisterRequest["source"]): Promise<JobStatus> {
+    return this.request("PATCH", `/v1/jobs/${encodeURIComponent(id)}`, { source });
   }
   verify(id: string): Promise<JobStatus> {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/verify`);

@@ -251,10 +251,29 @@ export class JobManager {
     return this.status(job);
   }
 
-  /** Ends a freeze; thawing a job that is not frozen is a no-op. */
-  thaw(id: string): JobStatus {
+  /**
+   * Points the job at another way to reach its source (a new proxy address, another PSK). The
+   * target keeps its data; a round already copying finishes with the source it opened.
+   */
+  updateSource(id: string, source: JobSpec["source"]): JobStatus {
+    const job = this.find(id);
+    if (source.credentials !== undefined) this.credentialsFile(source.credentials);
+    if (JSON.stringify(job.record.spec.source) === JSON.stringify(source)) return this.status(job);
+    const previous = job.record.spec.source;
+    job.record.spec = { ...job.record.spec, source };
+    this.save(job);
+    this.options.logger.log("info", "job source updated", { job: id, from: previous.uri, to: source.uri });
+    return this.status(job);
+  }
+
+  /**
+   * Ends a freeze; thawing a job that is not frozen is a no-op. With `point`, a freeze held for
+   * another point is left alone (destroying one rehearsal never ends another's freeze).
+   */
+  thaw(id: string, point?: string): JobStatus {
     const job = this.find(id);
     const r = job.record;
+    if (point !== undefined && (r.frozenFor ?? r.freezePending) !== undefined && (r.frozenFor ?? r.freezePending) !== point) return this.status(job);
     r.freezePending = undefined;
     if (r.state === "frozen") {
       r.state = "idle";

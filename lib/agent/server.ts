@@ -6,16 +6,17 @@
  *   GET    /v1/jobs                        every job's status
  *   POST   /v1/jobs                        register a job (RegisterRequest) → 201, or 200 if identical
  *   GET    /v1/jobs/:id                    one job's status
+ *   PATCH  /v1/jobs/:id                    a new source URI or credentials for the job (UpdateRequest) → 200
  *   DELETE /v1/jobs/:id                    unregister (the target keeps its data) → 200, 404 if unknown
  *   POST   /v1/jobs/:id/rounds             request an incremental round (RoundRequest) → 202
  *   POST   /v1/jobs/:id/freeze             hold a round boundary ({ point }) → 202 until frozen
- *   POST   /v1/jobs/:id/thaw               end the freeze → 200
+ *   POST   /v1/jobs/:id/thaw               end the freeze ({ point } ends only that point's) → 200
  *   POST   /v1/jobs/:id/verify             compare source and target digests → 202
  */
 import * as https from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { z } from "zod";
-import { FreezeRequestSchema, JobIdSchema, RegisterRequestSchema, RoundRequestSchema, zodProblems } from "./api";
+import { FreezeRequestSchema, JobIdSchema, RegisterRequestSchema, RoundRequestSchema, ThawRequestSchema, UpdateRequestSchema, zodProblems } from "./api";
 import { authorized } from "./auth";
 import { JobRequestError, type JobManager } from "./jobs";
 import type { Logger } from "./log";
@@ -98,6 +99,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Server
   if (!JobIdSchema.safeParse(id).success) throw new HttpError(400, `Job id ${JSON.stringify(id)} is not valid.`);
   if (parts.length === 3) {
     if (method === "GET") return send(res, 200, jobs.get(id));
+    if (method === "PATCH") {
+      const body = parse(UpdateRequestSchema, await readJson(req), "job update");
+      return send(res, 200, jobs.updateSource(id, body.source));
+    }
     if (method === "DELETE") {
       jobs.unregister(id);
       return send(res, 200, { id, unregistered: true });
@@ -115,9 +120,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Server
         const status = jobs.freeze(id, body.point);
         return send(res, status.state === "frozen" ? 200 : 202, status);
       }
-      case "thaw":
-        await readJson(req, true);
-        return send(res, 200, jobs.thaw(id));
+      case "thaw": {
+        const body = parse(ThawRequestSchema, await readJson(req, true), "thaw request");
+        return send(res, 200, jobs.thaw(id, body.point));
+      }
       case "verify":
         await readJson(req, true);
         return send(res, 202, jobs.verify(id));

@@ -18,15 +18,16 @@ import { AgentClient } from "../agent/client";
 import { loadInventory, loadWaves } from "../inventory";
 import { buildPlan } from "../plan";
 import type { PlannedDisk, PlannedVm, PlannedWave } from "../plan/types";
+import { packagePath } from "../package";
 import { InputError } from "../problems";
-import { cutoverProvider, rehearsalPointProvider, rehearsalThawProvider, replicationProvider } from "../providers";
+import type * as pulumi from "@pulumi/pulumi";
+import { CREDENTIALS, cutoverProvider, rehearsalPointProvider, rehearsalThawProvider, replicationProvider } from "../providers";
 import { digest } from "../replication";
 import { BusinessWriter } from "./business";
 import { buildDiskImage, createTargetDisk, rotateBitmap } from "./images";
 import { ProcessGroup, startQemuNbd, unixUri, type Owned } from "./processes";
 import { renderMarkdown, renderTerminal, type DiskReport, type LabReport, type RoundReport } from "./report";
 
-const PACKAGE_ROOT = path.resolve(__dirname, "..", "..");
 
 /** Options of `runLab` (the `rehost lab` flags). */
 export interface LabOptions {
@@ -77,9 +78,9 @@ interface LabDisk {
 export async function runLab(options: LabOptions = {}): Promise<LabReport> {
   const started = Date.now();
   const say = (line: string): void => options.progress?.(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
-  const inventoryFile = options.inventory ?? path.join(PACKAGE_ROOT, "examples", "lab", "inventory.yaml");
-  const wavesFile = options.waves ?? path.join(PACKAGE_ROOT, "examples", "lab", "waves.yaml");
-  const stacksDir = options.stacksDir ?? path.join(PACKAGE_ROOT, "examples", "lab", "stacks");
+  const inventoryFile = options.inventory ?? packagePath("examples", "lab", "inventory.yaml");
+  const wavesFile = options.waves ?? packagePath("examples", "lab", "waves.yaml");
+  const stacksDir = options.stacksDir ?? packagePath("examples", "lab", "stacks");
   const reportFile = path.resolve(options.report ?? path.join(".rehost", "lab-report.md"));
   const roundsBefore = options.roundsBeforeRehearsal ?? 2;
   const businessMs = (options.businessSeconds ?? 1) * 1000;
@@ -98,7 +99,6 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
   const workdir = givenWorkdir ? path.resolve(options.workdir as string) : fs.mkdtempSync(path.join(os.tmpdir(), "rehost-lab-"));
   for (const sub of ["sources", "targets", "snapshots", "scratch", "agent"]) fs.mkdirSync(path.join(workdir, sub), { recursive: true });
   const group = new ProcessGroup();
-  const savedEnv = { token: process.env.REHOST_AGENT_TOKEN_FILE, fingerprint: process.env.REHOST_AGENT_FINGERPRINT, vcenter: process.env.REHOST_VCENTER_URL };
   const abort = (): void => {
     void group.stopAll();
   };
@@ -156,12 +156,22 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
     for (const d of disks) d.server = await startQemuNbd(group, { image: d.image, format: "qcow2", socket: d.socket });
     for (const d of disks) await d.writer.start(d.uri);
     const agent = await startLabAgent(group, workdir, disks.map((d) => d.target));
-    process.env.REHOST_AGENT_TOKEN_FILE = agent.tokenFile;
-    process.env.REHOST_AGENT_FINGERPRINT = agent.fingerprint;
-    delete process.env.REHOST_VCENTER_URL;
-    const client = new AgentClient({ url: agent.url, token: fs.readFileSync(agent.tokenFile, "utf8").trim(), fingerprint: agent.fingerprint });
+    const token = fs.readFileSync(agent.tokenFile, "utf8").trim();
+    // The providers get the lab agent's credentials as a stack's configuration would give them
+    // (and no vCenter: the lab shuts its sources down itself and confirms it).
+    const labConfig: Record<string, string> = { [CREDENTIALS.agentToken.config]: token, [CREDENTIALS.agentFingerprint.config]: agent.fingerprint };
+    await replicationProvider.configure!({ config: { get: (key: string) => labConfig[key] } } as pulumi.dynamic.ConfigureRequest);
+    const client = new AgentClient({ url: agent.url, token, fingerprint: agent.fingerprint });
     say(`agent listening on ${agent.url} (certificate ${agent.fingerprint.slice(0, 23)}…), ${disks.length} sources on qemu-nbd, business writing`);
 
+    // A step ends when its work does, or at once when the lab is interrupted (the providers
+    // would otherwise go on retrying the agent the interruption stopped).
+    const interrupted = new Promise<never>((_, reject) => {
+      const fail = (): void => reject(new Error("The lab was interrupted."));
+      if (options.signal?.aborted) fail();
+      else options.signal?.addEventListener("abort", fail, { once: true });
+    });
+    interrupted.catch(() => undefined);
     const watch = async <T>(step: string, work: Promise<T>): Promise<T> => {
       const timer = setInterval(() => {
         client
@@ -170,7 +180,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
           .catch(() => undefined);
       }, 500);
       try {
-        return await work;
+        return await Promise.race([work, interrupted]);
       } finally {
         clearInterval(timer);
       }
@@ -194,7 +204,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
       "initial sync",
       Promise.all(
         disks.map(async (d) => {
-          const checked = await replicationProvider.check!({}, { ...common, jobId: d.jobId, source: d.uri, target: d.target, initial: "allocated", round: 0 });
+          const checked = await replicationProvider.check!({}, { ...common, jobId: d.jobId, source: d.uri, target: d.target, initial: "allocated", round: 0, waitForInitialSync: true });
           if (checked.failures !== undefined && checked.failures.length > 0) throw new Error(`Replication inputs of ${d.jobId}: ${checked.failures.map((f) => f.reason).join("; ")}`);
           d.outs = (await replicationProvider.create(checked.inputs)).outs;
         }),
@@ -221,7 +231,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
         `round ${k}`,
         Promise.all(
           disks.map(async (d) => {
-            const news = (await replicationProvider.check!(d.outs, { ...common, jobId: d.jobId, source: d.uri, target: d.target, initial: "allocated", round: k, changed: `bitmap:${bitmap(k)}` })).inputs;
+            const news = (await replicationProvider.check!(d.outs, { ...common, jobId: d.jobId, source: d.uri, target: d.target, initial: "allocated", round: k, changed: `bitmap:${bitmap(k)}`, waitForInitialSync: true })).inputs;
             const diff = await replicationProvider.diff!(d.jobId, d.outs, news);
             if (diff.replaces !== undefined && diff.replaces.length > 0) throw new Error(`Round ${k} of ${d.jobId} would replace the replication (${diff.replaces.join(", ")}).`);
             d.outs = (await replicationProvider.update!(d.jobId, d.outs, news)).outs;
@@ -249,7 +259,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
       if (snapDigest !== held.digest) throw new Error(`The snapshot of ${d.jobId} does not match the rehearsal point (${snapDigest} ≠ ${held.digest}).`);
     }
     say(`snapshots of ${disks.length} disks taken and checked against the point's digests; RehearsalThaw create`);
-    await rehearsalThawProvider.create((await rehearsalThawProvider.check!({}, { ...common, jobIds, point, snapshots: disks.map((d) => `${d.jobId}@${point}`) })).inputs);
+    await watch("rehearsal thaw", rehearsalThawProvider.create((await rehearsalThawProvider.check!({}, { ...common, jobIds, point, snapshots: disks.map((d) => `${d.jobId}@${point}`) })).inputs));
     for (const d of disks) fs.rmSync(path.join(workdir, "snapshots", `${d.jobId}@${point}.raw`), { force: true });
 
     await incremental(k);
@@ -306,7 +316,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
     }
 
     // 7. The wave is done: its replication jobs are unregistered (targets kept).
-    for (const d of disks) await replicationProvider.delete!(d.jobId, d.outs ?? {});
+    for (const d of disks) await watch("unregister", replicationProvider.delete!(d.jobId, d.outs ?? {}));
 
     const diskReports: DiskReport[] = disks.map((d) => {
       const r = cutoverResults.get(d.vm.name);
@@ -345,16 +355,8 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
     options.signal?.removeEventListener("abort", abort);
     for (const d of disks) await d.writer.pause().catch(() => undefined);
     await group.stopAll();
-    restoreEnv("REHOST_AGENT_TOKEN_FILE", savedEnv.token);
-    restoreEnv("REHOST_AGENT_FINGERPRINT", savedEnv.fingerprint);
-    restoreEnv("REHOST_VCENTER_URL", savedEnv.vcenter);
     if (!givenWorkdir && options.keep !== true) fs.rmSync(workdir, { recursive: true, force: true });
   }
-}
-
-function restoreEnv(name: string, value: string | undefined): void {
-  if (value === undefined) delete process.env[name];
-  else process.env[name] = value;
 }
 
 function mib(bytes: number): string {
@@ -368,7 +370,7 @@ async function startLabAgent(group: ProcessGroup, workdir: string, allow: readon
   const proc = group.spawn(
     "rehost agent",
     process.execPath,
-    [path.join(PACKAGE_ROOT, "bin", "rehost.js"), "agent", "--state", path.join(workdir, "agent"), "--listen", "127.0.0.1:0", "--allow", allow.join(","), "--max-concurrent", "4", "--checkpoint-interval", "16Mi"],
+    [packagePath("bin", "rehost.js"), "agent", "--state", path.join(workdir, "agent"), "--listen", "127.0.0.1:0", "--allow", allow.join(","), "--max-concurrent", "4", "--checkpoint-interval", "16Mi"],
     {
       onStdout: (line) => {
         log.write(`${line}\n`);

@@ -10,6 +10,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
+import { packageRoot } from "../package";
 import { InputError, problem } from "../problems";
 import { runUnderMocks, SECRET, type RecordedResource } from "./mocks";
 import { evaluatePolicies, type OfflinePolicyConfig, type PolicyViolation } from "./policies";
@@ -134,7 +135,7 @@ function findProject(options: PreviewOptions): Project {
       if (path.dirname(d) === d) break;
     }
   }
-  dir ??= path.resolve(__dirname, "..", "..");
+  dir ??= packageRoot();
   const file = path.join(dir, "Pulumi.yaml");
   if (!fs.existsSync(file)) {
     throw new InputError(
@@ -180,7 +181,8 @@ function readStackConfig(project: Project, stack: string, referencedBy: { file: 
   } catch (err) {
     throw new InputError(problem({ file, received: (err as Error).message.split("\n")[0], expected: "YAML", message: `Stack config ${file} is not valid YAML.` }));
   }
-  const config: Record<string, string> = {};
+  // The program learns it runs offline, so it shows secrets it needs but the file lacks as placeholders.
+  const config: Record<string, string> = { "rehost:offlinePreview": "true" };
   const secretKeys: string[] = [];
   for (const [rawKey, value] of Object.entries(doc.config ?? {})) {
     const key = rawKey.includes(":") ? rawKey : `${project.name}:${rawKey}`;
@@ -231,7 +233,7 @@ async function previewStack(
     },
     async () => {
       const loaded = loadProgram(project.main);
-      return typeof loaded === "function" ? await (loaded as () => unknown)() : loaded;
+      return typeof loaded === "function" ? await (loaded as (projectDir: string) => unknown)(project.dir) : loaded;
     },
   ).catch((err: unknown) => {
     const input = asInputError(err);
@@ -269,7 +271,14 @@ const TYPESCRIPT_REGISTERED = require.extensions[".ts"] !== undefined;
 function loadProgramModule(main: string): unknown {
   const load = (): unknown => {
     if (!main.endsWith(".ts") || TYPESCRIPT_REGISTERED) return require(main);
-    const tsx = require("tsx/cjs/api") as { require(id: string, fromFile: string): unknown };
+    let tsx: { require(id: string, fromFile: string): unknown };
+    try {
+      tsx = require("tsx/cjs/api");
+    } catch {
+      throw new InputError(
+        problem({ file: "Pulumi.yaml", field: "main", received: main, expected: "a JavaScript program, or tsx installed to load TypeScript", fix: "compile the program (tsc) and point main at the .js file, or npm install --save-dev tsx", message: `The program ${main} is TypeScript and tsx is not installed.` }),
+      );
+    }
     return tsx.require(main, __filename);
   };
   const loaded = load() as { default?: unknown };

@@ -1,18 +1,26 @@
 /**
- * Inputs of the dynamic providers, validated by their `check` with one failure per field.
- * Credentials are never inputs: the agent token and certificate pin come from the environment
- * (see `runtime.ts`), so nothing secret reaches the Pulumi state.
+ * Inputs of the dynamic providers: their schemas, `check` (one failure per wrong field, values
+ * not known yet during a preview left alone) and `diff` (what replaces, what updates in place).
+ * Credentials are never inputs (see `credentials.ts`), so nothing secret reaches the state.
  */
+import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ChangedSchema, CredentialsRefSchema, JobIdSchema } from "../agent/api";
 
 const AgentUrlSchema = z.string().regex(/^https:\/\/[^/\s]+(:\d+)?\/?$/, "https://HOST:PORT of a sync gateway's agent");
-const Timeouts = {
-  /** Deadline of the whole operation, seconds. @default 86400 (a day) */
-  timeoutSeconds: z.number().positive().max(30 * 86400).default(86_400),
-  /** Seconds between status polls. @default 5 */
-  pollSeconds: z.number().positive().max(600).default(5),
-};
+const PointSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits, dots, dashes, underscores");
+const JobIdsSchema = z
+  .array(JobIdSchema)
+  .min(1)
+  .refine((ids) => new Set(ids).size === ids.length, "each job once");
+/** Deadline of the step a resource waits for, seconds. */
+const timeoutSeconds = (defaultSeconds: number) => z.number().positive().max(30 * 86400).default(defaultSeconds);
+/** Seconds between status polls. */
+const pollSeconds = z.number().positive().max(600).default(5);
+/** Seconds to wait for a new gateway's agent to answer before anything is asked of it. */
+const readyTimeoutSeconds = z.number().nonnegative().max(86400).default(900);
+/** Seconds a delete keeps trying an agent that does not answer before it fails with what to do. */
+const deleteTimeoutSeconds = z.number().nonnegative().max(86400).default(120);
 
 /** Inputs of `Replication`, with defaults. */
 export const ReplicationInputsSchema = z
@@ -28,11 +36,16 @@ export const ReplicationInputsSchema = z
     initial: z.enum(["full", "allocated"]).default("allocated"),
     /** Incremental round wanted; raising it runs a round. 0 is the initial sync. */
     round: z.number().int().nonnegative().default(0),
-    /** Where a round's changed blocks come from. @default "hash" */
+    /** Where a round's changed blocks come from. */
     changed: ChangedSchema.default("hash"),
-    /** Wait for the initial sync in `create`. @default true */
-    waitForInitialSync: z.boolean().default(true),
-    ...Timeouts,
+    /** `create` waits for the initial sync to finish (else it returns once the sync runs). */
+    waitForInitialSync: z.boolean().default(false),
+    /** Seconds `create` watches a new job for an early failure before it returns. */
+    settleSeconds: z.number().nonnegative().max(3600).default(10),
+    readyTimeoutSeconds,
+    deleteTimeoutSeconds,
+    timeoutSeconds: timeoutSeconds(3600),
+    pollSeconds,
   })
   .strict();
 /** `Replication` inputs after `check`. */
@@ -42,10 +55,12 @@ export type ReplicationInputs = z.output<typeof ReplicationInputsSchema>;
 export const RehearsalPointInputsSchema = z
   .object({
     agentUrl: AgentUrlSchema,
-    jobIds: z.array(JobIdSchema).min(1).refine((ids) => new Set(ids).size === ids.length, "each job once"),
+    jobIds: JobIdsSchema,
     /** The point's name (the rehearsal stack's name). */
-    point: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits, dots, dashes, underscores"),
-    ...Timeouts,
+    point: PointSchema,
+    deleteTimeoutSeconds,
+    timeoutSeconds: timeoutSeconds(3600),
+    pollSeconds,
   })
   .strict();
 /** `RehearsalPoint` inputs after `check`. */
@@ -55,11 +70,12 @@ export type RehearsalPointInputs = z.output<typeof RehearsalPointInputsSchema>;
 export const RehearsalThawInputsSchema = z
   .object({
     agentUrl: AgentUrlSchema,
-    jobIds: z.array(JobIdSchema).min(1),
-    point: z.string().min(1),
+    jobIds: JobIdsSchema,
+    point: PointSchema,
     /** Ids of the snapshots taken at the point; only here so the thaw waits for them. */
     snapshots: z.array(z.string()).default([]),
-    ...Timeouts,
+    timeoutSeconds: timeoutSeconds(600),
+    pollSeconds,
   })
   .strict();
 /** `RehearsalThaw` inputs after `check`. */
@@ -72,23 +88,26 @@ export const CutoverInputsSchema = z
     /** The source VM (name or BIOS UUID), shut down through vSphere when it is configured. */
     vm: z.string().min(1),
     /** The VM's replication jobs (one per disk). */
-    jobIds: z.array(JobIdSchema).min(1).refine((ids) => new Set(ids).size === ids.length, "each job once"),
+    jobIds: JobIdsSchema,
     /** Number of the final round (above every round run so far). */
     round: z.number().int().positive(),
     changed: ChangedSchema.default("hash"),
     /**
      * `true` states that an operator has shut the source VM down. Required when no vSphere client
-     * is configured (REHOST_VCENTER_URL unset); ignored otherwise.
+     * is configured; ignored otherwise.
      */
     manualConfirmation: z.boolean().default(false),
-    /** Seconds the guest gets to shut down before it is powered off. @default 600 */
+    /** Seconds the guest gets to shut down before it is powered off. */
     shutdownTimeoutSeconds: z.number().positive().default(600),
+    /** Deleting the Cutover powers the source VM on again (a rollback). Off: the source stays off. */
+    rollbackOnDelete: z.boolean().default(false),
     /**
      * The wave's change window (ISO 8601). The provider does not enforce it: the policy pack's
      * `cutover-in-change-window` rule fails a preview or an update outside it.
      */
     window: z.object({ start: z.string().min(1), end: z.string().min(1) }).strict().optional(),
-    ...Timeouts,
+    timeoutSeconds: timeoutSeconds(3600),
+    pollSeconds,
   })
   .strict();
 /** `Cutover` inputs after `check`. */
@@ -100,15 +119,49 @@ export interface CheckFailure {
   readonly reason: string;
 }
 
-/** Validates `news` with `schema`: the defaulted inputs, or one failure per wrong field. */
-export function checkWith<T extends z.ZodTypeAny>(schema: T, news: Record<string, unknown>): { inputs: z.output<T>; failures: CheckFailure[] } {
+/** What `check` returns. */
+export interface CheckResult<T> {
+  readonly inputs: T;
+  readonly failures: CheckFailure[];
+}
+
+/** Paths (as key lists) of every value not known yet (the SDK's unknown sentinel). */
+export function unknownPaths(value: unknown, at: readonly PropertyKey[] = []): PropertyKey[][] {
+  if (value === pulumi.runtime.unknownValue) return [[...at]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => unknownPaths(v, [...at, i]));
+  if (value !== null && typeof value === "object") return Object.entries(value).flatMap(([k, v]) => unknownPaths(v, [...at, k]));
+  return [];
+}
+
+const startsWith = (a: readonly PropertyKey[], b: readonly PropertyKey[]): boolean => b.every((part, i) => String(a[i]) === String(part));
+
+/**
+ * Validates `news` with `schema`: the defaulted inputs, or one failure per wrong field. A value the
+ * engine does not know yet (during a preview: a new gateway's address, a snapshot id) is not
+ * judged, nor is a rule over a value that contains one; the check runs again with the real
+ * value before the resource is created. The serialized provider under `__provider` passes
+ * through.
+ */
+export function checkWith<T extends z.ZodObject>(schema: T, news: Record<string, unknown>): CheckResult<z.output<T>> {
   const withoutProvider = Object.fromEntries(Object.entries(news).filter(([k]) => k !== "__provider"));
+  const keepProvider = (inputs: object): z.output<T> => ("__provider" in news ? { ...inputs, __provider: news.__provider } : inputs) as z.output<T>;
   const result = schema.safeParse(withoutProvider);
-  // The dynamic-provider host keeps its serialized provider under `__provider`: pass it through.
-  if (result.success) return { inputs: "__provider" in news ? ({ ...(result.data as object), __provider: news.__provider } as z.output<T>) : result.data, failures: [] };
+  if (result.success) return { inputs: keepProvider(result.data as object), failures: [] };
+  const unknown = unknownPaths(withoutProvider);
+  const issues = result.error.issues.filter((issue) => !unknown.some((u) => startsWith(u, issue.path) || startsWith(issue.path, u)));
+  if (issues.length === 0) {
+    // Only values not known yet failed: keep them, and apply the defaults of the missing fields.
+    const defaults: Record<string, unknown> = {};
+    for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+      if (key in withoutProvider) continue;
+      const d = field.safeParse(undefined);
+      if (d.success && d.data !== undefined) defaults[key] = d.data;
+    }
+    return { inputs: keepProvider({ ...defaults, ...withoutProvider }), failures: [] };
+  }
   return {
     inputs: news as z.output<T>,
-    failures: result.error.issues.map((issue) => ({
+    failures: issues.map((issue) => ({
       property: issue.path.length > 0 ? issue.path.map(String).join(".") : "",
       reason: `${issue.message}${issue.path.length > 0 ? ` (field ${issue.path.join(".")})` : ""}`,
     })),
@@ -124,14 +177,16 @@ export interface InputsDiff {
 
 /**
  * Compares old outputs with new inputs: `replaces` lists the changed `immutable` keys; any other
- * changed input key is an in-place update. Keys starting with `__` (the serialized provider) are
- * not inputs.
+ * changed input key is an in-place update. A changed serialized provider (`__provider`, e.g. a
+ * newer rehost) is an update too, so the state carries the code that will delete the resource
+ * (a no-change update would keep the old one).
  */
 export function diffInputs(olds: Record<string, unknown>, news: Record<string, unknown>, immutable: readonly string[], inputKeys: readonly string[]): InputsDiff {
   const differs = (k: string): boolean => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null);
   const replaces = immutable.filter(differs);
+  const providerChanged = typeof news.__provider === "string" && news.__provider !== pulumi.runtime.unknownValue && news.__provider !== olds.__provider;
   const changed = inputKeys.filter(differs);
-  return { changes: changed.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+  return { changes: changed.length > 0 || providerChanged, replaces, deleteBeforeReplace: replaces.length > 0 };
 }
 
 /** Input keys of each provider (what `diff` compares). */

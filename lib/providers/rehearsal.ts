@@ -2,9 +2,11 @@
  * `RehearsalPoint` and `RehearsalThaw`: a consistent point of a wave's disks for a rehearsal.
  * The point freezes every job at a round boundary and returns the targets' digests, so snapshot
  * resources can depend on it; the thaw, which depends on the snapshots, lets replication go on.
+ * Both name the point, so ending one rehearsal never ends another's freeze. See
+ * `operations/rehearsal.ts`.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { loadInputs, loadRuntime } from "./load";
+import { serializableProvider } from "./serialized";
 
 /** Inputs of a `RehearsalPoint`. */
 export interface RehearsalPointArgs {
@@ -13,8 +15,10 @@ export interface RehearsalPointArgs {
   readonly jobIds: pulumi.Input<pulumi.Input<string>[]>;
   /** The point's name (e.g. the rehearsal stack's name). */
   readonly point: pulumi.Input<string>;
-  /** Deadline for every job to reach a round boundary, seconds. @default 86400 */
+  /** Deadline for every job to reach a round boundary, seconds. @default 3600 */
   readonly timeoutSeconds?: pulumi.Input<number>;
+  /** Seconds a destroy keeps trying an agent that does not answer. @default 120 */
+  readonly deleteTimeoutSeconds?: pulumi.Input<number>;
   /** @default 5 */
   readonly pollSeconds?: pulumi.Input<number>;
 }
@@ -31,46 +35,10 @@ export interface RehearsalThawArgs {
 }
 
 /** The `RehearsalPoint` provider object. */
-export const rehearsalPointProvider: pulumi.dynamic.ResourceProvider = {
-  async check(_olds, news) {
-    const { checkWith, RehearsalPointInputsSchema } = loadInputs();
-    return checkWith(RehearsalPointInputsSchema, news);
-  },
-  async diff(_id, olds, news) {
-    const { diffInputs, INPUT_KEYS } = loadInputs();
-    return diffInputs(olds, news, ["agentUrl", "jobIds", "point"], INPUT_KEYS.rehearsalPoint);
-  },
-  async create(inputs) {
-    return loadRuntime().createRehearsalPoint(inputs);
-  },
-  async update(_id, olds, news) {
-    return { outs: { ...olds, ...news } };
-  },
-  async delete(_id, olds) {
-    await loadRuntime().thawJobs(olds.agentUrl, olds.jobIds);
-  },
-};
+export const rehearsalPointProvider: pulumi.dynamic.ResourceProvider = serializableProvider("rehearsalPoint");
 
 /** The `RehearsalThaw` provider object. */
-export const rehearsalThawProvider: pulumi.dynamic.ResourceProvider = {
-  async check(_olds, news) {
-    const { checkWith, RehearsalThawInputsSchema } = loadInputs();
-    return checkWith(RehearsalThawInputsSchema, news);
-  },
-  async diff(_id, olds, news) {
-    const { diffInputs, INPUT_KEYS } = loadInputs();
-    return diffInputs(olds, news, ["agentUrl", "jobIds", "point"], INPUT_KEYS.rehearsalThaw);
-  },
-  async create(inputs) {
-    return loadRuntime().createRehearsalThaw(inputs);
-  },
-  async update(_id, olds, news) {
-    return { outs: { ...olds, ...news } };
-  },
-  async delete() {
-    // Thawing is done once; there is nothing to undo.
-  },
-};
+export const rehearsalThawProvider: pulumi.dynamic.ResourceProvider = serializableProvider("rehearsalThaw");
 
 /** A consistent point of a wave's jobs: frozen at a round boundary, with the targets' digests. */
 export class RehearsalPoint extends pulumi.dynamic.Resource {

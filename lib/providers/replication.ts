@@ -1,23 +1,25 @@
 /**
  * `Replication`: one source disk replicated to a sync gateway's disk by its agent.
- * create = register the job and wait for the initial sync; update when `round` goes up = run an
- * incremental round and wait; delete = unregister (the target disk keeps its data).
+ * create = wait for the agent, register the job, return once its initial sync runs; update when
+ * `round` goes up = run an incremental round and wait; a new agent URL, source or credentials
+ * re-point the job; refresh = the job as the agent sees it; delete = unregister (the target disk
+ * keeps its data). See `operations/replication.ts` and docs/providers.md.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { Changed } from "../agent/api";
-import { loadInputs, loadRuntime } from "./load";
+import { serializableProvider } from "./serialized";
 
 /** Inputs of a `Replication`. Credentials are not inputs: see docs/providers.md. */
 export interface ReplicationArgs {
   /** `https://HOST:PORT` of the gateway's agent. */
   readonly agentUrl: pulumi.Input<string>;
-  /** The job's id on the agent (`${vm}-disk-${key}`). */
+  /** The job's id on the agent (`${vm}-disk-${key}`). Changing it replaces the resource. */
   readonly jobId: pulumi.Input<string>;
   /** NBD URI of the source disk, without secrets. */
   readonly source: pulumi.Input<string>;
   /** Name of a PSK file in the agent's credentials directory. @default - none (plain NBD) */
   readonly credentials?: pulumi.Input<string>;
-  /** The gateway device the disk is written to (`/dev/vdb`). */
+  /** The gateway device the disk is written to (`/dev/vdb`). Changing it replaces the resource. */
   readonly target: pulumi.Input<string>;
   /** How the initial sync reads the source. @default "allocated" */
   readonly initial?: pulumi.Input<"full" | "allocated">;
@@ -25,47 +27,31 @@ export interface ReplicationArgs {
   readonly round?: pulumi.Input<number>;
   /** Where a round's changed blocks come from. @default "hash" */
   readonly changed?: pulumi.Input<Changed>;
-  /** Wait in `create` until the initial sync is done. @default true */
+  /** Wait in `create` until the initial sync is done. @default false - create returns once the sync runs */
   readonly waitForInitialSync?: pulumi.Input<boolean>;
-  /** Deadline of one create/update, seconds. @default 86400 */
+  /** Seconds `create` watches the new job for an early failure. @default 10 */
+  readonly settleSeconds?: pulumi.Input<number>;
+  /** Seconds to wait for the agent to answer at all (a new gateway boots). @default 900 */
+  readonly readyTimeoutSeconds?: pulumi.Input<number>;
+  /** Seconds a destroy keeps trying an agent that does not answer. @default 120 */
+  readonly deleteTimeoutSeconds?: pulumi.Input<number>;
+  /** Deadline of a round the resource waits for, seconds. @default 3600 */
   readonly timeoutSeconds?: pulumi.Input<number>;
   /** Seconds between status polls. @default 5 */
   readonly pollSeconds?: pulumi.Input<number>;
 }
 
-const IMMUTABLE = ["agentUrl", "jobId", "source", "credentials", "target", "initial"];
-
-/** The provider object (exported for tests and for `serializeFunction`). */
-export const replicationProvider: pulumi.dynamic.ResourceProvider = {
-  async check(olds, news) {
-    const { checkWith, ReplicationInputsSchema } = loadInputs();
-    const result = checkWith(ReplicationInputsSchema, news);
-    if (result.failures.length === 0 && typeof olds?.round === "number" && typeof news.round === "number" && news.round < olds.round) {
-      result.failures.push({ property: "round", reason: `round cannot go down (from ${olds.round} to ${news.round}); rounds only move forward` });
-    }
-    return result;
-  },
-  async diff(_id, olds, news) {
-    const { diffInputs, INPUT_KEYS } = loadInputs();
-    return diffInputs(olds, news, IMMUTABLE, INPUT_KEYS.replication);
-  },
-  async create(inputs) {
-    return loadRuntime().createReplication(inputs);
-  },
-  async update(_id, olds, news) {
-    return loadRuntime().updateReplication(olds, news);
-  },
-  async delete(_id, olds) {
-    await loadRuntime().deleteReplication(olds);
-  },
-};
+/** The provider object (exported for tests and the lab). */
+export const replicationProvider: pulumi.dynamic.ResourceProvider = serializableProvider("replication");
 
 /** One source disk replicated by a gateway's agent; raise `round` for an incremental round. */
 export class Replication extends pulumi.dynamic.Resource {
   declare readonly jobId: pulumi.Output<string>;
   declare readonly state: pulumi.Output<string>;
-  /** Last finished round (0 = initial sync). */
+  /** Last finished round (0 = initial sync; -1 while it runs). */
   declare readonly lastRound: pulumi.Output<number>;
+  /** Percent done of the round running now (100 when none runs). */
+  declare readonly progress: pulumi.Output<number>;
   /** Bytes written to the target over every round. */
   declare readonly bytesCopied: pulumi.Output<number>;
   declare readonly lastRoundBytes: pulumi.Output<number>;
@@ -76,7 +62,17 @@ export class Replication extends pulumi.dynamic.Resource {
   declare readonly digestAlgorithm: pulumi.Output<string>;
 
   constructor(name: string, args: ReplicationArgs, opts: pulumi.CustomResourceOptions = {}) {
-    const outputs = { state: undefined, lastRound: undefined, bytesCopied: undefined, lastRoundBytes: undefined, lastRoundAt: undefined, lastRoundSeconds: undefined, digest: undefined, digestAlgorithm: undefined };
+    const outputs = {
+      state: undefined,
+      lastRound: undefined,
+      progress: undefined,
+      bytesCopied: undefined,
+      lastRoundBytes: undefined,
+      lastRoundAt: undefined,
+      lastRoundSeconds: undefined,
+      digest: undefined,
+      digestAlgorithm: undefined,
+    };
     super(replicationProvider, name, { ...outputs, ...args }, opts, "rehost", "Replication");
   }
 }

@@ -205,9 +205,23 @@ describe("bad stack config", () => {
     expect(problems[0]!.file).toBe(path.relative(ROOT, path.join(tmp, "Pulumi.typo.yaml")));
   });
 
-  it("names the missing secrets of a wave stack", async () => {
-    stackFile("no-secrets", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809"]);
-    expect((await problemsOf("no-secrets")).map((p) => p.field)).toEqual(["rehost:agentToken", "rehost:agentPsk"]);
+  it("shows a wave stack's missing secrets as placeholders offline, and names them when the stack runs for real", async () => {
+    const lines = ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809"];
+    stackFile("no-secrets", lines);
+    fs.copyFileSync(path.join(ROOT, "stacks", "Pulumi.landing-zone.yaml"), path.join(tmp, "Pulumi.landing-zone.yaml"));
+    const offline = await runOfflinePreview({ stack: "no-secrets", stacksDir: tmp, projectDir: ROOT });
+    expect(offline.resources.some((r) => r.type === "alicloud:ecs/instance:Instance")).toBe(true);
+    // Under Pulumi (no offline flag) the program stops at its config check.
+    const config = Object.fromEntries(lines.map((l) => l.split(": ")).map(([k, v]) => [k, v]));
+    const { runUnderMocks } = await import("../../lib/preview/mocks.js");
+    const error = await runUnderMocks({ project: "rehost", stack: "no-secrets", config }, async () => {
+      const program = (await import("../../stacks/index.js")).default as unknown as (dir: string) => Promise<unknown>;
+      return program(ROOT);
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((error as InputError).problems.map((p) => p.field)).toEqual(["rehost:agentToken", "rehost:agentPsk"]);
   });
 });
 

@@ -48,9 +48,9 @@ describe("Cutover through vSphere (vcsim)", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("shuts the source down through vSphere, verifies, and powers it on again on delete", async () => {
+  it("shuts the source down through vSphere, verifies, and powers it on again only on an explicit rollback", async () => {
     const repl = providers.replicationProvider;
-    const created = await repl.create((await repl.check!({}, { agentUrl: agent.url, jobId: "app-01-disk-2000", source: uri, target, pollSeconds: 0.1 })).inputs);
+    const created = await repl.create((await repl.check!({}, { agentUrl: agent.url, jobId: "app-01-disk-2000", source: uri, target, pollSeconds: 0.1, waitForInitialSync: true })).inputs);
     expect(created.outs.lastRound).toBe(0);
     expect(await vc.powerState("app-01")).toBe("poweredOn");
 
@@ -62,10 +62,14 @@ describe("Cutover through vSphere (vcsim)", () => {
     const sourceDigest = (await digest(uri)).digest;
     expect(cutover.outs.digests["app-01-disk-2000"]).toMatchObject({ source: sourceDigest, target: sourceDigest });
 
+    // Deleting a Cutover (a replacement, a phase set back) leaves the source off: the migrated
+    // host may be running with the same IP.
     await providers.cutoverProvider.delete!("app-01-cutover", cutover.outs);
+    expect(await vc.powerState("app-01")).toBe("poweredOff");
+    // A rollback is asked for explicitly; twice is harmless.
+    await providers.cutoverProvider.delete!("app-01-cutover", { ...cutover.outs, rollbackOnDelete: true });
     expect(await vc.powerState("app-01")).toBe("poweredOn");
-    // Rolling back twice is harmless.
-    await providers.cutoverProvider.delete!("app-01-cutover", cutover.outs);
+    await providers.cutoverProvider.delete!("app-01-cutover", { ...cutover.outs, rollbackOnDelete: true });
     expect(await vc.powerState("app-01")).toBe("poweredOn");
   });
 });

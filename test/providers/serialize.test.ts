@@ -1,4 +1,3 @@
-import "tsx/cjs";
 import * as pulumi from "@pulumi/pulumi";
 import { describe, expect, it } from "vitest";
 
@@ -23,7 +22,7 @@ describe("providers under Pulumi mocks", () => {
       "wave-1",
       false,
     );
-    const providers: typeof import("../../lib/providers") = require("../../lib/providers");
+    const providers = await import("../../lib/providers/index.js");
     const url = "https://172.30.0.5:8443";
     const replication = new providers.Replication("web-01-disk-2000", { agentUrl: url, jobId: "web-01-disk-2000", source: "nbds://proxy@10.0.0.9:10809/web-01", credentials: "site.psk", target: "/dev/vdb", round: 2 });
     const point = new providers.RehearsalPoint("wave-1-point", { agentUrl: url, jobIds: ["web-01-disk-2000"], point: "wave-1-rehearsal-1" }, { dependsOn: [replication] });
@@ -41,15 +40,22 @@ describe("providers under Pulumi mocks", () => {
       const serialized = r.inputs.__provider as string;
       expect(typeof serialized).toBe("string");
       expect(serialized).toContain("exports.handler");
-      expect(serialized).toContain("runtime");
+      // The code is reached by package name, never by a path of this checkout.
+      expect(serialized).toContain('require("rehost/providers/runtime")');
+      expect(serialized).not.toContain(process.cwd());
+      expect(serialized).not.toMatch(/tsx|\.ts["']/);
     }
+    // The same text whatever the resource: one serialized provider per kind.
+    const byType = new Map<string, Set<string>>();
+    for (const r of recorded) byType.set(r.type, (byType.get(r.type) ?? new Set()).add(r.inputs.__provider as string));
+    for (const texts of byType.values()) expect(texts.size).toBe(1);
     // No credential ever appears in inputs.
     expect(JSON.stringify(recorded.map((r) => ({ ...r.inputs, __provider: undefined })))).not.toMatch(/token|password|psk-file/i);
 
     for (const provider of [providers.replicationProvider, providers.rehearsalPointProvider, providers.rehearsalThawProvider, providers.cutoverProvider]) {
       const fn = await pulumi.runtime.serializeFunction(() => provider, { allowSecrets: false });
       expect(fn.text).toContain("exports.handler");
-      expect(fn.text).toMatch(/loadRuntime|loadInputs/);
+      expect(fn.text).toContain('require("rehost/providers/runtime")');
     }
   });
 });

@@ -1,0 +1,97 @@
+/**
+ * Credentials of the dynamic providers. The Pulumi engine hands every dynamic provider the
+ * stack's configuration, secrets decrypted, through `configure`; the keys below are read from
+ * it, and each falls back to an environment variable of the process running `pulumi`. They are
+ * never resource inputs, so nothing secret reaches the state.
+ *
+ * | config key (secret where marked)  | environment fallback          | what                                       |
+ * | --------------------------------- | ----------------------------- | ------------------------------------------ |
+ * | `rehost:agentToken` (secret)      | `REHOST_AGENT_TOKEN`, `REHOST_AGENT_TOKEN_FILE` | the agents' bearer token |
+ * | `rehost:agentFingerprint`         | `REHOST_AGENT_FINGERPRINT`    | SHA-256 pin(s) of the agents' certificates |
+ * | `rehost:agentCaFile`              | `REHOST_AGENT_CA_FILE`        | or a PEM CA they chain to                  |
+ * | `rehost:vcenterUrl`               | `REHOST_VCENTER_URL`          | vCenter, for the cutover's shutdown        |
+ * | `rehost:vcenterUser`              | `REHOST_VCENTER_USER`         |                                            |
+ * | `rehost:vcenterPassword` (secret) | `REHOST_VCENTER_PASSWORD`     |                                            |
+ * | `rehost:vcenterCaFile`            | `REHOST_VCENTER_CA_FILE`      | PEM CA of vCenter's certificate            |
+ * | `rehost:vcenterThumbprint`        | `REHOST_VCENTER_THUMBPRINT`   | or its fingerprint                         |
+ *
+ * Files are relative to the project directory (the working directory of the provider).
+ */
+import * as fs from "node:fs";
+import { AgentClient } from "../agent/client";
+import type { VSphereClient } from "../vsphere";
+
+/** One credential: its stack config key and its environment variable. */
+interface Setting {
+  readonly config: string;
+  readonly env: string;
+}
+
+/** Where each credential is read from. */
+export const CREDENTIALS = {
+  agentToken: { config: "rehost:agentToken", env: "REHOST_AGENT_TOKEN" },
+  agentTokenFile: { config: "rehost:agentTokenFile", env: "REHOST_AGENT_TOKEN_FILE" },
+  agentFingerprint: { config: "rehost:agentFingerprint", env: "REHOST_AGENT_FINGERPRINT" },
+  agentCaFile: { config: "rehost:agentCaFile", env: "REHOST_AGENT_CA_FILE" },
+  vcenterUrl: { config: "rehost:vcenterUrl", env: "REHOST_VCENTER_URL" },
+  vcenterUser: { config: "rehost:vcenterUser", env: "REHOST_VCENTER_USER" },
+  vcenterPassword: { config: "rehost:vcenterPassword", env: "REHOST_VCENTER_PASSWORD" },
+  vcenterCaFile: { config: "rehost:vcenterCaFile", env: "REHOST_VCENTER_CA_FILE" },
+  vcenterThumbprint: { config: "rehost:vcenterThumbprint", env: "REHOST_VCENTER_THUMBPRINT" },
+} as const satisfies Record<string, Setting>;
+
+/** What `configure` receives: the stack's configuration. */
+export interface ProviderConfig {
+  get(key: string): string | undefined;
+}
+
+/** Credentials as the providers use them, from config first and the environment second. */
+export class ProviderCredentials {
+  constructor(
+    private readonly config: ProviderConfig = { get: () => undefined },
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
+
+  private value(setting: Setting): string | undefined {
+    const v = this.config.get(setting.config) ?? this.env[setting.env];
+    return v === undefined || v === "" ? undefined : v;
+  }
+
+  private describe(setting: Setting): string {
+    return `${setting.config} (pulumi config set${setting === CREDENTIALS.agentToken || setting === CREDENTIALS.vcenterPassword ? " --secret" : ""} ${setting.config} …) or ${setting.env}`;
+  }
+
+  /** A client for the agent at `url`. */
+  agentClient(url: string): AgentClient {
+    const tokenFile = this.value(CREDENTIALS.agentTokenFile);
+    const token = this.value(CREDENTIALS.agentToken) ?? (tokenFile !== undefined ? fs.readFileSync(tokenFile, "utf8").trim() : undefined);
+    if (token === undefined || token === "") {
+      throw new Error(`No agent token: set ${this.describe(CREDENTIALS.agentToken)}, or ${CREDENTIALS.agentTokenFile.env}.`);
+    }
+    const fingerprint = this.value(CREDENTIALS.agentFingerprint);
+    const caFile = this.value(CREDENTIALS.agentCaFile);
+    if (fingerprint === undefined && caFile === undefined) {
+      throw new Error(
+        `No way to authenticate the agent at ${url}: set ${this.describe(CREDENTIALS.agentFingerprint)} (rehost agent prints it when it starts), or ${this.describe(CREDENTIALS.agentCaFile)}.`,
+      );
+    }
+    return new AgentClient({ url: url.replace(/\/$/, ""), token, fingerprint, ca: caFile !== undefined ? fs.readFileSync(caFile, "utf8") : undefined });
+  }
+
+  /** Whether a vSphere client is configured. */
+  vsphereConfigured(): boolean {
+    return this.value(CREDENTIALS.vcenterUrl) !== undefined;
+  }
+
+  /** A logged-in vSphere client, or undefined when no vCenter is configured. */
+  async vsphere(): Promise<VSphereClient | undefined> {
+    const url = this.value(CREDENTIALS.vcenterUrl);
+    if (url === undefined) return undefined;
+    const user = this.value(CREDENTIALS.vcenterUser);
+    if (user === undefined) throw new Error(`${CREDENTIALS.vcenterUrl.config} is set but the user is not: set ${this.describe(CREDENTIALS.vcenterUser)}.`);
+    const password = this.value(CREDENTIALS.vcenterPassword);
+    if (password === undefined) throw new Error(`No password for ${user} at ${url}: set ${this.describe(CREDENTIALS.vcenterPassword)}.`);
+    const { connectVSphere } = require("../vsphere") as typeof import("../vsphere");
+    return connectVSphere({ url, user, password, ca: this.value(CREDENTIALS.vcenterCaFile), thumbprint: this.value(CREDENTIALS.vcenterThumbprint) });
+  }
+}
