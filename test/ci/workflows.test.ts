@@ -69,6 +69,17 @@ describe.each(workflows)("%s", (file) => {
   });
 });
 
+describe("up.yml", () => {
+  const workflow = load("examples/ci/github/up.yml");
+  it("runs pulumi up on a runner inside the network, with the agents' pin and vCenter's settings", () => {
+    const up = workflow.jobs.up as unknown as { "runs-on": unknown; steps: Array<Step & { env?: Record<string, string> }> };
+    expect(up["runs-on"]).toContain("self-hosted");
+    const env = up.steps.find((s) => s.uses?.startsWith("pulumi/actions"))!.env!;
+    for (const name of ["REHOST_AGENT_TOKEN", "REHOST_AGENT_FINGERPRINT", "REHOST_VCENTER_URL", "REHOST_VCENTER_USER", "REHOST_VCENTER_PASSWORD"]) expect(Object.keys(env)).toContain(name);
+    expect(up.steps.some((s) => s.run === "npm run build")).toBe(true);
+  });
+});
+
 describe("the pull-request policy config", () => {
   it("names only rules of the pack, with valid levels", () => {
     const names = new Set(rehostPolicies().map((p) => p.name));
