@@ -10,6 +10,10 @@
  * With a journal, the copier bounds the work a crash can lose: it never has more than one
  * checkpoint interval of source reads issued beyond the last checkpoint on disk (see
  * `journal.ts`).
+ *
+ * Once the copy stops — aborted, or a request failed — no worker issues another write, and
+ * `copy` settles only after every request in flight has: when it returns or throws, the target
+ * is no longer being written.
  */
 import { xxh3 } from "@node-rs/xxhash";
 import { bufferPool } from "./aligned";
@@ -160,6 +164,8 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
         await options.throttle?.take(length, options.signal);
         const data = await source.read(offset, length, buffer);
         counters.bytesRead += length;
+        // Once the copy is stopped (aborted, or another worker failed), nothing more is written.
+        if (failure !== undefined) return;
         if (isZero(data)) {
           await writeZeroes(target, offset, length);
         } else {
@@ -169,6 +175,7 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
       } else {
         targetBuffer ??= Buffer.allocUnsafe(options.blockSize);
         const current = await target.read(offset, length, targetBuffer);
+        if (failure !== undefined) return;
         if (kind === "compare-zero") {
           if (isZero(current)) counters.bytesSkipped += length;
           else await writeZeroes(target, offset, length);
@@ -176,6 +183,7 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
           await options.throttle?.take(length, options.signal);
           const data = await source.read(offset, length, buffer);
           counters.bytesRead += length;
+          if (failure !== undefined) return;
           if (digestOf(data) === digestOf(current)) {
             counters.bytesSkipped += length;
           } else if (isZero(data)) {

@@ -46,5 +46,8 @@ export interface BlockDevice {
   flush(): Promise<void>;
   /** Extents of one negotiated metadata context covering at least part of [offset, offset+length). */
   blockStatus(context: string, offset: number, length: number): Promise<StatusExtent[]>;
+  /** Waits for the requests in flight, then closes. */
   close(): Promise<void>;
+  /** Stops at once: requests in flight fail (a round being aborted lets go of its disks). */
+  destroy(reason: string): void;
 }

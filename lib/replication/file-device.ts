@@ -3,10 +3,14 @@
  *
  * Reads and writes are positional (`pread`/`pwrite` on libuv's thread pool). Aligned writes from
  * aligned buffers go to the disk directly (`O_DIRECT`, several at once); other writes go through
- * the page cache one at a time (see `write`). Node exposes neither `SEEK_DATA` nor `fallocate`, so a file reports no
- * metadata contexts (every byte is data to the extent sources) and `writeZeroes` keeps a sparse
- * target sparse by reading the range first and writing only the parts that are not already zero.
+ * the page cache one at a time (see `write`). Node exposes neither `SEEK_DATA` nor `fallocate`, so
+ * a file reports no metadata contexts (every byte is data to the extent sources), and
+ * `writeZeroes` runs util-linux's `fallocate(1)` on the open file (`/proc/self/fd/N`) for ranges
+ * of 8 MiB or more: a punched hole keeps a file sparse and discards a block device's range
+ * with zeroing, nothing is read, and a terabyte of zeroes takes seconds. Smaller ranges, and
+ * where `fallocate` cannot (a device without discard), are written as zeroes.
  */
+import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import { DIRECT_ALIGNMENT, isAligned } from "./aligned";
 import type { BlockDevice, StatusExtent } from "./device";
@@ -19,9 +23,22 @@ const FILE_MAXIMUM_BLOCK = 32 * 1024 * 1024;
  * waits for the last of it instead of the whole disk.
  */
 const WRITEBACK_EVERY = 64 * 1024 * 1024;
-/** The piece size `writeZeroes` reads and writes at a time. */
+/** The piece size `writeZeroes` writes at a time where it writes zeroes. */
 const ZERO_PIECE = 1024 * 1024;
 const zeroPiece = Buffer.alloc(ZERO_PIECE);
+/**
+ * Ranges at least this long are zeroed with `fallocate(1)` instead of written: the zero ranges of
+ * an extent source (up to 1 GiB each) are, a single zero block of a data range (1 MiB) is not —
+ * a process per block would cost more than writing it.
+ */
+const FALLOCATE_MINIMUM = 8 * 1024 * 1024;
+
+/** Whether `fallocate(1)` zeroed the range (false where the file system or device cannot). */
+function fallocate(mode: "--punch-hole" | "--zero-range", file: string, offset: number, length: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    execFile("fallocate", [mode, "--offset", String(offset), "--length", String(length), file], (err) => resolve(err === null));
+  });
+}
 
 export interface OpenFileOptions {
   /** Open for writing. @default false - read-only */
@@ -46,8 +63,9 @@ export async function openFileDevice(path: string, options: OpenFileOptions = {}
   try {
     const stat = await handle.stat();
     const size = stat.isBlockDevice() ? blockDeviceSize(stat) : stat.size;
-    if (write) direct = await openDirect(path);
-    return new FileDevice(path, handle, size, !write, direct);
+    // The direct handle opens what the first one opened, whatever the path names by now.
+    if (write) direct = await openDirect(`/proc/self/fd/${handle.fd}`);
+    return new FileDevice(path, handle, size, !write, direct, { dev: stat.dev, ino: stat.ino, rdev: stat.rdev, blockDevice: stat.isBlockDevice() });
   } catch (err) {
     await direct?.close();
     await handle.close();
@@ -76,6 +94,14 @@ function blockDeviceSize(stat: fs.Stats): number {
   return sectors * 512;
 }
 
+/** What a file device opened: a file's device and inode, or a block device's number. */
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+  readonly rdev: number;
+  readonly blockDevice: boolean;
+}
+
 /** A `BlockDevice` over an open file handle. */
 export class FileDevice implements BlockDevice {
   readonly minimumBlockSize = 1;
@@ -87,8 +113,6 @@ export class FileDevice implements BlockDevice {
   readonly canFastZero = false;
   readonly canMultiConn = true;
   readonly metaContexts: readonly string[] = [];
-  /** Buffers `writeZeroes` reads into, reused (one per concurrent call). */
-  private readonly scratch: Buffer[] = [];
   /** The last write queued: writes run one at a time, in the order they were asked for. */
   private writeQueue: Promise<void> = Promise.resolve();
   /** Bytes written since the last background writeback started. */
@@ -104,7 +128,13 @@ export class FileDevice implements BlockDevice {
     readonly readOnly: boolean,
     /** A handle with `O_DIRECT` for aligned writes, when the file system allows it. */
     private readonly direct?: fs.promises.FileHandle,
+    /** What was opened: the file (device and inode) or the block device (`rdev`). */
+    readonly identity: FileIdentity = { dev: 0, ino: 0, rdev: 0, blockDevice: false },
   ) {}
+
+  private destroyed: string | undefined;
+  /** `fallocate` stops being tried once it failed on this file. */
+  private fallocateWorks = true;
 
   async read(offset: number, length: number, into?: Buffer): Promise<Buffer> {
     this.check(offset, length);
@@ -177,21 +207,24 @@ export class FileDevice implements BlockDevice {
     }
   }
 
+  /**
+   * Zeroes a range without reading it: `fallocate --punch-hole` (or `--zero-range` with `noHole`)
+   * for 8 MiB or more, else zeroes written. Data written before through the page cache is
+   * written back first, so the hole is not filled again later.
+   */
   async writeZeroes(offset: number, length: number, options: { noHole?: boolean; fastZero?: boolean } = {}): Promise<void> {
     this.check(offset, length);
     this.checkWritable();
-    const scratch = options.noHole === true ? undefined : (this.scratch.pop() ?? Buffer.allocUnsafe(ZERO_PIECE));
-    try {
-      for (let at = offset; at < offset + length; at += ZERO_PIECE) {
-        const piece = Math.min(ZERO_PIECE, offset + length - at);
-        if (scratch !== undefined) {
-          const current = await this.read(at, piece, scratch);
-          if (current.equals(zeroPiece.subarray(0, piece))) continue;
-        }
-        await this.write(at, zeroPiece.subarray(0, piece));
-      }
-    } finally {
-      if (scratch !== undefined) this.scratch.push(scratch);
+    if (length >= FALLOCATE_MINIMUM && this.fallocateWorks) {
+      await this.writeQueue;
+      const zeroed = await fallocate(options.noHole === true ? "--zero-range" : "--punch-hole", `/proc/${process.pid}/fd/${this.handle.fd}`, offset, length);
+      if (zeroed) return;
+      this.fallocateWorks = false;
+    }
+    if (options.fastZero === true) throw Object.assign(new Error(`${this.path}: zeroing fast is not supported here`), { code: "ENOTSUP" });
+    for (let at = offset; at < offset + length; at += ZERO_PIECE) {
+      this.checkAlive();
+      await this.write(at, zeroPiece.subarray(0, Math.min(ZERO_PIECE, offset + length - at)));
     }
   }
 
@@ -215,7 +248,17 @@ export class FileDevice implements BlockDevice {
     await this.handle.close();
   }
 
+  /** Refuses every later request; reads and writes already on libuv's threads finish by themselves. */
+  destroy(reason: string): void {
+    this.destroyed ??= reason;
+  }
+
+  private checkAlive(): void {
+    if (this.destroyed !== undefined) throw Object.assign(new Error(`${this.path}: ${this.destroyed}`), { code: "ECANCELED" });
+  }
+
   private check(offset: number, length: number): void {
+    this.checkAlive();
     if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > this.size) {
       throw new RangeError(`${this.path}: request at offset ${offset}, length ${length} is outside the disk (size ${this.size})`);
     }

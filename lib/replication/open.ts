@@ -18,6 +18,10 @@ export interface OpenDeviceOptions {
   readonly optionalMetaContexts?: readonly string[];
   /** For a local path that does not exist: create a sparse file of this size (implies `write`). */
   readonly createSize?: number;
+  /** Aborting destroys the connection: requests in flight fail at once. */
+  readonly signal?: AbortSignal;
+  /** NBD: fail when the server leaves requests unanswered this long (ms). @default 120000 */
+  readonly idleTimeoutMs?: number;
 }
 
 /** Whether `spec` is an NBD URI. */
@@ -36,11 +40,11 @@ export async function openDevice(spec: string, options: OpenDeviceOptions = {}):
     const optional = (options.optionalMetaContexts ?? []).filter((c) => !required.includes(c));
     try {
       try {
-        return await connectNbd(spec, { readOnly: !write, metaContexts: [...required, ...optional] });
+        return await connectNbd(spec, { readOnly: !write, metaContexts: [...required, ...optional], signal: options.signal, idleTimeoutMs: options.idleTimeoutMs });
       } catch (err) {
         if (optional.length === 0 || (err as { code?: string }).code !== "ENOCONTEXT") throw err;
         // Retry without the optional contexts; a missing required one fails again and is reported.
-        return await connectNbd(spec, { readOnly: !write, metaContexts: required });
+        return await connectNbd(spec, { readOnly: !write, metaContexts: required, signal: options.signal, idleTimeoutMs: options.idleTimeoutMs });
       }
     } catch (err) {
       throw asInputError(err, spec, "cannot connect to the NBD server", "check the URI, that the server runs and listens there, and its TLS settings");

@@ -2,6 +2,7 @@
  * One sync round: open both disks, list the round's segments from the extent source, resume the
  * journal if there is one, copy, flush, and report the bytes moved.
  */
+import { setMaxListeners } from "node:events";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { InputError, problem, type Problem } from "../problems";
@@ -53,6 +54,24 @@ export interface SyncOptions {
   readonly depth?: number;
   /** Source bytes read between checkpoints of the journal. @default - 256 MiB */
   readonly checkpointInterval?: number;
+  /**
+   * Leave the journal marked complete instead of removing it: a caller that records the round
+   * afterwards (the agent: digest, job record) removes it then, and a crash before that resumes
+   * the round with nothing left to copy. @default false
+   */
+  readonly keepJournal?: boolean;
+  /** An NBD server that leaves requests unanswered this long fails the round (ms). @default 120000 */
+  readonly idleTimeoutMs?: number;
+  /** A local target must be exactly this file or device (checked on the opened handle). @default - any */
+  readonly expectTarget?: TargetIdentity;
+}
+
+/** A local file (device and inode) or block device (`rdev`), as `fs.stat` reports them. */
+export interface TargetIdentity {
+  readonly dev: number;
+  readonly ino: number;
+  readonly rdev: number;
+  readonly blockDevice: boolean;
 }
 
 /** What a round moved. */
@@ -87,8 +106,17 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const meter = new ProgressMeter(options.onProgress);
   meter.setPhase("open");
   const devices: BlockDevice[] = [];
+  // Aborting lets go of the disks at once: requests in flight fail instead of being waited for.
+  const onAbort = (): void => {
+    for (const d of devices) d.destroy("the round was stopped");
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  // Every request waiting on the throttle listens to the signal too: dozens at once are expected.
+  if (options.signal !== undefined) setMaxListeners(0, options.signal);
+  const connection = { signal: options.signal, idleTimeoutMs: options.idleTimeoutMs };
   try {
-    const source = await openDevice(options.source, { metaContexts: extentSource.requiredContexts, optionalMetaContexts: extentSource.optionalContexts });
+    options.signal?.throwIfAborted();
+    const source = await openDevice(options.source, { ...connection, metaContexts: extentSource.requiredContexts, optionalMetaContexts: extentSource.optionalContexts });
     devices.push(source);
     const missing = extentSource.requiredContexts.filter((c) => !source.metaContexts.includes(c));
     if (missing.length > 0) {
@@ -106,8 +134,9 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       );
     }
     const createSize = !isNbdUri(options.target) && !fs.existsSync(options.target) ? source.size : undefined;
-    const target = await openDevice(options.target, { write: true, createSize });
+    const target = await openDevice(options.target, { ...connection, write: true, createSize });
     devices.push(target);
+    checkTarget(options, source, target);
     if (target.size < source.size) {
       throw new InputError(
         problem({
@@ -129,16 +158,18 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     // Extra connections are opened together: each handshake is a few round trips to the server.
     const extraSources = settings.connections > 1 && source.canMultiConn && isNbdUri(options.source) ? settings.connections - 1 : 0;
     const extraTargets = settings.connections > 1 && target.canMultiConn && isNbdUri(options.target) ? settings.connections - 1 : 0;
+    // A server that accepts fewer connections than asked for is used with those it accepted.
     const opened = await Promise.allSettled([
-      ...Array.from({ length: extraSources }, () => openDevice(options.source, { metaContexts: [] })),
-      ...Array.from({ length: extraTargets }, () => openDevice(options.target, { write: true })),
+      ...Array.from({ length: extraSources }, () => openDevice(options.source, { ...connection, metaContexts: [] })),
+      ...Array.from({ length: extraTargets }, () => openDevice(options.target, { ...connection, write: true })),
     ]);
-    const extra = opened.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-    devices.push(...extra);
-    const failed = opened.find((r) => r.status === "rejected");
-    if (failed !== undefined) throw failed.reason;
-    const sources = [source, ...extra.slice(0, extraSources)];
-    const targets = [target, ...extra.slice(extraSources)];
+    const fulfilled = (results: typeof opened): BlockDevice[] => results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+    const extraSourceDevices = fulfilled(opened.slice(0, extraSources));
+    const extraTargetDevices = fulfilled(opened.slice(extraSources));
+    devices.push(...extraSourceDevices, ...extraTargetDevices);
+    options.signal?.throwIfAborted();
+    const sources = [source, ...extraSourceDevices];
+    const targets = [target, ...extraTargetDevices];
 
     const roundRequests = (): AsyncGenerator<CopyRequest> => requestsOf(extentSource.segments(source), blockSize, align, source.size);
     async function* remaining(): AsyncGenerator<CopyRequest> {
@@ -161,7 +192,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     let workers = Math.max(settings.depth, sources.length, targets.length);
     const checkpointInterval = settings.checkpointInterval;
     if (journal !== undefined) workers = Math.max(1, Math.min(workers, Math.floor(checkpointInterval / (2 * blockSize))));
-    const counters = await copy({
+    const counters = await copyOrExplain(options, {
       sources,
       targets,
       requests: kept === undefined ? remaining() : fromArray(kept),
@@ -180,7 +211,10 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
               write: (frontier: number, done: readonly Extent[], bytesDone: number) => journal.checkpoint(frontier, done, bytesDone),
             },
     });
-    await journal?.remove();
+    if (journal !== undefined) {
+      if (options.keepJournal === true) await journal.checkpoint(source.size, [], planned);
+      else await journal.remove();
+    }
     const touched = counters.bytesWritten + counters.bytesZeroed;
     const result: SyncResult = {
       ...counters,
@@ -191,7 +225,64 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     meter.setPhase("done");
     return result;
   } finally {
+    options.signal?.removeEventListener("abort", onAbort);
     await Promise.allSettled(devices.reverse().map((d) => d.close()));
+  }
+}
+
+/** Refuses, before anything is written, a target that cannot take the round. */
+function checkTarget(options: SyncOptions, source: BlockDevice, target: BlockDevice): void {
+  if (target.readOnly) {
+    throw new InputError(
+      problem({ file: options.target, field: "target", received: "a read-only export", expected: "a writable disk", fix: "export it writable (without qemu-nbd -r / nbdkit -r) or choose another target", message: "The target disk is read-only" }),
+    );
+  }
+  const tail = source.size % target.minimumBlockSize;
+  if (tail !== 0) {
+    throw new InputError(
+      problem({
+        file: options.target,
+        field: "target",
+        received: `minimum block size ${target.minimumBlockSize} bytes; the source is ${source.size} bytes, ${tail} past the last whole block`,
+        expected: "a target whose minimum block size divides the source's size",
+        fix: "export the target with a smaller minimum block size (nbdkit blocksize-policy, qemu-nbd without a 4 KiB block-size), or copy to a local file",
+        message: "The source's last bytes cannot be written to the target in whole blocks",
+      }),
+    );
+  }
+  const expected = options.expectTarget;
+  if (expected !== undefined) {
+    const opened = (target as { identity?: TargetIdentity }).identity;
+    const same =
+      opened !== undefined &&
+      opened.blockDevice === expected.blockDevice &&
+      (expected.blockDevice ? opened.rdev === expected.rdev : opened.dev === expected.dev && opened.ino === expected.ino);
+    if (!same) {
+      throw new InputError(
+        problem({ file: options.target, field: "target", received: "another file or device than the one checked", expected: "the file or device that was allowed", fix: "do not swap the target while a round opens it", message: "The target changed between its check and its opening" }),
+      );
+    }
+  }
+}
+
+/** Runs the copy; a target out of space is reported as such, with what to do. */
+async function copyOrExplain(options: SyncOptions, copierOptions: Parameters<typeof copy>[0]): Promise<Awaited<ReturnType<typeof copy>>> {
+  try {
+    return await copy(copierOptions);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOSPC") {
+      throw new InputError(
+        problem({
+          file: options.target,
+          field: "target",
+          received: "no space left (ENOSPC)",
+          expected: "room for the source's data",
+          fix: `free space where ${options.target} lives or choose a target with room for the source; ${options.journal !== undefined ? "the journal lets the round resume" : "with --journal the round can resume"}`,
+          message: "The target ran out of space",
+        }),
+      );
+    }
+    throw err;
   }
 }
 

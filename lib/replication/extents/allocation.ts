@@ -72,11 +72,13 @@ export class AllocationMap {
     }
   }
 
+  /** Fetches a window from `at`, asked from the block boundary at or before it (servers refuse unaligned requests). */
   private async fetch(at: number): Promise<void> {
-    const length = Math.min(STATUS_WINDOW, this.device.size - at);
+    const start = at - (at % this.device.minimumBlockSize);
+    const length = Math.min(STATUS_WINDOW, this.device.size - start);
     this.buffered = [];
     this.head = 0;
-    for await (const extent of statusExtents(this.device, BASE_ALLOCATION, at, length)) this.buffered.push(extent);
+    for await (const extent of statusExtents(this.device, BASE_ALLOCATION, start, length)) this.buffered.push(extent);
   }
 }
 

@@ -83,7 +83,12 @@ const enum State {
 export interface ClientOptions {
   readonly readOnly: boolean;
   readonly metaContexts: readonly string[];
+  /** Fail the connection when requests are in flight and the server sends nothing for this long (ms). */
+  readonly idleTimeoutMs?: number;
 }
+
+/** How long a server may leave requests in flight unanswered before the connection fails. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 /**
  * An open NBD connection. Implements {@link BlockDevice}; obtained from `connectNbd`.
@@ -115,6 +120,9 @@ export class NbdClient implements BlockDevice {
   private failure: NbdError | undefined;
   private closing: Promise<void> | undefined;
   private idleWaiters: Array<() => void> = [];
+  /** When the server last sent something, or the first request after a quiet time went out. */
+  private lastProgress = Date.now();
+  private readonly watchdog: NodeJS.Timeout;
 
   // Reply parser state.
   private state = State.Header;
@@ -158,8 +166,19 @@ export class NbdClient implements BlockDevice {
     this.contextIds = info.metaContexts;
     this.metaContexts = [...info.metaContexts.keys()];
     this.scratch = transport.scratch;
-    transport.setReceiver((buf, start, end) => this.receive(buf, start, end));
+    const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    this.watchdog = setInterval(() => {
+      if (this.pending.size > 0 && Date.now() - this.lastProgress > idleTimeoutMs) {
+        this.fail(new NbdError({ code: "ETIMEDOUT", command: "connection", server: this.server, detail: `the server answered none of ${this.pending.size} requests in flight for ${Math.round(idleTimeoutMs / 1000)} s` }));
+      }
+    }, Math.min(1000, Math.max(50, idleTimeoutMs / 4)));
+    this.watchdog.unref();
+    transport.setReceiver((buf, start, end) => {
+      this.lastProgress = Date.now();
+      this.receive(buf, start, end);
+    });
     transport.setBufferProvider(this.nextReadBuffer);
+    transport.onClose(() => clearInterval(this.watchdog));
     transport.onClose((err) =>
       this.fail(
         new NbdError(
@@ -333,6 +352,7 @@ export class NbdClient implements BlockDevice {
     header.writeUInt32BE(offset >>> 0, 20);
     header.writeUInt32BE(length, 24);
     if (command === NBD_CMD_READ) this.readsPending++;
+    if (this.pending.size === 0) this.lastProgress = Date.now();
     return new Promise((resolve, reject) => {
       this.pending.set(handle, {
         handle,

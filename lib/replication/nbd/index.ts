@@ -42,6 +42,12 @@ export interface ConnectOptions {
    * @default 30000
    */
   readonly timeoutMs?: number;
+  /**
+   * Once connected: the connection fails (requests in flight reject with `ETIMEDOUT`) when the
+   * server leaves requests unanswered and sends nothing for this long, in milliseconds.
+   * @default 120000
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /** What a server says about an export, from {@link probeNbd}. */
@@ -67,7 +73,7 @@ export async function connectNbd(uri: string | NbdUri, options: ConnectOptions =
   const parsed = typeof uri === "string" ? parseNbdUri(uri) : uri;
   const metaContexts = [...new Set(options.metaContexts ?? [])];
   const { transport, handshake, info } = await negotiate(parsed, metaContexts, "go", options);
-  const client = new NbdClient(transport, info, { readOnly: options.readOnly ?? false, metaContexts }, handshake.leftover());
+  const client = new NbdClient(transport, info, { readOnly: options.readOnly ?? false, metaContexts, idleTimeoutMs: options.idleTimeoutMs }, handshake.leftover());
   const signal = options.signal;
   if (signal) {
     const onAbort = (): void => client.destroy("aborted");
