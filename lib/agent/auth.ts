@@ -18,9 +18,10 @@ export function loadOrCreateToken(file: string): { token: string; created: boole
   return { token, created: true };
 }
 
-/** Whether an `Authorization` header carries exactly `Bearer <token>`, compared in constant time. */
+/** Whether an `Authorization` header carries `Bearer <token>` (the scheme in any case), the token compared in constant time. */
 export function authorized(header: string | undefined, token: string): boolean {
-  const presented = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : "";
+  const match = typeof header === "string" ? /^bearer +(\S+) *$/i.exec(header) : null;
+  const presented = match?.[1] ?? "";
   const a = crypto.createHash("sha256").update(presented).digest();
   const b = crypto.createHash("sha256").update(token).digest();
   return crypto.timingSafeEqual(a, b) && presented.length > 0;

@@ -62,6 +62,8 @@ export interface SyncTuning {
   readonly connections?: number;
   /** Source bytes between journal checkpoints. @default - the copier's (256 MiB) */
   readonly checkpointInterval?: number;
+  /** A source or target server that leaves requests unanswered this long fails the round, in ms. @default - the client's (120000) */
+  readonly idleTimeoutMs?: number;
 }
 
 /** A running agent. */
@@ -156,6 +158,8 @@ export function replicationDataPlane(tuning: SyncTuning = {}): DataPlane {
         target: o.target,
         changed: o.changed as replication.ChangedSpec,
         journal: o.journal,
+        keepJournal: o.keepJournal,
+        expectTarget: o.expectTarget,
         bandwidth: o.bandwidth as number | replication.Throttle | undefined,
         onProgress: o.onProgress as ((p: RoundProgress) => void) | undefined,
         signal: o.signal,

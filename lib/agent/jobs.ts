@@ -23,10 +23,12 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type { ActiveRound, Changed, Digest, JobSpec, JobState, JobStatus, RoundRecord, Verification } from "./api";
+import { RegisterRequestSchema, type ActiveRound, type Changed, type Digest, type JobSpec, type JobState, type JobStatus, type RoundRecord, type Verification } from "./api";
 import type { Logger } from "./log";
 import type { Scheduler } from "./scheduler";
-import type { Extent as ReplicationExtent, SyncProgress, SyncResult } from "../replication";
+import type { Extent as ReplicationExtent, SyncProgress, SyncResult, TargetIdentity } from "../replication";
+import { parseNbdUri } from "../replication/nbd/uri";
+import { InputError } from "../problems";
 import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/verify";
 import type { BlockHashes } from "./block-hashes";
@@ -43,6 +45,10 @@ export interface DataPlane {
     target: string;
     changed: Changed;
     journal: string;
+    /** The journal stays, marked complete, until the agent has recorded the round. */
+    keepJournal: true;
+    /** The opened target must be exactly this file or device. */
+    expectTarget: TargetIdentity;
     bandwidth?: unknown;
     onProgress?: (p: RoundProgress) => void;
     signal?: AbortSignal;
@@ -97,6 +103,8 @@ export interface JobManagerOptions {
 interface JobRecord {
   readonly version: 1;
   spec: JobSpec;
+  /** The target as registered: its real path (symbolic links and `..` resolved) and what it is. */
+  resolved?: { path: string; identity: TargetIdentity };
   state: JobState;
   active?: { round: number; changed: Changed; requestedAt: string; attempts: number };
   lastRound?: RoundRecord;
@@ -124,6 +132,10 @@ interface Job {
   /** The active round was loaded from disk after a restart: its target hashes are not trusted. */
   resumedRound?: boolean;
   removed: boolean;
+  /** The record changed in memory but could not be saved (a full state directory): saved again later. */
+  unsaved?: boolean;
+  /** The job file could not be read: the job is kept, in error, until an operator repairs or deletes it. */
+  broken?: string;
 }
 
 /** Every job of an agent: requests from the API, runs under the scheduler, persistence. */
@@ -131,21 +143,29 @@ export class JobManager {
   private readonly jobs = new Map<string, Job>();
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
-  private readonly allowed: ReadonlyMap<string, string>;
   private closed = false;
+  /** Saves records that could not be saved when they changed (a state directory briefly full). */
+  private readonly saver: NodeJS.Timeout;
 
   constructor(private readonly options: JobManagerOptions) {
     this.maxAttempts = options.maxAttempts ?? 5;
     this.retryDelayMs = options.retryDelayMs ?? 1000;
-    this.allowed = new Map(options.allow.map((p) => [canonical(p), p]));
+    this.saver = setInterval(() => this.saveUnsaved(), 2000);
+    this.saver.unref();
   }
 
   /** Loads saved jobs and resumes every unfinished round and verification. */
   resume(): void {
-    const records = this.options.state.loadJobs<JobRecord>((file, err) =>
-      this.options.logger.log("error", "job file unreadable; left in place", { file, error: String(err) }),
-    );
-    for (const record of records) {
+    const loaded = this.options.state.loadJobs((file, err) => this.options.logger.log("error", "job file unreadable; kept, in error, until it is repaired or the job deleted", { file, error: String(err) }));
+    for (const entry of loaded) {
+      const record = checkRecord(entry.record);
+      if (record === undefined) {
+        const reason = `the job file ${entry.file} is ${entry.record === undefined ? "unreadable" : "not a job record"}${entry.error !== undefined ? ` (${entry.error})` : ""}; restore it (its previous version may be in ${entry.file}.bak) or delete the job`;
+        this.jobs.set(entry.id, { record: brokenRecord(entry.id, reason), running: false, copying: false, removed: false, broken: reason });
+        this.options.logger.log("error", "job file is not a job record; the job is kept in error", { job: entry.id, file: entry.file });
+        continue;
+      }
+      if (entry.fromBackup) this.options.logger.log("warn", "job file unreadable; its previous version was loaded", { job: record.spec.id, file: entry.file });
       const job: Job = { record, running: false, copying: false, removed: false };
       this.jobs.set(record.spec.id, job);
       if (record.active !== undefined) {
@@ -153,6 +173,9 @@ export class JobManager {
         record.active.attempts = 0;
         record.state = record.active.round === 0 ? "initial-sync" : "syncing";
         this.options.logger.log("info", "job resumed", { job: record.spec.id, round: record.active.round });
+      } else {
+        // A round recorded just before a crash leaves its (complete) journal behind.
+        this.options.state.removeJournals(record.spec.id);
       }
       if (record.verification?.state === "running") this.startVerification(job, record.verification.requestedAt);
       this.kick(job);
@@ -160,7 +183,7 @@ export class JobManager {
   }
 
   list(): JobStatus[] {
-    return [...this.jobs.values()].map((j) => this.status(j));
+    return [...this.jobs.values()].filter((j) => !j.removed).map((j) => this.status(j));
   }
 
   get(id: string): JobStatus {
@@ -171,61 +194,68 @@ export class JobManager {
   register(spec: JobSpec): { status: JobStatus; created: boolean } {
     const existing = this.jobs.get(spec.id);
     if (existing !== undefined) {
+      if (existing.removed) throw new JobRequestError(409, `Job ${spec.id} is being unregistered; register it again once that is done.`);
       if (JSON.stringify(existing.record.spec) === JSON.stringify(spec)) return { status: this.status(existing), created: false };
       throw new JobRequestError(409, `Job ${spec.id} exists with a different source or target; unregister it first.`);
     }
-    if (!this.allowed.has(canonical(spec.target))) {
-      throw new JobRequestError(403, `Target ${spec.target} is not in the agent's allow-list.`, { allow: [...this.allowed.values()] });
-    }
+    checkSourceUri(spec.source.uri);
+    const resolved = this.resolveTarget(spec.target);
     for (const other of this.jobs.values()) {
-      if (canonical(other.record.spec.target) === canonical(spec.target)) {
-        throw new JobRequestError(409, `Target ${spec.target} is already used by job ${other.record.spec.id}.`);
+      if (other.broken !== undefined) {
+        throw new JobRequestError(409, `No job can be registered while job ${other.record.spec.id} cannot be read: its target is unknown, so it may be ${spec.target}. ${other.broken}.`);
+      }
+      if (other.record.resolved?.path === resolved.path || other.record.spec.target === spec.target) {
+        throw new JobRequestError(409, `Target ${spec.target} is already used by job ${other.record.spec.id}${other.removed ? ", which is being unregistered" : ""}.`);
       }
     }
-    if (!fs.existsSync(spec.target)) throw new JobRequestError(400, `Target ${spec.target} does not exist on the gateway.`);
     if (spec.source.credentials !== undefined) this.credentialsFile(spec.source.credentials);
     const record: JobRecord = {
       version: 1,
       spec,
+      resolved,
       state: "initial-sync",
       active: { round: 0, changed: spec.initial, requestedAt: new Date().toISOString(), attempts: 0 },
       rounds: [],
     };
     const job: Job = { record, running: false, copying: false, removed: false };
-    this.save(job);
+    this.saveOrRefuse(job, record);
     this.jobs.set(spec.id, job);
-    this.options.logger.log("info", "job registered", { job: spec.id, source: spec.source.uri, target: spec.target });
+    this.options.logger.log("info", "job registered", { job: spec.id, source: spec.source.uri, target: spec.target, resolvedTarget: resolved.path });
     this.kick(job);
     return { status: this.status(job), created: true };
   }
 
-  /** Requests round `round`; a round already requested or done is acknowledged without a new copy. */
-  requestRound(id: string, round: number, changed: Changed): JobStatus {
+  /**
+   * Requests round `round`; a round already requested or done is acknowledged without a new copy.
+   * An explicit extent list is checked against the source's size first. A round that failed (in
+   * `error`, or `stalled` between attempts) can be asked for again with other changed blocks.
+   * Nothing changes unless the new state is saved.
+   */
+  async requestRound(id: string, round: number, changed: Changed): Promise<JobStatus> {
     const job = this.find(id);
     const r = job.record;
     if (r.lastRound !== undefined && r.lastRound.round >= round) return this.status(job);
     if (r.active !== undefined) {
-      if (r.active.round !== round) {
+      const failed = r.state === "error" || r.state === "stalled";
+      if (r.active.round === round && !failed) return this.status(job);
+      if (!failed || round < r.active.round) {
         throw new JobRequestError(409, `Job ${id} is busy with round ${r.active.round}; wait for it before asking for round ${round}.`);
       }
-      if (r.state === "error") {
-        r.active.attempts = 0;
-        r.error = undefined;
-        r.state = round === 0 ? "initial-sync" : "syncing";
-        this.save(job);
-        this.kick(job);
+    } else {
+      if (r.state === "frozen" || r.freezePending !== undefined) {
+        throw new JobRequestError(409, `Job ${id} is frozen for rehearsal point ${r.frozenFor ?? r.freezePending}; thaw it before a new round.`);
       }
-      return this.status(job);
+      if (r.verification?.state === "running") throw new JobRequestError(409, `Job ${id} is being verified; wait for the verification to end.`);
     }
-    if (r.state === "frozen" || r.freezePending !== undefined) {
-      throw new JobRequestError(409, `Job ${id} is frozen for rehearsal point ${r.frozenFor ?? r.freezePending}; thaw it before a new round.`);
-    }
-    if (r.verification?.state === "running") throw new JobRequestError(409, `Job ${id} is being verified; wait for the verification to end.`);
-    r.active = { round, changed, requestedAt: new Date().toISOString(), attempts: 0 };
-    r.state = "syncing";
-    r.error = undefined;
-    this.save(job);
-    this.options.logger.log("info", "round requested", { job: id, round, changed: describeChanged(changed) });
+    if (typeof changed === "object") await this.checkExtents(job, changed.extents);
+    if (job.removed) throw new JobRequestError(404, `No job ${id} on this agent.`);
+    const retried = r.active !== undefined;
+    const next: JobRecord = { ...r, active: { round, changed, requestedAt: new Date().toISOString(), attempts: 0 }, state: round === 0 ? "initial-sync" : "syncing", error: undefined };
+    this.saveOrRefuse(job, next);
+    if (job.retryTimer !== undefined) clearTimeout(job.retryTimer);
+    job.retryTimer = undefined;
+    job.record = next;
+    this.options.logger.log("info", retried ? "failed round requested again" : "round requested", { job: id, round, changed: describeChanged(changed) });
     this.kick(job);
     return this.status(job);
   }
@@ -239,15 +269,10 @@ export class JobManager {
       throw new JobRequestError(409, `Job ${id} is already frozen for rehearsal point ${r.frozenFor}.`);
     }
     if (r.state === "error") throw new JobRequestError(409, `Job ${id} is in error (${r.error}); request its round again before freezing.`);
-    if (r.active === undefined) {
-      r.state = "frozen";
-      r.frozenFor = point;
-      r.freezePending = undefined;
-    } else {
-      r.freezePending = point;
-    }
-    this.save(job);
-    this.options.logger.log("info", r.state === "frozen" ? "job frozen" : "freeze pending round end", { job: id, point });
+    const next: JobRecord = r.active === undefined ? { ...r, state: "frozen", frozenFor: point, freezePending: undefined } : { ...r, freezePending: point };
+    this.saveOrRefuse(job, next);
+    job.record = next;
+    this.options.logger.log("info", next.state === "frozen" ? "job frozen" : "freeze pending round end", { job: id, point });
     return this.status(job);
   }
 
@@ -257,11 +282,13 @@ export class JobManager {
    */
   updateSource(id: string, source: JobSpec["source"]): JobStatus {
     const job = this.find(id);
+    checkSourceUri(source.uri);
     if (source.credentials !== undefined) this.credentialsFile(source.credentials);
     if (JSON.stringify(job.record.spec.source) === JSON.stringify(source)) return this.status(job);
     const previous = job.record.spec.source;
-    job.record.spec = { ...job.record.spec, source };
-    this.save(job);
+    const next: JobRecord = { ...job.record, spec: { ...job.record.spec, source } };
+    this.saveOrRefuse(job, next);
+    job.record = next;
     this.options.logger.log("info", "job source updated", { job: id, from: previous.uri, to: source.uri });
     return this.status(job);
   }
@@ -273,14 +300,13 @@ export class JobManager {
   thaw(id: string, point?: string): JobStatus {
     const job = this.find(id);
     const r = job.record;
-    if (point !== undefined && (r.frozenFor ?? r.freezePending) !== undefined && (r.frozenFor ?? r.freezePending) !== point) return this.status(job);
-    r.freezePending = undefined;
-    if (r.state === "frozen") {
-      r.state = "idle";
-      this.options.logger.log("info", "job thawed", { job: id, point: r.frozenFor });
-      r.frozenFor = undefined;
-    }
-    this.save(job);
+    const held = r.frozenFor ?? r.freezePending;
+    if (held === undefined || (point !== undefined && held !== point)) return this.status(job);
+    const next: JobRecord = { ...r, freezePending: undefined, ...(r.state === "frozen" ? { state: "idle" as const, frozenFor: undefined } : {}) };
+    this.saveOrRefuse(job, next);
+    job.record = next;
+    if (r.state === "frozen") this.options.logger.log("info", "job thawed", { job: id, point: held });
+    this.kick(job);
     return this.status(job);
   }
 
@@ -293,12 +319,17 @@ export class JobManager {
     return this.status(job);
   }
 
-  /** Stops the job's work and forgets it; its target keeps every byte written. */
-  unregister(id: string): void {
+  /**
+   * Stops the job's work and forgets it; its target keeps every byte written. Resolves once the
+   * round in progress has stopped: no write reaches the target after that, so the target may be
+   * given to another job at once.
+   */
+  async unregister(id: string): Promise<void> {
     const job = this.find(id);
     job.removed = true;
     job.abort?.abort(new Error("job unregistered"));
     if (job.retryTimer !== undefined) clearTimeout(job.retryTimer);
+    await job.runPromise;
     this.jobs.delete(id);
     this.options.state.removeJob(id);
     this.options.logger.log("info", "job unregistered", { job: id });
@@ -307,17 +338,70 @@ export class JobManager {
   /** Stops every running round and waits until each has let go of its disks (journals stay for the next start). */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.saver);
     for (const job of this.jobs.values()) {
       job.abort?.abort(new Error("agent stopping"));
       if (job.retryTimer !== undefined) clearTimeout(job.retryTimer);
     }
     await Promise.allSettled([...this.jobs.values()].map((j) => j.runPromise));
+    this.saveUnsaved();
   }
 
   private find(id: string): Job {
     const job = this.jobs.get(id);
-    if (job === undefined) throw new JobRequestError(404, `No job ${id} on this agent.`);
+    if (job === undefined || job.removed) throw new JobRequestError(404, `No job ${id} on this agent.`);
     return job;
+  }
+
+  /** The allowed targets now: each `--allow` entry's real path (devices may appear after the start). */
+  private allowedTargets(): Map<string, string> {
+    const allowed = new Map<string, string>();
+    for (const entry of this.options.allow) {
+      try {
+        allowed.set(fs.realpathSync.native(entry), entry);
+      } catch {
+        // An entry that does not exist (yet) allows nothing.
+      }
+    }
+    return allowed;
+  }
+
+  /**
+   * The target's real path — symbolic links and `..` resolved as the kernel resolves them when
+   * the copier opens it — if that is an allowed file or block device; refused otherwise.
+   */
+  private resolveTarget(target: string): { path: string; identity: TargetIdentity } {
+    let real: string;
+    try {
+      real = fs.realpathSync.native(target);
+    } catch {
+      throw new JobRequestError(400, `Target ${target} does not exist on the gateway.`);
+    }
+    if (!this.allowedTargets().has(real)) {
+      throw new JobRequestError(403, `Target ${target} is not in the agent's allow-list${real !== target ? ` (it resolves to ${real})` : ""}.`, { allow: [...this.options.allow] });
+    }
+    const st = fs.statSync(real);
+    if (!st.isFile() && !st.isBlockDevice()) throw new JobRequestError(400, `Target ${target} is neither a file nor a block device.`);
+    return { path: real, identity: { dev: st.dev, ino: st.ino, rdev: st.rdev, blockDevice: st.isBlockDevice() } };
+  }
+
+  /**
+   * Checks, before each round, that the target still resolves to what was registered and is
+   * still allowed; the copier then opens exactly that path and checks the handle it opened.
+   */
+  private targetForRound(job: Job): { path: string; identity: TargetIdentity } {
+    const r = job.record;
+    let now: { path: string; identity: TargetIdentity };
+    try {
+      now = this.resolveTarget(r.spec.target);
+    } catch (err) {
+      throw new TargetRefused(`${(err as Error).message} The job's rounds are refused until its target is allowed again (rehost agent --allow) or the job is unregistered.`);
+    }
+    const registered = r.resolved;
+    if (registered !== undefined && (registered.path !== now.path || !sameIdentity(registered.identity, now.identity))) {
+      throw new TargetRefused(`Target ${r.spec.target} now resolves to ${now.path}, not the ${registered.path} it was registered with; nothing was written. Unregister the job and register it again if the change is intended.`);
+    }
+    return registered ?? now;
   }
 
   private credentialsFile(name: string): string {
@@ -326,6 +410,24 @@ export class JobManager {
     const file = path.join(dir, name);
     if (!fs.existsSync(file)) throw new JobRequestError(400, `No credentials file ${name} in the agent's credentials directory.`);
     return file;
+  }
+
+  /** Refuses an extent list that reaches past the end of the source, naming the first bad extents. */
+  private async checkExtents(job: Job, extents: readonly Extent[]): Promise<void> {
+    let size = job.record.sourceSize;
+    if (size === undefined) {
+      try {
+        size = await this.options.dataPlane.size(this.sourceSpec(job.record.spec));
+      } catch (err) {
+        throw new JobRequestError(409, `The source of job ${job.record.spec.id} cannot be opened to check the extents: ${(err as Error).message}`);
+      }
+    }
+    const bad = extents.flatMap((e, index) => (e.offset + e.length > size ? [{ index, offset: e.offset, length: e.length }] : []));
+    if (bad.length > 0) {
+      throw new JobRequestError(400, `${bad.length} of the round's extents end past the end of the source disk (${size} bytes), the first at index ${bad[0].index}.`, {
+        problems: bad.slice(0, 20).map((b) => ({ severity: "error", field: `changed.extents[${b.index}]`, received: `offset ${b.offset}, length ${b.length}`, expected: `a range inside ${size} bytes`, fix: "send the changed areas of this disk", message: "An extent ends past the end of the source disk" })),
+      });
+    }
   }
 
   /** The source spec handed to the copier: the URI plus the PSK file it references. */
@@ -337,7 +439,7 @@ export class JobManager {
 
   private kick(job: Job): void {
     const r = job.record;
-    if (this.closed || job.removed || job.running || r.active === undefined || r.state === "error" || r.state === "stalled") return;
+    if (this.closed || job.removed || job.broken !== undefined || job.running || r.active === undefined || r.state === "error" || r.state === "stalled") return;
     job.running = true;
     job.runPromise = this.run(job).catch((err: unknown) => {
       this.options.logger.log("error", "job run failed unexpectedly", { job: job.record.spec.id, error: String(err) });
@@ -356,6 +458,7 @@ export class JobManager {
       job.startedAt = new Date().toISOString();
       job.progress = undefined;
       r.state = active.round === 0 ? "initial-sync" : "syncing";
+      const target = this.targetForRound(job);
       this.options.logger.log("info", "round started", { job: r.spec.id, round: active.round, changed: describeChanged(active.changed) });
       if (r.sourceSize === undefined) {
         r.sourceSize = await this.options.dataPlane.size(this.sourceSpec(r.spec));
@@ -364,9 +467,11 @@ export class JobManager {
       const cached = this.takeBlockDigests(job, active.attempts === 0 && !job.resumedRound);
       const result = await this.options.dataPlane.sync({
         source: this.sourceSpec(r.spec),
-        target: r.spec.target,
+        target: target.path,
         changed: active.changed,
         journal: this.options.state.journalFile(r.spec.id, active.round),
+        keepJournal: true,
+        expectTarget: target.identity,
         bandwidth: this.options.bandwidth,
         onProgress: (p) => {
           job.progress = p;
@@ -374,7 +479,8 @@ export class JobManager {
         signal: abort.signal,
       });
       if (job.removed || this.closed) return;
-      const taken = await this.targetDigest(job, active.round, active.changed, cached, result.resumed, abort.signal);
+      this.options.logger.log("info", "round copied; taking the target's digest", { job: r.spec.id, round: active.round });
+      const taken = await this.targetDigest(job, target.path, active.round, active.changed, cached, result.resumed, abort.signal);
       if (job.removed || this.closed) return;
       const digest = taken.digest;
       const finishedAt = new Date().toISOString();
@@ -406,8 +512,8 @@ export class JobManager {
       } else {
         r.state = "idle";
       }
-      this.save(job);
-      this.options.state.removeJournals(r.spec.id);
+      // The journal goes only once the round is recorded: a crash before that resumes a round with nothing left to copy.
+      if (this.save(job)) this.options.state.removeJournals(r.spec.id);
       this.options.logger.log("info", "round finished", {
         job: r.spec.id,
         round: record.round,
@@ -425,9 +531,9 @@ export class JobManager {
       if (job.removed || this.closed || active === undefined) return;
       active.attempts++;
       r.error = err instanceof Error ? err.message : String(err);
-      const retry = active.attempts < this.maxAttempts;
+      // A refused target is not retried: nothing may be written until an operator acts.
+      const retry = active.attempts < this.maxAttempts && !(err instanceof TargetRefused) && !(err instanceof InputError && isTargetProblem(err));
       r.state = retry ? "stalled" : "error";
-      this.save(job);
       this.options.logger.log(retry ? "warn" : "error", retry ? "round failed; will retry" : "round failed; giving up", {
         job: r.spec.id,
         round: active.round,
@@ -442,6 +548,8 @@ export class JobManager {
           this.kick(job);
         }, this.retryDelayMs * 2 ** (active.attempts - 1));
       }
+      // Saved after the retry is set: a state directory that cannot be written delays only the record.
+      this.save(job);
     } finally {
       job.running = false;
       job.copying = false;
@@ -456,7 +564,7 @@ export class JobManager {
     const r = job.record;
     let stat = "missing";
     try {
-      const st = fs.statSync(r.spec.target);
+      const st = fs.statSync(r.resolved?.path ?? r.spec.target);
       stat = st.isFile() ? `file:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` : `device:${st.rdev}`;
     } catch {
       // A target that cannot be stat'ed never matches saved hashes.
@@ -493,6 +601,7 @@ export class JobManager {
    */
   private async targetDigest(
     job: Job,
+    target: string,
     round: number,
     changed: Changed,
     cached: BlockDigests | undefined,
@@ -503,7 +612,7 @@ export class JobManager {
     const plane = this.options.dataPlane;
     const size = r.sourceSize as number;
     if (plane.blockHashes === undefined) {
-      const digest = await plane.digest(r.spec.target, size);
+      const digest = await plane.digest(target, size);
       return { digest, mode: "full", bytesRead: digest.size };
     }
     let digests: BlockDigests | undefined;
@@ -513,7 +622,7 @@ export class JobManager {
     if (cached !== undefined && !resumed && rangesKnown && plane.changedExtents !== undefined) {
       try {
         const extents = await plane.changedExtents(this.sourceSpec(r.spec), changed);
-        const read = await plane.blockHashes(r.spec.target, size, blocksTouched(extents, cached.identity.size), signal);
+        const read = await plane.blockHashes(target, size, blocksTouched(extents, cached.identity.size), signal);
         if (read.size === cached.identity.size && read.blocks !== undefined) {
           read.blocks.forEach((block, i) => cached.set(block, read.hashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES)));
           digests = cached;
@@ -526,7 +635,7 @@ export class JobManager {
       }
     }
     if (digests === undefined) {
-      const read = await plane.blockHashes(r.spec.target, size, undefined, signal);
+      const read = await plane.blockHashes(target, size, undefined, signal);
       bytesRead = read.bytesRead;
       if (read.size !== size) {
         const digest = new BlockDigests({ ...this.blockIdentity(job, round), size: read.size }, read.hashes).digest();
@@ -547,8 +656,9 @@ export class JobManager {
       const release = await this.options.scheduler.acquire();
       try {
         if (job.removed || this.closed) return;
+        const targetPath = this.targetForRound(job).path;
         const source = await this.options.dataPlane.digest(this.sourceSpec(r.spec));
-        const target = await this.options.dataPlane.digest(r.spec.target, source.size);
+        const target = await this.options.dataPlane.digest(targetPath, source.size);
         const equal = source.algorithm === target.algorithm && source.digest === target.digest && source.size === target.size;
         r.verification = { state: "done", requestedAt, finishedAt: new Date().toISOString(), source, target, equal };
         this.options.logger.log(equal ? "info" : "error", equal ? "verified: digests equal" : "verification failed: digests differ", {
@@ -567,9 +677,38 @@ export class JobManager {
     })();
   }
 
-  private save(job: Job): void {
-    if (job.removed) return;
-    this.options.state.saveJob(job.record.spec.id, job.record);
+  /**
+   * Saves the job's record; a failure (a full state directory) is logged and the record saved
+   * again every few seconds until it lands. Returns whether it was saved now.
+   */
+  private save(job: Job): boolean {
+    if (job.removed || job.broken !== undefined) return false;
+    try {
+      this.options.state.saveJob(job.record.spec.id, job.record);
+      if (job.unsaved) this.options.logger.log("info", "job record saved again", { job: job.record.spec.id });
+      job.unsaved = false;
+      return true;
+    } catch (err) {
+      if (!job.unsaved) this.options.logger.log("error", "job record cannot be saved; trying again", { job: job.record.spec.id, error: String(err) });
+      job.unsaved = true;
+      return false;
+    }
+  }
+
+  /** Saves `next` as the job's record, or refuses the request (503) leaving the job as it was. */
+  private saveOrRefuse(job: Job, next: JobRecord): void {
+    try {
+      this.options.state.saveJob(next.spec.id, next);
+      job.unsaved = false;
+    } catch (err) {
+      throw new JobRequestError(503, `The agent cannot save job ${next.spec.id} in its state directory (${(err as NodeJS.ErrnoException).code ?? String(err)}); nothing changed. Free space there and ask again.`);
+    }
+  }
+
+  private saveUnsaved(): void {
+    for (const job of this.jobs.values()) {
+      if (job.unsaved && this.save(job) && job.record.active === undefined) this.options.state.removeJournals(job.record.spec.id);
+    }
   }
 
   private status(job: Job): JobStatus {
@@ -606,14 +745,56 @@ export class JobManager {
   }
 }
 
-/** A path with `..` and symlinks of existing parents resolved, so two spellings of one device compare equal. */
-function canonical(p: string): string {
-  const resolved = path.resolve(p);
-  try {
-    return fs.realpathSync(resolved);
-  } catch {
-    return resolved;
+/** A round refused because its target is no longer what was registered and allowed. */
+class TargetRefused extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TargetRefused";
   }
+}
+
+/** Whether the data plane refused the target itself (swapped, read-only, too small): not worth a retry. */
+function isTargetProblem(err: InputError): boolean {
+  return err.problems.some((p) => p.field === "target");
+}
+
+function sameIdentity(a: TargetIdentity, b: TargetIdentity): boolean {
+  return a.blockDevice === b.blockDevice && (a.blockDevice ? a.rdev === b.rdev : a.dev === b.dev && a.ino === b.ino);
+}
+
+/**
+ * Refuses a source URI the agent would not follow: one it cannot parse (checked as the copier
+ * parses it, after percent-decoding), or one naming key files or turning certificate checks off —
+ * the agent runs as root, and key material is its own (`credentials`).
+ */
+function checkSourceUri(uri: string): void {
+  let parsed: ReturnType<typeof parseNbdUri>;
+  try {
+    parsed = parseNbdUri(uri);
+  } catch (err) {
+    if (err instanceof InputError) throw new JobRequestError(400, `The source URI is not valid: ${err.problems.map((p) => p.message).join("; ")}.`, { problems: err.problems });
+    throw err;
+  }
+  const refused = [parsed.tlsPskFile !== undefined ? "tls-psk-file" : undefined, parsed.tlsCertificates !== undefined ? "tls-certificates" : undefined, parsed.tlsVerifyPeer === false ? "tls-verify-peer=false" : undefined].filter(
+    (p): p is string => p !== undefined,
+  );
+  if (refused.length > 0) {
+    throw new JobRequestError(400, `The source URI sets ${refused.join(" and ")}: the agent's key files and certificate checks are its own; name a PSK file of its credentials directory with \`credentials\` instead.`);
+  }
+}
+
+/** A record as saved, checked: undefined when it is not one this agent wrote. */
+function checkRecord(raw: unknown): JobRecord | undefined {
+  if (raw === null || typeof raw !== "object") return undefined;
+  const r = raw as Partial<JobRecord>;
+  const spec = RegisterRequestSchema.safeParse(r.spec);
+  if (r.version !== 1 || !spec.success || typeof r.state !== "string" || !Array.isArray(r.rounds)) return undefined;
+  return { ...(r as JobRecord), spec: spec.data };
+}
+
+/** The record kept for a job whose file cannot be read: in error, holding nothing. */
+function brokenRecord(id: string, reason: string): JobRecord {
+  return { version: 1, spec: { id, source: { uri: "nbd://unknown/" }, target: "", initial: "allocated" }, state: "error", rounds: [], error: reason };
 }
 
 function describeChanged(changed: Changed): string {

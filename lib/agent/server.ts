@@ -21,8 +21,15 @@ import { authorized } from "./auth";
 import { JobRequestError, type JobManager } from "./jobs";
 import type { Logger } from "./log";
 
-/** The largest request body accepted (an explicit extent list can be long). */
-const MAX_BODY_BYTES = 16 * 1024 * 1024;
+/**
+ * The largest request body accepted: a round's explicit extent list may hold 1,000,000 extents
+ * (the schema's limit), about 45 bytes of JSON each at the largest offsets.
+ */
+export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+/** Connections held at once; more are refused until some close. */
+export const MAX_CONNECTIONS = 256;
+/** Seconds a connection may take for its TLS handshake and its request headers. */
+const HANDSHAKE_SECONDS = 10;
 
 /** What the HTTPS server needs. */
 export interface ServerOptions {
@@ -47,15 +54,29 @@ class HttpError extends Error {
 
 /** Creates the HTTPS server (not yet listening). */
 export function createAgentServer(options: ServerOptions): https.Server {
-  return https.createServer({ cert: options.cert, key: options.key, minVersion: "TLSv1.2" }, (req, res) => {
+  const server = https.createServer(
+    {
+      cert: options.cert,
+      key: options.key,
+      minVersion: "TLSv1.2",
+      handshakeTimeout: HANDSHAKE_SECONDS * 1000,
+      headersTimeout: HANDSHAKE_SECONDS * 1000,
+      requestTimeout: 300_000,
+      keepAliveTimeout: 5000,
+      connectionsCheckingInterval: 1000,
+    },
+    (req, res) => {
     const started = Date.now();
+    // Read now: once a connection is destroyed (a body too large) its socket is gone.
+    const peer = req.socket?.remoteAddress;
     handle(req, res, options)
       .catch((err: unknown) => {
         const status = err instanceof HttpError || err instanceof JobRequestError ? err.status : 500;
         const details = err instanceof HttpError || err instanceof JobRequestError ? err.details : {};
         const message = err instanceof Error ? err.message : String(err);
         if (status === 401) res.setHeader("WWW-Authenticate", 'Bearer realm="rehost-agent"');
-        send(res, status, { error: message, ...details });
+        if (status === 413) res.setHeader("Connection", "close");
+        if (!res.headersSent) send(res, status, { error: message, ...details });
       })
       .finally(() => {
         options.logger.log("info", "request", {
@@ -63,10 +84,15 @@ export function createAgentServer(options: ServerOptions): https.Server {
           path: (req.url ?? "").split("?")[0],
           status: res.statusCode,
           ms: Date.now() - started,
-          peer: req.socket.remoteAddress,
+          peer,
         });
       });
-  });
+    },
+  );
+  // Idle or unauthenticated connections are capped and timed out, so none can be hoarded.
+  server.maxConnections = MAX_CONNECTIONS;
+  server.setTimeout(30_000, (socket) => socket.destroy());
+  return server;
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: ServerOptions): Promise<void> {
@@ -104,7 +130,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Server
       return send(res, 200, jobs.updateSource(id, body.source));
     }
     if (method === "DELETE") {
-      jobs.unregister(id);
+      // Answered once the job's round has stopped: no write reaches its target afterwards.
+      await jobs.unregister(id);
       return send(res, 200, { id, unregistered: true });
     }
     throw new HttpError(405, `Method ${method} is not allowed on a job.`);
@@ -113,7 +140,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: Server
     switch (parts[3]) {
       case "rounds": {
         const body = parse(RoundRequestSchema, await readJson(req), "round request");
-        return send(res, 202, jobs.requestRound(id, body.round, body.changed));
+        return send(res, 202, await jobs.requestRound(id, body.round, body.changed));
       }
       case "freeze": {
         const body = parse(FreezeRequestSchema, await readJson(req), "freeze request");
@@ -142,6 +169,8 @@ function parse<T extends z.ZodTypeAny>(schema: T, body: unknown, what: string): 
 async function readJson(req: IncomingMessage, optional = false): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, `The request body (${declared} bytes) is larger than ${MAX_BODY_BYTES} bytes.`);
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
     if (size > MAX_BODY_BYTES) throw new HttpError(413, `The request body is larger than ${MAX_BODY_BYTES} bytes.`);

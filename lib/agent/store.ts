@@ -11,24 +11,48 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
-/** Writes `data` to `file` atomically (see the module comment). */
-export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): void {
+/**
+ * Writes `data` to `file` atomically (see the module comment). A failure (a full disk) leaves the
+ * old content and no temporary file. With `backup`, the old content stays as `FILE.bak`.
+ */
+export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600, backup = false): void {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, "w", mode);
   try {
-    fs.writeFileSync(fd, data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, "w", mode);
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (backup && fs.existsSync(file)) {
+      fs.rmSync(`${file}.bak`, { force: true });
+      fs.linkSync(file, `${file}.bak`);
+    }
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    fs.rmSync(tmp, { force: true });
+    throw err;
   }
-  fs.renameSync(tmp, file);
   const dirFd = fs.openSync(dir, "r");
   try {
     fs.fsyncSync(dirFd);
   } finally {
     fs.closeSync(dirFd);
   }
+}
+
+/** A job file as found at start. */
+export interface SavedJob {
+  /** The job id, from the file name. */
+  readonly id: string;
+  readonly file: string;
+  /** The parsed content; undefined when neither the file nor its backup is JSON. */
+  readonly record: unknown;
+  /** Whether `record` is the previous version, the file itself being unreadable. */
+  readonly fromBackup: boolean;
+  readonly error?: string;
 }
 
 /** Paths inside an agent state directory. */
@@ -61,10 +85,11 @@ export class StateDir {
     return path.join(this.journalsDir, `${id}.r${round}.journal`);
   }
 
-  /** Removes every journal file of job `id` (a round's journal is useless once it is done). */
+  /** Removes every journal file of job `id` — exactly its own, not those of `id.x` (a round's journal is useless once it is recorded). */
   removeJournals(id: string): void {
+    const own = new RegExp(`^${id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\.r\\d+\\.journal(\\.tmp)?$`);
     for (const name of fs.readdirSync(this.journalsDir)) {
-      if (name.startsWith(`${id}.r`) && name.includes(".journal")) fs.rmSync(path.join(this.journalsDir, name), { force: true });
+      if (own.test(name)) fs.rmSync(path.join(this.journalsDir, name), { force: true });
     }
   }
 
@@ -73,27 +98,43 @@ export class StateDir {
     for (const dir of [this.root, this.jobsDir, this.journalsDir, this.digestsDir, this.tlsDir]) fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   }
 
-  /** Every saved job record, parsed; files that are not JSON are reported through `onBad`. */
-  loadJobs<T>(onBad: (file: string, err: unknown) => void): T[] {
-    const records: T[] = [];
+  /**
+   * Every saved job, by its file: the parsed record, or — when the file is not JSON — its previous
+   * version (`.bak`) when that one is, else no record (reported through `onBad`). No job is left
+   * out: the caller decides what an unreadable one means. Leftover temporary files are removed.
+   */
+  loadJobs(onBad: (file: string, err: unknown) => void): SavedJob[] {
+    const jobs: SavedJob[] = [];
     for (const name of fs.readdirSync(this.jobsDir).sort()) {
-      if (!name.endsWith(".json") || name.startsWith(".")) continue;
       const file = path.join(this.jobsDir, name);
+      if (name.startsWith(".") && name.endsWith(".tmp")) {
+        fs.rmSync(file, { force: true });
+        continue;
+      }
+      if (!name.endsWith(".json") || name.startsWith(".")) continue;
+      const id = name.slice(0, -".json".length);
       try {
-        records.push(JSON.parse(fs.readFileSync(file, "utf8")) as T);
+        jobs.push({ id, file, record: JSON.parse(fs.readFileSync(file, "utf8")) as unknown, fromBackup: false });
       } catch (err) {
         onBad(file, err);
+        try {
+          jobs.push({ id, file, record: JSON.parse(fs.readFileSync(`${file}.bak`, "utf8")) as unknown, fromBackup: true });
+        } catch {
+          jobs.push({ id, file, record: undefined, fromBackup: false, error: (err as Error).message });
+        }
       }
     }
-    return records;
+    return jobs;
   }
 
+  /** Saves a job's record; its previous version stays as `<id>.json.bak`. */
   saveJob(id: string, record: unknown): void {
-    writeFileAtomic(this.jobFile(id), `${JSON.stringify(record, null, 2)}\n`);
+    writeFileAtomic(this.jobFile(id), `${JSON.stringify(record, null, 2)}\n`, 0o600, true);
   }
 
   removeJob(id: string): void {
     fs.rmSync(this.jobFile(id), { force: true });
+    fs.rmSync(`${this.jobFile(id)}.bak`, { force: true });
     fs.rmSync(this.blockDigestsFile(id), { force: true });
     this.removeJournals(id);
   }

@@ -65,6 +65,17 @@ function exitCodeFor(err: unknown): number {
     process.stderr.write(`${err.message}\n`);
     return 1;
   }
-  process.stderr.write(`rehost: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(`rehost: ${describeFailure(err)}\n`);
   return 3;
+}
+
+/**
+ * One line for a failure of something rehost talks to (an NBD server, a file system, vCenter:
+ * errors carrying a code), the stack only for a fault of rehost itself or with REHOST_DEBUG=1.
+ */
+function describeFailure(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const external = err.name === "NbdError" || err.name === "VSphereFault" || typeof (err as NodeJS.ErrnoException).code === "string";
+  if (process.env.REHOST_DEBUG === "1" || !external) return err.stack ?? err.message;
+  return err.message;
 }

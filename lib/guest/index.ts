@@ -103,14 +103,15 @@ export async function adaptDisk(diskPath: string, options: AdaptDiskOptions = {}
 export function validateAdaptOptions(diskPath: string, options: AdaptDiskOptions): Problem[] {
   const problems: Problem[] = [];
   for (const [i, disk] of [diskPath, ...(options.dataDisks ?? [])].entries()) {
-    if (!fs.existsSync(disk)) {
+    const stat = fs.statSync(disk, { throwIfNoEntry: false });
+    if (stat === undefined || !(stat.isFile() || stat.isBlockDevice())) {
       problems.push(
         problem({
           file: disk,
           field: i === 0 ? "disk" : `dataDisks[${i - 1}]`,
-          received: disk,
+          received: stat === undefined ? disk : `${disk} (${stat.isDirectory() ? "a directory" : "neither a file nor a block device"})`,
           expected: "an existing image file or block device",
-          message: "The disk does not exist",
+          message: stat === undefined ? "The disk does not exist" : "The disk is not an image file or a block device",
           fix: "give the path of the disk cloned from the rehearsal or cutover snapshot",
         }),
       );

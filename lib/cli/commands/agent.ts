@@ -16,6 +16,7 @@ interface AgentCommandOptions {
   maxConcurrent: string;
   bandwidth?: string;
   checkpointInterval?: string;
+  idleTimeout: string;
 }
 
 /** Registers `rehost agent`. */
@@ -33,6 +34,7 @@ export function register(program: Command): void {
     .option("--max-concurrent <n>", "disks copied at once; the others queue", "4")
     .option("--bandwidth <rate>", "total bandwidth cap across jobs, e.g. 200M (bytes/s)")
     .option("--checkpoint-interval <size>", "source bytes between journal checkpoints: what a crash may make a round read again (default 256Mi)")
+    .option("--idle-timeout <seconds>", "a source or target server that answers none of the requests in flight for this long fails the round (retried)", "120")
     .action(async (opts: AgentCommandOptions) => {
       const problems: Problem[] = [];
       const listen = /^(.+):(\d{1,5})$/.exec(opts.listen);
@@ -81,6 +83,10 @@ export function register(program: Command): void {
           else throw err;
         }
       }
+      const idleTimeout = Number(opts.idleTimeout);
+      if (!(idleTimeout > 0) || !Number.isFinite(idleTimeout)) {
+        problems.push(problem({ field: "--idle-timeout", received: String(opts.idleTimeout), expected: "a positive number of seconds", fix: "e.g. --idle-timeout 120", message: "The idle timeout is not a positive number of seconds." }));
+      }
       if (problems.length > 0) throw new InputError(problems);
 
       const { startAgent } = require("../../agent") as typeof import("../../agent");
@@ -95,7 +101,7 @@ export function register(program: Command): void {
         credentialsDir: opts.credentials,
         maxConcurrent,
         bandwidth,
-        tuning: { checkpointInterval },
+        tuning: { checkpointInterval, idleTimeoutMs: idleTimeout * 1000 },
       });
       process.stderr.write(`rehost agent: listening on ${agent.url}\nrehost agent: certificate SHA-256 fingerprint ${agent.fingerprint}\nrehost agent: bearer token in ${agent.tokenFile}\n`);
       await new Promise<void>((resolve) => {
