@@ -9,7 +9,7 @@ import { packageVersion } from "../package";
 import * as replication from "../replication";
 import { BASE_ALLOCATION } from "../replication/extents/allocation";
 import type { Changed, Digest } from "./api";
-import { hashDeviceBlocks, type BlockHashes } from "./block-hashes";
+import { hashBlocks, type BlockHashes } from "../replication/block-hashes";
 import { loadOrCreateToken } from "./auth";
 import { JobManager, type CopyResult, type DataPlane, type Extent, type RoundProgress } from "./jobs";
 import { jsonLogger, type Logger } from "./log";
@@ -183,7 +183,7 @@ export function replicationDataPlane(tuning: SyncTuning = {}): DataPlane {
     async blockHashes(spec: string, length: number, blocks?: readonly number[], signal?: AbortSignal): Promise<BlockHashes> {
       const device = await replication.openDevice(spec, { optionalMetaContexts: [BASE_ALLOCATION] });
       try {
-        return await hashDeviceBlocks(device, Math.min(length, device.size), blocks, signal);
+        return await hashBlocks(device, Math.min(length, device.size), blocks, signal);
       } finally {
         await device.close();
       }

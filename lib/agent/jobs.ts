@@ -31,7 +31,7 @@ import { parseNbdUri } from "../replication/nbd/uri";
 import { InputError } from "../problems";
 import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/verify";
-import type { BlockHashes } from "./block-hashes";
+import type { BlockHashes } from "../replication/block-hashes";
 import { writeFileAtomic, type StateDir } from "./store";
 
 /** What a round reports while it runs, and what the copier reports when it ends: `lib/replication`'s own types. */

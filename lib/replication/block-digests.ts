@@ -12,7 +12,20 @@
  */
 import { createHash } from "node:crypto";
 import type { Extent } from "./device";
-import { DIGEST_ALGORITHM, DIGEST_BLOCK, type DigestResult } from "./verify";
+
+/** The name of the digest algorithm. */
+export const DIGEST_ALGORITHM = "sha256-blocks-1MiB";
+/** The block size of the digest. */
+export const DIGEST_BLOCK = 1024 * 1024;
+
+/** A disk's digest. */
+export interface DigestResult {
+  readonly algorithm: string;
+  /** Lowercase hex. */
+  readonly digest: string;
+  /** Bytes digested. */
+  readonly size: number;
+}
 
 /** The serialized format's name. */
 export const BLOCK_DIGESTS_FORMAT = "rehost-block-digests-1";

@@ -9,25 +9,15 @@
  */
 import { createHash } from "node:crypto";
 import type { BlockDevice } from "./device";
-import { AllocationMap, BASE_ALLOCATION } from "./extents/allocation";
+import { hashBlocks } from "./block-hashes";
+import { BASE_ALLOCATION } from "./extents/allocation";
 import { openDevice } from "./open";
 import { ProgressMeter, type SyncProgress } from "./progress";
 
-/** The name of the digest algorithm. */
-export const DIGEST_ALGORITHM = "sha256-blocks-1MiB";
-/** The block size of the digest. */
-export const DIGEST_BLOCK = 1024 * 1024;
-/** Reads in flight while digesting. */
-const DIGEST_DEPTH = 16;
+import { DIGEST_ALGORITHM, type DigestResult } from "./block-digests";
 
-/** A disk's digest. */
-export interface DigestResult {
-  readonly algorithm: string;
-  /** Lowercase hex. */
-  readonly digest: string;
-  /** Bytes digested. */
-  readonly size: number;
-}
+export { DIGEST_ALGORITHM, DIGEST_BLOCK } from "./block-digests";
+export type { DigestResult } from "./block-digests";
 
 /** Options of `digest`. */
 export interface DigestOptions {
@@ -35,16 +25,6 @@ export interface DigestOptions {
   readonly length?: number;
   readonly onProgress?: (p: SyncProgress) => void;
   readonly signal?: AbortSignal;
-}
-
-const zeroBlockHashes = new Map<number, Buffer>();
-function zeroBlockHash(length: number): Buffer {
-  let hash = zeroBlockHashes.get(length);
-  if (hash === undefined) {
-    hash = createHash("sha256").update(Buffer.alloc(length)).digest();
-    zeroBlockHashes.set(length, hash);
-  }
-  return hash;
 }
 
 /** The digest of a disk given by spec (NBD URI or path) or already open. */
@@ -63,48 +43,10 @@ async function digestDevice(device: BlockDevice, options: DigestOptions): Promis
   const meter = new ProgressMeter(options.onProgress);
   meter.bytesTotal = size;
   meter.setPhase("digest");
-  const allocation = new AllocationMap(device);
-  const outer = createHash("sha256");
-  const buffers = Array.from({ length: DIGEST_DEPTH }, () => Buffer.allocUnsafe(DIGEST_BLOCK));
-  const pending: Array<Promise<Buffer>> = [];
-  let next = 0;
-  let slot = 0;
-
-  async function blockHash(offset: number, length: number, buffer: Buffer): Promise<Buffer> {
-    let zero = false;
-    for await (const range of allocation.ranges(offset, length)) {
-      zero = range.zero && range.offset === offset && range.length === length;
-      break;
-    }
-    if (zero) return zeroBlockHash(length);
-    const data = await device.read(offset, length, buffer);
-    return createHash("sha256").update(data).digest();
-  }
-
-  // Block status is asked in offset order, so blocks are started in order, one at a time.
-  let starting: Promise<unknown> = Promise.resolve();
-  function start(): void {
-    const offset = next;
-    const length = Math.min(DIGEST_BLOCK, size - offset);
-    const buffer = buffers[slot];
-    slot = (slot + 1) % DIGEST_DEPTH;
-    next += length;
-    const result = starting.then(() => blockHash(offset, length, buffer));
-    starting = result.catch(() => undefined);
-    pending.push(result);
-  }
-
-  while (next < size && pending.length < DIGEST_DEPTH) start();
-  while (pending.length > 0) {
-    if (options.signal?.aborted) throw options.signal.reason ?? new Error("aborted");
-    const hash = await (pending.shift() as Promise<Buffer>);
-    outer.update(hash);
-    meter.add(DIGEST_BLOCK);
-    if (next < size) start();
-  }
+  const { hashes } = await hashBlocks(device, size, undefined, options.signal, meter);
   meter.bytesDone = size;
   meter.setPhase("done");
-  return { algorithm: DIGEST_ALGORITHM, digest: outer.digest("hex"), size };
+  return { algorithm: DIGEST_ALGORITHM, digest: createHash("sha256").update(hashes).digest("hex"), size };
 }
 
 /** How two digests compare. */

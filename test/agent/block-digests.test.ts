@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
-import { hashDeviceBlocks } from "../../lib/agent/block-hashes";
+import { hashBlocks } from "../../lib/replication/block-hashes";
 import { BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../../lib/replication/block-digests";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK, digest, openDevice } from "../../lib/replication";
 
@@ -17,7 +17,7 @@ function identity(size: number, stamp = "after-round:0"): BlockDigestIdentity {
 async function blockDigestsOf(file: string, blocks?: readonly number[]) {
   const device = await openDevice(file);
   try {
-    return await hashDeviceBlocks(device, device.size, blocks);
+    return await hashBlocks(device, device.size, blocks);
   } finally {
     await device.close();
   }

@@ -1,12 +1,13 @@
 /**
- * Reading a disk's 1 MiB block hashes (all of them, or the listed blocks only) for the agent's
- * per-round target digests. Blocks that `base:allocation` reports as reading zeroes are not read.
- * Memory: DEPTH 1 MiB buffers, plus the 32-byte hashes asked for (32 MiB per TB for a whole disk).
+ * The one reader of a disk's 1 MiB block hashes — every block, or the listed ones — behind the
+ * `sha256-blocks-1MiB` digest (`verify.ts`), the agent's per-round target digests and the
+ * proxy's source-side hashes. Blocks that `base:allocation` reports as reading zeroes are not
+ * read. Memory: DEPTH 1 MiB buffers, plus the 32-byte hashes asked for (32 MiB per TB).
  */
-import type { BlockDevice } from "../replication/device";
-import { blockCount, blockRange, BLOCK_HASH_BYTES, hashBlock, zeroBlockHash } from "../replication/block-digests";
-import { AllocationMap } from "../replication/extents/allocation";
-import { DIGEST_BLOCK } from "../replication/verify";
+import { blockCount, blockRange, BLOCK_HASH_BYTES, DIGEST_BLOCK, hashBlock, zeroBlockHash } from "./block-digests";
+import type { BlockDevice } from "./device";
+import { AllocationMap } from "./extents/allocation";
+import type { ProgressMeter } from "./progress";
 
 /** Reads in flight while hashing blocks. */
 const DEPTH = 16;
@@ -24,7 +25,7 @@ export interface BlockHashes {
 }
 
 /** Hashes the blocks `blocks` (sorted; all when absent) of the first `size` bytes of `device`. */
-export async function hashDeviceBlocks(device: BlockDevice, size: number, blocks?: readonly number[], signal?: AbortSignal): Promise<BlockHashes> {
+export async function hashBlocks(device: BlockDevice, size: number, blocks?: readonly number[], signal?: AbortSignal, meter?: ProgressMeter): Promise<BlockHashes> {
   const wanted = blocks?.filter((b) => b >= 0 && b * DIGEST_BLOCK < size);
   const count = wanted?.length ?? blockCount(size);
   const blockAt = (i: number): number => (wanted === undefined ? i : wanted[i]);
@@ -51,6 +52,7 @@ export async function hashDeviceBlocks(device: BlockDevice, size: number, blocks
       reads.push(device.read(offset, length, buffers[i]).then((data) => void hashBlock(data).copy(hashes, at)));
     }
     await Promise.all(reads);
+    meter?.add(Math.min(DEPTH, count - start) * DIGEST_BLOCK);
   }
   return { size, blocks: wanted, hashes, bytesRead };
 }
