@@ -3,7 +3,6 @@
  * Field names are a public contract shared by the agent, its client and the dynamic providers.
  */
 import { z } from "zod";
-import { problem, type Problem } from "../problems";
 
 /** Job ids name a source disk (`web-01-disk-2000`): they become file names on the gateway. */
 export const JobIdSchema = z
@@ -40,11 +39,29 @@ export const SourceSchema = z
   })
   .strict();
 
+/** A source the agent does not read itself: a source proxy pushes its rounds (`POST /v1/jobs/:id/push`). */
+export const PushedSourceSchema = z
+  .object({
+    /** Who pushes, for people: `rehost proxy https://10.30.9.10:8444, VM web-01, disk 2000`. */
+    pushedBy: z.string().min(1).max(300),
+  })
+  .strict();
+
+/** Where a job's data comes from: an NBD source it reads, or a proxy that pushes. */
+export const JobSourceSchema = z.union([SourceSchema, PushedSourceSchema]);
+/** A job's source. */
+export type JobSource = z.infer<typeof JobSourceSchema>;
+
+/** Whether a job's rounds are pushed to it rather than read by it. */
+export function isPushed(source: JobSource): source is z.infer<typeof PushedSourceSchema> {
+  return "pushedBy" in source;
+}
+
 /** Body of `POST /v1/jobs`: a source disk and the gateway device it is copied to. */
 export const RegisterRequestSchema = z
   .object({
     id: JobIdSchema,
-    source: SourceSchema,
+    source: JobSourceSchema,
     /** A device or file from the agent's allow-list. */
     target: z.string().startsWith("/", "an absolute path"),
     /** How the initial sync reads the source. @default "allocated" */
@@ -68,7 +85,7 @@ export const RoundRequestSchema = z
 export type RoundRequest = z.infer<typeof RoundRequestSchema>;
 
 /** Body of `PATCH /v1/jobs/:id`: a new way to reach the same source disk (the target keeps its data). */
-export const UpdateRequestSchema = z.object({ source: SourceSchema }).strict();
+export const UpdateRequestSchema = z.object({ source: JobSourceSchema }).strict();
 
 /** Body of `POST /v1/jobs/:id/freeze`: the rehearsal point's name. */
 export const FreezeRequestSchema = z.object({ point: z.string().min(1).max(200) }).strict();
@@ -86,10 +103,17 @@ export interface Digest {
   readonly size: number;
 }
 
+/** Where a round's data came from: read by the agent (`Changed`), or pushed by a proxy. */
+export type RoundSource = Changed | "push";
+
 /** A round that finished: what moved, how long it took and the target's digest afterwards. */
 export interface RoundRecord {
   readonly round: number;
-  readonly changed: Changed;
+  readonly changed: RoundSource;
+  /** The source snapshot a pushed round holds (the proxy's id of it). */
+  readonly snapshot?: string;
+  /** Bytes the pushed round took on the link (frames). */
+  readonly linkBytes?: number;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly seconds: number;
@@ -112,7 +136,10 @@ export interface RoundRecord {
 /** The round being worked on (or queued), with its live progress. */
 export interface ActiveRound {
   readonly round: number;
-  readonly changed: Changed;
+  readonly changed: RoundSource;
+  /** A pushed round: the snapshot it holds, and how far it is on the target. */
+  readonly snapshot?: string;
+  readonly pushedUpTo?: number;
   readonly requestedAt: string;
   readonly startedAt?: string;
   readonly queued: boolean;
@@ -138,7 +165,7 @@ export interface Verification {
 /** What `GET /v1/jobs/:id` returns. */
 export interface JobStatus {
   readonly id: string;
-  readonly source: { readonly uri: string; readonly credentials?: string };
+  readonly source: JobSource;
   readonly target: string;
   readonly state: JobState;
   readonly active?: ActiveRound;
@@ -150,16 +177,4 @@ export interface JobStatus {
   readonly frozenFor?: string;
   readonly verification?: Verification;
   readonly error?: string;
-}
-
-/** Turns a zod failure into `Problem`s naming each field. */
-export function zodProblems(error: z.ZodError, what: string): Problem[] {
-  return error.issues.map((issue) =>
-    problem({
-      field: issue.path.length > 0 ? issue.path.join(".") : undefined,
-      message: `The ${what} is not valid: ${issue.message}`,
-      received: "received" in issue && issue.received !== undefined ? String(issue.received) : undefined,
-      fix: "send the fields docs/agent.md describes",
-    }),
-  );
 }

@@ -5,7 +5,7 @@
  */
 import * as http from "node:http";
 import * as tls from "node:tls";
-import type { Changed, JobStatus, RegisterRequest } from "./api";
+import type { Changed, JobStatus, RegisterRequest, RoundRecord } from "./api";
 
 /** How to reach and authenticate an agent. */
 export interface AgentClientOptions {
@@ -93,10 +93,26 @@ export class AgentClient {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/verify`);
   }
 
+  /**
+   * Pushes a round to a pushed job: `frames` (see `lib/link/frames.ts`) streamed as the body, with
+   * backpressure; resolves with the recorded round. `onSent` counts the bytes put on the link.
+   */
+  push(id: string, round: { round: number; snapshot: string; size: number }, frames: AsyncIterable<Buffer>, onSent?: (bytes: number) => void): Promise<RoundRecord> {
+    const query = `round=${round.round}&snapshot=${encodeURIComponent(round.snapshot)}&size=${round.size}`;
+    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/push?${query}`, undefined, { stream: frames, onSent, contentType: "application/octet-stream" });
+  }
+
+  /** Compares source block hashes from block `first` on with the target's; `fresh` reads the target now. */
+  compare(id: string, first: number, hashes: Buffer, fresh = false): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
+    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/compare?first=${first}${fresh ? "&fresh=1" : ""}`, undefined, { raw: hashes, contentType: "application/octet-stream" });
+  }
+
   /** Sends one request; resolves with the parsed JSON body of a 2xx response. */
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(method: string, path: string, body?: unknown, upload: { stream?: AsyncIterable<Buffer>; raw?: Buffer; onSent?: (bytes: number) => void; contentType?: string } = {}): Promise<T> {
     const socket = await this.connect();
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const payload = upload.raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
+    const streaming = upload.stream !== undefined;
+    let answered = false;
     return new Promise<T>((resolve, reject) => {
       const req = http.request(
         {
@@ -108,11 +124,14 @@ export class AgentClient {
           headers: {
             Authorization: `Bearer ${this.options.token}`,
             Accept: "application/json",
-            ...(payload !== undefined ? { "Content-Type": "application/json", "Content-Length": payload.length } : {}),
+            ...(payload !== undefined ? { "Content-Type": upload.contentType ?? "application/json", "Content-Length": payload.length } : {}),
+            ...(streaming ? { "Content-Type": upload.contentType ?? "application/octet-stream", "Transfer-Encoding": "chunked" } : {}),
           },
-          timeout: this.options.timeoutMs ?? 30_000,
+          // A streamed upload has no deadline of its own: the socket's idle timeout below ends a stalled one.
+          timeout: streaming ? 120_000 : (this.options.timeoutMs ?? 30_000),
         },
         (res) => {
+          answered = true;
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("error", reject);
@@ -135,7 +154,23 @@ export class AgentClient {
       );
       req.on("timeout", () => req.destroy(new Error(`Agent ${this.options.url} did not answer ${method} ${path} within ${this.options.timeoutMs ?? 30_000} ms.`)));
       req.on("error", (err) => reject(err instanceof AgentRequestError ? err : new AgentRequestError(0, err.message)));
-      req.end(payload);
+      if (!streaming) {
+        req.end(payload);
+        return;
+      }
+      void (async () => {
+        try {
+          for await (const chunk of upload.stream!) {
+            // The agent answered early (it refused a frame): it reads nothing more.
+            if (answered) return;
+            upload.onSent?.(chunk.length);
+            if (!req.write(chunk)) await new Promise<void>((r) => req.once("drain", r));
+          }
+          req.end();
+        } catch (err) {
+          req.destroy(err as Error);
+        }
+      })();
     });
   }
 

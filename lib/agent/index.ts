@@ -10,13 +10,13 @@ import * as replication from "../replication";
 import { BASE_ALLOCATION } from "../replication/extents/allocation";
 import type { Changed, Digest } from "./api";
 import { hashBlocks, type BlockHashes } from "../replication/block-hashes";
-import { loadOrCreateToken } from "./auth";
+import { loadOrCreateToken } from "../service/auth";
 import { JobManager, type CopyResult, type DataPlane, type Extent, type RoundProgress } from "./jobs";
-import { jsonLogger, type Logger } from "./log";
+import { jsonLogger, type Logger } from "../service/log";
 import { Scheduler } from "./scheduler";
 import { createAgentServer } from "./server";
 import { StateDir } from "./store";
-import { loadOrCreateCertificate } from "./tls";
+import { loadOrCreateCertificate } from "../service/tls";
 
 export type { Changed, Digest, JobSpec, JobState, JobStatus, RegisterRequest, RoundRecord, Verification } from "./api";
 export type { DataPlane } from "./jobs";

@@ -23,16 +23,21 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { RegisterRequestSchema, type ActiveRound, type Changed, type Digest, type JobSpec, type JobState, type JobStatus, type RoundRecord, type Verification } from "./api";
-import type { Logger } from "./log";
+import { isPushed, RegisterRequestSchema, type ActiveRound, type Changed, type Digest, type JobSpec, type JobState, type JobStatus, type RoundRecord, type RoundSource, type Verification } from "./api";
+import type { Logger } from "../service/log";
 import type { Scheduler } from "./scheduler";
 import type { Extent as ReplicationExtent, SyncProgress, SyncResult, TargetIdentity } from "../replication";
+import type { BlockDevice } from "../replication/device";
 import { parseNbdUri } from "../replication/nbd/uri";
+import { openDevice } from "../replication/open";
+import { applyFrames } from "./push";
 import { InputError } from "../problems";
 import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/verify";
 import type { BlockHashes } from "../replication/block-hashes";
-import { writeFileAtomic, type StateDir } from "./store";
+import { writeFileAtomic } from "../service/files";
+import { HttpError } from "../service/http";
+import type { StateDir } from "./store";
 
 /** What a round reports while it runs, and what the copier reports when it ends: `lib/replication`'s own types. */
 export type RoundProgress = SyncProgress;
@@ -70,13 +75,9 @@ export interface DataPlane {
 export type Extent = ReplicationExtent;
 
 /** Raised for requests the current job state cannot accept; `status` is the HTTP status. */
-export class JobRequestError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly details: Record<string, unknown> = {},
-  ) {
-    super(message);
+export class JobRequestError extends HttpError {
+  constructor(status: number, message: string, details: Record<string, unknown> = {}) {
+    super(status, message, details);
     this.name = "JobRequestError";
   }
 }
@@ -106,7 +107,15 @@ interface JobRecord {
   /** The target as registered: its real path (symbolic links and `..` resolved) and what it is. */
   resolved?: { path: string; identity: TargetIdentity };
   state: JobState;
-  active?: { round: number; changed: Changed; requestedAt: string; attempts: number };
+  active?: {
+    round: number;
+    changed: RoundSource;
+    requestedAt: string;
+    attempts: number;
+    /** A pushed round: the proxy's snapshot it holds, and how far it is durably on the target. */
+    snapshot?: string;
+    pushedUpTo?: number;
+  };
   lastRound?: RoundRecord;
   rounds: Omit<RoundRecord, "changed">[];
   /** The source's size, learnt at the first round: digests of the target cover this many bytes. */
@@ -198,7 +207,7 @@ export class JobManager {
       if (JSON.stringify(existing.record.spec) === JSON.stringify(spec)) return { status: this.status(existing), created: false };
       throw new JobRequestError(409, `Job ${spec.id} exists with a different source or target; unregister it first.`);
     }
-    checkSourceUri(spec.source.uri);
+    if (!isPushed(spec.source)) checkSourceUri(spec.source.uri);
     const resolved = this.resolveTarget(spec.target);
     for (const other of this.jobs.values()) {
       if (other.broken !== undefined) {
@@ -208,19 +217,20 @@ export class JobManager {
         throw new JobRequestError(409, `Target ${spec.target} is already used by job ${other.record.spec.id}${other.removed ? ", which is being unregistered" : ""}.`);
       }
     }
-    if (spec.source.credentials !== undefined) this.credentialsFile(spec.source.credentials);
+    if (!isPushed(spec.source) && spec.source.credentials !== undefined) this.credentialsFile(spec.source.credentials);
     const record: JobRecord = {
       version: 1,
       spec,
       resolved,
       state: "initial-sync",
-      active: { round: 0, changed: spec.initial, requestedAt: new Date().toISOString(), attempts: 0 },
+      // A pushed job waits for its proxy's first round; another copies its initial sync now.
+      active: isPushed(spec.source) ? undefined : { round: 0, changed: spec.initial, requestedAt: new Date().toISOString(), attempts: 0 },
       rounds: [],
     };
     const job: Job = { record, running: false, copying: false, removed: false };
     this.saveOrRefuse(job, record);
     this.jobs.set(spec.id, job);
-    this.options.logger.log("info", "job registered", { job: spec.id, source: spec.source.uri, target: spec.target, resolvedTarget: resolved.path });
+    this.options.logger.log("info", "job registered", { job: spec.id, source: describeSource(spec.source), target: spec.target, resolvedTarget: resolved.path });
     this.kick(job);
     return { status: this.status(job), created: true };
   }
@@ -234,6 +244,7 @@ export class JobManager {
   async requestRound(id: string, round: number, changed: Changed): Promise<JobStatus> {
     const job = this.find(id);
     const r = job.record;
+    if (isPushed(r.spec.source)) throw new JobRequestError(409, `Job ${id}'s rounds are pushed by ${r.spec.source.pushedBy}; ask it for a round.`);
     if (r.lastRound !== undefined && r.lastRound.round >= round) return this.status(job);
     if (r.active !== undefined) {
       const failed = r.state === "error" || r.state === "stalled";
@@ -260,6 +271,145 @@ export class JobManager {
     return this.status(job);
   }
 
+  /**
+   * Applies a round pushed by the job's proxy: the frames of `stream` (see `lib/link/frames.ts`),
+   * each checked against its hash, written to the target. Round `round` holds the proxy's
+   * snapshot `snapshot`; pushed again with the same snapshot after a dropped link or a restart, it
+   * resumes where the target's last checkpoint was (`active.pushedUpTo`), with another snapshot
+   * it starts over. Answers once the round is recorded, with its record.
+   */
+  async push(id: string, round: number, snapshot: string, size: number, stream: AsyncIterable<Buffer>): Promise<RoundRecord> {
+    const job = this.find(id);
+    const r = job.record;
+    if (!isPushed(r.spec.source)) throw new JobRequestError(409, `Job ${id} reads its source itself; rounds cannot be pushed to it.`);
+    if (r.lastRound !== undefined && r.lastRound.round >= round) {
+      if (r.lastRound.round === round && r.lastRound.snapshot === snapshot) return r.lastRound;
+      throw new JobRequestError(409, `Job ${id} has recorded round ${r.lastRound.round}; push a later round.`);
+    }
+    if (r.state === "frozen" || r.freezePending !== undefined) {
+      throw new JobRequestError(409, `Job ${id} is frozen for rehearsal point ${r.frozenFor ?? r.freezePending}; push again after the thaw.`);
+    }
+    if (job.running) throw new JobRequestError(409, `Job ${id} is taking a pushed round already.`);
+    if (r.sourceSize !== undefined && r.sourceSize !== size) throw new JobRequestError(409, `Job ${id}'s source was ${r.sourceSize} bytes; a push of ${size} bytes is another disk.`);
+    const resumes = r.active !== undefined && r.active.round === round && r.active.snapshot === snapshot;
+    const from = resumes ? (r.active!.pushedUpTo ?? 0) : 0;
+    const next: JobRecord = { ...r, sourceSize: size, active: { round, changed: "push", requestedAt: new Date().toISOString(), attempts: 0, snapshot, pushedUpTo: from }, state: round === 0 || r.lastRound === undefined ? "initial-sync" : "syncing", error: undefined };
+    this.saveOrRefuse(job, next);
+    job.record = next;
+    job.running = true;
+    let finished: () => void = () => undefined;
+    job.runPromise = new Promise<void>((resolve) => (finished = resolve));
+    const release = await this.options.scheduler.acquire();
+    const abort = new AbortController();
+    job.abort = abort;
+    job.copying = true;
+    job.startedAt = new Date().toISOString();
+    const active = next.active!;
+    this.options.logger.log("info", resumes && from > 0 ? "pushed round resumed" : "pushed round started", { job: id, round, snapshot, from });
+    let device: BlockDevice | undefined;
+    try {
+      const target = this.targetForRound(job);
+      device = await openDevice(target.path, { write: true });
+      const opened = (device as { identity?: TargetIdentity }).identity;
+      if (opened === undefined || !sameIdentity(opened, target.identity)) throw new TargetRefused(`Target ${r.spec.target} changed between its check and its opening; nothing was written.`);
+      if (device.size < size) throw new JobRequestError(409, `Target ${r.spec.target} has ${device.size} bytes, fewer than the source's ${size}.`);
+      const cached = this.takeBlockDigests(job, !resumes && !job.resumedRound);
+      const result = await applyFrames(stream, device, {
+        from,
+        size,
+        checkpointBytes: 64 * 1024 * 1024,
+        signal: abort.signal,
+        onCheckpoint: (c) => {
+          active.pushedUpTo = c.pushedUpTo;
+          job.progress = { phase: "push", bytesDone: c.pushedUpTo, bytesTotal: size, rate: 0, etaSeconds: 0 } as RoundProgress;
+          this.save(job);
+        },
+      });
+      await device.close();
+      device = undefined;
+      const taken = await this.targetDigestAfterPush(job, target.path, round, result.touched, cached, resumes, abort.signal);
+      const record: RoundRecord = {
+        round,
+        changed: "push",
+        snapshot,
+        startedAt: job.startedAt,
+        finishedAt: new Date().toISOString(),
+        seconds: (Date.now() - Date.parse(job.startedAt)) / 1000,
+        bytesRead: result.counters.bytesWritten,
+        bytesWritten: result.counters.bytesWritten,
+        bytesZeroed: result.counters.bytesZeroed,
+        bytesSkipped: Math.max(0, size - result.counters.bytesWritten - result.counters.bytesZeroed),
+        linkBytes: result.counters.linkBytes,
+        resumed: resumes && from > 0,
+        digest: taken.digest,
+        digestMode: taken.mode,
+        digestBytesRead: taken.bytesRead,
+      };
+      next.lastRound = record;
+      const { changed: _changed, ...summary } = record;
+      next.rounds = [...next.rounds, summary];
+      next.active = undefined;
+      next.error = undefined;
+      next.state = "idle";
+      job.resumedRound = false;
+      this.save(job);
+      this.options.logger.log("info", "pushed round finished", { job: id, round, bytesWritten: record.bytesWritten, bytesZeroed: record.bytesZeroed, linkBytes: record.linkBytes, digest: record.digest.digest, digestMode: record.digestMode });
+      return record;
+    } catch (err) {
+      next.error = err instanceof Error ? err.message : String(err);
+      if (err instanceof TargetRefused) next.state = "error";
+      this.save(job);
+      this.options.logger.log("warn", "pushed round stopped; it resumes when pushed again", { job: id, round, pushedUpTo: active.pushedUpTo, error: next.error });
+      if (err instanceof JobRequestError) throw err;
+      const name = (err as Error).name;
+      if (name === "FrameHashError" || name === "LinkProtocolError") throw new JobRequestError(422, (err as Error).message, { pushedUpTo: active.pushedUpTo });
+      if (err instanceof TargetRefused) throw new JobRequestError(403, (err as Error).message);
+      throw err;
+    } finally {
+      await device?.close().catch(() => undefined);
+      job.running = false;
+      job.copying = false;
+      job.abort = undefined;
+      release();
+      finished();
+    }
+  }
+
+  /**
+   * Compares the source's 1 MiB block hashes, from `first` on, with the target's after the last
+   * round: from the hashes the agent keeps, or read from the target now (`fresh`, as a sample
+   * check does). Returns the blocks that differ.
+   */
+  async compare(id: string, first: number, sourceHashes: Buffer, fresh: boolean): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
+    const job = this.find(id);
+    const r = job.record;
+    if (r.lastRound === undefined || r.sourceSize === undefined) throw new JobRequestError(409, `Job ${id} has no finished round to compare with.`);
+    if (r.active !== undefined || job.running) throw new JobRequestError(409, `Job ${id} is taking round ${r.active?.round ?? "?"}; compare once it is idle.`);
+    if (sourceHashes.length % BLOCK_HASH_BYTES !== 0) throw new JobRequestError(400, `The body holds ${sourceHashes.length} bytes, not a whole number of 32-byte block hashes.`);
+    const count = sourceHashes.length / BLOCK_HASH_BYTES;
+    const total = Math.ceil(r.sourceSize / DIGEST_BLOCK);
+    if (first < 0 || first + count > total) throw new JobRequestError(400, `Blocks ${first} to ${first + count - 1} are outside the disk's ${total} blocks.`);
+    const blocks = Array.from({ length: count }, (_, i) => first + i);
+    let target: Buffer | undefined;
+    let bytesRead = 0;
+    if (!fresh) {
+      const kept = this.keptBlockDigests(job);
+      if (kept !== undefined) target = kept.hashes.subarray(first * BLOCK_HASH_BYTES, (first + count) * BLOCK_HASH_BYTES);
+    }
+    if (target === undefined) {
+      const plane = this.options.dataPlane;
+      if (plane.blockHashes === undefined) throw new JobRequestError(501, "This agent's data plane cannot hash blocks.");
+      const read = await plane.blockHashes(this.targetForRound(job).path, r.sourceSize, blocks);
+      target = read.hashes;
+      bytesRead = read.bytesRead;
+    }
+    const differing: number[] = [];
+    for (let i = 0; i < count; i++) {
+      if (!target.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES).equals(sourceHashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES))) differing.push(first + i);
+    }
+    return { differing, compared: count, bytesRead };
+  }
+
   /** Freezes the job at the next round boundary (now, when no round is active). */
   freeze(id: string, point: string): JobStatus {
     const job = this.find(id);
@@ -282,14 +432,19 @@ export class JobManager {
    */
   updateSource(id: string, source: JobSpec["source"]): JobStatus {
     const job = this.find(id);
-    checkSourceUri(source.uri);
-    if (source.credentials !== undefined) this.credentialsFile(source.credentials);
+    if (isPushed(source) !== isPushed(job.record.spec.source)) {
+      throw new JobRequestError(409, `Job ${id} ${isPushed(job.record.spec.source) ? "is pushed by a proxy" : "reads its source itself"}; register another job to change that.`);
+    }
+    if (!isPushed(source)) {
+      checkSourceUri(source.uri);
+      if (source.credentials !== undefined) this.credentialsFile(source.credentials);
+    }
     if (JSON.stringify(job.record.spec.source) === JSON.stringify(source)) return this.status(job);
     const previous = job.record.spec.source;
     const next: JobRecord = { ...job.record, spec: { ...job.record.spec, source } };
     this.saveOrRefuse(job, next);
     job.record = next;
-    this.options.logger.log("info", "job source updated", { job: id, from: previous.uri, to: source.uri });
+    this.options.logger.log("info", "job source updated", { job: id, from: describeSource(previous), to: describeSource(source) });
     return this.status(job);
   }
 
@@ -314,6 +469,7 @@ export class JobManager {
   verify(id: string): JobStatus {
     const job = this.find(id);
     const r = job.record;
+    if (isPushed(r.spec.source)) throw new JobRequestError(409, `Job ${id} does not read its source; ${r.spec.source.pushedBy} verifies it by block hashes (POST /v1/jobs/${id}/compare).`);
     if (r.active !== undefined) throw new JobRequestError(409, `Job ${id} is copying round ${r.active.round}; verify once it is idle.`);
     if (r.verification?.state !== "running") this.startVerification(job, new Date().toISOString());
     return this.status(job);
@@ -432,14 +588,18 @@ export class JobManager {
 
   /** The source spec handed to the copier: the URI plus the PSK file it references. */
   private sourceSpec(spec: JobSpec): string {
-    if (spec.source.credentials === undefined) return spec.source.uri;
-    const file = this.credentialsFile(spec.source.credentials);
-    return `${spec.source.uri}${spec.source.uri.includes("?") ? "&" : "?"}tls-psk-file=${encodeURIComponent(file)}`;
+    const source = spec.source;
+    if (isPushed(source)) throw new JobRequestError(409, `Job ${spec.id} does not read its source: ${source.pushedBy} pushes it.`);
+    if (source.credentials === undefined) return source.uri;
+    const file = this.credentialsFile(source.credentials);
+    return `${source.uri}${source.uri.includes("?") ? "&" : "?"}tls-psk-file=${encodeURIComponent(file)}`;
   }
 
   private kick(job: Job): void {
     const r = job.record;
     if (this.closed || job.removed || job.broken !== undefined || job.running || r.active === undefined || r.state === "error" || r.state === "stalled") return;
+    // A pushed round runs while its proxy pushes it.
+    if (isPushed(r.spec.source)) return;
     job.running = true;
     job.runPromise = this.run(job).catch((err: unknown) => {
       this.options.logger.log("error", "job run failed unexpectedly", { job: job.record.spec.id, error: String(err) });
@@ -595,6 +755,46 @@ export class JobManager {
     return undefined;
   }
 
+  /** The target's block hashes as kept after the last round, when they still hold; the file stays. */
+  private keptBlockDigests(job: Job): BlockDigests | undefined {
+    let data: Buffer;
+    try {
+      data = fs.readFileSync(this.options.state.blockDigestsFile(job.record.spec.id));
+    } catch {
+      return undefined;
+    }
+    const parsed = parseBlockDigests(data, this.blockIdentity(job, job.record.lastRound?.round));
+    return parsed.ok ? parsed.digests : undefined;
+  }
+
+  /** The target's digest after a pushed round: the kept hashes with the blocks it wrote re-hashed, or a full read. */
+  private async targetDigestAfterPush(job: Job, target: string, round: number, touched: readonly Extent[], cached: BlockDigests | undefined, resumed: boolean, signal: AbortSignal): Promise<{ digest: Digest; mode: "full" | "incremental"; bytesRead: number }> {
+    const plane = this.options.dataPlane;
+    const size = job.record.sourceSize as number;
+    if (plane.blockHashes === undefined) {
+      const digest = await plane.digest(target, size);
+      return { digest, mode: "full", bytesRead: digest.size };
+    }
+    let digests: BlockDigests;
+    let bytesRead: number;
+    let mode: "full" | "incremental";
+    if (cached !== undefined && !resumed && cached.identity.size === size) {
+      const read = await plane.blockHashes(target, size, blocksTouched(touched, size), signal);
+      read.blocks?.forEach((block, i) => cached.set(block, read.hashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES)));
+      digests = cached;
+      bytesRead = read.bytesRead;
+      mode = "incremental";
+    } else {
+      const read = await plane.blockHashes(target, size, undefined, signal);
+      digests = new BlockDigests(this.blockIdentity(job, round), read.hashes);
+      bytesRead = read.bytesRead;
+      mode = "full";
+    }
+    const stamped = digests.withIdentity(this.blockIdentity(job, round));
+    writeFileAtomic(this.options.state.blockDigestsFile(job.record.spec.id), stamped.serialize());
+    return { digest: stamped.digest(), mode, bytesRead };
+  }
+
   /**
    * The target's digest after round `round`: the saved block hashes with the blocks the round may
    * have changed re-hashed, or a full read; saves the hashes for the next round.
@@ -719,6 +919,7 @@ export class JobManager {
         : {
             round: r.active.round,
             changed: r.active.changed,
+            ...(r.active.snapshot !== undefined ? { snapshot: r.active.snapshot, pushedUpTo: r.active.pushedUpTo ?? 0 } : {}),
             requestedAt: r.active.requestedAt,
             startedAt: job.copying ? job.startedAt : undefined,
             queued: !job.copying && r.state !== "error" && r.state !== "stalled",
@@ -797,6 +998,10 @@ function brokenRecord(id: string, reason: string): JobRecord {
   return { version: 1, spec: { id, source: { uri: "nbd://unknown/" }, target: "", initial: "allocated" }, state: "error", rounds: [], error: reason };
 }
 
-function describeChanged(changed: Changed): string {
+function describeChanged(changed: RoundSource): string {
   return typeof changed === "string" ? changed : `extents(${changed.extents.length})`;
+}
+
+function describeSource(source: JobSpec["source"]): string {
+  return isPushed(source) ? `pushed by ${source.pushedBy}` : source.uri;
 }

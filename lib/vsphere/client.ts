@@ -60,6 +60,30 @@ export interface ChangedAreas {
   readonly capacityBytes: number;
 }
 
+/** A disk as a snapshot (or the VM now) holds it: what a reader of its frozen content needs. */
+export interface DiskFile {
+  readonly key: number;
+  readonly label: string;
+  readonly capacityBytes: number;
+  /** `[datastore] folder/name.vmdk`, the descriptor. */
+  readonly fileName: string;
+  readonly datastore: string;
+  /** The data file inside the datastore (`folder/name-flat.vmdk`), for datastore HTTP. */
+  readonly flatPath: string;
+  readonly backing: "flat" | "rdm-virtual" | "rdm-physical" | "independent";
+  readonly changeId?: string;
+}
+
+/** Where a VM lives: what datastore HTTP (`/folder/…?dcPath=&dsName=`) and VDDK address it by. */
+export interface VmLocation {
+  readonly datacenter: string;
+  readonly changeTrackingSupported: boolean;
+  readonly changeTrackingEnabled: boolean;
+  readonly powerState: PowerState;
+  /** Whether VMware Tools run in the guest (a quiesced snapshot needs them). */
+  readonly toolsRunning: boolean;
+}
+
 /** A VM's `runtime.powerState`. */
 export type PowerState = "poweredOn" | "poweredOff" | "suspended";
 
@@ -90,6 +114,14 @@ export interface VSphereClient {
   removeSnapshot(snapshot: SnapshotHandle | string): Promise<void>;
   /** The changeId a snapshot carries for one disk (undefined when CBT was off at snapshot time). */
   snapshotChangeId(snapshot: SnapshotHandle | string, diskKey: number): Promise<string | undefined>;
+  /** Every disk of a snapshot (or, without one, of the VM as it is now), with its files. */
+  diskFiles(vm: VmSelector, snapshot?: SnapshotHandle | string): Promise<DiskFile[]>;
+  /** The VM's datacenter, its changed-block tracking and power state. */
+  vmLocation(vm: VmSelector): Promise<VmLocation>;
+  /** The session cookie, for a reader of datastore HTTP (never persisted). */
+  sessionCookie(): string | undefined;
+  /** `https://host` of the endpoint, for datastore HTTP. */
+  readonly baseUrl: string;
   /**
    * The areas of disk `diskKey` that changed between `changeId` (`"*"`: every allocated area) and
    * `snapshot`, following vCenter's partial answers to the end of the disk; adjacent areas merged.
@@ -253,6 +285,66 @@ class Client implements VSphereClient {
 
   sessionKey(): string | undefined {
     return this.session.sessionKey;
+  }
+
+  sessionCookie(): string | undefined {
+    return this.session.sessionCookie;
+  }
+
+  get baseUrl(): string {
+    return `${this.vapi.endpoint.protocol}//${this.vapi.endpoint.host}`;
+  }
+
+  async diskFiles(selector: VmSelector, snapshot?: SnapshotHandle | string): Promise<DiskFile[]> {
+    const vm = await this.vm(selector);
+    const props =
+      snapshot === undefined
+        ? await this.session.properties(this.vmRef(vm), ["config.hardware.device"])
+        : await this.session.properties({ type: "VirtualMachineSnapshot", value: typeof snapshot === "string" ? snapshot : snapshot.moref }, ["config.hardware.device"]);
+    const files: DiskFile[] = [];
+    for (const d of children(props.get("config.hardware.device"), "VirtualDevice")) {
+      if (xsiType(d) !== "VirtualDisk") continue;
+      const backing = child(d, "backing");
+      const rdm = xsiType(backing) === "VirtualDiskRawDiskMappingVer1BackingInfo";
+      const diskMode = childText(backing, "diskMode") ?? "persistent";
+      const fileName = childText(backing, "fileName") ?? "";
+      const match = /^\[([^\]]+)\]\s*(.*)$/.exec(fileName);
+      const path = match?.[2] ?? fileName;
+      files.push({
+        key: Number(childText(d, "key")),
+        label: childText(child(d, "deviceInfo"), "label") ?? `disk ${childText(d, "key")}`,
+        capacityBytes: Number(childText(d, "capacityInBytes") || 0) || Number(childText(d, "capacityInKB") ?? 0) * 1024,
+        fileName,
+        datastore: match?.[1] ?? "",
+        flatPath: path.replace(/\.vmdk$/, "-flat.vmdk"),
+        backing: rdm ? (childText(backing, "compatibilityMode") === "physicalMode" ? "rdm-physical" : "rdm-virtual") : diskMode.startsWith("independent") ? "independent" : "flat",
+        changeId: childText(backing, "changeId") || undefined,
+      });
+    }
+    return files;
+  }
+
+  async vmLocation(selector: VmSelector): Promise<VmLocation> {
+    const vm = await this.vm(selector);
+    const props = await this.session.properties(this.vmRef(vm), ["parent", "runtime.powerState", "capability.changeTrackingSupported", "config.changeTrackingEnabled", "guest.toolsRunningStatus"]);
+    // Up the folders to the datacenter.
+    let parent = moRef(props.get("parent"));
+    let datacenter = "";
+    for (let depth = 0; parent !== undefined && depth < 32; depth++) {
+      const p = await this.session.properties(parent, ["name", "parent"]);
+      if (parent.type === "Datacenter") {
+        datacenter = text(p.get("name")) ?? "";
+        break;
+      }
+      parent = moRef(p.get("parent"));
+    }
+    return {
+      datacenter,
+      changeTrackingSupported: text(props.get("capability.changeTrackingSupported")) !== "false",
+      changeTrackingEnabled: text(props.get("config.changeTrackingEnabled")) === "true",
+      powerState: (text(props.get("runtime.powerState")) ?? "poweredOff") as PowerState,
+      toolsRunning: text(props.get("guest.toolsRunningStatus")) === "guestToolsRunning",
+    };
   }
 
   async logout(): Promise<void> {

@@ -52,6 +52,11 @@ export class SoapSession {
   /** The key of the current session, from Login. */
   sessionKey: string | undefined;
 
+  /** The session cookie (`vmware_soap_session=…`), which vCenter's datastore HTTP interface also takes. */
+  get sessionCookie(): string | undefined {
+    return this.cookie;
+  }
+
   constructor(
     private readonly endpoint: URL,
     private readonly agent: https.Agent,

@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { startAgent, type RunningAgent } from "../../lib/agent";
 import { AgentClient } from "../../lib/agent/client";
-import { silentLogger } from "../../lib/agent/log";
+import { silentLogger } from "../../lib/service/log";
 import { ProcessGroup, startQemuNbd, unixUri } from "../../lib/lab/processes";
 
 export const MiB = 1024 * 1024;

@@ -143,7 +143,8 @@ export async function update(olds: ReplicationOutputs, news: ReplicationInputs):
   if (status === undefined) status = await register(client, news);
   const outs = await onJob(client, news, status, async () => {
     let s = status as JobStatus;
-    if (s.source.uri !== news.source || s.source.credentials !== news.credentials) {
+    const current = s.source as { uri?: string; credentials?: string };
+    if (current.uri !== news.source || current.credentials !== news.credentials) {
       s = await retrying(`job ${news.jobId} to take its new source`, news, () => client.updateSource(news.jobId, { uri: news.source, credentials: news.credentials }));
     }
     if (news.round > 0 && (news.round > olds.round || (s.lastRound?.round ?? -1) < news.round)) s = await runRound(client, news, s);

@@ -10,6 +10,17 @@
 //     ContinueRetrievePropertiesEx the next N, as vCenter pages a large estate.
 //   - vSphere tags per VM ("Category:name"), created and attached through the vAPI REST endpoint
 //     (/rest/com/vmware/cis/...) that govmomi's vapi simulator serves next to /sdk.
+//   - Snapshots that freeze the base disk as ESXi does: while a VM has a snapshot, what its guest
+//     writes goes to a delta layer, the disk's flat file (what the datastore's HTTP interface
+//     serves) stays as it was at the snapshot, and removing the snapshot consolidates the delta
+//     into it. One delta layer: a second snapshot consolidates the first's delta before freezing.
+//   - A guest's disk I/O: POST /rehost/guest?vm=NAME&disk=KEY&offset=N writes the body through
+//     the delta, GET with &length=N reads what the guest sees.
+//   - POST /rehost/cbt-reset?vm=NAME forgets every changeId of the VM's disks, as a CBT reset
+//     after a storage migration or a host crash does.
+//   - Datastore reads need a session cookie or basic authentication, as vCenter's do; a VM marked "unreadable" in the
+//     estate gets 403 for its files, as on a datastore the reader may not browse.
+//   - A VM marked "changeTrackingSupported": false reports so, and refuses to enable CBT.
 //
 // It prints one JSON line on stdout when ready ({"url", "ca", "thumbprint", "datastores"}) and stops
 // on SIGTERM or SIGINT, removing its datastore directories.
@@ -95,6 +106,8 @@ type estateVM struct {
 	Nics          []estateNic  `json:"nics"`
 	GuestShutdown string       `json:"guestShutdown"` // ok (default), ignore, no-tools
 	Tags          []string     `json:"tags"`          // "Category:name"
+	Unreadable    bool         `json:"unreadable"`    // its datastore files answer 403
+	NoCBT         bool         `json:"noCbt"`         // changeTrackingSupported false
 }
 
 type estatePortgroup struct {
@@ -123,6 +136,12 @@ type harness struct {
 	pageSize int                 // objects per RetrievePropertiesEx answer; 0: no paging
 	pages    map[string][]string // continuation token -> the <objects> elements still to send
 	pageSeq  int
+	// deltas holds, per flat file of a VM with a snapshot, the blocks its guest wrote since.
+	deltas     map[string]map[int64][]byte
+	unreadable map[string]bool // VM name -> its files answer 403
+	noCBT      map[string]bool // VM moref -> changeTrackingSupported false
+	user       string
+	password   string
 }
 
 func main() {
@@ -179,7 +198,8 @@ func main() {
 	model.Service.RegisterEndpoints = *vapi // the vAPI REST endpoint, for tags
 	server := model.Service.NewServer()
 
-	h := &harness{inner: server.Server.Config.Handler, maps: map[string]*blockMap{}, shutdown: map[string]string{}, window: *window, pageSize: *pageSize, pages: map[string][]string{}}
+	h := &harness{inner: server.Server.Config.Handler, maps: map[string]*blockMap{}, shutdown: map[string]string{}, window: *window, pageSize: *pageSize, pages: map[string][]string{},
+		deltas: map[string]map[int64][]byte{}, unreadable: map[string]bool{}, noCBT: map[string]bool{}, user: *user, password: password}
 	server.Server.Config.Handler = h
 
 	ctx := context.Background()
@@ -481,6 +501,12 @@ func createVM(ctx context.Context, c *govmomi.Client, finder *find.Finder, folde
 	ref := info.Result.(types.ManagedObjectReference)
 	vm := object.NewVirtualMachine(c.Client, ref)
 	h.shutdown[ref.Value] = s.GuestShutdown
+	h.unreadable[s.Name] = s.Unreadable
+	if s.NoCBT {
+		h.noCBT[ref.Value] = true
+		simVM := simulator.Map.Get(ref).(*simulator.VirtualMachine)
+		simulator.Map.WithLock(simVM, func() { simVM.Capability.ChangeTrackingSupported = types.NewBool(false) })
+	}
 
 	// Flat files have the disk's full size, as on a real datastore.
 	simVM := simulator.Map.Get(ref).(*simulator.VirtualMachine)
@@ -601,6 +627,25 @@ var zeroBlock = sha256.Sum256(make([]byte, cbtBlock))
 // ServeHTTP adds QueryChangedDiskAreas, changeIds on snapshots and guest shutdown behaviours
 // in front of the simulator's own handler.
 func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case strings.HasPrefix(r.URL.Path, "/rehost/guest"):
+		h.guestIO(w, r)
+		return
+	case r.URL.Path == "/rehost/cbt-reset" && r.Method == http.MethodPost:
+		h.cbtReset(w, r)
+		return
+	case strings.HasPrefix(r.URL.Path, "/folder/") && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		// vCenter takes a session cookie or HTTP basic authentication there.
+		if u, p, ok := r.BasicAuth(); !(ok && u == h.user && p == h.password) && !h.authenticated(r) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		vm := strings.SplitN(strings.TrimPrefix(r.URL.Path, "/folder/"), "/", 2)[0]
+		if h.unreadable[vm] {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+	}
 	if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/sdk") {
 		h.inner.ServeHTTP(w, r)
 		return
@@ -649,6 +694,14 @@ func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.page(w, "ContinueRetrievePropertiesExResponse", rest)
 	case "CreateSnapshot_Task":
 		h.createSnapshot(w, r, fields)
+	case "RemoveSnapshot_Task":
+		h.removeSnapshot(w, r, fields)
+	case "ReconfigVM_Task":
+		if h.noCBT[fields["_this"]] && strings.Contains(string(body), "<changeTrackingEnabled>true</changeTrackingEnabled>") && h.authenticated(r) {
+			writeFault(w, "Changed block tracking is not supported by this virtual machine's hardware version.", "NotSupported", "")
+			return
+		}
+		h.inner.ServeHTTP(w, r)
 	case "ShutdownGuest":
 		behaviour := h.shutdown[fields["_this"]]
 		if h.authenticated(r) && behaviour == "ignore" {
@@ -762,21 +815,58 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 	// The disks' state at snapshot time, before the simulator's task runs.
 	maps := map[int32]*blockMap{}
 	cbt := false
+	var flats []string
+	nested := false
 	simulator.Map.WithLock(vm, func() {
 		cbt = vm.Config.ChangeTrackingEnabled != nil && *vm.Config.ChangeTrackingEnabled
-		if !cbt {
-			return
-		}
 		for _, dev := range vm.Config.Hardware.Device {
-			if disk, ok := dev.(*types.VirtualDisk); ok && diskChangeID(disk) != nil {
-				if m, err := readBlockMap(flatPath(disk)); err == nil {
-					maps[disk.Key] = m
+			if disk, ok := dev.(*types.VirtualDisk); ok {
+				flats = append(flats, flatPath(disk))
+				h.mu.Lock()
+				if h.deltas[flatPath(disk)] != nil {
+					nested = true
+				}
+				h.mu.Unlock()
+				if cbt && diskChangeID(disk) != nil {
+					if m, err := readBlockMap(flatPath(disk)); err == nil {
+						maps[disk.Key] = m
+					}
 				}
 			}
 		}
 	})
+	if nested {
+		// One delta layer only: a second snapshot freezes what the guest wrote since the first.
+		h.mu.Lock()
+		for _, f := range flats {
+			if delta := h.deltas[f]; delta != nil {
+				if err := consolidate(f, delta); err != nil {
+					log.Printf("consolidating %s: %v", f, err)
+				}
+			}
+		}
+		h.mu.Unlock()
+		maps = map[int32]*blockMap{}
+		simulator.Map.WithLock(vm, func() {
+			for _, dev := range vm.Config.Hardware.Device {
+				if disk, ok := dev.(*types.VirtualDisk); ok && cbt && diskChangeID(disk) != nil {
+					if m, err := readBlockMap(flatPath(disk)); err == nil {
+						maps[disk.Key] = m
+					}
+				}
+			}
+		})
+	}
 	rec := httptest.NewRecorder()
 	h.inner.ServeHTTP(rec, r)
+	if rec.Code == http.StatusOK {
+		// From now on the flat files are frozen: the guest writes to the delta.
+		h.mu.Lock()
+		for _, f := range flats {
+			h.deltas[f] = map[int64][]byte{}
+		}
+		h.mu.Unlock()
+	}
 	if cbt && rec.Code == http.StatusOK {
 		h.tagSnapshot(vm, maps)
 	}
@@ -785,6 +875,187 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 	}
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// removeSnapshot consolidates: once the simulator removed the snapshot, the delta each disk of
+// its VM holds is written into the disk's flat file.
+func (h *harness) removeSnapshot(w http.ResponseWriter, r *http.Request, fields map[string]string) {
+	snap, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachineSnapshot", Value: fields["_this"]}).(*simulator.VirtualMachineSnapshot)
+	var flats []string
+	var vm *simulator.VirtualMachine
+	if ok {
+		if v, ok := simulator.Map.Get(snap.Vm).(*simulator.VirtualMachine); ok {
+			vm = v
+			simulator.Map.WithLock(vm, func() {
+				for _, dev := range vm.Config.Hardware.Device {
+					if disk, ok := dev.(*types.VirtualDisk); ok {
+						flats = append(flats, flatPath(disk))
+					}
+				}
+			})
+		}
+	}
+	rec := httptest.NewRecorder()
+	h.inner.ServeHTTP(rec, r)
+	remaining := false
+	if vm != nil {
+		simulator.Map.WithLock(vm, func() { remaining = vm.Snapshot != nil && len(vm.Snapshot.RootSnapshotList) > 0 })
+	}
+	if rec.Code == http.StatusOK && h.authenticated(r) && !remaining {
+		h.mu.Lock()
+		for _, f := range flats {
+			if delta := h.deltas[f]; delta != nil {
+				if err := consolidate(f, delta); err != nil {
+					log.Printf("consolidating %s: %v", f, err)
+				}
+				delete(h.deltas, f)
+			}
+		}
+		h.mu.Unlock()
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// consolidate writes the delta's blocks into the flat file.
+func consolidate(flat string, delta map[int64][]byte) error {
+	f, err := os.OpenFile(flat, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for block, data := range delta {
+		if _, err := f.WriteAt(data, block*cbtBlock); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
+}
+
+// guestIO reads or writes a VM's disk as its guest sees it: the flat file, with the delta of a
+// snapshot over it.
+func (h *harness) guestIO(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var key, offset, length int64
+	fmt.Sscan(q.Get("disk"), &key)
+	fmt.Sscan(q.Get("offset"), &offset)
+	fmt.Sscan(q.Get("length"), &length)
+	var flat string
+	var capacity int64
+	for _, ref := range simulator.Map.All("VirtualMachine") {
+		vm := ref.(*simulator.VirtualMachine)
+		if vm.Name != q.Get("vm") {
+			continue
+		}
+		simulator.Map.WithLock(vm, func() {
+			if disk, ok := object.VirtualDeviceList(vm.Config.Hardware.Device).FindByKey(int32(key)).(*types.VirtualDisk); ok {
+				flat, capacity = flatPath(disk), disk.CapacityInKB*1024
+			}
+		})
+	}
+	if flat == "" {
+		http.Error(w, "no such VM or disk", http.StatusNotFound)
+		return
+	}
+	var data []byte
+	if r.Method == http.MethodPost {
+		body, err := ioutil.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		data, length = body, int64(len(body))
+	}
+	if offset < 0 || length < 0 || offset+length > capacity {
+		http.Error(w, "outside the disk", http.StatusBadRequest)
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f, err := os.OpenFile(flat, os.O_RDWR, 0)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	delta := h.deltas[flat]
+	block := func(b int64) []byte {
+		if d, ok := delta[b]; ok {
+			return d
+		}
+		buf := make([]byte, cbtBlock)
+		n, _ := f.ReadAt(buf, b*cbtBlock)
+		return buf[:max64(int64(n), min64(cbtBlock, capacity-b*cbtBlock))]
+	}
+	if r.Method != http.MethodPost {
+		out := make([]byte, 0, length)
+		for at := offset; at < offset+length; {
+			b := at / cbtBlock
+			piece := block(b)
+			start := at - b*cbtBlock
+			end := min64(int64(len(piece)), offset+length-b*cbtBlock)
+			out = append(out, piece[start:end]...)
+			at = b*cbtBlock + end
+		}
+		_, _ = w.Write(out)
+		return
+	}
+	if delta == nil {
+		if _, err := f.WriteAt(data, offset); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	for at := offset; at < offset+length; {
+		b := at / cbtBlock
+		piece := append([]byte(nil), block(b)...)
+		start := at - b*cbtBlock
+		n := copy(piece[start:], data[at-offset:])
+		delta[b] = piece
+		at += int64(n)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func min64(a, b int64) int64 {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// cbtReset forgets every changeId of a VM's disks: QueryChangedDiskAreas with one of them fails.
+func (h *harness) cbtReset(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("vm")
+	for _, ref := range simulator.Map.All("VirtualMachine") {
+		vm := ref.(*simulator.VirtualMachine)
+		if vm.Name != name {
+			continue
+		}
+		prefix := "52 " + strings.ReplaceAll(vm.Config.Uuid, "-", "") + "/"
+		h.mu.Lock()
+		for id := range h.maps {
+			if strings.HasPrefix(id, prefix) {
+				delete(h.maps, id)
+			}
+		}
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Error(w, "no such VM", http.StatusNotFound)
 }
 
 // tagSnapshot gives every disk of the VM's newest snapshot a fresh changeId and remembers the

@@ -4,7 +4,7 @@
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import { writeFileAtomic } from "./store";
+import { writeFileAtomic } from "./files";
 
 /** Reads the token from `file`, or creates a random one there (mode 0600) when it does not exist. */
 export function loadOrCreateToken(file: string): { token: string; created: boolean } {
