@@ -13,7 +13,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { startAgent } from "../lib/agent";
 import { AgentClient } from "../lib/agent/client";
-import { silentLogger } from "../lib/agent/log";
+import { silentLogger } from "../lib/service/log";
 import { ProcessGroup, startQemuNbd, unixUri } from "../lib/lab/processes";
 import { digest, openDevice, sync } from "../lib/replication";
 

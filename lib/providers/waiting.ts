@@ -3,7 +3,7 @@
  * and messages that say what was waited for and what was seen last. And how a create that
  * registered something but then failed is still recorded in the state (`ResourceInitError`).
  */
-import { AgentRequestError } from "../agent/client";
+import { ServiceRequestError } from "../service/client";
 
 /** Deadline and poll interval of one wait. */
 export interface Timing {
@@ -11,9 +11,9 @@ export interface Timing {
   readonly pollSeconds: number;
 }
 
-/** Whether a failure may pass by itself: the agent unreachable, timing out, or answering 5xx. */
+/** Whether a failure may pass by itself: the agent or proxy unreachable, timing out, or answering 5xx. */
 export function isTransient(err: unknown): boolean {
-  if (!(err instanceof AgentRequestError)) return false;
+  if (!(err instanceof ServiceRequestError)) return false;
   return err.status === 0 || err.status === 408 || err.status === 429 || err.status >= 500;
 }
 

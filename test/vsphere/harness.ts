@@ -211,3 +211,30 @@ export function rehost(args: readonly string[], env: Record<string, string | und
     });
   });
 }
+
+/** What the guest of `vm` writes to disk `key` at `offset` (through the snapshot's delta when there is one). */
+export function guestWrite(sim: Vcsim, vm: string, key: number, offset: number, data: Buffer): Promise<void> {
+  return guestRequest(sim, "POST", `vm=${encodeURIComponent(vm)}&disk=${key}&offset=${offset}`, data).then(() => undefined);
+}
+
+/** What the guest of `vm` reads from disk `key`. */
+export function guestRead(sim: Vcsim, vm: string, key: number, offset: number, length: number): Promise<Buffer> {
+  return guestRequest(sim, "GET", `vm=${encodeURIComponent(vm)}&disk=${key}&offset=${offset}&length=${length}`);
+}
+
+/** Resets changed-block tracking of a VM: its changeIds are forgotten. */
+export function resetCbt(sim: Vcsim, vm: string): Promise<void> {
+  return guestRequest(sim, "POST", `vm=${encodeURIComponent(vm)}`, Buffer.alloc(0), "/rehost/cbt-reset").then(() => undefined);
+}
+
+function guestRequest(sim: Vcsim, method: string, query: string, body?: Buffer, path = "/rehost/guest"): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const request = https.request(`${sim.base}${path}?${query}`, { method, ca: sim.caPem, headers: body !== undefined ? { "Content-Length": String(body.length) } : {} }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (d: Buffer) => chunks.push(d));
+      response.on("end", () => (response.statusCode !== undefined && response.statusCode < 300 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${method} ${path}?${query}: HTTP ${response.statusCode} ${Buffer.concat(chunks).toString()}`))));
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
+}

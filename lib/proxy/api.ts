@@ -1,0 +1,156 @@
+/**
+ * The source proxy's HTTPS API contract: request bodies (validated with zod) and the status it
+ * returns. The providers, the lab and `rehost status` speak it through `ProxyClient`.
+ */
+import { z } from "zod";
+import { JobIdSchema } from "../agent/api";
+
+/** A VM as vCenter names it (name or BIOS UUID). */
+export const VmNameSchema = z.string().min(1).max(200).refine((s) => !s.includes("/"), "no '/'");
+
+/** Body of `PUT /v1/vms/:vm/disks/:key`: replicate this disk of the VM to that agent's job. */
+export const DiskRegistrationSchema = z
+  .object({
+    /** `https://HOST:PORT` of the sync gateway's agent. */
+    agentUrl: z.string().regex(/^https:\/\/[^/\s]+(:\d+)?\/?$/, "https://HOST:PORT of a sync gateway's agent"),
+    /** The pushed job on that agent. */
+    jobId: JobIdSchema,
+    /** The recovery point wanted: a round starts when the last one is this old. 0: rounds only on request. @default 3600 */
+    rpoSeconds: z.number().int().nonnegative().max(30 * 86400).default(3600),
+    /** Take quiesced snapshots where VMware Tools run (crash-consistent ones otherwise). @default true */
+    quiesce: z.boolean().default(true),
+  })
+  .strict();
+export type DiskRegistration = z.output<typeof DiskRegistrationSchema>;
+
+/** Body of `POST /v1/vms/:vm/rounds`: run a round now. */
+export const RoundNowSchema = z
+  .object({
+    /** `resync`: compare every block by hash (a full source-side check) instead of trusting CBT. @default "auto" */
+    mode: z.enum(["auto", "resync"]).default("auto"),
+  })
+  .strict();
+
+/** Body of `POST /v1/points`: a consistent point of several VMs. */
+export const PointRequestSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits, dots, dashes, underscores"),
+    vms: z.array(VmNameSchema).min(1),
+    /** The largest time between the first and the last VM's snapshot. @default 60 */
+    maxSkewSeconds: z.number().positive().max(3600).default(60),
+  })
+  .strict();
+export type PointRequest = z.output<typeof PointRequestSchema>;
+
+/** Body of `POST /v1/vms/:vm/cutover`. */
+export const CutoverRequestSchema = z
+  .object({
+    /** `guest`: shut the guest down through vCenter (power off after the timeout); `none`: it is off already. @default "guest" */
+    shutdown: z.enum(["guest", "none"]).default("guest"),
+    shutdownTimeoutSeconds: z.number().positive().max(86400).default(600),
+    /** Blocks compared by reading both disks again, picked at random, per disk. @default 64 */
+    sampleBlocks: z.number().int().nonnegative().max(1_000_000).default(64),
+  })
+  .strict();
+export type CutoverRequest = z.output<typeof CutoverRequestSchema>;
+
+/** How a disk's round found its changed blocks. */
+export type RoundMode = "initial" | "incremental" | "resync";
+
+/** What one disk's round moved. */
+export interface DiskRoundSummary {
+  readonly key: number;
+  readonly jobId: string;
+  readonly mode: RoundMode;
+  /** Bytes the round's changed ranges cover (CBT's answer, or the differing blocks of a resync). */
+  readonly changedBytes: number;
+  /** Bytes of frames put on the link (headers and payloads). */
+  readonly linkBytes: number;
+  /** Bytes of block hashes put on the link (a resync's comparison). */
+  readonly hashBytes: number;
+  /** Bytes the proxy read from the frozen disk (data and the blocks it hashed). */
+  readonly bytesRead: number;
+  /** The agent's digest of the target after the round, and whether the proxy's source-side hashes give the same. */
+  readonly targetDigest: string;
+  readonly digestsAgree: boolean;
+}
+
+/** One round of a VM. */
+export interface RoundSummary {
+  readonly round: number;
+  /** When the snapshot was taken: the round's recovery point. */
+  readonly snapshotAt: string;
+  readonly finishedAt: string;
+  readonly seconds: number;
+  /** `quiesced` (VMware Tools flushed the guest) or `crash` (as after a power loss). */
+  readonly consistency: "quiesced" | "crash";
+  readonly point?: string;
+  readonly disks: readonly DiskRoundSummary[];
+  /** Set when the round did nothing: a job is frozen for a rehearsal point. */
+  readonly skipped?: string;
+}
+
+/** A disk as the proxy replicates it. */
+export interface DiskStatus {
+  readonly key: number;
+  readonly agentUrl: string;
+  readonly jobId: string;
+  readonly sizeBytes?: number;
+  readonly lastRound?: number;
+  readonly lastRoundAt?: string;
+  /** The round of the last full source-side check (every block compared by hash). */
+  readonly fullCheckRound?: number;
+}
+
+/** The verification of a cutover. */
+export interface CutoverStatus {
+  readonly state: "running" | "verified" | "failed";
+  readonly requestedAt: string;
+  readonly finishedAt?: string;
+  readonly shutdown?: string;
+  readonly round?: number;
+  /** From the shutdown request to the verification's end. */
+  readonly downtimeSeconds?: number;
+  /** Bytes the final round's changed ranges cover. */
+  readonly finalDeltaBytes?: number;
+  /** Bytes of source data that crossed the link during the cutover (the final delta; verification sends hashes). */
+  readonly sourceBytesReadOverLink?: number;
+  /** Bytes compared by reading them again on both sides (changed blocks and the sample). */
+  readonly verifiedBytes?: number;
+  readonly disks?: ReadonlyArray<{ key: number; jobId: string; sourceDigest: string; targetDigest: string; sampleBlocks: number; differingBlocks: number[] }>;
+  readonly error?: string;
+}
+
+/** What `GET /v1/vms/:vm` returns. */
+export interface VmStatus {
+  readonly vm: string;
+  readonly rpoSeconds: number;
+  readonly quiesce: boolean;
+  readonly disks: readonly DiskStatus[];
+  /**
+   * `idle`; `queued` (a round is asked for and waits its turn); `round` (one runs); `cut-over`;
+   * `error` (the last round failed: `error` says why, and a retry is scheduled).
+   */
+  readonly state: "idle" | "queued" | "round" | "cut-over" | "error";
+  readonly lastRound?: RoundSummary;
+  readonly rounds: readonly RoundSummary[];
+  /** The round being taken, if any. */
+  readonly inFlight?: { readonly round: number; readonly since: string; readonly snapshot?: string };
+  /** Seconds since the last round's snapshot: how old the replicas' data is. */
+  readonly recoveryPointAgeSeconds?: number;
+  readonly nextRoundAt?: string;
+  readonly cutover?: CutoverStatus;
+  readonly error?: string;
+}
+
+/** A consistent point. */
+export interface PointStatus {
+  readonly name: string;
+  readonly state: "running" | "held" | "failed";
+  readonly vms: readonly string[];
+  /** Seconds between the first and the last snapshot. */
+  readonly skewSeconds?: number;
+  /** Per job: the round the point holds and the target's digest after it. */
+  readonly jobs?: Readonly<Record<string, { round: number; digest: string; algorithm: string }>>;
+  readonly error?: string;
+}

@@ -1,0 +1,124 @@
+/**
+ * The source proxy (`rehost proxy`): the on-prem service that takes rehost's rounds. Agentless
+ * towards the VMs: it talks to vCenter (snapshots, changed-block tracking) and reads the frozen
+ * disks locally, then pushes only the changed ranges to the sync gateways' agents over the link.
+ * See docs/proxy.md.
+ */
+import type { AddressInfo } from "node:net";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { AgentClient } from "../agent/client";
+import { packageVersion } from "../package";
+import { loadOrCreateToken } from "../service/auth";
+import { jsonLogger, type Logger } from "../service/log";
+import { ProcessGroup } from "../service/processes";
+import { loadOrCreateCertificate } from "../service/tls";
+import type { VSphereClient } from "../vsphere/client";
+import { ProxyManager } from "./manager";
+import type { ReaderSettings } from "./reader";
+import { createProxyServer } from "./server";
+import { ProxyState } from "./state";
+
+export type * from "./api";
+export { ProxyClient, ProxyRequestError } from "./client";
+export { curlArgs, vddkArgs, datastoreUrl, type ReaderKind, type ReaderSettings, type DiskSource } from "./reader";
+
+/** How the proxy reaches the agents it pushes to. */
+export interface AgentAccess {
+  readonly token: string;
+  /** SHA-256 fingerprint(s) of the agents' certificates, comma-separated. */
+  readonly fingerprint?: string;
+  /** Or a PEM CA they chain to. */
+  readonly ca?: string;
+}
+
+/** Options of `startProxy` (the `rehost proxy` flags). */
+export interface ProxyOptions {
+  readonly stateDir: string;
+  /** @default "127.0.0.1" */
+  readonly host?: string;
+  readonly port: number;
+  /** A logged-in vSphere client (`connectVSphere`). */
+  readonly vc: VSphereClient;
+  readonly agents: AgentAccess;
+  /** How frozen disks are read. @default - curl over datastore HTTP, trusting the system's CAs */
+  readonly reader?: ReaderSettings;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  readonly tokenFile?: string;
+  readonly logger?: Logger;
+  /** First retry of a failed round, ms. @default 30000 */
+  readonly retryDelayMs?: number;
+}
+
+/** A running proxy. */
+export interface RunningProxy {
+  readonly url: string;
+  readonly port: number;
+  readonly fingerprint: string;
+  readonly tokenFile: string;
+  readonly manager: ProxyManager;
+  /** Stops listening and every round (an interrupted round goes on at the next start). */
+  close(): Promise<void>;
+}
+
+/** Starts a proxy: loads its state, goes on with interrupted rounds, listens. */
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const logger = options.logger ?? jsonLogger();
+  const host = options.host ?? "127.0.0.1";
+  const state = new ProxyState(options.stateDir);
+  state.ensure();
+  const runDir = path.join(options.stateDir, "run");
+  fs.rmSync(runDir, { recursive: true, force: true });
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const tokenFile = options.tokenFile ?? state.tokenFile;
+  const { token } = loadOrCreateToken(tokenFile);
+  const certificate = loadOrCreateCertificate({ certFile: options.certFile, keyFile: options.keyFile, tlsDir: state.tlsDir, hosts: [host] });
+  const processes = new ProcessGroup();
+  const agents = new Map<string, AgentClient>();
+  const manager = new ProxyManager({
+    state,
+    vc: options.vc,
+    agent: (url) => {
+      let client = agents.get(url);
+      if (client === undefined) {
+        client = new AgentClient({ url: url.replace(/\/$/, ""), token: options.agents.token, fingerprint: options.agents.fingerprint, ca: options.agents.ca });
+        agents.set(url, client);
+      }
+      return client;
+    },
+    processes,
+    runDir,
+    // The curl reader signs in to datastore HTTP with the proxy's own vCenter session.
+    reader: { cookie: () => options.vc.sessionCookie(), ...(options.reader ?? { kind: "curl" }) },
+    logger,
+    retryDelayMs: options.retryDelayMs,
+  });
+  await manager.start();
+  const server = createProxyServer({ cert: certificate.cert, key: certificate.key, token, manager, logger, info: { service: "rehost-proxy", version: packageVersion(), reader: (options.reader ?? { kind: "curl" }).kind } });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  logger.log("info", "proxy listening", { url, fingerprint: certificate.fingerprint, tokenFile, vcenter: options.vc.baseUrl, reader: (options.reader ?? { kind: "curl" }).kind });
+  return {
+    url,
+    port,
+    fingerprint: certificate.fingerprint,
+    tokenFile,
+    manager,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await manager.close();
+      await processes.stopAll();
+      await closed;
+      logger.log("info", "proxy stopped");
+    },
+  };
+}

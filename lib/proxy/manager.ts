@@ -1,0 +1,422 @@
+/**
+ * The source proxy's VMs: which disks go to which agent jobs, rounds at the recovery point each
+ * VM asks for (cycles that run without Pulumi), rounds on request, consistent points of several
+ * VMs, and cutovers. One round per VM at a time; a VM whose jobs are frozen for a rehearsal point
+ * is skipped until the thaw. On start, an interrupted round goes on with its snapshot, and
+ * snapshots rehost left behind are removed.
+ */
+import * as fs from "node:fs";
+import * as https from "node:https";
+import type { AgentClient } from "../agent/client";
+import { HttpError } from "../service/http";
+import type { Logger } from "../service/log";
+import type { ProcessGroup } from "../service/processes";
+import type { VmHandle, VSphereClient } from "../vsphere/client";
+import { unreplicableReason } from "../vsphere/estate";
+import { hashBlocks } from "../replication/block-hashes";
+import type { CutoverRequest, CutoverStatus, DiskRegistration, PointRequest, PointStatus, RoundSummary, VmStatus } from "./api";
+import { datastoreUrl, type ReaderSettings } from "./reader";
+import { removeLeftovers, RoundRefused, runRound, sampleBlocks, takeSnapshot, type RoundContext, type RoundSnapshot } from "./rounds";
+import type { ProxyState, VmRecord } from "./state";
+
+/** What the manager works with. */
+export interface ProxyManagerOptions {
+  readonly state: ProxyState;
+  readonly vc: VSphereClient;
+  /** A client of the agent at a URL, with the proxy's agent credentials. */
+  agent(url: string): AgentClient;
+  readonly processes: ProcessGroup;
+  readonly runDir: string;
+  readonly reader: ReaderSettings;
+  readonly logger: Logger;
+  /** First retry of a failed round, doubled per failure up to the VM's recovery point. @default 30000 */
+  readonly retryDelayMs?: number;
+}
+
+interface Vm {
+  record: VmRecord;
+  handle?: VmHandle;
+  /** The work queued on this VM: one round (or point, or cutover) at a time. */
+  queue: Promise<unknown>;
+  busy: boolean;
+  timer?: NodeJS.Timeout;
+  nextAt?: number;
+  /** A round queued and not started yet: later requests join it (a resync request upgrades it). */
+  pending?: { mode: "auto" | "resync"; onlyForNewDisks: boolean };
+  failures: number;
+}
+
+/** Every VM of a proxy. */
+export class ProxyManager {
+  private readonly vms = new Map<string, Vm>();
+  private readonly points = new Map<string, PointStatus>();
+  private readonly abort = new AbortController();
+  private closed = false;
+
+  constructor(private readonly options: ProxyManagerOptions) {}
+
+  private get ctx(): RoundContext {
+    const o = this.options;
+    return { vc: o.vc, state: o.state, agent: (url) => o.agent(url), processes: o.processes, runDir: o.runDir, reader: o.reader, logger: o.logger, signal: this.abort.signal };
+  }
+
+  /** Loads the saved VMs: goes on with interrupted rounds, removes leftover snapshots, starts the cycles. */
+  async start(): Promise<void> {
+    for (const record of this.options.state.loadVms((file, err) => this.options.logger.log("error", "VM file unreadable; left in place", { file, error: String(err) }))) {
+      const vm: Vm = { record, queue: Promise.resolve(), busy: false, failures: 0 };
+      this.vms.set(record.vm, vm);
+      if (record.inFlight !== undefined) {
+        this.options.logger.log("info", "an interrupted round goes on", { vm: record.vm, round: record.inFlight.round, snapshot: record.inFlight.snapshot });
+        this.queueRound(vm, "auto");
+      } else {
+        this.enqueue(vm, async () => removeLeftovers(this.ctx, await this.handle(vm)));
+        this.schedule(vm);
+      }
+    }
+  }
+
+  list(): VmStatus[] {
+    return [...this.vms.values()].map((v) => this.status(v));
+  }
+
+  get(vm: string): VmStatus {
+    return this.status(this.find(vm));
+  }
+
+  /**
+   * Registers a disk of a VM to replicate to an agent job, after checking, before any snapshot,
+   * everything that would make its rounds fail: the VM and disk exist, the disk can be
+   * snapshotted (no physical RDM, not independent), CBT is supported (and turned on here), the
+   * datastore can be read, the job is a pushed one.
+   */
+  async registerDisk(name: string, key: number, registration: DiskRegistration): Promise<VmStatus> {
+    const handle = await this.options.vc.findVm(name).catch((err: unknown) => {
+      throw new HttpError(404, (err as Error).message);
+    });
+    const files = await this.options.vc.diskFiles(handle);
+    const file = files.find((f) => f.key === key);
+    const refuse = (message: string, fix: string): never => {
+      throw new HttpError(400, message, { problems: [{ severity: "error", vm: name, field: `disks[key=${key}]`, message, fix }] });
+    };
+    if (file === undefined) refuse(`VM ${name} has no disk ${key} (it has ${files.map((f) => f.key).join(", ") || "none"}).`, "use a disk key from rehost inventory");
+    if (file!.backing === "rdm-physical" || file!.backing === "independent") refuse(`Disk ${key} (${file!.label}) of VM ${name} cannot be replicated: ${unreplicableReason(file!.backing)}.`, "leave the disk out of the wave, or change it as the reason says");
+    const location = await this.options.vc.vmLocation(handle);
+    if (!location.changeTrackingSupported) refuse(`VM ${name} does not support changed-block tracking (its virtual hardware is older than version 7).`, "upgrade the VM's hardware version while it is off, then register it again");
+    if (!location.changeTrackingEnabled) {
+      await this.options.vc.enableChangeTracking(handle).catch((err: unknown) => refuse(`Changed-block tracking cannot be turned on for VM ${name}: ${(err as Error).message}`, "consolidate or delete the VM's snapshots, then register it again"));
+    }
+    await this.checkReadable(name, file!, location.datacenter).catch((err: unknown) => refuse((err as Error).message, "give the proxy's vCenter user the Datastore.Browse privilege on that datastore (or a reader that can, such as --reader vddk)"));
+    const job = await this.options.agent(registration.agentUrl).get(registration.jobId).catch((err: unknown) => {
+      throw new HttpError(409, `Job ${registration.jobId} cannot be read on ${registration.agentUrl}: ${(err as Error).message}. Register the job there first (pushed).`);
+    });
+    if (!("pushedBy" in job.source)) throw new HttpError(409, `Job ${registration.jobId} on ${registration.agentUrl} reads its source itself; register it as a pushed job.`);
+
+    let vm = this.vms.get(name);
+    if (vm === undefined) {
+      vm = { record: { version: 1, vm: name, quiesce: registration.quiesce, rpoSeconds: registration.rpoSeconds, disks: {}, nextRound: 0, rounds: [] }, handle, queue: Promise.resolve(), busy: false, failures: 0 };
+      this.vms.set(name, vm);
+    }
+    const r = vm.record;
+    const existing = r.disks[String(key)];
+    r.disks[String(key)] = existing !== undefined && existing.agentUrl === registration.agentUrl && existing.jobId === registration.jobId ? existing : { key, agentUrl: registration.agentUrl, jobId: registration.jobId };
+    r.rpoSeconds = Math.min(...[registration.rpoSeconds, ...(Object.keys(r.disks).length > 1 ? [r.rpoSeconds] : [])]);
+    r.quiesce = registration.quiesce;
+    this.options.state.saveVm(r);
+    this.options.logger.log("info", "disk registered", { vm: name, disk: key, agent: registration.agentUrl, job: registration.jobId, rpoSeconds: r.rpoSeconds });
+    // A new disk's first round; a round already queued or running when the disk came takes it.
+    if (existing === undefined && r.cutover === undefined) this.queueRound(vm, "auto", true);
+    return this.status(vm);
+  }
+
+  /** Stops replicating a disk; the VM is forgotten with its last disk. */
+  async removeDisk(name: string, key: number): Promise<void> {
+    const vm = this.find(name);
+    await this.enqueue(vm, async () => {
+      delete vm.record.disks[String(key)];
+      if (Object.keys(vm.record.disks).length === 0) {
+        if (vm.timer !== undefined) clearTimeout(vm.timer);
+        this.vms.delete(name);
+        this.options.state.removeVm(name);
+      } else this.options.state.saveVm(vm.record);
+    });
+  }
+
+  /** Queues a round of the VM now (after the one running, if any; joining one already queued). */
+  runNow(name: string, mode: "auto" | "resync"): VmStatus {
+    const vm = this.find(name);
+    if (vm.record.cutover !== undefined) throw new HttpError(409, `VM ${name} is cut over; it takes no more rounds.`);
+    this.queueRound(vm, mode);
+    return this.status(vm);
+  }
+
+  /** Queues a round; `onlyForNewDisks`: skipped if, when its turn comes, every disk has had one. */
+  private queueRound(vm: Vm, mode: "auto" | "resync", onlyForNewDisks = false): void {
+    if (vm.pending !== undefined) {
+      if (mode === "resync") vm.pending.mode = "resync";
+      vm.pending.onlyForNewDisks &&= onlyForNewDisks;
+      return;
+    }
+    const pending = { mode, onlyForNewDisks };
+    vm.pending = pending;
+    void this.enqueue(vm, async () => {
+      vm.pending = undefined;
+      const covered = vm.record.inFlight === undefined && Object.values(vm.record.disks).every((d) => d.lastRound !== undefined);
+      if (pending.onlyForNewDisks && covered) return undefined;
+      return this.round(vm, { mode: pending.mode });
+    }).catch(() => undefined);
+  }
+
+  /**
+   * A consistent point of several VMs: their snapshots taken one right after the other (the
+   * skew reported, and refused above `maxSkewSeconds`), each VM's round pushed with its snapshot,
+   * then every job frozen at that round on its agent. Runs in the background; `point(name)` says
+   * how it went.
+   */
+  startPoint(request: PointRequest): PointStatus {
+    const existing = this.points.get(request.name) ?? this.options.state.loadPoint(request.name);
+    if (existing !== undefined && existing.state !== "failed") return existing;
+    const vms = request.vms.map((n) => this.find(n));
+    const status: PointStatus = { name: request.name, state: "running", vms: request.vms };
+    this.points.set(request.name, status);
+    void this.takePoint(request, vms).then(
+      (done) => this.settlePoint(done),
+      (err: unknown) => this.settlePoint({ ...status, state: "failed", error: (err as Error).message }),
+    );
+    return status;
+  }
+
+  point(name: string): PointStatus {
+    const point = this.points.get(name) ?? this.options.state.loadPoint(name);
+    if (point === undefined) throw new HttpError(404, `No point ${name} on this proxy.`);
+    return point;
+  }
+
+  /**
+   * The cutover of a VM: its guest shut down (unless it is off already), a final round, and a
+   * verification that reads no source data across the link: the target's digest against the
+   * source-side block hashes (every block changed since the last full check re-hashed on the
+   * proxy), and a sample of blocks read again on both sides. Runs in the background.
+   */
+  startCutover(name: string, request: CutoverRequest): VmStatus {
+    const vm = this.find(name);
+    if (vm.record.cutover?.state === "verified" || vm.record.cutover?.state === "running") return this.status(vm);
+    if (vm.timer !== undefined) clearTimeout(vm.timer);
+    vm.record.cutover = { state: "running", requestedAt: new Date().toISOString() };
+    this.options.state.saveVm(vm.record);
+    this.enqueue(vm, () => this.cutover(vm, request)).catch((err: unknown) => {
+      vm.record.cutover = { ...vm.record.cutover!, state: "failed", finishedAt: new Date().toISOString(), error: (err as Error).message };
+      this.options.state.saveVm(vm.record);
+    });
+    return this.status(vm);
+  }
+
+  /** Stops every cycle and the work in flight (an interrupted round goes on at the next start). */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.abort.abort(new Error("proxy stopping"));
+    for (const vm of this.vms.values()) if (vm.timer !== undefined) clearTimeout(vm.timer);
+    await Promise.allSettled([...this.vms.values()].map((v) => v.queue));
+  }
+
+  private find(name: string): Vm {
+    const vm = this.vms.get(name);
+    if (vm === undefined) throw new HttpError(404, `VM ${name} is not replicated by this proxy.`);
+    return vm;
+  }
+
+  private async handle(vm: Vm): Promise<VmHandle> {
+    vm.handle ??= await this.options.vc.findVm(vm.record.vm);
+    return vm.handle;
+  }
+
+  private enqueue<T>(vm: Vm, work: () => Promise<T>): Promise<T> {
+    const run = vm.queue.then(async () => {
+      if (this.closed) throw new Error("proxy stopping");
+      vm.busy = true;
+      try {
+        return await work();
+      } finally {
+        vm.busy = false;
+      }
+    });
+    vm.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** A round of the VM, skipped while any of its jobs is frozen; the next one scheduled either way. */
+  private async round(vm: Vm, options: { mode?: "auto" | "resync" }): Promise<RoundSummary | undefined> {
+    const record = vm.record;
+    try {
+      if (record.inFlight === undefined) {
+        for (const disk of Object.values(record.disks)) {
+          const job = await this.options.agent(disk.agentUrl).get(disk.jobId);
+          if (job.state === "frozen") {
+            this.options.logger.log("info", "round skipped: a job is frozen for a rehearsal point", { vm: record.vm, job: disk.jobId, point: job.frozenFor });
+            return undefined;
+          }
+        }
+      }
+      const summary = await runRound(this.ctx, record, await this.handle(vm), options);
+      vm.failures = 0;
+      this.options.logger.log("info", "round finished", { vm: record.vm, round: summary.round, seconds: summary.seconds, changedBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0), linkBytes: summary.disks.reduce((n, d) => n + d.linkBytes, 0) });
+      return summary;
+    } catch (err) {
+      vm.failures++;
+      record.error = (err as Error).message;
+      this.options.state.saveVm(record);
+      this.options.logger.log(err instanceof RoundRefused ? "error" : "warn", "round failed", { vm: record.vm, attempt: vm.failures, error: record.error });
+      return undefined;
+    } finally {
+      this.schedule(vm);
+    }
+  }
+
+  /** Sets the VM's next round: when its recovery point is reached, or a backoff after a failure. */
+  private schedule(vm: Vm): void {
+    if (this.closed || vm.record.cutover !== undefined) return;
+    if (vm.timer !== undefined) clearTimeout(vm.timer);
+    const rpo = vm.record.rpoSeconds * 1000;
+    if (rpo <= 0 && vm.failures === 0) return;
+    const last = vm.record.rounds.at(-1);
+    const due = vm.failures > 0 ? Date.now() + Math.min(Math.max(rpo, 60_000), (this.options.retryDelayMs ?? 30_000) * 2 ** (vm.failures - 1)) : last === undefined ? Date.now() : Date.parse(last.snapshotAt) + rpo;
+    vm.nextAt = Math.max(due, Date.now());
+    vm.timer = setTimeout(() => {
+      vm.timer = undefined;
+      if (!vm.busy) this.queueRound(vm, "auto");
+      else this.schedule(vm);
+    }, vm.nextAt - Date.now());
+    vm.timer.unref();
+  }
+
+  private async takePoint(request: PointRequest, vms: Vm[]): Promise<PointStatus> {
+    // Every VM's queue is held while its snapshot is taken, so no cycle runs in between.
+    const releases: Array<() => void> = [];
+    const held = vms.map(
+      (vm) =>
+        new Promise<void>((ready) => {
+          void this.enqueue(vm, () => new Promise<void>((release) => {
+            releases.push(release);
+            ready();
+          }));
+        }),
+    );
+    await Promise.all(held);
+    const snapshots = new Map<Vm, RoundSnapshot>();
+    try {
+      for (const vm of vms) {
+        if (vm.record.inFlight !== undefined) await runRound(this.ctx, vm.record, await this.handle(vm), {});
+      }
+      const times: number[] = [];
+      for (const vm of vms) {
+        const round = Math.max(vm.record.nextRound, ...Object.values(vm.record.disks).map((d) => (d.lastRound ?? -1) + 1));
+        const snapshot = await takeSnapshot(this.ctx, vm.record, await this.handle(vm), round, request.name);
+        snapshots.set(vm, snapshot);
+        times.push(Date.parse(snapshot.at));
+      }
+      const skewSeconds = (Math.max(...times) - Math.min(...times)) / 1000;
+      if (skewSeconds > request.maxSkewSeconds) throw new RoundRefused(`The snapshots of point ${request.name} are ${skewSeconds} s apart, more than the ${request.maxSkewSeconds} s allowed.`);
+      const jobs: Record<string, { round: number; digest: string; algorithm: string }> = {};
+      for (const vm of vms) {
+        await runRound(this.ctx, vm.record, await this.handle(vm), { point: request.name }, snapshots.get(vm));
+        snapshots.delete(vm);
+        for (const disk of Object.values(vm.record.disks)) {
+          const agent = this.options.agent(disk.agentUrl);
+          const status = await agent.freeze(disk.jobId, request.name);
+          jobs[disk.jobId] = { round: status.lastRound!.round, digest: status.lastRound!.digest.digest, algorithm: status.lastRound!.digest.algorithm };
+        }
+      }
+      return { name: request.name, state: "held", vms: request.vms, skewSeconds, jobs };
+    } finally {
+      for (const [vm, snapshot] of snapshots) {
+        await this.options.vc.removeSnapshot(snapshot.handle).catch(() => undefined);
+        vm.record.inFlight = undefined;
+        this.options.state.saveVm(vm.record);
+      }
+      for (const release of releases) release();
+    }
+  }
+
+  private settlePoint(point: PointStatus): void {
+    this.points.set(point.name, point);
+    this.options.state.savePoint(point);
+    this.options.logger.log(point.state === "held" ? "info" : "error", point.state === "held" ? "consistent point held" : "consistent point failed", { point: point.name, skewSeconds: point.skewSeconds, error: point.error });
+  }
+
+  private async cutover(vm: Vm, request: CutoverRequest): Promise<void> {
+    const record = vm.record;
+    const handle = await this.handle(vm);
+    const started = Date.now();
+    const shutdown = request.shutdown === "guest" ? await this.options.vc.shutdownGuest(handle, { timeoutMs: request.shutdownTimeoutSeconds * 1000 }) : "none";
+    const disks: NonNullable<CutoverStatus["disks"]>[number][] = [];
+    let sampleBytes = 0;
+    const summary = await runRound(this.ctx, record, handle, {
+      beforeRemove: async (readers) => {
+        for (const disk of Object.values(record.disks)) {
+          const entry = readers.get(disk.key);
+          if (entry === undefined) continue;
+          const agent = this.options.agent(disk.agentUrl);
+          const job = await agent.get(disk.jobId);
+          const size = entry.file.capacityBytes;
+          const blocks = sampleBlocks(size, request.sampleBlocks);
+          const fresh = await hashBlocks(entry.reader.device, size, blocks);
+          sampleBytes += fresh.bytesRead;
+          const differing: number[] = [];
+          for (const [i, b] of blocks.entries()) differing.push(...(await agent.compare(disk.jobId, b, fresh.hashes.subarray(i * 32, (i + 1) * 32), true)).differing);
+          disks.push({ key: disk.key, jobId: disk.jobId, sourceDigest: entry.hashes.digest().digest, targetDigest: job.lastRound?.digest.digest ?? "", sampleBlocks: blocks.length, differingBlocks: differing });
+        }
+      },
+    });
+    const equal = disks.every((d) => d.sourceDigest === d.targetDigest && d.differingBlocks.length === 0);
+    record.cutover = {
+      state: equal ? "verified" : "failed",
+      requestedAt: record.cutover!.requestedAt,
+      finishedAt: new Date().toISOString(),
+      shutdown,
+      round: summary.round,
+      downtimeSeconds: (Date.now() - started) / 1000,
+      finalDeltaBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0),
+      sourceBytesReadOverLink: summary.disks.reduce((n, d) => n + d.linkBytes, 0),
+      verifiedBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0) + sampleBytes,
+      disks,
+      ...(equal ? {} : { error: `Source and target of VM ${record.vm} differ: ${disks.filter((d) => d.sourceDigest !== d.targetDigest || d.differingBlocks.length > 0).map((d) => `disk ${d.key}: source ${d.sourceDigest}, target ${d.targetDigest}, differing sample blocks ${d.differingBlocks.join(", ") || "none"}`).join("; ")}. Nothing may be launched; the source stays off.` }),
+    };
+    this.options.state.saveVm(record);
+    this.options.logger.log(equal ? "info" : "error", equal ? "cutover verified" : "cutover verification failed", { vm: record.vm, downtimeSeconds: record.cutover.downtimeSeconds, finalDeltaBytes: record.cutover.finalDeltaBytes });
+  }
+
+  /** Fails unless the proxy can read the disk's data file over datastore HTTP (a HEAD request). */
+  private async checkReadable(vm: string, file: { datastore: string; flatPath: string; fileName: string; label: string; key: number }, datacenter: string): Promise<void> {
+    if (this.options.reader.kind !== "curl") return;
+    const url = datastoreUrl({ baseUrl: this.options.vc.baseUrl, datacenter, datastore: file.datastore, flatPath: file.flatPath, fileName: file.fileName, vmMoref: "", snapshotMoref: "" });
+    const ca = this.options.reader.caFile !== undefined ? fs.readFileSync(this.options.reader.caFile, "utf8") : undefined;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = https.request(url, { method: "HEAD", ca, rejectUnauthorized: this.options.reader.insecure !== true, headers: { Cookie: this.options.vc.sessionCookie() ?? "" }, timeout: 30_000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("timeout", () => req.destroy(new Error("no answer within 30 s")));
+      req.on("error", reject);
+      req.end();
+    });
+    if (status !== 200) throw new Error(`The proxy cannot read disk ${file.key} (${file.label}) of VM ${vm} on datastore ${file.datastore}: ${url.split("?")[0]} answered HTTP ${status}.`);
+  }
+
+  private status(vm: Vm): VmStatus {
+    const r = vm.record;
+    const last = r.rounds.at(-1);
+    return {
+      vm: r.vm,
+      rpoSeconds: r.rpoSeconds,
+      quiesce: r.quiesce,
+      disks: Object.values(r.disks).map((d) => ({ key: d.key, agentUrl: d.agentUrl, jobId: d.jobId, sizeBytes: d.sizeBytes, lastRound: d.lastRound, lastRoundAt: d.lastRoundAt, fullCheckRound: d.fullCheckRound })),
+      state: r.cutover?.state === "verified" ? "cut-over" : vm.busy || r.inFlight !== undefined ? "round" : vm.pending !== undefined ? "queued" : r.error !== undefined ? "error" : "idle",
+      lastRound: last,
+      rounds: r.rounds.slice(-20),
+      ...(r.inFlight !== undefined ? { inFlight: { round: r.inFlight.round, since: r.inFlight.startedAt, snapshot: r.inFlight.snapshot } } : {}),
+      ...(last !== undefined ? { recoveryPointAgeSeconds: Math.max(0, (Date.now() - Date.parse(last.snapshotAt)) / 1000) } : {}),
+      ...(vm.nextAt !== undefined && vm.timer !== undefined ? { nextRoundAt: new Date(vm.nextAt).toISOString() } : {}),
+      ...(r.cutover !== undefined ? { cutover: r.cutover } : {}),
+      ...(r.error !== undefined ? { error: r.error } : {}),
+    };
+  }
+}
