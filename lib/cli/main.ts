@@ -10,6 +10,7 @@ import { InputError, formatProblem } from "../problems";
 import { register as registerPlan } from "./commands/plan";
 import { register as registerPreview } from "./commands/preview";
 import { register as registerAgent } from "./commands/agent";
+import { register as registerProxy } from "./commands/proxy";
 import { register as registerSync } from "./commands/sync";
 import { register as registerVerify } from "./commands/verify";
 import { register as registerInventory } from "./commands/inventory";
@@ -40,7 +41,7 @@ export function buildProgram(): Command {
  * loaded inside the action.
  */
 function commandRegistrations(): Array<(program: Command) => void> {
-  return [registerPlan, registerPreview, registerAgent, registerSync, registerVerify, registerInventory, registerLab, registerAdapt];
+  return [registerPlan, registerPreview, registerAgent, registerProxy, registerSync, registerVerify, registerInventory, registerLab, registerAdapt];
 }
 
 export async function main(argv: readonly string[]): Promise<void> {

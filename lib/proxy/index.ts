@@ -17,6 +17,7 @@ import type { VSphereClient } from "../vsphere/client";
 import { ProxyManager } from "./manager";
 import type { ReaderSettings } from "./reader";
 import { createProxyServer } from "./server";
+import { keepSessionCookie, writePinnedCertificate } from "./session";
 import { ProxyState } from "./state";
 
 export type * from "./api";
@@ -42,7 +43,10 @@ export interface ProxyOptions {
   readonly vc: VSphereClient;
   readonly agents: AgentAccess;
   /** How frozen disks are read. @default - curl over datastore HTTP, trusting the system's CAs */
-  readonly reader?: ReaderSettings;
+  readonly reader?: Omit<ReaderSettings, "cookieFile"> & {
+    /** Trust exactly vCenter's certificate with this SHA-256 (or SHA-1) fingerprint (curl). */
+    readonly thumbprint?: string;
+  };
   readonly certFile?: string;
   readonly keyFile?: string;
   readonly tokenFile?: string;
@@ -75,6 +79,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { token } = loadOrCreateToken(tokenFile);
   const certificate = loadOrCreateCertificate({ certFile: options.certFile, keyFile: options.keyFile, tlsDir: state.tlsDir, hosts: [host] });
   const processes = new ProcessGroup();
+  const { thumbprint, ...readerOptions } = options.reader ?? { kind: "curl" as const };
+  const reader: ReaderSettings = { ...readerOptions, cookieFile: path.join(runDir, "vcenter.cookie") };
+  if (thumbprint !== undefined && reader.kind === "curl") {
+    const pinned = path.join(runDir, "vcenter-pinned.pem");
+    await writePinnedCertificate(options.vc.baseUrl, thumbprint, pinned);
+    Object.assign(reader, { caFile: pinned });
+  }
+  const session = keepSessionCookie(options.vc, reader.cookieFile!, logger);
   const agents = new Map<string, AgentClient>();
   const manager = new ProxyManager({
     state,
@@ -89,23 +101,27 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     },
     processes,
     runDir,
-    // The curl reader signs in to datastore HTTP with the proxy's own vCenter session.
-    reader: { cookie: () => options.vc.sessionCookie(), ...(options.reader ?? { kind: "curl" }) },
+    reader,
     logger,
     retryDelayMs: options.retryDelayMs,
   });
   await manager.start();
-  const server = createProxyServer({ cert: certificate.cert, key: certificate.key, token, manager, logger, info: { service: "rehost-proxy", version: packageVersion(), reader: (options.reader ?? { kind: "curl" }).kind } });
+  const server = createProxyServer({ cert: certificate.cert, key: certificate.key, token, manager, logger, info: { service: "rehost-proxy", version: packageVersion(), reader: reader.kind } });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const failed = (err: Error): void => {
+      session.stop();
+      void manager.close().then(() => processes.stopAll());
+      reject(err);
+    };
+    server.once("error", failed);
     server.listen(options.port, host, () => {
-      server.off("error", reject);
+      server.off("error", failed);
       resolve();
     });
   });
   const port = (server.address() as AddressInfo).port;
   const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
-  logger.log("info", "proxy listening", { url, fingerprint: certificate.fingerprint, tokenFile, vcenter: options.vc.baseUrl, reader: (options.reader ?? { kind: "curl" }).kind });
+  logger.log("info", "proxy listening", { url, fingerprint: certificate.fingerprint, tokenFile, vcenter: options.vc.baseUrl, reader: reader.kind });
   return {
     url,
     port,
@@ -117,6 +133,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       server.closeAllConnections();
       await manager.close();
       await processes.stopAll();
+      session.stop();
       await closed;
       logger.log("info", "proxy stopped");
     },

@@ -4,8 +4,10 @@
  *
  * - `curl` (the default): nbdkit's curl plugin over vCenter's datastore HTTP interface
  *   (`https://vcenter/folder/<vm>/<disk>-flat.vmdk?dcPath=<datacenter>&dsName=<datastore>`,
- *   HTTP Range reads), authenticated with the proxy's vCenter session cookie (`cookie=+FILE`, a
- *   file of mode 0600 that is removed with the server), trusting vCenter's CA (`cainfo=`).
+ *   HTTP Range reads), authenticated with the proxy's vCenter session cookie, which nbdkit reads
+ *   again every minute from a file of mode 0600 the proxy keeps current (`cookie-script=`,
+ *   `cookie-script-renew=`), trusting vCenter's CA (`cainfo=`; with a pinned thumbprint, the very
+ *   certificate that matched it).
  * - `vddk`: nbdkit's vddk plugin with VMware's Virtual Disk Development Kit, where the user has it
  *   (it cannot be had here): `libdir=`, the host, the user, `password=+FILE`, the certificate's
  *   SHA-1 thumbprint, the VM and snapshot by managed object id and the disk's descriptor.
@@ -39,8 +41,8 @@ export interface DiskSource {
 /** How the reader reaches vCenter. */
 export interface ReaderSettings {
   readonly kind: ReaderKind;
-  /** The vCenter session cookie (curl). */
-  readonly cookie?: () => string | undefined;
+  /** The file holding the vCenter session cookie (curl; the proxy keeps it current). */
+  readonly cookieFile?: string;
   /** PEM CA file vCenter's certificate chains to. @default - the system's */
   readonly caFile?: string;
   /** Do not verify vCenter's certificate (labs only). */
@@ -55,8 +57,12 @@ export function datastoreUrl(source: DiskSource): string {
   return `${source.baseUrl.replace(/\/$/, "")}/folder/${file}?dcPath=${encodeURIComponent(source.datacenter)}&dsName=${encodeURIComponent(source.datastore)}`;
 }
 
-/** nbdkit's arguments for the curl plugin (`cookieFile` holds the session cookie). */
-export function curlArgs(source: DiskSource, socket: string, settings: ReaderSettings, cookieFile: string): string[] {
+/** How often nbdkit reads the session cookie again, seconds. */
+export const COOKIE_RENEW_SECONDS = 60;
+
+/** nbdkit's arguments for the curl plugin. */
+export function curlArgs(source: DiskSource, socket: string, settings: ReaderSettings): string[] {
+  if (settings.cookieFile === undefined) throw new Error("The curl reader needs the file of the vCenter session cookie.");
   return [
     "-f",
     "-r",
@@ -65,7 +71,8 @@ export function curlArgs(source: DiskSource, socket: string, settings: ReaderSet
     socket,
     "curl",
     `url=${datastoreUrl(source)}`,
-    `cookie=+${cookieFile}`,
+    `cookie-script=cat '${settings.cookieFile.replace(/'/g, "'\\''")}'`,
+    `cookie-script-renew=${COOKIE_RENEW_SECONDS}`,
     ...(settings.caFile !== undefined ? [`cainfo=${settings.caFile}`] : []),
     ...(settings.insecure === true ? ["sslverify=false"] : []),
     // Range reads of a megabyte or more; no retries hidden from the copier.
@@ -106,15 +113,7 @@ export interface Reader {
 export async function openReader(group: ProcessGroup, dir: string, source: DiskSource, settings: ReaderSettings): Promise<Reader> {
   const name = `${source.snapshotMoref}-${path.basename(source.flatPath).replace(/[^A-Za-z0-9._-]/g, "_")}-${process.hrtime.bigint()}`;
   const socket = path.join(dir, `${name}.sock`);
-  const cookieFile = path.join(dir, `${name}.cookie`);
-  let args: string[];
-  if (settings.kind === "curl") {
-    const cookie = settings.cookie?.();
-    fs.writeFileSync(cookieFile, cookie ?? "", { mode: 0o600 });
-    args = curlArgs(source, socket, settings, cookieFile);
-  } else {
-    args = vddkArgs(source, socket, settings);
-  }
+  const args = settings.kind === "curl" ? curlArgs(source, socket, settings) : vddkArgs(source, socket, settings);
   let server: (Owned & { stderr: () => string }) | undefined;
   try {
     server = group.spawn(`nbdkit ${settings.kind} ${source.flatPath}`, "nbdkit", args);
@@ -135,13 +134,11 @@ export async function openReader(group: ProcessGroup, dir: string, source: DiskS
       async close() {
         await device.close().catch(() => undefined);
         await group.stop(started);
-        fs.rmSync(cookieFile, { force: true });
         fs.rmSync(socket, { force: true });
       },
     };
   } catch (err) {
     if (server !== undefined) await group.stop(server);
-    fs.rmSync(cookieFile, { force: true });
     fs.rmSync(socket, { force: true });
     throw err;
   }

@@ -120,6 +120,8 @@ export interface VSphereClient {
   vmLocation(vm: VmSelector): Promise<VmLocation>;
   /** The session cookie, for a reader of datastore HTTP (never persisted). */
   sessionCookie(): string | undefined;
+  /** Keeps the session from expiring (a `CurrentTime` call; logs in again if it had). */
+  keepAlive(): Promise<void>;
   /** `https://host` of the endpoint, for datastore HTTP. */
   readonly baseUrl: string;
   /**
@@ -289,6 +291,10 @@ class Client implements VSphereClient {
 
   sessionCookie(): string | undefined {
     return this.session.sessionCookie;
+  }
+
+  async keepAlive(): Promise<void> {
+    await this.session.call("CurrentTime", { type: "ServiceInstance", value: "ServiceInstance" }, "");
   }
 
   get baseUrl(): string {

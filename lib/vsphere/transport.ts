@@ -77,7 +77,13 @@ class PinnedAgent extends https.Agent {
 }
 
 /** The SHA-256 and SHA-1 fingerprints of the certificate a TLS server presents, without trusting it. */
-export function peerFingerprints(url: URL, timeoutMs: number): Promise<{ sha1: string; sha256: string } | undefined> {
+export async function peerFingerprints(url: URL, timeoutMs: number): Promise<{ sha1: string; sha256: string } | undefined> {
+  const peer = await peerCertificate(url, timeoutMs);
+  return peer === undefined ? undefined : { sha1: peer.sha1, sha256: peer.sha256 };
+}
+
+/** The certificate a TLS server presents (PEM) with its fingerprints, without trusting it. */
+export function peerCertificate(url: URL, timeoutMs: number): Promise<{ sha1: string; sha256: string; pem: string } | undefined> {
   return new Promise((resolve) => {
     const socket = tls.connect({
       host: url.hostname,
@@ -93,7 +99,8 @@ export function peerFingerprints(url: URL, timeoutMs: number): Promise<{ sha1: s
       const cert = socket.getPeerCertificate();
       clearTimeout(timer);
       socket.end();
-      resolve({ sha1: normalizeThumbprint(cert.fingerprint ?? ""), sha256: normalizeThumbprint(cert.fingerprint256 ?? "") });
+      const base64 = cert.raw.toString("base64").replace(/.{64}/g, "$&\n");
+      resolve({ sha1: normalizeThumbprint(cert.fingerprint ?? ""), sha256: normalizeThumbprint(cert.fingerprint256 ?? ""), pem: `-----BEGIN CERTIFICATE-----\n${base64.replace(/\n$/, "")}\n-----END CERTIFICATE-----\n` });
     });
     socket.once("error", () => {
       clearTimeout(timer);

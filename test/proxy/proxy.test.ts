@@ -49,7 +49,7 @@ describe("the source proxy", () => {
         { name: "old-01", noCbt: true, disks: [{ capacityMiB: 4 }] },
         { name: "locked-01", unreadable: true, disks: [{ capacityMiB: 4 }] },
       ],
-    } as Parameters<typeof startVcsim>[0]);
+    });
     vc = await connectVSphere({ url: sim.url, user: USER, password: PASSWORD, ca: sim.ca });
     for (const t of targets) makeTarget(t.target, 16);
     ({ agent, client, token } = await startTestAgent(path.join(dir, "agent"), targets.map((t) => t.target)));

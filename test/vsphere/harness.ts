@@ -29,6 +29,10 @@ export interface EstateSpec {
     guestShutdown?: "ok" | "ignore" | "no-tools";
     /** vSphere tags, as "Category:name". */
     tags?: string[];
+    /** Virtual hardware too old for changed-block tracking. */
+    noCbt?: boolean;
+    /** Its datastore files answer HTTP 403 (a user without Datastore.Browse). */
+    unreadable?: boolean;
   }>;
 }
 
