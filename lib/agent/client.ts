@@ -85,5 +85,14 @@ export class AgentClient extends ServiceClient {
   compare(id: string, first: number, hashes: Buffer, fresh = false): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
     return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/compare?first=${first}${fresh ? "&fresh=1" : ""}`, undefined, { raw: hashes, contentType: "application/octet-stream" });
   }
+  /** Compares the listed blocks (in increasing order) with their source hashes (32 bytes each, in the same order). */
+  compareBlocks(id: string, blocks: readonly number[], hashes: Buffer, fresh = false): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
+    const body = Buffer.alloc(blocks.length * 40);
+    blocks.forEach((b, i) => {
+      body.writeBigUInt64BE(BigInt(b), i * 40);
+      hashes.copy(body, i * 40 + 8, i * 32, (i + 1) * 32);
+    });
+    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/compare?list=1${fresh ? "&fresh=1" : ""}`, undefined, { raw: body, contentType: "application/octet-stream" });
+  }
 
 }

@@ -376,11 +376,12 @@ export class JobManager {
   }
 
   /**
-   * Compares the source's 1 MiB block hashes, from `first` on, with the target's after the last
-   * round: from the hashes the agent keeps, or read from the target now (`fresh`, as a sample
-   * check does). Returns the blocks that differ.
+   * Compares the source's 1 MiB block hashes with the target's after the last round: of the
+   * blocks from `first` on (`blocks` a number), or of the listed blocks; from the hashes the agent
+   * keeps, or read from the target now (`fresh`, as a cutover's check does). Returns the blocks
+   * that differ.
    */
-  async compare(id: string, first: number, sourceHashes: Buffer, fresh: boolean): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
+  async compare(id: string, blocksOrFirst: number | readonly number[], sourceHashes: Buffer, fresh: boolean): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
     const job = this.find(id);
     const r = job.record;
     if (r.lastRound === undefined || r.sourceSize === undefined) throw new JobRequestError(409, `Job ${id} has no finished round to compare with.`);
@@ -388,13 +389,15 @@ export class JobManager {
     if (sourceHashes.length % BLOCK_HASH_BYTES !== 0) throw new JobRequestError(400, `The body holds ${sourceHashes.length} bytes, not a whole number of 32-byte block hashes.`);
     const count = sourceHashes.length / BLOCK_HASH_BYTES;
     const total = Math.ceil(r.sourceSize / DIGEST_BLOCK);
-    if (first < 0 || first + count > total) throw new JobRequestError(400, `Blocks ${first} to ${first + count - 1} are outside the disk's ${total} blocks.`);
-    const blocks = Array.from({ length: count }, (_, i) => first + i);
+    const blocks = typeof blocksOrFirst === "number" ? Array.from({ length: count }, (_, i) => blocksOrFirst + i) : [...blocksOrFirst];
+    if (blocks.length !== count) throw new JobRequestError(400, `${blocks.length} blocks are listed with ${count} hashes.`);
+    const outside = blocks.find((b, i) => !Number.isInteger(b) || b < 0 || b >= total || (i > 0 && b <= blocks[i - 1]));
+    if (outside !== undefined) throw new JobRequestError(400, `Block ${outside} is outside the disk's ${total} blocks or out of order (blocks are listed in increasing order).`);
     let target: Buffer | undefined;
     let bytesRead = 0;
     if (!fresh) {
       const kept = this.keptBlockDigests(job);
-      if (kept !== undefined) target = kept.hashes.subarray(first * BLOCK_HASH_BYTES, (first + count) * BLOCK_HASH_BYTES);
+      if (kept !== undefined) target = Buffer.concat(blocks.map((b) => kept.hashes.subarray(b * BLOCK_HASH_BYTES, (b + 1) * BLOCK_HASH_BYTES)));
     }
     if (target === undefined) {
       const plane = this.options.dataPlane;
@@ -405,7 +408,7 @@ export class JobManager {
     }
     const differing: number[] = [];
     for (let i = 0; i < count; i++) {
-      if (!target.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES).equals(sourceHashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES))) differing.push(first + i);
+      if (!target.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES).equals(sourceHashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES))) differing.push(blocks[i]);
     }
     return { differing, compared: count, bytesRead };
   }

@@ -14,12 +14,14 @@
  *   POST   /v1/jobs/:id/verify             compare source and target digests → 202
  *   POST   /v1/jobs/:id/push?round&snapshot&size   a pushed round: a stream of link frames → 200 and its record
  *   POST   /v1/jobs/:id/compare?first[&fresh=1]    source block hashes (binary) → the blocks that differ
+ *   POST   /v1/jobs/:id/compare?list=1[&fresh=1]   (block u64 BE, hash) records → the blocks that differ
  */
 import type * as https from "node:https";
 import { FreezeRequestSchema, JobIdSchema, RegisterRequestSchema, RoundRequestSchema, ThawRequestSchema, UpdateRequestSchema } from "./api";
 import type { JobManager } from "./jobs";
 import type { Logger } from "../service/log";
 import { createServiceServer, HttpError, integerParam, parseBody, readBody, readJson, send, type Route } from "../service/http";
+import { BLOCK_HASH_BYTES } from "../replication/block-digests";
 
 export { MAX_BODY_BYTES, MAX_CONNECTIONS } from "../service/http";
 
@@ -84,9 +86,11 @@ async function handle({ req, res, url, method, parts }: Route, options: AgentSer
         return send(res, 200, await jobs.push(id, round, snapshot, size, req));
       }
       case "compare": {
-        const first = integerParam(url, "first");
+        const fresh = url.searchParams.get("fresh") === "1";
         const body = await readBody(req);
-        return send(res, 200, await jobs.compare(id, first, body, url.searchParams.get("fresh") === "1"));
+        if (url.searchParams.get("list") !== "1") return send(res, 200, await jobs.compare(id, integerParam(url, "first"), body, fresh));
+        const { blocks, hashes } = parseBlockList(body);
+        return send(res, 200, await jobs.compare(id, blocks, hashes, fresh));
       }
       case "rounds": {
         const body = parseBody(RoundRequestSchema, await readJson(req), "round request");
@@ -107,4 +111,17 @@ async function handle({ req, res, url, method, parts }: Route, options: AgentSer
     }
   }
   throw new HttpError(404, `No route ${method} ${url.pathname}.`);
+}
+
+/** A `compare?list=1` body: records of a block number (8 bytes, big-endian) and its 32-byte hash. */
+function parseBlockList(body: Buffer): { blocks: number[]; hashes: Buffer } {
+  const RECORD = 8 + BLOCK_HASH_BYTES;
+  if (body.length % RECORD !== 0) throw new HttpError(400, `The body holds ${body.length} bytes, not a whole number of ${RECORD}-byte (block, hash) records.`);
+  const blocks: number[] = [];
+  const hashes = Buffer.alloc((body.length / RECORD) * BLOCK_HASH_BYTES);
+  for (let i = 0; i * RECORD < body.length; i++) {
+    blocks.push(Number(body.readBigUInt64BE(i * RECORD)));
+    body.copy(hashes, i * BLOCK_HASH_BYTES, i * RECORD + 8, (i + 1) * RECORD);
+  }
+  return { blocks, hashes };
 }

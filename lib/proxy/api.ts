@@ -19,9 +19,17 @@ export const DiskRegistrationSchema = z
     rpoSeconds: z.number().int().nonnegative().max(30 * 86400).default(3600),
     /** Take quiesced snapshots where VMware Tools run (crash-consistent ones otherwise). @default true */
     quiesce: z.boolean().default(true),
+    /**
+     * A full source-side check (every block hashed on the proxy and compared with the target's,
+     * only hashes crossing the link) once the last one is this old; the first a period after the
+     * initial round. 0: only on request and before a cutover. @default 86400
+     */
+    fullCheckSeconds: z.number().int().nonnegative().max(365 * 86400).default(86400),
   })
   .strict();
 export type DiskRegistration = z.output<typeof DiskRegistrationSchema>;
+/** A disk registration as sent, defaults not yet applied. */
+export type DiskRegistrationInput = z.input<typeof DiskRegistrationSchema>;
 
 /** Body of `POST /v1/vms/:vm/rounds`: run a round now. */
 export const RoundNowSchema = z
@@ -48,8 +56,16 @@ export const CutoverRequestSchema = z
     /** `guest`: shut the guest down through vCenter (power off after the timeout); `none`: it is off already. @default "guest" */
     shutdown: z.enum(["guest", "none"]).default("guest"),
     shutdownTimeoutSeconds: z.number().positive().max(86400).default(600),
+    /**
+     * `changed`: the blocks written since the last full source-side check and a random sample,
+     * read again on both sides and compared by hash; `full`: every block, read again on both sides
+     * (a downtime that grows with the disks). Only hashes cross the link either way. @default "changed"
+     */
+    verify: z.enum(["changed", "full"]).default("changed"),
     /** Blocks compared by reading both disks again, picked at random, per disk. @default 64 */
     sampleBlocks: z.number().int().nonnegative().max(1_000_000).default(64),
+    /** A full source-side check while the VM still runs, before the shutdown (not downtime). @default true */
+    fullCheckFirst: z.boolean().default(true),
   })
   .strict();
 export type CutoverRequest = z.output<typeof CutoverRequestSchema>;
@@ -98,8 +114,26 @@ export interface DiskStatus {
   readonly sizeBytes?: number;
   readonly lastRound?: number;
   readonly lastRoundAt?: string;
-  /** The round of the last full source-side check (every block compared by hash). */
+  /** The round of the last full source-side check (every block compared by hash), and when its snapshot was taken. */
   readonly fullCheckRound?: number;
+  readonly fullCheckAt?: string;
+  /** Bytes of the 1 MiB blocks written since then: what a cutover's `changed` verification reads again. */
+  readonly changedSinceFullCheckBytes?: number;
+}
+
+/** One disk's verification at a cutover. */
+export interface CutoverDiskCheck {
+  readonly key: number;
+  readonly jobId: string;
+  /** The digest of the proxy's source-side block hashes, and the target's after the final round. */
+  readonly sourceDigest: string;
+  readonly targetDigest: string;
+  /** Blocks read again on both sides and compared: written since the last full check, the sample, or all. */
+  readonly changedBlocks: number;
+  readonly sampleBlocks: number;
+  readonly comparedBlocks: number;
+  /** Blocks whose hashes differ (nothing may launch when any does). */
+  readonly differingBlocks: number[];
 }
 
 /** The verification of a cutover. */
@@ -108,16 +142,21 @@ export interface CutoverStatus {
   readonly requestedAt: string;
   readonly finishedAt?: string;
   readonly shutdown?: string;
+  readonly verify?: "changed" | "full";
+  /** The full source-side check taken before the shutdown, if any. */
+  readonly fullCheckRound?: number;
   readonly round?: number;
   /** From the shutdown request to the verification's end. */
   readonly downtimeSeconds?: number;
   /** Bytes the final round's changed ranges cover. */
   readonly finalDeltaBytes?: number;
-  /** Bytes of source data that crossed the link during the cutover (the final delta; verification sends hashes). */
+  /** Bytes of source data (with their frame headers) that crossed the link during the downtime: the final delta. */
   readonly sourceBytesReadOverLink?: number;
-  /** Bytes compared by reading them again on both sides (changed blocks and the sample). */
+  /** Bytes of block hashes and block numbers sent to the agents for the verification. */
+  readonly hashBytesOverLink?: number;
+  /** Bytes read again on both sides and compared by hash. */
   readonly verifiedBytes?: number;
-  readonly disks?: ReadonlyArray<{ key: number; jobId: string; sourceDigest: string; targetDigest: string; sampleBlocks: number; differingBlocks: number[] }>;
+  readonly disks?: readonly CutoverDiskCheck[];
   readonly error?: string;
 }
 

@@ -14,10 +14,15 @@ import type { ProcessGroup } from "../service/processes";
 import type { VmHandle, VSphereClient } from "../vsphere/client";
 import { unreplicableReason } from "../vsphere/estate";
 import { hashBlocks } from "../replication/block-hashes";
-import type { CutoverRequest, CutoverStatus, DiskRegistration, PointRequest, PointStatus, RoundSummary, VmStatus } from "./api";
+import { blockCount, BLOCK_HASH_BYTES, DIGEST_BLOCK, type BlockDigests } from "../replication/block-digests";
+import type { BlockDevice } from "../replication/device";
+import { DiskRegistrationSchema, type CutoverDiskCheck, type CutoverRequest, type DiskRegistration, type DiskRegistrationInput, type PointRequest, type PointStatus, type RoundSummary, type VmStatus } from "./api";
 import { datastoreUrl, type ReaderSettings } from "./reader";
 import { removeLeftovers, RoundRefused, runRound, sampleBlocks, takeSnapshot, type RoundContext, type RoundSnapshot } from "./rounds";
-import type { ProxyState, VmRecord } from "./state";
+import type { DiskRecord, ProxyState, VmRecord } from "./state";
+
+/** Blocks compared per request at a cutover (2.5 MiB of block numbers and hashes). */
+const COMPARE_LIST = 65_536;
 
 /** What the manager works with. */
 export interface ProxyManagerOptions {
@@ -89,7 +94,8 @@ export class ProxyManager {
    * snapshotted (no physical RDM, not independent), CBT is supported (and turned on here), the
    * datastore can be read, the job is a pushed one.
    */
-  async registerDisk(name: string, key: number, registration: DiskRegistration): Promise<VmStatus> {
+  async registerDisk(name: string, key: number, input: DiskRegistrationInput): Promise<VmStatus> {
+    const registration: DiskRegistration = DiskRegistrationSchema.parse(input);
     const handle = await this.options.vc.findVm(name).catch((err: unknown) => {
       throw new HttpError(404, (err as Error).message);
     });
@@ -113,7 +119,7 @@ export class ProxyManager {
 
     let vm = this.vms.get(name);
     if (vm === undefined) {
-      vm = { record: { version: 1, vm: name, quiesce: registration.quiesce, rpoSeconds: registration.rpoSeconds, disks: {}, nextRound: 0, rounds: [] }, handle, queue: Promise.resolve(), busy: false, failures: 0 };
+      vm = { record: { version: 1, vm: name, quiesce: registration.quiesce, rpoSeconds: registration.rpoSeconds, fullCheckSeconds: registration.fullCheckSeconds, disks: {}, nextRound: 0, rounds: [] }, handle, queue: Promise.resolve(), busy: false, failures: 0 };
       this.vms.set(name, vm);
     }
     const r = vm.record;
@@ -121,6 +127,7 @@ export class ProxyManager {
     r.disks[String(key)] = existing !== undefined && existing.agentUrl === registration.agentUrl && existing.jobId === registration.jobId ? existing : { key, agentUrl: registration.agentUrl, jobId: registration.jobId };
     r.rpoSeconds = Math.min(...[registration.rpoSeconds, ...(Object.keys(r.disks).length > 1 ? [r.rpoSeconds] : [])]);
     r.quiesce = registration.quiesce;
+    r.fullCheckSeconds = registration.fullCheckSeconds;
     this.options.state.saveVm(r);
     this.options.logger.log("info", "disk registered", { vm: name, disk: key, agent: registration.agentUrl, job: registration.jobId, rpoSeconds: r.rpoSeconds });
     // A new disk's first round; a round already queued or running when the disk came takes it.
@@ -256,7 +263,9 @@ export class ProxyManager {
           }
         }
       }
-      const summary = await runRound(this.ctx, record, await this.handle(vm), options);
+      const mode = options.mode === "resync" || this.fullCheckDue(record) ? "resync" : "auto";
+      if (mode === "resync" && options.mode !== "resync") this.options.logger.log("info", "full source-side check due: this round compares every block by hash", { vm: record.vm });
+      const summary = await runRound(this.ctx, record, await this.handle(vm), { ...options, mode });
       vm.failures = 0;
       this.options.logger.log("info", "round finished", { vm: record.vm, round: summary.round, seconds: summary.seconds, changedBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0), linkBytes: summary.disks.reduce((n, d) => n + d.linkBytes, 0) });
       return summary;
@@ -269,6 +278,14 @@ export class ProxyManager {
     } finally {
       this.schedule(vm);
     }
+  }
+
+  /** Whether the VM's background full check is due: its period passed since the last one (or the first round). */
+  private fullCheckDue(record: VmRecord): boolean {
+    const period = (record.fullCheckSeconds ?? 86400) * 1000;
+    if (period <= 0 || record.inFlight !== undefined || record.rounds.length === 0) return false;
+    const since = Object.values(record.disks).map((d) => Date.parse(d.fullCheckAt ?? record.rounds[0].snapshotAt));
+    return since.some((t) => Date.now() - t >= period);
   }
 
   /** Sets the VM's next round: when its recovery point is reached, or a backoff after a failure. */
@@ -342,46 +359,89 @@ export class ProxyManager {
     this.options.logger.log(point.state === "held" ? "info" : "error", point.state === "held" ? "consistent point held" : "consistent point failed", { point: point.name, skewSeconds: point.skewSeconds, error: point.error });
   }
 
+  /**
+   * The cutover: a full source-side check while the VM still runs (unless asked not to), the
+   * shutdown, the final round, and before its snapshot is removed the verification: per disk, the
+   * blocks written since the last full check and a random sample (or every block) hashed again on
+   * the proxy from the frozen disk and on the agent from the target, compared; only hashes cross
+   * the link.
+   */
   private async cutover(vm: Vm, request: CutoverRequest): Promise<void> {
     const record = vm.record;
     const handle = await this.handle(vm);
+    let fullCheckRound: number | undefined;
+    if (request.fullCheckFirst && request.verify === "changed") {
+      this.options.logger.log("info", "cutover: a full source-side check before the shutdown", { vm: record.vm });
+      fullCheckRound = (await runRound(this.ctx, record, handle, { mode: "resync" })).round;
+    }
     const started = Date.now();
     const shutdown = request.shutdown === "guest" ? await this.options.vc.shutdownGuest(handle, { timeoutMs: request.shutdownTimeoutSeconds * 1000 }) : "none";
-    const disks: NonNullable<CutoverStatus["disks"]>[number][] = [];
-    let sampleBytes = 0;
+    const checks: CutoverDiskCheck[] = [];
+    let verifiedBytes = 0;
+    let hashBytes = 0;
     const summary = await runRound(this.ctx, record, handle, {
       beforeRemove: async (readers) => {
-        for (const disk of Object.values(record.disks)) {
+        for (const disk of Object.values(record.disks).sort((x, y) => x.key - y.key)) {
           const entry = readers.get(disk.key);
           if (entry === undefined) continue;
-          const agent = this.options.agent(disk.agentUrl);
-          const job = await agent.get(disk.jobId);
-          const size = entry.file.capacityBytes;
-          const blocks = sampleBlocks(size, request.sampleBlocks);
-          const fresh = await hashBlocks(entry.reader.device, size, blocks);
-          sampleBytes += fresh.bytesRead;
-          const differing: number[] = [];
-          for (const [i, b] of blocks.entries()) differing.push(...(await agent.compare(disk.jobId, b, fresh.hashes.subarray(i * 32, (i + 1) * 32), true)).differing);
-          disks.push({ key: disk.key, jobId: disk.jobId, sourceDigest: entry.hashes.digest().digest, targetDigest: job.lastRound?.digest.digest ?? "", sampleBlocks: blocks.length, differingBlocks: differing });
+          const check = await this.verifyDisk(record.vm, disk, entry.reader.device, entry.file.capacityBytes, entry.hashes, request);
+          checks.push(check.result);
+          verifiedBytes += check.verifiedBytes;
+          hashBytes += check.hashBytes;
         }
       },
     });
-    const equal = disks.every((d) => d.sourceDigest === d.targetDigest && d.differingBlocks.length === 0);
+    const bad = checks.filter((d) => d.sourceDigest !== d.targetDigest || d.differingBlocks.length > 0);
     record.cutover = {
-      state: equal ? "verified" : "failed",
+      state: bad.length === 0 ? "verified" : "failed",
       requestedAt: record.cutover!.requestedAt,
       finishedAt: new Date().toISOString(),
       shutdown,
+      verify: request.verify,
+      ...(fullCheckRound !== undefined ? { fullCheckRound } : {}),
       round: summary.round,
       downtimeSeconds: (Date.now() - started) / 1000,
       finalDeltaBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0),
       sourceBytesReadOverLink: summary.disks.reduce((n, d) => n + d.linkBytes, 0),
-      verifiedBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0) + sampleBytes,
-      disks,
-      ...(equal ? {} : { error: `Source and target of VM ${record.vm} differ: ${disks.filter((d) => d.sourceDigest !== d.targetDigest || d.differingBlocks.length > 0).map((d) => `disk ${d.key}: source ${d.sourceDigest}, target ${d.targetDigest}, differing sample blocks ${d.differingBlocks.join(", ") || "none"}`).join("; ")}. Nothing may be launched; the source stays off.` }),
+      hashBytesOverLink: hashBytes,
+      verifiedBytes,
+      disks: checks,
+      ...(bad.length === 0
+        ? {}
+        : { error: `Source and target of VM ${record.vm} differ: ${bad.map((d) => `disk ${d.key}: source digest ${d.sourceDigest}, target ${d.targetDigest}, differing blocks ${d.differingBlocks.slice(0, 20).join(", ") || "none"}${d.differingBlocks.length > 20 ? ` and ${d.differingBlocks.length - 20} more` : ""}`).join("; ")}. Nothing may be launched; the source stays off.` }),
     };
     this.options.state.saveVm(record);
-    this.options.logger.log(equal ? "info" : "error", equal ? "cutover verified" : "cutover verification failed", { vm: record.vm, downtimeSeconds: record.cutover.downtimeSeconds, finalDeltaBytes: record.cutover.finalDeltaBytes });
+    this.options.logger.log(bad.length === 0 ? "info" : "error", bad.length === 0 ? "cutover verified" : "cutover verification failed", { vm: record.vm, downtimeSeconds: record.cutover.downtimeSeconds, finalDeltaBytes: record.cutover.finalDeltaBytes, verifiedBytes });
+  }
+
+  /** One disk's verification at a cutover, from the final round's frozen disk. */
+  private async verifyDisk(vm: string, disk: DiskRecord, device: BlockDevice, size: number, hashes: BlockDigests, request: CutoverRequest) {
+    const agent = this.options.agent(disk.agentUrl);
+    const job = await agent.get(disk.jobId);
+    const total = blockCount(size);
+    const changed = request.verify === "full" ? [] : (this.options.state.loadChanged(vm, disk.key, size)?.list() ?? Array.from({ length: total }, (_, b) => b));
+    const sample = request.verify === "full" ? [] : sampleBlocks(size, request.sampleBlocks);
+    const blocks = request.verify === "full" ? Array.from({ length: total }, (_, b) => b) : [...new Set([...changed, ...sample])].sort((x, y) => x - y);
+    // The source side read again now, from the frozen disk.
+    const fresh = await hashBlocks(device, size, blocks, this.abort.signal);
+    const recorded = Buffer.concat(blocks.map((b) => hashes.hashes.subarray(b * BLOCK_HASH_BYTES, (b + 1) * BLOCK_HASH_BYTES)));
+    const differing = new Set<number>();
+    // A block whose fresh hash is not the one the rounds recorded changed without CBT saying so.
+    blocks.forEach((b, i) => {
+      if (!fresh.hashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES).equals(recorded.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES))) differing.add(b);
+    });
+    let targetRead = 0;
+    for (let at = 0; at < blocks.length; at += COMPARE_LIST) {
+      const part = blocks.slice(at, at + COMPARE_LIST);
+      const reply = await agent.compareBlocks(disk.jobId, part, fresh.hashes.subarray(at * BLOCK_HASH_BYTES, (at + part.length) * BLOCK_HASH_BYTES), true);
+      reply.differing.forEach((b) => differing.add(b));
+      targetRead += reply.bytesRead;
+    }
+    return {
+      result: { key: disk.key, jobId: disk.jobId, sourceDigest: hashes.digest().digest, targetDigest: job.lastRound?.digest.digest ?? "", changedBlocks: changed.length, sampleBlocks: sample.length, comparedBlocks: blocks.length, differingBlocks: [...differing].sort((x, y) => x - y) },
+      verifiedBytes: Math.min(fresh.bytesRead, targetRead),
+      hashBytes: blocks.length * (8 + BLOCK_HASH_BYTES),
+    };
   }
 
   /** Fails unless the proxy can read the disk's data file over datastore HTTP (a HEAD request). */
@@ -408,7 +468,10 @@ export class ProxyManager {
       vm: r.vm,
       rpoSeconds: r.rpoSeconds,
       quiesce: r.quiesce,
-      disks: Object.values(r.disks).map((d) => ({ key: d.key, agentUrl: d.agentUrl, jobId: d.jobId, sizeBytes: d.sizeBytes, lastRound: d.lastRound, lastRoundAt: d.lastRoundAt, fullCheckRound: d.fullCheckRound })),
+      disks: Object.values(r.disks).map((d) => {
+        const since = d.sizeBytes !== undefined ? this.options.state.loadChanged(r.vm, d.key, d.sizeBytes) : undefined;
+        return { key: d.key, agentUrl: d.agentUrl, jobId: d.jobId, sizeBytes: d.sizeBytes, lastRound: d.lastRound, lastRoundAt: d.lastRoundAt, fullCheckRound: d.fullCheckRound, fullCheckAt: d.fullCheckAt, ...(since !== undefined ? { changedSinceFullCheckBytes: since.list().length * DIGEST_BLOCK } : {}) };
+      }),
       state: r.cutover?.state === "verified" ? "cut-over" : vm.busy || r.inFlight !== undefined ? "round" : vm.pending !== undefined ? "queued" : r.error !== undefined ? "error" : "idle",
       lastRound: last,
       rounds: r.rounds.slice(-20),

@@ -32,12 +32,12 @@ import { VSphereFault } from "../vsphere/soap";
 import type { DiskFile, SnapshotHandle, VmHandle, VSphereClient } from "../vsphere/client";
 import type { DiskRoundSummary, RoundMode, RoundSummary } from "./api";
 import { openReader, type Reader, type ReaderSettings } from "./reader";
-import type { DiskRecord, ProxyState, VmRecord } from "./state";
+import { ChangedBlocks, type DiskRecord, type ProxyState, type VmRecord } from "./state";
 
 /** Largest range one DATA frame carries. */
 const FRAME_BYTES = 4 * 1024 * 1024;
-/** Block hashes compared per request during a resync (2 MiB of hashes, 64 GiB of disk). */
-const COMPARE_WINDOW = 65_536;
+/** Blocks compared per request during a resync: the agent reads them from the target (1 GiB). */
+const COMPARE_WINDOW = 1024;
 /** Times a push is tried again after the link or the agent failed. */
 const PUSH_ATTEMPTS = 8;
 
@@ -250,7 +250,18 @@ async function diskRound(
   bytesRead += changedBytes;
   disk.sizeBytes = size;
   disk.changeId = changeId;
-  if (mode === "resync") disk.fullCheckRound = round;
+  // The blocks written since the last full check: none after one, else these added (saved before
+  // the hashes, so a crash in between leaves a superset).
+  let sinceCheck: ChangedBlocks;
+  if (mode === "resync") {
+    sinceCheck = ChangedBlocks.all(size, false);
+    disk.fullCheckRound = round;
+    disk.fullCheckAt = snapshot.at;
+  } else {
+    sinceCheck = ctx.state.loadChanged(record.vm, disk.key, size) ?? ChangedBlocks.all(size, true);
+    sinceCheck.add(blocksTouched(changed, size));
+  }
+  ctx.state.saveChanged(record.vm, disk.key, sinceCheck);
   ctx.state.saveHashes(record.vm, disk.key, hashes);
   const sourceDigest = hashes.digest().digest;
   const agrees = sourceDigest === pushed.digest.digest;
@@ -267,7 +278,10 @@ function zeroHashes(size: number): Buffer {
   return out;
 }
 
-/** The blocks whose target hashes differ from `hashes` (the agent's kept hashes, or its disk). */
+/**
+ * The blocks whose target hashes differ from `hashes`, the target read again by the agent (a full
+ * check proves both sides, not only what the agent recorded writing).
+ */
 async function compareOnAgent(agent: AgentClient, jobId: string, hashes: Buffer, size: number): Promise<number[]> {
   const job = await agent.get(jobId);
   // Nothing recorded on the target yet: every block is sent.
@@ -275,7 +289,7 @@ async function compareOnAgent(agent: AgentClient, jobId: string, hashes: Buffer,
   const differing: number[] = [];
   for (let first = 0; first * BLOCK_HASH_BYTES < hashes.length; first += COMPARE_WINDOW) {
     const window = hashes.subarray(first * BLOCK_HASH_BYTES, (first + COMPARE_WINDOW) * BLOCK_HASH_BYTES);
-    differing.push(...(await agent.compare(jobId, first, window)).differing);
+    differing.push(...(await agent.compare(jobId, first, window, true)).differing);
   }
   return differing;
 }

@@ -6,6 +6,8 @@
  *                                round in flight (its number and the snapshot it created), the
  *                                last rounds, a cutover
  *   hashes/<vm>.<key>.blocks     the disk's 1 MiB block hashes as of its last round, source side
+ *   hashes/<vm>.<key>.changed    a bitmap of the 1 MiB blocks written since the last full check
+ *                                (missing: every block, as before the first check)
  *   points/<name>.json           consistent points
  *   tls/, token                  the proxy's certificate and bearer token
  */
@@ -26,7 +28,9 @@ export interface DiskRecord {
   changeId?: string;
   lastRound?: number;
   lastRoundAt?: string;
+  /** The last full source-side check: its round and its snapshot's time. */
   fullCheckRound?: number;
+  fullCheckAt?: string;
 }
 
 /** A VM, as saved. */
@@ -35,6 +39,8 @@ export interface VmRecord {
   vm: string;
   quiesce: boolean;
   rpoSeconds: number;
+  /** @default 86400 (records written before it existed) */
+  fullCheckSeconds?: number;
   disks: Record<string, DiskRecord>;
   nextRound: number;
   /** The round being taken: saved before its snapshot is created, with the snapshot once it exists. */
@@ -123,6 +129,20 @@ export class ProxyState {
     writeFileAtomic(this.hashesFile(vm, key), digests.serialize());
   }
 
+  /** The blocks written since the disk's last full check; undefined when unknown (every block counts). */
+  loadChanged(vm: string, key: number, size: number): ChangedBlocks | undefined {
+    try {
+      const bits = fs.readFileSync(path.join(this.dir("hashes"), `${encodeURIComponent(vm)}.${key}.changed`));
+      return bits.length === ChangedBlocks.bytesFor(size) ? new ChangedBlocks(size, bits) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  saveChanged(vm: string, key: number, changed: ChangedBlocks): void {
+    writeFileAtomic(path.join(this.dir("hashes"), `${encodeURIComponent(vm)}.${key}.changed`), changed.bits);
+  }
+
   savePoint(point: PointStatus): void {
     writeFileAtomic(this.pointFile(point.name), `${JSON.stringify(point, null, 2)}\n`);
   }
@@ -133,5 +153,33 @@ export class ProxyState {
     } catch {
       return undefined;
     }
+  }
+}
+
+/** A bitmap of a disk's 1 MiB blocks. */
+export class ChangedBlocks {
+  static bytesFor(size: number): number {
+    return Math.ceil(Math.ceil(size / DIGEST_BLOCK) / 8);
+  }
+  /** Every block set (nothing is known), or none. */
+  static all(size: number, set: boolean): ChangedBlocks {
+    const blocks = new ChangedBlocks(size, Buffer.alloc(ChangedBlocks.bytesFor(size), set ? 0xff : 0));
+    return blocks;
+  }
+  constructor(
+    readonly size: number,
+    readonly bits: Buffer,
+  ) {}
+  get count(): number {
+    return Math.ceil(this.size / DIGEST_BLOCK);
+  }
+  add(blocks: Iterable<number>): void {
+    for (const b of blocks) this.bits[b >> 3] |= 1 << (b & 7);
+  }
+  /** The set blocks, in increasing order. */
+  list(): number[] {
+    const out: number[] = [];
+    for (let b = 0; b < this.count; b++) if ((this.bits[b >> 3] & (1 << (b & 7))) !== 0) out.push(b);
+    return out;
   }
 }

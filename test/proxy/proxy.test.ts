@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../lib/agent";
 import type { AgentClient } from "../../lib/agent/client";
 import { startProxy, type RunningProxy } from "../../lib/proxy";
+import { CutoverRequestSchema } from "../../lib/proxy/api";
 import { digest } from "../../lib/replication";
 import { jsonLogger, silentLogger } from "../../lib/service/log";
 import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
@@ -101,6 +102,45 @@ describe("the source proxy", () => {
     expect(d1.changedBytes).toBe(MiB);
     expect(d1.linkBytes).toBeLessThan(MiB + 4096);
     for (const t of targets) expect((await digest(t.target)).digest).toBe((await digest(await vmDisk(t.key))).digest);
+  });
+
+  const cutoverDone = () =>
+    until("the cutover", async () => {
+      const c = proxy.manager.get("app-01").cutover;
+      return c !== undefined && c.state !== "running" ? c : undefined;
+    }, 60_000, async () => proxy.manager.get("app-01"));
+
+  it("a cutover fails, naming the disk and block, when a replica differs from its source", async () => {
+    // A block of the replica changed behind the agent's back: no round would ever send it again.
+    const fd = fs.openSync(targets[1].target, "r+");
+    fs.writeSync(fd, crypto.randomBytes(4096), 0, 4096, 7 * MiB + 100);
+    fs.closeSync(fd);
+    await guestWrite(sim, "app-01", 2000, 3 * MiB, crypto.randomBytes(50_000));
+    proxy.manager.startCutover("app-01", CutoverRequestSchema.parse({ fullCheckFirst: false, sampleBlocks: 16 }));
+    const cutover = await cutoverDone();
+    expect(cutover.state).toBe("failed");
+    expect(cutover.error).toMatch(/disk 2001: .*differing blocks 7\b/);
+    expect(cutover.disks!.find((d) => d.key === 2001)!.differingBlocks).toEqual([7]);
+    expect(cutover.shutdown).toBe("guest-shutdown");
+    expect(await vc.powerState(await vc.findVm("app-01"))).toBe("poweredOff");
+  });
+
+  it("a cutover with its full check first repairs the replica and verifies without reading the source across the link", async () => {
+    proxy.manager.startCutover("app-01", CutoverRequestSchema.parse({ sampleBlocks: 4 }));
+    const cutover = await cutoverDone();
+    expect(cutover.error).toBeUndefined();
+    expect(cutover.state).toBe("verified");
+    expect(cutover.fullCheckRound).toBeGreaterThan(0);
+    const check = proxy.manager.get("app-01").rounds.find((r) => r.round === cutover.fullCheckRound)!;
+    expect(check.disks.find((d) => d.key === 2001)!.changedBytes).toBe(MiB);
+    // The source was off since the failed cutover: the final round had nothing to send.
+    expect(cutover.finalDeltaBytes).toBe(0);
+    expect(cutover.sourceBytesReadOverLink).toBeLessThanOrEqual(cutover.finalDeltaBytes! * 1.05 + 2 * 4096);
+    // Nothing changed since the full check: only the sample was read again, on both sides.
+    for (const d of cutover.disks!) expect([d.changedBlocks, d.sampleBlocks, d.differingBlocks]).toEqual([0, 4, []]);
+    expect(cutover.verifiedBytes).toBe(2 * 4 * MiB);
+    for (const t of targets) expect((await digest(t.target)).digest).toBe((await digest(await vmDisk(t.key))).digest);
+    expect(await vc.listSnapshots({ vm: "app-01", onlyRehost: true })).toEqual([]);
   });
 
   it.each([
