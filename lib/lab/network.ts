@@ -7,12 +7,13 @@
  *
  * Names carry a unique suffix, so concurrent labs and tests never collide; `teardown` stops the
  * processes started in the namespaces and deletes exactly the two namespaces it created (the veth
- * pair goes with them). Namespaces need root: `createWan` says so before it changes anything.
+ * pair goes with them), and so does the end of this process if no teardown ran. Namespaces need
+ * root: `createWan` says so before it changes anything.
  *
  * Addresses are from 198.18.0.0/15, the range set aside for network benchmarks (RFC 2544); they
  * exist only inside the two namespaces.
  */
-import { execFile } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import { promisify } from "node:util";
 import { ProcessGroup, type Owned } from "../service/processes";
@@ -146,9 +147,22 @@ export async function createWan(options: WanOptions = {}): Promise<Wan> {
     rate = next;
   };
 
+  // Should this process end without a teardown (an uncaught error), the namespaces go with it.
+  const onExit = (): void => {
+    for (const ns of created) {
+      try {
+        execFileSync("ip", ["netns", "del", ns], { stdio: "ignore" });
+      } catch {
+        // already gone
+      }
+    }
+  };
+  process.on("exit", onExit);
+
   const teardown = async (): Promise<void> => {
     if (torn) return;
     torn = true;
+    process.off("exit", onExit);
     await group.stopAll();
     const errors: string[] = [];
     for (const ns of [...created].reverse()) {

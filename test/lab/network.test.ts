@@ -125,6 +125,22 @@ describe("the lab's WAN", () => {
   });
 });
 
+describe("the lab's WAN in a process that dies", () => {
+  it("is removed when the process ends on an uncaught error without its teardown", async () => {
+    const suffix = crypto.randomBytes(3).toString("hex");
+    const script = `require(${JSON.stringify(path.join(__dirname, "..", "..", "lib", "lab", "network.ts"))}).createWan({ suffix: "${suffix}" }).then(() => { console.log("made"); setTimeout(() => { throw new Error("crash"); }, 10); })`;
+    const result = await promisify(execFile)(process.execPath, ["--import", `file://${require.resolve("tsx")}`, "-e", script]).then(
+      () => ({ code: 0, stdout: "" }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+    expect(result.stdout).toContain("made");
+    expect(result.code).not.toBe(0);
+    const left = await listNamespaces();
+    expect(left).not.toContain(wanNames(suffix).onprem);
+    expect(left).not.toContain(wanNames(suffix).cloud);
+  });
+});
+
 describe("the lab's WAN without root", () => {
   it("says that namespaces need root and names the command, changing nothing", async () => {
     const script = `require(${JSON.stringify(path.join(__dirname, "..", "..", "lib", "lab", "network.ts"))}).createWan({ suffix: "nonroot" }).then(() => process.exit(0), (e) => { console.log(e.name + ": " + e.message); process.exit(3); })`;
