@@ -113,7 +113,7 @@ function place(src: string, dst: string, sameDevice: boolean): void {
 }
 
 /** Picks files of `source` at random (seeded) until `budget` bytes; links or copies them under `dir`. */
-export function stageSourceFiles(source: string, dir: string, budget: number, seed: number): { files: number; bytes: number } {
+export function stageSourceFiles(source: string, dir: string, budget: number, seed: number): { files: number; bytes: number; dirs: number } {
   const all = listFiles(source);
   const random = prng(seed);
   for (let i = all.length - 1; i > 0; i--) {
@@ -123,6 +123,7 @@ export function stageSourceFiles(source: string, dir: string, budget: number, se
   const sameDevice = fs.statSync(source).dev === fs.statSync(path.dirname(dir)).dev;
   let bytes = 0;
   let files = 0;
+  const dirs = new Set<string>();
   for (const f of all) {
     if (bytes >= budget) break;
     if (bytes + f.size > budget) continue;
@@ -133,8 +134,9 @@ export function stageSourceFiles(source: string, dir: string, budget: number, se
     }
     bytes += f.size;
     files++;
+    for (let d = path.dirname(f.rel); d !== "." && !dirs.has(d); d = path.dirname(d)) dirs.add(d);
   }
-  return { files, bytes };
+  return { files, bytes, dirs: dirs.size };
 }
 
 const FIRST = ["anna", "li", "wei", "jose", "maria", "chen", "olga", "ivan", "fatima", "yuki", "omar", "lena", "raj", "sofia", "min", "pierre"];
@@ -261,7 +263,7 @@ export async function buildRealisticImage(spec: RealisticImageSpec): Promise<Rea
     } finally {
       fs.closeSync(out);
     }
-    const inodes = Math.max(16_384, Math.ceil((usr.files + 4096) * 1.3));
+    const inodes = Math.max(16_384, Math.ceil((usr.files + usr.dirs + 64) * 1.25) + 1024);
     try {
       await run("mke2fs", ["-q", "-F", "-t", "ext4", "-L", "realistic", "-N", String(inodes), "-E", `offset=${PARTITION_OFFSET}`, "-d", tree, spec.file, `${fsBytes / 1024}k`]);
     } catch (err) {
@@ -269,7 +271,7 @@ export async function buildRealisticImage(spec: RealisticImageSpec): Promise<Rea
       const stderr = (err as { stderr?: string }).stderr ?? String(err);
       throw new Error(`mke2fs could not build the ${size}-byte realistic image ${spec.file}: ${stderr.trim()}`);
     }
-    return { file: spec.file, sizeBytes: size, usr, databaseBytes: dbBytes, randomBytes, dataBytes: await dataBytesOf(spec.file) };
+    return { file: spec.file, sizeBytes: size, usr: { files: usr.files, bytes: usr.bytes }, databaseBytes: dbBytes, randomBytes, dataBytes: await dataBytesOf(spec.file) };
   } finally {
     await fs.promises.rm(tree, { recursive: true, force: true });
   }
