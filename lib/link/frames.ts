@@ -9,7 +9,8 @@
  *   0       4     magic "RHL1"
  *   4       1     type: 1 DATA (payload: the bytes), 2 ZERO (no payload: the range reads zeroes),
  *                 3 END (payload: JSON summary of the round; offset = bytes covered)
- *   5       1     codec of the payload: 0 = as is; other values are reserved for compression
+ *   5       1     codec of the payload (DATA): 0 = as is, 1 = one zstd frame (`lib/link/codec.ts`),
+ *                 whose payload is shorter than its range; other values are refused; 0 for ZERO and END
  *   6       2     reserved, 0
  *   8       8     offset in the disk (bytes, big-endian)
  *   16      4     length of the disk range (bytes): the data's length before any codec
@@ -32,8 +33,25 @@ export const FrameType = { Data: 1, Zero: 2, End: 3 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
 /** How a payload is encoded on the link. */
-export const Codec = { None: 0 } as const;
+export const Codec = { None: 0, Zstd: 1 } as const;
 export type Codec = (typeof Codec)[keyof typeof Codec] | number;
+
+/** A DATA frame's payload as encoded by a `PayloadEncoder`. */
+export interface EncodedPayload {
+  readonly codec: Codec;
+  /** The bytes on the link: the data itself (`Codec.None`) or shorter than it. */
+  readonly payload: Buffer;
+}
+
+/** Turns a range's bytes into a payload (a compressor; `lib/link/codec.ts`). */
+export interface PayloadEncoder {
+  encode(data: Buffer): EncodedPayload;
+}
+
+/** Turns a payload back into exactly `length` bytes; throws when it cannot. */
+export interface PayloadDecoder {
+  decode(codec: Codec, payload: Buffer, length: number): Buffer;
+}
 
 /** One frame, parsed. */
 export interface Frame {
@@ -76,10 +94,18 @@ function header(type: FrameType, codec: Codec, offset: number, length: number, p
   return h;
 }
 
-/** A DATA frame of `data` at `offset` (header and payload; `data` is not copied). */
-export function dataFrame(offset: number, data: Buffer, hash: Buffer = rangeHash(data)): Buffer[] {
+/**
+ * A DATA frame of `data` at `offset` (header and payload). Without `encoder` the payload is
+ * `data` itself (not copied); with one, whatever it returns. The hash is always of `data`.
+ */
+export function dataFrame(offset: number, data: Buffer, hash: Buffer = rangeHash(data), encoder?: PayloadEncoder): Buffer[] {
   if (data.length === 0 || data.length > MAX_FRAME_LENGTH) throw new RangeError(`A data frame carries 1 to ${MAX_FRAME_LENGTH} bytes, not ${data.length}.`);
-  return [header(FrameType.Data, Codec.None, offset, data.length, data.length, hash), data];
+  const { codec, payload } = encoder?.encode(data) ?? { codec: Codec.None, payload: data };
+  if (codec !== Codec.None && codec !== Codec.Zstd) throw new RangeError(`Unknown codec ${codec}.`);
+  if (codec === Codec.None ? payload.length !== data.length : payload.length === 0 || payload.length >= data.length) {
+    throw new RangeError(`A payload of codec ${codec} of ${payload.length} bytes cannot carry ${data.length} bytes.`);
+  }
+  return [header(FrameType.Data, codec, offset, data.length, payload.length, hash), payload];
 }
 
 /** A ZERO frame: `length` bytes at `offset` read zeroes. */
@@ -150,16 +176,30 @@ function parseHeader(h: Buffer): { type: FrameType; codec: Codec; offset: number
   const length = h.readUInt32BE(16);
   const payloadLength = h.readUInt32BE(20);
   if (payloadLength > MAX_FRAME_LENGTH + 4096) throw new LinkProtocolError(`Frame payload of ${payloadLength} bytes is longer than ${MAX_FRAME_LENGTH}.`);
-  if (type === FrameType.Data && (length === 0 || length > MAX_FRAME_LENGTH || (codec === Codec.None && payloadLength !== length))) {
-    throw new LinkProtocolError(`Data frame at ${offset}: range of ${length} bytes with a payload of ${payloadLength}.`);
+  if (codec !== Codec.None && (type !== FrameType.Data || codec !== Codec.Zstd)) throw new LinkProtocolError(`Frame at ${offset} of type ${type} has unknown codec ${codec}.`);
+  if (type === FrameType.Data && (length === 0 || length > MAX_FRAME_LENGTH || (codec === Codec.None ? payloadLength !== length : payloadLength === 0 || payloadLength >= length))) {
+    throw new LinkProtocolError(`Data frame at ${offset}: range of ${length} bytes with a payload of ${payloadLength} (codec ${codec}).`);
   }
   if (type === FrameType.Zero && (length === 0 || payloadLength !== 0)) throw new LinkProtocolError(`Zero frame at ${offset} has a payload or no range.`);
   return { type, codec, offset, length, payloadLength, hash: Buffer.from(h.subarray(24, 56)) };
 }
 
-/** The bytes a frame puts on the disk, checked against its hash; undefined when they do not match. */
-export function frameData(frame: Frame): Buffer | undefined {
+/**
+ * The bytes a frame puts on the disk, decoded by `decoder` when the payload is compressed and
+ * checked against the frame's hash; undefined when the payload does not decode to exactly the
+ * range's length or the bytes do not match the hash (the frame is to be sent again).
+ */
+export function frameData(frame: Frame, decoder?: PayloadDecoder): Buffer | undefined {
   if (frame.type !== FrameType.Data) return undefined;
-  if (frame.codec !== Codec.None) throw new LinkProtocolError(`Frame at ${frame.offset} uses codec ${frame.codec}, which this side does not read.`);
-  return rangeHash(frame.payload).equals(frame.hash) ? frame.payload : undefined;
+  let data = frame.payload;
+  if (frame.codec !== Codec.None) {
+    if (decoder === undefined) throw new LinkProtocolError(`Frame at ${frame.offset} uses codec ${frame.codec}, which this side does not read.`);
+    try {
+      data = decoder.decode(frame.codec, frame.payload, frame.length);
+    } catch {
+      return undefined;
+    }
+    if (data.length !== frame.length) return undefined;
+  }
+  return rangeHash(data).equals(frame.hash) ? data : undefined;
 }
