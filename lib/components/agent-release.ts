@@ -120,7 +120,8 @@ function declareAgentRelease(parent: AgentRelease, name: string, args: AgentRele
       acl: "private",
       serverSideEncryption: "AES256",
     },
-    { parent },
+    // A replacement under the same key must not end with the new object deleted.
+    { parent, deleteBeforeReplace: true },
   );
   const role = new alicloud.ram.Role(
     `${name}-role`,

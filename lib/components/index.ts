@@ -31,4 +31,4 @@ export {
   regionOfZone,
 } from "./migration-wave";
 export { declareHostsFromReplicas, type HostsFromReplicasArgs, type HostsFromReplicas } from "./hosts";
-export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, gatewayDevice, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";
+export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";

@@ -175,8 +175,10 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
       userData,
       tags,
     },
-    // The bundle and its read policy exist before the gateway boots and asks for them.
-    { parent, dependsOn: args.release.dependsOn ?? [] },
+    // The bundle and its read policy exist before the gateway boots and asks for them. User data
+    // runs once, at the first boot: a later change (a new rehost, another disk) is not applied by
+    // updating the instance, which would only restart it; run the bootstrap again on it instead.
+    { parent, dependsOn: args.release.dependsOn ?? [], ignoreChanges: ["userData"] },
   );
   new alicloud.ecs.RamRoleAttachment(`${name}-ram-role`, { instanceId: instance.id, ramRoleName: args.release.roleName }, { parent });
 
