@@ -59,7 +59,10 @@ export type {
   CenLinkArgs,
   MirroredNetworkArgs,
   SyncGatewayArgs,
-  GatewayAgentSettings,
+  GatewayBootstrapSettings,
+  GatewayRuntime,
+  AgentReleaseArgs,
+  AgentBundleRef,
   MigratedInstanceArgs,
   RehearsalEnvironmentArgs,
   BastionArgs,
@@ -76,6 +79,8 @@ export declare const MirroredNetwork: typeof components.MirroredNetwork;
 export type MirroredNetwork = components.MirroredNetwork;
 export declare const SyncGateway: typeof components.SyncGateway;
 export type SyncGateway = components.SyncGateway;
+export declare const AgentRelease: typeof components.AgentRelease;
+export type AgentRelease = components.AgentRelease;
 export declare const MigratedInstance: typeof components.MigratedInstance;
 export type MigratedInstance = components.MigratedInstance;
 export declare const RehearsalEnvironment: typeof components.RehearsalEnvironment;
@@ -83,7 +88,7 @@ export type RehearsalEnvironment = components.RehearsalEnvironment;
 export declare const MigrationWave: typeof components.MigrationWave;
 export type MigrationWave = components.MigrationWave;
 
-const LAZY_COMPONENTS = ["CenLink", "MirroredNetwork", "SyncGateway", "MigratedInstance", "RehearsalEnvironment", "MigrationWave"] as const;
+const LAZY_COMPONENTS = ["CenLink", "MirroredNetwork", "SyncGateway", "AgentRelease", "MigratedInstance", "RehearsalEnvironment", "MigrationWave"] as const;
 for (const name of LAZY_COMPONENTS) {
   Object.defineProperty(exports, name, {
     enumerable: true,

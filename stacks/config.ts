@@ -11,6 +11,7 @@ import { InputError, problem, type Problem } from "../lib/problems";
 import { formatPath, renderValue, valueAt } from "../lib/inventory/zod-problems";
 import { WAVE_PHASES } from "../lib/components/migration-wave";
 import { CREDENTIALS } from "../lib/providers/credentials";
+import { checkGatewayRuntime } from "../lib/components/gateway-bootstrap";
 
 /** Roles a stack can play. */
 export const ROLES = ["landing-zone", "wave", "rehearsal"] as const;
@@ -73,6 +74,16 @@ const LandingZoneSchema = CommonSchema.extend({
   agentPort: z.number().int().min(1).max(65535).optional(),
 });
 
+/** How gateways get Node.js: see `GatewayRuntime` (lib/components/gateway-bootstrap.ts). */
+const GatewayRuntimeSchema = z
+  .object({
+    manager: z.enum(["dnf", "apt", "none"]),
+    modules: z.array(z.string()).optional(),
+    packages: z.record(z.string(), z.string()).default({}),
+    node: z.string().optional(),
+  })
+  .strict();
+
 const WaveStackSchema = CommonSchema.extend({
   role: z.literal("wave"),
   /** The wave of the plan this stack migrates. */
@@ -91,6 +102,13 @@ const WaveStackSchema = CommonSchema.extend({
   round: z.number().int().min(1).default(1),
   /** Image of the sync gateways. */
   gatewayImageId: z.string().min(1).default("aliyun_3_x64_20G_alibase_20240819.vhd"),
+  /** Node.js (and certtool) on the gateways: exact versions from the image's package mirror, or a runtime on the image. */
+  gatewayRuntime: GatewayRuntimeSchema,
+  /** OSS bucket for the agent bundle. @default - `rehost-<account id>-<wave>-agent` */
+  artifactBucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "an OSS bucket name: 3-63 lowercase letters, digits and dashes")
+    .optional(),
   /** Most disks per gateway. @default - the waves file's `settings.gateway.maxDisks`, which the planner packed with */
   maxDisksPerGateway: z.number().int().min(1).max(64).optional(),
   agentPort: z.number().int().min(1).max(65535).optional(),
@@ -120,7 +138,8 @@ export type StackConfig = LandingZoneConfig | WaveStackConfig | RehearsalConfig;
 
 const KEYS = [
   "role", "inventory", "networks", "waves", "hostSecurityGroups", "link", "operatorCidr", "sourceProxyCidr", "cutOverWaves",
-  "agentPort", "wave", "landingZoneStack", "phase", "round", "sourceNbd", "sourceCredentials", "manualConfirmation", "gatewayImageId", "maxDisksPerGateway", "waveStack", "rehearsal", "bastion",
+  "agentPort", "wave", "landingZoneStack", "phase", "round", "sourceNbd", "sourceCredentials", "manualConfirmation", "gatewayImageId", "gatewayRuntime", "artifactBucket",
+  "maxDisksPerGateway", "waveStack", "rehearsal", "bastion",
 ] as const;
 
 /**
@@ -212,6 +231,11 @@ export function readStackConfig(): StackConfig {
       );
     }
   }
+  if (parsed.success && parsed.data.role === "wave") {
+    for (const p of checkGatewayRuntime(parsed.data.gatewayRuntime, "rehost:gatewayRuntime")) {
+      problems.push({ ...p, file, fix: p.fix ?? "pulumi config set --path rehost:gatewayRuntime… (docs/stacks.md)" });
+    }
+  }
   for (const secret of SECRET_KEYS[role as Role]) {
     if (config.get(secret) === undefined && !offlinePreview()) {
       problems.push(
@@ -231,7 +255,7 @@ export function readStackConfig(): StackConfig {
 }
 
 /** Whether `rehost preview` runs the program (see {@link OFFLINE_PREVIEW_KEY}). */
-function offlinePreview(): boolean {
+export function offlinePreview(): boolean {
   return new pulumi.Config("rehost").get(OFFLINE_PREVIEW_KEY) === "true";
 }
 

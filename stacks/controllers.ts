@@ -4,7 +4,7 @@
  * (`WaveControllers`, `RehearsalEnvironmentArgs.rehearsalPoint`); this module declares them.
  *
  * - Replication: one per source disk, on the agent of the gateway that carries it, writing to the
- *   disk's device there; `rehost:round` drives incremental rounds.
+ *   disk's replica there, named by its cloud disk id; `rehost:round` drives incremental rounds.
  * - Cutover: one per VM and gateway (a VM whose disks sit on two gateways gets two; the second
  *   finds the source already off), final round `rehost:round + 1`, after every replication.
  * - RehearsalPoint: one per gateway of the wave, named after the rehearsal stack; the snapshots

@@ -23,7 +23,7 @@ async function program(projectDir: string = process.cwd()): Promise<Record<strin
     case "landing-zone":
       return landingZone(plan, config);
     case "wave":
-      return waveStack(plan, config, waves.settings.gateway.maxDisks);
+      return waveStack(plan, config, waves.settings.gateway.maxDisks, projectDir);
     case "rehearsal":
       return rehearsalStack(plan, config);
   }

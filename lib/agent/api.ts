@@ -3,6 +3,7 @@
  * Field names are a public contract shared by the agent, its client and the dynamic providers.
  */
 import { z } from "zod";
+import { isDiskId } from "./disks";
 
 /** Job ids name a source disk (`web-01-disk-2000`): they become file names on the gateway. */
 export const JobIdSchema = z
@@ -12,6 +13,15 @@ export const JobIdSchema = z
 
 /** Credentials references name a file the agent was configured with (`--credentials DIR`). */
 export const CredentialsRefSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "a file name in the agent's credentials directory");
+
+/**
+ * Where a job writes: a cloud disk by its id (`d-bp1abc…`, found through `/dev/disk/by-id` and
+ * checked by its serial), or an absolute path of a device or file. Either must be on the agent's
+ * allow-list.
+ */
+export const TargetSchema = z
+  .string()
+  .refine((t) => t.startsWith("/") || isDiskId(t), "a cloud disk id (d-…) or an absolute path");
 
 /** Where changed blocks of a round come from. */
 export const ChangedSchema = z.union([
@@ -62,8 +72,8 @@ export const RegisterRequestSchema = z
   .object({
     id: JobIdSchema,
     source: JobSourceSchema,
-    /** A device or file from the agent's allow-list. */
-    target: z.string().startsWith("/", "an absolute path"),
+    /** A cloud disk id or a device or file path from the agent's allow-list. */
+    target: TargetSchema,
     /** How the initial sync reads the source. @default "allocated" */
     initial: z.enum(["full", "allocated"]).default("allocated"),
   })

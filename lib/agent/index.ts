@@ -16,11 +16,13 @@ import { jsonLogger, type Logger } from "../service/log";
 import { Scheduler } from "./scheduler";
 import { createAgentServer } from "./server";
 import { StateDir } from "./store";
+import { isDiskId, type DiskLookup } from "./disks";
 import { loadOrCreateCertificate } from "../service/tls";
 
 export type { Changed, Digest, JobSpec, JobState, JobStatus, RegisterRequest, RoundRecord, Verification } from "./api";
 export type { DataPlane } from "./jobs";
 export { AgentClient, AgentRequestError, type AgentClientOptions } from "./client";
+export { findDisk, diskSerial, isDiskId, DiskNotFound, DEFAULT_BY_ID_DIR, DEFAULT_SYS_DEV_BLOCK_DIR, type DiskLookup, type FoundDisk } from "./disks";
 
 /** Options of `startAgent` (the `rehost agent` flags). */
 export interface AgentOptions {
@@ -30,8 +32,13 @@ export interface AgentOptions {
   readonly host?: string;
   /** Port; 0 picks a free one. */
   readonly port: number;
-  /** Devices or files jobs may write to. */
+  /**
+   * What jobs may write to: cloud disk ids (`d-bp1abc…`, found through `/dev/disk/by-id` and
+   * checked by their serial) and absolute paths of devices or files.
+   */
   readonly allow: readonly string[];
+  /** Where cloud disk ids are looked up. @default - `/dev/disk/by-id` and `/sys/dev/block` */
+  readonly disks?: DiskLookup;
   /** PEM certificate and key files; when absent a self-signed certificate is created in the state directory. */
   readonly certFile?: string;
   readonly keyFile?: string;
@@ -89,7 +96,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
   const { token, created: tokenCreated } = loadOrCreateToken(tokenFile);
   const certificate = loadOrCreateCertificate({ certFile: options.certFile, keyFile: options.keyFile, tlsDir: state.tlsDir, hosts: [host] });
   for (const target of options.allow) {
-    if (!target.startsWith("/")) throw new Error(`Allowed target ${target} is not an absolute path.`);
+    if (!target.startsWith("/") && !isDiskId(target)) throw new Error(`Allowed target ${target} is neither a cloud disk id (d-…) nor an absolute path.`);
   }
   const bandwidth = options.bandwidth !== undefined ? new replication.Throttle(options.bandwidth) : undefined;
   const scheduler = new Scheduler(options.maxConcurrent ?? 4);
@@ -99,6 +106,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     dataPlane: options.dataPlane ?? replicationDataPlane(options.tuning),
     logger,
     allow: options.allow,
+    disks: options.disks,
     credentialsDir: options.credentialsDir,
     bandwidth,
     maxAttempts: options.maxAttempts,

@@ -36,6 +36,7 @@ import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type 
 import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/verify";
 import type { BlockHashes } from "../replication/block-hashes";
 import { writeFileAtomic } from "../service/files";
+import { DiskNotFound, findDisk, isDiskId, type DiskLookup } from "./disks";
 import { HttpError } from "../service/http";
 import type { StateDir } from "./store";
 
@@ -88,8 +89,10 @@ export interface JobManagerOptions {
   readonly scheduler: Scheduler;
   readonly dataPlane: DataPlane;
   readonly logger: Logger;
-  /** Devices or files jobs may write to; anything else is refused. */
+  /** Cloud disk ids, devices or files jobs may write to; anything else is refused. */
   readonly allow: readonly string[];
+  /** Where cloud disk ids are looked up. @default - `/dev/disk/by-id` and `/sys/dev/block` */
+  readonly disks?: DiskLookup;
   /** Directory the credentials references name files in. */
   readonly credentialsDir?: string;
   /** Shared bandwidth limiter passed to every round (a `Throttle`). */
@@ -516,6 +519,8 @@ export class JobManager {
   private allowedTargets(): Map<string, string> {
     const allowed = new Map<string, string>();
     for (const entry of this.options.allow) {
+      // A cloud disk id allows that disk only when a job names it by its id.
+      if (isDiskId(entry)) continue;
       try {
         allowed.set(fs.realpathSync.native(entry), entry);
       } catch {
@@ -530,6 +535,7 @@ export class JobManager {
    * the copier opens it — if that is an allowed file or block device; refused otherwise.
    */
   private resolveTarget(target: string): { path: string; identity: TargetIdentity } {
+    if (isDiskId(target)) return this.resolveDisk(target);
     let real: string;
     try {
       real = fs.realpathSync.native(target);
@@ -545,8 +551,29 @@ export class JobManager {
   }
 
   /**
+   * A cloud disk id: allowed by that id, found through its by-id link, and the device the link
+   * resolves to must report the disk's serial.
+   */
+  private resolveDisk(diskId: string): { path: string; identity: TargetIdentity } {
+    if (!this.options.allow.includes(diskId)) {
+      throw new JobRequestError(403, `Disk ${diskId} is not in the agent's allow-list.`, { allow: [...this.options.allow] });
+    }
+    let found: ReturnType<typeof findDisk>;
+    try {
+      found = findDisk(diskId, this.options.disks);
+    } catch (err) {
+      if (err instanceof DiskNotFound) throw new JobRequestError(err.kind === "mismatch" ? 403 : 400, err.message);
+      throw err;
+    }
+    const st = fs.statSync(found.path);
+    return { path: found.path, identity: { dev: st.dev, ino: st.ino, rdev: st.rdev, blockDevice: true } };
+  }
+
+  /**
    * Checks, before each round, that the target still resolves to what was registered and is
-   * still allowed; the copier then opens exactly that path and checks the handle it opened.
+   * still allowed; the copier then opens exactly that path and checks the handle it opened. A
+   * cloud disk may come back under another device name (a reboot, a re-attachment): its serial
+   * is what identifies it, so the job follows it there.
    */
   private targetForRound(job: Job): { path: string; identity: TargetIdentity } {
     const r = job.record;
@@ -557,6 +584,13 @@ export class JobManager {
       throw new TargetRefused(`${(err as Error).message} The job's rounds are refused until its target is allowed again (rehost agent --allow) or the job is unregistered.`);
     }
     const registered = r.resolved;
+    if (isDiskId(r.spec.target)) {
+      if (registered === undefined || registered.path !== now.path || !sameIdentity(registered.identity, now.identity)) {
+        this.options.logger.log("info", "disk found under another device name", { job: r.spec.id, disk: r.spec.target, was: registered?.path, now: now.path });
+        r.resolved = now;
+      }
+      return now;
+    }
     if (registered !== undefined && (registered.path !== now.path || !sameIdentity(registered.identity, now.identity))) {
       throw new TargetRefused(`Target ${r.spec.target} now resolves to ${now.path}, not the ${registered.path} it was registered with; nothing was written. Unregister the job and register it again if the change is intended.`);
     }

@@ -4,7 +4,19 @@
  */
 export { CenLink, type CenLinkArgs, type VbrLinkArgs, type VpnLinkArgs, type LinkRoute } from "./cen-link";
 export { MirroredNetwork, type MirroredNetworkArgs, type SyncSubnet, type GatewayAccess, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT } from "./mirrored-network";
-export { SyncGateway, type SyncGatewayArgs, type GatewayAgentSettings, gatewayUserData } from "./sync-gateway";
+export { SyncGateway, type SyncGatewayArgs, type GatewayRelease } from "./sync-gateway";
+export { AgentRelease, type AgentReleaseArgs, type AgentBundleRef, defaultBucketName } from "./agent-release";
+export { buildAgentBundle, AGENT_DEPENDENCIES, type AgentBundle, type BuildAgentBundleOptions } from "./agent-bundle";
+export {
+  gatewayUserData,
+  checkGatewayRuntime,
+  pinnedPackages,
+  type GatewayBootstrapSettings,
+  type GatewayBundleSource,
+  type GatewayRuntime,
+  DEFAULT_NODE,
+  METADATA_URL,
+} from "./gateway-bootstrap";
 export { MigratedInstance, type MigratedInstanceArgs, TAG_WAVE, TAG_SOURCE_UUID, TAG_SOURCE_NAME, TAG_PHASE } from "./migrated-instance";
 export { RehearsalEnvironment, type RehearsalEnvironmentArgs, type BastionArgs } from "./rehearsal-environment";
 export {
@@ -16,6 +28,7 @@ export {
   type ReplicationSeamArgs,
   type CutoverSeamArgs,
   type ControllerResult,
+  regionOfZone,
 } from "./migration-wave";
 export { declareHostsFromReplicas, type HostsFromReplicasArgs, type HostsFromReplicas } from "./hosts";
-export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, gatewayDevice, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";
+export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";

@@ -14,6 +14,8 @@ import type { PlannedDisk, PlannedVm, PlannedWave } from "../plan/types";
 import { declareHostsFromReplicas } from "./hosts";
 import type { MigratedInstance } from "./migrated-instance";
 import { SyncGateway, type SyncGatewayArgs } from "./sync-gateway";
+import { AgentRelease, type AgentBundleRef } from "./agent-release";
+import type { GatewayRuntime } from "./gateway-bootstrap";
 
 /** Phases of a wave stack. */
 export type WavePhase = "sync" | "cutover";
@@ -66,6 +68,14 @@ export interface MigrationWaveArgs extends Pick<SyncGatewayArgs, "agentToken" | 
   /** The gateway security group (landing zone). */
   readonly gatewaySecurityGroupId: pulumi.Input<string>;
   readonly gatewayImageId: pulumi.Input<string>;
+  /** The agent bundle every gateway of the wave installs (`buildAgentBundle`): uploaded to the wave's bucket. */
+  readonly agentBundle: AgentBundleRef;
+  /** How the gateways get Node.js (exact package versions from the image's mirror, or a runtime on the image). */
+  readonly gatewayRuntime: GatewayRuntime;
+  /** OSS bucket for the bundle. @default - `rehost-<account id>-<wave>-agent` */
+  readonly artifactBucket?: pulumi.Input<string>;
+  /** Region of the wave. @default - the sync subnet's zone without its letter (`cn-shenzhen-e` → `cn-shenzhen`) */
+  readonly region?: string;
   /** Most disks per gateway. @default 16 */
   readonly maxDisksPerGateway?: number;
   /** Mirrored vSwitch id per subnet name (landing zone). Required for `cutover`. */
@@ -80,11 +90,14 @@ export interface MigrationWaveArgs extends Pick<SyncGatewayArgs, "agentToken" | 
   readonly cutoverDigests?: pulumi.Input<Record<string, string>>;
 }
 
-/** One wave. Children: `${name}-<gateway>` sync gateways, controllers, and in cutover `${name}-snap-<disk>`, `${name}-<vm>`. */
+/**
+ * One wave. Children: `${name}-agent` (the agent bundle in OSS and the gateways' RAM role),
+ * `${name}-<gateway>` sync gateways, controllers, and in cutover `${name}-snap-<disk>`, `${name}-<vm>`.
+ */
 export class MigrationWave extends pulumi.ComponentResource {
   /** Gateway name → agent endpoint. */
   public readonly agentEndpoints: pulumi.Output<Record<string, string>>;
-  /** Planned disk id → device name on its gateway. */
+  /** Planned disk id → what its gateway's agent writes it as: the cloud disk id. */
   public readonly devices: pulumi.Output<Record<string, string>>;
   /** Planned disk id → replicated cloud disk id. */
   public readonly diskIds: pulumi.Output<Record<string, string>>;
@@ -98,6 +111,11 @@ export class MigrationWave extends pulumi.ComponentResource {
     const wave = args.wave;
     const gateways = new Map<string, SyncGateway>();
     const replicationResults: pulumi.Output<Record<string, string>>[] = [];
+    const release = new AgentRelease(
+      `${name}-agent`,
+      { bundle: args.agentBundle, region: args.region ?? regionOfZone(wave.syncSubnet.zone), bucketName: args.artifactBucket, tags: { "rehost:wave": wave.name } },
+      { parent: this },
+    );
     for (const planned of wave.gateways) {
       const disks = wave.vms.flatMap((vm) => vm.disks).filter((d) => d.gateway === planned.name);
       const gateway = new SyncGateway(
@@ -111,6 +129,8 @@ export class MigrationWave extends pulumi.ComponentResource {
           disks,
           agentToken: args.agentToken,
           agentPsk: args.agentPsk,
+          release: { source: release.source, roleName: release.roleName, dependsOn: [release] },
+          runtime: args.gatewayRuntime,
           agentPort: args.agentPort,
           pskFileName: args.pskFileName,
           maxDisks: args.maxDisksPerGateway,
@@ -177,6 +197,11 @@ export class MigrationWave extends pulumi.ComponentResource {
       privateIps: this.privateIps,
     });
   }
+}
+
+/** The region of a zone: `cn-shenzhen-e` → `cn-shenzhen`, `ap-southeast-1a` → `ap-southeast-1`. */
+export function regionOfZone(zone: string): string {
+  return zone.replace(/-?[a-z]$/, "");
 }
 
 /** `wave-1-gw-2` in wave `wave-1` → `gw-2`: the child name then reads `wave-1-gw-2`, not `wave-1-wave-1-gw-2`. */

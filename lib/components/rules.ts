@@ -115,21 +115,6 @@ export function cloudDiskGiB(bytes: number, category: string, role: "system" | "
   return diskSizeGiB(bytes, min);
 }
 
-/**
- * Device name of a data disk on a sync gateway: slot 0 is `/dev/vdb` (the system disk is
- * `/dev/vda`), slot 24 is `/dev/vdz`, slot 25 is `/dev/vdaa`, as virtio-blk names them.
- */
-export function gatewayDevice(slot: number): string {
-  if (!Number.isInteger(slot) || slot < 0) throw new RangeError(`slot must be a non-negative integer, got ${slot}`);
-  let index = slot + 1; // 0 is the system disk
-  let suffix = "";
-  do {
-    suffix = String.fromCharCode(97 + (index % 26)) + suffix;
-    index = Math.floor(index / 26) - 1;
-  } while (index >= 0);
-  return `/dev/vd${suffix}`;
-}
-
 /** The ECS image `platform` for a source guest OS (what `ecs.Image` expects). */
 export function imagePlatform(guestOs: PlannedVm["guestOs"]): string {
   const id = guestOs.id.toLowerCase();

@@ -9,7 +9,16 @@ import { InputError, problem } from "../problems";
 import type { PlannedDisk } from "../plan/types";
 import { DEFAULT_AGENT_PORT } from "./mirrored-network";
 import { validateGatewayDisks } from "../plan/validate";
-import { cloudDiskGiB, gatewayDevice } from "./rules";
+import { cloudDiskGiB } from "./rules";
+import { checkGatewayRuntime, gatewayUserData, type GatewayBundleSource, type GatewayRuntime } from "./gateway-bootstrap";
+
+/** Where a gateway's agent bundle is and the RAM role it reads it with: an `AgentRelease`, or the same facts. */
+export interface GatewayRelease {
+  readonly source: pulumi.Input<GatewayBundleSource>;
+  readonly roleName: pulumi.Input<string>;
+  /** What the instance waits for before it boots (the bundle object and the role's policy). @default - nothing */
+  readonly dependsOn?: pulumi.Input<pulumi.Resource>[];
+}
 
 /** Arguments of {@link SyncGateway}. */
 export interface SyncGatewayArgs {
@@ -23,7 +32,7 @@ export interface SyncGatewayArgs {
   readonly zone: string;
   /** Security groups, usually the gateway group of `MirroredNetwork`. */
   readonly securityGroupIds: readonly pulumi.Input<string>[];
-  /** The source disks it carries, one cloud data disk each, attached in `slot` order. */
+  /** The source disks it carries, one cloud data disk each (the agent finds each by its disk id, not by slot). */
   readonly disks: readonly PlannedDisk[];
   /** Agent API token; pass a Pulumi secret. */
   readonly agentToken: pulumi.Input<string>;
@@ -38,8 +47,10 @@ export interface SyncGatewayArgs {
   readonly pskFileName?: string;
   /** Most disks the gateway may carry. @default 16 */
   readonly maxDisks?: number;
-  /** npm package spec of the agent user data installs. @default "rehost" (the registry's latest) */
-  readonly agentPackage?: string;
+  /** The agent bundle in OSS and the RAM role the gateway reads it with (one per wave). */
+  readonly release: GatewayRelease;
+  /** How the gateway gets Node.js: exact package versions from the image's mirror, or a runtime on the image. */
+  readonly runtime: GatewayRuntime;
   /** System disk size, GiB. @default 40 */
   readonly systemDiskGiB?: number;
   /**
@@ -56,13 +67,19 @@ export interface SyncGatewayArgs {
   readonly tags?: Readonly<Record<string, string>>;
 }
 
-/** A sync gateway. Children: `${name}-instance`, `${name}-disk-<diskId>`, `${name}-attach-<diskId>`. */
+/**
+ * A sync gateway. Children: `${name}-instance`, `${name}-ram-role` (the release's role attached
+ * to it), `${name}-disk-<diskId>`, `${name}-attach-<diskId>`.
+ */
 export class SyncGateway extends pulumi.ComponentResource {
   public readonly instanceId: pulumi.Output<string>;
   public readonly privateIp: pulumi.Output<string>;
   /** `https://<private ip>:<port>`, where the agent API listens. */
   public readonly agentEndpoint: pulumi.Output<string>;
-  /** Planned disk id → the block device it appears as on the gateway (`/dev/vdb`, ...). */
+  /**
+   * Planned disk id → the target the gateway's agent knows the replica by: its cloud disk id
+   * (`d-bp1abc…`), which the agent resolves through `/dev/disk/by-id` whatever the attach order.
+   */
   public readonly devices: pulumi.Output<Record<string, string>>;
   /** Planned disk id → the cloud disk id. */
   public readonly diskIds: pulumi.Output<Record<string, string>>;
@@ -74,10 +91,10 @@ export class SyncGateway extends pulumi.ComponentResource {
     this.privateIp = built.instance.privateIp;
     const port = args.agentPort ?? DEFAULT_AGENT_PORT;
     this.agentEndpoint = built.instance.privateIp.apply((ip) => `https://${ip}:${port}`);
-    this.devices = pulumi.output(Object.fromEntries(built.sorted.map((d) => [d.id, gatewayDevice(d.slot)])));
     this.diskIds = pulumi
       .all(built.sorted.map((d) => built.disks.get(d.id)!.id.apply((id) => [d.id, id] as const)))
       .apply((pairs) => Object.fromEntries(pairs));
+    this.devices = this.diskIds;
     this.registerOutputs({
       instanceId: this.instanceId,
       privateIp: this.privateIp,
@@ -86,53 +103,6 @@ export class SyncGateway extends pulumi.ComponentResource {
       diskIds: this.diskIds,
     });
   }
-}
-
-/** What the agent on a gateway is started with. */
-export interface GatewayAgentSettings {
-  readonly port: number;
-  /** npm package spec of the agent. */
-  readonly agentPackage: string;
-  /** The only devices replication may write to (the gateway's data disks). */
-  readonly devices: readonly string[];
-  /** File name of the PSK in the credentials directory. */
-  readonly pskFileName: string;
-}
-
-/**
- * Cloud-init user data that installs the agent (`rehost agent`, docs/agent.md) and starts it with
- * its token, the PSK in its credentials directory, and the gateway's devices as its allow-list.
- */
-export function gatewayUserData(token: string, psk: string, settings: GatewayAgentSettings): string {
-  const pskFile = `/etc/rehost/psk/${settings.pskFileName}`;
-  return [
-    "#!/bin/bash",
-    "set -euo pipefail",
-    "install -d -m 0700 /etc/rehost /etc/rehost/psk /var/lib/rehost",
-    `printf '%s' ${shellQuote(token)} > /etc/rehost/agent.token`,
-    `printf 'rehost:%s\\n' ${shellQuote(psk)} > ${shellQuote(pskFile)}`,
-    `chmod 0600 /etc/rehost/agent.token ${shellQuote(pskFile)}`,
-    "command -v node >/dev/null || (curl -fsSL https://rpm.nodesource.com/setup_20.x | bash - && yum install -y nodejs)",
-    "yum install -y nbdkit qemu-img || true",
-    `npm install -g ${shellQuote(settings.agentPackage)}`,
-    "cat > /etc/systemd/system/rehost-agent.service <<'UNIT'",
-    "[Unit]",
-    "Description=rehost sync-gateway agent",
-    "After=network-online.target",
-    "[Service]",
-    `ExecStart=/usr/bin/env rehost agent --state /var/lib/rehost --listen 0.0.0.0:${settings.port} --token-file /etc/rehost/agent.token --credentials /etc/rehost/psk --allow ${settings.devices.join(",")}`,
-    "Restart=always",
-    "[Install]",
-    "WantedBy=multi-user.target",
-    "UNIT",
-    "systemctl daemon-reload",
-    "systemctl enable --now rehost-agent",
-    "",
-  ].join("\n");
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }
 
 function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGatewayArgs) {
@@ -154,16 +124,40 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
     slots.add(d.slot);
   }
   const sorted = [...args.disks].sort((a, b) => a.slot - b.slot);
+  const runtimeProblems = checkGatewayRuntime(args.runtime, "runtime");
+  if (runtimeProblems.length > 0) throw new InputError(runtimeProblems);
   const tags = { ...(args.tags ?? {}), "rehost:role": "sync-gateway" };
-  const settings: GatewayAgentSettings = {
-    port: args.agentPort ?? DEFAULT_AGENT_PORT,
-    agentPackage: args.agentPackage ?? "rehost",
-    devices: sorted.map((d) => gatewayDevice(d.slot)),
-    pskFileName: args.pskFileName ?? "source.psk",
-  };
-  const userData = pulumi.secret(pulumi.all([args.agentToken, args.agentPsk]).apply(([token, psk]) => gatewayUserData(token, psk, settings)));
-
   const encrypt = args.encryptDisks ?? true;
+
+  // The disks first: the agent's allow-list in the user data names them by id.
+  const disks = new Map<string, alicloud.ecs.EcsDisk>();
+  for (const disk of sorted) {
+    const cloudDisk = new alicloud.ecs.EcsDisk(
+      `${name}-disk-${disk.id}`,
+      {
+        diskName: disk.id,
+        zoneId: args.zone,
+        size: cloudDiskGiB(disk.sizeBytes, disk.category, "data"),
+        category: disk.category,
+        encrypted: encrypt,
+        kmsKeyId: encrypt ? args.kmsKeyId : undefined,
+        deleteWithInstance: false,
+        description: `rehost replica of ${disk.label} (${disk.id})`,
+        tags: { ...tags, "rehost:disk": disk.id, "rehost:slot": String(disk.slot) },
+      },
+      { parent, protect: args.protectDisks ?? true, retainOnDelete: true },
+    );
+    disks.set(disk.id, cloudDisk);
+  }
+
+  const port = args.agentPort ?? DEFAULT_AGENT_PORT;
+  const pskFileName = args.pskFileName ?? "source.psk";
+  const userData = pulumi.secret(
+    pulumi
+      .all([args.agentToken, args.agentPsk, args.release.source, pulumi.all(sorted.map((d) => disks.get(d.id)!.id))])
+      .apply(([token, psk, bundle, allow]) => gatewayUserData({ port, allow, token, psk, pskFileName, bundle, runtime: args.runtime })),
+  );
+
   const instance = new alicloud.ecs.Instance(
     `${name}-instance`,
     {
@@ -181,35 +175,16 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
       userData,
       tags,
     },
-    { parent },
+    // The bundle and its read policy exist before the gateway boots and asks for them. User data
+    // runs once, at the first boot: a later change (a new rehost, another disk) is not applied by
+    // updating the instance, which would only restart it; run the bootstrap again on it instead.
+    { parent, dependsOn: args.release.dependsOn ?? [], ignoreChanges: ["userData"] },
   );
+  new alicloud.ecs.RamRoleAttachment(`${name}-ram-role`, { instanceId: instance.id, ramRoleName: args.release.roleName }, { parent });
 
-  const disks = new Map<string, alicloud.ecs.EcsDisk>();
-  let previous: pulumi.Resource | undefined;
   for (const disk of sorted) {
-    const cloudDisk = new alicloud.ecs.EcsDisk(
-      `${name}-disk-${disk.id}`,
-      {
-        diskName: disk.id,
-        zoneId: args.zone,
-        size: cloudDiskGiB(disk.sizeBytes, disk.category, "data"),
-        category: disk.category,
-        encrypted: encrypt,
-        kmsKeyId: encrypt ? args.kmsKeyId : undefined,
-        deleteWithInstance: false,
-        description: `rehost replica of ${disk.label} (${disk.id})`,
-        tags: { ...tags, "rehost:disk": disk.id, "rehost:slot": String(disk.slot) },
-      },
-      { parent, protect: args.protectDisks ?? true, retainOnDelete: true },
-    );
-    // Attach in slot order so the gateway sees each disk at its planned device name.
-    const attachment: pulumi.Resource = new alicloud.ecs.EcsDiskAttachment(
-      `${name}-attach-${disk.id}`,
-      { diskId: cloudDisk.id, instanceId: instance.id, deleteWithInstance: false },
-      { parent, dependsOn: previous ? [previous] : [] },
-    );
-    previous = attachment;
-    disks.set(disk.id, cloudDisk);
+    // Any attach order: the agent finds each disk by its serial (the disk id), not by device name.
+    new alicloud.ecs.EcsDiskAttachment(`${name}-attach-${disk.id}`, { diskId: disks.get(disk.id)!.id, instanceId: instance.id, deleteWithInstance: false }, { parent });
   }
   return { instance, disks, sorted };
 }

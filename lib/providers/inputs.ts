@@ -5,7 +5,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { ChangedSchema, CredentialsRefSchema, JobIdSchema } from "../agent/api";
+import { ChangedSchema, CredentialsRefSchema, JobIdSchema, TargetSchema } from "../agent/api";
 
 const AgentUrlSchema = z.string().regex(/^https:\/\/[^/\s]+(:\d+)?\/?$/, "https://HOST:PORT of a sync gateway's agent");
 const PointSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits, dots, dashes, underscores");
@@ -31,8 +31,8 @@ export const ReplicationInputsSchema = z
     source: z.string().regex(/^nbds?(\+unix)?:\/\//, "an nbd://, nbds://, nbd+unix:// or nbds+unix:// URI"),
     /** Name of a PSK file in the agent's credentials directory. */
     credentials: CredentialsRefSchema.optional(),
-    /** Device or file on the gateway (from the agent's allow-list). */
-    target: z.string().startsWith("/", "an absolute path"),
+    /** The replica disk by its cloud disk id, or a device or file on the gateway (from the agent's allow-list). */
+    target: TargetSchema,
     initial: z.enum(["full", "allocated"]).default("allocated"),
     /** Incremental round wanted; raising it runs a round. 0 is the initial sync. */
     round: z.number().int().nonnegative().default(0),

@@ -19,7 +19,7 @@ export interface ReplicationArgs {
   readonly source: pulumi.Input<string>;
   /** Name of a PSK file in the agent's credentials directory. @default - none (plain NBD) */
   readonly credentials?: pulumi.Input<string>;
-  /** The gateway device the disk is written to (`/dev/vdb`). Changing it replaces the resource. */
+  /** The replica disk on the gateway: its cloud disk id (`d-bp1abc…`), or a device or file path. Changing it replaces the resource. */
   readonly target: pulumi.Input<string>;
   /** How the initial sync reads the source. @default "allocated" */
   readonly initial?: pulumi.Input<"full" | "allocated">;

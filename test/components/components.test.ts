@@ -11,6 +11,10 @@ const SWITCH = "alicloud:vpc/switch:Switch";
 const VPC = "alicloud:vpc/network:Network";
 
 const run = <T>(fn: () => Promise<T> | T) => runUnderMocks({ project: "rehost", stack: "test" }, fn);
+/** A bundle as `buildAgentBundle` describes one (the mocks never read the file). */
+const bundle = { file: "/srv/rehost/bundles/rehost-agent-0.1.0.tgz", sha256: "5e".repeat(32), version: "0.1.0" };
+const release: c.GatewayRelease = { source: { endpoint: "https://b.oss-cn-shenzhen-internal.aliyuncs.com", bucket: "b", key: "k.tgz", sha256: bundle.sha256, version: "0.1.0", ramRole: "r" }, roleName: "r" };
+const runtime: c.GatewayRuntime = { manager: "dnf", modules: ["nodejs:20"], packages: { nodejs: "20.16.0", "gnutls-utils": "3.6.16" } };
 const ofType = (graph: RecordedResource[], type: string) => graph.filter((r) => r.type === type);
 const byId = (graph: RecordedResource[], id: unknown) => graph.find((r) => r.id === id);
 
@@ -39,6 +43,8 @@ async function declareEverything() {
     syncVswitchId: network.syncVswitchIds.apply((ids) => ids["wave-1"]!),
     gatewaySecurityGroupId: network.gatewaySecurityGroupId,
     gatewayImageId: "aliyun_3_x64",
+    agentBundle: bundle,
+    gatewayRuntime: runtime,
     agentToken: pulumi.secret("token-only-the-test-knows"),
     agentPsk: pulumi.secret("0123456789abcdef"),
     vswitchIds: network.vswitchIds,
@@ -143,7 +149,7 @@ describe("components under mocks", () => {
     expect(ofType(resources, "alicloud:ecs/eipAddress:EipAddress")).toHaveLength(0);
   });
 
-  it("attaches each gateway's disks as separate retained disks, in slot order, within the limit", async () => {
+  it("attaches each gateway's disks as separate retained disks within the limit, and names each by its cloud disk id", async () => {
     const { resources, result } = everything;
     const gateways = ofType(resources, INSTANCE).filter((r) => (r.inputs.tags as Record<string, string>)["rehost:role"] === "sync-gateway");
     expect(gateways.map((g) => g.name).sort()).toEqual(["wave-1-gw-1-instance", "wave-1-gw-2-instance"]);
@@ -163,19 +169,72 @@ describe("components under mocks", () => {
       }
     }
     expect(JSON.stringify(resources)).not.toContain("token-only-the-test-knows");
-    expect(result.devices).toMatchObject({ "web-01-disk-2000": "/dev/vdb", "web-01-disk-2001": "/dev/vdc", "db-01-disk-2000": "/dev/vdd", "db-01-disk-2001": "/dev/vdb" });
+    // What replication writes to: the cloud disk's id (found on the gateway by its serial), not a slot's device name.
+    const diskIdOf = (planned: string) => ofType(resources, "alicloud:ecs/ecsDisk:EcsDisk").find((d) => d.inputs.diskName === planned)!.id;
+    for (const planned of ["web-01-disk-2000", "web-01-disk-2001", "db-01-disk-2000", "db-01-disk-2001"]) expect((result.devices as unknown as Record<string, string>)[planned]).toBe(diskIdOf(planned));
     expect(result.endpoints).toEqual({ "wave-1-gw-1": "https://dhcp:wave-1-gw-1-instance:8443", "wave-1-gw-2": "https://dhcp:wave-1-gw-2-instance:8443" });
     const web = ofType(resources, "alicloud:ecs/ecsDisk:EcsDisk").find((d) => d.inputs.diskName === "web-01-disk-2001")!;
     expect(web.inputs.size).toBe(100);
   });
 
   it("refuses a gateway with more disks than its limit, naming it", async () => {
-      const disks = Array.from({ length: 17 }, (_, i) => ({ ...wave1.vms[0]!.disks[1]!, id: `big-disk-${i}`, slot: i }));
+    const disks = Array.from({ length: 17 }, (_, i) => ({ ...wave1.vms[0]!.disks[1]!, id: `big-disk-${i}`, slot: i }));
     const attempt = run(() => {
-      new c.SyncGateway("gw-x", { instanceType: "ecs.c7.large", imageId: "img", vswitchId: "vsw", zone: "z", securityGroupIds: [], disks, agentToken: "t", agentPsk: "p" });
+      new c.SyncGateway("gw-x", { instanceType: "ecs.c7.large", imageId: "img", vswitchId: "vsw", zone: "z", securityGroupIds: [], disks, agentToken: "t", agentPsk: "p", release, runtime });
     });
     await expect(attempt).rejects.toThrow(InputError);
     await expect(attempt).rejects.toThrow(/gw-x carries 17 disks/);
+  });
+
+  it("refuses a gateway runtime that is not pinned to exact versions", async () => {
+    const attempt = run(() => {
+      new c.SyncGateway("gw-y", {
+        instanceType: "ecs.c7.large",
+        imageId: "img",
+        vswitchId: "vsw",
+        zone: "z",
+        securityGroupIds: [],
+        disks: [wave1.vms[0]!.disks[0]!],
+        agentToken: "t",
+        agentPsk: "p",
+        release,
+        runtime: { manager: "dnf", packages: { nodejs: "latest" } },
+      });
+    });
+    await expect(attempt).rejects.toThrow(/Package nodejs is not pinned to an exact version/);
+  });
+
+  it("ships the agent bundle in a private bucket of the region, readable only by the gateways' RAM role", async () => {
+    const { resources } = everything;
+    const bucket = ofType(resources, "alicloud:oss/bucket:Bucket");
+    expect(bucket.map((b) => b.name)).toEqual(["wave-1-agent-bucket"]);
+    expect(bucket[0]!.inputs).toMatchObject({ serverSideEncryptionRule: { sseAlgorithm: "AES256" } });
+    expect(bucket[0]!.inputs.acl).toBeUndefined();
+    expect(ofType(resources, "alicloud:oss/bucketPublicAccessBlock:BucketPublicAccessBlock")[0]!.inputs).toMatchObject({ blockPublicAccess: true });
+    const object = ofType(resources, "alicloud:oss/bucketObject:BucketObject");
+    expect(object).toHaveLength(1);
+    expect(object[0]!.inputs).toMatchObject({ key: `rehost/agent/0.1.0/${bundle.sha256}.tgz`, source: bundle.file, acl: "private" });
+    const role = ofType(resources, "alicloud:ram/role:Role")[0]!;
+    expect(JSON.parse(String(role.inputs.assumeRolePolicyDocument)).Statement).toEqual([{ Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: ["ecs.aliyuncs.com"] } }]);
+    const policy = ofType(resources, "alicloud:ram/policy:Policy")[0]!;
+    const statements = JSON.parse(String(policy.inputs.policyDocument)).Statement as Array<{ Action: string[]; Resource: string[] }>;
+    expect(statements).toHaveLength(1);
+    expect(statements[0]!.Action).toEqual(["oss:GetObject"]);
+    expect(statements[0]!.Resource).toEqual([`acs:oss:*:*:${bucket[0]!.inputs.bucket}/rehost/agent/*`]);
+    expect(ofType(resources, "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment")[0]!.inputs).toMatchObject({ policyName: policy.inputs.policyName, roleName: role.inputs.roleName, policyType: "Custom" });
+    // Each gateway gets the role.
+    const gateways = ofType(resources, INSTANCE).filter((r) => (r.inputs.tags as Record<string, string>)["rehost:role"] === "sync-gateway");
+    const attachments = ofType(resources, "alicloud:ecs/ramRoleAttachment:RamRoleAttachment");
+    expect(attachments.map((a) => a.inputs.instanceId).sort()).toEqual(gateways.map((g) => g.id).sort());
+    for (const a of attachments) expect(a.inputs.ramRoleName).toBe(role.inputs.roleName);
+  });
+
+  it("names the default bucket after the account and the wave, within OSS's limits", () => {
+    expect(c.defaultBucketName("1234567890123456", "wave-1-agent")).toBe("rehost-1234567890123456-wave-1-agent");
+    const long = c.defaultBucketName("1234567890123456", "a-very-long-wave-name-that-goes-on-and-on-and-on-agent");
+    expect(long.length).toBeLessThanOrEqual(63);
+    expect(long).toMatch(/^[a-z0-9][a-z0-9-]+[a-z0-9]$/);
+    expect(c.defaultBucketName("1234567890123456", "Wave_1 Agent")).toBe("rehost-1234567890123456-wave-1-agent");
   });
 
   it("parents every child to its component, named after it", async () => {
@@ -273,13 +332,6 @@ describe("components under mocks", () => {
       });
     await expect(declare("192.168.50.0/28")).rejects.toThrow(/outside the VPC's CIDR blocks/);
     await expect(declare("10.1.1.16/28")).rejects.toThrow(/overlaps a mirrored subnet/);
-  });
-
-  it("writes user data that starts the agent with its token, the PSK and the gateway's devices only", () => {
-    const script = c.gatewayUserData("tok'en", "00ff", { port: 8443, agentPackage: "rehost@0.1.0", devices: ["/dev/vdb", "/dev/vdc"], pskFileName: "site.psk" });
-    expect(script).toContain(`printf '%s' 'tok'\\''en' > /etc/rehost/agent.token`);
-    expect(script).toContain(`printf 'rehost:%s\\n' '00ff' > '/etc/rehost/psk/site.psk'`);
-    expect(script).toMatch(/rehost agent --state \/var\/lib\/rehost --listen 0\.0\.0\.0:8443 .*--credentials \/etc\/rehost\/psk --allow \/dev\/vdb,\/dev\/vdc$/m);
   });
 
   it("refuses to pin an address the VPC reserves, with the planner's own check", async () => {

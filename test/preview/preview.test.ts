@@ -49,6 +49,9 @@ function stackFile(name: string, lines: string[]): void {
   fs.writeFileSync(path.join(tmp, `Pulumi.${name}.yaml`), `config:\n${lines.map((l) => `  ${l}`).join("\n")}\n`);
 }
 
+/** A wave stack's gateway runtime (required): a Node.js already on the image. */
+const RUNTIME = 'rehost:gatewayRuntime: {"manager":"none","node":"/usr/bin/node"}';
+
 const COMMON = [
   "rehost:inventory: examples/exchange-center/inventory.yaml",
   "rehost:networks: examples/exchange-center/networks.yaml",
@@ -183,30 +186,30 @@ describe("bad stack config", () => {
 
   it("names rehost:wave when the wave is not in the plan", async () => {
     stackFile("landing-zone", fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.landing-zone.yaml"), "utf8").split("\n").filter((l) => l.startsWith("  ")).map((l) => l.slice(2)));
-    stackFile("ghost", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-9", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("ghost", ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-9", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
     const problems = await problemsOf("ghost");
     expect(problems.map((p) => p.field)).toEqual(["rehost:wave"]);
     expect(problems[0]!.expected).toContain("wave-1-infra");
   });
 
   it("names rehost:landingZoneStack when the reference is missing or points nowhere", async () => {
-    stackFile("orphan", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("orphan", ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-2-portal", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
     expect((await problemsOf("orphan")).map((p) => p.field)).toEqual(["rehost:landingZoneStack"]);
-    stackFile("dangling", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: nowhere", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("dangling", ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: nowhere", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
     const problems = await problemsOf("dangling");
     expect(problems.map((p) => p.field)).toEqual(["rehost:landingZoneStack"]);
     expect(problems[0]!.message).toContain("nowhere");
   });
 
   it("names a misspelt key, in the config file that was read", async () => {
-    stackFile("typo", ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:rounds: 2", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("typo", ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:rounds: 2", "rehost:agentToken: t", "rehost:agentPsk: p"]);
     const problems = await problemsOf("typo");
     expect(problems.map((p) => p.field)).toEqual(["rehost:rounds"]);
     expect(problems[0]!.file).toBe(path.relative(ROOT, path.join(tmp, "Pulumi.typo.yaml")));
   });
 
   it("shows a wave stack's missing secrets as placeholders offline, and names them when the stack runs for real", async () => {
-    const lines = ["rehost:role: wave", ...COMMON, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809"];
+    const lines = ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809"];
     stackFile("no-secrets", lines);
     fs.copyFileSync(path.join(ROOT, "stacks", "Pulumi.landing-zone.yaml"), path.join(tmp, "Pulumi.landing-zone.yaml"));
     const offline = await runOfflinePreview({ stack: "no-secrets", stacksDir: tmp, projectDir: ROOT });

@@ -4,6 +4,7 @@
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import { InputError, problem, type Problem } from "../../problems";
+import { isDiskId } from "../../agent/disks";
 
 interface AgentCommandOptions {
   state: string;
@@ -17,6 +18,8 @@ interface AgentCommandOptions {
   bandwidth?: string;
   checkpointInterval?: string;
   idleTimeout: string;
+  diskById?: string;
+  sysDevBlock?: string;
 }
 
 /** Registers `rehost agent`. */
@@ -26,7 +29,9 @@ export function register(program: Command): void {
     .description("Run the sync-gateway agent: an HTTPS API that copies source disks to the gateway's devices (JSON-lines logs on stdout).")
     .requiredOption("--state <dir>", "directory for job records, journals, the certificate and the token")
     .requiredOption("--listen <host:port>", "address to listen on, e.g. 127.0.0.1:8443 or 172.30.0.5:8443")
-    .requiredOption("--allow <paths>", "comma-separated devices or files jobs may write to (e.g. /dev/vdb,/dev/vdc)")
+    .requiredOption("--allow <targets>", "comma-separated cloud disk ids, devices or files jobs may write to (e.g. d-bp1abc…,d-bp1def… or /dev/vdb)")
+    .option("--disk-by-id <dir>", "where cloud disk ids are looked up: udev's by-id links (default /dev/disk/by-id)")
+    .option("--sys-dev-block <dir>", "where a device's serial is read: sysfs block devices by number (default /sys/dev/block)")
     .option("--cert <file>", "PEM certificate (default: self-signed, created on first start)")
     .option("--key <file>", "PEM private key of --cert")
     .option("--token-file <file>", "file holding the bearer token (default: <state>/token, created if missing)")
@@ -44,9 +49,11 @@ export function register(program: Command): void {
       }
       const allow = opts.allow.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
       for (const p of allow) {
-        if (!p.startsWith("/")) problems.push(problem({ field: "--allow", received: p, expected: "an absolute path", fix: "list devices as /dev/vdb", message: `Allowed target ${p} is not an absolute path.` }));
+        if (!p.startsWith("/") && !isDiskId(p)) {
+          problems.push(problem({ field: "--allow", received: p, expected: "a cloud disk id (d-…) or an absolute path", fix: "list disks by id (d-bp1abc…) or devices as /dev/vdb", message: `Allowed target ${p} is neither a cloud disk id nor an absolute path.` }));
+        }
       }
-      if (allow.length === 0) problems.push(problem({ field: "--allow", received: JSON.stringify(opts.allow), expected: "at least one device or file", fix: "e.g. --allow /dev/vdb,/dev/vdc", message: "The allow-list is empty." }));
+      if (allow.length === 0) problems.push(problem({ field: "--allow", received: JSON.stringify(opts.allow), expected: "at least one disk, device or file", fix: "e.g. --allow d-bp1abc…,d-bp1def…", message: "The allow-list is empty." }));
       const maxConcurrent = Number(opts.maxConcurrent);
       if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
         problems.push(problem({ field: "--max-concurrent", received: opts.maxConcurrent, expected: "a positive integer", fix: "e.g. --max-concurrent 4", message: "The concurrency limit is not a positive integer." }));
@@ -58,6 +65,8 @@ export function register(program: Command): void {
         ["--cert", opts.cert, "file"],
         ["--key", opts.key, "file"],
         ["--credentials", opts.credentials, "directory"],
+        ["--disk-by-id", opts.diskById, "directory"],
+        ["--sys-dev-block", opts.sysDevBlock, "directory"],
       ] as const) {
         if (file === undefined) continue;
         const stat = fs.statSync(file, { throwIfNoEntry: false });
@@ -95,6 +104,7 @@ export function register(program: Command): void {
         host: listen![1].replace(/^\[|\]$/g, ""),
         port,
         allow,
+        disks: { byIdDir: opts.diskById, sysDevBlockDir: opts.sysDevBlock },
         certFile: opts.cert,
         keyFile: opts.key,
         tokenFile: opts.tokenFile,
