@@ -16,11 +16,16 @@ debian_packages=(
   e2fsprogs                         # mkfs.ext4 -d: the lab builds filesystems with files, without mounting
   golang-go                         # builds the vcsim harness
   golang-github-vmware-govmomi-dev  # govmomi's simulator library for the vcsim harness
+  build-essential python3           # zstd-napi builds zstd from its bundled sources at npm install
+  iproute2                          # ip netns, tc tbf: the lab's on-prem and cloud namespaces
 )
 
 say() { [ -n "${REHOST_SETUP_QUIET:-}" ] || echo "setup: $*" >&2; }
 
-# 1. npm packages
+# 1. Debian packages (first: an npm package builds with the compiler)
+ensure_debian_packages setup "${debian_packages[@]}"
+
+# 2. npm packages
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm packages (npm ci)"
   npm ci --no-audit --no-fund --loglevel=error
@@ -29,9 +34,6 @@ fi
 # The checkout resolves its own package name, as an installed rehost does: the providers that
 # Pulumi serializes into a stack's state load their code by name (`rehost/providers/runtime`).
 [ "$(readlink node_modules/rehost 2>/dev/null)" = ".." ] || ln -sfn .. node_modules/rehost
-
-# 2. Debian packages
-ensure_debian_packages setup "${debian_packages[@]}"
 
 # 3. The Pulumi engine (only for the tests that run it)
 if [ "${1:-}" = "--engine" ]; then
