@@ -107,7 +107,7 @@ export const STANDARD_ESTATE: EstateSpec = {
 };
 
 /** Starts the simulator with `estate`; resolves once it prints its ready line. */
-export async function startVcsim(estate: EstateSpec, options: { cbtWindow?: number; vapi?: boolean; pageSize?: number } = {}): Promise<Vcsim> {
+export async function startVcsim(estate: EstateSpec, options: { cbtWindow?: number; vapi?: boolean; pageSize?: number; keepFrozen?: string } = {}): Promise<Vcsim> {
   const binary = vcsimBinary();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-vcsim-"));
   const estateFile = path.join(dir, "estate.json");
@@ -116,6 +116,7 @@ export async function startVcsim(estate: EstateSpec, options: { cbtWindow?: numb
   if (options.cbtWindow !== undefined) args.push("-cbt-window", String(options.cbtWindow));
   if (options.vapi === false) args.push("-vapi=false");
   if (options.pageSize !== undefined) args.push("-page-size", String(options.pageSize));
+  if (options.keepFrozen !== undefined) args.push("-keep-frozen", options.keepFrozen);
   const child = spawn(binary, args, { env: { ...process.env, VCSIM_PASSWORD: PASSWORD }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));

@@ -140,6 +140,7 @@ type harness struct {
 	deltas     map[string]map[int64][]byte
 	unreadable map[string]bool // VM name -> its files answer 403
 	noCBT      map[string]bool // VM moref -> changeTrackingSupported false
+	keepFrozen string          // where frozen disks are copied at each snapshot; "": not at all
 	user       string
 	password   string
 }
@@ -156,6 +157,7 @@ func main() {
 	window := flag.Int64("cbt-window", 4*1024*1024, "bytes of disk covered by one QueryChangedDiskAreas answer")
 	pageSize := flag.Int("page-size", 0, "objects per RetrievePropertiesEx answer, the rest behind continuation tokens; 0: all at once")
 	vapi := flag.Bool("vapi", true, "serve the vAPI REST endpoint (tags); false: answer 404 there, as an ESXi host does")
+	keepFrozen := flag.String("keep-frozen", "", "directory where each snapshot's frozen disks are copied (<vm>/<snapshot>/<disk>-flat.vmdk), for checks of what a round read")
 	flag.Parse()
 	password := os.Getenv("VCSIM_PASSWORD")
 	if *dir == "" || password == "" {
@@ -198,7 +200,7 @@ func main() {
 	model.Service.RegisterEndpoints = *vapi // the vAPI REST endpoint, for tags
 	server := model.Service.NewServer()
 
-	h := &harness{inner: server.Server.Config.Handler, maps: map[string]*blockMap{}, shutdown: map[string]string{}, window: *window, pageSize: *pageSize, pages: map[string][]string{},
+	h := &harness{keepFrozen: *keepFrozen, inner: server.Server.Config.Handler, maps: map[string]*blockMap{}, shutdown: map[string]string{}, window: *window, pageSize: *pageSize, pages: map[string][]string{},
 		deltas: map[string]map[int64][]byte{}, unreadable: map[string]bool{}, noCBT: map[string]bool{}, user: *user, password: password}
 	server.Server.Config.Handler = h
 
@@ -812,6 +814,17 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 		h.inner.ServeHTTP(w, r)
 		return
 	}
+	// The snapshot is atomic for the guest, as on ESXi: its writes wait from the moment the
+	// disks' blocks are read for the changeIds until the delta takes them.
+	h.mu.Lock()
+	locked := true
+	unlock := func() {
+		if locked {
+			locked = false
+			h.mu.Unlock()
+		}
+	}
+	defer unlock()
 	// The disks' state at snapshot time, before the simulator's task runs.
 	maps := map[int32]*blockMap{}
 	cbt := false
@@ -822,11 +835,9 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 		for _, dev := range vm.Config.Hardware.Device {
 			if disk, ok := dev.(*types.VirtualDisk); ok {
 				flats = append(flats, flatPath(disk))
-				h.mu.Lock()
 				if h.deltas[flatPath(disk)] != nil {
 					nested = true
 				}
-				h.mu.Unlock()
 				if cbt && diskChangeID(disk) != nil {
 					if m, err := readBlockMap(flatPath(disk)); err == nil {
 						maps[disk.Key] = m
@@ -837,7 +848,6 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 	})
 	if nested {
 		// One delta layer only: a second snapshot freezes what the guest wrote since the first.
-		h.mu.Lock()
 		for _, f := range flats {
 			if delta := h.deltas[f]; delta != nil {
 				if err := consolidate(f, delta); err != nil {
@@ -845,7 +855,6 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 				}
 			}
 		}
-		h.mu.Unlock()
 		maps = map[int32]*blockMap{}
 		simulator.Map.WithLock(vm, func() {
 			for _, dev := range vm.Config.Hardware.Device {
@@ -861,12 +870,16 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 	h.inner.ServeHTTP(rec, r)
 	if rec.Code == http.StatusOK {
 		// From now on the flat files are frozen: the guest writes to the delta.
-		h.mu.Lock()
 		for _, f := range flats {
 			h.deltas[f] = map[int64][]byte{}
+			if h.keepFrozen != "" {
+				if err := copyFrozen(f, filepath.Join(h.keepFrozen, vm.Name, fields["name"], filepath.Base(f))); err != nil {
+					log.Printf("copying frozen %s: %v", f, err)
+				}
+			}
 		}
-		h.mu.Unlock()
 	}
+	unlock()
 	if cbt && rec.Code == http.StatusOK {
 		h.tagSnapshot(vm, maps)
 	}
@@ -918,6 +931,18 @@ func (h *harness) removeSnapshot(w http.ResponseWriter, r *http.Request, fields 
 	}
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(rec.Body.Bytes())
+}
+
+// copyFrozen copies a frozen flat file (holes stay holes where the source reads zeroes).
+func copyFrozen(from, to string) error {
+	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
+		return err
+	}
+	data, err := ioutil.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	return ioutil.WriteFile(to, data, 0o600)
 }
 
 // consolidate writes the delta's blocks into the flat file.
