@@ -9,6 +9,9 @@
  * | `rehost:agentToken` (secret)      | `REHOST_AGENT_TOKEN`, `REHOST_AGENT_TOKEN_FILE` | the agents' bearer token |
  * | `rehost:agentFingerprint`         | `REHOST_AGENT_FINGERPRINT`    | SHA-256 pin(s) of the agents' certificates |
  * | `rehost:agentCaFile`              | `REHOST_AGENT_CA_FILE`        | or a PEM CA they chain to                  |
+ * | `rehost:proxyToken` (secret)      | `REHOST_PROXY_TOKEN`, `REHOST_PROXY_TOKEN_FILE` | the source proxy's bearer token |
+ * | `rehost:proxyFingerprint`         | `REHOST_PROXY_FINGERPRINT`    | SHA-256 pin of the proxy's certificate     |
+ * | `rehost:proxyCaFile`              | `REHOST_PROXY_CA_FILE`        | or a PEM CA it chains to                   |
  * | `rehost:vcenterUrl`               | `REHOST_VCENTER_URL`          | vCenter, for the cutover's shutdown        |
  * | `rehost:vcenterUser`              | `REHOST_VCENTER_USER`         |                                            |
  * | `rehost:vcenterPassword` (secret) | `REHOST_VCENTER_PASSWORD`     |                                            |
@@ -19,6 +22,7 @@
  */
 import * as fs from "node:fs";
 import { AgentClient } from "../agent/client";
+import type { ProxyClient } from "../proxy/client";
 import type { VSphereClient } from "../vsphere";
 
 /** One credential: its stack config key and its environment variable. */
@@ -33,6 +37,10 @@ export const CREDENTIALS = {
   agentTokenFile: { config: "rehost:agentTokenFile", env: "REHOST_AGENT_TOKEN_FILE" },
   agentFingerprint: { config: "rehost:agentFingerprint", env: "REHOST_AGENT_FINGERPRINT" },
   agentCaFile: { config: "rehost:agentCaFile", env: "REHOST_AGENT_CA_FILE" },
+  proxyToken: { config: "rehost:proxyToken", env: "REHOST_PROXY_TOKEN" },
+  proxyTokenFile: { config: "rehost:proxyTokenFile", env: "REHOST_PROXY_TOKEN_FILE" },
+  proxyFingerprint: { config: "rehost:proxyFingerprint", env: "REHOST_PROXY_FINGERPRINT" },
+  proxyCaFile: { config: "rehost:proxyCaFile", env: "REHOST_PROXY_CA_FILE" },
   vcenterUrl: { config: "rehost:vcenterUrl", env: "REHOST_VCENTER_URL" },
   vcenterUser: { config: "rehost:vcenterUser", env: "REHOST_VCENTER_USER" },
   vcenterPassword: { config: "rehost:vcenterPassword", env: "REHOST_VCENTER_PASSWORD" },
@@ -58,24 +66,32 @@ export class ProviderCredentials {
   }
 
   private describe(setting: Setting): string {
-    return `${setting.config} (pulumi config set${setting === CREDENTIALS.agentToken || setting === CREDENTIALS.vcenterPassword ? " --secret" : ""} ${setting.config} …) or ${setting.env}`;
+    return `${setting.config} (pulumi config set${setting === CREDENTIALS.agentToken || setting === CREDENTIALS.proxyToken || setting === CREDENTIALS.vcenterPassword ? " --secret" : ""} ${setting.config} …) or ${setting.env}`;
   }
 
   /** A client for the agent at `url`. */
   agentClient(url: string): AgentClient {
-    const tokenFile = this.value(CREDENTIALS.agentTokenFile);
-    const token = this.value(CREDENTIALS.agentToken) ?? (tokenFile !== undefined ? fs.readFileSync(tokenFile, "utf8").trim() : undefined);
+    return new AgentClient(this.service("agent", url, { token: CREDENTIALS.agentToken, tokenFile: CREDENTIALS.agentTokenFile, fingerprint: CREDENTIALS.agentFingerprint, caFile: CREDENTIALS.agentCaFile }, "rehost agent prints it when it starts"));
+  }
+
+  /** A client for the source proxy at `url`. */
+  proxyClient(url: string): ProxyClient {
+    const { ProxyClient } = require("../proxy/client") as typeof import("../proxy/client");
+    return new ProxyClient(this.service("source proxy", url, { token: CREDENTIALS.proxyToken, tokenFile: CREDENTIALS.proxyTokenFile, fingerprint: CREDENTIALS.proxyFingerprint, caFile: CREDENTIALS.proxyCaFile }, "rehost proxy prints it when it starts"));
+  }
+
+  private service(kind: string, url: string, keys: { token: Setting; tokenFile: Setting; fingerprint: Setting; caFile: Setting }, where: string) {
+    const tokenFile = this.value(keys.tokenFile);
+    const token = this.value(keys.token) ?? (tokenFile !== undefined ? fs.readFileSync(tokenFile, "utf8").trim() : undefined);
     if (token === undefined || token === "") {
-      throw new Error(`No agent token: set ${this.describe(CREDENTIALS.agentToken)}, or ${CREDENTIALS.agentTokenFile.env}.`);
+      throw new Error(`No ${kind} token: set ${this.describe(keys.token)}, or ${keys.tokenFile.env}.`);
     }
-    const fingerprint = this.value(CREDENTIALS.agentFingerprint);
-    const caFile = this.value(CREDENTIALS.agentCaFile);
+    const fingerprint = this.value(keys.fingerprint);
+    const caFile = this.value(keys.caFile);
     if (fingerprint === undefined && caFile === undefined) {
-      throw new Error(
-        `No way to authenticate the agent at ${url}: set ${this.describe(CREDENTIALS.agentFingerprint)} (rehost agent prints it when it starts), or ${this.describe(CREDENTIALS.agentCaFile)}.`,
-      );
+      throw new Error(`No way to authenticate the ${kind} at ${url}: set ${this.describe(keys.fingerprint)} (${where}), or ${this.describe(keys.caFile)}.`);
     }
-    return new AgentClient({ url: url.replace(/\/$/, ""), token, fingerprint, ca: caFile !== undefined ? fs.readFileSync(caFile, "utf8") : undefined });
+    return { url: url.replace(/\/$/, ""), token, fingerprint, ca: caFile !== undefined ? fs.readFileSync(caFile, "utf8") : undefined };
   }
 
   /** Whether a vSphere client is configured. */

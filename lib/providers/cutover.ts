@@ -30,6 +30,12 @@ export interface CutoverArgs {
   readonly shutdownTimeoutSeconds?: pulumi.Input<number>;
   /** Deleting the Cutover powers the source VM on again (a rollback). @default false - the source stays off */
   readonly rollbackOnDelete?: pulumi.Input<boolean>;
+  /**
+   * The cutover through the on-prem source proxy: a full source-side check while the VM runs,
+   * the shutdown, the final CBT round, and a verification by block hashes that reads no source
+   * data across the link (`verify: "full"`: every block read again on both sides).
+   */
+  readonly proxy?: pulumi.Input<{ url: pulumi.Input<string>; verify?: pulumi.Input<"changed" | "full">; sampleBlocks?: pulumi.Input<number>; fullCheckFirst?: pulumi.Input<boolean> }>;
   /** The wave's change window, for the policy pack's `cutover-in-change-window` rule. @default - none */
   readonly window?: pulumi.Input<{ readonly start: string; readonly end: string }>;
   readonly timeoutSeconds?: pulumi.Input<number>;
@@ -48,8 +54,14 @@ export class Cutover extends pulumi.dynamic.Resource {
   /** Per job: the source and target digests. */
   declare readonly digests: pulumi.Output<Record<string, { source: string; target: string; algorithm: string; size: number }>>;
   declare readonly verifiedAt: pulumi.Output<string>;
+  /** Through a proxy: seconds from the shutdown to the end of the verification. */
+  declare readonly downtimeSeconds: pulumi.Output<number | undefined>;
+  declare readonly finalDeltaBytes: pulumi.Output<number | undefined>;
+  declare readonly sourceBytesReadOverLink: pulumi.Output<number | undefined>;
+  declare readonly verifiedBytes: pulumi.Output<number | undefined>;
 
   constructor(name: string, args: CutoverArgs, opts: pulumi.CustomResourceOptions = {}) {
-    super(cutoverProvider, name, { shutdown: undefined, verified: undefined, digests: undefined, verifiedAt: undefined, ...args }, opts, "rehost", "Cutover");
+    const outputs = { shutdown: undefined, verified: undefined, digests: undefined, verifiedAt: undefined, downtimeSeconds: undefined, finalDeltaBytes: undefined, sourceBytesReadOverLink: undefined, verifiedBytes: undefined };
+    super(cutoverProvider, name, { ...outputs, ...args }, opts, "rehost", "Cutover");
   }
 }

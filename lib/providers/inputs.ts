@@ -22,13 +22,47 @@ const readyTimeoutSeconds = z.number().nonnegative().max(86400).default(900);
 /** Seconds a delete keeps trying an agent that does not answer before it fails with what to do. */
 const deleteTimeoutSeconds = z.number().nonnegative().max(86400).default(120);
 
+const ProxyUrlSchema = z.string().regex(/^https:\/\/[^/\s]+(:\d+)?\/?$/, "https://HOST:PORT of the on-prem source proxy");
+
+/** `30s`, `15m`, `1h`, `2d` or a number of seconds: a duration in seconds. */
+export const DurationSchema = z.union([
+  z.number().int().nonnegative(),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?\s*(s|m|min|h|d)$/, "a duration such as 30s, 15m, 1h or 2d")
+    .transform((text) => {
+      const [, value, unit] = /^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$/.exec(text)!;
+      return Math.round(Number(value) * { s: 1, m: 60, min: 60, h: 3600, d: 86400 }[unit as "s" | "m" | "min" | "h" | "d"]);
+    }),
+]);
+
+/** How a `Replication` reaches its source through the on-prem proxy (`rehost proxy`). */
+export const ProxySourceSchema = z
+  .object({
+    /** `https://HOST:PORT` of the source proxy. */
+    url: ProxyUrlSchema,
+    /** The VM as vCenter names it (name or BIOS UUID). */
+    vm: z.string().min(1),
+    /** The disk's device key in vSphere (2000, 2001, …). */
+    diskKey: z.number().int().nonnegative(),
+    /** The recovery point wanted: the proxy takes a round when the last one is this old, without Pulumi. 0: rounds only on request. */
+    rpo: DurationSchema.default(3600),
+    /** Quiesced snapshots where VMware Tools run. */
+    quiesce: z.boolean().default(true),
+    /** The period of the background full source-side check. 0: only before the cutover. */
+    fullCheck: DurationSchema.default(86400),
+  })
+  .strict();
+
 /** Inputs of `Replication`, with defaults. */
 export const ReplicationInputsSchema = z
   .object({
     agentUrl: AgentUrlSchema,
     jobId: JobIdSchema,
-    /** NBD URI of the source disk (no secret in it). */
-    source: z.string().regex(/^nbds?(\+unix)?:\/\//, "an nbd://, nbds://, nbd+unix:// or nbds+unix:// URI"),
+    /** NBD URI of the source disk (no secret in it); or `proxy`. */
+    source: z.string().regex(/^nbds?(\+unix)?:\/\//, "an nbd://, nbds://, nbd+unix:// or nbds+unix:// URI").optional(),
+    /** The source through the on-prem proxy: snapshot-consistent rounds of vSphere CBT at the recovery point asked for; or `source`. */
+    proxy: ProxySourceSchema.optional(),
     /** Name of a PSK file in the agent's credentials directory. */
     credentials: CredentialsRefSchema.optional(),
     /** The replica disk by its cloud disk id, or a device or file on the gateway (from the agent's allow-list). */
@@ -47,7 +81,8 @@ export const ReplicationInputsSchema = z
     timeoutSeconds: timeoutSeconds(3600),
     pollSeconds,
   })
-  .strict();
+  .strict()
+  .refine((i) => (i.source === undefined) !== (i.proxy === undefined), { message: "give exactly one of source (an NBD URI the agent reads) and proxy (the on-prem source proxy pushes)", path: ["source"] });
 /** `Replication` inputs after `check`. */
 export type ReplicationInputs = z.output<typeof ReplicationInputsSchema>;
 
@@ -58,6 +93,11 @@ export const RehearsalPointInputsSchema = z
     jobIds: JobIdsSchema,
     /** The point's name (the rehearsal stack's name). */
     point: PointSchema,
+    /**
+     * Take the point through the source proxy: the snapshots of `vms` within `maxSkew` of each
+     * other, each VM's round pushed with its snapshot, then every job frozen at that round.
+     */
+    proxy: z.object({ url: ProxyUrlSchema, vms: z.array(z.string().min(1)).min(1), maxSkew: DurationSchema.default(60) }).strict().optional(),
     deleteTimeoutSeconds,
     timeoutSeconds: timeoutSeconds(3600),
     pollSeconds,
@@ -89,8 +129,22 @@ export const CutoverInputsSchema = z
     vm: z.string().min(1),
     /** The VM's replication jobs (one per disk). */
     jobIds: JobIdsSchema,
-    /** Number of the final round (above every round run so far). */
+    /** Number of the final round (above every round run so far); through a proxy, the proxy numbers its rounds. */
     round: z.number().int().positive(),
+    /**
+     * The cutover through the source proxy: a full source-side check while the VM runs, the
+     * shutdown, the final CBT round, and a verification by block hashes that reads no source data
+     * across the link (`verify: full` reads every block again on both sides).
+     */
+    proxy: z
+      .object({
+        url: ProxyUrlSchema,
+        verify: z.enum(["changed", "full"]).default("changed"),
+        sampleBlocks: z.number().int().nonnegative().default(64),
+        fullCheckFirst: z.boolean().default(true),
+      })
+      .strict()
+      .optional(),
     changed: ChangedSchema.default("hash"),
     /**
      * `true` states that an operator has shut the source VM down. Required when no vSphere client

@@ -15,6 +15,11 @@ export interface RehearsalPointArgs {
   readonly jobIds: pulumi.Input<pulumi.Input<string>[]>;
   /** The point's name (e.g. the rehearsal stack's name). */
   readonly point: pulumi.Input<string>;
+  /**
+   * Take the point through the on-prem source proxy: the snapshots of `vms` within `maxSkew`
+   * (`30s`, `2m`, or seconds) of each other, each VM's round pushed, every job frozen there.
+   */
+  readonly proxy?: pulumi.Input<{ url: pulumi.Input<string>; vms: pulumi.Input<pulumi.Input<string>[]>; maxSkew?: pulumi.Input<string | number> }>;
   /** Deadline for every job to reach a round boundary, seconds. @default 3600 */
   readonly timeoutSeconds?: pulumi.Input<number>;
   /** Seconds a destroy keeps trying an agent that does not answer. @default 120 */
@@ -45,9 +50,11 @@ export class RehearsalPoint extends pulumi.dynamic.Resource {
   /** Per job: the round held and the target's digest after it. */
   declare readonly digests: pulumi.Output<Record<string, { round: number; digest: string; algorithm: string }>>;
   declare readonly frozenAt: pulumi.Output<string>;
+  /** Through a proxy: seconds between the first and the last VM's snapshot. */
+  declare readonly skewSeconds: pulumi.Output<number | undefined>;
 
   constructor(name: string, args: RehearsalPointArgs, opts: pulumi.CustomResourceOptions = {}) {
-    super(rehearsalPointProvider, name, { digests: undefined, frozenAt: undefined, ...args }, opts, "rehost", "RehearsalPoint");
+    super(rehearsalPointProvider, name, { digests: undefined, frozenAt: undefined, skewSeconds: undefined, ...args }, opts, "rehost", "RehearsalPoint");
   }
 }
 

@@ -1,5 +1,6 @@
 /**
  * `Replication`: one source disk replicated to a sync gateway's disk by its agent.
+ * With `proxy`, the on-prem source proxy reads and pushes, and takes rounds at `proxy.rpo` on its own.
  * create = wait for the agent, register the job, return once its initial sync runs; update when
  * `round` goes up = run an incremental round and wait; a new agent URL, source or credentials
  * re-point the job; refresh = the job as the agent sees it; delete = unregister (the target disk
@@ -15,8 +16,26 @@ export interface ReplicationArgs {
   readonly agentUrl: pulumi.Input<string>;
   /** The job's id on the agent (`${vm}-disk-${key}`). Changing it replaces the resource. */
   readonly jobId: pulumi.Input<string>;
-  /** NBD URI of the source disk, without secrets. */
-  readonly source: pulumi.Input<string>;
+  /** NBD URI of the source disk, without secrets, that the agent reads; or `proxy`. */
+  readonly source?: pulumi.Input<string>;
+  /**
+   * The source through the on-prem proxy (`rehost proxy`): it takes a vSphere snapshot per round,
+   * reads the blocks CBT says changed and pushes them; rounds run at `rpo` on their own.
+   */
+  readonly proxy?: pulumi.Input<{
+    /** `https://HOST:PORT` of the source proxy. */
+    url: pulumi.Input<string>;
+    /** The VM as vCenter names it. */
+    vm: pulumi.Input<string>;
+    /** The disk's device key (2000, 2001, …). */
+    diskKey: pulumi.Input<number>;
+    /** The recovery point wanted (`15m`, `1h`, or seconds); 0: rounds only on request. @default "1h" */
+    rpo?: pulumi.Input<string | number>;
+    /** @default true */
+    quiesce?: pulumi.Input<boolean>;
+    /** Period of the background full source-side check. @default "1d" */
+    fullCheck?: pulumi.Input<string | number>;
+  }>;
   /** Name of a PSK file in the agent's credentials directory. @default - none (plain NBD) */
   readonly credentials?: pulumi.Input<string>;
   /** The replica disk on the gateway: its cloud disk id (`d-bp1abc…`), or a device or file path. Changing it replaces the resource. */
@@ -60,6 +79,8 @@ export class Replication extends pulumi.dynamic.Resource {
   /** Target digest after the last round. */
   declare readonly digest: pulumi.Output<string>;
   declare readonly digestAlgorithm: pulumi.Output<string>;
+  /** When the last round's data was taken (with a proxy: its snapshot): the recovery point. */
+  declare readonly recoveryPointAt: pulumi.Output<string>;
 
   constructor(name: string, args: ReplicationArgs, opts: pulumi.CustomResourceOptions = {}) {
     const outputs = {
@@ -72,6 +93,7 @@ export class Replication extends pulumi.dynamic.Resource {
       lastRoundSeconds: undefined,
       digest: undefined,
       digestAlgorithm: undefined,
+      recoveryPointAt: undefined,
     };
     super(replicationProvider, name, { ...outputs, ...args }, opts, "rehost", "Replication");
   }

@@ -125,6 +125,7 @@ export interface DiskStatus {
 export interface CutoverDiskCheck {
   readonly key: number;
   readonly jobId: string;
+  readonly sizeBytes: number;
   /** The digest of the proxy's source-side block hashes, and the target's after the final round. */
   readonly sourceDigest: string;
   readonly targetDigest: string;

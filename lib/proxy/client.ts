@@ -3,7 +3,7 @@
  * `ServiceClient`: the proxy's certificate pinned (or a CA trusted) before the token is sent.
  */
 import { ServiceClient, ServiceRequestError, type ServiceClientOptions } from "../service/client";
-import type { CutoverRequest, DiskRegistration, PointRequest, PointStatus, VmStatus } from "./api";
+import type { CutoverRequest, DiskRegistrationInput, PointRequest, PointStatus, VmStatus } from "./api";
 
 /** An error response from the proxy (or a failure to reach it, with status 0). */
 export class ProxyRequestError extends ServiceRequestError {
@@ -39,7 +39,7 @@ export class ProxyClient extends ServiceClient {
       throw err;
     }
   }
-  registerDisk(vm: string, key: number, registration: Partial<DiskRegistration> & Pick<DiskRegistration, "agentUrl" | "jobId">): Promise<VmStatus> {
+  registerDisk(vm: string, key: number, registration: DiskRegistrationInput): Promise<VmStatus> {
     return this.request("PUT", `${vmPath(vm)}/disks/${key}`, registration);
   }
   /** Stops replicating a disk; false when the proxy did not replicate it. */
@@ -63,5 +63,13 @@ export class ProxyClient extends ServiceClient {
   }
   getPoint(name: string): Promise<PointStatus> {
     return this.request("GET", `/v1/points/${encodeURIComponent(name)}`);
+  }
+  /** Thaws the point's jobs on their agents and forgets it. */
+  releasePoint(name: string): Promise<{ name: string; thawed: string[] }> {
+    return this.request("DELETE", `/v1/points/${encodeURIComponent(name)}`);
+  }
+  /** Powers the source VM on again after a cutover. */
+  rollback(vm: string): Promise<VmStatus> {
+    return this.request("POST", `${vmPath(vm)}/rollback`);
   }
 }

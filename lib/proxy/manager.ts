@@ -124,14 +124,16 @@ export class ProxyManager {
     }
     const r = vm.record;
     const existing = r.disks[String(key)];
-    r.disks[String(key)] = existing !== undefined && existing.agentUrl === registration.agentUrl && existing.jobId === registration.jobId ? existing : { key, agentUrl: registration.agentUrl, jobId: registration.jobId };
+    // Another agent or job is another replica: it starts with an initial round.
+    const same = existing !== undefined && existing.agentUrl === registration.agentUrl && existing.jobId === registration.jobId;
+    r.disks[String(key)] = same ? existing : { key, agentUrl: registration.agentUrl, jobId: registration.jobId };
     r.rpoSeconds = Math.min(...[registration.rpoSeconds, ...(Object.keys(r.disks).length > 1 ? [r.rpoSeconds] : [])]);
     r.quiesce = registration.quiesce;
     r.fullCheckSeconds = registration.fullCheckSeconds;
     this.options.state.saveVm(r);
     this.options.logger.log("info", "disk registered", { vm: name, disk: key, agent: registration.agentUrl, job: registration.jobId, rpoSeconds: r.rpoSeconds });
     // A new disk's first round; a round already queued or running when the disk came takes it.
-    if (existing === undefined && r.cutover === undefined) this.queueRound(vm, "auto", true);
+    if (!same && r.cutover === undefined) this.queueRound(vm, "auto", true);
     return this.status(vm);
   }
 
@@ -190,6 +192,41 @@ export class ProxyManager {
       (err: unknown) => this.settlePoint({ ...status, state: "failed", error: (err as Error).message }),
     );
     return status;
+  }
+
+  /**
+   * Ends a point: every job it froze is thawed on its agent (a freeze held for another point is
+   * left alone) and the point is forgotten, so a new point may take its name.
+   */
+  async releasePoint(name: string): Promise<{ name: string; thawed: string[] }> {
+    const point = this.points.get(name) ?? this.options.state.loadPoint(name);
+    const thawed: string[] = [];
+    for (const vmName of point?.vms ?? []) {
+      const vm = this.vms.get(vmName);
+      for (const disk of Object.values(vm?.record.disks ?? {})) {
+        const agent = this.options.agent(disk.agentUrl);
+        if ((await agent.find(disk.jobId)) === undefined) continue;
+        await agent.thaw(disk.jobId, name);
+        thawed.push(disk.jobId);
+      }
+    }
+    this.points.delete(name);
+    this.options.state.removePoint(name);
+    this.options.logger.log("info", "consistent point released", { point: name, thawed });
+    return { name, thawed };
+  }
+
+  /** Powers the source VM on again after a cutover (a rollback); its rounds go on. */
+  async rollback(name: string): Promise<VmStatus> {
+    const vm = this.find(name);
+    await this.enqueue(vm, async () => {
+      if ((await this.options.vc.powerState(await this.handle(vm))) !== "poweredOn") await this.options.vc.powerOn(await this.handle(vm));
+      vm.record.cutover = undefined;
+      this.options.state.saveVm(vm.record);
+    });
+    this.options.logger.log("info", "rolled back: the source VM runs again", { vm: name });
+    this.schedule(vm);
+    return this.status(vm);
   }
 
   point(name: string): PointStatus {
@@ -438,7 +475,7 @@ export class ProxyManager {
       targetRead += reply.bytesRead;
     }
     return {
-      result: { key: disk.key, jobId: disk.jobId, sourceDigest: hashes.digest().digest, targetDigest: job.lastRound?.digest.digest ?? "", changedBlocks: changed.length, sampleBlocks: sample.length, comparedBlocks: blocks.length, differingBlocks: [...differing].sort((x, y) => x - y) },
+      result: { key: disk.key, jobId: disk.jobId, sizeBytes: size, sourceDigest: hashes.digest().digest, targetDigest: job.lastRound?.digest.digest ?? "", changedBlocks: changed.length, sampleBlocks: sample.length, comparedBlocks: blocks.length, differingBlocks: [...differing].sort((x, y) => x - y) },
       verifiedBytes: Math.min(fresh.bytesRead, targetRead),
       hashBytes: blocks.length * (8 + BLOCK_HASH_BYTES),
     };

@@ -10,6 +10,8 @@
  *   POST   /v1/vms/:vm/cutover                 shutdown, final round, verification (CutoverRequest) → 202
  *   POST   /v1/points                          a consistent point of several VMs (PointRequest) → 202
  *   GET    /v1/points/:name                    how it went
+ *   DELETE /v1/points/:name                    thaw its jobs on their agents and forget it → 200
+ *   POST   /v1/vms/:vm/rollback                power the source on again after a cutover → 200
  */
 import type * as https from "node:https";
 import { createServiceServer, HttpError, parseBody, readJson, send, type Route } from "../service/http";
@@ -40,6 +42,7 @@ async function handle({ req, res, url, method, parts }: Route, options: ProxySer
   if (area === "points") {
     if (parts.length === 2 && method === "POST") return send(res, 202, m.startPoint(parseBody(PointRequestSchema, await readJson(req), "point request")));
     if (parts.length === 3 && method === "GET") return send(res, 200, m.point(name));
+    if (parts.length === 3 && method === "DELETE") return send(res, 200, await m.releasePoint(name));
   }
   if (area === "vms") {
     if (parts.length === 2 && method === "GET") return send(res, 200, { vms: m.list() });
@@ -54,6 +57,7 @@ async function handle({ req, res, url, method, parts }: Route, options: ProxySer
       }
     }
     if (parts.length === 4 && method === "POST" && sub === "rounds") return send(res, 202, m.runNow(name, parseBody(RoundNowSchema, await readJson(req, true), "round request").mode));
+    if (parts.length === 4 && method === "POST" && sub === "rollback") return send(res, 200, await m.rollback(name));
     if (parts.length === 4 && method === "POST" && sub === "cutover") return send(res, 202, m.startCutover(name, parseBody(CutoverRequestSchema, await readJson(req, true), "cutover request")));
   }
   throw new HttpError(404, `No route ${method} ${url.pathname}.`);

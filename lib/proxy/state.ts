@@ -147,6 +147,10 @@ export class ProxyState {
     writeFileAtomic(this.pointFile(point.name), `${JSON.stringify(point, null, 2)}\n`);
   }
 
+  removePoint(name: string): void {
+    fs.rmSync(this.pointFile(name), { force: true });
+  }
+
   loadPoint(name: string): PointStatus | undefined {
     try {
       return JSON.parse(fs.readFileSync(this.pointFile(name), "utf8")) as PointStatus;

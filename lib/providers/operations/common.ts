@@ -4,6 +4,7 @@
  */
 import type { JobStatus } from "../../agent/api";
 import type { AgentClient } from "../../agent/client";
+import type { ProxyClient } from "../../proxy/client";
 import { ProviderCredentials } from "../credentials";
 import { poll } from "../waiting";
 
@@ -22,6 +23,19 @@ export function currentCredentials(): ProviderCredentials {
 /** A client of the agent at `url` with the credentials in effect. */
 export function agentAt(url: string): AgentClient {
   return credentials.agentClient(url);
+}
+
+/** A client of the source proxy at `url` with the credentials in effect. */
+export function proxyAt(url: string): ProxyClient {
+  return credentials.proxyClient(url);
+}
+
+/** Waits until the source proxy at `url` answers its health check. */
+export async function waitForProxy(client: ProxyClient, url: string, timing: { readyTimeoutSeconds: number; pollSeconds: number }): Promise<void> {
+  await poll(`the source proxy at ${url} to answer`, { timeoutSeconds: timing.readyTimeoutSeconds, pollSeconds: timing.pollSeconds }, async () => {
+    const health = await client.health();
+    return health.ok === true ? { done: undefined } : { waiting: `health ${JSON.stringify(health)}` };
+  });
 }
 
 /** Waits until the agent at `url` answers its health check (a new gateway boots and installs it). */

@@ -14,7 +14,10 @@ import type { AgentClient } from "../../agent/client";
 import { checkWith, CutoverInputsSchema, diffInputs, INPUT_KEYS, type CheckResult, type CutoverInputs, type InputsDiff } from "../inputs";
 import { CREDENTIALS } from "../credentials";
 import { poll, ResourceInitError, retrying } from "../waiting";
-import { agentAt, currentCredentials, describeJob } from "./common";
+import type { CutoverStatus } from "../../proxy/api";
+import { DIGEST_ALGORITHM } from "../../replication/block-digests";
+import { agentAt, currentCredentials, describeJob, proxyAt } from "./common";
+import { cutoverDigests, cutoverFailure, cutoverProxied } from "./proxied";
 import { waitForRound } from "./replication";
 
 /** Outputs of a `Cutover`. */
@@ -26,6 +29,11 @@ export interface CutoverOutputs extends CutoverInputs {
   /** Per job: source and target digests. */
   readonly digests: Record<string, { source: string; target: string; algorithm: string; size: number }>;
   readonly verifiedAt: string;
+  /** Through a proxy: from the shutdown to the verification's end, the final delta, and what was read again to verify. */
+  readonly downtimeSeconds?: number;
+  readonly finalDeltaBytes?: number;
+  readonly sourceBytesReadOverLink?: number;
+  readonly verifiedBytes?: number;
 }
 
 /** A new VM or other disks is another cutover; everything else updates in place. */
@@ -33,7 +41,7 @@ const IMMUTABLE = ["vm", "jobIds"];
 
 export async function check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<CheckResult<CutoverInputs>> {
   const result = checkWith(CutoverInputsSchema, news);
-  if (result.failures.length === 0 && news.manualConfirmation !== true && !currentCredentials().vsphereConfigured()) {
+  if (result.failures.length === 0 && news.proxy === undefined && news.manualConfirmation !== true && !currentCredentials().vsphereConfigured()) {
     result.failures.push({
       property: "manualConfirmation",
       reason: `no vSphere client is configured (${CREDENTIALS.vcenterUrl.config} or ${CREDENTIALS.vcenterUrl.env}), so shut the source VM down yourself and set manualConfirmation: true`,
@@ -106,7 +114,32 @@ async function finish(inputs: CutoverInputs, shutdown: string): Promise<CutoverO
   return { ...inputs, shutdown, verified: true, digests, verifiedAt: new Date().toISOString() };
 }
 
+/** The cutover through the proxy; recorded unverified (source off) when it fails. */
+async function finishProxied(inputs: CutoverInputs): Promise<CutoverOutputs> {
+  const id = `${inputs.vm}-cutover`;
+  let c: CutoverStatus;
+  try {
+    c = await cutoverProxied(inputs);
+  } catch (err) {
+    throw new ResourceInitError(id, { ...inputs, shutdown: "", verified: false, digests: {}, verifiedAt: "" }, `Cutover of ${inputs.vm}: ${(err as Error).message} pulumi up asks the proxy again.`);
+  }
+  const outs: CutoverOutputs = {
+    ...inputs,
+    shutdown: c.shutdown ?? "",
+    verified: c.state === "verified",
+    digests: cutoverDigests(c, inputs.jobIds, DIGEST_ALGORITHM),
+    verifiedAt: c.state === "verified" ? (c.finishedAt ?? "") : "",
+    downtimeSeconds: c.downtimeSeconds,
+    finalDeltaBytes: c.finalDeltaBytes,
+    sourceBytesReadOverLink: c.sourceBytesReadOverLink,
+    verifiedBytes: c.verifiedBytes,
+  };
+  if (c.state !== "verified") throw cutoverFailure(id, outs, inputs.vm, c);
+  return outs;
+}
+
 export async function create(inputs: CutoverInputs): Promise<{ id: string; outs: CutoverOutputs }> {
+  if (inputs.proxy !== undefined) return { id: `${inputs.vm}-cutover`, outs: await finishProxied(inputs) };
   const shutdown = await shutDown(inputs);
   return { id: `${inputs.vm}-cutover`, outs: await finish(inputs, shutdown) };
 }
@@ -114,12 +147,18 @@ export async function create(inputs: CutoverInputs): Promise<{ id: string; outs:
 /** A verified Cutover only takes the new inputs; an unverified one runs its final round and verification again. */
 export async function update(olds: CutoverOutputs, news: CutoverInputs): Promise<{ outs: CutoverOutputs }> {
   if (olds.verified === true) return { outs: { ...olds, ...news } };
+  if (news.proxy !== undefined) return { outs: await finishProxied(news) };
   return { outs: await finish(news, olds.shutdown ?? (await shutDown(news))) };
 }
 
 /** Leaves the source off, or with `rollbackOnDelete` powers it on again through vSphere. */
 export async function remove(olds: CutoverOutputs): Promise<void> {
   if (olds.rollbackOnDelete !== true) return;
+  if (olds.proxy !== undefined) {
+    const proxy = olds.proxy;
+    await retrying(`${olds.vm} to be powered on by the proxy`, { timeoutSeconds: 600, pollSeconds: 5 }, () => proxyAt(proxy.url).rollback(olds.vm));
+    return;
+  }
   const vc = await currentCredentials().vsphere();
   if (vc === undefined) {
     if (olds.shutdown === "manual") return; // The operator shut it down; the operator powers it on (docs/providers.md).

@@ -19,12 +19,15 @@ import {
 } from "../inputs";
 import { poll, retrying, type Timing } from "../waiting";
 import { agentAt, describeJob } from "./common";
+import { releasePointProxied, takePointProxied } from "./proxied";
 
 /** Outputs of a `RehearsalPoint`. */
 export interface RehearsalPointOutputs extends RehearsalPointInputs {
   /** Per job: the round the point holds and the target's digest after it. */
   readonly digests: Record<string, { round: number; digest: string; algorithm: string }>;
   readonly frozenAt: string;
+  /** Through a proxy: seconds between the first and the last VM's snapshot. */
+  readonly skewSeconds?: number;
 }
 
 /** Outputs of a `RehearsalThaw`. */
@@ -51,7 +54,10 @@ export async function diffPoint(olds: Record<string, unknown>, news: Record<stri
   return diffInputs(olds, news, IMMUTABLE, INPUT_KEYS.rehearsalPoint);
 }
 
-/** Freezes every job at a round boundary; refuses at once while an initial sync is still running. */
+/**
+ * Freezes every job at a round boundary; refuses at once while an initial sync is still running.
+ * Through a proxy, the point is the VMs' snapshots within the skew bound, each pushed and frozen.
+ */
 export async function createPoint(inputs: RehearsalPointInputs): Promise<{ id: string; outs: RehearsalPointOutputs }> {
   const client = agentAt(inputs.agentUrl);
   const statuses = await Promise.all(inputs.jobIds.map((id) => retrying(`job ${id}`, inputs, () => client.get(id))));
@@ -60,6 +66,12 @@ export async function createPoint(inputs: RehearsalPointInputs): Promise<{ id: s
     throw new Error(
       `Rehearsal point ${inputs.point} cannot be taken yet: ${unsynced.map(describeJob).join("; ")}. A point holds finished rounds; run the rehearsal once every initial sync is done (rehost status shows them).`,
     );
+  }
+  if (inputs.proxy !== undefined) {
+    const point = await takePointProxied(inputs);
+    const digests: RehearsalPointOutputs["digests"] = {};
+    for (const id of inputs.jobIds) digests[id] = point.jobs![id];
+    return { id: inputs.point, outs: { ...inputs, digests, frozenAt: new Date().toISOString(), skewSeconds: point.skewSeconds ?? 0 } };
   }
   const frozen: string[] = [];
   try {
@@ -86,6 +98,7 @@ export async function createPoint(inputs: RehearsalPointInputs): Promise<{ id: s
 
 /** Ends the point's freeze; an agent that stays unreachable fails after `deleteTimeoutSeconds` with what to do. */
 export async function deletePoint(olds: RehearsalPointOutputs): Promise<void> {
+  if (olds.proxy !== undefined) return releasePointProxied(olds.proxy.url, olds.point, olds.deleteTimeoutSeconds ?? 120);
   try {
     await thawJobs(agentAt(olds.agentUrl), olds.jobIds, olds.point, { timeoutSeconds: olds.deleteTimeoutSeconds ?? 120, pollSeconds: 5 });
   } catch (err) {

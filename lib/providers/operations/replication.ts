@@ -9,6 +9,10 @@
  * - read (`pulumi refresh`) reports the job as the agent sees it, or that it is gone;
  * - delete unregisters the job (the target disk keeps its data).
  *
+ * With `proxy` instead of `source`, the on-prem proxy reads the VM's frozen disks and pushes to a
+ * pushed job: create registers the job and the disk on the proxy, which then takes rounds at the
+ * declared recovery point on its own; raising `round` asks for one now (`proxied.ts`).
+ *
  * Once a job exists, a failure is a `ResourceInitError`: the resource is recorded with what the
  * agent reported, so the next `pulumi up` picks it up instead of starting over.
  */
@@ -16,7 +20,9 @@ import type { Changed, JobStatus } from "../../agent/api";
 import type { AgentClient } from "../../agent/client";
 import { checkWith, diffInputs, INPUT_KEYS, ReplicationInputsSchema, type CheckResult, type InputsDiff, type ReplicationInputs } from "../inputs";
 import { poll, ResourceInitError, retrying, type Timing } from "../waiting";
-import { agentAt, describeJob, waitForAgent } from "./common";
+import type { VmStatus } from "../../proxy/api";
+import { agentAt, describeJob, proxyAt, waitForAgent } from "./common";
+import { registerProxied, roundNowProxied, settleProxied, unregisterProxied, waitForProxyRound } from "./proxied";
 
 /** Outputs of a `Replication`. */
 export interface ReplicationOutputs extends ReplicationInputs {
@@ -34,13 +40,15 @@ export interface ReplicationOutputs extends ReplicationInputs {
   /** Digest of the target after the last round. */
   readonly digest: string;
   readonly digestAlgorithm: string;
+  /** When the data of the last round was taken (the proxy's snapshot, or the round's start): the recovery point. */
+  readonly recoveryPointAt: string;
 }
 
 /** Inputs that name another disk: changing them replaces the resource. */
 const IMMUTABLE = ["jobId", "target"];
 
 /** Outputs from the inputs and the job's status. */
-export function replicationOutputs(inputs: ReplicationInputs, s: JobStatus): ReplicationOutputs {
+export function replicationOutputs(inputs: ReplicationInputs, s: JobStatus, recoveryPointAt?: string): ReplicationOutputs {
   const last = s.lastRound;
   const a = s.active;
   return {
@@ -54,6 +62,7 @@ export function replicationOutputs(inputs: ReplicationInputs, s: JobStatus): Rep
     lastRoundSeconds: last?.seconds ?? 0,
     digest: last?.digest.digest ?? "",
     digestAlgorithm: last?.digest.algorithm ?? "",
+    recoveryPointAt: recoveryPointAt ?? last?.startedAt ?? "",
   };
 }
 
@@ -92,7 +101,7 @@ async function runRound(client: AgentClient, inputs: ReplicationInputs, status: 
 async function register(client: AgentClient, inputs: ReplicationInputs): Promise<JobStatus> {
   await waitForAgent(client, inputs.agentUrl, inputs);
   return retrying(`job ${inputs.jobId} to be registered`, inputs, () =>
-    client.register({ id: inputs.jobId, source: { uri: inputs.source, credentials: inputs.credentials }, target: inputs.target, initial: inputs.initial }),
+    client.register({ id: inputs.jobId, source: { uri: inputs.source!, credentials: inputs.credentials }, target: inputs.target, initial: inputs.initial }),
   );
 }
 
@@ -119,6 +128,7 @@ export async function diff(olds: Record<string, unknown>, news: Record<string, u
 }
 
 export async function create(inputs: ReplicationInputs): Promise<{ id: string; outs: ReplicationOutputs }> {
+  if (inputs.proxy !== undefined) return createProxied(inputs);
   const client = agentAt(inputs.agentUrl);
   const registered = await register(client, inputs);
   const outs = await onJob(client, inputs, registered, async () => {
@@ -129,14 +139,50 @@ export async function create(inputs: ReplicationInputs): Promise<{ id: string; o
   return { id: inputs.jobId, outs };
 }
 
+/** The proxy's snapshot time of the disk's last round. */
+function proxyRecoveryPoint(vm: VmStatus, diskKey: number): string | undefined {
+  const disk = vm.disks.find((d) => d.key === diskKey);
+  return vm.rounds.find((r) => r.round === disk?.lastRound)?.snapshotAt ?? disk?.lastRoundAt;
+}
+
+/** Runs `work` (which returns the proxy's view of the VM); the outputs come from the agent's job with the proxy's recovery point. */
+async function onProxiedJob(inputs: ReplicationInputs, status: JobStatus, work: () => Promise<VmStatus>): Promise<ReplicationOutputs> {
+  const client = agentAt(inputs.agentUrl);
+  let recoveryPointAt: string | undefined;
+  const outs = await onJob(client, inputs, status, async () => {
+    recoveryPointAt = proxyRecoveryPoint(await work(), inputs.proxy!.diskKey);
+    return client.get(inputs.jobId);
+  });
+  return { ...outs, recoveryPointAt: recoveryPointAt ?? outs.recoveryPointAt };
+}
+
+async function createProxied(inputs: ReplicationInputs): Promise<{ id: string; outs: ReplicationOutputs }> {
+  const proxy = inputs.proxy!;
+  const { job } = await registerProxied(inputs);
+  const client = proxyAt(proxy.url);
+  const outs = await onProxiedJob(inputs, job, async () => {
+    let vm = inputs.waitForInitialSync ? await waitForProxyRound(client, proxy, 0, inputs) : await settleProxied(client, proxy, inputs.settleSeconds, inputs.pollSeconds);
+    if (inputs.round > 0) vm = await roundNowProxied(inputs);
+    return vm;
+  });
+  return { id: inputs.jobId, outs };
+}
+
 export async function read(id: string, props: ReplicationOutputs): Promise<{ id: string; props: ReplicationOutputs | Record<string, never> }> {
   const status = await retrying(`job ${id} on ${props.agentUrl}`, { timeoutSeconds: 60, pollSeconds: 5 }, () => agentAt(props.agentUrl).find(id));
   // A job the agent no longer knows is gone: an empty id tells the engine so.
   if (status === undefined) return { id: "", props: {} };
-  return { id, props: replicationOutputs(props, status) };
+  let recoveryPointAt: string | undefined;
+  if (props.proxy !== undefined) {
+    const proxy = props.proxy;
+    const vm = await retrying(`VM ${proxy.vm} on ${proxy.url}`, { timeoutSeconds: 60, pollSeconds: 5 }, () => proxyAt(proxy.url).find(proxy.vm));
+    if (vm !== undefined) recoveryPointAt = proxyRecoveryPoint(vm, proxy.diskKey);
+  }
+  return { id, props: replicationOutputs(props, status, recoveryPointAt) };
 }
 
 export async function update(olds: ReplicationOutputs, news: ReplicationInputs): Promise<{ outs: ReplicationOutputs }> {
+  if (news.proxy !== undefined) return updateProxied(olds, news);
   const client = agentAt(news.agentUrl);
   let status: JobStatus | undefined = await retrying(`job ${news.jobId} on ${news.agentUrl}`, news, () => client.find(news.jobId));
   // Another address for the gateway, or another gateway: the job is found there or registered.
@@ -145,7 +191,7 @@ export async function update(olds: ReplicationOutputs, news: ReplicationInputs):
     let s = status as JobStatus;
     const current = s.source as { uri?: string; credentials?: string };
     if (current.uri !== news.source || current.credentials !== news.credentials) {
-      s = await retrying(`job ${news.jobId} to take its new source`, news, () => client.updateSource(news.jobId, { uri: news.source, credentials: news.credentials }));
+      s = await retrying(`job ${news.jobId} to take its new source`, news, () => client.updateSource(news.jobId, { uri: news.source!, credentials: news.credentials }));
     }
     if (news.round > 0 && (news.round > olds.round || (s.lastRound?.round ?? -1) < news.round)) s = await runRound(client, news, s);
     return s;
@@ -153,7 +199,18 @@ export async function update(olds: ReplicationOutputs, news: ReplicationInputs):
   return { outs };
 }
 
+/** A new recovery point, proxy address or gateway re-registers (idempotent); a higher `round` asks for a round now. */
+async function updateProxied(olds: ReplicationOutputs, news: ReplicationInputs): Promise<{ outs: ReplicationOutputs }> {
+  if (olds.proxy !== undefined && (olds.proxy.url !== news.proxy!.url || olds.proxy.vm !== news.proxy!.vm || olds.proxy.diskKey !== news.proxy!.diskKey)) {
+    await unregisterProxied(olds.proxy, news.deleteTimeoutSeconds).catch(() => undefined);
+  }
+  const { job, vm } = await registerProxied(news);
+  const outs = await onProxiedJob(news, job, async () => (news.round > olds.round ? roundNowProxied(news) : vm));
+  return { outs };
+}
+
 export async function remove(olds: ReplicationOutputs): Promise<void> {
+  if (olds.proxy !== undefined) await unregisterProxied(olds.proxy, olds.deleteTimeoutSeconds ?? 120);
   const client = agentAt(olds.agentUrl);
   try {
     await retrying(`job ${olds.jobId} to be unregistered`, { timeoutSeconds: olds.deleteTimeoutSeconds ?? 120, pollSeconds: 5 }, () => client.unregister(olds.jobId));
