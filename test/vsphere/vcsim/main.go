@@ -140,7 +140,11 @@ type harness struct {
 	deltas     map[string]map[int64][]byte
 	unreadable map[string]bool // VM name -> its files answer 403
 	noCBT      map[string]bool // VM moref -> changeTrackingSupported false
-	keepFrozen string          // where frozen disks are copied at each snapshot; "": not at all
+	keepFrozen string          // where frozen disks are copied at each snapshot of a point; "": not at all
+	// cache holds each flat file's block digests, kept current as the guest writes and deltas are
+	// consolidated, so a snapshot costs what changed rather than a read of the whole disk.
+	cacheMu sync.Mutex
+	cache   map[string]*blockMap
 	user       string
 	password   string
 }
@@ -200,7 +204,7 @@ func main() {
 	model.Service.RegisterEndpoints = *vapi // the vAPI REST endpoint, for tags
 	server := model.Service.NewServer()
 
-	h := &harness{keepFrozen: *keepFrozen, inner: server.Server.Config.Handler, maps: map[string]*blockMap{}, shutdown: map[string]string{}, window: *window, pageSize: *pageSize, pages: map[string][]string{},
+	h := &harness{keepFrozen: *keepFrozen, cache: map[string]*blockMap{}, inner: server.Server.Config.Handler, maps: map[string]*blockMap{}, shutdown: map[string]string{}, window: *window, pageSize: *pageSize, pages: map[string][]string{},
 		deltas: map[string]map[int64][]byte{}, unreadable: map[string]bool{}, noCBT: map[string]bool{}, user: *user, password: password}
 	server.Server.Config.Handler = h
 
@@ -601,6 +605,48 @@ func diskChangeID(disk *types.VirtualDisk) *string {
 	return nil
 }
 
+// blockMapOf returns a copy of the flat file's block digests (read once, then kept current).
+func (h *harness) blockMapOf(file string) (*blockMap, error) {
+	h.cacheMu.Lock()
+	defer h.cacheMu.Unlock()
+	m := h.cache[file]
+	if m == nil {
+		read, err := readBlockMap(file)
+		if err != nil {
+			return nil, err
+		}
+		h.cache[file], m = read, read
+	}
+	return &blockMap{size: m.size, digest: append([][32]byte(nil), m.digest...)}, nil
+}
+
+// refreshBlocks digests again the blocks of `file` from `first` to `last` (after a write to them).
+func (h *harness) refreshBlocks(f *os.File, file string, first, last int64) {
+	h.cacheMu.Lock()
+	defer h.cacheMu.Unlock()
+	m := h.cache[file]
+	if m == nil {
+		return
+	}
+	if last >= int64(len(m.digest)) {
+		// The file grew: read again at the next snapshot.
+		delete(h.cache, file)
+		return
+	}
+	buf := make([]byte, cbtBlock)
+	for b := first; b <= last && b < int64(len(m.digest)); b++ {
+		n, _ := f.ReadAt(buf, b*cbtBlock)
+		m.digest[b] = sha256.Sum256(buf[:n])
+	}
+}
+
+// forgetBlockMaps drops the cache (a file was replaced through the datastore interface).
+func (h *harness) forgetBlockMaps() {
+	h.cacheMu.Lock()
+	defer h.cacheMu.Unlock()
+	h.cache = map[string]*blockMap{}
+}
+
 func readBlockMap(file string) (*blockMap, error) {
 	f, err := os.Open(file)
 	if err != nil {
@@ -629,6 +675,9 @@ var zeroBlock = sha256.Sum256(make([]byte, cbtBlock))
 // ServeHTTP adds QueryChangedDiskAreas, changeIds on snapshots and guest shutdown behaviours
 // in front of the simulator's own handler.
 func (h *harness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/folder/") && r.Method == http.MethodPut {
+		defer h.forgetBlockMaps()
+	}
 	switch {
 	case strings.HasPrefix(r.URL.Path, "/rehost/guest"):
 		h.guestIO(w, r)
@@ -839,7 +888,7 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 					nested = true
 				}
 				if cbt && diskChangeID(disk) != nil {
-					if m, err := readBlockMap(flatPath(disk)); err == nil {
+					if m, err := h.blockMapOf(flatPath(disk)); err == nil {
 						maps[disk.Key] = m
 					}
 				}
@@ -850,7 +899,7 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 		// One delta layer only: a second snapshot freezes what the guest wrote since the first.
 		for _, f := range flats {
 			if delta := h.deltas[f]; delta != nil {
-				if err := consolidate(f, delta); err != nil {
+				if err := h.consolidate(f, delta); err != nil {
 					log.Printf("consolidating %s: %v", f, err)
 				}
 			}
@@ -859,7 +908,7 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 		simulator.Map.WithLock(vm, func() {
 			for _, dev := range vm.Config.Hardware.Device {
 				if disk, ok := dev.(*types.VirtualDisk); ok && cbt && diskChangeID(disk) != nil {
-					if m, err := readBlockMap(flatPath(disk)); err == nil {
+					if m, err := h.blockMapOf(flatPath(disk)); err == nil {
 						maps[disk.Key] = m
 					}
 				}
@@ -872,7 +921,7 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 		// From now on the flat files are frozen: the guest writes to the delta.
 		for _, f := range flats {
 			h.deltas[f] = map[int64][]byte{}
-			if h.keepFrozen != "" {
+			if h.keepFrozen != "" && strings.Contains(fields["description"], " of point ") {
 				if err := copyFrozen(f, filepath.Join(h.keepFrozen, vm.Name, fields["name"], filepath.Base(f))); err != nil {
 					log.Printf("copying frozen %s: %v", f, err)
 				}
@@ -918,7 +967,7 @@ func (h *harness) removeSnapshot(w http.ResponseWriter, r *http.Request, fields 
 		h.mu.Lock()
 		for _, f := range flats {
 			if delta := h.deltas[f]; delta != nil {
-				if err := consolidate(f, delta); err != nil {
+				if err := h.consolidate(f, delta); err != nil {
 					log.Printf("consolidating %s: %v", f, err)
 				}
 				delete(h.deltas, f)
@@ -946,7 +995,7 @@ func copyFrozen(from, to string) error {
 }
 
 // consolidate writes the delta's blocks into the flat file.
-func consolidate(flat string, delta map[int64][]byte) error {
+func (h *harness) consolidate(flat string, delta map[int64][]byte) error {
 	f, err := os.OpenFile(flat, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -956,6 +1005,7 @@ func consolidate(flat string, delta map[int64][]byte) error {
 		if _, err := f.WriteAt(data, block*cbtBlock); err != nil {
 			return err
 		}
+		h.refreshBlocks(f, flat, block, block)
 	}
 	return f.Sync()
 }
@@ -1032,6 +1082,9 @@ func (h *harness) guestIO(w http.ResponseWriter, r *http.Request) {
 		if _, err := f.WriteAt(data, offset); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
+		}
+		if length > 0 {
+			h.refreshBlocks(f, flat, offset/cbtBlock, (offset+length-1)/cbtBlock)
 		}
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -1174,7 +1227,7 @@ func (h *harness) queryChangedDiskAreas(w http.ResponseWriter, fields map[string
 			h.mu.Unlock()
 		}
 		if current == nil {
-			current, _ = readBlockMap(flatPath(disk))
+			current, _ = h.blockMapOf(flatPath(disk))
 		}
 	})
 	if fault != "" || current == nil {
