@@ -11,7 +11,11 @@
  * root: `createWan` says so before it changes anything.
  *
  * Addresses are from 198.18.0.0/15, the range set aside for network benchmarks (RFC 2544); they
- * exist only inside the two namespaces.
+ * exist only inside the two namespaces. With `control`, each namespace also gets a veth pair to
+ * this process's namespace and this namespace a route to each side's link address through it, so
+ * the lab (which runs here) reaches the proxy, the simulator and the agents at the same addresses
+ * as they reach one another, while only proxy–agent traffic crosses the counted link. Those
+ * addresses are then picked at random in 198.18.0.0/15, so several labs never share a route.
  */
 import { execFile, execFileSync } from "node:child_process";
 import * as crypto from "node:crypto";
@@ -42,6 +46,8 @@ export interface WanOptions {
   readonly suffix?: string;
   /** Rate limit of each direction in bytes/s (`tc … tbf`). @default - no limit */
   readonly rate?: number;
+  /** Links from this namespace to both sides (see the module comment). @default false */
+  readonly control?: boolean;
 }
 
 /** The lab's WAN (see the module comment). */
@@ -103,6 +109,20 @@ async function tc(args: readonly string[]): Promise<void> {
   }
 }
 
+/** Three /30 subnets of 198.18.0.0/15 that no route of this namespace covers. */
+async function freeSubnets(): Promise<number[][]> {
+  const routes = await ip(["-4", "route", "show"]);
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = crypto.randomInt(1, 32_000) * 16;
+    const subnets = [0, 4, 8].map((o) => {
+      const v = base + o;
+      return [198, 18 + (v >> 16), (v >> 8) & 255, v & 255];
+    });
+    if (subnets.every((n) => !routes.includes(`${n[0]}.${n[1]}.${n[2]}.`))) return subnets;
+  }
+  throw new Error("No free /30 in 198.18.0.0/15 for the lab's links.");
+}
+
 /** The tbf burst for `rate` bytes/s: 10 ms of traffic, and at least 256 KiB so GSO packets (64 KiB) pass. */
 function burstFor(rate: number): number {
   return Math.max(256 * 1024, Math.ceil(rate / 100));
@@ -129,8 +149,11 @@ export async function createWan(options: WanOptions = {}): Promise<Wan> {
   for (const ns of [names.onprem, names.cloud]) if (existing.includes(ns)) throw new Error(`The network namespace ${ns} exists already; choose another suffix or delete it with \`ip netns del ${ns}\`.`);
 
   const created: string[] = [];
-  const onprem: WanSide = { namespace: names.onprem, device: names.onpremDevice, address: "198.18.0.1" };
-  const cloud: WanSide = { namespace: names.cloud, device: names.cloudDevice, address: "198.18.0.2" };
+  // Three /30s at random (link, control of onprem, control of cloud), or the fixed link alone.
+  const net = options.control === true ? await freeSubnets() : [[198, 18, 0, 0]];
+  const at = (n: number, host: number): string => `${net[n][0]}.${net[n][1]}.${net[n][2]}.${net[n][3] + host}`;
+  const onprem: WanSide = { namespace: names.onprem, device: names.onpremDevice, address: at(0, 1) };
+  const cloud: WanSide = { namespace: names.cloud, device: names.cloudDevice, address: at(0, 2) };
   const group = new ProcessGroup();
   let rate: number | undefined;
   let torn = false;
@@ -186,6 +209,17 @@ export async function createWan(options: WanOptions = {}): Promise<Wan> {
       await ip(["-n", side.namespace, "addr", "add", `${side.address}/30`, "dev", side.device]);
       await ip(["-n", side.namespace, "link", "set", side.device, "up"]);
       await ip(["-n", side.namespace, "link", "set", "lo", "up"]);
+    }
+    if (options.control === true) {
+      for (const [n, side, device] of [[1, onprem, `rxo${suffix}`], [2, cloud, `rxc${suffix}`]] as const) {
+        await ip(["link", "add", device, "type", "veth", "peer", "name", `${device}-p`, "netns", side.namespace]);
+        await ip(["addr", "add", `${at(n, 1)}/30`, "dev", device]);
+        await ip(["link", "set", device, "up"]);
+        await ip(["-n", side.namespace, "addr", "add", `${at(n, 2)}/30`, "dev", `${device}-p`]);
+        await ip(["-n", side.namespace, "link", "set", `${device}-p`, "up"]);
+        // This namespace reaches the side at its link address; the side answers through the control link.
+        await ip(["route", "add", `${side.address}/32`, "via", at(n, 2), "dev", device]);
+      }
     }
     if (options.rate !== undefined) await setRate(options.rate);
   } catch (err) {

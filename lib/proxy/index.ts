@@ -53,6 +53,8 @@ export interface ProxyOptions {
   readonly logger?: Logger;
   /** First retry of a failed round, ms. @default 30000 */
   readonly retryDelayMs?: number;
+  /** How long a new disk's first round waits for the VM's other registrations, ms. @default 2000 */
+  readonly registrationSettleMs?: number;
 }
 
 /** A running proxy. */
@@ -104,6 +106,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     reader,
     logger,
     retryDelayMs: options.retryDelayMs,
+    registrationSettleMs: options.registrationSettleMs,
   });
   await manager.start();
   const server = createProxyServer({ cert: certificate.cert, key: certificate.key, token, manager, logger, info: { service: "rehost-proxy", version: packageVersion(), reader: reader.kind } });

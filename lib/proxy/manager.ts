@@ -36,6 +36,11 @@ export interface ProxyManagerOptions {
   readonly logger: Logger;
   /** First retry of a failed round, doubled per failure up to the VM's recovery point. @default 30000 */
   readonly retryDelayMs?: number;
+  /**
+   * A new disk's first round waits this long after the VM's last registration, so the disks of a
+   * VM registered together (one Replication each, in parallel) share its first snapshot. @default 2000
+   */
+  readonly registrationSettleMs?: number;
 }
 
 interface Vm {
@@ -46,6 +51,8 @@ interface Vm {
   busy: boolean;
   timer?: NodeJS.Timeout;
   nextAt?: number;
+  /** The first round of newly registered disks, waiting for the VM's registrations to settle. */
+  settle?: NodeJS.Timeout;
   /** A round queued and not started yet: later requests join it (a resync request upgrades it). */
   pending?: { mode: "auto" | "resync"; onlyForNewDisks: boolean };
   failures: number;
@@ -133,7 +140,15 @@ export class ProxyManager {
     this.options.state.saveVm(r);
     this.options.logger.log("info", "disk registered", { vm: name, disk: key, agent: registration.agentUrl, job: registration.jobId, rpoSeconds: r.rpoSeconds });
     // A new disk's first round; a round already queued or running when the disk came takes it.
-    if (!same && r.cutover === undefined) this.queueRound(vm, "auto", true);
+    if (!same && r.cutover === undefined) {
+      const v = vm;
+      if (v.settle !== undefined) clearTimeout(v.settle);
+      v.settle = setTimeout(() => {
+        v.settle = undefined;
+        if (!this.closed) this.queueRound(v, "auto", true);
+      }, this.options.registrationSettleMs ?? 2000);
+      v.settle.unref();
+    }
     return this.status(vm);
   }
 
@@ -258,7 +273,10 @@ export class ProxyManager {
   async close(): Promise<void> {
     this.closed = true;
     this.abort.abort(new Error("proxy stopping"));
-    for (const vm of this.vms.values()) if (vm.timer !== undefined) clearTimeout(vm.timer);
+    for (const vm of this.vms.values()) {
+      if (vm.timer !== undefined) clearTimeout(vm.timer);
+      if (vm.settle !== undefined) clearTimeout(vm.settle);
+    }
     await Promise.allSettled([...this.vms.values()].map((v) => v.queue));
   }
 
@@ -509,7 +527,7 @@ export class ProxyManager {
         const since = d.sizeBytes !== undefined ? this.options.state.loadChanged(r.vm, d.key, d.sizeBytes) : undefined;
         return { key: d.key, agentUrl: d.agentUrl, jobId: d.jobId, sizeBytes: d.sizeBytes, lastRound: d.lastRound, lastRoundAt: d.lastRoundAt, fullCheckRound: d.fullCheckRound, fullCheckAt: d.fullCheckAt, ...(since !== undefined ? { changedSinceFullCheckBytes: since.list().length * DIGEST_BLOCK } : {}) };
       }),
-      state: r.cutover?.state === "verified" ? "cut-over" : vm.busy || r.inFlight !== undefined ? "round" : vm.pending !== undefined ? "queued" : r.error !== undefined ? "error" : "idle",
+      state: r.cutover?.state === "verified" ? "cut-over" : vm.busy || r.inFlight !== undefined ? "round" : vm.pending !== undefined || vm.settle !== undefined ? "queued" : r.error !== undefined ? "error" : "idle",
       lastRound: last,
       rounds: r.rounds.slice(-20),
       ...(r.inFlight !== undefined ? { inFlight: { round: r.inFlight.round, since: r.inFlight.startedAt, snapshot: r.inFlight.snapshot } } : {}),

@@ -161,15 +161,16 @@ func main() {
 	window := flag.Int64("cbt-window", 4*1024*1024, "bytes of disk covered by one QueryChangedDiskAreas answer")
 	pageSize := flag.Int("page-size", 0, "objects per RetrievePropertiesEx answer, the rest behind continuation tokens; 0: all at once")
 	vapi := flag.Bool("vapi", true, "serve the vAPI REST endpoint (tags); false: answer 404 there, as an ESXi host does")
-	keepFrozen := flag.String("keep-frozen", "", "directory where each snapshot's frozen disks are copied (<vm>/<snapshot>/<disk>-flat.vmdk), for checks of what a round read")
+	keepFrozen := flag.String("keep-frozen", "", "directory where the frozen disks of each snapshot taken for a consistent point are copied (<vm>/<snapshot>/<disk>-flat.vmdk), for checks of what a round read")
 	flag.Parse()
 	password := os.Getenv("VCSIM_PASSWORD")
 	if *dir == "" || password == "" {
 		log.Fatal("usage: vcsim -dir DIR [-estate FILE] [-listen 127.0.0.1:0] (password in VCSIM_PASSWORD)")
 	}
 	host, _, err := net.SplitHostPort(*listen)
-	if err != nil || !net.ParseIP(host).IsLoopback() {
-		log.Fatalf("-listen must be a loopback address, got %q", *listen)
+	_, lab, _ := net.ParseCIDR("198.18.0.0/15")
+	if ip := net.ParseIP(host); err != nil || ip == nil || !(ip.IsLoopback() || lab.Contains(ip)) {
+		log.Fatalf("-listen must be a loopback address or one of the lab's links (198.18.0.0/15), got %q", *listen)
 	}
 
 	var spec estate
@@ -184,7 +185,7 @@ func main() {
 	}
 
 	caFile := filepath.Join(*dir, "ca.pem")
-	leaf, err := makeCertificates(caFile)
+	leaf, err := makeCertificates(caFile, net.ParseIP(host))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -258,7 +259,7 @@ func colonHex(b []byte) string {
 
 // makeCertificates writes a fresh CA certificate to caFile and returns a server certificate for
 // 127.0.0.1 and localhost signed by it.
-func makeCertificates(caFile string) (tls.Certificate, error) {
+func makeCertificates(caFile string, host net.IP) (tls.Certificate, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -289,7 +290,7 @@ func makeCertificates(caFile string) (tls.Certificate, error) {
 		NotAfter:     now.Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1"), host},
 		DNSNames:     []string{"localhost"},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, template, caCert, &key.PublicKey, caKey)
