@@ -11,7 +11,11 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll } from "vitest";
-import { binary, dword, expandSz, HIVE_PREFIX, HiveFile, multiSz, sz, type RegKey } from "../../lib/guest";
+import { binary, dword, expandSz, GPT_TYPE, HIVE_PREFIX, HiveFile, multiSz, sz, type RegKey } from "../../lib/guest";
+
+/** GPT partition types of a Windows dynamic disk. */
+export const GPT_LDM_METADATA = GPT_TYPE.ldmMetadata;
+export const GPT_LDM_DATA = GPT_TYPE.ldmData;
 
 const made: string[] = [];
 afterAll(() => {
@@ -312,7 +316,7 @@ export function buildDisk(file: string, label: "dos" | "gpt", partitions: readon
 
 /** Copies `files` (guest path → host path) onto partition 1 of each disk, in one libguestfs appliance. */
 export function populate(disks: ReadonlyArray<{ readonly file: string; readonly partition: number; readonly files: Record<string, string> }>): void {
-  const script: string[] = [];
+  const script: string[] = ["run"];
   const letters = "abcdefghijklmnopqrstuvwxyz";
   disks.forEach((d, i) => {
     script.push(`mount /dev/sd${letters[i]}${d.partition} /`);
@@ -322,7 +326,7 @@ export function populate(disks: ReadonlyArray<{ readonly file: string; readonly 
     script.push("umount-all");
   });
   const args = disks.flatMap((d) => ["--format=raw", "-a", d.file]);
-  const r = spawnSync("guestfish", [...args, "--", "run"], {
+  const r = spawnSync("guestfish", args, {
     input: `${script.join("\n")}\n`,
     env: { ...process.env, LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" },
     encoding: "utf8",

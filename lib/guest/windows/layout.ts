@@ -159,8 +159,9 @@ async function readQcow2(file: string, offset: number, length: number): Promise<
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-layout-"));
   const out = path.join(dir, "bytes");
   try {
-    // qemu-img dd counts in blocks of bs; offsets here are sector multiples.
-    const args = ["dd", "-f", "qcow2", "-O", "raw", `bs=${SECTOR}`, `skip=${Math.floor(offset / SECTOR)}`, `count=${Math.ceil(length / SECTOR)}`, `if=${file}`, `of=${out}`];
+    // qemu-img dd counts in blocks of bs, and its count ends the input (skip included).
+    const skip = Math.floor(offset / SECTOR);
+    const args = ["dd", "-f", "qcow2", "-O", "raw", `bs=${SECTOR}`, `skip=${skip}`, `count=${skip + Math.ceil(length / SECTOR)}`, `if=${file}`, `of=${out}`];
     await new Promise<void>((resolve, reject) =>
       execFile("qemu-img", args, (err, _stdout, stderr) => {
         if (err) reject(new Error(`qemu-img could not read ${file}: ${stderr.trim() || err.message}`));
