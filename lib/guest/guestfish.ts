@@ -234,6 +234,10 @@ export class GuestfishSession implements GuestFs {
     await this.call("umount-all");
     await this.mountAll(this.mounted.root, false);
     this.mounted = { root: this.mounted.root, readonly: false };
+    // ntfs-3g falls back to a read-only mount, without failing, when Windows is hibernated or
+    // was shut down with Fast Startup (hiberfil.sys in use).
+    const flag = Number(/^flag: (\d+)$/m.exec(await this.call("statvfs", "/"))?.[1] ?? "0");
+    if ((flag & 1) !== 0) throw new Error("the filesystem was mounted read-only: Windows is hibernated or was shut down with Fast Startup (hiberfil.sys in use)");
   }
 
   private async mountAll(root: string, readonly: boolean): Promise<void> {

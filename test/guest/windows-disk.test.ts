@@ -44,6 +44,7 @@ describe("Windows adaptation of a synthetic NTFS system disk", () => {
   let work: string;
   let pristine: string;
   let noSoftware: string;
+  let hibernated: string;
   let virtioWin: string;
   let plan: string;
 
@@ -51,11 +52,16 @@ describe("Windows adaptation of a synthetic NTFS system disk", () => {
     work = tempDir("rehost-win-disk-");
     pristine = path.join(work, "server2019.raw");
     noSoftware = path.join(work, "no-software.raw");
+    hibernated = path.join(work, "hibernated.raw");
     buildDisk(pristine, "dos", [{ type: "7", sizeMiB: SIZE, ntfs: "plain", bootable: true }]);
     buildDisk(noSoftware, "dos", [{ type: "7", sizeMiB: SIZE, ntfs: "plain", bootable: true }]);
+    buildDisk(hibernated, "dos", [{ type: "7", sizeMiB: SIZE, ntfs: "plain", bootable: true }]);
+    const hiberfil = path.join(work, "hiberfil.sys");
+    fs.writeFileSync(hiberfil, Buffer.concat([Buffer.from("HIBR"), Buffer.alloc(8188)]));
     populate([
       { file: pristine, partition: 1, files: await windowsFiles(server2019, path.join(work, "files-2019")) },
       { file: noSoftware, partition: 1, files: await windowsFiles(server2019, path.join(work, "files-nosw"), { omit: "SOFTWARE" }) },
+      { file: hibernated, partition: 1, files: { ...(await windowsFiles(server2019, path.join(work, "files-hib"))), "/hiberfil.sys": hiberfil } },
     ]);
     virtioWin = fakeVirtioWin(["2k16", "2k19", "2k22"]);
     plan = path.join(work, "plan.json");
@@ -200,6 +206,21 @@ describe("Windows adaptation of a synthetic NTFS system disk", () => {
       expect((err as GuestRefused).reason).toBe("missing-hive");
       expect((err as GuestRefused).problems[0]).toMatchObject({ field: "SOFTWARE hive", received: "no /Windows/System32/config/SOFTWARE" });
       expect(sha256(noSoftware)).toBe(before);
+    },
+    SLOW,
+  );
+
+  it(
+    "refuses a hibernated Windows (hiberfil.sys in use: ntfs-3g mounts it read-only) after the read-only checks, untouched",
+    async () => {
+      const before = sha256(hibernated);
+      const steps: string[] = [];
+      const err = await adaptDisk(hibernated, { virtioWin, onProgress: (s) => steps.push(s) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GuestRefused);
+      expect((err as GuestRefused).reason).toBe("hibernated");
+      expect((err as GuestRefused).problems[0]!.fix).toContain("powercfg /h off");
+      expect(steps.at(-1)).toBe("opening the Windows volume for writing");
+      expect(sha256(hibernated)).toBe(before);
     },
     SLOW,
   );
