@@ -94,6 +94,16 @@ export function emptyHive(rootName = "ROOT"): Buffer {
   return buf;
 }
 
+/** Makes a hive look as Windows leaves one it has not finished writing: primary sequence ahead of the secondary. */
+export function markDirty(file: string): void {
+  const b = fs.readFileSync(file);
+  b.writeUInt32LE(b.readUInt32LE(4) + 1, 4);
+  let checksum = 0;
+  for (let i = 0; i < 508; i += 4) checksum = (checksum ^ b.readUInt32LE(i)) >>> 0;
+  b.writeUInt32LE(checksum, 508);
+  fs.writeFileSync(file, b);
+}
+
 /** Writes a hive with `keys` to `file` (an empty hive, then hivexregedit --merge). */
 export async function writeHive(file: string, prefix: string, keys: readonly RegKey[]): Promise<void> {
   fs.writeFileSync(file, emptyHive());

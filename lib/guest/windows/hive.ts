@@ -7,7 +7,7 @@ import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseReg, renderReg, type RegKey, type RegKeyRead } from "./registry";
+import { parseReg, renderReg, splitPath, type RegKey, type RegKeyRead } from "./registry";
 
 /** The base block's sequence numbers: different when Windows did not finish writing the hive. */
 export interface HiveHeader {
@@ -58,8 +58,8 @@ export class HiveFile {
   async subkeys(keyPath: string): Promise<string[]> {
     const keys = await this.read(keyPath, 2);
     if (keys === undefined) return [];
-    const depth = keyPath.split("\\").filter((p) => p !== "").length;
-    return [...keys.values()].map((k) => k.path.split("\\")).filter((p) => p.length === depth + 1).map((p) => p[depth]!);
+    const depth = splitPath(keyPath).length;
+    return [...keys.values()].map((k) => splitPath(k.path)).filter((p) => p.length === depth + 1).map((p) => p[depth]!);
   }
 
   /** Sets `keys` (creating them and their parents; other values are kept) in one `hivexregedit --merge`. */
