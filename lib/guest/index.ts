@@ -3,7 +3,7 @@
  * snapshot, for its first boot on Alibaba Cloud ECS. See docs/guest.md and docs/windows-guests.md.
  *
  * ```ts
- * import { adaptDisk } from "rehost/lib/guest";
+ * import { adaptDisk } from "rehost/guest";
  * const report = await adaptDisk("/dev/vdb", { staticSecondary: [{ address: "10.1.1.21", prefixLength: 24 }] });
  * if (!report.ok) throw new Error(report.warnings.join("\n"));
  * ```
