@@ -176,6 +176,16 @@ describe("Windows adaptation of a synthetic NTFS system disk", () => {
       expect(ntfsRead(disk, START, SIZE, "/Windows/rehost/backup/System32/config/SYSTEM")?.equals(ntfsRead(pristine, START, SIZE, "/Windows/System32/config/SYSTEM")!)).toBe(true);
       // The sign-off reads the log the script writes: nothing ran yet.
       expect(parseFirstBootLog(ntfsRead(disk, START, SIZE, "/Windows/Temp/rehost-firstboot.log")?.toString() ?? "")).toEqual({ steps: [], done: false, ok: false });
+
+      // A second run, as a person reads it: everything is in place, nothing is written again.
+      const again = await rehost(disk, "--virtio-win", virtioWin, "--plan", plan, "--vm", vm.name);
+      expect(again.code, again.stderr).toBe(0);
+      const lines = again.stdout.trim().split("\n");
+      expect(lines[0]).toBe(`${disk}: Windows Server 2019 Datacenter (10.0 build 17763, ServerDatacenter, x86_64, bios, control sets ControlSet001 ControlSet002)`);
+      expect(lines).toContain("  driver viostor  viostor/2k19/amd64 (boot start)");
+      expect(lines).toContain("  service viostor Start=0 in ControlSet001, ControlSet002");
+      expect(lines.filter((l) => /^  (drivers|registry|firstboot) /.test(l))).toEqual([]);
+      expect(lines.at(-1)).toMatch(/^adapted in \d+ s$/);
     },
     SLOW,
   );

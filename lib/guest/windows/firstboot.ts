@@ -189,7 +189,7 @@ export function firstBootPs1(plan: FirstBootPlan): string {
     "      Start-Sleep -Seconds 5",
     "    }",
     "    if ($config -eq $null) { throw (\"no virtio NIC got \" + $(if ($nic.Primary -ne $null) { $nic.Primary } else { 'an address' }) + \" from DHCP within 5 minutes\") }",
-    "    $i = [array]::IndexOf(@($config.IPAddress), $(if ($nic.Primary -ne $null) { $nic.Primary } else { @($config.IPAddress)[0] }))",
+    "    $i = [array]::IndexOf(@($config.IPAddress), $(if ($nic.Primary -ne $null) { $nic.Primary } else { @($config.IPAddress | Where-Object { $_ -match '^\\d+\\.\\d+\\.\\d+\\.\\d+$' })[0] }))",
     "    $ip = @($config.IPAddress)[$i]; $mask = @($config.IPSubnet)[$i]",
     "    $gateways = @($config.DefaultIPGateway); $dns = @($config.DNSServerSearchOrder)",
     "    $r = $config.EnableStatic([string[]](@($ip) + $nic.Addresses), [string[]](@($mask) + $nic.Masks))",
