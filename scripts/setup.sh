@@ -18,6 +18,13 @@ debian_packages=(
   golang-github-vmware-govmomi-dev  # govmomi's simulator library for the vcsim harness
   build-essential python3           # zstd-napi builds zstd from its bundled sources at npm install
   iproute2                          # ip netns, tc tbf: the lab's on-prem and cloud namespaces
+  libguestfs-tools                  # guestfish: Windows adaptation tests open synthetic NTFS disks in its appliance
+  qemu-system-x86                   # runs the libguestfs appliance (TCG)
+  linux-image-amd64                 # the kernel supermin builds the libguestfs appliance from
+  ntfs-3g                           # mkntfs, ntfscat: synthetic Windows disks, read back without mounting
+  libwin-hivex-perl                 # hivexregedit: registry hives merged and exported offline
+  xorriso                           # reads (and, in tests, makes) virtio-win ISOs without mounting
+  fdisk                             # sfdisk: partition tables of the synthetic disks
 )
 
 say() { [ -n "${REHOST_SETUP_QUIET:-}" ] || echo "setup: $*" >&2; }

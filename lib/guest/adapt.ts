@@ -8,6 +8,8 @@ import { ADDED_KERNEL_PARAMETERS, BOOTLOADER_FILES, rewriteBootloaderFile } from
 import { detectOs, type DetectedOs } from "./detect";
 import { CONTROLLER_DEVICE, fstabDevices, rewriteFstab, type DeviceRewrite } from "./devices";
 import type { GuestFs } from "./guestfs";
+import type { WindowsAdaptation } from "./windows/adapt";
+import type { DetectedWindows } from "./windows/detect";
 import {
   initramfsConfig,
   initramfsPath,
@@ -51,7 +53,7 @@ export interface AdaptGuestOptions {
 
 /** One change made in the guest. */
 export interface GuestChange {
-  readonly area: "initramfs" | "fstab" | "bootloader" | "network" | "vmware-tools" | "cloud-init" | "selinux";
+  readonly area: "initramfs" | "fstab" | "bootloader" | "network" | "vmware-tools" | "cloud-init" | "selinux" | "drivers" | "registry" | "firstboot";
   readonly action: "write" | "move" | "remove" | "run";
   readonly path: string;
   /** What changed, for a person. */
@@ -72,7 +74,9 @@ export interface KernelReport {
 /** What the adaptation found and changed on one disk: the rehearsal sign-off reads it. */
 export interface AdaptReport {
   readonly disk: string;
-  readonly os: DetectedOs;
+  /** The Linux distribution, or the Windows version (`family: "windows"`). */
+  readonly os: DetectedOs | DetectedWindows;
+  /** Linux kernels and their virtio drivers; `[]` for Windows. */
   readonly kernels: readonly KernelReport[];
   readonly changes: readonly GuestChange[];
   /** Device references rewritten to UUIDs (fstab and boot loader). */
@@ -82,6 +86,8 @@ export interface AdaptReport {
   /** False when some kernel still lacks a virtio driver or no kernel was found: it will not boot on ECS. */
   readonly ok: boolean;
   readonly durationMs: number;
+  /** Windows only: drivers staged, services registered, first-boot script. */
+  readonly windows?: WindowsAdaptation;
 }
 
 /** Adapts the guest seen through `guest`. */

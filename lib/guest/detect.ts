@@ -106,8 +106,8 @@ async function identify(guest: GuestFs, disk: string): Promise<Omit<DetectedOs, 
         field: "guest OS",
         received: "Windows",
         expected: "a Linux guest (RHEL family, Debian/Ubuntu or SUSE)",
-        message: "rehost does not adapt Windows guests yet",
-        fix: "stage the virtio-win drivers as described in docs/windows-guests.md",
+        message: "The disk holds Windows, which the Linux adaptation does not handle",
+        fix: "adapt it with adaptDisk or adaptWindowsGuest and a virtio-win set (rehost adapt DISK --virtio-win PATH; docs/windows-guests.md)",
       }),
     );
   }

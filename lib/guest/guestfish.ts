@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { CommandResult, GuestFs } from "./guestfs";
+import type { CommandResult, GuestFs, OsInspection } from "./guestfs";
 
 /** A disk to open. */
 export interface GuestfishDisk {
@@ -29,6 +29,13 @@ export interface GuestfishOptions {
    * ECS instance without nested virtualization, and a broken /dev/kvm makes qemu abort).
    */
   readonly kvm?: boolean;
+  /**
+   * `inspect`: find the guest's root by inspection and mount its filesystems (guestfish `-i`,
+   * read-write unless `readonly`). `none`: start the appliance with nothing mounted, for
+   * {@link GuestfishSession.mountInspected}.
+   * @default "inspect"
+   */
+  readonly mount?: "inspect" | "none";
   readonly signal?: AbortSignal;
 }
 
@@ -39,6 +46,10 @@ const SH_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 export class GuestfishSession implements GuestFs {
   private closed = false;
   private filesystems: Map<string, string> | undefined;
+  private inspection: OsInspection | undefined;
+  private mounted: { root: string; readonly: boolean } | undefined;
+  /** True when guestfish `-i` inspected the guest when it opened it. */
+  private inspectedAtOpen = false;
   private readonly scratch: string;
 
   private constructor(
@@ -57,7 +68,7 @@ export class GuestfishSession implements GuestFs {
     if (options.kvm !== true) env["LIBGUESTFS_BACKEND_SETTINGS"] = "force_tcg";
     const args = ["--listen", options.readonly === true ? "--ro" : "--rw"];
     for (const disk of disks) args.push(`--format=${disk.format ?? (disk.path.endsWith(".qcow2") ? "qcow2" : "raw")}`, "-a", disk.path);
-    args.push("-i");
+    if (options.mount !== "none") args.push("-i");
     // The server keeps the standard error it inherits: give it a file, not a pipe we would wait on.
     const log = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "rehost-guestfish-log-")), "stderr");
     const { stdout, code } = await run("guestfish", args, env, options.signal, log);
@@ -69,6 +80,15 @@ export class GuestfishSession implements GuestFs {
     }
     const session = new GuestfishSession(Number(pid), env, options.signal);
     options.signal?.addEventListener("abort", () => void session.close(), { once: true });
+    session.inspectedAtOpen = options.mount !== "none";
+    if (options.mount === "none") {
+      try {
+        await session.call("run");
+      } catch (err) {
+        await session.close();
+        throw err;
+      }
+    }
     return session;
   }
 
@@ -144,6 +164,90 @@ export class GuestfishSession implements GuestFs {
     if (type === undefined || type === "unknown") return undefined;
     const uuid = (await this.call("vfs-uuid", device)).trim();
     return uuid === "" ? undefined : uuid;
+  }
+
+  async upload(localPath: string, guestPath: string): Promise<void> {
+    await this.call("mkdir-p", path.posix.dirname(guestPath));
+    await this.call("upload", localPath, guestPath);
+  }
+
+  async download(guestPath: string, localPath: string): Promise<void> {
+    await this.call("download", guestPath, localPath);
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    await this.call("mkdir-p", path.posix.dirname(to));
+    await this.call("cp", from, to);
+  }
+
+  async resolvePath(guestPath: string): Promise<string | undefined> {
+    let resolved = "";
+    for (const part of guestPath.split("/").filter((p) => p !== "")) {
+      const entries = await this.list(resolved === "" ? "/" : resolved);
+      const match = entries.find((e) => e === part) ?? entries.find((e) => e.toLowerCase() === part.toLowerCase());
+      if (match === undefined) return undefined;
+      resolved = `${resolved}/${match}`;
+    }
+    return resolved === "" ? "/" : resolved;
+  }
+
+  /**
+   * libguestfs inspection of the first operating system found (`inspect-os`, then the
+   * `inspect-get-*` calls that never fail), or `undefined` when there is none.
+   */
+  async inspect(): Promise<OsInspection | undefined> {
+    if (this.inspection !== undefined) return this.inspection;
+    const roots = (await this.call(this.inspectedAtOpen ? "inspect-get-roots" : "inspect-os")).split("\n").filter((r) => r !== "");
+    const root = roots[0];
+    if (root === undefined) return undefined;
+    const get = async (what: string) => (await this.call(`inspect-get-${what}`, root)).trim();
+    const type = await get("type");
+    this.inspection = {
+      root,
+      type,
+      distro: await get("distro"),
+      productName: await get("product-name"),
+      productVariant: await get("product-variant"),
+      major: Number(await get("major-version")),
+      minor: Number(await get("minor-version")),
+      arch: await get("arch"),
+      osinfo: await get("osinfo"),
+      ...(type === "windows" ? { windowsSystemRoot: await get("windows-systemroot") } : {}),
+    };
+    return this.inspection;
+  }
+
+  /**
+   * Mounts the inspected guest's filesystems (shortest mount point first), read-only when asked:
+   * checks run on a read-only mount, so a refused disk is never written, not even by the
+   * filesystem driver replaying or resetting a journal.
+   */
+  async mountInspected(options: { readonly readonly: boolean }): Promise<void> {
+    const inspection = await this.inspect();
+    if (inspection === undefined) throw new Error("no operating system was found on the disk");
+    await this.mountAll(inspection.root, options.readonly);
+    this.mounted = { root: inspection.root, readonly: options.readonly };
+  }
+
+  async writable(): Promise<void> {
+    if (this.mounted === undefined || !this.mounted.readonly) return;
+    await this.call("umount-all");
+    await this.mountAll(this.mounted.root, false);
+    this.mounted = { root: this.mounted.root, readonly: false };
+    // ntfs-3g falls back to a read-only mount, without failing, when Windows is hibernated or
+    // was shut down with Fast Startup (hiberfil.sys in use).
+    const flag = Number(/^flag: (\d+)$/m.exec(await this.call("statvfs", "/"))?.[1] ?? "0");
+    if ((flag & 1) !== 0) throw new Error("the filesystem was mounted read-only: Windows is hibernated or was shut down with Fast Startup (hiberfil.sys in use)");
+  }
+
+  private async mountAll(root: string, readonly: boolean): Promise<void> {
+    const points = (await this.call("inspect-get-mountpoints", root))
+      .split("\n")
+      .map((l) => /^(\S+): (\S+)$/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ where: m[1]!, device: m[2]! }))
+      .sort((a, b) => a.where.length - b.where.length);
+    for (const p of points) await this.call(readonly ? "mount-ro" : "mount", p.device, p.where);
   }
 
   /** Unmounts, syncs and stops the appliance. Safe to call twice. */

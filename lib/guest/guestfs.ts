@@ -8,6 +8,26 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 
+/** What libguestfs inspection says about the guest's operating system. */
+export interface OsInspection {
+  /** The device holding the root (`/dev/sda2`). */
+  readonly root: string;
+  /** `linux`, `windows`, … */
+  readonly type: string;
+  readonly distro: string;
+  readonly productName: string;
+  /** For Windows the `InstallationType`: `Server`, `Server Core`, `Client`. */
+  readonly productVariant: string;
+  readonly major: number;
+  readonly minor: number;
+  /** `x86_64`, `i386`, `aarch64` (Windows: from `cmd.exe`). */
+  readonly arch: string;
+  /** The libosinfo short ID (`win2k19`). */
+  readonly osinfo: string;
+  /** Windows: the system root as a guest path (`/Windows`). */
+  readonly windowsSystemRoot?: string;
+}
+
 /** The result of a shell command run inside the guest's root. */
 export interface CommandResult {
   readonly status: number;
@@ -35,6 +55,21 @@ export interface GuestFs {
    * `/dev/sdb`), or `undefined` when that device is not attached or holds no filesystem.
    */
   filesystemUuid(guestDevice: string): Promise<string | undefined>;
+  /** Copies a file of this host into the guest, creating parent directories. */
+  upload(localPath: string, guestPath: string): Promise<void>;
+  /** Copies a guest file (symlinks followed) to this host. */
+  download(guestPath: string, localPath: string): Promise<void>;
+  /** Copies a file inside the guest, creating the destination's parent directories. */
+  copy(from: string, to: string): Promise<void>;
+  /**
+   * The existing path that matches `guestPath` component by component, ignoring case (as
+   * Windows does on NTFS), or `undefined` when some component does not exist.
+   */
+  resolvePath(guestPath: string): Promise<string | undefined>;
+  /** What libguestfs inspection found, or `undefined` when the guest was not inspected. */
+  inspect(): Promise<OsInspection | undefined>;
+  /** Makes the guest writable when it was opened read-only for checks first; a no-op otherwise. */
+  writable(): Promise<void>;
 }
 
 /** Options of {@link DirectoryGuestFs}. */
@@ -46,6 +81,8 @@ export interface DirectoryGuestFsOptions {
    * how commands run (for example `chroot root sh -c`, or recording them).
    */
   readonly run: (script: string) => Promise<CommandResult> | CommandResult;
+  /** What {@link GuestFs.inspect} returns: libguestfs's findings for the tree. @default - undefined */
+  readonly inspection?: OsInspection;
 }
 
 /** A guest root that is a directory on the host. */
@@ -106,6 +143,39 @@ export class DirectoryGuestFs implements GuestFs {
   async filesystemUuid(guestDevice: string): Promise<string | undefined> {
     return this.options.uuids?.[guestDevice];
   }
+
+  async upload(localPath: string, guestPath: string): Promise<void> {
+    const target = this.host(guestPath);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.copyFileSync(localPath, target);
+  }
+
+  async download(guestPath: string, localPath: string): Promise<void> {
+    fs.copyFileSync(this.host(guestPath), localPath);
+  }
+
+  async copy(from: string, to: string): Promise<void> {
+    const target = this.host(to);
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    fs.copyFileSync(this.host(from), target);
+  }
+
+  async resolvePath(guestPath: string): Promise<string | undefined> {
+    let resolved = "";
+    for (const part of guestPath.split("/").filter((p) => p !== "")) {
+      const entries = await this.list(resolved === "" ? "/" : resolved);
+      const match = entries.find((e) => e === part) ?? entries.find((e) => e.toLowerCase() === part.toLowerCase());
+      if (match === undefined) return undefined;
+      resolved = `${resolved}/${match}`;
+    }
+    return resolved === "" ? "/" : resolved;
+  }
+
+  async inspect(): Promise<OsInspection | undefined> {
+    return this.options.inspection;
+  }
+
+  async writable(): Promise<void> {}
 }
 
 function isMissing(err: unknown): boolean {

@@ -1,9 +1,9 @@
 /**
- * Guest adaptation: prepares a Linux system disk, cloned from a rehearsal or cutover snapshot,
- * for its first boot on Alibaba Cloud ECS. See docs/guest.md.
+ * Guest adaptation: prepares a Linux or Windows system disk, cloned from a rehearsal or cutover
+ * snapshot, for its first boot on Alibaba Cloud ECS. See docs/guest.md and docs/windows-guests.md.
  *
  * ```ts
- * import { adaptDisk } from "rehost/lib/guest";
+ * import { adaptDisk } from "rehost/guest";
  * const report = await adaptDisk("/dev/vdb", { staticSecondary: [{ address: "10.1.1.21", prefixLength: 24 }] });
  * if (!report.ok) throw new Error(report.warnings.join("\n"));
  * ```
@@ -15,6 +15,9 @@ import { InputError, problem, type Problem } from "../problems";
 import { adaptGuest, type AdaptReport } from "./adapt";
 import { GuestfishSession } from "./guestfish";
 import type { SecondaryAddress } from "./network";
+import { GuestRefused } from "./refused";
+import { adaptWindowsGuest } from "./windows/adapt";
+import { bootMode, GPT_TYPE, isDynamicDisk, looksLikeWindows, MBR_LDM, readDiskLayout } from "./windows/layout";
 
 export { adaptGuest, installedKernels, BACKUP_ROOT } from "./adapt";
 export type { AdaptGuestOptions, AdaptReport, GuestChange, KernelReport } from "./adapt";
@@ -30,6 +33,25 @@ export { networkFiles, networkPlan } from "./network";
 export type { SecondaryAddress, NetworkPlan, GeneratedFile } from "./network";
 export { VIRTIO_MODULES } from "./initramfs";
 export type { VirtioModule, ModuleState } from "./initramfs";
+export { GuestRefused } from "./refused";
+export type { RefusalReason } from "./refused";
+export type { OsInspection } from "./guestfs";
+export { adaptWindowsGuest, firstBootNics, SERVICE_WRAPPERS, VIRT_TOOLS_DIR } from "./windows/adapt";
+export type { AdaptWindowsOptions, StagedDriver, WindowsAdaptation } from "./windows/adapt";
+export { detectWindows } from "./windows/detect";
+export type { DetectedWindows } from "./windows/detect";
+export { archNames, driverSource, matchDrivers, releaseNames, VIRTIO_DRIVERS, REQUIRED_DRIVERS, BOOT_DRIVERS } from "./windows/drivers";
+export type { DriverMatch, DriverSource, VirtioDriver, WindowsVersion } from "./windows/drivers";
+export { FIRSTBOOT_DONE, FIRSTBOOT_LOG, FIRSTBOOT_SERVICE, firstBootCmd, firstBootPs1, firstBootServiceKeys, parseFirstBootLog, prefixToMask } from "./windows/firstboot";
+export type { FirstBootLauncher, FirstBootLog, FirstBootNic, FirstBootPlan } from "./windows/firstboot";
+export { HiveFile } from "./windows/hive";
+export type { HiveHeader } from "./windows/hive";
+export { bootMode, isDynamicDisk, looksLikeWindows, parsePartitionTable, readDiskLayout, volumeSignature, GPT_TYPE, MBR_LDM } from "./windows/layout";
+export type { DiskLayout, Partition, VolumeSignature } from "./windows/layout";
+export { bootServiceKey, criticalDeviceKeys, devicePathWithVirtio, driverDatabaseKeys, SCSI_ADAPTER_CLASS, VIRTIO_PCI_IDS, VMWARE_TOOLS_SERVICES } from "./windows/registrations";
+export type { BootDriver, DeviceBinding } from "./windows/registrations";
+export { binary, describeValue, dword, expandSz, HIVE_PREFIX, multiSz, parseReg, renderReg, sameValue, sz } from "./windows/registry";
+export type { RegKey, RegKeyRead, RegValue } from "./windows/registry";
 
 /** Options of {@link adaptDisk}. */
 export interface AdaptDiskOptions {
@@ -48,20 +70,62 @@ export interface AdaptDiskOptions {
   readonly cloudInit?: boolean;
   /** Let libguestfs use KVM. @default false (TCG) */
   readonly kvm?: boolean;
+  /**
+   * Windows: the virtio-win directory or ISO the drivers come from (required for a Windows disk;
+   * the drivers are not in Debian).
+   */
+  readonly virtioWin?: string;
+  /**
+   * Windows: a service wrapper (`rhsrvany.exe` or `pvvxsvc.exe`, as virt-v2v uses) that starts
+   * the first-boot script. @default - /usr/share/virt-tools/{pvvxsvc,rhsrvany}.exe when present, else cmd.exe
+   */
+  readonly firstBootService?: string;
+  /** Windows: the planned primary address of each NIC, which finds the NIC at the first boot. @default - none (NICs in PCI order) */
+  readonly nicAddresses?: readonly SecondaryAddress[];
   readonly signal?: AbortSignal;
   /** Called with a short description before each step. */
   readonly onProgress?: (step: string) => void;
 }
 
 /**
- * Adapts the Linux system on `diskPath` (an image file or block device; never the replica that
- * replication still writes to: a disk cloned from its snapshot) for KVM/virtio on ECS, through
- * libguestfs. Resolves to what was found and changed; `report.ok` is false when a kernel still
- * lacks virtio drivers. Throws `InputError` for bad options or a guest it cannot adapt.
+ * Adapts the Linux or Windows system on `diskPath` (an image file or block device; never the
+ * replica that replication still writes to: a disk cloned from its snapshot) for KVM/virtio on
+ * ECS, through libguestfs. Resolves to what was found and changed; `report.ok` is false when a
+ * kernel still lacks virtio drivers. Throws `InputError` for bad options or a guest it cannot
+ * adapt, and `GuestRefused` for a disk it will not touch (a Windows dynamic disk, BitLocker, no
+ * matching drivers, a missing hive): then nothing was written.
  */
 export async function adaptDisk(diskPath: string, options: AdaptDiskOptions = {}): Promise<AdaptReport> {
   const problems = validateAdaptOptions(diskPath, options);
   if (problems.length > 0) throw new InputError(problems);
+  options.onProgress?.("reading the partition table");
+  const format = options.format ?? (diskPath.endsWith(".qcow2") ? "qcow2" : "raw");
+  const layout = await readDiskLayout(diskPath, format);
+  if (isDynamicDisk(layout)) {
+    const ldm = layout.partitions.filter((p) => p.mbrType === MBR_LDM || p.gptType === GPT_TYPE.ldmMetadata || p.gptType === GPT_TYPE.ldmData);
+    throw new GuestRefused(diskPath, "dynamic-disk", {
+      field: "disk",
+      received: `a Windows dynamic disk (${ldm.map((p) => `partition ${p.number}: ${p.mbrType !== undefined ? `MBR type 0x${p.mbrType.toString(16)}` : `GPT type ${p.gptType}`}`).join(", ")})`,
+      expected: "a basic disk (MBR or GPT partitions)",
+      message: "The disk is a Windows dynamic disk: its volumes live in the Logical Disk Manager database, which rehost does not edit",
+      fix: "convert the system disk to a basic disk on the source VM (mirror-free simple volumes: Disk Management or a partition tool), or migrate this VM by hand",
+    });
+  }
+  const encrypted = layout.partitions.filter((p) => p.signature === "bitlocker");
+  if (encrypted.length > 0) {
+    throw new GuestRefused(diskPath, "bitlocker", {
+      field: "disk",
+      received: `BitLocker on ${encrypted.map((p) => `partition ${p.number}`).join(", ")} (-FVE-FS- boot sector)`,
+      expected: "unencrypted volumes",
+      message: "A volume of the disk is BitLocker-encrypted: rehost cannot read or change it, and Windows would ask for the recovery key on ECS",
+      fix: "decrypt the volume on the source VM (`manage-bde -off C:`) and let the next replication round carry the change",
+    });
+  }
+  if (looksLikeWindows(layout)) return adaptWindowsDisk(diskPath, format, bootMode(layout), options);
+  return adaptLinuxDisk(diskPath, options);
+}
+
+async function adaptLinuxDisk(diskPath: string, options: AdaptDiskOptions): Promise<AdaptReport> {
   const disks = [diskPath, ...(options.dataDisks ?? [])].map((p) => ({ path: p, ...(options.format ? { format: options.format } : {}) }));
   options.onProgress?.("starting the libguestfs appliance");
   const session = await GuestfishSession.open(disks, {
@@ -99,6 +163,50 @@ export async function adaptDisk(diskPath: string, options: AdaptDiskOptions = {}
   }
 }
 
+async function adaptWindowsDisk(diskPath: string, format: "raw" | "qcow2", boot: "bios" | "uefi" | "unknown", options: AdaptDiskOptions): Promise<AdaptReport> {
+  if (options.virtioWin === undefined) {
+    throw new InputError(
+      problem({
+        file: diskPath,
+        field: "virtioWin",
+        expected: "a virtio-win directory or ISO",
+        message: "The disk holds Windows, whose virtio drivers rehost cannot fetch",
+        fix: "give the virtio-win ISO (or its unpacked directory) with virtioWin (--virtio-win PATH)",
+      }),
+    );
+  }
+  options.onProgress?.("starting the libguestfs appliance");
+  const session = await GuestfishSession.open([{ path: diskPath, format }, ...(options.dataDisks ?? []).map((p) => ({ path: p, format }))], {
+    mount: "none",
+    ...(options.kvm !== undefined ? { kvm: options.kvm } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  try {
+    const inspection = await session.inspect();
+    if (inspection?.type !== "windows") {
+      await session.close();
+      // An NTFS partition on a Linux system disk: the Linux adaptation takes it.
+      return adaptLinuxDisk(diskPath, { ...options, format });
+    }
+    await session.mountInspected({ readonly: true });
+    const report = await adaptWindowsGuest(session, {
+      disk: diskPath,
+      virtioWin: options.virtioWin,
+      bootMode: boot,
+      ...(options.firstBootService !== undefined ? { firstBootService: options.firstBootService } : {}),
+      ...(options.staticSecondary ? { staticSecondary: options.staticSecondary } : {}),
+      ...(options.nicAddresses ? { nicAddresses: options.nicAddresses } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    options.onProgress?.("syncing and closing the disk");
+    await session.close();
+    return report;
+  } finally {
+    await session.close();
+  }
+}
+
 /** Every problem of `adaptDisk`'s arguments, one per mistake. */
 export function validateAdaptOptions(diskPath: string, options: AdaptDiskOptions): Problem[] {
   const problems: Problem[] = [];
@@ -117,6 +225,37 @@ export function validateAdaptOptions(diskPath: string, options: AdaptDiskOptions
       );
     }
   }
+  if (options.virtioWin !== undefined) {
+    const stat = fs.statSync(options.virtioWin, { throwIfNoEntry: false });
+    if (stat === undefined || !(stat.isDirectory() || stat.isFile() || stat.isBlockDevice())) {
+      problems.push(
+        problem({
+          file: options.virtioWin,
+          field: "virtioWin",
+          received: stat === undefined ? options.virtioWin : `${options.virtioWin} (neither a directory nor an ISO file)`,
+          expected: "a virtio-win directory or ISO",
+          message: stat === undefined ? "The virtio-win directory or ISO does not exist" : "The virtio-win path is not a directory or an ISO",
+          fix: "give the virtio-win ISO (virtio-win.iso) or the directory it was unpacked to",
+        }),
+      );
+    }
+  }
+  if (options.firstBootService !== undefined) {
+    const stat = fs.statSync(options.firstBootService, { throwIfNoEntry: false });
+    if (stat === undefined || !stat.isFile() || !/\.exe$/i.test(options.firstBootService)) {
+      problems.push(
+        problem({
+          file: options.firstBootService,
+          field: "firstBootService",
+          received: options.firstBootService,
+          expected: "an existing rhsrvany.exe or pvvxsvc.exe",
+          message: "The first-boot service wrapper is not an existing .exe file",
+          fix: "give the path of rhsrvany.exe or pvvxsvc.exe, or leave the option out to start the script with cmd.exe",
+        }),
+      );
+    }
+  }
+  problems.push(...addressProblems("nicAddresses", options.nicAddresses ?? []));
   const seen = new Set<string>();
   for (const [i, s] of (options.staticSecondary ?? []).entries()) {
     const field = `staticSecondary[${i}]`;
@@ -139,16 +278,33 @@ export function validateAdaptOptions(diskPath: string, options: AdaptDiskOptions
   return problems;
 }
 
+function addressProblems(name: string, addresses: readonly SecondaryAddress[]): Problem[] {
+  const problems: Problem[] = [];
+  const devices = new Set<string>();
+  for (const [i, a] of addresses.entries()) {
+    const field = `${name}[${i}]`;
+    if (!isIPv4(a.address)) problems.push(problem({ field: `${field}.address`, received: JSON.stringify(a.address), expected: "a dotted IPv4 address", message: "A NIC's primary address is not an IPv4 address", fix: "write it as 10.1.1.20" }));
+    if (a.device !== undefined && !/^eth\d{1,2}$/.test(a.device)) problems.push(problem({ field: `${field}.device`, received: a.device, expected: "eth0, eth1, …", message: "A NIC's primary address names an interface rehost does not know", fix: "name the NIC by its position: eth0 for the primary NIC" }));
+    const device = a.device ?? "eth0";
+    if (devices.has(device)) problems.push(problem({ field, received: device, expected: "one primary address per NIC", message: "A NIC has two primary addresses", fix: "keep the address the VPC's DHCP serves; list the others as secondary addresses" }));
+    devices.add(device);
+  }
+  return problems;
+}
+
 /**
  * The network options of a planned VM: one DHCP interface per NIC (`eth0` is the primary ENI),
- * and every address after a NIC's first as a static secondary with its subnet's prefix length.
+ * every address after a NIC's first as a static secondary with its subnet's prefix length, and
+ * each NIC's first address (the one the VPC's DHCP serves, which identifies the NIC on Windows).
  */
-export function adaptOptionsFromPlan(vm: PlannedVm): Pick<AdaptDiskOptions, "nicCount" | "staticSecondary"> {
+export function adaptOptionsFromPlan(vm: PlannedVm): Pick<AdaptDiskOptions, "nicCount" | "staticSecondary" | "nicAddresses"> {
   const nics = [...vm.nics].sort((a, b) => Number(b.primary) - Number(a.primary));
   const staticSecondary: SecondaryAddress[] = [];
+  const nicAddresses: SecondaryAddress[] = [];
   nics.forEach((nic, i) => {
     const prefixLength = Number(nic.subnet.split("/")[1] ?? "32");
+    if (nic.ips[0] !== undefined) nicAddresses.push({ device: `eth${i}`, address: nic.ips[0], prefixLength });
     for (const address of nic.ips.slice(1)) staticSecondary.push({ device: `eth${i}`, address, prefixLength });
   });
-  return { nicCount: Math.max(1, nics.length), staticSecondary };
+  return { nicCount: Math.max(1, nics.length), staticSecondary, nicAddresses };
 }

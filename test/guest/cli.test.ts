@@ -28,13 +28,17 @@ const vm: PlannedVm = {
 };
 
 describe("adapt options from the plan and the command line", () => {
-  it("maps the primary NIC to eth0 and keeps every address after a NIC's first as a secondary", () => {
+  it("maps the primary NIC to eth0, keeps every address after a NIC's first as a secondary, and each NIC's first as its primary", () => {
     expect(adaptOptionsFromPlan(vm)).toEqual({
       nicCount: 2,
       staticSecondary: [
         { device: "eth0", address: "10.1.1.21", prefixLength: 24 },
         { device: "eth1", address: "10.1.2.21", prefixLength: 25 },
         { device: "eth1", address: "10.1.2.22", prefixLength: 25 },
+      ],
+      nicAddresses: [
+        { device: "eth0", address: "10.1.1.20", prefixLength: 24 },
+        { device: "eth1", address: "10.1.2.20", prefixLength: 25 },
       ],
     });
   });
@@ -49,10 +53,22 @@ describe("adapt options from the plan and the command line", () => {
         { address: "10.1.1.22", prefixLength: 24 },
       ],
       nicCount: 0,
+      virtioWin: "/nonexistent/virtio-win.iso",
+      firstBootService: "/nonexistent/rhsrvany.exe",
+      nicAddresses: [
+        { device: "eth0", address: "10.1.1.20", prefixLength: 24 },
+        { device: "eth0", address: "10.1.1.23", prefixLength: 24 },
+        { device: "nic1", address: "10.1.1", prefixLength: 24 },
+      ],
     });
     expect(problems.map((p) => p.field)).toEqual([
       "disk",
       "dataDisks[0]",
+      "virtioWin",
+      "firstBootService",
+      "nicAddresses[1]",
+      "nicAddresses[2].address",
+      "nicAddresses[2].device",
       "staticSecondary[0].address",
       "staticSecondary[1].prefixLength",
       "staticSecondary[1].device",

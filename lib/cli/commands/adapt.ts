@@ -1,10 +1,13 @@
 /**
- * `rehost adapt DISK`: prepares a Linux system disk cloned from a rehearsal or cutover snapshot
- * for its first boot on ECS (virtio initramfs, UUIDs, DHCP networking), through libguestfs.
+ * `rehost adapt DISK`: prepares a Linux or Windows system disk cloned from a rehearsal or
+ * cutover snapshot for its first boot on ECS, through libguestfs: Linux gets virtio in its
+ * initramfs, UUIDs and DHCP networking; Windows gets the virtio drivers of `--virtio-win` as
+ * boot-start services in every control set and a first-boot script.
  *
  * Progress lines on stderr; with `--json`, newline-delimited JSON events on stdout
- * (`{"event":"step","step":...}`) ending with `{"event":"done","report":{...}}`.
- * Exits 1 when a kernel still lacks the virtio drivers it needs to boot.
+ * (`{"event":"step","step":...}`) ending with `{"event":"done","report":{...}}`, or with
+ * `{"event":"refused","reason":...,"problems":[...]}` when the disk was refused untouched.
+ * Exits 1 when a kernel still lacks the virtio drivers it needs to boot, or the disk was refused.
  */
 import * as fs from "node:fs";
 import type { Command } from "commander";
@@ -20,6 +23,8 @@ interface AdaptFlags {
   vm?: string;
   format?: string;
   cloudInit?: boolean;
+  virtioWin?: string;
+  firstbootService?: string;
   json?: boolean;
 }
 
@@ -28,7 +33,7 @@ const collect = (value: string, previous: string[]) => [...previous, value];
 export function register(program: Command): void {
   program
     .command("adapt")
-    .description("Adapt a Linux system disk (a clone, never the replica) for KVM/virtio on ECS: initramfs, fstab, boot loader, network.")
+    .description("Adapt a Linux or Windows system disk (a clone, never the replica) for KVM/virtio on ECS: Linux initramfs, fstab, boot loader, network; Windows virtio drivers, boot-start services, first-boot script.")
     .argument("<disk>", "system disk: image file or block device")
     .option("--data-disk <path>", "a data disk of the same VM, in VMware order (repeatable)", collect, [])
     .option("--secondary <ethN:ip/prefix>", "a static secondary address to keep, e.g. eth0:10.1.1.21/24 (repeatable)", collect, [])
@@ -37,11 +42,14 @@ export function register(program: Command): void {
     .option("--vm <name>", "the VM of --plan this disk belongs to")
     .option("--format <raw|qcow2>", "image format (default: qcow2 for *.qcow2, raw otherwise)")
     .option("--cloud-init", "enable cloud-init with the AliYun datasource")
+    .option("--virtio-win <path>", "Windows: the virtio-win ISO or directory the drivers come from")
+    .option("--firstboot-service <exe>", "Windows: rhsrvany.exe or pvvxsvc.exe to start the first-boot script (default: /usr/share/virt-tools, else cmd.exe)")
     .option("--json", "newline-delimited JSON events on stdout; the last line is the report")
     .action(async (disk: string, flags: AdaptFlags) => {
-      const { adaptDisk, adaptOptionsFromPlan, validateAdaptOptions } = require("../../guest") as typeof import("../../guest");
+      const { adaptDisk, adaptOptionsFromPlan, validateAdaptOptions, GuestRefused } = require("../../guest") as typeof import("../../guest");
       const { options, problems } = adaptOptionsFromFlags(flags, adaptOptionsFromPlan);
-      problems.push(...validateAdaptOptions(disk, options));
+      const flagOf: Record<string, string> = { virtioWin: "--virtio-win", firstBootService: "--firstboot-service" };
+      problems.push(...validateAdaptOptions(disk, options).map((p) => (p.field !== undefined && flagOf[p.field] !== undefined ? { ...p, field: flagOf[p.field] } : p)));
       if (problems.length > 0) throw new InputError(problems);
       const controller = new AbortController();
       const stop = () => controller.abort(new Error("interrupted"));
@@ -53,10 +61,21 @@ export function register(program: Command): void {
         else process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${step}\n`);
       };
       try {
-        const report = await adaptDisk(disk, { ...options, signal: controller.signal, onProgress });
+        const report = await adaptDisk(disk, { ...options, signal: controller.signal, onProgress }).catch((err: unknown) => {
+          if (!(err instanceof GuestRefused)) throw err;
+          if (flags.json === true) process.stdout.write(`${JSON.stringify({ event: "refused", disk: err.disk, reason: err.reason, problems: err.problems })}\n`);
+          throw new CheckFailed(`${err.message}\n${disk}: refused (${err.reason}); nothing was written`);
+        });
         if (flags.json === true) process.stdout.write(`${JSON.stringify({ event: "done", report })}\n`);
         else {
-          process.stdout.write(`${report.disk}: ${report.os.prettyName} (${report.os.family}, ${report.os.initramfsTool}, ${report.os.network})\n`);
+          const o = report.os;
+          process.stdout.write(`${report.disk}: ${o.prettyName} (${o.family === "windows" ? `${o.version} build ${o.build}, ${o.edition || o.variant}, ${o.arch}, ${o.bootMode}, control sets ${o.controlSets.join(" ")}` : `${o.family}, ${o.initramfsTool}, ${o.network}`})\n`);
+          if (report.windows) {
+            const w = report.windows;
+            for (const d of w.drivers) process.stdout.write(`  driver ${d.name.padEnd(8)} ${d.source}${d.bootStart ? " (boot start)" : ""}\n`);
+            for (const sv of w.services) process.stdout.write(`  service ${sv.name} Start=${sv.start} in ${sv.controlSets.join(", ")}\n`);
+            process.stdout.write(`  first boot: ${w.firstBoot.script} via ${w.firstBoot.launcher}, log ${w.firstBoot.log}: ${w.firstBoot.actions.join("; ")}\n`);
+          }
           for (const k of report.kernels) {
             process.stdout.write(`  kernel ${k.version}: ${Object.entries(k.modules).map(([m, s]) => `${m} ${s}`).join(", ")}${k.rebuilt ? " (initramfs rebuilt)" : ""}\n`);
           }
@@ -112,6 +131,9 @@ function adaptOptionsFromFlags(flags: AdaptFlags, fromPlan: FromPlan): { options
     ...(nics !== undefined ? { nicCount: nics } : planned.nicCount !== undefined ? { nicCount: planned.nicCount } : {}),
     ...(flags.format !== undefined ? { format: flags.format as "raw" | "qcow2" } : {}),
     ...(flags.cloudInit === true ? { cloudInit: true } : {}),
+    ...(flags.virtioWin !== undefined ? { virtioWin: flags.virtioWin } : {}),
+    ...(flags.firstbootService !== undefined ? { firstBootService: flags.firstbootService } : {}),
+    ...(planned.nicAddresses !== undefined && planned.nicAddresses.length > 0 ? { nicAddresses: planned.nicAddresses } : {}),
   };
   return { options, problems };
 }
