@@ -53,6 +53,15 @@ export const VmSchema = z.object({
   powerState: z.enum(["poweredOn", "poweredOff", "suspended"]).default("poweredOn"),
   folder: z.string().optional(),
   tags: z.array(z.string()).default([]),
+  /** Where the VM runs in vSphere, when known; waves may select by each of these. */
+  datacenter: z.string().optional(),
+  cluster: z.string().optional(),
+  host: z.string().optional(),
+  resourcePool: z.string().optional(),
+  /** The VM's notes (vSphere annotation). */
+  annotation: z.string().optional(),
+  /** Custom attributes (vSphere custom fields) by name, when known. */
+  attributes: z.record(z.string(), z.string()).optional(),
   disks: z.array(DiskSchema).min(1),
   nics: z.array(NicSchema).default([]),
 });

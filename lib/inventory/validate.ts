@@ -153,8 +153,7 @@ export function unmappedPortgroups(vms: readonly Vm[], networks: readonly Networ
 }
 
 function summarise(vms: readonly string[]): string {
-  const shown = vms.slice(0, 5).join(", ");
-  return vms.length > 5 ? `VMs ${shown} and ${vms.length - 5} more` : `VM${vms.length > 1 ? "s" : ""} ${shown}`;
+  return `VM${vms.length > 1 ? "s" : ""} ${vms.join(", ")}`;
 }
 
 function duplicates(vms: readonly Vm[], keyOf: (vm: Vm) => string, what: "name" | "uuid", file: string | undefined): Problem[] {

@@ -1,0 +1,307 @@
+/**
+ * Reading worksheets of an `.xlsx` workbook (SpreadsheetML parts in a zip archive) as rows of cell
+ * text, the way the RVTools loader needs them.
+ *
+ * Elements are matched by their local name, whatever namespace prefix the writer chose: RVTools
+ * (through the Open XML SDK) writes `<x:workbook>`, `<x:sst>`, `<x:c>`; Excel writes the default
+ * namespace. Relationship targets may be relative (`worksheets/sheet1.xml`) or absolute part
+ * names (`/xl/worksheets/sheet1.xml`). Only the parts needed are inflated: the workbook, its
+ * relationships, the shared strings and the wanted worksheets; other tabs are never read.
+ *
+ * The zip archive is read with yauzl (native zlib); the XML of these few part types is scanned by
+ * the small purpose-built scanner below, since a general XML parser building a document tree
+ * takes tens of seconds on the worksheets of a 10,000-VM estate.
+ */
+import * as yauzl from "yauzl";
+
+/** A row of a worksheet: its row number (1-based, as Excel shows it) and its cells' text. */
+export interface XlsxRow {
+  readonly line: number;
+  readonly cells: readonly string[];
+}
+
+/** What `readXlsx` returns: every worksheet name in tab order, and the rows of the wanted ones. */
+export interface XlsxWorkbook {
+  readonly sheetNames: readonly string[];
+  readonly sheets: ReadonlyMap<string, readonly XlsxRow[]>;
+}
+
+/** The file is not a readable workbook; `message` says why in a sentence for a person. */
+export class XlsxFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "XlsxFormatError";
+  }
+}
+
+/**
+ * Reads the worksheets of the workbook `file` whose names `wanted` accepts.
+ * @throws XlsxFormatError when the file is not a zip archive or lacks the workbook parts;
+ *   errors of the file system (ENOENT, EACCES) as they are.
+ */
+export async function readXlsx(file: string, wanted: (sheetName: string) => boolean): Promise<XlsxWorkbook> {
+  const zip = await openZip(file);
+  try {
+    const entries = await listEntries(zip);
+    const read = async (part: string): Promise<string | undefined> => {
+      const entry = entries.get(part) ?? entries.get(part.toLowerCase());
+      return entry === undefined ? undefined : decodeXml(await readEntry(zip, entry));
+    };
+    const rootRels = await read("_rels/.rels");
+    const workbookPart = (rootRels !== undefined ? relationships(rootRels, "").find((r) => r.type.endsWith("/officeDocument"))?.target : undefined) ?? "xl/workbook.xml";
+    const workbookXml = await read(workbookPart);
+    if (workbookXml === undefined) {
+      throw new XlsxFormatError(`The archive has no workbook part (${workbookPart}); it is a zip file but not an xlsx workbook`);
+    }
+    const dir = workbookPart.includes("/") ? workbookPart.slice(0, workbookPart.lastIndexOf("/") + 1) : "";
+    const relsXml = await read(`${dir}_rels/${workbookPart.slice(dir.length)}.rels`);
+    const rels = relsXml !== undefined ? relationships(relsXml, dir) : [];
+    const targets = new Map(rels.map((r) => [r.id, r.target] as const));
+    const sheetList = sheetsOf(workbookXml);
+    const sheets = new Map<string, XlsxRow[]>();
+    const chosen = sheetList.filter((s) => wanted(s.name));
+    if (chosen.length > 0) {
+      const sharedPart = rels.find((r) => r.type.endsWith("/sharedStrings"))?.target ?? `${dir}sharedStrings.xml`;
+      const sharedXml = await read(sharedPart);
+      const strings = sharedXml !== undefined ? sharedStrings(sharedXml) : [];
+      for (const sheet of chosen) {
+        const part = (sheet.rid !== undefined ? targets.get(sheet.rid) : undefined) ?? `${dir}worksheets/sheet${sheet.sheetId}.xml`;
+        const xml = await read(part);
+        if (xml === undefined) throw new XlsxFormatError(`The worksheet ${sheet.name} (${part}) is missing from the archive`);
+        sheets.set(sheet.name, worksheetRows(xml, strings));
+      }
+    }
+    return { sheetNames: sheetList.map((s) => s.name), sheets };
+  } finally {
+    zip.close();
+  }
+}
+
+function openZip(file: string): Promise<yauzl.ZipFile> {
+  return new Promise((resolve, reject) => {
+    yauzl.open(file, { lazyEntries: true, autoClose: false, decodeStrings: true, validateEntrySizes: true }, (err, zip) => {
+      if (err) {
+        if (typeof (err as NodeJS.ErrnoException).code === "string") reject(err);
+        else reject(new XlsxFormatError(`The file is not a zip archive, as an xlsx workbook is (${err.message}); a password-protected workbook is not one either`));
+      } else resolve(zip);
+    });
+  });
+}
+
+function listEntries(zip: yauzl.ZipFile): Promise<Map<string, yauzl.Entry>> {
+  return new Promise((resolve, reject) => {
+    const entries = new Map<string, yauzl.Entry>();
+    zip.on("entry", (entry: yauzl.Entry) => {
+      const name = entry.fileName.replace(/\\/g, "/");
+      entries.set(name, entry);
+      if (!entries.has(name.toLowerCase())) entries.set(name.toLowerCase(), entry);
+      zip.readEntry();
+    });
+    zip.once("end", () => resolve(entries));
+    zip.once("error", (err: Error) => reject(new XlsxFormatError(`The zip archive is damaged: ${err.message}`)));
+    zip.readEntry();
+  });
+}
+
+function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zip.openReadStream(entry, (err, stream) => {
+      if (err) return reject(new XlsxFormatError(`The part ${entry.fileName} cannot be read: ${err.message}`));
+      const chunks: Buffer[] = [];
+      stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+      stream.once("error", (e: Error) => reject(new XlsxFormatError(`The part ${entry.fileName} is damaged: ${e.message}`)));
+      stream.once("end", () => resolve(Buffer.concat(chunks)));
+    });
+  });
+}
+
+/** The text of an XML part: UTF-8 unless it starts with a UTF-16 byte-order mark. */
+function decodeXml(bytes: Buffer): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString("utf16le");
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return Buffer.from(bytes.subarray(2)).swap16().toString("utf16le");
+  const text = bytes.toString("utf8");
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** A namespace prefix before a local name: `x:` in `<x:c`, nothing in `<c`. */
+const PREFIX = "(?:[A-Za-z_][\\w.-]*:)?";
+
+const ENTITIES: Readonly<Record<string, string>> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'" };
+
+/**
+ * Character data as written in the XML: entities and character references resolved, and the
+ * `_xHHHH_` escapes SpreadsheetML uses for control characters (`_x000D_` is a carriage return).
+ */
+export function unescapeXml(text: string): string {
+  let out = text.includes("&")
+    ? text.replace(/&(#x[0-9a-fA-F]+|#[0-9]+|[a-z]+);/g, (whole, ref: string) => {
+        if (ref.startsWith("#x")) return String.fromCodePoint(parseInt(ref.slice(2), 16));
+        if (ref.startsWith("#")) return String.fromCodePoint(parseInt(ref.slice(1), 10));
+        return ENTITIES[ref] ?? whole;
+      })
+    : text;
+  if (out.includes("_x")) out = out.replace(/_x([0-9a-fA-F]{4})_/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+  return out;
+}
+
+/** The attributes of an element's start tag, by local name (`r:id` → `id`). */
+export function attributes(tag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of tag.matchAll(/([A-Za-z_][\w.:-]*)\s*=\s*(?:"([^"]*)"|'([^']*)')/g)) {
+    const name = m[1]!;
+    const local = name.includes(":") ? name.slice(name.indexOf(":") + 1) : name;
+    if (name.startsWith("xmlns")) continue;
+    out[local] = unescapeXml(m[2] ?? m[3] ?? "");
+  }
+  return out;
+}
+
+interface Relationship {
+  readonly id: string;
+  readonly type: string;
+  /** The part name the target resolves to, without a leading slash (`xl/worksheets/sheet1.xml`). */
+  readonly target: string;
+}
+
+/** The relationships of a `.rels` part; targets are resolved against `base` (the source part's folder). */
+export function relationships(xml: string, base: string): Relationship[] {
+  const out: Relationship[] = [];
+  for (const m of xml.matchAll(new RegExp(`<${PREFIX}Relationship\\b([^>]*)>`, "g"))) {
+    const a = attributes(m[1]!);
+    if (a.Id === undefined || a.Target === undefined || a.TargetMode === "External") continue;
+    out.push({ id: a.Id, type: a.Type ?? "", target: resolvePart(base, a.Target) });
+  }
+  return out;
+}
+
+/** `target` resolved against the folder `base` (`xl/`): absolute part names, `./` and `../`. */
+function resolvePart(base: string, target: string): string {
+  const segments = (target.startsWith("/") ? target.slice(1) : base + target).split("/");
+  const out: string[] = [];
+  for (const s of segments) {
+    if (s === "..") out.pop();
+    else if (s !== "." && s !== "") out.push(s);
+  }
+  return out.join("/");
+}
+
+/** The worksheets listed in `workbook.xml`, in tab order. */
+export function sheetsOf(xml: string): Array<{ name: string; sheetId: string; rid?: string }> {
+  const out: Array<{ name: string; sheetId: string; rid?: string }> = [];
+  for (const m of xml.matchAll(new RegExp(`<${PREFIX}sheet\\b([^>]*?)/?>`, "g"))) {
+    const raw = m[1]!;
+    const a = attributes(raw);
+    // The relationship id is the `id` attribute in the relationships namespace (any prefix).
+    const rid = /(?:^|\s)[A-Za-z_][\w.-]*:id\s*=\s*(?:"([^"]*)"|'([^']*)')/.exec(raw);
+    out.push({ name: a.name ?? "", sheetId: a.sheetId ?? String(out.length + 1), ...(rid ? { rid: rid[1] ?? rid[2]! } : {}) });
+  }
+  return out;
+}
+
+/** The text of each `<si>` of the shared-strings part (rich-text runs joined, phonetic runs left out). */
+export function sharedStrings(xml: string): string[] {
+  const out: string[] = [];
+  const si = new RegExp(`<${PREFIX}si\\b[^>]*?(?:/>|>([\\s\\S]*?)</${PREFIX}si>)`, "g");
+  for (const m of xml.matchAll(si)) out.push(textOf(m[1] ?? ""));
+  return out;
+}
+
+const T_ELEMENT = new RegExp(`<${PREFIX}t\\b[^>]*?(?:/>|>([\\s\\S]*?)</${PREFIX}t>)`, "g");
+const PHONETIC = new RegExp(`<${PREFIX}rPh\\b[\\s\\S]*?</${PREFIX}rPh>`, "g");
+
+/** The joined `<t>` texts of a string item (`<si>` or `<is>`), without phonetic runs. */
+function textOf(inner: string): string {
+  const body = inner.includes("rPh") ? inner.replace(PHONETIC, "") : inner;
+  let text = "";
+  for (const t of body.matchAll(T_ELEMENT)) text += t[1] ?? "";
+  return unescapeXml(text);
+}
+
+/** `A` → 0, `Z` → 25, `AA` → 26: the column of a cell reference such as `AB12`. */
+export function columnIndex(ref: string): number {
+  let n = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const c = ref.charCodeAt(i);
+    if (c >= 65 && c <= 90) n = n * 26 + (c - 64);
+    else if (c >= 97 && c <= 122) n = n * 26 + (c - 96);
+    else break;
+  }
+  return n - 1;
+}
+
+/**
+ * The rows of a worksheet part with every cell as text: shared strings resolved, inline strings,
+ * numbers as written (`4096`, `0.5`), booleans as `True`/`False` (as RVTools writes them in CSV),
+ * formula results, error values (`#N/A`). Cells missing from a row are empty strings; rows with
+ * no cell are left out.
+ */
+export function worksheetRows(xml: string, strings: readonly string[]): XlsxRow[] {
+  const start = xml.search(new RegExp(`<${PREFIX}sheetData\\b`));
+  if (start < 0) return [];
+  const rows: XlsxRow[] = [];
+  const token = new RegExp(`<(${PREFIX})(row|c)\\b([^>]*?)(/?)>|</${PREFIX}(?:row|sheetData)>`, "g");
+  token.lastIndex = start;
+  let cells: string[] | undefined;
+  let line = 0;
+  let column = 0;
+  const endRow = () => {
+    if (cells !== undefined && cells.length > 0) {
+      for (let i = 0; i < cells.length; i++) cells[i] ??= "";
+      rows.push({ line, cells });
+    }
+    cells = undefined;
+  };
+  for (let m = token.exec(xml); m !== null; m = token.exec(xml)) {
+    const element = m[2];
+    if (element === undefined) {
+      endRow();
+      if (m[0].includes("sheetData")) break;
+      continue;
+    }
+    const attrs = m[3]!;
+    if (element === "row") {
+      endRow();
+      const r = /(?:^|\s)r\s*=\s*["'](\d+)["']/.exec(attrs);
+      line = r ? Number(r[1]) : line + 1;
+      column = 0;
+      cells = m[4] === "/" ? undefined : [];
+      continue;
+    }
+    // A cell: its column from its reference, else the one after the previous cell.
+    const ref = /(?:^|\s)r\s*=\s*["']([A-Za-z]+)/.exec(attrs);
+    const at = ref ? columnIndex(ref[1]!) : column;
+    column = at + 1;
+    if (m[4] === "/") continue;
+    const close = `</${m[1]}c>`;
+    const end = xml.indexOf(close, token.lastIndex);
+    if (end < 0) break;
+    const inner = xml.slice(token.lastIndex, end);
+    token.lastIndex = end + close.length;
+    if (cells === undefined) {
+      // A cell outside any row (not valid SpreadsheetML): count it as a row of its own.
+      line += 1;
+      cells = [];
+    }
+    const type = /(?:^|\s)t\s*=\s*["']([^"']*)["']/.exec(attrs)?.[1] ?? "n";
+    cells[at] = cellText(type, inner, strings);
+  }
+  endRow();
+  return rows;
+}
+
+const V_ELEMENT = new RegExp(`<${PREFIX}v\\b[^>]*?(?:/>|>([\\s\\S]*?)</${PREFIX}v>)`);
+const IS_ELEMENT = new RegExp(`<${PREFIX}is\\b[^>]*?(?:/>|>([\\s\\S]*?)</${PREFIX}is>)`);
+
+function cellText(type: string, inner: string, strings: readonly string[]): string {
+  if (type === "inlineStr") return textOf(IS_ELEMENT.exec(inner)?.[1] ?? "");
+  const v = V_ELEMENT.exec(inner)?.[1];
+  if (v === undefined) return "";
+  if (type === "s") return strings[Number(v)] ?? "";
+  if (type === "b") return v.trim() === "1" || v.trim().toLowerCase() === "true" ? "True" : "False";
+  if (type === "n") {
+    const n = Number(v);
+    // A float written with binary noise (`40960.000000000007`) reads as the number it stands for.
+    return v.length > 15 && Number.isFinite(n) ? String(Number(n.toPrecision(15))) : v.trim();
+  }
+  return unescapeXml(v);
+}

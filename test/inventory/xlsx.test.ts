@@ -1,0 +1,167 @@
+/**
+ * Workbooks as RVTools writes them (namespace-prefixed SpreadsheetML, absolute relationship
+ * targets, shared strings), as Excel re-saves them (default namespace, relative targets) and as
+ * other writers do (inline strings, cells without references): each loads to the same inventory
+ * as the CSV form of the same export.
+ */
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { loadInventory, readXlsx, RVTOOLS_COLUMNS, type RvtoolsTab } from "../../lib/inventory";
+import { attributes, columnIndex, sharedStrings, unescapeXml, worksheetRows } from "../../lib/inventory/xlsx";
+import { cleanup, problemsOf, tempDir, write } from "./helpers";
+import { type CellValue, type SheetSpec, type WorkbookStyle, workbookParts, writeWorkbook, zipParts } from "./rvtools-workbook";
+
+const exchange = path.join(__dirname, "..", "..", "examples", "exchange-center");
+
+/** The CSV export of the exchange-centre estate as sheets with RVTools' xlsx headers. */
+function exchangeSheets(): SheetSpec[] {
+  const tabs = ["vInfo", "vDisk", "vNetwork"];
+  const sheets: SheetSpec[] = [];
+  for (const tab of tabs) {
+    const lines = fs.readFileSync(path.join(exchange, "rvtools", `RVTools_tab${tab}.csv`), "utf8").trimEnd().split("\r\n");
+    const rows = lines.map((line, r) =>
+      splitCsv(line).map((cell): CellValue => {
+        // The workbook's own header for each column the loader reads; the others as they are.
+        if (r === 0) return RVTOOLS_COLUMNS[tab as RvtoolsTab].find((c) => c.aliases.includes(cell))?.header ?? cell;
+        if (/^[0-9]+$/.test(cell)) return Number(cell);
+        if (cell === "True" || cell === "False") return cell === "True";
+        return cell === "" ? null : cell;
+      }),
+    );
+    sheets.push({ name: tab, rows });
+  }
+  // Tabs the loader never reads, as a real export has them.
+  sheets.splice(1, 0, { name: "vCPU", rows: [["VM", "CPUs", "Sockets"], ["szx-mgmt-jump-01", 2, 1]] });
+  sheets.push({ name: "vHost", rows: [["Host", "# CPU"], ["szx-esx01.exchange.local", 2]] });
+  return sheets;
+}
+
+function splitCsv(line: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') (cur += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") out.push(cur), (cur = "");
+    else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+let dir: string;
+beforeEach(() => {
+  dir = tempDir();
+});
+afterEach(() => cleanup(dir));
+
+describe("RVTools workbooks", () => {
+  const networks = path.join(exchange, "networks.yaml");
+  const styles: Array<[string, WorkbookStyle]> = [
+    ["as RVTools 4.x writes them (x: prefix, absolute targets, shared strings)", {}],
+    ["re-saved by Excel (default namespace, relative targets)", { prefix: "", absoluteTargets: false }],
+    ["with another prefix, inline strings and no cell references", { prefix: "ss", strings: "inline", cellReferences: false }],
+  ];
+  it.each(styles)("load %s to the inventory of the CSV form", async (_, style) => {
+    const csv = await loadInventory(path.join(exchange, "rvtools"), { networks });
+    const file = writeWorkbook(path.join(dir, "RVTools_export_all.xlsx"), exchangeSheets(), style);
+    const parts = workbookParts(exchangeSheets(), style);
+    if (style.prefix === undefined) {
+      expect(parts["xl/workbook.xml"]).toContain("<x:workbook");
+      expect(parts["xl/sharedStrings.xml"]).toContain("<x:sst");
+      expect(parts["docProps/app.xml"]).toContain("<ap:Properties");
+      expect(parts["xl/_rels/workbook.xml.rels"]).toContain('Target="/xl/worksheets/sheet1.xml"');
+    }
+    expect(parts["xl/worksheets/sheet1.xml"]).toContain(style.strings === "inline" ? "Microsoft Windows Server 2016" : "<");
+    const xlsx = await loadInventory(file, { networks });
+    expect(xlsx.vms.length).toBe(csv.vms.length);
+    expect(xlsx).toEqual(csv);
+  });
+
+  it("names a file that is no zip archive, and a zip without a workbook", async () => {
+    const notZip = write(dir, "export.xlsx", "VM,CPUs\nweb-01,2\n");
+    const [p] = await problemsOf(loadInventory(notZip));
+    expect(p).toMatchObject({ file: notZip, expected: "an RVTools .xlsx export" });
+    expect(p!.message).toMatch(/^The file is not an xlsx workbook: The file is not a zip archive/);
+    const noWorkbook = zipParts(path.join(dir, "other.xlsx"), { "readme.txt": "hello" });
+    expect((await problemsOf(loadInventory(noWorkbook)))[0]!.message).toMatch(/no workbook part \(xl\/workbook\.xml\)/);
+  });
+
+  it("names the missing worksheets, listing the ones the workbook has", async () => {
+    const file = writeWorkbook(path.join(dir, "partial.xlsx"), [{ name: "vInfo", rows: [["VM"]] }, { name: "vHost", rows: [["Host"]] }]);
+    const problems = await problemsOf(loadInventory(file));
+    expect(problems.map((p) => [p.message, p.received])).toEqual([
+      ["The workbook has no vDisk worksheet", "vInfo, vHost"],
+      ["The workbook has no vNetwork worksheet", "vInfo, vHost"],
+    ]);
+  });
+
+  it("reads only the worksheets asked for", async () => {
+    const file = writeWorkbook(path.join(dir, "tabs.xlsx"), exchangeSheets());
+    const book = await readXlsx(file, (name) => name === "vHost");
+    expect(book.sheetNames).toEqual(["vInfo", "vCPU", "vDisk", "vNetwork", "vHost"]);
+    expect([...book.sheets.keys()]).toEqual(["vHost"]);
+    expect(book.sheets.get("vHost")).toEqual([
+      { line: 1, cells: ["Host", "# CPU"] },
+      { line: 2, cells: ["szx-esx01.exchange.local", "2"] },
+    ]);
+  });
+});
+
+describe("SpreadsheetML scanning", () => {
+  it("resolves entities, character references and _xHHHH_ escapes", () => {
+    expect(unescapeXml("a &amp; b &lt;c&gt; &#233;&#x4e2d; x_x000D_y")).toBe("a & b <c> é中 x\ry");
+  });
+
+  it("reads attributes by local name", () => {
+    expect(attributes(` name="vInfo" sheetId="1" r:id="R1" xmlns:r="urn:x"`)).toEqual({ name: "vInfo", sheetId: "1", id: "R1" });
+  });
+
+  it.each([
+    ["A", 0],
+    ["Z", 25],
+    ["AA", 26],
+    ["AB12", 27],
+    ["XFD1", 16383],
+  ])("column of %s is %i", (ref, index) => {
+    expect(columnIndex(ref)).toBe(index);
+  });
+
+  it("joins rich-text runs and leaves phonetic runs out of shared strings", () => {
+    const xml = `<x:sst xmlns:x="m"><x:si><x:t>plain</x:t></x:si><x:si><x:r><x:t>ri</x:t></x:r><x:r><x:rPr/><x:t xml:space="preserve">ch </x:t></x:r><x:rPh><x:t>ルビ</x:t></x:rPh></x:si><x:si/></x:sst>`;
+    expect(sharedStrings(xml)).toEqual(["plain", "rich ", ""]);
+  });
+
+  it("gives every cell type as text, gaps as empty cells, and skips empty rows", () => {
+    const xml =
+      `<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>1</v></c><c r="C1" t="b"><v>1</v></c><c r="D1"><v>40960.000000000007</v></c></row>` +
+      `<row r="2"/><row r="3"><c r="B3" t="inlineStr"><is><t>in&amp;line</t></is></c><c r="C3" t="e"><v>#N/A</v></c><c r="D3" t="str"><f>A1</f><v>x</v></c><c r="E3" s="2"/></row></sheetData></worksheet>`;
+    expect(worksheetRows(xml, ["zero", "one"])).toEqual([
+      { line: 1, cells: ["one", "", "True", "40960"] },
+      { line: 3, cells: ["", "in&line", "#N/A", "x"] },
+    ]);
+  });
+});
+
+describe("RVTools workbook values", () => {
+  it("reads custom attributes, cluster, host, resource pool and annotation of vInfo", async () => {
+    const info = ["VM", "Powerstate", "Template", "CPUs", "Memory", "Resource pool", "Folder", "Annotation", "Backup status", "Owner", "Datacenter", "Cluster", "Host", "OS according to the configuration file", "VM UUID"];
+    const file = writeWorkbook(path.join(dir, "attrs.xlsx"), [
+      { name: "vInfo", rows: [info, ["web-01", "poweredOn", false, 2, 4096, "Resources/Prod", null, "Owner: web team", "Gold", "alice", "DC1", "C1", "esx01", "CentOS 7 (64-bit)", "4201-a"]] },
+      { name: "vDisk", rows: [["VM", "Disk", "Capacity MiB", "Disk Path"], ["web-01", "Hard disk 1", 1024, "[ds1] web-01/web-01.vmdk"]] },
+      { name: "vNetwork", rows: [["VM", "Network", "Mac Address", "IPv4 Address"], ["web-01", "web", "00:50:56:00:00:01", "10.10.1.11"]] },
+    ]);
+    const networks = write(dir, "networks.yaml", stringify({ networks: [{ portgroup: "web", cidr: "10.10.1.0/24" }] }));
+    const [vm] = (await loadInventory(file, { networks })).vms;
+    expect(vm).toMatchObject({ resourcePool: "Resources/Prod", annotation: "Owner: web team", datacenter: "DC1", cluster: "C1", host: "esx01", attributes: { "Backup status": "Gold", Owner: "alice" } });
+    expect(vm!.folder).toBeUndefined();
+    expect(vm!.disks[0]).toMatchObject({ datastore: "ds1", fileName: "[ds1] web-01/web-01.vmdk" });
+  });
+});
