@@ -62,13 +62,22 @@ export async function readXlsx(file: string, wanted: (sheetName: string) => bool
     const chosen = sheetList.filter((s) => wanted(s.name));
     if (chosen.length > 0) {
       const sharedPart = rels.find((r) => r.type.endsWith("/sharedStrings"))?.target ?? `${dir}sharedStrings.xml`;
-      const sharedXml = await read(sharedPart);
-      const strings = sharedXml !== undefined ? sharedStrings(sharedXml) : [];
-      for (const sheet of chosen) {
+      // Every part is inflated at once (zlib works off the main thread) while the ones already
+      // inflated are scanned; a failed read is reported once its turn comes.
+      const settle = (promise: Promise<string | undefined>) => promise.then((xml) => ({ xml }), (error: unknown) => ({ error }));
+      const shared = settle(read(sharedPart));
+      const parts = chosen.map((sheet) => {
         const part = (sheet.rid !== undefined ? targets.get(sheet.rid) : undefined) ?? `${dir}worksheets/sheet${sheet.sheetId}.xml`;
-        const xml = await read(part);
-        if (xml === undefined) throw new XlsxFormatError(`The worksheet ${sheet.name} (${part}) is missing from the archive`);
-        sheets.set(sheet.name, worksheetRows(xml, strings));
+        return { sheet, part, text: settle(read(part)) };
+      });
+      const sharedResult = await shared;
+      if ("error" in sharedResult) throw sharedResult.error;
+      const strings = sharedResult.xml !== undefined ? sharedStrings(sharedResult.xml) : [];
+      for (const { sheet, part, text } of parts) {
+        const result = await text;
+        if ("error" in result) throw result.error;
+        if (result.xml === undefined) throw new XlsxFormatError(`The worksheet ${sheet.name} (${part}) is missing from the archive`);
+        sheets.set(sheet.name, worksheetRows(result.xml, strings));
       }
     }
     return { sheetNames: sheetList.map((s) => s.name), sheets };
@@ -234,13 +243,15 @@ export function columnIndex(ref: string): number {
  * numbers as written (`4096`, `0.5`), booleans as `True`/`False` (as RVTools writes them in CSV),
  * formula results, error values (`#N/A`). Cells missing from a row are empty strings; rows with
  * no cell are left out.
+ *
+ * This is the hot path of a large workbook (millions of cells), so it walks the tags with
+ * `indexOf` and character codes instead of regular expressions and copies only cell values.
  */
 export function worksheetRows(xml: string, strings: readonly string[]): XlsxRow[] {
-  const start = xml.search(new RegExp(`<${PREFIX}sheetData\\b`));
-  if (start < 0) return [];
   const rows: XlsxRow[] = [];
-  const token = new RegExp(`<(${PREFIX})(row|c)\\b([^>]*?)(/?)>|</${PREFIX}(?:row|sheetData)>`, "g");
-  token.lastIndex = start;
+  const data = xml.search(new RegExp(`<${PREFIX}sheetData\\b`));
+  if (data < 0) return rows;
+  const scan = new TagScanner(xml, data);
   let cells: string[] | undefined;
   let line = 0;
   let column = 0;
@@ -251,57 +262,159 @@ export function worksheetRows(xml: string, strings: readonly string[]): XlsxRow[
     }
     cells = undefined;
   };
-  for (let m = token.exec(xml); m !== null; m = token.exec(xml)) {
-    const element = m[2];
-    if (element === undefined) {
-      endRow();
-      if (m[0].includes("sheetData")) break;
+  while (scan.next()) {
+    if (scan.closing) {
+      if (scan.is("row")) endRow();
+      else if (scan.is("sheetData")) break;
       continue;
     }
-    const attrs = m[3]!;
-    if (element === "row") {
+    if (scan.is("row")) {
       endRow();
-      const r = /(?:^|\s)r\s*=\s*["'](\d+)["']/.exec(attrs);
-      line = r ? Number(r[1]) : line + 1;
+      scan.readRT();
+      const r = scan.r;
+      line = r !== undefined && /^\d+$/.test(r) ? Number(r) : line + 1;
       column = 0;
-      cells = m[4] === "/" ? undefined : [];
+      cells = scan.selfClosing ? undefined : [];
       continue;
     }
+    if (!scan.is("c")) continue;
     // A cell: its column from its reference, else the one after the previous cell.
-    const ref = /(?:^|\s)r\s*=\s*["']([A-Za-z]+)/.exec(attrs);
-    const at = ref ? columnIndex(ref[1]!) : column;
+    scan.readRT();
+    const ref = scan.r;
+    const at = ref !== undefined ? columnIndex(ref) : column;
     column = at + 1;
-    if (m[4] === "/") continue;
-    const close = `</${m[1]}c>`;
-    const end = xml.indexOf(close, token.lastIndex);
-    if (end < 0) break;
-    const inner = xml.slice(token.lastIndex, end);
-    token.lastIndex = end + close.length;
+    const type = scan.t ?? "n";
+    if (scan.selfClosing) continue;
+    let value: string | undefined;
+    let inline = "";
+    let inInline = false;
+    while (scan.next()) {
+      if (scan.closing) {
+        if (scan.is("c")) break;
+        if (scan.is("is")) inInline = false;
+        continue;
+      }
+      if (scan.selfClosing) continue;
+      if (scan.is("v")) value = scan.text();
+      else if (scan.is("is")) inInline = true;
+      else if (inInline && scan.is("t")) inline += scan.text();
+      else if (scan.is("rPh")) scan.skipTo("rPh");
+      else if (scan.is("f")) scan.skipTo("f");
+    }
     if (cells === undefined) {
       // A cell outside any row (not valid SpreadsheetML): count it as a row of its own.
       line += 1;
       cells = [];
     }
-    const type = /(?:^|\s)t\s*=\s*["']([^"']*)["']/.exec(attrs)?.[1] ?? "n";
-    cells[at] = cellText(type, inner, strings);
+    cells[at] = type === "inlineStr" ? unescapeXml(inline) : value === undefined ? "" : cellText(type, value, strings);
   }
   endRow();
   return rows;
 }
 
-const V_ELEMENT = new RegExp(`<${PREFIX}v\\b[^>]*?(?:/>|>([\\s\\S]*?)</${PREFIX}v>)`);
-const IS_ELEMENT = new RegExp(`<${PREFIX}is\\b[^>]*?(?:/>|>([\\s\\S]*?)</${PREFIX}is>)`);
+/** Walks the tags of an XML text from an offset: name (local, without prefix), kind, attributes, text. */
+class TagScanner {
+  /** Start of the current tag's local name, its end, and the end of the whole tag (after `>`). */
+  private nameStart = 0;
+  private nameEnd = 0;
+  private attrsEnd = 0;
+  private pos: number;
+  closing = false;
+  selfClosing = false;
 
-function cellText(type: string, inner: string, strings: readonly string[]): string {
-  if (type === "inlineStr") return textOf(IS_ELEMENT.exec(inner)?.[1] ?? "");
-  const v = V_ELEMENT.exec(inner)?.[1];
-  if (v === undefined) return "";
+  constructor(
+    private readonly xml: string,
+    from: number,
+  ) {
+    this.pos = from;
+  }
+
+  /** Moves to the next tag (skipping comments, declarations and processing instructions). */
+  next(): boolean {
+    const xml = this.xml;
+    for (;;) {
+      const lt = xml.indexOf("<", this.pos);
+      if (lt < 0) return false;
+      const first = xml.charCodeAt(lt + 1);
+      if (first === 33 /* ! */ || first === 63 /* ? */) {
+        const end = xml.startsWith("<!--", lt) ? xml.indexOf("-->", lt) : xml.indexOf(">", lt);
+        if (end < 0) return false;
+        this.pos = end + 1;
+        continue;
+      }
+      this.closing = first === 47; /* / */
+      let k = this.closing ? lt + 2 : lt + 1;
+      let local = k;
+      for (; k < xml.length; k++) {
+        const ch = xml.charCodeAt(k);
+        if (ch === 58 /* : */) local = k + 1;
+        else if (ch === 62 || ch === 47 || ch === 32 || ch === 9 || ch === 10 || ch === 13) break;
+      }
+      const gt = xml.indexOf(">", k);
+      if (gt < 0) return false;
+      this.nameStart = local;
+      this.nameEnd = k;
+      this.attrsEnd = gt;
+      this.selfClosing = xml.charCodeAt(gt - 1) === 47;
+      this.pos = gt + 1;
+      return true;
+    }
+  }
+
+  /** Whether the current tag's local name is `name`. */
+  is(name: string): boolean {
+    return this.nameEnd - this.nameStart === name.length && this.xml.startsWith(name, this.nameStart);
+  }
+
+  /** The `r` and `t` attributes of the current tag (raw), read in one pass: all a row or cell needs. */
+  r: string | undefined;
+  t: string | undefined;
+  readRT(): void {
+    this.r = undefined;
+    this.t = undefined;
+    const xml = this.xml;
+    let i = this.nameEnd;
+    const end = this.attrsEnd;
+    while (i < end) {
+      const eq = xml.indexOf("=", i);
+      if (eq < 0 || eq >= end) return;
+      let a = eq - 1;
+      while (a > i && xml.charCodeAt(a) <= 32) a--;
+      const single = a > i && xml.charCodeAt(a - 1) <= 32 ? xml.charCodeAt(a) : -1;
+      let q = eq + 1;
+      while (q < end && xml.charCodeAt(q) <= 32) q++;
+      const quote = xml[q];
+      const close = quote === '"' || quote === "'" ? xml.indexOf(quote, q + 1) : -1;
+      if (close < 0) return;
+      if (single === 114 /* r */) this.r = xml.slice(q + 1, close);
+      else if (single === 116 /* t */) this.t = xml.slice(q + 1, close);
+      i = close + 1;
+    }
+  }
+
+  /** The character data after the current start tag, up to the next tag (raw). */
+  text(): string {
+    const lt = this.xml.indexOf("<", this.pos);
+    const end = lt < 0 ? this.xml.length : lt;
+    const out = this.xml.slice(this.pos, end);
+    this.pos = end;
+    return out;
+  }
+
+  /** Skips past the end tag of the element `name` just opened (its content is not needed). */
+  skipTo(name: string): void {
+    while (this.next()) if (this.closing && this.is(name)) return;
+  }
+}
+
+function cellText(type: string, v: string, strings: readonly string[]): string {
   if (type === "s") return strings[Number(v)] ?? "";
   if (type === "b") return v.trim() === "1" || v.trim().toLowerCase() === "true" ? "True" : "False";
   if (type === "n") {
-    const n = Number(v);
     // A float written with binary noise (`40960.000000000007`) reads as the number it stands for.
-    return v.length > 15 && Number.isFinite(n) ? String(Number(n.toPrecision(15))) : v.trim();
+    if (v.length <= 15) return v.trim();
+    const n = Number(v);
+    return Number.isFinite(n) ? String(Number(n.toPrecision(15))) : v.trim();
   }
   return unescapeXml(v);
 }
