@@ -73,6 +73,11 @@ export const NetworkSchema = z.object({
   cidr: z.string(),
   gateway: z.string().optional(),
   vlan: z.number().int().min(0).max(4094).optional(),
+  /**
+   * Other portgroups that carry the same subnet (a standard and a distributed switch, or two VLAN
+   * names): their NICs are placed in this network's vSwitch.
+   */
+  aliases: z.array(z.string().min(1)).optional(),
 });
 
 export const InventorySchema = z.object({

@@ -32,10 +32,11 @@ function duration(hours: number): string {
   return hours > 0 && minutes < 1 ? "< 1 min" : `${minutes} min`;
 }
 
-/** The addresses column of a VM: its kept addresses, or that it takes a new one. */
-function addresses(vm: PlannedVm, separator: string): string {
-  const ips = vm.ips.join(separator);
-  if (vm.keepIp) return ips;
+/** The addresses column of a VM: its addresses, each new one marked. */
+function addresses(plan: Plan, vm: PlannedVm, separator: string): string {
+  const fresh = new Set((plan.readdressed ?? []).filter((r) => r.vm === vm.name).map((r) => r.to));
+  const ips = vm.ips.map((ip) => (fresh.has(ip) ? `${ip} (new IP)` : ip)).join(separator);
+  if (vm.keepIp || fresh.size > 0) return ips;
   return ips ? `${ips} (new IP allowed)` : "new IP";
 }
 
@@ -86,7 +87,7 @@ export function renderTable(plan: Plan): string {
         ["VM", "IPs", "instance type", "disks", "size", "gateway"],
         ...w.vms.map((vm) => [
           vm.name,
-          addresses(vm, ","),
+          addresses(plan, vm, ","),
           vm.instanceType,
           String(vm.disks.length),
           bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0)),
@@ -246,7 +247,7 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
     out.push("| VM | IPs | instance type | disks | size | gateway |");
     out.push("| --- | --- | --- | ---: | ---: | --- |");
     for (const vm of w.vms) {
-      out.push(`| ${cell(vm.name)} | ${addresses(vm, ", ")} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`);
+      out.push(`| ${cell(vm.name)} | ${addresses(plan, vm, ", ")} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`);
     }
     out.push("");
     out.push("| gateway | instance type | disks | size | link share MB/s |");
