@@ -11,4 +11,4 @@ export * from "./packing";
 export * from "./sizing";
 export * from "./types";
 export * from "./validate";
-export { ganttChart, networkChart, renderJson, renderMarkdown, renderTable, scheduleStart, type MarkdownOptions } from "./render";
+export { ganttChart, networkChart, renderJson, renderMarkdown, renderTable, scheduleStart, type MarkdownOptions, type TableOptions } from "./render";
