@@ -11,6 +11,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { RVTOOLS_COLUMNS, type RvtoolsTab } from "../../lib/inventory";
 
 /** A cell as written: text, a number or a boolean; `null` leaves the cell out. */
 export type CellValue = string | number | boolean | null;
@@ -142,3 +143,45 @@ export function zipParts(file: string, parts: Readonly<Record<string, string>>):
 export function writeWorkbook(file: string, sheets: readonly SheetSpec[], style: WorkbookStyle = {}): string {
   return zipParts(file, workbookParts(sheets, style));
 }
+
+/**
+ * The three tabs of an RVTools CSV export directory as worksheets, the way RVTools writes the
+ * same data in its workbook: its xlsx headers, numbers and booleans as typed cells.
+ */
+export function sheetsFromCsvExport(dir: string): SheetSpec[] {
+  const tabs = ["vInfo", "vDisk", "vNetwork"];
+  const sheets: SheetSpec[] = [];
+  for (const tab of tabs) {
+    const lines = fs.readFileSync(path.join(dir, `RVTools_tab${tab}.csv`), "utf8").trimEnd().split("\r\n");
+    const rows = lines.map((line, r) =>
+      splitCsv(line).map((cell): CellValue => {
+        // The workbook's own header for each column the loader reads; the others as they are.
+        if (r === 0) return RVTOOLS_COLUMNS[tab as RvtoolsTab].find((c) => c.aliases.includes(cell))?.header ?? cell;
+        if (/^[0-9]+$/.test(cell)) return Number(cell);
+        if (cell === "True" || cell === "False") return cell === "True";
+        return cell === "" ? null : cell;
+      }),
+    );
+    sheets.push({ name: tab, rows });
+  }
+  return sheets;
+}
+
+function splitCsv(line: string): string[] {
+  const out: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') (cur += '"'), i++;
+      else if (c === '"') quoted = false;
+      else cur += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") out.push(cur), (cur = "");
+    else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+

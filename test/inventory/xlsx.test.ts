@@ -4,56 +4,22 @@
  * other writers do (inline strings, cells without references): each loads to the same inventory
  * as the CSV form of the same export.
  */
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { loadInventory, readXlsx, RVTOOLS_COLUMNS, type RvtoolsTab } from "../../lib/inventory";
+import { loadInventory, readXlsx } from "../../lib/inventory";
 import { attributes, columnIndex, sharedStrings, unescapeXml, worksheetRows } from "../../lib/inventory/xlsx";
 import { cleanup, problemsOf, tempDir, write } from "./helpers";
-import { type CellValue, type SheetSpec, type WorkbookStyle, workbookParts, writeWorkbook, zipParts } from "./rvtools-workbook";
+import { type SheetSpec, type WorkbookStyle, sheetsFromCsvExport, workbookParts, writeWorkbook, zipParts } from "./rvtools-workbook";
 
 const exchange = path.join(__dirname, "..", "..", "examples", "exchange-center");
 
-/** The CSV export of the exchange-centre estate as sheets with RVTools' xlsx headers. */
+/** The exchange-centre export as a workbook's sheets, with tabs the loader never reads. */
 function exchangeSheets(): SheetSpec[] {
-  const tabs = ["vInfo", "vDisk", "vNetwork"];
-  const sheets: SheetSpec[] = [];
-  for (const tab of tabs) {
-    const lines = fs.readFileSync(path.join(exchange, "rvtools", `RVTools_tab${tab}.csv`), "utf8").trimEnd().split("\r\n");
-    const rows = lines.map((line, r) =>
-      splitCsv(line).map((cell): CellValue => {
-        // The workbook's own header for each column the loader reads; the others as they are.
-        if (r === 0) return RVTOOLS_COLUMNS[tab as RvtoolsTab].find((c) => c.aliases.includes(cell))?.header ?? cell;
-        if (/^[0-9]+$/.test(cell)) return Number(cell);
-        if (cell === "True" || cell === "False") return cell === "True";
-        return cell === "" ? null : cell;
-      }),
-    );
-    sheets.push({ name: tab, rows });
-  }
-  // Tabs the loader never reads, as a real export has them.
+  const sheets = sheetsFromCsvExport(path.join(exchange, "rvtools"));
   sheets.splice(1, 0, { name: "vCPU", rows: [["VM", "CPUs", "Sockets"], ["szx-mgmt-jump-01", 2, 1]] });
   sheets.push({ name: "vHost", rows: [["Host", "# CPU"], ["szx-esx01.exchange.local", 2]] });
   return sheets;
-}
-
-function splitCsv(line: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!;
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') (cur += '"'), i++;
-      else if (c === '"') quoted = false;
-      else cur += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") out.push(cur), (cur = "");
-    else cur += c;
-  }
-  out.push(cur);
-  return out;
 }
 
 let dir: string;

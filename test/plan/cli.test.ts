@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import type { Plan } from "../../lib/plan/types";
+import { sheetsFromCsvExport, writeWorkbook } from "../inventory/rvtools-workbook";
 import { type Run, rehostChild, rehostInProcess } from "./run-cli";
 
 const root = path.resolve(__dirname, "../..");
@@ -92,6 +93,43 @@ describe("rehost plan on the example estates", () => {
     const rvPlan = JSON.parse(run.stdout) as Plan;
     const withoutFiles = (plan: Plan) => ({ ...plan, problems: plan.problems.map(({ file: _file, ...rest }) => rest) });
     expect(withoutFiles(rvPlan)).toEqual(withoutFiles(yamlPlan));
+  });
+
+  it("gives the same plan from the workbook RVTools writes (x:-prefixed SpreadsheetML) as from its CSV form", async () => {
+    const workbook = writeWorkbook(path.join(dir, "RVTools_export_all.xlsx"), sheetsFromCsvExport(path.join(exchange, "rvtools")));
+    const args = ["--networks", path.join(exchange, "networks.yaml"), "--waves", path.join(exchange, "waves.yaml"), "--format", "json"];
+    const [fromXlsx, fromCsv] = [await rehostInProcess("plan", "--inventory", workbook, ...args), await rehostInProcess("plan", "--inventory", path.join(exchange, "rvtools"), ...args)];
+    expect(fromXlsx.code).toBe(0);
+    const withoutFiles = (plan: Plan) => ({ ...plan, problems: plan.problems.map(({ file: _file, ...rest }) => rest) });
+    expect(withoutFiles(JSON.parse(fromXlsx.stdout) as Plan)).toEqual(withoutFiles(JSON.parse(fromCsv.stdout) as Plan));
+  });
+
+  it("plans every VM of a workbook that can move and lists every other one in blocked[] (exit 2, JSON on stdout)", async () => {
+    const sheets = sheetsFromCsvExport(path.join(exchange, "rvtools"));
+    const info = sheets.find((s) => s.name === "vInfo")!;
+    const disk = sheets.find((s) => s.name === "vDisk")!;
+    const col = (rows: typeof info.rows, header: string) => rows[0]!.indexOf(header);
+    const rows = (sheet: typeof info) => sheet.rows as (string | number | boolean | null)[][];
+    // One VM with a 1,639 GiB system disk, one with a malformed memory cell, one with no disk at all.
+    const big = rows(info)[1]![col(info.rows, "VM")] as string;
+    const badMemory = rows(info)[2]![col(info.rows, "VM")] as string;
+    const noDisk = rows(info)[3]![col(info.rows, "VM")] as string;
+    rows(info)[2]![col(info.rows, "Memory")] = "lots";
+    const systemDisk = rows(disk).findIndex((r) => r[col(disk.rows, "VM")] === big && r[col(disk.rows, "Disk Key")] === 2000);
+    rows(disk)[systemDisk]![col(disk.rows, "Capacity MiB")] = 1639 * 1024;
+    const kept = sheets.map((sheet) => (sheet === disk ? { ...disk, rows: rows(disk).filter((r) => r[col(disk.rows, "VM")] !== noDisk) } : sheet));
+    const workbook = writeWorkbook(path.join(dir, "broken.xlsx"), kept);
+    const rest = write("rest-waves.yaml", { ...YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")), waves: [{ name: "all", members: { rest: true }, overrides: { "szx-web-ftpgw-01": { keepIp: false } } }] });
+    const run = await rehostInProcess("plan", "--inventory", workbook, "--networks", path.join(exchange, "networks.yaml"), "--waves", rest, "--format", "json");
+    expect(run.code).toBe(2);
+    const plan = JSON.parse(run.stdout) as Plan;
+    expect(plan.blocked!.map((b) => b.name).sort()).toEqual([big, badMemory, noDisk].sort());
+    const names = rows(info).slice(1).map((r) => r[col(info.rows, "VM")] as string);
+    const planned = plan.waves.flatMap((w) => w.vms.map((v) => v.name));
+    expect(planned.length).toBe(names.length - 3);
+    expect([...planned, ...plan.blocked!.map((b) => b.name)].sort()).toEqual([...names].sort());
+    expect(plan.blocked!.find((b) => b.name === big)!.reasons[0]).toMatchObject({ field: "disks[0].capacityBytes", received: "1639 GiB" });
+    expect(run.stderr).toContain(`VM ${badMemory}, field Memory: Row 3: VM ${badMemory} has an invalid memory size`);
   });
 
   it("writes Markdown whose mermaid blocks parse", async () => {
