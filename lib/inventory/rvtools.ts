@@ -240,7 +240,18 @@ function isTab(name: string, tab: RvtoolsTab): boolean {
 export async function readWorkbook(file: string): Promise<Record<RvtoolsTab, RvtoolsTable>> {
   let workbook: Awaited<ReturnType<typeof readXlsx>>;
   try {
-    workbook = await readXlsx(file, (name) => TABS.some((tab) => isTab(name, tab)));
+    // Only the columns the loader reads (an RVTools vInfo has about 90): the others stay empty.
+    const chooser = (name: string) => {
+      const tab = TABS.find((t) => isTab(name, t));
+      if (tab === undefined) return undefined;
+      return (headers: readonly string[]) => {
+        const { index } = resolveColumns({ source: name, headers, rows: [] }, tab);
+        const keep = new Set(Object.values(index));
+        if (tab === "vInfo") for (const a of attributeColumns(headers, index)) keep.add(a.at);
+        return keep;
+      };
+    };
+    workbook = await readXlsx(file, (name) => TABS.some((tab) => isTab(name, tab)), chooser);
   } catch (err) {
     if (err instanceof XlsxFormatError) {
       throw new InputError(problem({ file, message: `The file is not an xlsx workbook: ${err.message}`, expected: "an RVTools .xlsx export", fix: "export again from RVTools (File → Export all to Excel)" }));
@@ -320,6 +331,8 @@ export function attributeColumns(headers: readonly string[], index: Readonly<Rec
   return out;
 }
 
+const DIGITS = /^[0-9]{1,15}$/;
+
 /** How a file writes numbers: the decimal separator; the other separators are thousands separators. */
 export interface NumberFormat {
   readonly decimal: "." | ",";
@@ -335,6 +348,7 @@ export function detectNumberFormat(samples: Iterable<string>, delimiter?: string
   let comma = 0;
   let point = 0;
   for (const raw of samples) {
+    if (DIGITS.test(raw)) continue;
     const s = raw.trim().replace(/[\s\u00a0\u202f'’]/g, "");
     if (s === "" || /^-?\d+$/.test(s)) continue;
     const lastComma = s.lastIndexOf(",");
@@ -356,6 +370,7 @@ export function detectNumberFormat(samples: Iterable<string>, delimiter?: string
  * digits, its decimal separator read as the point. `undefined` when the text is no number.
  */
 export function parseNumber(text: string, format: NumberFormat = { decimal: "." }): number | undefined {
+  if (DIGITS.test(text)) return Number(text);
   let s = text.trim().replace(/[\s\u00a0\u202f'’]/g, "");
   if (s === "") return undefined;
   if (format.decimal === ",") {
@@ -507,10 +522,11 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
         inUseMiB = undefined;
       }
     }
-    const optional = (key: "folder" | "resourcePool" | "annotation" | "datacenter" | "cluster" | "host") => {
-      const value = info.cell(row, key);
-      return value !== "" ? { [key]: value } : {};
-    };
+    const placement: Partial<Record<"folder" | "datacenter" | "cluster" | "host" | "resourcePool" | "annotation", string>> = {};
+    for (const key of ["folder", "datacenter", "cluster", "host", "resourcePool", "annotation"] as const) {
+      const value = info.has(key) ? info.cell(row, key) : "";
+      if (value !== "") placement[key] = value;
+    }
     const attrs: Record<string, string> = {};
     for (const a of attributes) {
       const value = (row.cells[a.at] ?? "").trim();
@@ -525,13 +541,13 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
         guestOs: { family: guestFamily(os), id: os === "" ? "unknown" : os },
         firmware: firmware ?? "bios",
         powerState: powerState ?? "poweredOn",
-        ...optional("folder"),
+        ...(placement.folder !== undefined ? { folder: placement.folder } : {}),
         tags: [],
-        ...optional("datacenter"),
-        ...optional("cluster"),
-        ...optional("host"),
-        ...optional("resourcePool"),
-        ...optional("annotation"),
+        ...(placement.datacenter !== undefined ? { datacenter: placement.datacenter } : {}),
+        ...(placement.cluster !== undefined ? { cluster: placement.cluster } : {}),
+        ...(placement.host !== undefined ? { host: placement.host } : {}),
+        ...(placement.resourcePool !== undefined ? { resourcePool: placement.resourcePool } : {}),
+        ...(placement.annotation !== undefined ? { annotation: placement.annotation } : {}),
         ...(Object.keys(attrs).length > 0 ? { attributes: attrs } : {}),
       },
       disks: [],

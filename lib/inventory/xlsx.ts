@@ -35,11 +35,12 @@ export class XlsxFormatError extends Error {
 }
 
 /**
- * Reads the worksheets of the workbook `file` whose names `wanted` accepts.
+ * Reads the worksheets of the workbook `file` whose names `wanted` accepts; `columns` may name,
+ * per worksheet, the columns to read once its header row is known (all by default).
  * @throws XlsxFormatError when the file is not a zip archive or lacks the workbook parts;
  *   errors of the file system (ENOENT, EACCES) as they are.
  */
-export async function readXlsx(file: string, wanted: (sheetName: string) => boolean): Promise<XlsxWorkbook> {
+export async function readXlsx(file: string, wanted: (sheetName: string) => boolean, columns?: (sheetName: string) => ColumnChooser | undefined): Promise<XlsxWorkbook> {
   const zip = await openZip(file);
   try {
     const entries = await listEntries(zip);
@@ -77,7 +78,7 @@ export async function readXlsx(file: string, wanted: (sheetName: string) => bool
         const result = await text;
         if ("error" in result) throw result.error;
         if (result.xml === undefined) throw new XlsxFormatError(`The worksheet ${sheet.name} (${part}) is missing from the archive`);
-        sheets.set(sheet.name, worksheetRows(result.xml, strings));
+        sheets.set(sheet.name, worksheetRows(result.xml, strings, columns?.(sheet.name)));
       }
     }
     return { sheetNames: sheetList.map((s) => s.name), sheets };
@@ -245,9 +246,11 @@ export function columnIndex(ref: string): number {
  * no cell are left out.
  *
  * This is the hot path of a large workbook (millions of cells), so it walks the tags with
- * `indexOf` and character codes instead of regular expressions and copies only cell values.
+ * `indexOf` and character codes instead of regular expressions and copies only cell values;
+ * with `columns`, the header row decides which columns the other rows keep (the others are
+ * left empty without being read).
  */
-export function worksheetRows(xml: string, strings: readonly string[]): XlsxRow[] {
+export function worksheetRows(xml: string, strings: readonly string[], columns?: ColumnChooser): XlsxRow[] {
   const rows: XlsxRow[] = [];
   const data = xml.search(new RegExp(`<${PREFIX}sheetData\\b`));
   if (data < 0) return rows;
@@ -255,9 +258,12 @@ export function worksheetRows(xml: string, strings: readonly string[]): XlsxRow[
   let cells: string[] | undefined;
   let line = 0;
   let column = 0;
+  let keep: ReadonlySet<number> | undefined;
   const endRow = () => {
     if (cells !== undefined && cells.length > 0) {
       for (let i = 0; i < cells.length; i++) cells[i] ??= "";
+      // The first row is the header: it decides which columns the other rows need.
+      if (rows.length === 0 && columns !== undefined) keep = columns(cells);
       rows.push({ line, cells });
     }
     cells = undefined;
@@ -279,12 +285,20 @@ export function worksheetRows(xml: string, strings: readonly string[]): XlsxRow[
     }
     if (!scan.is("c")) continue;
     // A cell: its column from its reference, else the one after the previous cell.
-    scan.readRT();
-    const ref = scan.r;
-    const at = ref !== undefined ? columnIndex(ref) : column;
+    let at = scan.leadingReference();
+    if (at < 0) {
+      scan.readRT();
+      at = scan.r !== undefined ? columnIndex(scan.r) : column;
+    }
     column = at + 1;
-    const type = scan.t ?? "n";
     if (scan.selfClosing) continue;
+    // Columns nobody reads are skipped to the cell's end tag without looking inside.
+    if (keep !== undefined && !keep.has(at)) {
+      if (!scan.skipElement()) break;
+      continue;
+    }
+    scan.readRT();
+    const type = scan.t ?? "n";
     let value: string | undefined;
     let inline = "";
     let inInline = false;
@@ -312,10 +326,15 @@ export function worksheetRows(xml: string, strings: readonly string[]): XlsxRow[
   return rows;
 }
 
+/** Given a worksheet's header row, the indexes of the columns to read in the other rows (all when `undefined`). */
+export type ColumnChooser = (header: readonly string[]) => ReadonlySet<number> | undefined;
+
 /** Walks the tags of an XML text from an offset: name (local, without prefix), kind, attributes, text. */
 class TagScanner {
   /** Start of the current tag's local name, its end, and the end of the whole tag (after `>`). */
   private nameStart = 0;
+  /** Start of the current tag's qualified name (with its prefix). */
+  private qnameStart = 0;
   private nameEnd = 0;
   private attrsEnd = 0;
   private pos: number;
@@ -353,6 +372,7 @@ class TagScanner {
       const gt = xml.indexOf(">", k);
       if (gt < 0) return false;
       this.nameStart = local;
+      this.qnameStart = this.closing ? lt + 2 : lt + 1;
       this.nameEnd = k;
       this.attrsEnd = gt;
       this.selfClosing = xml.charCodeAt(gt - 1) === 47;
@@ -399,6 +419,38 @@ class TagScanner {
     const out = this.xml.slice(this.pos, end);
     this.pos = end;
     return out;
+  }
+
+  /**
+   * The column of a cell whose first attribute is its reference (`<c r="AB12"`, as every writer
+   * puts it), read without copying; -1 when the tag does not start so.
+   */
+  leadingReference(): number {
+    const xml = this.xml;
+    let i = this.nameEnd;
+    if (xml.charCodeAt(i) !== 32 || xml.charCodeAt(i + 1) !== 114 /* r */ || xml.charCodeAt(i + 2) !== 61 /* = */) return -1;
+    const quote = xml.charCodeAt(i + 3);
+    if (quote !== 34 && quote !== 39) return -1;
+    i += 4;
+    let n = 0;
+    for (;; i++) {
+      const c = xml.charCodeAt(i);
+      if (c >= 65 && c <= 90) n = n * 26 + (c - 64);
+      else break;
+    }
+    return n - 1;
+  }
+
+  /**
+   * Skips past the end tag of the element just opened (same qualified name), with one search:
+   * the elements skipped this way (cells) never nest in themselves.
+   */
+  skipElement(): boolean {
+    const close = `</${this.xml.slice(this.qnameStart, this.nameEnd)}>`;
+    const end = this.xml.indexOf(close, this.pos);
+    if (end < 0) return false;
+    this.pos = end + close.length;
+    return true;
   }
 
   /** Skips past the end tag of the element `name` just opened (its content is not needed). */

@@ -4,7 +4,7 @@
  * limits, and a plan that accounts for every VM even when some cannot move.
  */
 import { describe, expect, it } from "vitest";
-import { InventorySchema, type Inventory, parseWaves } from "../../lib/inventory";
+import { InventorySchema, type Inventory, parseNetworks, parseWaves, unmappedPortgroups } from "../../lib/inventory";
 import { buildPlan } from "../../lib/plan";
 import type { Plan } from "../../lib/plan/types";
 import { InputError } from "../../lib/problems";
@@ -144,5 +144,19 @@ describe("a plan that accounts for every VM", () => {
     expect(plan.blocked).toEqual([{ name: "szx-ghost-01", wave: "w", reasons: rejected[0]!.problems }]);
     expect(plan.problems[0]).toBe(rejected[0]!.problems[0]);
     expect(errors(plan.problems)).toHaveLength(1);
+  });
+});
+
+describe("aliases in the networks file", () => {
+  it("count as mapped portgroups, and each name may be listed once", () => {
+    const inv = estate();
+    expect(unmappedPortgroups(inv.vms, inv.networks, "inv.yaml")).toEqual([]);
+    let fields: Array<string | undefined> = [];
+    try {
+      parseNetworks({ networks: [{ portgroup: "a", cidr: "10.0.0.0/24", aliases: ["b"] }, { portgroup: "b", cidr: "10.0.1.0/24" }] }, "networks.yaml");
+    } catch (err) {
+      fields = (err as InputError).problems.map((p) => p.field);
+    }
+    expect(fields).toEqual(["networks[1].portgroup"]);
   });
 });
