@@ -105,6 +105,21 @@ describe("SpreadsheetML scanning", () => {
     expect(sharedStrings(xml)).toEqual(["plain", "rich ", ""]);
   });
 
+  it("reads only the columns the header row chooses, leaving the others empty", () => {
+    const xml = `<x:worksheet xmlns:x="m"><x:sheetData><x:row r="1"><x:c r="A1" t="s"><x:v>0</x:v></x:c><x:c r="B1" t="s"><x:v>1</x:v></x:c><x:c r="C1" t="s"><x:v>2</x:v></x:c></x:row>` +
+      `<x:row r="2"><x:c r="A2"><x:v>1</x:v></x:c><x:c r="B2"><x:f>A2*2</x:f><x:v>2</x:v></x:c><x:c r="C2" t="inlineStr"><x:is><x:t>three</x:t></x:is></x:c></x:row></x:sheetData></x:worksheet>`;
+    const chosen: string[][] = [];
+    const rows = worksheetRows(xml, ["VM", "Skip", "CPUs"], (header) => {
+      chosen.push([...header]);
+      return new Set([0, 2]);
+    });
+    expect(chosen).toEqual([["VM", "Skip", "CPUs"]]);
+    expect(rows).toEqual([
+      { line: 1, cells: ["VM", "Skip", "CPUs"] },
+      { line: 2, cells: ["1", "", "three"] },
+    ]);
+  });
+
   it("gives every cell type as text, gaps as empty cells, and skips empty rows", () => {
     const xml =
       `<worksheet><sheetData><row r="1"><c r="A1" t="s"><v>1</v></c><c r="C1" t="b"><v>1</v></c><c r="D1"><v>40960.000000000007</v></c></row>` +
