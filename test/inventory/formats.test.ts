@@ -150,3 +150,12 @@ describe("a VM with bad rows among good ones", () => {
     expect((await problemsOf(loadInventory(exportDir("mixed2", { info, net }), { networks }))).length).toBe(2);
   });
 });
+
+describe("YAML and JSON files in UTF-16", () => {
+  it("read a networks file saved as UTF-16 by a Windows editor", async () => {
+    const text = stringify({ networks: [{ portgroup: "web", cidr: "10.10.1.0/24" }] });
+    const utf16 = path.join(dir, "networks-utf16.yaml");
+    fs.writeFileSync(utf16, Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]));
+    expect(await loadInventory(exportDir("plain", {}), { networks: utf16 })).toEqual(await loadInventory(exportDir("plain2", {}), { networks }));
+  });
+});
