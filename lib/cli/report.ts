@@ -80,9 +80,11 @@ export function formatProblemsShort(problems: readonly Problem[], format: ShortF
       let lines = wrap(`${plainLabel} ${text}`, width - indent.length, "    ");
       if (lines.length > maxLines) {
         lines = lines.slice(0, maxLines);
-        const last = lines[maxLines - 1]!;
+        let last = lines[maxLines - 1]!;
         const pointer = " … (full text: --format json)";
-        lines[maxLines - 1] = last.length + pointer.length > width - indent.length ? `${last.slice(0, Math.max(0, width - indent.length - pointer.length))}${pointer}` : `${last}${pointer}`;
+        // Cut at a word boundary so the pointer fits on the last line.
+        while (last.length + pointer.length > width - indent.length && last.includes(" ", 5)) last = last.slice(0, last.lastIndexOf(" "));
+        lines[maxLines - 1] = `${last}${pointer}`;
       }
       lines[0] = label + lines[0]!.slice(plainLabel.length);
       for (const line of lines) out.push(indent + line);
@@ -93,11 +95,18 @@ export function formatProblemsShort(problems: readonly Problem[], format: ShortF
   return out.length > 0 ? `${out.join("\n")}\n` : "";
 }
 
+/** The width to wrap at for `stream`: the terminal's columns, else `COLUMNS`, else 100. */
+export function widthOf(stream: OutputStream, env: NodeJS.ProcessEnv = process.env): number {
+  if (stream.columns !== undefined && stream.columns > 0) return stream.columns;
+  const fromEnv = Number(env.COLUMNS);
+  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : 100;
+}
+
 /** Writes `problems` to `stream`: the short, grouped form on a terminal, the long form elsewhere. */
 export function writeProblems(stream: OutputStream, problems: readonly Problem[], env: NodeJS.ProcessEnv = process.env): void {
   if (problems.length === 0) return;
   if (stream.isTTY === true) {
-    stream.write(formatProblemsShort(problems, { width: stream.columns ?? 100, colour: colourFor(stream, env) }));
+    stream.write(formatProblemsShort(problems, { width: widthOf(stream, env), colour: colourFor(stream, env) }));
     return;
   }
   stream.write(problems.map((p) => `${formatProblem(p)}\n`).join(""));

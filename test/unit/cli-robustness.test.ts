@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { colourFor, formatProblemsShort, wrap } from "../../lib/cli/report";
+import { colourFor, formatProblemsShort, widthOf, wrap } from "../../lib/cli/report";
 import type { Problem } from "../../lib/problems";
 import { rehostChild, rehostInProcess } from "../plan/run-cli";
 
@@ -118,6 +118,12 @@ describe("problems for a person at a terminal", () => {
     expect(colourFor({ write: () => true, isTTY: true }, { TERM: "xterm", NO_COLOR: "1" })).toBe(false);
     expect(colourFor({ write: () => true, isTTY: false }, {})).toBe(false);
     expect(colourFor({ write: () => true, isTTY: false }, { FORCE_COLOR: "1" })).toBe(true);
+  });
+
+  it("wraps at the terminal's width, else COLUMNS, else 100", () => {
+    expect(widthOf({ write: () => true, columns: 132 }, {})).toBe(132);
+    expect(widthOf({ write: () => true, columns: 0 }, { COLUMNS: "90" })).toBe(90);
+    expect(widthOf({ write: () => true }, {})).toBe(100);
   });
 
   it("wraps words with a hanging indent", () => {

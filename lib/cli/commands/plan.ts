@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { type Command, Option } from "commander";
 import type { InventoryReading, WavesFile } from "../../inventory";
 import { InputError, problem, type Problem } from "../../problems";
-import { ExitWith, colourFor, formatProblemsShort, writeProblems } from "../report";
+import { ExitWith, colourFor, formatProblemsShort, widthOf, writeProblems } from "../report";
 
 /** Options of `rehost plan`, as commander parses them. */
 export interface PlanCommandOptions {
@@ -112,7 +112,7 @@ export async function runPlan(options: PlanCommandOptions): Promise<void> {
 /** The problems section of the table on a terminal: short lines grouped by VM. */
 function problemsBlock(problems: readonly Problem[]): string {
   if (problems.length === 0) return "";
-  return `\nProblems:\n${formatProblemsShort(problems, { width: process.stdout.columns ?? 100, colour: colourFor(process.stdout) })}`;
+  return `\nProblems:\n${formatProblemsShort(problems, { width: widthOf(process.stdout), colour: colourFor(process.stdout) })}`;
 }
 
 /** Whether `text` is a calendar date written `YYYY-MM-DD` (not `2026-02-30`). */
