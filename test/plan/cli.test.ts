@@ -130,6 +130,7 @@ describe("rehost plan on the example estates", () => {
     expect([...planned, ...plan.blocked!.map((b) => b.name)].sort()).toEqual([...names].sort());
     expect(plan.blocked!.find((b) => b.name === big)!.reasons[0]).toMatchObject({ field: "disks[0].capacityBytes", received: "1639 GiB" });
     expect(run.stderr).toContain(`VM ${badMemory}, field Memory: Row 3: VM ${badMemory} has an invalid memory size`);
+    expect(run.stderr).toContain(`plan: ${names.length - 3} VM(s) planned, 3 blocked (see blocked[]), 0 in no wave; the plan has errors (exit 2)`);
   });
 
   it("writes Markdown whose mermaid blocks parse", async () => {

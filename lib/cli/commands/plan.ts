@@ -105,7 +105,14 @@ export async function runPlan(options: PlanCommandOptions): Promise<void> {
   }
   // The table lists its problems itself; other formats and files get them on stderr.
   if (options.format !== "table" || options.out !== undefined) writeProblems(process.stderr, plan.problems);
-  if (options.out !== undefined) process.stderr.write(`plan written to ${options.out}${failed ? ` (with errors: ${plan.blocked?.length ?? 0} VM(s) blocked)` : ""}\n`);
+  if (options.format !== "table" || options.out !== undefined) {
+    const planned = plan.waves.reduce((n, w) => n + w.vms.length, 0);
+    const blocked = plan.blocked?.length ?? 0;
+    const unassigned = plan.unassigned?.length ?? 0;
+    process.stderr.write(
+      `${options.out !== undefined ? `plan written to ${options.out}: ` : "plan: "}${planned} VM(s) planned, ${blocked} blocked${blocked > 0 ? " (see blocked[])" : ""}, ${unassigned} in no wave${failed ? "; the plan has errors (exit 2)" : ""}\n`,
+    );
+  }
   if (failed) throw new ExitWith(2);
 }
 
