@@ -254,7 +254,8 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
     return result;
   });
 
-  const unassigned = [...inventory.vms.filter((vm) => !vmOwner.has(vm.name)).map((vm) => vm.name), ...rejected.filter((r) => !membership.rejectedWave.has(r.name)).map((r) => r.name)];
+  // A VM the loader rejected is blocked (with its wave when one names it), never also unassigned.
+  const unassigned = inventory.vms.filter((vm) => !vmOwner.has(vm.name)).map((vm) => vm.name);
   if (unassigned.length > 0) {
     problems.push({
       severity: "warning",
