@@ -145,6 +145,13 @@ describe("a plan that accounts for every VM", () => {
     expect(plan.problems[0]).toBe(rejected[0]!.problems[0]);
     expect(errors(plan.problems)).toHaveLength(1);
   });
+
+  it("lists a rejected VM no wave names once: blocked, without a wave, and not in unassigned", () => {
+    const rejected = [{ name: "szx-ghost-02", problems: [{ severity: "error" as const, vm: "szx-ghost-02", field: "VM", message: "VM szx-ghost-02 has no disk in the vDisk tab" }] }];
+    const plan = buildPlan(estate(), wavesFile([{ name: "w", members: { names: ["*"] } }]), {}, { rejected });
+    expect(plan.blocked).toEqual([{ name: "szx-ghost-02", reasons: rejected[0]!.problems }]);
+    expect(plan.unassigned).toEqual([]);
+  });
 });
 
 describe("aliases in the networks file", () => {
