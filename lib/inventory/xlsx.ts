@@ -113,8 +113,15 @@ function listEntries(zip: yauzl.ZipFile): Promise<Map<string, yauzl.Entry>> {
   });
 }
 
+/** The largest part read: JavaScript strings hold at most about 512 Mi characters. */
+export const MAX_PART_BYTES = 480 * 2 ** 20;
+
 function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Buffer> {
   return new Promise((resolve, reject) => {
+    if (entry.uncompressedSize > MAX_PART_BYTES) {
+      reject(new XlsxFormatError(`The part ${entry.fileName} holds ${Math.round(entry.uncompressedSize / 2 ** 20)} MiB of XML, more than the ${MAX_PART_BYTES / 2 ** 20} MiB rehost reads from one part; export the vInfo, vDisk and vNetwork tabs as CSV instead`));
+      return;
+    }
     zip.openReadStream(entry, (err, stream) => {
       if (err) return reject(new XlsxFormatError(`The part ${entry.fileName} cannot be read: ${err.message}`));
       const chunks: Buffer[] = [];
