@@ -33,6 +33,16 @@ Exit codes:
   2  bad input: every problem is printed (rehost plan still prints the plan, with its blocked VMs)
   3  an unexpected failure (REHOST_DEBUG=1 prints its stack)`;
 
+/** One or two typical invocations per command, shown at the end of its --help. */
+const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
+  preview: ["rehost preview --stack wave-1 --md", "rehost preview --stack wave-1-cutover --at 2026-03-07T01:00:00+08:00 --json"],
+  agent: ["rehost agent --state /var/lib/rehost --listen 172.30.0.5:8443 --allow /dev/vdb,/dev/vdc"],
+  sync: ["rehost sync nbds://rehost@proxy:10809/web-01-disk-2000?tls-psk-file=keys.psk /dev/vdb --journal web-01.journal", "rehost sync nbd+unix:///web-01?socket=/run/web-01.sock /dev/vdb --changed bitmap:rehost-1 --bandwidth 200M --json"],
+  verify: ["rehost verify nbd+unix:///web-01?socket=/run/web-01.sock /dev/vdb     # exit 0 equal, 1 different"],
+  lab: ["rehost lab", "rehost lab --wave lab --keep --json > lab.json"],
+  adapt: ["rehost adapt clone.raw --plan plan.json --vm app-01 --cloud-init --json"],
+};
+
 export function buildProgram(): Command {
   const program = new Command("rehost")
     .description("Migrate VMware vSphere VMs to Alibaba Cloud ECS wave by wave, keeping every IP address.")
@@ -46,6 +56,8 @@ export function buildProgram(): Command {
     for (const option of command.options) {
       if (option.mandatory && !option.description.endsWith("(required)")) option.description = `${option.description} (required)`;
     }
+    const examples = EXAMPLES[command.name()];
+    if (examples !== undefined) command.addHelpText("after", `\nExamples:\n${examples.map((e) => `  ${e}`).join("\n")}`);
     command.addHelpText("after", EXIT_CODES_HELP);
   }
   return program;

@@ -49,6 +49,12 @@ describe("rehost as a user runs it", () => {
     expect(run.stdout).toMatch(/Exit codes:\n  0  success\n  1 .*\n  2  bad input/);
     const top = await rehostInProcess("--help");
     expect(top.stdout).toContain("Exit codes:");
+    for (const command of ["preview", "agent", "sync", "verify", "lab", "adapt", "inventory"]) {
+      const help = await rehostInProcess(command, "--help");
+      expect(help.stdout, command).toMatch(/Examples:\n  (REHOST_VCENTER_PASSWORD=… )?rehost /);
+      expect(help.stdout, command).toContain("Exit codes:");
+    }
+    expect((await rehostInProcess("agent", "--help")).stdout).toMatch(/--state <dir>\s+[^-]*\(required\)/);
   });
 
   it("refuses a YAML alias bomb as bad input (exit 2, one problem, no stack trace)", async () => {
