@@ -192,8 +192,6 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
   const plannedNetworks = usedNetworks.filter(({ network }) => plannedPortgroups.has(network.portgroup));
   const plannedCidrs = new Set([...validCidrs].filter((c) => plannedNetworks.some(({ network }) => network.cidr === c)));
 
-
-
   // Sync subnets: given ones first, then carved from the pool around every known range.
   const syncSubnets = planSyncSubnets(waves, inventory.networks, problems, wavesFile);
   const sourceCidrs = inventory.networks.map((n) => n.cidr).filter((c) => parseCidr(c) !== undefined);
