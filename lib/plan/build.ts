@@ -131,6 +131,26 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
   });
   problems.push(...findDuplicateVmNames(inventory.vms, inventoryFile));
   problems.push(...findDuplicateIps(held, inventoryFile));
+  // One line for every portgroup without a subnet (each VM using one is also blocked by it).
+  const unmapped = new Map<string, number>();
+  for (const planned of plannedByWave.values()) {
+    for (const vm of planned) {
+      for (const pg of new Set(vm.nics.filter((n) => n.subnet === "").map((n) => n.portgroup))) unmapped.set(pg, (unmapped.get(pg) ?? 0) + 1);
+    }
+  }
+  if (unmapped.size > 0) {
+    const names = [...unmapped.keys()].sort();
+    problems.push(
+      problem({
+        file: networksFile,
+        field: "networks",
+        message: `${names.length} portgroup(s) have no subnet, so their VMs are blocked: ${names.map((pg) => `${pg} (${unmapped.get(pg)} VM${unmapped.get(pg) === 1 ? "" : "s"})`).join(", ")}`,
+        received: names.join(", "),
+        expected: "a subnet (CIDR, gateway) for every portgroup a NIC uses",
+        fix: `add ${names.length === 1 ? "this portgroup" : "these portgroups"} to the networks file with their CIDR and gateway, or as aliases of the network they belong to`,
+      }),
+    );
+  }
 
   // Mirrored subnets: validate each used one, then overlaps among them.
   const usedNetworks = [...usedPortgroups].map((pg) => networks.get(pg)!).sort((a, b) => a.index - b.index);

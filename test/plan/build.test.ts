@@ -204,7 +204,8 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
       {},
       { web: "10.1.1.0/24", wide: "10.1.0.0/16" },
     );
-    expect(errors(p.problems).map((x) => x.field)).toEqual(["nics[0].portgroup"]);
+    expect(errors(p.problems).map((x) => x.field)).toEqual(["nics[0].portgroup", "networks"]);
+    expect(errors(p.problems)[1]!.message).toMatch(/^1 portgroup\(s\) have no subnet, so their VMs are blocked: .* \(1 VM\)$/);
     expect(errors(q.problems)).toEqual([expect.objectContaining({ file: "inv.yaml", field: "networks[0].cidr", received: "10.1.1.0/24", message: expect.stringContaining("overlaps 10.1.0.0/16") })]);
   });
 
