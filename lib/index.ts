@@ -18,6 +18,8 @@ export * from "./providers";
 export * from "./plan";
 export {
   loadInventory,
+  readInventory,
+  readRvtools,
   loadNetworks,
   loadWaves,
   loadRvtools,
@@ -32,6 +34,8 @@ export {
   type Network,
   type WavesFile,
   type LoadInventoryOptions,
+  type InventoryReading,
+  type RejectedVm,
 } from "./inventory";
 export {
   sync,

@@ -6,7 +6,8 @@
  */
 import { Command, CommanderError } from "commander";
 import { packageVersion } from "../package";
-import { InputError, formatProblem } from "../problems";
+import { InputError } from "../problems";
+import { ExitWith, writeProblems } from "./report";
 import { register as registerPlan } from "./commands/plan";
 import { register as registerPreview } from "./commands/preview";
 import { register as registerAgent } from "./commands/agent";
@@ -25,13 +26,41 @@ export class CheckFailed extends Error {
   }
 }
 
+/** The exit codes, as every command's help shows them. */
+export const EXIT_CODES_HELP = `
+Exit codes:
+  0  success
+  1  a check ran and failed (digests differ, a mandatory policy failed)
+  2  bad input: every problem is printed (rehost plan still prints the plan, with its blocked VMs)
+  3  an unexpected failure (REHOST_DEBUG=1 prints its stack)`;
+
+/** One or two typical invocations per command, shown at the end of its --help. */
+const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
+  preview: ["rehost preview --stack wave-1 --md", "rehost preview --stack wave-1-cutover --at 2026-03-07T01:00:00+08:00 --json"],
+  agent: ["rehost agent --state /var/lib/rehost --listen 172.30.0.5:8443 --allow /dev/vdb,/dev/vdc"],
+  sync: ["rehost sync nbds://rehost@proxy:10809/web-01-disk-2000?tls-psk-file=keys.psk /dev/vdb --journal web-01.journal", "rehost sync nbd+unix:///web-01?socket=/run/web-01.sock /dev/vdb --changed bitmap:rehost-1 --bandwidth 200M --json"],
+  verify: ["rehost verify nbd+unix:///web-01?socket=/run/web-01.sock /dev/vdb     # exit 0 equal, 1 different"],
+  lab: ["rehost lab", "rehost lab --wave lab --keep --json > lab.json"],
+  adapt: ["rehost adapt clone.raw --plan plan.json --vm app-01 --cloud-init --json"],
+};
+
 export function buildProgram(): Command {
   const program = new Command("rehost")
     .description("Migrate VMware vSphere VMs to Alibaba Cloud ECS wave by wave, keeping every IP address.")
     .version(packageVersion())
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .addHelpText("after", EXIT_CODES_HELP);
   for (const register of commandRegistrations()) register(program);
+  for (const command of program.commands) {
+    // Required options say so in --help (commander lists them like the others).
+    for (const option of command.options) {
+      if (option.mandatory && !option.description.endsWith("(required)")) option.description = `${option.description} (required)`;
+    }
+    const examples = EXAMPLES[command.name()];
+    if (examples !== undefined) command.addHelpText("after", `\nExamples:\n${examples.map((e) => `  ${e}`).join("\n")}`);
+    command.addHelpText("after", EXIT_CODES_HELP);
+  }
   return program;
 }
 
@@ -44,7 +73,24 @@ function commandRegistrations(): Array<(program: Command) => void> {
   return [registerPlan, registerPreview, registerAgent, registerProxy, registerSync, registerVerify, registerInventory, registerLab, registerAdapt];
 }
 
+/**
+ * A reader that goes away early (`rehost plan --format json | head -1`) closes the pipe: what is
+ * left to write is dropped instead of failing with EPIPE, and the exit code stays the command's.
+ */
+function ignoreClosedPipe(stream: NodeJS.WriteStream): void {
+  if (stream.listenerCount("error") > 0 && (stream as { rehostPipeGuard?: boolean }).rehostPipeGuard) return;
+  (stream as { rehostPipeGuard?: boolean }).rehostPipeGuard = true;
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED") {
+      stream.destroy();
+      return;
+    }
+    throw err;
+  });
+}
+
 export async function main(argv: readonly string[]): Promise<void> {
+  ignoreClosedPipe(process.stdout);
   const program = buildProgram();
   try {
     await program.parseAsync([...argv]);
@@ -58,8 +104,9 @@ function exitCodeFor(err: unknown): number {
     // --help and --version end with code 0; usage errors are bad input.
     return err.exitCode === 0 ? 0 : 2;
   }
+  if (err instanceof ExitWith) return err.code;
   if (err instanceof InputError) {
-    for (const p of err.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    writeProblems(process.stderr, err.problems);
     return 2;
   }
   if (err instanceof CheckFailed) {

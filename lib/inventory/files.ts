@@ -48,15 +48,66 @@ export async function readDocument(file: string): Promise<unknown> {
       ),
     );
   }
-  return doc.toJS({ maxAliasCount: 1000 });
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (err) {
+    // An "alias bomb" (aliases of aliases expanding to millions of nodes) is refused by the
+    // parser; so is any other document that cannot become plain data.
+    const excessive = /alias/i.test((err as Error).message);
+    throw new InputError(
+      problem({
+        file,
+        message: excessive ? `The YAML document expands its aliases (*name) more than ${MAX_ALIASES} times` : `The YAML document cannot be read as data: ${(err as Error).message}`,
+        received: excessive ? "aliases that expand to a very large document" : (err as Error).message,
+        expected: "a YAML document of plain maps and lists",
+        fix: excessive ? "write the values out instead of repeating nested aliases" : "correct the document",
+      }),
+    );
+  }
 }
 
-/** Reads a whole text file; a missing or unreadable file is an `InputError`. */
+/** Aliases a YAML document may expand, so a small file cannot grow into an enormous one. */
+const MAX_ALIASES = 1000;
+
+/** Reads a whole text file in the encoding `decodeText` finds; a missing or unreadable file is an `InputError`. */
 export async function readText(file: string): Promise<string> {
+  let bytes: Buffer;
   try {
-    return await fs.promises.readFile(file, "utf8");
+    bytes = await fs.promises.readFile(file);
   } catch (err) {
     throw new InputError(unreadable(file, err));
+  }
+  return decodeText(bytes).text;
+}
+
+/** The encodings `decodeText` tells apart. */
+export type TextEncoding = "utf-8" | "utf-16le" | "utf-16be" | "windows-1252";
+
+/**
+ * The text of a file whose encoding is not declared, as Windows tools write them: a byte-order
+ * mark (UTF-8, UTF-16 LE or BE) decides; without one, NUL bytes at every other position mean
+ * UTF-16 (little- or big-endian by their side); else UTF-8 when the bytes are valid UTF-8, and
+ * Windows-1252 (a superset of Latin-1) when they are not. The mark is not part of the text.
+ */
+export function decodeText(bytes: Uint8Array): { text: string; encoding: TextEncoding } {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) return { text: buf.subarray(3).toString("utf8"), encoding: "utf-8" };
+  if (buf[0] === 0xff && buf[1] === 0xfe) return { text: buf.subarray(2).toString("utf16le"), encoding: "utf-16le" };
+  if (buf[0] === 0xfe && buf[1] === 0xff) return { text: Buffer.from(buf.subarray(2)).swap16().toString("utf16le"), encoding: "utf-16be" };
+  const sample = buf.subarray(0, Math.min(buf.length, 4096) & ~1);
+  let evenNul = 0;
+  let oddNul = 0;
+  for (let i = 0; i < sample.length; i += 2) {
+    if (sample[i] === 0) evenNul++;
+    if (sample[i + 1] === 0) oddNul++;
+  }
+  const pairs = sample.length / 2;
+  if (pairs > 0 && oddNul > pairs * 0.3 && evenNul < pairs * 0.05) return { text: buf.subarray(0, buf.length & ~1).toString("utf16le"), encoding: "utf-16le" };
+  if (pairs > 0 && evenNul > pairs * 0.3 && oddNul < pairs * 0.05) return { text: Buffer.from(buf.subarray(0, buf.length & ~1)).swap16().toString("utf16le"), encoding: "utf-16be" };
+  try {
+    return { text: new TextDecoder("utf-8", { fatal: true }).decode(buf), encoding: "utf-8" };
+  } catch {
+    return { text: new TextDecoder("windows-1252").decode(buf), encoding: "windows-1252" };
   }
 }
 

@@ -7,6 +7,7 @@
 import { InputError, problem, type Problem } from "../problems";
 import { readDocument } from "./files";
 import { checkCidrSyntax } from "../plan/validate";
+import { compilePattern } from "./patterns";
 import { unknownKeys } from "./unknown-keys";
 import { waveOrderProblems } from "./wave-order";
 import { WavesFileSchema, type WavesFile } from "./waves";
@@ -41,6 +42,7 @@ export function parseWaves(document: unknown, file?: string): WavesFile {
     } else names.set(wave.name, i);
   });
   problems.push(...waveOrderProblems(waves, file));
+  problems.push(...selectorProblems(waves, at));
   waves.waves.forEach((wave, i) => {
     if (wave.window) problems.push(...windowProblems(wave.window, `waves[${i}].window`, wave.name, at));
   });
@@ -110,4 +112,46 @@ function windowProblems(window: { start: string; end: string }, field: string, w
 
 function cidrProblems(text: string, field: string, at: { file?: string }): Problem[] {
   return checkCidrSyntax(text, { ...at, field }, "range").problems;
+}
+
+/** The member lists that take patterns. */
+export const PATTERN_SELECTORS = ["names", "clusters", "hosts", "datastores", "resourcePools", "annotations"] as const;
+
+/** Patterns that do not compile, and more than one wave taking `rest`. */
+function selectorProblems(waves: WavesFile, at: { file?: string }): Problem[] {
+  const problems: Problem[] = [];
+  const rest: number[] = [];
+  waves.waves.forEach((wave, w) => {
+    const check = (pattern: string, field: string) => {
+      const compiled = compilePattern(pattern);
+      if (compiled.error !== undefined) {
+        problems.push(
+          problem({
+            ...at,
+            field,
+            received: JSON.stringify(pattern),
+            expected: "a glob such as szx-web-* or a regular expression between slashes such as /^szx-(web|app)-\\d+$/",
+            fix: `correct the pattern (${compiled.error})`,
+            message: `A member pattern of wave ${wave.name} does not compile`,
+          }),
+        );
+      }
+    };
+    for (const list of PATTERN_SELECTORS) wave.members[list].forEach((pattern, i) => check(pattern, `waves[${w}].members.${list}[${i}]`));
+    for (const [name, pattern] of Object.entries(wave.members.attributes)) check(pattern, `waves[${w}].members.attributes.${name}`);
+    if (wave.members.rest) rest.push(w);
+  });
+  for (const w of rest.slice(1)) {
+    problems.push(
+      problem({
+        ...at,
+        field: `waves[${w}].members.rest`,
+        received: "true",
+        expected: `rest: true on one wave only (waves[${rest[0]}] has it)`,
+        fix: "keep rest: true on the wave that takes the VMs no other wave selects",
+        message: `Waves ${waves.waves[rest[0]!]!.name} and ${waves.waves[w]!.name} both take the rest of the inventory`,
+      }),
+    );
+  }
+  return problems;
 }

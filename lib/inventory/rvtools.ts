@@ -1,31 +1,42 @@
 /**
  * The RVTools loader: the vInfo, vDisk and vNetwork tabs of an RVTools export, either as CSV
- * files in a directory (`RVTools_tabvInfo.csv` or `vInfo.csv`, ...) or as an `.xlsx` workbook.
+ * files in a directory (`RVTools_tabvInfo.csv` or `vInfo.csv`, ...) or as an `.xlsx` workbook as
+ * RVTools writes it (namespace-prefixed SpreadsheetML, read by `./xlsx`).
  *
- * Columns are found by name, not position, under the headers RVTools writes in its workbook
- * (`VM`, `Capacity MiB`, `IPv4 Address`, ...) or the prefixed names of its CSV export
- * (`vInfoVMName`, `vDiskCapacityMiB`, `vNetworkIPv4Address`, ...); case, spaces and punctuation
- * are ignored, and extra columns do not matter. RVTools has no prefix lengths: subnets come from
- * a networks file. Every malformed cell and missing column is reported at once.
+ * Columns are found by name, not position, under the headers RVTools 4.x writes in its workbook
+ * (`VM`, `Capacity MiB`, `IPv4 Address`, ...), the prefixed names of its CSV export
+ * (`vInfoVMName`, `vDiskCapacityMiB`, ...) and the headers of RVTools 3.x (`Capacity MB`,
+ * `Provisioned MB`); case, spaces and punctuation are ignored, and extra columns do not matter.
+ * CSV files may be UTF-8 or UTF-16 (with or without a byte-order mark), and numbers may carry
+ * the decimal commas and thousands separators of a locale export. Summary rows (`Total`) are
+ * skipped. RVTools has no prefix lengths: subnets come from a networks file.
+ *
+ * Every malformed cell and missing column is reported at once. A VM whose own rows are malformed
+ * is left out of the inventory and listed as rejected with every reason (`readRvtools`); only a
+ * file that cannot be read at all (a missing tab or required column) stops the load.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { InputError, problem, type Problem } from "../problems";
-import { readText, unreadable } from "./files";
+import { decodeText, unreadable } from "./files";
 import { isIpv4, isLinkLocal } from "../plan/cidr";
-import { InventorySchema, type Disk, type GuestOs, type Inventory, type Nic, type Vm } from "./schema";
-import { problemsFromZod, vmListLocator } from "./zod-problems";
+import { rejectedVms, type InventoryReading } from "./reading";
+import { VmSchema, type Disk, type GuestOs, type Nic, type Vm } from "./schema";
+import { problemsFromZod } from "./zod-problems";
+import { XlsxFormatError, readXlsx } from "./xlsx";
 
 /** The RVTools tabs the loader reads. */
 export type RvtoolsTab = "vInfo" | "vDisk" | "vNetwork";
 
+const TABS: readonly RvtoolsTab[] = ["vInfo", "vDisk", "vNetwork"];
+
 /** A column the loader reads: the header RVTools writes in its workbook and its other names. */
 export interface RvtoolsColumn {
   readonly key: string;
-  /** The header as RVTools writes it in its xlsx workbook. */
+  /** The header as RVTools 4.x writes it in its xlsx workbook. */
   readonly header: string;
-  /** Other accepted headers, e.g. the prefixed names of the CSV export. */
+  /** Other accepted headers: the prefixed names of the CSV export, the headers of RVTools 3.x. */
   readonly aliases: readonly string[];
   readonly required: boolean;
 }
@@ -41,27 +52,33 @@ export const RVTOOLS_COLUMNS: Readonly<Record<RvtoolsTab, readonly RvtoolsColumn
     column("powerState", "Powerstate", ["vInfoPowerstate"], true),
     column("template", "Template", ["vInfoTemplate"]),
     column("cpus", "CPUs", ["vInfoCPUs"], true),
-    column("memory", "Memory", ["vInfoMemory", "Memory MiB"], true),
-    column("provisioned", "Provisioned MiB", ["vInfoProvisioned", "vInfoProvisionedMiB"]),
-    column("inUse", "In Use MiB", ["vInfoInUse", "vInfoInUseMiB"]),
+    column("memory", "Memory", ["vInfoMemory", "Memory MiB", "Memory MB"], true),
+    column("provisioned", "Provisioned MiB", ["vInfoProvisioned", "vInfoProvisionedMiB", "Provisioned MB", "vInfoProvisionedMB"]),
+    column("inUse", "In Use MiB", ["vInfoInUse", "vInfoInUseMiB", "In Use MB", "vInfoInUseMB"]),
     column("firmware", "Firmware", ["vInfoFirmware"]),
-    column("os", "OS according to the configuration file", ["vInfoOS", "vInfoOSConfig"], true),
+    column("os", "OS according to the configuration file", ["vInfoOS", "vInfoOSConfig", "OS"], true),
     column("osTools", "OS according to the VMware Tools", ["vInfoOSTools"]),
-    column("uuid", "VM UUID", ["vInfoUUID", "vInfoVMUUID"], true),
+    column("uuid", "VM UUID", ["vInfoUUID", "vInfoVMUUID", "UUID", "BIOS UUID"], true),
     column("folder", "Folder", ["vInfoFolder"]),
+    column("resourcePool", "Resource pool", ["vInfoResourcePool", "vInfoResourcepool"]),
+    column("annotation", "Annotation", ["vInfoAnnotation"]),
+    column("datacenter", "Datacenter", ["vInfoDataCenter", "vInfoDatacenter"]),
+    column("cluster", "Cluster", ["vInfoCluster"]),
+    column("host", "Host", ["vInfoHost"]),
   ],
   vDisk: [
     column("vm", "VM", ["vDiskVMName", "vDiskVM"], true),
     column("template", "Template", ["vDiskTemplate"]),
     column("label", "Disk", ["vDiskName", "vDiskDisk"], true),
     column("key", "Disk Key", ["vDiskKey", "vDiskDiskKey"]),
-    column("capacity", "Capacity MiB", ["vDiskCapacityMiB", "vDiskCapacity"], true),
+    column("capacity", "Capacity MiB", ["vDiskCapacityMiB", "vDiskCapacity", "Capacity MB", "vDiskCapacityMB"], true),
     column("thin", "Thin", ["vDiskThin"]),
     column("mode", "Disk Mode", ["vDiskDiskMode", "vDiskMode"]),
     column("raw", "Raw", ["vDiskRaw"]),
     column("rawMode", "Raw Com. Mode", ["Raw Comp. Mode", "vDiskRawComMode", "vDiskRawCompMode"]),
     column("controller", "Controller", ["vDiskController"]),
-    column("path", "Path", ["Disk Path", "vDiskPath", "vDiskDiskPath"]),
+    // RVTools 4.x writes the disk's file under `Disk Path` and the VM's folder under `Path`.
+    column("path", "Disk Path", ["vDiskDiskPath", "Path", "vDiskPath"]),
   ],
   vNetwork: [
     column("vm", "VM", ["vNetworkVMName", "vNetworkVM"], true),
@@ -70,8 +87,15 @@ export const RVTOOLS_COLUMNS: Readonly<Record<RvtoolsTab, readonly RvtoolsColumn
     column("adapter", "Adapter", ["vNetworkAdapter"]),
     column("network", "Network", ["vNetworkName", "vNetworkNetwork", "vNetworkPortgroup"], true),
     column("mac", "Mac Address", ["vNetworkMacAddress", "vNetworkMAC"], true),
-    column("ipv4", "IPv4 Address", ["vNetworkIPv4Address", "vNetworkIP4Address", "vNetworkIpv4"], true),
+    column("ipv4", "IPv4 Address", ["vNetworkIPv4Address", "vNetworkIP4Address", "vNetworkIpv4", "IP Address", "vNetworkIPAddress"], true),
   ],
+};
+
+/** The numeric columns of each tab, whose cells decide a file's number format. */
+const NUMERIC: Readonly<Record<RvtoolsTab, readonly string[]>> = {
+  vInfo: ["cpus", "memory", "provisioned", "inUse"],
+  vDisk: ["key", "capacity"],
+  vNetwork: [],
 };
 
 /** One tab read from a CSV file or a worksheet: headers and rows of cell text. */
@@ -80,6 +104,8 @@ export interface RvtoolsTable {
   readonly source: string;
   readonly headers: readonly string[];
   readonly rows: readonly RvtoolsRow[];
+  /** The CSV delimiter, when the table is a CSV file (a hint for the number format). */
+  readonly delimiter?: string;
 }
 
 /** A data row: its row number in the file (1 is the header) and its cells. */
@@ -90,7 +116,7 @@ export interface RvtoolsRow {
 
 /** Whether `file` looks like an RVTools workbook, CSV file or export directory (not YAML/JSON). */
 export function isRvtoolsPath(file: string): boolean {
-  if (/\.(xlsx|xls|csv)$/i.test(file)) return true;
+  if (/\.(xlsx|xlsm|xls|csv)$/i.test(file)) return true;
   try {
     return fs.statSync(file).isDirectory();
   } catch {
@@ -101,8 +127,19 @@ export function isRvtoolsPath(file: string): boolean {
 /**
  * Loads an RVTools export (directory of CSVs, one CSV file of that directory, or an `.xlsx`
  * workbook) into an inventory without networks.
+ * @throws InputError listing every problem when any is an error.
  */
-export async function loadRvtools(file: string): Promise<Inventory> {
+export async function loadRvtools(file: string): Promise<InventoryReading["inventory"]> {
+  const reading = await readRvtools(file);
+  if (reading.problems.some((p) => p.severity === "error")) throw new InputError(reading.problems);
+  return reading.inventory;
+}
+
+/**
+ * Reads an RVTools export leniently: VMs with malformed rows are left out and listed as rejected.
+ * @throws InputError when the export cannot be read at all (unreadable, missing tabs or columns).
+ */
+export async function readRvtools(file: string): Promise<InventoryReading> {
   if (/\.xls$/i.test(file)) {
     throw new InputError(
       problem({ file, message: "The file is an old Excel .xls workbook", expected: "an .xlsx workbook or a directory of RVTools CSV files", fix: "export from RVTools again as .xlsx or CSV" }),
@@ -110,7 +147,7 @@ export async function loadRvtools(file: string): Promise<Inventory> {
   }
   // One CSV file of the export stands for its directory, which holds the other tabs.
   const source = /\.csv$/i.test(file) ? path.dirname(file) : file;
-  const tables = /\.xlsx$/i.test(source) ? await readWorkbook(source) : await readCsvDirectory(source);
+  const tables = /\.(xlsx|xlsm)$/i.test(source) ? await readWorkbook(source) : await readCsvDirectory(source);
   return inventoryFromTables(tables, source);
 }
 
@@ -129,7 +166,7 @@ export async function readCsvDirectory(dir: string): Promise<Record<RvtoolsTab, 
   }
   const problems: Problem[] = [];
   const found: Partial<Record<RvtoolsTab, string>> = {};
-  for (const tab of ["vInfo", "vDisk", "vNetwork"] as const) {
+  for (const tab of TABS) {
     const matches = names.filter((n) => tabFilePattern(tab).test(n)).sort();
     if (matches.length === 0) {
       problems.push(
@@ -157,20 +194,27 @@ export async function readCsvDirectory(dir: string): Promise<Record<RvtoolsTab, 
   }
   if (problems.length > 0) throw new InputError(problems);
   const tables = {} as Record<RvtoolsTab, RvtoolsTable>;
-  for (const tab of ["vInfo", "vDisk", "vNetwork"] as const) {
+  for (const tab of TABS) {
     const file = path.join(dir, found[tab]!);
-    tables[tab] = csvTable(await readText(file), file);
+    let bytes: Buffer;
+    try {
+      bytes = await fs.promises.readFile(file);
+    } catch (err) {
+      throw new InputError(unreadable(file, err));
+    }
+    tables[tab] = csvTable(decodeText(bytes).text, file);
   }
   return tables;
 }
 
 /** Parses one CSV file; the delimiter (comma, semicolon or tab) is taken from the header line. */
 export function csvTable(text: string, source: string): RvtoolsTable {
-  const firstLine = text.replace(/^\uFEFF/, "").split(/\r?\n/, 1)[0] ?? "";
+  const body = text.replace(/^\uFEFF/, "");
+  const firstLine = body.split(/\r?\n/, 1)[0] ?? "";
   const delimiter = [",", ";", "\t"].map((d) => ({ d, n: firstLine.split(d).length })).sort((a, b) => b.n - a.n)[0]!.d;
   let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
-    records = parseCsv(text, { bom: true, delimiter, relax_column_count: true, skip_empty_lines: true, skip_records_with_empty_values: true, info: true }) as unknown as typeof records;
+    records = parseCsv(body, { delimiter, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, skip_records_with_empty_values: true, info: true }) as unknown as typeof records;
   } catch (err) {
     throw new InputError(
       problem({
@@ -181,34 +225,51 @@ export function csvTable(text: string, source: string): RvtoolsTable {
       }),
     );
   }
-  const [header, ...body] = records;
+  const [header, ...rest] = records;
   // `info.lines` is the line a record ends on, so a row's number is that of its (last) line.
-  return { source, headers: header?.record ?? [], rows: body.map(({ record, info }) => ({ line: info.lines, cells: record })) };
+  return { source, delimiter, headers: header?.record ?? [], rows: rest.map(({ record, info }) => ({ line: info.lines, cells: record })) };
+}
+
+/** Whether a worksheet name is the tab `tab` (`vInfo`, or `tabvInfo` as some exports name it). */
+function isTab(name: string, tab: RvtoolsTab): boolean {
+  const n = name.trim().toLowerCase();
+  return n === tab.toLowerCase() || n === `tab${tab.toLowerCase()}`;
 }
 
 /** Reads the three tabs from the worksheets of an RVTools `.xlsx` workbook. */
 export async function readWorkbook(file: string): Promise<Record<RvtoolsTab, RvtoolsTable>> {
-  const ExcelJS = await import("exceljs");
-  const workbook = new ExcelJS.default.Workbook();
+  let workbook: Awaited<ReturnType<typeof readXlsx>>;
   try {
-    await workbook.xlsx.readFile(file);
+    // Only the columns the loader reads (an RVTools vInfo has about 90): the others stay empty.
+    const chooser = (name: string) => {
+      const tab = TABS.find((t) => isTab(name, t));
+      if (tab === undefined) return undefined;
+      return (headers: readonly string[]) => {
+        const { index } = resolveColumns({ source: name, headers, rows: [] }, tab);
+        const keep = new Set(Object.values(index));
+        if (tab === "vInfo") for (const a of attributeColumns(headers, index)) keep.add(a.at);
+        return keep;
+      };
+    };
+    workbook = await readXlsx(file, (name) => TABS.some((tab) => isTab(name, tab)), chooser);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== undefined) throw new InputError(unreadable(file, err));
-    throw new InputError(
-      problem({ file, message: `The file is not an xlsx workbook: ${(err as Error).message}`, expected: "an RVTools .xlsx export", fix: "export again from RVTools" }),
-    );
+    if (err instanceof XlsxFormatError) {
+      throw new InputError(problem({ file, message: `The file is not an xlsx workbook: ${err.message}`, expected: "an RVTools .xlsx export", fix: "export again from RVTools (File → Export all to Excel)" }));
+    }
+    if (typeof (err as NodeJS.ErrnoException).code === "string") throw new InputError(unreadable(file, err));
+    throw err;
   }
   const problems: Problem[] = [];
   const tables = {} as Record<RvtoolsTab, RvtoolsTable>;
-  for (const tab of ["vInfo", "vDisk", "vNetwork"] as const) {
-    const sheet = workbook.worksheets.find((ws) => ws.name.toLowerCase() === tab.toLowerCase() || ws.name.toLowerCase() === `tab${tab.toLowerCase()}`);
-    if (!sheet) {
+  for (const tab of TABS) {
+    const name = workbook.sheetNames.find((n) => isTab(n, tab));
+    const rows = name !== undefined ? workbook.sheets.get(name) : undefined;
+    if (name === undefined || rows === undefined) {
       problems.push(
         problem({
           file,
           field: tab,
-          received: workbook.worksheets.map((ws) => ws.name).join(", ") || "no worksheets",
+          received: workbook.sheetNames.join(", ") || "no worksheets",
           expected: `a worksheet named ${tab}`,
           fix: `export the ${tab} tab with RVTools`,
           message: `The workbook has no ${tab} worksheet`,
@@ -216,34 +277,11 @@ export async function readWorkbook(file: string): Promise<Record<RvtoolsTab, Rvt
       );
       continue;
     }
-    let headers: string[] = [];
-    const rows: RvtoolsRow[] = [];
-    sheet.eachRow({ includeEmpty: false }, (row, rowNumber) => {
-      const cells: string[] = [];
-      row.eachCell({ includeEmpty: true }, (cell, col) => {
-        cells[col - 1] = cellText(cell.value);
-      });
-      for (let i = 0; i < cells.length; i++) cells[i] ??= "";
-      if (headers.length === 0) headers = cells;
-      else rows.push({ line: rowNumber, cells });
-    });
-    tables[tab] = { source: `${file}#${tab}`, headers, rows };
+    const [header, ...rest] = rows;
+    tables[tab] = { source: `${file}#${name}`, headers: header?.cells ?? [], rows: rest.filter((r) => r.cells.some((c) => c.trim() !== "")) };
   }
   if (problems.length > 0) throw new InputError(problems);
   return tables;
-}
-
-/** The text of an exceljs cell value (numbers, booleans, rich text, formula results, dates). */
-function cellText(value: unknown): string {
-  if (value === null || value === undefined) return "";
-  if (value instanceof Date) return value.toISOString();
-  if (typeof value !== "object") return String(value);
-  const v = value as { richText?: Array<{ text: string }>; result?: unknown; text?: unknown; error?: string };
-  if (v.richText) return v.richText.map((r) => r.text).join("");
-  if ("result" in v) return cellText(v.result);
-  if (v.text !== undefined) return cellText(v.text);
-  if (v.error !== undefined) return v.error;
-  return String(value);
 }
 
 const normalise = (header: string): string => header.toLowerCase().replace(/[^a-z0-9]/g, "");
@@ -275,6 +313,76 @@ export function resolveColumns(table: RvtoolsTable, tab: RvtoolsTab): { index: R
   }
   return { index, problems };
 }
+
+/**
+ * The custom-attribute columns of vInfo: RVTools writes one column per vSphere custom field
+ * between `Annotation` and `Datacenter`. Returns their indexes and names (the headers as written).
+ */
+export function attributeColumns(headers: readonly string[], index: Readonly<Record<string, number>>): Array<{ at: number; name: string }> {
+  const from = index.annotation;
+  const to = index.datacenter;
+  if (from === undefined || to === undefined || to <= from + 1) return [];
+  const known = new Set(Object.values(index));
+  const out: Array<{ at: number; name: string }> = [];
+  for (let i = from + 1; i < to; i++) {
+    const name = (headers[i] ?? "").trim();
+    if (!known.has(i) && name !== "") out.push({ at: i, name: name.replace(/^vInfo/, "") });
+  }
+  return out;
+}
+
+const DIGITS = /^[0-9]{1,15}$/;
+
+/** How a file writes numbers: the decimal separator; the other separators are thousands separators. */
+export interface NumberFormat {
+  readonly decimal: "." | ",";
+}
+
+/**
+ * The number format of a file from its numeric cells: a decimal comma when cells such as `2,5`,
+ * `1.048.576,00` or `40.960` (with a `;` delimiter) say so; a decimal point otherwise. A cell
+ * like `1,024` says nothing alone: in a comma-delimited file it had to be quoted, so its comma
+ * separates thousands.
+ */
+export function detectNumberFormat(samples: Iterable<string>, delimiter?: string): NumberFormat {
+  let comma = 0;
+  let point = 0;
+  for (const raw of samples) {
+    if (DIGITS.test(raw)) continue;
+    const s = raw.trim().replace(/[\s\u00a0\u202f'’]/g, "");
+    if (s === "" || /^-?\d+$/.test(s)) continue;
+    const lastComma = s.lastIndexOf(",");
+    const lastPoint = s.lastIndexOf(".");
+    if (lastComma >= 0 && lastPoint >= 0) {
+      if (lastComma > lastPoint) comma++;
+      else point++;
+    } else if (/^-?\d+,(\d{1,2}|\d{4,})$/.test(s) || /^-?\d{1,3}(\.\d{3}){2,}$/.test(s)) comma++;
+    else if (/^-?\d+\.(\d{1,2}|\d{4,})$/.test(s) || /^-?\d{1,3}(,\d{3}){2,}$/.test(s)) point++;
+  }
+  if (comma > point) return { decimal: "," };
+  if (point > comma) return { decimal: "." };
+  return { decimal: delimiter === ";" || delimiter === "\t" ? "," : "." };
+}
+
+/**
+ * A number as a locale export writes it: spaces, non-breaking spaces and apostrophes between
+ * digit groups dropped, the thousands separator of `format` dropped where it groups three
+ * digits, its decimal separator read as the point. `undefined` when the text is no number.
+ */
+export function parseNumber(text: string, format: NumberFormat = { decimal: "." }): number | undefined {
+  if (DIGITS.test(text)) return Number(text);
+  let s = text.trim().replace(/[\s\u00a0\u202f'’]/g, "");
+  if (s === "") return undefined;
+  if (format.decimal === ",") {
+    if (/^-?\d{1,3}(\.\d{3})+(,\d+)?$/.test(s)) s = s.replace(/\./g, "");
+    s = s.replace(",", ".");
+  } else if (/^-?\d{1,3}(,\d{3})+(\.\d+)?$/.test(s)) s = s.replace(/,/g, "");
+  if (!/^-?\d+(\.\d+)?([eE][+-]?\d+)?$/.test(s)) return undefined;
+  return Number(s);
+}
+
+/** Names a summary row carries in its first cell (`Total`, `Sum`, `Gesamt`, `合计`). */
+const SUMMARY_NAME = /^(grand\s*)?(totals?|sum|summe|gesamt|totaal|totale|somme|合计|總計|总计|小计|合計)\b\s*:?/iu;
 
 /** Proportional share of a VM's `In Use MiB` given to each disk, in bytes (capped at capacity). */
 export function allocatedFromInUse(capacities: readonly number[], inUseMiB: number | undefined): Array<number | undefined> {
@@ -321,11 +429,15 @@ export function splitAddresses(cell: string): { ips: string[]; malformed: string
 
 const POWER_STATES: Record<string, Vm["powerState"]> = { poweredon: "poweredOn", poweredoff: "poweredOff", suspended: "suspended" };
 
-/** Builds the inventory from the three tables; every malformed cell is one problem. */
-export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, file: string): Inventory {
+/**
+ * Builds the inventory from the three tables; every malformed cell is one problem, and a VM with
+ * an error in its own rows is left out of the inventory and listed as rejected.
+ * @throws InputError when a required column is missing.
+ */
+export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, file: string): InventoryReading {
   const problems: Problem[] = [];
   const columns = {} as Record<RvtoolsTab, Record<string, number>>;
-  for (const tab of ["vInfo", "vDisk", "vNetwork"] as const) {
+  for (const tab of TABS) {
     const resolved = resolveColumns(tables[tab], tab);
     columns[tab] = resolved.index;
     problems.push(...resolved.problems);
@@ -336,10 +448,18 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
     const table = tables[tab];
     const index = columns[tab];
     const headerOf = (key: string) => table.headers[index[key]!] ?? key;
+    const cell = (row: RvtoolsRow, key: string) => (index[key] === undefined ? "" : (row.cells[index[key]!] ?? "").trim());
+    const samples = function* () {
+      for (const key of NUMERIC[tab]) if (index[key] !== undefined) for (const row of table.rows) yield row.cells[index[key]!] ?? "";
+    };
+    const format = detectNumberFormat(samples(), table.delimiter);
+    const formatNote = format.decimal === "," ? " (numbers in this file are read with a decimal comma, as its locale writes them)" : "";
     return {
       table,
+      format,
       has: (key: string) => index[key] !== undefined,
-      cell: (row: RvtoolsRow, key: string) => (index[key] === undefined ? "" : (row.cells[index[key]!] ?? "").trim()),
+      cell,
+      number: (row: RvtoolsRow, key: string) => parseNumber(cell(row, key), format),
       bad: (row: RvtoolsRow, key: string, vm: string | undefined, received: string, expected: string, message: string, fix: string) =>
         problems.push(
           problem({
@@ -347,13 +467,14 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
             ...(vm ? { vm } : {}),
             field: headerOf(key),
             received: JSON.stringify(received),
-            expected,
+            expected: NUMERIC[tab].includes(key) ? expected + formatNote : expected,
             fix,
             message: `Row ${row.line}: ${message}`,
           }),
         ),
     };
   };
+  const integer = (value: number | undefined) => (value !== undefined && Number.isInteger(value) ? value : undefined);
 
   interface Draft {
     vm: Omit<Vm, "disks" | "nics">;
@@ -366,8 +487,12 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
   const order: Draft[] = [];
 
   const info = reader("vInfo");
+  const attributes = attributeColumns(info.table.headers, columns.vInfo);
   for (const row of info.table.rows) {
     const name = info.cell(row, "name");
+    const identity = info.cell(row, "uuid") !== "" || info.cell(row, "powerState") !== "";
+    // A summary row (`Total`, or no name) carries no VM identity: skip it.
+    if (!identity && (name === "" || SUMMARY_NAME.test(name))) continue;
     if (name === "") {
       info.bad(row, "name", undefined, name, "the VM's name", "The VM name is empty", "fill in the VM column or delete the row");
       continue;
@@ -376,9 +501,9 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
       templates.add(name);
       continue;
     }
-    const cpus = integer(info.cell(row, "cpus"));
+    const cpus = integer(info.number(row, "cpus"));
     if (cpus === undefined || cpus <= 0) info.bad(row, "cpus", name, info.cell(row, "cpus"), "a positive whole number of vCPUs", `VM ${name} has an invalid vCPU count`, "correct the CPUs cell");
-    const memory = integer(info.cell(row, "memory"));
+    const memory = integer(info.number(row, "memory"));
     if (memory === undefined || memory <= 0) info.bad(row, "memory", name, info.cell(row, "memory"), "a positive whole number of MiB", `VM ${name} has an invalid memory size`, "correct the Memory cell (MiB)");
     const powerText = info.cell(row, "powerState");
     const powerState = POWER_STATES[powerText.toLowerCase().replace(/[^a-z]/g, "")];
@@ -391,13 +516,22 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
     const os = info.cell(row, "os") || info.cell(row, "osTools");
     let inUseMiB: number | undefined;
     if (info.has("inUse") && info.cell(row, "inUse") !== "") {
-      inUseMiB = decimal(info.cell(row, "inUse"));
+      inUseMiB = info.number(row, "inUse");
       if (inUseMiB === undefined || inUseMiB < 0) {
         info.bad(row, "inUse", name, info.cell(row, "inUse"), "zero or more MiB", `VM ${name} has an invalid in-use size`, "correct the In Use MiB cell");
         inUseMiB = undefined;
       }
     }
-    const folder = info.cell(row, "folder");
+    const placement: Partial<Record<"folder" | "datacenter" | "cluster" | "host" | "resourcePool" | "annotation", string>> = {};
+    for (const key of ["folder", "datacenter", "cluster", "host", "resourcePool", "annotation"] as const) {
+      const value = info.has(key) ? info.cell(row, key) : "";
+      if (value !== "") placement[key] = value;
+    }
+    const attrs: Record<string, string> = {};
+    for (const a of attributes) {
+      const value = (row.cells[a.at] ?? "").trim();
+      if (value !== "") attrs[a.name] = value;
+    }
     const draft: Draft = {
       vm: {
         uuid,
@@ -407,8 +541,14 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
         guestOs: { family: guestFamily(os), id: os === "" ? "unknown" : os },
         firmware: firmware ?? "bios",
         powerState: powerState ?? "poweredOn",
-        ...(folder !== "" ? { folder } : {}),
+        ...(placement.folder !== undefined ? { folder: placement.folder } : {}),
         tags: [],
+        ...(placement.datacenter !== undefined ? { datacenter: placement.datacenter } : {}),
+        ...(placement.cluster !== undefined ? { cluster: placement.cluster } : {}),
+        ...(placement.host !== undefined ? { host: placement.host } : {}),
+        ...(placement.resourcePool !== undefined ? { resourcePool: placement.resourcePool } : {}),
+        ...(placement.annotation !== undefined ? { annotation: placement.annotation } : {}),
+        ...(Object.keys(attrs).length > 0 ? { attributes: attrs } : {}),
       },
       disks: [],
       nics: [],
@@ -422,28 +562,32 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
     order.push(draft);
   }
 
-  const owner = (r: ReturnType<typeof reader>, row: RvtoolsRow): Draft | undefined => {
+  const owner = (r: ReturnType<typeof reader>, row: RvtoolsRow, identity: string): Draft | undefined => {
     const name = r.cell(row, "vm");
     if (templates.has(name) || isTrue(r.cell(row, "template"))) return undefined;
     const draft = drafts.get(name);
-    if (!draft) r.bad(row, "vm", name, name, "a VM listed in vInfo", `VM ${name} is not in the vInfo tab`, "export all tabs of RVTools from the same run");
+    if (!draft) {
+      // A summary row: no VM of vInfo, a `Total` label or none, and no identity of its own.
+      if (identity === "" && (name === "" || SUMMARY_NAME.test(name))) return undefined;
+      r.bad(row, "vm", name, name, "a VM listed in vInfo", `VM ${name} is not in the vInfo tab`, "export all tabs of RVTools from the same run");
+    }
     return draft;
   };
 
   const disk = reader("vDisk");
   for (const row of disk.table.rows) {
-    const draft = owner(disk, row);
+    const draft = owner(disk, row, disk.cell(row, "label"));
     if (!draft) continue;
     const vm = draft.vm.name;
     const label = disk.cell(row, "label");
     const capacityText = disk.cell(row, "capacity");
-    const capacityMiB = decimal(capacityText);
+    const capacityMiB = disk.number(row, "capacity");
     if (capacityMiB === undefined || capacityMiB <= 0) {
       disk.bad(row, "capacity", vm, capacityText, "a positive number of MiB", `Disk ${label || "(unnamed)"} of VM ${vm} has an invalid capacity`, "correct the Capacity MiB cell");
     }
     let key = 2000 + draft.disks.length;
     if (disk.has("key") && disk.cell(row, "key") !== "") {
-      const parsed = integer(disk.cell(row, "key"));
+      const parsed = integer(disk.number(row, "key"));
       if (parsed === undefined || parsed < 0) disk.bad(row, "key", vm, disk.cell(row, "key"), "a whole number like 2000", `Disk ${label} of VM ${vm} has an invalid device key`, "correct the Disk Key cell");
       else key = parsed;
     }
@@ -475,7 +619,7 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
 
   const net = reader("vNetwork");
   for (const row of net.table.rows) {
-    const draft = owner(net, row);
+    const draft = owner(net, row, net.cell(row, "mac"));
     if (!draft) continue;
     const vm = draft.vm.name;
     const macText = net.cell(row, "mac");
@@ -493,6 +637,7 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
   }
 
   const vms: Vm[] = [];
+  const faulty = new Set(problems.flatMap((p) => (p.severity === "error" && p.vm !== undefined ? [p.vm] : [])));
   for (const draft of order) {
     if (draft.disks.length === 0) {
       problems.push(
@@ -513,18 +658,21 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
       disks.map((d) => d.capacityBytes),
       draft.inUseMiB,
     );
-    vms.push({
+    const candidate = {
       ...draft.vm,
       disks: disks.map((d, i) => (allocated[i] !== undefined ? { ...d, allocatedBytes: allocated[i] } : d)),
       nics: draft.nics,
-    });
+    };
+    // A VM whose cells were reported is rejected already; the schema would repeat them.
+    if (faulty.has(draft.vm.name)) continue;
+    const parsed = VmSchema.safeParse(candidate, { reportInput: true });
+    if (parsed.success) vms.push(parsed.data);
+    else problems.push(...problemsFromZod(parsed.error, { file, input: candidate, vmNameAt: (p) => ({ vm: draft.vm.name, field: p }) }));
   }
-  if (problems.length > 0) throw new InputError(problems);
 
-  const inventory = { vms, networks: [] };
-  const parsed = InventorySchema.safeParse(inventory, { reportInput: true });
-  if (!parsed.success) throw new InputError(problemsFromZod(parsed.error, { file, input: inventory, vmNameAt: vmListLocator(inventory) }));
-  return parsed.data;
+  const rejected = rejectedVms(problems);
+  const out = new Set(rejected.map((r) => r.name));
+  return { inventory: { vms: vms.filter((vm) => !out.has(vm.name)), networks: [] }, rejected, problems };
 }
 
 function isTrue(text: string): boolean {
@@ -536,14 +684,4 @@ function boolean(text: string): boolean | undefined {
   if (t === "true" || t === "yes" || t === "1") return true;
   if (t === "false" || t === "no" || t === "0") return false;
   return undefined;
-}
-
-function decimal(text: string): number | undefined {
-  if (!/^-?[0-9]+(\.[0-9]+)?$/.test(text.trim())) return undefined;
-  return Number(text);
-}
-
-function integer(text: string): number | undefined {
-  const value = decimal(text);
-  return value !== undefined && Number.isInteger(value) ? value : undefined;
 }

@@ -53,6 +53,15 @@ export const VmSchema = z.object({
   powerState: z.enum(["poweredOn", "poweredOff", "suspended"]).default("poweredOn"),
   folder: z.string().optional(),
   tags: z.array(z.string()).default([]),
+  /** Where the VM runs in vSphere, when known; waves may select by each of these. */
+  datacenter: z.string().optional(),
+  cluster: z.string().optional(),
+  host: z.string().optional(),
+  resourcePool: z.string().optional(),
+  /** The VM's notes (vSphere annotation). */
+  annotation: z.string().optional(),
+  /** Custom attributes (vSphere custom fields) by name, when known. */
+  attributes: z.record(z.string(), z.string()).optional(),
   disks: z.array(DiskSchema).min(1),
   nics: z.array(NicSchema).default([]),
 });
@@ -64,6 +73,11 @@ export const NetworkSchema = z.object({
   cidr: z.string(),
   gateway: z.string().optional(),
   vlan: z.number().int().min(0).max(4094).optional(),
+  /**
+   * Other portgroups that carry the same subnet (a standard and a distributed switch, or two VLAN
+   * names): their NICs are placed in this network's vSwitch.
+   */
+  aliases: z.array(z.string().min(1)).optional(),
 });
 
 export const InventorySchema = z.object({

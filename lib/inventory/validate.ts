@@ -90,6 +90,21 @@ export function validateNetworks(networks: readonly (Network | undefined)[], fil
         }),
       );
     } else seen.set(network.portgroup, index);
+    (network.aliases ?? []).forEach((alias, j) => {
+      const other = seen.get(alias);
+      if (other !== undefined) {
+        problems.push(
+          problem({
+            ...at,
+            field: `${field}.aliases[${j}]`,
+            received: JSON.stringify(alias),
+            expected: "a portgroup no other network lists, as its portgroup or an alias",
+            fix: `remove ${alias} from one of ${prefix}[${other}] and ${field}`,
+            message: `Portgroup ${alias} is listed twice`,
+          }),
+        );
+      } else seen.set(alias, index);
+    });
     problems.push(...checkCidrSyntax(network.cidr, { ...at, field: `${field}.cidr` }, `subnet of portgroup ${network.portgroup}`).problems);
     // The block the text names even with host bits set, so the gateway is still checked against it.
     const cidr = parseCidrLoose(network.cidr);
@@ -127,7 +142,7 @@ export function validateNetworks(networks: readonly (Network | undefined)[], fil
  * VMs using it; none when all are mapped.
  */
 export function unmappedPortgroups(vms: readonly Vm[], networks: readonly Network[], file: string | undefined, networksFile?: string): Problem[] {
-  const mapped = new Set(networks.map((n) => n.portgroup));
+  const mapped = new Set(networks.flatMap((n) => [n.portgroup, ...(n.aliases ?? [])]));
   const users = new Map<string, string[]>();
   for (const vm of vms) {
     for (const nic of vm.nics) {
@@ -153,8 +168,7 @@ export function unmappedPortgroups(vms: readonly Vm[], networks: readonly Networ
 }
 
 function summarise(vms: readonly string[]): string {
-  const shown = vms.slice(0, 5).join(", ");
-  return vms.length > 5 ? `VMs ${shown} and ${vms.length - 5} more` : `VM${vms.length > 1 ? "s" : ""} ${shown}`;
+  return `VM${vms.length > 1 ? "s" : ""} ${vms.join(", ")}`;
 }
 
 function duplicates(vms: readonly Vm[], keyOf: (vm: Vm) => string, what: "name" | "uuid", file: string | undefined): Problem[] {

@@ -13,15 +13,34 @@ export const VmOverrideSchema = z.object({
   keepIp: z.boolean().optional(),
 });
 
+const EMPTY_MEMBERS = { vms: [], names: [], folders: [], tags: [], clusters: [], hosts: [], datastores: [], resourcePools: [], annotations: [], attributes: {}, rest: false };
+
 export const WaveSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lowercase letters, digits and dashes"),
+  /**
+   * Who moves in the wave: every VM matching any selector. `vms` are exact names; the other
+   * lists take globs (`szx-web-*`) or `/regular expressions/`, matched without regard to case.
+   */
   members: z
     .object({
       vms: z.array(z.string()).default([]),
+      /** VM names by glob or regular expression. */
+      names: z.array(z.string()).default([]),
       folders: z.array(z.string()).default([]),
       tags: z.array(z.string()).default([]),
+      clusters: z.array(z.string()).default([]),
+      hosts: z.array(z.string()).default([]),
+      /** VMs with a disk on a matching datastore. */
+      datastores: z.array(z.string()).default([]),
+      resourcePools: z.array(z.string()).default([]),
+      /** Patterns matched against the VM's annotation (notes). */
+      annotations: z.array(z.string()).default([]),
+      /** Custom attribute name → pattern its value must match. */
+      attributes: z.record(z.string(), z.string()).default({}),
+      /** Every VM of the inventory that no other wave selects (at most one wave). */
+      rest: z.boolean().default(false),
     })
-    .default({ vms: [], folders: [], tags: [] }),
+    .default(EMPTY_MEMBERS),
   /** Waves that must cut over before this one. */
   after: z.array(z.string()).default([]),
   /** Change window for the cutover, ISO 8601 timestamps with offset. */
@@ -79,6 +98,17 @@ export const SettingsSchema = z.object({
   migrationDays: z.number().positive().default(60),
   /** Price table overrides (see lib/plan's defaults for the keys). */
   prices: z.record(z.string(), z.number()).default({}),
+  /**
+   * ECS limits of your account and region where they differ from the catalog's documented ones
+   * (see docs/plan.md "The catalog"): the largest system disk, and private IPv4 addresses per ENI
+   * (one number for every type, or per instance type).
+   */
+  limits: z
+    .object({
+      systemDiskMaxGiB: z.number().int().positive().optional(),
+      privateIpsPerEni: z.union([z.number().int().positive(), z.record(z.string(), z.number().int().positive())]).optional(),
+    })
+    .default({}),
 });
 
 export const WavesFileSchema = z.object({

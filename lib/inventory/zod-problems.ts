@@ -38,14 +38,14 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out;
 }
 
-/** Renders a received value for a message: strings quoted, objects as short JSON. */
+/** Renders a received value for a message: strings quoted, objects as JSON. */
 export function renderValue(value: unknown): string {
   if (value === undefined) return "nothing (the field is missing)";
   if (typeof value === "string") return JSON.stringify(value);
   if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
   if (typeof value === "bigint") return `${value}`;
-  const json = JSON.stringify(value);
-  return json.length > 80 ? `${json.slice(0, 77)}...` : json;
+  // Whole: the JSON output carries every value in full; the terminal form shortens lines itself.
+  return JSON.stringify(value);
 }
 
 /** The value at `path` inside `input`, or `undefined`. */

@@ -2,6 +2,7 @@
  * `buildPlan`: inventory + waves file → migration plan. Pure and deterministic: no I/O, no clock,
  * no randomness; every data problem goes into `plan.problems`, nothing is thrown for bad data.
  */
+import type { RejectedVm } from "../inventory/reading";
 import type { Inventory, Network, Vm } from "../inventory/schema";
 import type { Settings, Wave, WavesFile } from "../inventory/waves";
 import { type Problem, problem } from "../problems";
@@ -12,14 +13,16 @@ import {
   FORBIDDEN_VPC_RANGES,
   GENERATIONS,
   LIMITS,
+  PRIVATE_IPS_PER_ENI,
   PRIVATE_RANGES,
+  UNCONFIRMED_IPS_PER_ENI,
   findInstanceType,
 } from "./catalog";
-import { type Cidr, cidrCovers, cidrOf, cidrsOverlap, commonCover, compareCidrs, parseCidr } from "./cidr";
+import { type Cidr, cidrContains, cidrCovers, cidrOf, cidrsOverlap, commonCover, compareCidrs, intToIp, ipToInt, isAlibabaReserved, isIpv4, parseCidr } from "./cidr";
 import { resolveMembership } from "./membership";
 import { type PackItem, packDisks } from "./packing";
 import { diskSizeGiB, gatewayInstanceType, sizeInstance } from "./sizing";
-import type { Plan, PlannedDisk, PlannedGateway, PlannedNic, PlannedSubnet, PlannedVm, PlannedWave, WaveEstimate } from "./types";
+import type { BlockedVm, Plan, PlannedDisk, PlannedGateway, PlannedNic, PlannedSubnet, PlannedVm, PlannedWave, Readdress, WaveEstimate } from "./types";
 import {
   type HeldIp,
   type NamedSubnet,
@@ -44,6 +47,20 @@ export interface PlanSources {
   readonly networks?: string;
 }
 
+/** What `buildPlan` needs besides the inventory and the waves file. */
+export interface BuildPlanOptions {
+  /**
+   * VMs of the source that could not be read into the inventory (`readInventory`'s `rejected`):
+   * listed as blocked with their reasons, and waves may still name them.
+   */
+  readonly rejected?: readonly RejectedVm[];
+  /**
+   * Every problem found reading the inputs (`readInventory`'s `problems`), put first in
+   * `plan.problems`; by default the problems of `rejected`.
+   */
+  readonly problems?: readonly Problem[];
+}
+
 const HOURS_PER_MONTH = 730;
 
 /**
@@ -51,9 +68,11 @@ const HOURS_PER_MONTH = 730;
  * always give the same plan (JSON-identical). Problems (errors and warnings) are in
  * `plan.problems`; a plan with errors must not be applied.
  */
-export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanSources = {}): Plan {
+export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanSources = {}, options: BuildPlanOptions = {}): Plan {
   const settings = waves.settings;
-  const problems: Problem[] = [];
+  const rejected = options.rejected ?? [];
+  // The problems of reading the inputs come first; those of rejected VMs are their reasons.
+  const problems: Problem[] = [...(options.problems ?? rejected.flatMap((r) => r.problems))];
   const wavesFile = sources.waves;
   const inventoryFile = sources.inventory;
   const networksFile = sources.networks ?? sources.inventory;
@@ -63,35 +82,46 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
   const prices = { ...DEFAULT_PRICES, ...settings.prices };
   const maxDisks = Math.min(settings.gateway.maxDisks, LIMITS.dataDisksPerInstance);
 
-  const membership = resolveMembership(inventory, waves, wavesFile);
+  const membership = resolveMembership(inventory, waves, wavesFile, new Set(rejected.map((r) => r.name)));
   problems.push(...membership.problems);
 
-  // Networks by portgroup; the first definition wins, later ones are reported.
+  // Networks by portgroup and by each alias; the first definition wins, later ones are reported.
   const networks = new Map<string, { network: Network; index: number }>();
   inventory.networks.forEach((network, index) => {
-    if (networks.has(network.portgroup)) {
-      problems.push(
-        problem({
-          file: networksFile,
-          field: `networks[${index}].portgroup`,
-          message: `The portgroup ${network.portgroup} is defined twice`,
-          received: network.portgroup,
-          expected: "one definition per portgroup",
-          fix: "remove or merge the duplicate entry",
-        }),
-      );
-    } else networks.set(network.portgroup, { network, index });
+    const names: Array<[string, string]> = [[network.portgroup, `networks[${index}].portgroup`], ...(network.aliases ?? []).map((a, j): [string, string] => [a, `networks[${index}].aliases[${j}]`])];
+    for (const [name, field] of names) {
+      const first = networks.get(name);
+      if (first !== undefined) {
+        if (first.network === network) continue;
+        problems.push(
+          problem({
+            file: networksFile,
+            field,
+            message: `The portgroup ${name} is defined twice (also by networks[${first.index}], portgroup ${first.network.portgroup})`,
+            received: name,
+            expected: "one definition per portgroup, as a portgroup or as an alias",
+            fix: "remove or merge the duplicate entry",
+          }),
+        );
+      } else networks.set(name, { network, index });
+    }
   });
+
+  // Every address any VM of the inventory holds: a new address must avoid them all.
+  const taken = new Set<number>();
+  for (const vm of inventory.vms) for (const nic of vm.nics) for (const ip of nic.ipv4) if (isIpv4(ip)) taken.add(ipToInt(ip));
+  for (const { network } of networks.values()) if (network.gateway !== undefined && isIpv4(network.gateway)) taken.add(ipToInt(network.gateway));
 
   // VMs of every wave, with their NICs, pinned IPs, instance types and disks.
   const held: HeldIp[] = [];
   const usedPortgroups = new Set<string>();
   const plannedByWave = new Map<string, PlannedVm[]>();
   const vmOwner = new Map<string, string>();
+  const readdressed: Readdress[] = [];
   waves.waves.forEach((wave, waveIndex) => {
     const vms = membership.vmsByWave.get(wave.name) ?? [];
     const planned: PlannedVm[] = [];
-    const context: VmContext = { wave, waveIndex, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile, wavesFile };
+    const context: VmContext = { wave, waveIndex, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile, wavesFile, taken, readdressed };
     for (const vm of vms) {
       if (vmOwner.has(vm.name)) continue; // Reported by resolveMembership.
       vmOwner.set(vm.name, wave.name);
@@ -101,6 +131,26 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
   });
   problems.push(...findDuplicateVmNames(inventory.vms, inventoryFile));
   problems.push(...findDuplicateIps(held, inventoryFile));
+  // One line for every portgroup without a subnet (each VM using one is also blocked by it).
+  const unmapped = new Map<string, number>();
+  for (const planned of plannedByWave.values()) {
+    for (const vm of planned) {
+      for (const pg of new Set(vm.nics.filter((n) => n.subnet === "").map((n) => n.portgroup))) unmapped.set(pg, (unmapped.get(pg) ?? 0) + 1);
+    }
+  }
+  if (unmapped.size > 0) {
+    const names = [...unmapped.keys()].sort();
+    problems.push(
+      problem({
+        file: networksFile,
+        field: "networks",
+        message: `${names.length} portgroup(s) have no subnet, so their VMs are blocked: ${names.map((pg) => `${pg} (${unmapped.get(pg)} VM${unmapped.get(pg) === 1 ? "" : "s"})`).join(", ")}`,
+        received: names.join(", "),
+        expected: "a subnet (CIDR, gateway) for every portgroup a NIC uses",
+        fix: `add ${names.length === 1 ? "this portgroup" : "these portgroups"} to the networks file with their CIDR and gateway, or as aliases of the network they belong to`,
+      }),
+    );
+  }
 
   // Mirrored subnets: validate each used one, then overlaps among them.
   const usedNetworks = [...usedPortgroups].map((pg) => networks.get(pg)!).sort((a, b) => a.index - b.index);
@@ -113,6 +163,54 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
   const named: NamedSubnet[] = usedNetworks.map(({ network, index }) => ({ portgroup: network.portgroup, cidr: network.cidr, field: `networks[${index}].cidr` }));
   problems.push(...findOverlappingSubnets(named, networksFile));
   const zoneOf = assignZones(usedNetworks.map((n) => n.network.cidr), settings.zones);
+
+  // A VM with an error of its own is blocked: listed with every reason, and left out of its wave
+  // (its subnets, gateways and estimates), so the rest of the wave is planned. Membership
+  // problems name VMs too, but concern the waves file, not the VM.
+  const membershipProblems = new Set(membership.problems);
+  // A VM on a subnet that cannot be a vSwitch cannot move either.
+  for (const [wave, planned] of plannedByWave) {
+    for (const vm of planned) {
+      for (const nic of vm.nics) {
+        const entry = networks.get(nic.portgroup);
+        if (!entry || nic.subnet === "" || validCidrs.has(nic.subnet)) continue;
+        problems.push(
+          problem({
+            file: networksFile,
+            vm: vm.name,
+            field: `networks[${entry.index}].cidr`,
+            message: `The subnet ${nic.subnet} of portgroup ${entry.network.portgroup} cannot be mirrored as a vSwitch, so the VM's NIC ${nic.mac} has nowhere to go (wave ${wave})`,
+            received: nic.subnet,
+            expected: "a subnet that passes the vSwitch checks (see the problem of the same field)",
+            fix: "correct the subnet in the networks file, or migrate the VM with keepIp: false into another subnet",
+          }),
+        );
+      }
+    }
+  }
+  const reasons = new Map<string, Problem[]>();
+  for (const r of rejected) reasons.set(r.name, [...r.problems]);
+  for (const p of problems) {
+    if (p.severity !== "error" || p.vm === undefined || membershipProblems.has(p) || !vmOwner.has(p.vm)) continue;
+    const list = reasons.get(p.vm);
+    if (list) list.push(p);
+    else reasons.set(p.vm, [p]);
+  }
+  const blocked: BlockedVm[] = [];
+  for (const vm of inventory.vms) {
+    const list = reasons.get(vm.name);
+    if (list !== undefined && vmOwner.has(vm.name)) blocked.push({ name: vm.name, wave: vmOwner.get(vm.name)!, reasons: list });
+  }
+  for (const r of rejected) {
+    const wave = membership.rejectedWave.get(r.name);
+    blocked.push({ name: r.name, ...(wave !== undefined ? { wave } : {}), reasons: reasons.get(r.name)! });
+  }
+  const blockedNames = new Set(blocked.map((b) => b.name));
+  for (const [wave, planned] of plannedByWave) plannedByWave.set(wave, planned.filter((vm) => !blockedNames.has(vm.name)));
+  const plannedPortgroups = new Set<string>();
+  for (const planned of plannedByWave.values()) for (const vm of planned) for (const nic of vm.nics) if (nic.subnet !== "") plannedPortgroups.add(networks.get(nic.portgroup)!.network.portgroup);
+  const plannedNetworks = usedNetworks.filter(({ network }) => plannedPortgroups.has(network.portgroup));
+  const plannedCidrs = new Set([...validCidrs].filter((c) => plannedNetworks.some(({ network }) => network.cidr === c)));
 
   // Sync subnets: given ones first, then carved from the pool around every known range.
   const syncSubnets = planSyncSubnets(waves, inventory.networks, problems, wavesFile);
@@ -137,8 +235,8 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
   }
 
   const validSync = [...new Set(syncSubnets.values())].filter((c) => parseCidr(c) !== undefined);
-  problems.push(...validateVSwitchCount(validCidrs.size + validSync.length, wavesFile));
-  const vpcBlocks = planVpcBlocks([...validCidrs, ...validSync].map((c) => parseCidr(c)!));
+  problems.push(...validateVSwitchCount(plannedCidrs.size + validSync.length, wavesFile));
+  const vpcBlocks = planVpcBlocks([...plannedCidrs, ...validSync].map((c) => parseCidr(c)!));
   vpcBlocks.forEach((b, i) => problems.push(...validateVpcCidr(b.text, { file: wavesFile, field: `vpc.cidrBlocks[${i}]` })));
   if (vpcBlocks.length > LIMITS.vpcCidrBlocks) {
     problems.push(
@@ -155,7 +253,7 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
 
   const plannedWaves: PlannedWave[] = waves.waves.map((wave) => {
     const vms = plannedByWave.get(wave.name) ?? [];
-    const portgroups = new Set(vms.flatMap((vm) => vm.nics.map((n) => n.portgroup)));
+    const portgroups = new Set(vms.flatMap((vm) => vm.nics.flatMap((n) => (n.subnet !== "" ? [networks.get(n.portgroup)!.network.portgroup] : []))));
     const subnets: PlannedSubnet[] = usedNetworks
       .filter(({ network }) => portgroups.has(network.portgroup))
       .map(({ network }) => plannedSubnet(network, zoneOf.get(network.cidr) ?? settings.zones[0]!));
@@ -174,17 +272,19 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
     return result;
   });
 
-  const unassigned = inventory.vms.filter((vm) => !vmOwner.has(vm.name));
+  // A VM the loader rejected is blocked (with its wave when one names it), never also unassigned.
+  const unassigned = inventory.vms.filter((vm) => !vmOwner.has(vm.name)).map((vm) => vm.name);
   if (unassigned.length > 0) {
-    const names = unassigned.slice(0, 10).map((vm) => vm.name);
     problems.push({
       severity: "warning",
       file: wavesFile,
       field: "waves",
-      message: `${unassigned.length} VM(s) of the inventory are in no wave and will not move: ${names.join(", ")}${unassigned.length > names.length ? ", …" : ""}`,
-      fix: "add them to a wave, or leave them out on purpose",
+      message: `${unassigned.length} VM(s) of the inventory are in no wave and will not move: ${unassigned.join(", ")}`,
+      received: `${unassigned.length} VM(s) in no wave`,
+      fix: "add them to a wave (members.rest: true on one wave takes every VM no other wave selects), or leave them out on purpose",
     });
   }
+  const plannedNames = new Set(plannedWaves.flatMap((w) => w.vms.map((vm) => vm.name)));
 
   return {
     version: 1,
@@ -192,6 +292,9 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
     vpc: { cidrBlocks: vpcBlocks.map((b) => b.text) },
     onPremRanges: settings.onPremRanges,
     waves: plannedWaves,
+    blocked,
+    unassigned,
+    readdressed: readdressed.filter((r) => plannedNames.has(r.vm)),
     problems,
   };
 }
@@ -290,10 +393,13 @@ interface VmContext {
   readonly inventoryFile: string | undefined;
   readonly networksFile: string | undefined;
   readonly wavesFile: string | undefined;
+  /** Every address held in the inventory or given out as a new one (as integers). */
+  readonly taken: Set<number>;
+  readonly readdressed: Readdress[];
 }
 
 function planVm(vm: Vm, context: VmContext): PlannedVm {
-  const { wave, waveIndex, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile, wavesFile } = context;
+  const { wave, waveIndex, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile, wavesFile, taken, readdressed } = context;
   const overrideField = `waves[${waveIndex}].overrides.${vm.name}`;
   const override = wave.overrides[vm.name] ?? {};
   const keepIp = override.keepIp !== false;
@@ -314,14 +420,36 @@ function planVm(vm: Vm, context: VmContext): PlannedVm {
       nic.ipv4.forEach((ip, j) => held.push({ vm: vm.name, field: `nics[${i}].ipv4[${j}]`, ip }));
       return { mac: nic.mac, portgroup: nic.portgroup, subnet: "", ips: keepIp ? nic.ipv4 : [], primary: i === 0 };
     }
-    usedPortgroups.add(nic.portgroup);
+    usedPortgroups.add(entry.network.portgroup);
     const kept: string[] = [];
     nic.ipv4.forEach((ip, j) => {
       const field = `nics[${i}].ipv4[${j}]`;
       held.push({ vm: vm.name, field, ip });
       const found = validatePinnedIp({ vm: vm.name, field, ip, cidr: entry.network.cidr, keepIp, file: inventoryFile });
-      problems.push(...found);
-      if (!found.some((p) => p.severity === "warning")) kept.push(ip);
+      if (found.some((p) => p.severity === "warning")) {
+        // keepIp: false: a free address of the subnet, pinned and listed for DNS.
+        const next = freeAddress(entry.network.cidr, `${vm.name}/${i}/${j}`, taken);
+        if (next === undefined) {
+          problems.push(
+            problem({
+              file: networksFile,
+              vm: vm.name,
+              field,
+              message: `The address ${ip} cannot be kept and subnet ${entry.network.cidr} has no free address left for a new one`,
+              received: ip,
+              expected: `a free address in ${entry.network.cidr}`,
+              fix: "widen the subnet, or move VMs out of it",
+            }),
+          );
+        } else {
+          problems.push(...found.map((p) => ({ ...p, message: p.message.replace(/; the VM takes a new address \(keepIp: false\)$/, `; the VM takes ${next} instead (keepIp: false)`), fix: `update DNS and clients from ${ip} to ${next} at cutover` })));
+          kept.push(next);
+          readdressed.push({ vm: vm.name, wave: wave.name, mac: nic.mac, portgroup: nic.portgroup, subnet: entry.network.cidr, from: ip, to: next });
+        }
+      } else {
+        problems.push(...found);
+        kept.push(ip);
+      }
     });
     return { mac: nic.mac, portgroup: nic.portgroup, subnet: entry.network.cidr, ips: kept, primary: i === 0 };
   });
@@ -339,6 +467,7 @@ function planVm(vm: Vm, context: VmContext): PlannedVm {
   }
 
   const instanceType = chooseInstanceType(vm, override.instanceType, generation, problems, inventoryFile, wavesFile, overrideField);
+  nics.forEach((nic, i) => problems.push(...checkEniAddresses(vm.name, i, nic.ips.length, instanceType, settings, inventoryFile, wavesFile)));
   const category = override.diskCategory ?? settings.sizing.diskCategory;
   const cat = DISK_CATEGORIES[category];
   // An unknown category is reported once: here for an override, by checkSettings for the default.
@@ -359,7 +488,17 @@ function planVm(vm: Vm, context: VmContext): PlannedVm {
     const role = i === 0 ? "system" : "data";
     const field = `disks[${i}]`;
     if (cat || disk.capacityBytes <= 0) {
-      problems.push(...validateEcsDisk({ vm: vm.name, field: `${field}.capacityBytes`, role, capacityBytes: disk.capacityBytes, category: cat ? category : "cloud_essd", file: inventoryFile }));
+      problems.push(
+        ...validateEcsDisk({
+          vm: vm.name,
+          field: `${field}.capacityBytes`,
+          role,
+          capacityBytes: disk.capacityBytes,
+          category: cat ? category : "cloud_essd",
+          file: inventoryFile,
+          ...(settings.limits.systemDiskMaxGiB !== undefined ? { systemMaxGiB: settings.limits.systemDiskMaxGiB } : {}),
+        }),
+      );
     }
     if (disk.backing === "rdm-physical" || disk.backing === "independent") {
       problems.push({
@@ -717,4 +856,66 @@ function estimate(vms: readonly PlannedVm[], gateways: readonly PlannedGateway[]
     periodDays: settings.migrationDays,
     syncRateMBps: round(rate / 1e6, 1),
   };
+}
+
+/**
+ * The address a VM that cannot keep its own gets in `cidr`: usable (not one Alibaba Cloud
+ * reserves), held by no VM of the inventory and given to no other VM. The search starts at a
+ * point derived from `seed` (VM, NIC, address index), so the choice is the same on every run and
+ * does not move when unrelated VMs are added; the address is marked taken.
+ */
+export function freeAddress(cidr: string, seed: string, taken: Set<number>): string | undefined {
+  const block = parseCidr(cidr);
+  if (!block) return undefined;
+  const first = block.first + 1;
+  const last = block.last - 3;
+  const size = last - first + 1;
+  if (size <= 0) return undefined;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) hash = Math.imul(hash ^ seed.charCodeAt(i), 0x01000193) >>> 0;
+  const start = hash % size;
+  for (let k = 0; k < size; k++) {
+    const candidate = first + ((start + k) % size);
+    if (taken.has(candidate) || isAlibabaReserved(block, candidate) || !cidrContains(block, candidate)) continue;
+    taken.add(candidate);
+    return intToIp(candidate);
+  }
+  return undefined;
+}
+
+/**
+ * Checks a NIC's addresses against the private IPv4 addresses one ENI of the instance type holds:
+ * an error with the figure (from `settings.limits.privateIpsPerEni` or the catalog), a warning
+ * asking for it when the NIC carries many addresses and no figure is known.
+ */
+function checkEniAddresses(vm: string, nic: number, count: number, instanceType: string, settings: Settings, inventoryFile: string | undefined, wavesFile: string | undefined): Problem[] {
+  const configured = settings.limits.privateIpsPerEni;
+  const limit = typeof configured === "number" ? configured : (configured?.[instanceType] ?? PRIVATE_IPS_PER_ENI[instanceType]);
+  if (limit !== undefined) {
+    if (count <= limit) return [];
+    return [
+      problem({
+        file: inventoryFile,
+        vm,
+        field: `nics[${nic}].ipv4`,
+        message: `The NIC carries ${count} addresses; one ENI of ${instanceType || "the instance type"} holds at most ${limit} private IPv4 addresses`,
+        received: `${count} addresses`,
+        expected: `at most ${limit} per ENI`,
+        fix: `spread the addresses over more NICs (one ENI each) on-prem, or set an instanceType override whose ENIs hold ${count} addresses`,
+      }),
+    ];
+  }
+  if (count <= UNCONFIRMED_IPS_PER_ENI) return [];
+  return [
+    {
+      severity: "warning",
+      file: wavesFile,
+      vm,
+      field: `nics[${nic}].ipv4`,
+      message: `The NIC carries ${count} addresses; ECS caps the private IPv4 addresses of one ENI by instance type, and the catalog holds no figure for ${instanceType || "this type"}`,
+      received: `${count} addresses`,
+      expected: `a confirmed figure for ${instanceType || "the instance type"} of at least ${count}`,
+      fix: `look up "private IPv4 addresses per ENI" of ${instanceType || "the type"} (DescribeInstanceTypes: EniPrivateIpAddressQuantity) and set settings.limits.privateIpsPerEni; if it is lower, use more ENIs or a larger type`,
+    },
+  ];
 }

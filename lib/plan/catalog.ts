@@ -86,7 +86,17 @@ export interface DiskCategory {
   readonly dataMaxGiB: number;
 }
 
-/** The disk categories rehost plans with. */
+/**
+ * Where the disk sizes come from. The system-disk range is the one documented for
+ * `alicloud_instance.system_disk_size` (also in @pulumi/alicloud 3.108.0's `ecs.Instance`
+ * `systemDiskSize`): "Value range: [20, 500]"; the data-disk ranges are those of its
+ * `data_disks.size`. A larger system-disk maximum per category (Alibaba Cloud's console offers more
+ * for ESSDs in some regions) could not be confirmed in a published document here: set
+ * `settings.limits.systemDiskMaxGiB` when your region allows more.
+ */
+export const DISK_LIMITS_SOURCE = "https://registry.terraform.io/providers/aliyun/alicloud/latest/docs/resources/instance (system_disk_size, data_disks.size)";
+
+/** The disk categories rehost plans with (see `DISK_LIMITS_SOURCE`). */
 export const DISK_CATEGORIES: Readonly<Record<string, DiskCategory>> = {
   cloud_essd: { name: "cloud_essd", systemMinGiB: 20, systemMaxGiB: 500, dataMinGiB: 20, dataMaxGiB: 32_768 },
   cloud_auto: { name: "cloud_auto", systemMinGiB: 20, systemMaxGiB: 500, dataMinGiB: 1, dataMaxGiB: 65_536 },
@@ -108,6 +118,22 @@ export const LIMITS = {
   /** CIDR blocks per VPC rehost plans with: one primary and at most four secondary blocks. */
   vpcCidrBlocks: 5,
 } as const;
+
+/**
+ * Private IPv4 addresses one ENI of an instance type holds (its primary address included), by
+ * type. ECS documents this figure per instance type ("private IPv4 addresses per ENI" in each
+ * family's table, `EniPrivateIpAddressQuantity` of DescribeInstanceTypes); no published table of
+ * the figures could be consulted here, so the catalog holds none rather than guessing. Give them
+ * with `settings.limits.privateIpsPerEni` (one number, or per type); without a figure the planner
+ * warns about any NIC carrying more than `UNCONFIRMED_IPS_PER_ENI` addresses.
+ */
+export const PRIVATE_IPS_PER_ENI: Readonly<Record<string, number>> = {};
+
+/**
+ * Addresses per NIC above which the planner asks for the type's figure when it has none
+ * (rehost's own threshold, not an ECS limit).
+ */
+export const UNCONFIRMED_IPS_PER_ENI = 10;
 
 /** Ranges an Alibaba Cloud VPC refuses as CIDR blocks. */
 export const FORBIDDEN_VPC_RANGES: readonly string[] = ["100.64.0.0/10", "224.0.0.0/4", "127.0.0.0/8", "169.254.0.0/16"];

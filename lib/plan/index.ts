@@ -3,7 +3,7 @@
  * packing, estimates). No Pulumi, no I/O. The CIDR maths and the validators exported here are the
  * only copies in rehost: the CLI, the components and the policy pack import them from here.
  */
-export { buildPlan, planVpcBlocks, vSwitchName, type PlanSources } from "./build";
+export { buildPlan, freeAddress, planVpcBlocks, vSwitchName, type BuildPlanOptions, type PlanSources } from "./build";
 export * from "./catalog";
 export * from "./cidr";
 export * from "./membership";
@@ -11,4 +11,4 @@ export * from "./packing";
 export * from "./sizing";
 export * from "./types";
 export * from "./validate";
-export { ganttChart, networkChart, renderJson, renderMarkdown, renderTable, scheduleStart, type MarkdownOptions } from "./render";
+export { ganttChart, networkChart, renderJson, renderMarkdown, renderTable, scheduleStart, type MarkdownOptions, type TableOptions } from "./render";

@@ -21,8 +21,8 @@ function bytes(value: number): string {
 }
 
 /** `1 wave`, `4 waves`. */
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
 }
 
 /** Hours as people read them: `6.03 h`, or minutes under six minutes (`< 1 min`, `4 min`). */
@@ -32,10 +32,11 @@ function duration(hours: number): string {
   return hours > 0 && minutes < 1 ? "< 1 min" : `${minutes} min`;
 }
 
-/** The addresses column of a VM: its kept addresses, or that it takes a new one. */
-function addresses(vm: PlannedVm, separator: string): string {
-  const ips = vm.ips.join(separator);
-  if (vm.keepIp) return ips;
+/** The addresses column of a VM: its addresses, each new one marked. */
+function addresses(plan: Plan, vm: PlannedVm, separator: string): string {
+  const fresh = new Set((plan.readdressed ?? []).filter((r) => r.vm === vm.name).map((r) => r.to));
+  const ips = vm.ips.map((ip) => (fresh.has(ip) ? `${ip} (new IP)` : ip)).join(separator);
+  if (vm.keepIp || fresh.size > 0) return ips;
   return ips ? `${ips} (new IP allowed)` : "new IP";
 }
 
@@ -69,8 +70,27 @@ function totals(plan: Plan): { vms: number; disks: number; allocated: number } {
   return { vms, disks, allocated };
 }
 
-/** A plain-text report: per wave its subnets, VMs, gateways and estimate; then the problems. */
-export function renderTable(plan: Plan): string {
+/** Options of `renderTable`. */
+export interface TableOptions {
+  /** Whether to end with the problems, one long line each. @default true */
+  readonly problems?: boolean;
+}
+
+/** `names` joined, cut after `max` characters with a pointer to the full list. */
+function nameList(names: readonly string[], max = 400): string {
+  const all = names.join(", ");
+  if (all.length <= max) return all;
+  const cut = all.slice(0, max);
+  const shown = cut.slice(0, cut.lastIndexOf(", "));
+  const count = shown.split(", ").length;
+  return `${shown}, … and ${names.length - count} more (every name: --format json)`;
+}
+
+/**
+ * A plain-text report: per wave its subnets, VMs, gateways and estimate; then the blocked VMs
+ * with their first reason, the new addresses, the VMs in no wave, and the problems.
+ */
+export function renderTable(plan: Plan, options: TableOptions = {}): string {
   const t = totals(plan);
   const out: string[] = [];
   out.push(`Plan for ${plan.region}: ${count(plan.waves.length, "wave")}, ${count(t.vms, "VM")}, ${count(t.disks, "disk")}, ${bytes(t.allocated)} to copy`);
@@ -86,7 +106,7 @@ export function renderTable(plan: Plan): string {
         ["VM", "IPs", "instance type", "disks", "size", "gateway"],
         ...w.vms.map((vm) => [
           vm.name,
-          addresses(vm, ","),
+          addresses(plan, vm, ","),
           vm.instanceType,
           String(vm.disks.length),
           bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0)),
@@ -101,12 +121,33 @@ export function renderTable(plan: Plan): string {
         `Cost over ${e.periodDays ?? "the"} days: ${money(e.costGateway, e.currency)} with sync gateways, ${money(e.costFullHosts, e.currency)} running every host${saving(w) ? ` (saves ${saving(w)})` : ""}.`,
     );
   }
-  if (plan.problems.length > 0) {
+  const blocked = plan.blocked ?? [];
+  if (blocked.length > 0) {
+    out.push("");
+    out.push(`Blocked: ${count(blocked.length, "VM")} cannot move as they are (every reason under Problems)`);
+    out.push(columns([["VM", "wave", "reasons", "first reason"], ...blocked.map((b) => [b.name, b.wave ?? "(none)", String(b.reasons.length), shorten(b.reasons[0]?.message ?? "", 90)])]));
+  }
+  const readdressed = plan.readdressed ?? [];
+  if (readdressed.length > 0) {
+    out.push("");
+    out.push(`New addresses (keepIp: false): ${count(readdressed.length, "address", "addresses")} to update in DNS and clients`);
+    out.push(columns([["VM", "wave", "portgroup", "from", "to"], ...readdressed.map((r) => [r.vm, r.wave, r.portgroup, r.from ?? "(none)", r.to])]));
+  }
+  const unassigned = plan.unassigned ?? [];
+  if (unassigned.length > 0) {
+    out.push("");
+    out.push(`In no wave (${count(unassigned.length, "VM")}): ${nameList(unassigned)}`);
+  }
+  if (options.problems !== false && plan.problems.length > 0) {
     out.push("");
     out.push("Problems:");
     for (const p of plan.problems) out.push(`  ${formatProblem(p)}`);
   }
   return `${out.join("\n")}\n`;
+}
+
+function shorten(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 /** Options of `renderMarkdown`. */
@@ -246,12 +287,34 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
     out.push("| VM | IPs | instance type | disks | size | gateway |");
     out.push("| --- | --- | --- | ---: | ---: | --- |");
     for (const vm of w.vms) {
-      out.push(`| ${cell(vm.name)} | ${addresses(vm, ", ")} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`);
+      out.push(`| ${cell(vm.name)} | ${addresses(plan, vm, ", ")} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`);
     }
     out.push("");
     out.push("| gateway | instance type | disks | size | link share MB/s |");
     out.push("| --- | --- | ---: | ---: | ---: |");
     for (const g of w.gateways) out.push(`| ${g.name} | ${g.instanceType} | ${g.disks} | ${bytes(g.bytes)} | ${g.throughputMBps} |`);
+  }
+  const blocked = plan.blocked ?? [];
+  if (blocked.length > 0) {
+    out.push("");
+    out.push("## Blocked VMs");
+    out.push("");
+    out.push("| VM | wave | reasons |");
+    out.push("| --- | --- | --- |");
+    for (const b of blocked) out.push(`| ${cell(b.name)} | ${b.wave ?? "–"} | ${b.reasons.map((r) => cell(r.message)).join("<br>")} |`);
+  }
+  const readdressed = plan.readdressed ?? [];
+  if (readdressed.length > 0) {
+    out.push("");
+    out.push("## New addresses (update DNS and clients)");
+    out.push("");
+    out.push("| VM | wave | portgroup | from | to |");
+    out.push("| --- | --- | --- | --- | --- |");
+    for (const r of readdressed) out.push(`| ${cell(r.vm)} | ${r.wave} | ${cell(r.portgroup)} | ${r.from ?? "–"} | ${r.to} |`);
+  }
+  if ((plan.unassigned ?? []).length > 0) {
+    out.push("");
+    out.push(`## In no wave\n\n${plan.unassigned!.map(cell).join(", ")}`);
   }
   if (plan.problems.length > 0) {
     out.push("");

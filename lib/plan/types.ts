@@ -13,8 +13,42 @@ export interface Plan {
   /** On-prem ranges declared in the settings. */
   readonly onPremRanges: readonly string[];
   readonly waves: readonly PlannedWave[];
+  /**
+   * Every VM of a wave that cannot be planned as it is, with every reason; the other VMs are
+   * planned. A plan with blocked VMs has errors (the CLI exits 2). `buildPlan` always sets this
+   * and the two lists below; they are optional only for plans written by hand.
+   */
+  readonly blocked?: readonly BlockedVm[];
+  /** VMs of the inventory in no wave (they do not move). */
+  readonly unassigned?: readonly string[];
+  /**
+   * Addresses the planner chose for VMs that cannot keep theirs (`keepIp: false`): pinned in the
+   * plan, listed here so DNS and clients can be prepared.
+   */
+  readonly readdressed?: readonly Readdress[];
   /** Errors and warnings; a plan with errors is printed but the CLI exits 2. */
   readonly problems: readonly Problem[];
+}
+
+/** A VM that cannot be planned, and why. */
+export interface BlockedVm {
+  readonly name: string;
+  /** The wave that selects it, when one does. */
+  readonly wave?: string;
+  /** Every error about the VM (the same problems are in `plan.problems`). */
+  readonly reasons: readonly Problem[];
+}
+
+/** A new address the planner chose in place of one the VM could not keep. */
+export interface Readdress {
+  readonly vm: string;
+  readonly wave: string;
+  readonly mac: string;
+  readonly portgroup: string;
+  readonly subnet: string;
+  /** The address given up (outside the subnet, or reserved by Alibaba Cloud); `null` when the NIC had none. */
+  readonly from: string | null;
+  readonly to: string;
 }
 
 export interface PlannedWave {

@@ -239,7 +239,10 @@ export function findOverlappingSubnets(subnets: readonly NamedSubnet[], file?: s
       message: `The subnet ${b.cidr} of portgroup ${b.portgroup} overlaps ${a.cidr} of portgroup ${a.portgroup}; one VPC cannot mirror both`,
       received: b.cidr,
       expected: `a subnet disjoint from ${a.cidr}`,
-      fix: "correct the networks file, or migrate the two portgroups in separate VPCs",
+      fix:
+        b.cidr === a.cidr
+          ? `if the two portgroups carry the same network, list ${b.portgroup} under aliases of ${a.portgroup} in the networks file`
+          : "correct the networks file, or migrate the two portgroups in separate VPCs",
     });
   });
 }
@@ -333,11 +336,14 @@ export interface EcsDiskArgs {
   readonly capacityBytes: number;
   readonly category: string;
   readonly file?: string;
+  /** A system-disk maximum of the account and region that replaces the catalog's. */
+  readonly systemMaxGiB?: number;
 }
 
 /**
  * Checks one source disk against ECS: a known category and a size that category allows for the
- * role (a system disk at most 500 GiB, a data disk at most 32 TiB for ESSD).
+ * role (a system disk at most 500 GiB as documented, or `systemMaxGiB`; a data disk at most
+ * 32 TiB for ESSD).
  */
 export function validateEcsDisk(args: EcsDiskArgs): Problem[] {
   const where: Where = { file: args.file, vm: args.vm, field: args.field };
@@ -363,7 +369,7 @@ export function validateEcsDisk(args: EcsDiskArgs): Problem[] {
     ];
   }
   const gib = Math.ceil(args.capacityBytes / GiB);
-  const max = args.role === "system" ? category.systemMaxGiB : category.dataMaxGiB;
+  const max = args.role === "system" ? (args.systemMaxGiB ?? category.systemMaxGiB) : category.dataMaxGiB;
   if (gib > max) {
     return [
       make("error", where, {
@@ -372,7 +378,7 @@ export function validateEcsDisk(args: EcsDiskArgs): Problem[] {
         expected: `at most ${max} GiB`,
         fix:
           args.role === "system"
-            ? "move data off the system disk onto a data disk and shrink it on-prem before the wave"
+            ? `move data off the system disk onto a data disk and shrink it on-prem before the wave${args.systemMaxGiB === undefined ? `, or set settings.limits.systemDiskMaxGiB if your region allows system disks above ${max} GiB` : ""}`
             : "split the volume across several disks on-prem before the wave",
       }),
     ];

@@ -393,6 +393,11 @@ interface Derived {
 }
 
 /** The model as inventory VMs plus the RVTools-only figures. */
+/** The ESXi host a VM runs on: eight hosts, VMs spread over them in order. */
+function hostOf(index: number): string {
+  return `szx-esx${String(1 + (index % 8)).padStart(2, "0")}.exchange.local`;
+}
+
 function derive(models: readonly ModelVm[]): Derived[] {
   return models.map((m, index) => {
     const capacities = m.disksGiB.map((g) => g * GiB);
@@ -410,6 +415,9 @@ function derive(models: readonly ModelVm[]): Derived[] {
       powerState: m.powerState ?? "poweredOn",
       folder: m.folder,
       tags: [],
+      datacenter: "SZX-DC",
+      cluster: "SZX-Cluster-01",
+      host: hostOf(index),
       disks: capacities.map((capacityBytes, n) => ({
         key: diskKey(n),
         label: `Hard disk ${n + 1}`,
@@ -506,7 +514,7 @@ const capital = (b: boolean) => (b ? "True" : "False");
 
 function rvtoolsFiles(derived: readonly Derived[]): Record<string, string> {
   const vc = "szx-vc01.exchange.local";
-  const host = (i: number) => `szx-esx${String(1 + (i % 8)).padStart(2, "0")}.exchange.local`;
+  const host = hostOf;
   const info = csv(
     ["vInfoVMName", "vInfoPowerstate", "vInfoTemplate", "vInfoConfigStatus", "vInfoDNSName", "vInfoCPUs", "vInfoMemory", "vInfoNICs", "vInfoNumVirtualDisks", "vInfoPrimaryIPAddress", "vInfoProvisioned", "vInfoInUse", "vInfoFirmware", "vInfoHWVersion", "vInfoDataCenter", "vInfoCluster", "vInfoHost", "vInfoFolder", "vInfoOS", "vInfoOSTools", "vInfoUUID", "vInfoSDKServer"],
     derived.map(({ vm, inUseMiB, provisionedMiB }, i) => [

@@ -12,9 +12,8 @@ const repo = path.join(__dirname, "..", "..");
 const exchange = path.join(repo, "examples/exchange-center");
 
 /** Runs `rehost plan` and returns its exit code and standard error. */
-async function plan(args: string[]): Promise<{ code: number; stderr: string }> {
-  const { code, stderr } = await rehostInProcess("plan", ...args);
-  return { code, stderr };
+async function plan(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return rehostInProcess("plan", ...args);
 }
 
 let dir: string;
@@ -42,8 +41,11 @@ describe("rehost plan on broken inventories", () => {
   it("exits 2 naming the VM and field of a negative disk size", async () => {
     const inventory = path.join(dir, "inventory.yaml");
     fs.writeFileSync(inventory, fs.readFileSync(path.join(exchange, "inventory.yaml"), "utf8").replace("capacityBytes: 322122547200", "capacityBytes: -322122547200"));
-    const { code, stderr } = await plan(["--inventory", inventory, "--waves", path.join(exchange, "waves.yaml")]);
+    const { code, stdout } = await plan(["--inventory", inventory, "--waves", path.join(exchange, "waves.yaml")]);
     expect(code).toBe(2);
-    expect(stderr).toMatch(new RegExp(`^error: ${inventory.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}, VM szx-[a-z0-9-]+, field disks\\[\\d\\]\\.capacityBytes: .*received -322122547200`, "m"));
+    // The plan is printed with the VM blocked; the table's problems name the file, VM and field.
+    expect(stdout).toMatch(new RegExp(`^  error: ${inventory.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}, VM szx-[a-z0-9-]+, field disks\\[\\d\\]\\.capacityBytes: .*received -322122547200`, "m"));
+    expect(stdout).toMatch(/^Blocked: 1 VM cannot move as they are/m);
+    expect(stdout).toMatch(/^Plan for cn-shenzhen: 4 waves, 119 VMs/);
   });
 });

@@ -83,7 +83,7 @@ function rvtoolsCsv(inv: Inventory, prefixed: boolean, order: number[]): Record<
         ["OS according to the configuration file", "vInfoOS", (vm: Vm) => vm.guestOs.id],
         ["VM UUID", "vInfoUUID", (vm: Vm) => vm.uuid],
         ["Folder", "vInfoFolder", (vm: Vm) => vm.folder ?? ""],
-        ["Cluster", "vInfoCluster", () => "cluster-1"],
+        ["DNS Name", "vInfoDNSName", () => "vm.example.local"],
       ],
       inv.vms,
     ),

@@ -138,12 +138,42 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
     expect(errors(p.problems)).toEqual([expect.objectContaining({ vm: "a", field: "nics[0].ipv4[1]", received: ip, expected: "an address from 10.1.1.1 to 10.1.1.252" })]);
   });
 
-  it("keepIp: false turns an address that cannot be kept into a warning and drops it", () => {
-    const p = plan([{ name: "a", nics: ["web=10.1.1.254,10.1.1.9"] }], [{ name: "w", members: { vms: ["a"] }, overrides: { a: { keepIp: false } } }]);
+  it("keepIp: false pins a free address of the subnet in place of one that cannot be kept, and lists it", () => {
+    const vms = [
+      { name: "a", nics: ["web=10.1.1.254,10.1.1.9"] },
+      ...Array.from({ length: 40 }, (_, i) => ({ name: `n${i}`, nics: [`web=10.1.1.${20 + i}`] })),
+    ];
+    const waves = [{ name: "w", members: { vms: vms.map((v) => v.name) }, overrides: { a: { keepIp: false } } }];
+    const p = plan(vms, waves);
     expect(errors(p.problems)).toEqual([]);
     expect(p.problems).toEqual([expect.objectContaining({ severity: "warning", vm: "a", field: "nics[0].ipv4[0]" })]);
-    expect(p.waves[0]!.vms[0]!.ips).toEqual(["10.1.1.9"]);
+    const [fresh, kept] = p.waves[0]!.vms[0]!.ips;
+    expect(kept).toBe("10.1.1.9");
+    // Usable, not reserved, held by no VM of the inventory.
+    const n = Number(fresh!.split(".")[3]);
+    expect(fresh!.startsWith("10.1.1.")).toBe(true);
+    expect(n >= 1 && n <= 252).toBe(true);
+    expect(vms.flatMap((v) => v.nics[0]!.split("=")[1]!.split(","))).not.toContain(fresh);
     expect(p.waves[0]!.vms[0]!.keepIp).toBe(false);
+    expect(p.readdressed).toEqual([{ vm: "a", wave: "w", mac: expect.any(String), portgroup: "web", subnet: "10.1.1.0/24", from: "10.1.1.254", to: fresh }]);
+    expect(p.problems[0]!.message).toContain(`takes ${fresh} instead`);
+    // The same address on every run, and when an unrelated VM joins the estate.
+    const chosen = (x: typeof p) => x.readdressed!.map((r) => [r.vm, r.from, r.to]);
+    expect(chosen(plan(vms, waves))).toEqual(chosen(p));
+    const more = [...vms, { name: "z", nics: ["web=10.1.1.200"] }];
+    const again = plan(more, [{ ...waves[0]!, members: { vms: more.map((v) => v.name) } }]);
+    if (fresh !== "10.1.1.200") expect(again.readdressed![0]!.to).toBe(fresh);
+    else expect(again.readdressed![0]!.to).not.toBe("10.1.1.200");
+  });
+
+  it("keepIp: false gives two VMs two different addresses, never one another VM holds", () => {
+    const unique = Array.from({ length: 200 }, (_, i) => ({ name: `v${i}`, nics: [i < 2 ? `web=10.1.2.${5 + i}` : `web=10.1.1.${i}`] }));
+    const p = plan(unique, [{ name: "w", members: { vms: unique.map((v) => v.name) }, overrides: { v0: { keepIp: false }, v1: { keepIp: false } } }]);
+    const given = p.readdressed!.map((r) => r.to);
+    expect(given).toHaveLength(2);
+    expect(new Set(given).size).toBe(2);
+    const held = new Set(unique.slice(2).map((v) => v.nics[0]!.split("=")[1]));
+    for (const ip of given) expect(held.has(ip)).toBe(false);
   });
 
   it("a duplicate IP, across waves", () => {
@@ -174,7 +204,8 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
       {},
       { web: "10.1.1.0/24", wide: "10.1.0.0/16" },
     );
-    expect(errors(p.problems).map((x) => x.field)).toEqual(["nics[0].portgroup"]);
+    expect(errors(p.problems).map((x) => x.field)).toEqual(["nics[0].portgroup", "networks"]);
+    expect(errors(p.problems)[1]!.message).toMatch(/^1 portgroup\(s\) have no subnet, so their VMs are blocked: .* \(1 VM\)$/);
     expect(errors(q.problems)).toEqual([expect.objectContaining({ file: "inv.yaml", field: "networks[0].cidr", received: "10.1.1.0/24", message: expect.stringContaining("overlaps 10.1.0.0/16") })]);
   });
 
@@ -260,7 +291,15 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
       ["many", "disks", "17"],
       ["odd", "waves[0].overrides.odd.diskCategory", "cloud_floppy"],
     ]);
-    expect(p.problems).toContainEqual(expect.objectContaining({ severity: "warning", vm: "many", field: "disks", message: expect.stringContaining("spread over w-gw-") }));
+    // Each is blocked with its reasons; the rest of the wave would still be planned.
+    expect(p.blocked!.map((b) => [b.name, b.wave, b.reasons.map((r) => r.field)])).toEqual([
+      ["big", "w", ["disks[0].capacityBytes"]],
+      ["many", "w", ["disks"]],
+      ["odd", "w", ["waves[0].overrides.odd.diskCategory"]],
+    ]);
+    // A region that allows larger system disks says so in the settings.
+    const raised = plan([{ name: "big", nics: ["web=10.1.1.7"], disksGiB: [600] }], [{ name: "w", members: { vms: ["big"] } }], { limits: { systemDiskMaxGiB: 2048 } });
+    expect(errors(raised.problems)).toEqual([]);
   });
 
   it("instance type overrides that are not ECS names, or smaller than the VM", () => {

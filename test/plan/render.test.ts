@@ -70,7 +70,7 @@ describe("Markdown renderings", () => {
     const p = buildPlan(inv, wavesFile([{ name: "w", members: { vms: ["a"] }, overrides: { a: { keepIp: false } } }]));
     const table = renderTable(p);
     expect(table).toContain("Problems:\n  warning: VM a, field nics[0].ipv4[0]: The address 10.1.1.255 is reserved");
-    expect(table).toMatch(/\n {2}a {2,}new IP {2,}ecs\./);
+    expect(table).toMatch(/\n {2}a {2,}10\.1\.1\.\d+ \(new IP\) {2,}ecs\./);
   });
 
   it("the table counts in words a person reads (one wave, one rehearsal, minutes for short rounds)", () => {
@@ -97,5 +97,40 @@ describe("scheduleStart", () => {
   it("is today when only later waves have windows (they follow their predecessors' cutovers)", () => {
     const plan = buildPlan(inv, wavesFile([{ name: "w1", members: { vms: ["a"] } }, { name: "w2", members: { vms: ["b"] }, after: ["w1"], window }]));
     expect(scheduleStart(plan, "2026-11-24")).toBe("2026-11-24");
+  });
+});
+
+describe("renderings of VMs that cannot move as they are", () => {
+  const plan = () =>
+    buildPlan(
+      inventory(
+        [
+          { name: "ok-1", nics: ["web=10.1.1.5"] },
+          { name: "big-1", nics: ["web=10.1.1.6"], disksGiB: [900] },
+          { name: "moved-1", nics: ["web=10.1.1.255"] },
+          ...Array.from({ length: 60 }, (_, i) => ({ name: `left-out-with-a-long-name-${String(i).padStart(2, "0")}`, nics: [`web=10.1.1.${100 + i}`] })),
+        ],
+        { web: "10.1.1.0/24" },
+      ),
+      wavesFile([{ name: "w", members: { vms: ["ok-1", "big-1", "moved-1"] }, overrides: { "moved-1": { keepIp: false } } }]),
+    );
+
+  it("the table lists blocked VMs, new addresses, and VMs in no wave (cut with a pointer to the full list)", () => {
+    const p = plan();
+    const table = renderTable(p);
+    expect(table).toMatch(/^Blocked: 1 VM cannot move as they are/m);
+    expect(table).toMatch(/^ {2}big-1 {2,}w {2,}1 {2,}The system disk is 900 GiB/m);
+    expect(table).toMatch(/^ {2}moved-1 {2,}w {2,}web {2,}10\.1\.1\.255 {2,}10\.1\.1\.\d+$/m);
+    expect(table).toMatch(/^In no wave \(60 VMs\): left-out-with-a-long-name-00, .*, … and \d+ more \(every name: --format json\)$/m);
+    expect(p.unassigned).toHaveLength(60);
+    expect(renderTable(p, { problems: false })).not.toContain("Problems:");
+  });
+
+  it("the Markdown has sections for them", () => {
+    const md = renderMarkdown(plan(), { start: "2026-03-02" });
+    expect(md).toContain("## Blocked VMs");
+    expect(md).toMatch(/\| big-1 \| w \| The system disk is 900 GiB/);
+    expect(md).toMatch(/\| moved-1 \| w \| web \| 10\.1\.1\.255 \| 10\.1\.1\.\d+ \|/);
+    expect(md).toContain("## In no wave\n\nleft-out-with-a-long-name-00,");
   });
 });

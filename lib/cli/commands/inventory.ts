@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Command, Option } from "commander";
 import type { Inventory, Network } from "../../inventory";
-import { formatProblem, type Problem } from "../../problems";
+import { InputError, formatProblem, problem, type Problem } from "../../problems";
 import type { Estate, SnapshotInfo } from "../../vsphere";
 
 /** Options of `rehost inventory`, as commander parses them. */
@@ -47,6 +47,13 @@ export function register(program: Command): void {
   program
     .command("inventory")
     .description("Read the source VMs from vCenter (disks, NICs, IPs, power, folders) and write an inventory for `rehost plan`.")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  REHOST_VCENTER_PASSWORD=… rehost inventory --vcenter https://vcenter.example.com --user migrate@vsphere.local --out inventory.yaml
+  rehost inventory --vcenter https://vc01 --user ro@vsphere.local --ca vc-ca.pem --networks networks.yaml --out inventory.yaml --json`,
+    )
     .requiredOption("--vcenter <url>", "vCenter address (https://vcenter.example.com)")
     .requiredOption("--user <user>", "vCenter user; the password comes from REHOST_VCENTER_PASSWORD or a prompt")
     .option("--out <file>", "write the inventory here (.yaml/.yml or .json) instead of standard output")
@@ -73,6 +80,7 @@ export interface InventoryOutput {
  * contacted; any `InputError` leaves `--out` unwritten.
  */
 export async function runInventory(options: InventoryCommandOptions, io: InventoryOutput = process): Promise<InventoryReport> {
+  refuseCredentialsInUrl(options.vcenter);
   // Loaded here, not at start: `rehost --version` and the other commands need none of it.
   const { loadNetworks, mergeNetworks, unmappedPortgroups, validateVms } = await import("../../inventory/index.js");
   const { connectVSphere, resolvePassword, unreplicableProblems } = await import("../../vsphere/index.js");
@@ -150,6 +158,33 @@ export async function runInventory(options: InventoryCommandOptions, io: Invento
     );
   }
   return report;
+}
+
+/**
+ * A vCenter URL carrying a user or password (`https://admin:secret@vc/`) is refused before
+ * anything is contacted or printed: the password would end up in shell history, process lists
+ * and the `--json` report.
+ */
+function refuseCredentialsInUrl(url: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return; // The vSphere client names a malformed URL itself.
+  }
+  if (parsed.username === "" && parsed.password === "") return;
+  const what = parsed.password !== "" ? "a user and password" : "a user";
+  parsed.username = "";
+  parsed.password = "";
+  throw new InputError(
+    problem({
+      field: "--vcenter",
+      received: `a URL with ${what} in it (${parsed.toString()} once they are removed)`,
+      expected: "the vCenter address alone, such as https://vcenter.example.com",
+      fix: "pass the user with --user and the password in REHOST_VCENTER_PASSWORD (or at the prompt)",
+      message: "The vCenter URL carries credentials; rehost does not take a password in a URL",
+    }),
+  );
 }
 
 function asWarning(p: Problem): Problem {
