@@ -145,6 +145,8 @@ type harness struct {
 	// consolidated, so a snapshot costs what changed rather than a read of the whole disk.
 	cacheMu sync.Mutex
 	cache   map[string]*blockMap
+	// copying counts the frozen copies in progress; a snapshot's removal waits for them.
+	copying sync.WaitGroup
 	user       string
 	password   string
 }
@@ -922,14 +924,22 @@ func (h *harness) createSnapshot(w http.ResponseWriter, r *http.Request, fields 
 		// From now on the flat files are frozen: the guest writes to the delta.
 		for _, f := range flats {
 			h.deltas[f] = map[int64][]byte{}
-			if h.keepFrozen != "" && strings.Contains(fields["description"], " of point ") {
-				if err := copyFrozen(f, filepath.Join(h.keepFrozen, vm.Name, fields["name"], filepath.Base(f))); err != nil {
-					log.Printf("copying frozen %s: %v", f, err)
-				}
-			}
 		}
 	}
 	unlock()
+	// The flat files stay frozen until the snapshot is removed: they are copied in the background
+	// (the snapshot's time is not the copy's), and the removal waits for the copy.
+	if rec.Code == http.StatusOK && h.keepFrozen != "" && strings.Contains(fields["description"], " of point ") {
+		h.copying.Add(1)
+		go func(name string, flats []string) {
+			defer h.copying.Done()
+			for _, f := range flats {
+				if err := copyFrozen(f, filepath.Join(h.keepFrozen, vm.Name, name, filepath.Base(f))); err != nil {
+					log.Printf("copying frozen %s: %v", f, err)
+				}
+			}
+		}(fields["name"], flats)
+	}
 	if cbt && rec.Code == http.StatusOK {
 		h.tagSnapshot(vm, maps)
 	}
@@ -958,6 +968,7 @@ func (h *harness) removeSnapshot(w http.ResponseWriter, r *http.Request, fields 
 			})
 		}
 	}
+	h.copying.Wait()
 	rec := httptest.NewRecorder()
 	h.inner.ServeHTTP(rec, r)
 	remaining := false
