@@ -113,7 +113,7 @@ async function tc(args: readonly string[]): Promise<void> {
 async function freeSubnets(): Promise<number[][]> {
   const routes = await ip(["-4", "route", "show"]);
   for (let attempt = 0; attempt < 100; attempt++) {
-    const base = crypto.randomInt(1, 32_000) * 16;
+    const base = crypto.randomInt(1, 8_191) * 16;
     const subnets = [0, 4, 8].map((o) => {
       const v = base + o;
       return [198, 18 + (v >> 16), (v >> 8) & 255, v & 255];
