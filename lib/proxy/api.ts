@@ -149,6 +149,8 @@ export interface CutoverStatus {
   readonly round?: number;
   /** From the shutdown request to the verification's end. */
   readonly downtimeSeconds?: number;
+  /** Where the downtime went: the guest's shutdown, the final round (snapshot, CBT, read, push), the verification, the snapshot's removal. */
+  readonly phases?: { readonly shutdownSeconds: number; readonly finalRoundSeconds: number; readonly verifySeconds: number; readonly snapshotRemovalSeconds: number };
   /** Bytes the final round's changed ranges cover. */
   readonly finalDeltaBytes?: number;
   /** Bytes of source data (with their frame headers) that crossed the link during the downtime: the final delta. */
@@ -188,7 +190,7 @@ export interface PointStatus {
   readonly name: string;
   readonly state: "running" | "held" | "failed";
   readonly vms: readonly string[];
-  /** Seconds between the first and the last snapshot. */
+  /** Seconds from the first snapshot request to the last snapshot taken: an upper bound of the VMs' skew. */
   readonly skewSeconds?: number;
   /** Per job: the round the point holds and the target's digest after it. */
   readonly jobs?: Readonly<Record<string, { round: number; digest: string; algorithm: string }>>;

@@ -56,12 +56,15 @@ interface Vm {
   /** A round queued and not started yet: later requests join it (a resync request upgrades it). */
   pending?: { mode: "auto" | "resync"; onlyForNewDisks: boolean };
   failures: number;
+  /** The mode a failed round asked for: its retry keeps it (a requested full check stays one). */
+  retryMode?: "auto" | "resync";
 }
 
 /** Every VM of a proxy. */
 export class ProxyManager {
   private readonly vms = new Map<string, Vm>();
   private readonly points = new Map<string, PointStatus>();
+  private readonly enablingCbt = new Map<string, Promise<boolean>>();
   private readonly abort = new AbortController();
   private closed = false;
 
@@ -116,7 +119,13 @@ export class ProxyManager {
     const location = await this.options.vc.vmLocation(handle);
     if (!location.changeTrackingSupported) refuse(`VM ${name} does not support changed-block tracking (its virtual hardware is older than version 7).`, "upgrade the VM's hardware version while it is off, then register it again");
     if (!location.changeTrackingEnabled) {
-      await this.options.vc.enableChangeTracking(handle).catch((err: unknown) => refuse(`Changed-block tracking cannot be turned on for VM ${name}: ${(err as Error).message}`, "consolidate or delete the VM's snapshots, then register it again"));
+      // Disks of one VM registered together turn CBT on once (its activation takes a snapshot).
+      let enabling = this.enablingCbt.get(name);
+      if (enabling === undefined) {
+        enabling = this.options.vc.enableChangeTracking(handle).finally(() => this.enablingCbt.delete(name));
+        this.enablingCbt.set(name, enabling);
+      }
+      await enabling.catch((err: unknown) => refuse(`Changed-block tracking cannot be turned on for VM ${name}: ${(err as Error).message}`, "consolidate or delete the VM's snapshots, then register it again"));
     }
     await this.checkReadable(name, file!, location.datacenter).catch((err: unknown) => refuse((err as Error).message, "give the proxy's vCenter user the Datastore.Browse privilege on that datastore (or a reader that can, such as --reader vddk)"));
     const job = await this.options.agent(registration.agentUrl).get(registration.jobId).catch((err: unknown) => {
@@ -320,8 +329,10 @@ export class ProxyManager {
       }
       const mode = options.mode === "resync" || this.fullCheckDue(record) ? "resync" : "auto";
       if (mode === "resync" && options.mode !== "resync") this.options.logger.log("info", "full source-side check due: this round compares every block by hash", { vm: record.vm });
+      vm.retryMode = mode;
       const summary = await runRound(this.ctx, record, await this.handle(vm), { ...options, mode });
       vm.failures = 0;
+      vm.retryMode = undefined;
       this.options.logger.log("info", "round finished", { vm: record.vm, round: summary.round, seconds: summary.seconds, changedBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0), linkBytes: summary.disks.reduce((n, d) => n + d.linkBytes, 0) });
       return summary;
     } catch (err) {
@@ -354,7 +365,7 @@ export class ProxyManager {
     vm.nextAt = Math.max(due, Date.now());
     vm.timer = setTimeout(() => {
       vm.timer = undefined;
-      if (!vm.busy) this.queueRound(vm, "auto");
+      if (!vm.busy) this.queueRound(vm, vm.failures > 0 ? (vm.retryMode ?? "auto") : "auto");
       else this.schedule(vm);
     }, vm.nextAt - Date.now());
     vm.timer.unref();
@@ -378,14 +389,17 @@ export class ProxyManager {
       for (const vm of vms) {
         if (vm.record.inFlight !== undefined) await runRound(this.ctx, vm.record, await this.handle(vm), {});
       }
-      const times: number[] = [];
-      for (const vm of vms) {
-        const round = Math.max(vm.record.nextRound, ...Object.values(vm.record.disks).map((d) => (d.lastRound ?? -1) + 1));
-        const snapshot = await takeSnapshot(this.ctx, vm.record, await this.handle(vm), round, request.name);
-        snapshots.set(vm, snapshot);
-        times.push(Date.parse(snapshot.at));
-      }
-      const skewSeconds = (Math.max(...times) - Math.min(...times)) / 1000;
+      // Every VM's snapshot at once. The skew is bounded from above: from the first request to
+      // the last answer (each snapshot froze its VM somewhere in between).
+      const taken = await Promise.all(
+        vms.map(async (vm) => {
+          const round = Math.max(vm.record.nextRound, ...Object.values(vm.record.disks).map((d) => (d.lastRound ?? -1) + 1));
+          const snapshot = await takeSnapshot(this.ctx, vm.record, await this.handle(vm), round, request.name);
+          snapshots.set(vm, snapshot);
+          return snapshot;
+        }),
+      );
+      const skewSeconds = (Math.max(...taken.map((t) => Date.parse(t.at))) - Math.min(...taken.map((t) => Date.parse(t.requestedAt ?? t.at)))) / 1000;
       if (skewSeconds > request.maxSkewSeconds) throw new RoundRefused(`The snapshots of point ${request.name} are ${skewSeconds} s apart, more than the ${request.maxSkewSeconds} s allowed.`);
       const jobs: Record<string, { round: number; digest: string; algorithm: string }> = {};
       for (const vm of vms) {
@@ -431,11 +445,15 @@ export class ProxyManager {
     }
     const started = Date.now();
     const shutdown = request.shutdown === "guest" ? await this.options.vc.shutdownGuest(handle, { timeoutMs: request.shutdownTimeoutSeconds * 1000 }) : "none";
+    const shutdownAt = Date.now();
+    let verifyStarted = 0;
+    let verifyEnded = 0;
     const checks: CutoverDiskCheck[] = [];
     let verifiedBytes = 0;
     let hashBytes = 0;
     const summary = await runRound(this.ctx, record, handle, {
       beforeRemove: async (readers) => {
+        verifyStarted = Date.now();
         for (const disk of Object.values(record.disks).sort((x, y) => x.key - y.key)) {
           const entry = readers.get(disk.key);
           if (entry === undefined) continue;
@@ -444,8 +462,10 @@ export class ProxyManager {
           verifiedBytes += check.verifiedBytes;
           hashBytes += check.hashBytes;
         }
+        verifyEnded = Date.now();
       },
     });
+    const ended = Date.now();
     const bad = checks.filter((d) => d.sourceDigest !== d.targetDigest || d.differingBlocks.length > 0);
     record.cutover = {
       state: bad.length === 0 ? "verified" : "failed",
@@ -455,7 +475,8 @@ export class ProxyManager {
       verify: request.verify,
       ...(fullCheckRound !== undefined ? { fullCheckRound } : {}),
       round: summary.round,
-      downtimeSeconds: (Date.now() - started) / 1000,
+      downtimeSeconds: (ended - started) / 1000,
+      phases: { shutdownSeconds: (shutdownAt - started) / 1000, finalRoundSeconds: (verifyStarted - shutdownAt) / 1000, verifySeconds: (verifyEnded - verifyStarted) / 1000, snapshotRemovalSeconds: (ended - verifyEnded) / 1000 },
       finalDeltaBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0),
       sourceBytesReadOverLink: summary.disks.reduce((n, d) => n + d.linkBytes, 0),
       hashBytesOverLink: hashBytes,
@@ -466,7 +487,7 @@ export class ProxyManager {
         : { error: `Source and target of VM ${record.vm} differ: ${bad.map((d) => `disk ${d.key}: source digest ${d.sourceDigest}, target ${d.targetDigest}, differing blocks ${d.differingBlocks.slice(0, 20).join(", ") || "none"}${d.differingBlocks.length > 20 ? ` and ${d.differingBlocks.length - 20} more` : ""}`).join("; ")}. Nothing may be launched; the source stays off.` }),
     };
     this.options.state.saveVm(record);
-    this.options.logger.log(bad.length === 0 ? "info" : "error", bad.length === 0 ? "cutover verified" : "cutover verification failed", { vm: record.vm, downtimeSeconds: record.cutover.downtimeSeconds, finalDeltaBytes: record.cutover.finalDeltaBytes, verifiedBytes });
+    this.options.logger.log(bad.length === 0 ? "info" : "error", bad.length === 0 ? "cutover verified" : "cutover verification failed", { vm: record.vm, downtimeSeconds: record.cutover.downtimeSeconds, phases: record.cutover.phases, finalDeltaBytes: record.cutover.finalDeltaBytes, verifiedBytes });
   }
 
   /** One disk's verification at a cutover, from the final round's frozen disk. */

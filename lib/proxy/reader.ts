@@ -60,6 +60,9 @@ export function datastoreUrl(source: DiskSource): string {
 /** How often nbdkit reads the session cookie again, seconds. */
 export const COOKIE_RENEW_SECONDS = 60;
 
+/** nbdkit's PID file beside its socket: it exists once nbdkit accepts connections. */
+export const pidFile = (socket: string): string => `${socket}.pid`;
+
 /** nbdkit's arguments for the curl plugin. */
 export function curlArgs(source: DiskSource, socket: string, settings: ReaderSettings): string[] {
   if (settings.cookieFile === undefined) throw new Error("The curl reader needs the file of the vCenter session cookie.");
@@ -67,6 +70,9 @@ export function curlArgs(source: DiskSource, socket: string, settings: ReaderSet
     "-f",
     "-r",
     "--exit-with-parent",
+    // nbdkit writes its PID file once it accepts connections (the socket file exists earlier).
+    "-P",
+    pidFile(socket),
     "-U",
     socket,
     "curl",
@@ -88,6 +94,9 @@ export function vddkArgs(source: DiskSource, socket: string, settings: ReaderSet
     "-f",
     "-r",
     "--exit-with-parent",
+    // nbdkit writes its PID file once it accepts connections (the socket file exists earlier).
+    "-P",
+    pidFile(socket),
     "-U",
     socket,
     "vddk",
@@ -118,7 +127,7 @@ export async function openReader(group: ProcessGroup, dir: string, source: DiskS
   try {
     server = group.spawn(`nbdkit ${settings.kind} ${source.flatPath}`, "nbdkit", args);
     const deadline = Date.now() + 30_000;
-    while (!fs.existsSync(socket)) {
+    while (!fs.existsSync(pidFile(socket))) {
       if (server.child.exitCode !== null) throw new Error(`nbdkit could not open ${source.fileName} through ${settings.kind}: ${server.stderr().trim() || `exit code ${server.child.exitCode}`}`);
       if (Date.now() > deadline) throw new Error(`nbdkit did not start serving ${source.fileName} within 30 s: ${server.stderr().trim()}`);
       await new Promise((r) => setTimeout(r, 20));
@@ -135,11 +144,13 @@ export async function openReader(group: ProcessGroup, dir: string, source: DiskS
         await device.close().catch(() => undefined);
         await group.stop(started);
         fs.rmSync(socket, { force: true });
+        fs.rmSync(pidFile(socket), { force: true });
       },
     };
   } catch (err) {
     if (server !== undefined) await group.stop(server);
     fs.rmSync(socket, { force: true });
+    fs.rmSync(pidFile(socket), { force: true });
     throw err;
   }
 }

@@ -68,7 +68,9 @@ export interface RoundOptions {
 /** A snapshot made for a round: the VM, the handle, when, and how consistent. */
 export interface RoundSnapshot {
   readonly handle: SnapshotHandle;
+  /** When vCenter answered that the snapshot exists (the round's recovery point), and when it was asked for. */
   readonly at: string;
+  readonly requestedAt?: string;
   readonly consistency: "quiesced" | "crash";
 }
 
@@ -91,18 +93,21 @@ export async function takeSnapshot(ctx: RoundContext, record: VmRecord, vm: VmHa
   const location = await ctx.vc.vmLocation(vm);
   let consistency: "quiesced" | "crash" = record.quiesce && location.toolsRunning && location.powerState === "poweredOn" ? "quiesced" : "crash";
   let handle: SnapshotHandle;
+  const description = `round ${round}${point ? ` of point ${point}` : ""}`;
+  let requestedAt = new Date().toISOString();
   try {
-    handle = await ctx.vc.createSnapshot(vm, name, { quiesce: consistency === "quiesced", description: `round ${round}${point ? ` of point ${point}` : ""}` });
+    handle = await ctx.vc.createSnapshot(vm, name, { quiesce: consistency === "quiesced", description });
   } catch (err) {
     if (consistency !== "quiesced" || !(err instanceof VSphereFault)) throw err;
     ctx.logger.log("warn", "quiesced snapshot refused; taking a crash-consistent one", { vm: record.vm, round, fault: err.faultName });
     consistency = "crash";
-    handle = await ctx.vc.createSnapshot(vm, name, { quiesce: false, description: `round ${round}` });
+    requestedAt = new Date().toISOString();
+    handle = await ctx.vc.createSnapshot(vm, name, { quiesce: false, description });
   }
   const at = new Date().toISOString();
   record.inFlight = { ...record.inFlight, snapshot: handle.moref, snapshotAt: at, consistency };
   ctx.state.saveVm(record);
-  return { handle, at, consistency };
+  return { handle, at, requestedAt, consistency };
 }
 
 /** Removes the snapshots rehost created on this VM that the record does not name (left by a crash). */
