@@ -1,12 +1,9 @@
 /**
- * The lab's source disks as real images: an MBR partition table written here, an ext4 filesystem
- * in partition 1 filled with files by `mkfs.ext4 -d` (no mount, no root), free space left as
- * zero regions, converted to qcow2 with a persistent dirty bitmap that tracks every later write.
- *
- * Bitmaps change only offline (qemu-img on a closed image): `rotateBitmap` freezes the bitmap of
- * the round about to run and starts the next one.
+ * The lab's source disks as real images, written straight into the simulated VMs' flat files: an
+ * MBR partition table written here, an ext4 filesystem in partition 1 filled with files by
+ * `mkfs.ext4 -d` (no mount, no root), free space left as zero regions (holes).
  */
-import { execFile, execFileSync } from "node:child_process";
+import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
@@ -15,12 +12,12 @@ import * as path from "node:path";
 const MiB = 1024 * 1024;
 /** Where partition 1 starts: 1 MiB, as every modern partitioner aligns it. */
 export const PARTITION_OFFSET = MiB;
-/** Bitmap granularity: 64 KiB, qemu's default. */
-export const BITMAP_GRANULARITY = 64 * 1024;
+/** The unit of the guests' writes: 64 KiB, the simulated CBT's block. */
+export const WRITE_UNIT = 64 * 1024;
 
 /** One disk to build. */
 export interface DiskImageSpec {
-  /** Where the qcow2 image goes. */
+  /** Where the raw image goes (a VM's flat file). */
   readonly image: string;
   readonly capacityBytes: number;
   /** Bytes of file data to put in the filesystem (about the VM's allocated bytes). */
@@ -31,8 +28,6 @@ export interface DiskImageSpec {
   readonly role: "system" | "data";
   readonly hostname: string;
   readonly ips: readonly string[];
-  /** The first bitmap, active from the moment the image exists. */
-  readonly bitmap: string;
 }
 
 /** Writes a DOS partition table with one Linux partition from 1 MiB to the end of the disk. */
@@ -85,7 +80,7 @@ export function populateTree(dir: string, spec: DiskImageSpec): void {
 
 const run = promisify(execFile);
 
-/** Builds one qcow2 image (see the module comment); `work` is a scratch directory. */
+/** Builds one raw image at `spec.image` (see the module comment); `work` is a scratch directory. */
 export async function buildDiskImage(spec: DiskImageSpec, work: string): Promise<void> {
   const tree = path.join(work, `${path.basename(spec.image)}.tree`);
   const raw = path.join(work, `${path.basename(spec.image)}.raw`);
@@ -101,22 +96,14 @@ export async function buildDiskImage(spec: DiskImageSpec, work: string): Promise
     }
     const fsKiB = (spec.capacityBytes - PARTITION_OFFSET) / 1024;
     await run("mkfs.ext4", ["-q", "-F", "-L", spec.label.slice(0, 16), "-E", `offset=${PARTITION_OFFSET}`, "-d", tree, raw, `${fsKiB}k`]);
-    await run("qemu-img", ["convert", "-q", "-f", "raw", "-O", "qcow2", raw, spec.image]);
-    await run("qemu-img", ["bitmap", "--add", "-g", String(BITMAP_GRANULARITY), spec.image, spec.bitmap]);
+    // Into place in one step (the simulator reads the flat file by its path).
+    await fs.promises.rename(raw, spec.image).catch(async () => {
+      await run("cp", ["--sparse=always", raw, spec.image]);
+    });
   } finally {
     await fs.promises.rm(tree, { recursive: true, force: true });
     await fs.promises.rm(raw, { force: true });
   }
-}
-
-/**
- * On a closed image: freezes bitmap `current` (it now describes exactly the writes since the
- * previous boundary), starts `next` for the writes to come, and removes `obsolete` when given.
- */
-export function rotateBitmap(image: string, current: string, next: string | undefined, obsolete?: string): void {
-  if (obsolete !== undefined) execFileSync("qemu-img", ["bitmap", "--remove", image, obsolete], { stdio: "pipe" });
-  execFileSync("qemu-img", ["bitmap", "--disable", image, current], { stdio: "pipe" });
-  if (next !== undefined) execFileSync("qemu-img", ["bitmap", "--add", "-g", String(BITMAP_GRANULARITY), image, next], { stdio: "pipe" });
 }
 
 /** Creates an empty sparse target file of `size` bytes, standing for a gateway's data disk. */

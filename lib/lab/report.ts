@@ -1,31 +1,50 @@
 /**
- * The lab's report: a terminal table and a Markdown file with, per disk, the bytes each round
- * moved and its time, the rehearsal point's digest and the source/target digests at cutover, and
- * the cloud resources the wave would declare (offline preview).
+ * The lab's report: per round what changed and what crossed the link, the rehearsal point checked
+ * against the simulator's frozen disks, the cutover's downtime and what it read, per disk the
+ * digests, and the cloud resources the wave would declare (offline preview). As a terminal table,
+ * a Markdown file, and one JSON line (`rehost lab --json`).
  */
 
-/** One round of one disk. */
-export interface RoundReport {
+/** One round of the lab (every VM's round of that step). */
+export interface LabRound {
   readonly round: number;
   readonly kind: string;
-  /** Bytes read from the source (data moved over the link). */
-  readonly bytesRead: number;
-  /** Bytes written to the target as data, and as zeroes. */
-  readonly bytesWritten: number;
-  readonly bytesZeroed: number;
+  /** Bytes the rounds' changed ranges cover (CBT's answers, or a full check's differing blocks). */
+  readonly changedBytes: number;
+  /** Bytes that crossed the link during the round, both directions (veth counters; on loopback, the proxy's frames and hashes). */
+  readonly linkBytes: number;
+  /** Bytes of block hashes sent for comparisons (full checks). */
+  readonly hashBytes: number;
+  /** Wall time of the step. */
   readonly seconds: number;
-  /** Target digest after the round. */
-  readonly digest: string;
 }
 
-/** One disk of the lab: its rounds and digests. */
+/** The cutover of the wave's VMs. */
+export interface LabCutover {
+  /** The longest VM's downtime: from its shutdown to the end of its verification. */
+  readonly downtimeSeconds: number;
+  /** Bytes of source data (with frame headers) the final rounds put on the link. */
+  readonly sourceBytesReadOverLink: number;
+  /** Bytes the final rounds' changed ranges cover. */
+  readonly finalDeltaBytes: number;
+  /** Bytes read again on both sides and compared by hash. */
+  readonly verifiedBytes: number;
+  /** Bytes that crossed the link during the cutover, both directions (as `LabRound.linkBytes`). */
+  readonly linkBytes: number;
+  readonly vms: ReadonlyArray<{ vm: string; downtimeSeconds: number; verified: boolean; error?: string }>;
+}
+
+/** One disk of the lab. */
 export interface DiskReport {
   readonly disk: string;
   readonly vm: string;
   readonly sizeBytes: number;
   readonly gateway: string;
-  readonly rounds: readonly RoundReport[];
+  /** Per lab round: what this disk's rounds changed and sent. */
+  readonly rounds: ReadonlyArray<{ round: number; mode: string; changedBytes: number; linkBytes: number }>;
+  /** The rehearsal point's target digest, and the digest of the disk as the simulator froze it at the point's snapshot. */
   readonly rehearsalDigest: string;
+  readonly frozenDigest: string;
   readonly sourceDigest: string;
   readonly targetDigest: string;
   readonly verified: boolean;
@@ -33,117 +52,89 @@ export interface DiskReport {
   readonly businessBytes: number;
 }
 
-/** Everything the lab reports (also written as JSON). */
+/** Everything the lab reports. */
 export interface LabReport {
   readonly wave: string;
   readonly startedAt: string;
   readonly seconds: number;
+  /** Where it ran: network namespaces joined by a counted link, or loopback (with why). */
+  readonly link: "namespaces" | "loopback";
+  readonly linkNote?: string;
+  readonly sizeFactor: number;
+  readonly vcenter: string;
+  readonly proxy: string;
   readonly agent: string;
   readonly rehearsalPoint: string;
+  readonly rehearsalSkewSeconds: number;
+  readonly rounds: readonly LabRound[];
+  readonly cutover: LabCutover;
   readonly disks: readonly DiskReport[];
   readonly failures: readonly { vm: string; error: string }[];
   readonly preview:
     | { stack: string; resources: { type: string; count: number }[]; pinnedIps: { vm: string; ip: string; vswitch: string }[]; mandatoryViolations: number }
     | { stack: string; error: string };
-  /** Every disk verified (source digest == target digest after the final round). */
+  /** Every disk verified at cutover and every rehearsal disk equal to its frozen source. */
   readonly ok: boolean;
   readonly reportFile: string;
 }
 
 const mib = (b: number): string => (b / 2 ** 20).toFixed(1);
 
-/** Round numbers present in the report, in order. */
-function roundNumbers(report: LabReport): number[] {
-  return [...new Set(report.disks.flatMap((d) => d.rounds.map((r) => r.round)))].sort((a, b) => a - b);
-}
-
-function roundLabel(report: LabReport, n: number): string {
-  const kind = report.disks.flatMap((d) => d.rounds).find((r) => r.round === n)?.kind ?? "";
-  return n === 0 ? "initial" : kind.startsWith("final") ? `final r${n}` : `round ${n}`;
-}
-
-/** Totals per round: bytes read and the slowest disk's seconds. */
-export function roundTotals(report: LabReport): { round: number; label: string; bytesRead: number; bytesWritten: number; bytesZeroed: number; seconds: number }[] {
-  return roundNumbers(report).map((n) => {
-    const rs = report.disks.flatMap((d) => d.rounds.filter((r) => r.round === n));
-    return {
-      round: n,
-      label: roundLabel(report, n),
-      bytesRead: rs.reduce((s, r) => s + r.bytesRead, 0),
-      bytesWritten: rs.reduce((s, r) => s + r.bytesWritten, 0),
-      bytesZeroed: rs.reduce((s, r) => s + r.bytesZeroed, 0),
-      seconds: Math.max(0, ...rs.map((r) => r.seconds)),
-    };
-  });
-}
-
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 || i === 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  const line = (cells: readonly string[]): string => cells.map((c, i) => (i <= 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
 /** The terminal table. */
 export function renderTerminal(report: LabReport): string {
-  const rounds = roundNumbers(report);
-  const header = ["disk", "vm", "size MiB", ...rounds.map((n) => `${roundLabel(report, n)} MiB in s`), "source digest", "target digest", "match"];
-  const rows = report.disks.map((d) => [
-    d.disk,
-    d.vm,
-    mib(d.sizeBytes),
-    ...rounds.map((n) => {
-      const r = d.rounds.find((x) => x.round === n);
-      return r === undefined ? "-" : `${mib(r.bytesRead)} in ${r.seconds.toFixed(1)}`;
-    }),
-    d.sourceDigest.slice(0, 12) || "-",
-    d.targetDigest.slice(0, 12) || "-",
-    d.verified ? "yes" : "NO",
-  ]);
-  const totals = roundTotals(report);
-  const initial = totals.find((t) => t.round === 0)?.bytesRead ?? 0;
-  const incremental = totals.filter((t) => t.round > 0);
+  const rounds = table(
+    ["round", "kind", "changed MiB", "link MiB", "hashes KiB", "seconds"],
+    report.rounds.map((r) => [String(r.round), r.kind, mib(r.changedBytes), mib(r.linkBytes), (r.hashBytes / 1024).toFixed(1), r.seconds.toFixed(1)]),
+  );
+  const disks = table(
+    ["disk", "vm", "size MiB", "rehearsal = frozen", "source digest", "target digest", "match"],
+    report.disks.map((d) => [d.disk, d.vm, mib(d.sizeBytes), d.rehearsalDigest === d.frozenDigest ? "yes" : "NO", d.sourceDigest.slice(0, 12) || "-", d.targetDigest.slice(0, 12) || "-", d.verified ? "yes" : "NO"]),
+  );
+  const c = report.cutover;
   const lines = [
     "",
-    table(header, rows),
+    rounds,
     "",
-    `Bytes read per round: ${totals.map((t) => `${t.label} ${mib(t.bytesRead)} MiB`).join(", ")}.`,
-    incremental.length > 0 && initial > 0
-      ? `Incremental rounds read on average ${((100 * incremental.reduce((s, t) => s + t.bytesRead, 0)) / incremental.length / initial).toFixed(1)}% of the initial sync.`
-      : "",
-    "preview" in report && "error" in report.preview
+    disks,
+    "",
+    `Link: ${report.link === "namespaces" ? "on-prem and cloud network namespaces, bytes counted on the veth link" : `loopback (${report.linkNote}); link bytes as the proxy counts them`}. Disks ×${report.sizeFactor}.`,
+    `Rehearsal point ${report.rehearsalPoint}: snapshots ${report.rehearsalSkewSeconds.toFixed(3)} s apart.`,
+    `Cutover: downtime ${c.downtimeSeconds.toFixed(2)} s; final delta ${mib(c.finalDeltaBytes)} MiB, source data over the link ${mib(c.sourceBytesReadOverLink)} MiB, verified ${mib(c.verifiedBytes)} MiB by hash on both sides.`,
+    "error" in report.preview
       ? `Cloud resources: offline preview of ${report.preview.stack} unavailable (${report.preview.error}).`
-      : `Cloud resources the wave declares (offline preview of ${report.preview.stack}): ${(report.preview as { resources: { type: string; count: number }[] }).resources.reduce((s, r) => s + r.count, 0)}.`,
+      : `Cloud resources the wave declares (offline preview of ${report.preview.stack}): ${report.preview.resources.reduce((s, r) => s + r.count, 0)}.`,
     report.ok ? `Cutover verified for every disk in ${report.seconds} s. Report: ${report.reportFile}` : `CUTOVER FAILED for ${report.failures.map((f) => f.vm).join(", ") || "some disks"}; nothing launched. Report: ${report.reportFile}`,
   ];
-  return lines.filter((l) => l !== "").join("\n");
+  return lines.join("\n");
 }
 
 /** The Markdown report. */
 export function renderMarkdown(report: LabReport): string {
-  const rounds = roundNumbers(report);
   const out: string[] = [];
+  const c = report.cutover;
   out.push(`# rehost lab report: wave ${report.wave}`, "");
   out.push(
-    `Started ${report.startedAt}, ${report.seconds} s. Agent ${report.agent}. Rehearsal point \`${report.rehearsalPoint}\`. ` +
-      (report.ok ? "**Cutover verified: every source digest equals its target digest.**" : "**Cutover failed: nothing was launched.**"),
+    `Started ${report.startedAt}, ${report.seconds} s. vCenter ${report.vcenter}, proxy ${report.proxy}, agent ${report.agent}; ` +
+      `${report.link === "namespaces" ? "on-prem and cloud network namespaces joined by a counted veth link" : `loopback (${report.linkNote})`}; disks ×${report.sizeFactor}. ` +
+      (report.ok ? "**Cutover verified.**" : "**Cutover failed: nothing was launched.**"),
     "",
   );
-  out.push("## Rounds", "");
-  out.push("| round | read from sources (MiB) | written (MiB) | zeroed (MiB) | slowest disk (s) |", "| --- | ---: | ---: | ---: | ---: |");
-  for (const t of roundTotals(report)) out.push(`| ${t.label} | ${mib(t.bytesRead)} | ${mib(t.bytesWritten)} | ${mib(t.bytesZeroed)} | ${t.seconds.toFixed(2)} |`);
-  out.push("", "## Disks", "");
-  out.push(`| disk | VM | gateway | size (MiB) | ${rounds.map((n) => `${roundLabel(report, n)}: MiB read / s`).join(" | ")} | business writes (MiB) |`);
-  out.push(`| --- | --- | --- | ---: | ${rounds.map(() => "---:").join(" | ")} | ---: |`);
+  out.push("## Rounds", "", "| round | kind | changed (MiB) | link (MiB) | hashes (KiB) | seconds |", "| ---: | --- | ---: | ---: | ---: | ---: |");
+  for (const r of report.rounds) out.push(`| ${r.round} | ${r.kind} | ${mib(r.changedBytes)} | ${mib(r.linkBytes)} | ${(r.hashBytes / 1024).toFixed(1)} | ${r.seconds.toFixed(2)} |`);
+  out.push("", "## Cutover", "");
+  out.push(`Downtime ${c.downtimeSeconds.toFixed(2)} s (longest VM). Final delta ${mib(c.finalDeltaBytes)} MiB; source data over the link ${mib(c.sourceBytesReadOverLink)} MiB; all link traffic ${mib(c.linkBytes)} MiB; verified ${mib(c.verifiedBytes)} MiB read again on both sides.`, "");
+  out.push("| VM | downtime (s) | verified |", "| --- | ---: | --- |");
+  for (const v of c.vms) out.push(`| ${v.vm} | ${v.downtimeSeconds.toFixed(2)} | ${v.verified ? "yes" : `**no**: ${v.error ?? ""}`} |`);
+  out.push("", "## Disks", "", "| disk | VM | gateway | size (MiB) | business writes (MiB) | rehearsal digest | frozen source at the point | target at cutover | equal |", "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |");
   for (const d of report.disks) {
-    const cells = rounds.map((n) => {
-      const r = d.rounds.find((x) => x.round === n);
-      return r === undefined ? "-" : `${mib(r.bytesRead)} / ${r.seconds.toFixed(2)}`;
-    });
-    out.push(`| ${d.disk} | ${d.vm} | ${d.gateway} | ${mib(d.sizeBytes)} | ${cells.join(" | ")} | ${mib(d.businessBytes)} |`);
+    out.push(`| ${d.disk} | ${d.vm} | ${d.gateway} | ${mib(d.sizeBytes)} | ${mib(d.businessBytes)} | \`${d.rehearsalDigest.slice(0, 16)}\` | \`${d.frozenDigest.slice(0, 16)}\` | \`${d.targetDigest.slice(0, 16) || "-"}\` | ${d.verified && d.rehearsalDigest === d.frozenDigest ? "yes" : "**no**"} |`);
   }
-  out.push("", "## Digests (sha256 over 1 MiB blocks)", "");
-  out.push("| disk | rehearsal point | source at cutover | target at cutover | equal |", "| --- | --- | --- | --- | --- |");
-  for (const d of report.disks) out.push(`| ${d.disk} | \`${d.rehearsalDigest}\` | \`${d.sourceDigest || "-"}\` | \`${d.targetDigest || "-"}\` | ${d.verified ? "yes" : "**no**"} |`);
   if (report.failures.length > 0) {
     out.push("", "## Failures", "");
     for (const f of report.failures) out.push(`- ${f.vm}: ${f.error}`);

@@ -1,33 +1,46 @@
 /**
- * `rehost lab`: the whole lifecycle of a wave on this machine. It builds the lab estate's disks
- * as real images, serves them with qemu-nbd, starts an agent on loopback, and drives the wave
- * through the dynamic providers, exactly as `pulumi up` would call them:
+ * `rehost lab`: the whole lifecycle of a wave on this machine, in the shape of a real migration.
+ * The lab's VMs live in the project's vCenter simulator (their disks real images: MBR, ext4,
+ * files); the simulator and `rehost proxy` run on the on-prem side, `rehost agent` on the cloud
+ * side, joined by a counted link (`site.ts`); the guests keep writing all along. The lab drives
+ * the wave through the dynamic providers exactly as `pulumi up` would call them:
  *
- *   initial sync (business writing) → incremental rounds from dirty bitmaps → rehearsal point
- *   (freeze, snapshot, thaw) → another round → cutover (shutdown, final round, verification)
+ *   Replication create (the proxy's first snapshot round of each VM) → incremental rounds (a
+ *   snapshot each, CBT areas pushed) → RehearsalPoint (the VMs' snapshots within a skew bound,
+ *   checked against the disks the simulator froze) and RehearsalThaw → another round → the
+ *   guests paused for a full source-side check → a fixed final burst of writes → Cutover
+ *   (shutdown, final round, verification by block hashes of what changed and 16 sample blocks)
  *
- * then reports per disk the bytes each round moved, the time, and the source/target digests, with
- * the cloud resources the wave would declare from the offline preview. Every process it starts is
- * stopped at the end, on a failure and on Ctrl-C.
+ * then reports per round what changed and what crossed the link, the cutover's downtime and what
+ * it read, and the cloud resources the wave would declare (offline preview). Every process it
+ * starts is stopped at the end, on a failure and on Ctrl-C.
  */
+import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import type * as pulumi from "@pulumi/pulumi";
 import type { JobStatus } from "../agent/api";
 import { AgentClient } from "../agent/client";
 import { loadInventory, loadWaves } from "../inventory";
 import { buildPlan } from "../plan";
 import type { PlannedDisk, PlannedVm, PlannedWave } from "../plan/types";
 import { packagePath } from "../package";
-import { InputError } from "../problems";
-import type * as pulumi from "@pulumi/pulumi";
+import { InputError, problem } from "../problems";
+import { ProxyClient } from "../proxy/client";
+import type { RoundSummary } from "../proxy/api";
 import { CREDENTIALS, cutoverProvider, rehearsalPointProvider, rehearsalThawProvider, replicationProvider } from "../providers";
 import { digest } from "../replication";
+import { ProcessGroup } from "../service/processes";
+import { connectVSphere } from "../vsphere";
+import { REHOST_SNAPSHOT_PREFIX } from "../vsphere/estate";
 import { BusinessWriter } from "./business";
-import { buildDiskImage, createTargetDisk, rotateBitmap } from "./images";
-import { ProcessGroup, startQemuNbd, unixUri, type Owned } from "./processes";
-import { renderMarkdown, renderTerminal, type DiskReport, type LabReport, type RoundReport } from "./report";
-
+import { buildDiskImage, createTargetDisk } from "./images";
+import { offlinePreview } from "./preview";
+import { renderMarkdown, renderTerminal, type DiskReport, type LabCutover, type LabReport, type LabRound } from "./report";
+import { LAB_USER, startLabAgent, startLabProxy, startLabVcenter } from "./services";
+import { openSite } from "./site";
+import { guestWrite, type EstateSpec, type Vcsim } from "./vcsim";
 
 /** Options of `runLab` (the `rehost lab` flags). */
 export interface LabOptions {
@@ -41,7 +54,7 @@ export interface LabOptions {
   readonly previewStack?: string;
   /** The wave to run. @default - the first wave of the waves file */
   readonly wave?: string;
-  /** Where images, targets and the agent's state go. @default - a new directory under the system temp dir, removed at the end */
+  /** Where images, targets and the services' state go. @default - a new directory under the system temp dir, removed at the end */
   readonly workdir?: string;
   /** Keep the work directory. @default false (kept anyway when it was given) */
   readonly keep?: boolean;
@@ -49,8 +62,14 @@ export interface LabOptions {
   readonly report?: string;
   /** Incremental rounds before the rehearsal point. @default 2 */
   readonly roundsBeforeRehearsal?: number;
-  /** Seconds the business writes between two round boundaries. @default 1 */
+  /** Seconds the business writes between two rounds. @default 1 */
   readonly businessSeconds?: number;
+  /** Every disk this many times larger, with the same data and the same writes. @default 1 */
+  readonly sizeFactor?: number;
+  /** 64 KiB writes per disk between the full check and the shutdown: the final delta. @default 16 */
+  readonly finalWrites?: number;
+  /** Run on 127.0.0.1 even as root (no namespaces). @default false */
+  readonly loopback?: boolean;
   /** Progress lines. @default - none */
   readonly progress?: (line: string) => void;
   /** Live status of running rounds (called about twice a second while a step waits). */
@@ -59,20 +78,19 @@ export interface LabOptions {
   readonly signal?: AbortSignal;
 }
 
-/** One source disk of the lab, with its server and business writer. */
+/** One source disk of the lab. */
 interface LabDisk {
   readonly vm: PlannedVm;
   readonly planned: PlannedDisk;
   readonly jobId: string;
-  readonly image: string;
-  readonly socket: string;
-  readonly uri: string;
+  readonly sizeBytes: number;
   readonly target: string;
-  readonly writer: BusinessWriter;
-  server?: Owned;
+  writer?: BusinessWriter;
   outs?: Record<string, any>;
-  readonly rounds: RoundReport[];
 }
+
+const MiB = 2 ** 20;
+const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 
 /** Runs the lab; resolves with its report (whose `ok` says whether every disk verified). */
 export async function runLab(options: LabOptions = {}): Promise<LabReport> {
@@ -80,315 +98,295 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
   const say = (line: string): void => options.progress?.(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
   const inventoryFile = options.inventory ?? packagePath("examples", "lab", "inventory.yaml");
   const wavesFile = options.waves ?? packagePath("examples", "lab", "waves.yaml");
-  const stacksDir = options.stacksDir ?? packagePath("examples", "lab", "stacks");
   const reportFile = path.resolve(options.report ?? path.join(".rehost", "lab-report.md"));
-  const roundsBefore = options.roundsBeforeRehearsal ?? 2;
+  const factor = options.sizeFactor ?? 1;
+  if (!Number.isInteger(factor) || factor < 1 || factor > 64) {
+    throw new InputError(problem({ field: "--size-factor", received: String(options.sizeFactor), expected: "an integer from 1 to 64", fix: "e.g. --size-factor 4", message: "The size factor is not an integer from 1 to 64." }));
+  }
   const businessMs = (options.businessSeconds ?? 1) * 1000;
 
-  const inventory = await loadInventory(inventoryFile);
-  const wavesDoc = await loadWaves(wavesFile);
-  const plan = buildPlan(inventory, wavesDoc, { inventory: inventoryFile, waves: wavesFile });
+  const plan = buildPlan(await loadInventory(inventoryFile), await loadWaves(wavesFile), { inventory: inventoryFile, waves: wavesFile });
   const errors = plan.problems.filter((p) => p.severity === "error");
   if (errors.length > 0) throw new InputError(errors);
   const wave: PlannedWave | undefined = options.wave === undefined ? plan.waves[0] : plan.waves.find((w) => w.name === options.wave);
   if (wave === undefined) {
-    throw new InputError({ severity: "error", file: wavesFile, field: "waves", received: options.wave, expected: plan.waves.map((w) => w.name).join(", "), fix: "name a wave of the waves file", message: `There is no wave ${options.wave}.` });
+    throw new InputError(problem({ file: wavesFile, field: "waves", received: options.wave, expected: plan.waves.map((w) => w.name).join(", "), fix: "name a wave of the waves file", message: `There is no wave ${options.wave}.` }));
   }
 
   const givenWorkdir = options.workdir !== undefined;
   const workdir = givenWorkdir ? path.resolve(options.workdir as string) : fs.mkdtempSync(path.join(os.tmpdir(), "rehost-lab-"));
-  for (const sub of ["sources", "targets", "snapshots", "scratch", "agent"]) fs.mkdirSync(path.join(workdir, sub), { recursive: true });
+  for (const sub of ["targets", "snapshots", "scratch", "frozen"]) fs.mkdirSync(path.join(workdir, sub), { recursive: true });
   const group = new ProcessGroup();
-  const abort = (): void => {
-    void group.stopAll();
+  const site = await openSite(group, { loopback: options.loopback });
+  const stopAll = async (): Promise<void> => {
+    await site.close().catch(() => undefined);
+    await group.stopAll();
   };
+  const abort = (): void => void stopAll();
   options.signal?.addEventListener("abort", abort, { once: true });
   const checkAbort = (): void => {
     if (options.signal?.aborted) throw new Error("The lab was interrupted.");
   };
-
+  let simulator: Vcsim | undefined;
   const disks: LabDisk[] = wave.vms.flatMap((vm) =>
-    vm.disks.map((planned) => {
-      const socket = path.join(workdir, "sources", `${planned.id}.sock`);
-      return {
-        vm,
-        planned,
-        jobId: planned.id,
-        image: path.join(workdir, "sources", `${planned.id}.qcow2`),
-        socket,
-        uri: unixUri(socket),
-        target: path.join(workdir, "targets", `${planned.id}.raw`),
-        writer: new BusinessWriter(planned.id, planned.sizeBytes),
-        rounds: [],
-      };
-    }),
+    vm.disks.map((planned) => ({ vm, planned, jobId: planned.id, sizeBytes: planned.sizeBytes * factor, target: path.join(workdir, "targets", `${planned.id}.raw`) })),
   );
-  const bitmap = (k: number): string => `rehost-round-${k}`;
 
-  try {
-    // 1. The estate as real images.
-    say(`building ${disks.length} disk images of wave ${wave.name} (${wave.vms.length} VMs) in ${workdir}`);
-    const queue = [...disks];
-    const builder = async (): Promise<void> => {
-      for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
-        checkAbort();
-        await buildDiskImage(
-          {
-            image: d.image,
-            capacityBytes: d.planned.sizeBytes,
-            dataBytes: Math.min(Math.round(d.planned.allocatedBytes * 0.85), d.planned.sizeBytes - 24 * 1024 * 1024),
-            label: d.planned.role === "system" ? "root" : "data",
-            role: d.planned.role,
-            hostname: d.vm.name,
-            ips: d.vm.ips,
-            bitmap: bitmap(1),
-          },
-          path.join(workdir, "scratch"),
-        );
-        createTargetDisk(d.target, d.planned.sizeBytes);
-        say(`  ${d.jobId}: ${(d.planned.sizeBytes / 2 ** 20).toFixed(0)} MiB qcow2, MBR + ext4 with files, bitmap ${bitmap(1)}`);
-      }
-    };
-    // Two builders: mkfs and qemu-img run while the next tree is generated.
-    await Promise.all([builder(), builder()]);
+  // Everything the lab awaits races the interruption: a request to a side whose namespace is gone
+  // would otherwise wait for TCP to give up.
+  const interrupted = new Promise<never>((_, reject) => {
+    const fail = (): void => reject(new Error("The lab was interrupted."));
+    if (options.signal?.aborted) fail();
+    else options.signal?.addEventListener("abort", fail, { once: true });
+  });
+  interrupted.catch(() => undefined);
+  const run = async (): Promise<LabReport> => {
+      if (site.mode === "loopback") say(`running on 127.0.0.1: ${site.fallback}`);
+      else say(`on-prem and cloud network namespaces joined by a veth link (${site.host("onprem")} ↔ ${site.host("cloud")}), its bytes counted`);
 
-    // 2. Sources served, business running, the agent on loopback.
-    for (const d of disks) d.server = await startQemuNbd(group, { image: d.image, format: "qcow2", socket: d.socket });
-    for (const d of disks) await d.writer.start(d.uri);
-    const agent = await startLabAgent(group, workdir, disks.map((d) => d.target));
-    const token = fs.readFileSync(agent.tokenFile, "utf8").trim();
-    // The providers get the lab agent's credentials as a stack's configuration would give them
-    // (and no vCenter: the lab shuts its sources down itself and confirms it).
-    const labConfig: Record<string, string> = { [CREDENTIALS.agentToken.config]: token, [CREDENTIALS.agentFingerprint.config]: agent.fingerprint };
-    await replicationProvider.configure!({ config: { get: (key: string) => labConfig[key] } } as pulumi.dynamic.ConfigureRequest);
-    const client = new AgentClient({ url: agent.url, token, fingerprint: agent.fingerprint });
-    say(`agent listening on ${agent.url} (certificate ${agent.fingerprint.slice(0, 23)}…), ${disks.length} sources on qemu-nbd, business writing`);
+      // 1. vCenter with the wave's VMs, their disks real images.
+      const password = crypto.randomBytes(18).toString("base64url");
+      const estate: EstateSpec = { vms: wave.vms.map((vm) => ({ name: vm.name, guestShutdown: "ok", disks: vm.disks.map((d) => ({ capacityMiB: (d.sizeBytes * factor) / MiB })) })) };
+      const sim = await startLabVcenter(site, estate, workdir, password);
+      simulator = sim;
+      const vc = await connectVSphere({ url: sim.url, user: LAB_USER, password, ca: sim.ca });
+      say(`vCenter simulator at ${sim.base} with ${wave.vms.length} VMs; building ${disks.length} disk images (×${factor})`);
+      const queue = [...disks];
+      const builder = async (): Promise<void> => {
+        for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+          checkAbort();
+          const file = (await vc.diskFiles(await vc.findVm(d.vm.name))).find((f) => f.key === d.planned.key)!;
+          await buildDiskImage(
+            {
+              image: path.join(sim.datastores[file.datastore], file.flatPath),
+              capacityBytes: d.sizeBytes,
+              dataBytes: Math.min(Math.round(d.planned.allocatedBytes * 0.85), d.planned.sizeBytes - 24 * MiB),
+              label: d.planned.role === "system" ? "root" : "data",
+              role: d.planned.role,
+              hostname: d.vm.name,
+              ips: d.vm.ips,
+            },
+            path.join(workdir, "scratch"),
+          );
+          createTargetDisk(d.target, d.sizeBytes);
+        }
+      };
+      await Promise.all([builder(), builder()]);
 
-    // A step ends when its work does, or at once when the lab is interrupted (the providers
-    // would otherwise go on retrying the agent the interruption stopped).
-    const interrupted = new Promise<never>((_, reject) => {
-      const fail = (): void => reject(new Error("The lab was interrupted."));
-      if (options.signal?.aborted) fail();
-      else options.signal?.addEventListener("abort", fail, { once: true });
-    });
-    interrupted.catch(() => undefined);
-    const watch = async <T>(step: string, work: Promise<T>): Promise<T> => {
-      const timer = setInterval(() => {
-        client
-          .list()
-          .then((l) => options.live?.(l.jobs, step))
-          .catch(() => undefined);
-      }, 500);
-      try {
-        return await Promise.race([work, interrupted]);
-      } finally {
-        clearInterval(timer);
-      }
-    };
-    const record = async (round: number, kind: string): Promise<void> => {
+      // 2. The agent (cloud), the proxy (on-prem), the providers configured as a stack would.
+      const agent = await startLabAgent(site, workdir, disks.map((d) => d.target));
+      const proxy = await startLabProxy(site, workdir, sim, password, agent);
+      const agentToken = fs.readFileSync(agent.tokenFile, "utf8").trim();
+      const proxyToken = fs.readFileSync(proxy.tokenFile, "utf8").trim();
+      const labConfig: Record<string, string> = {
+        [CREDENTIALS.agentToken.config]: agentToken,
+        [CREDENTIALS.agentFingerprint.config]: agent.fingerprint,
+        [CREDENTIALS.proxyToken.config]: proxyToken,
+        [CREDENTIALS.proxyFingerprint.config]: proxy.fingerprint,
+      };
+      await replicationProvider.configure!({ config: { get: (key: string) => labConfig[key] } } as pulumi.dynamic.ConfigureRequest);
+      const agentClient = new AgentClient({ url: agent.url, token: agentToken, fingerprint: agent.fingerprint });
+      const proxyClient = new ProxyClient({ url: proxy.url, token: proxyToken, fingerprint: proxy.fingerprint });
+      say(`agent ${agent.url} (cloud), proxy ${proxy.url} (on-prem); the guests write all along`);
       for (const d of disks) {
-        const s = await client.get(d.jobId);
-        const r = s.rounds.find((x) => x.round === round);
-        if (r === undefined) continue; // a VM whose cutover failed before its final round
-        d.rounds.push({ round, kind, bytesRead: r.bytesRead, bytesWritten: r.bytesWritten, bytesZeroed: r.bytesZeroed, seconds: r.seconds, digest: r.digest.digest });
+        d.writer = new BusinessWriter(d.jobId, d.sizeBytes, (offset, data) => guestWrite(sim, d.vm.name, d.planned.key, offset, data));
+        d.writer.start();
       }
-      const moved = disks.reduce((s, d) => s + (d.rounds.find((r) => r.round === round)?.bytesRead ?? 0), 0);
-      say(`round ${round} (${kind}) done: ${mib(moved)} read from the sources`);
-    };
 
-    // 3. Initial sync: Replication create, business still writing.
-    checkAbort();
-    say("initial sync: Replication create for every disk");
-    const common = { agentUrl: agent.url, pollSeconds: 0.2, timeoutSeconds: 300 };
-    await watch(
-      "initial sync",
-      Promise.all(
-        disks.map(async (d) => {
-          const checked = await replicationProvider.check!({}, { ...common, jobId: d.jobId, source: d.uri, target: d.target, initial: "allocated", round: 0, waitForInitialSync: true });
-          if (checked.failures !== undefined && checked.failures.length > 0) throw new Error(`Replication inputs of ${d.jobId}: ${checked.failures.map((f) => f.reason).join("; ")}`);
-          d.outs = (await replicationProvider.create(checked.inputs)).outs;
-        }),
-      ),
-    );
-    await record(0, "initial (allocated)");
+      const watch = async <T>(step: string, work: Promise<T>): Promise<T> => {
+        const timer = setInterval(() => void agentClient.list().then((l) => options.live?.(l.jobs, step), () => undefined), 500);
+        try {
+          return await Promise.race([work, interrupted]);
+        } finally {
+          clearInterval(timer);
+        }
+      };
+      // What a step's rounds changed and sent, from the proxy's records and the link's counters.
+      const rounds: LabRound[] = [];
+      const perDisk = new Map<string, DiskReport["rounds"][number][]>(disks.map((d) => [d.jobId, []]));
+      const measured = async <T>(round: number, kind: string, work: () => Promise<T>): Promise<T> => {
+        const since = new Date().toISOString();
+        const before = await site.linkBytes();
+        const t0 = Date.now();
+        const result = await watch(kind, work());
+        const seconds = (Date.now() - t0) / 1000;
+        const after = await site.linkBytes();
+        const summaries: Array<{ vm: string; round: RoundSummary }> = [];
+        for (const vm of wave.vms) for (const r of (await proxyClient.get(vm.name)).rounds) if (r.snapshotAt >= since) summaries.push({ vm: vm.name, round: r });
+        const disksOf = summaries.flatMap((s) => s.round.disks);
+        for (const d of disks) {
+          const mine = disksOf.filter((x) => x.jobId === d.jobId);
+          perDisk.get(d.jobId)!.push({ round, mode: [...new Set(mine.map((x) => x.mode))].join("+") || "-", changedBytes: mine.reduce((n, x) => n + x.changedBytes, 0), linkBytes: mine.reduce((n, x) => n + x.linkBytes + x.hashBytes, 0) });
+        }
+        const changedBytes = disksOf.reduce((n, x) => n + x.changedBytes, 0);
+        const hashBytes = disksOf.reduce((n, x) => n + x.hashBytes, 0);
+        const linkBytes = before !== undefined && after !== undefined ? after - before : disksOf.reduce((n, x) => n + x.linkBytes + x.hashBytes, 0);
+        rounds.push({ round, kind, changedBytes, linkBytes, hashBytes, seconds });
+        say(`round ${round} (${kind}): ${mib(changedBytes)} changed, ${mib(linkBytes)} over the link in ${seconds.toFixed(1)} s`);
+        return result;
+      };
 
-    /** A round boundary: writes pause, bitmap k freezes and k+1 starts, servers export k. */
-    const boundary = async (k: number, final: boolean): Promise<void> => {
-      await new Promise((r) => setTimeout(r, businessMs));
-      for (const d of disks) {
-        await d.writer.pause();
-        await group.stop(d.server as Owned);
-      }
-      for (const d of disks) rotateBitmap(d.image, bitmap(k), final ? undefined : bitmap(k + 1), k > 1 ? bitmap(k - 1) : undefined);
-      for (const d of disks) d.server = await startQemuNbd(group, { image: d.image, format: "qcow2", socket: d.socket, bitmap: bitmap(k), readOnly: final });
-      if (!final) for (const d of disks) await d.writer.start(d.uri);
-    };
-    const incremental = async (k: number): Promise<void> => {
+      // 3. Replication create: each VM's first snapshot round (its disks registered together).
+      const common = { agentUrl: agent.url, pollSeconds: 0.2, timeoutSeconds: 600 };
+      const replication = (d: LabDisk, round: number) => ({ ...common, settleSeconds: 1, jobId: d.jobId, target: d.target, round, waitForInitialSync: true, proxy: { url: proxy.url, vm: d.vm.name, diskKey: d.planned.key, rpo: 0, fullCheck: 0 } });
       checkAbort();
-      await boundary(k, false);
-      say(`round ${k}: Replication update (round ${k - 1} → ${k}, changed blocks from bitmap ${bitmap(k)})`);
-      await watch(
-        `round ${k}`,
+      say("initial rounds: Replication create for every disk (through the proxy)");
+      await measured(0, "initial", () =>
         Promise.all(
           disks.map(async (d) => {
-            const news = (await replicationProvider.check!(d.outs, { ...common, jobId: d.jobId, source: d.uri, target: d.target, initial: "allocated", round: k, changed: `bitmap:${bitmap(k)}`, waitForInitialSync: true })).inputs;
-            const diff = await replicationProvider.diff!(d.jobId, d.outs, news);
-            if (diff.replaces !== undefined && diff.replaces.length > 0) throw new Error(`Round ${k} of ${d.jobId} would replace the replication (${diff.replaces.join(", ")}).`);
-            d.outs = (await replicationProvider.update!(d.jobId, d.outs, news)).outs;
+            const checked = await replicationProvider.check!({}, replication(d, 0));
+            if (checked.failures !== undefined && checked.failures.length > 0) throw new Error(`Replication inputs of ${d.jobId}: ${checked.failures.map((f) => f.reason).join("; ")}`);
+            d.outs = (await replicationProvider.create(checked.inputs)).outs;
           }),
         ),
       );
-      await record(k, `incremental (bitmap)`);
-    };
+      const incremental = async (k: number): Promise<void> => {
+        checkAbort();
+        await new Promise((r) => setTimeout(r, businessMs));
+        await measured(k, "incremental", () =>
+          Promise.all(
+            disks.map(async (d) => {
+              const news = (await replicationProvider.check!(d.outs, replication(d, k))).inputs;
+              d.outs = (await replicationProvider.update!(d.jobId, d.outs, news)).outs;
+            }),
+          ),
+        );
+      };
+      let k = 1;
+      for (; k <= (options.roundsBeforeRehearsal ?? 2); k++) await incremental(k);
 
-    let k = 1;
-    for (; k <= roundsBefore; k++) await incremental(k);
+      // 4. Rehearsal point through the proxy; each rehearsal disk checked against the frozen source.
+      checkAbort();
+      const point = `${wave.name}-rehearsal-1`;
+      const jobIds = disks.map((d) => d.jobId);
+      say(`rehearsal point ${point}: RehearsalPoint create (the VMs' snapshots within 60 s of each other)`);
+      const pointInputs = (await rehearsalPointProvider.check!({}, { ...common, jobIds, point, proxy: { url: proxy.url, vms: wave.vms.map((v) => v.name), maxSkew: 60 } })).inputs;
+      const frozen = await measured(k, "rehearsal point", () => rehearsalPointProvider.create(pointInputs));
+      k++;
+      const rehearsal = new Map<string, { digest: string; frozen: string }>();
+      for (const d of disks) {
+        const held = frozen.outs.digests[d.jobId] as { round: number; digest: string };
+        const snapshot = path.join(workdir, "snapshots", `${d.jobId}@${point}.raw`);
+        fs.copyFileSync(d.target, snapshot);
+        const file = (await vc.diskFiles(await vc.findVm(d.vm.name))).find((f) => f.key === d.planned.key)!;
+        const frozenCopy = path.join(workdir, "frozen", d.vm.name, `${REHOST_SNAPSHOT_PREFIX}round-${held.round}`, path.basename(file.flatPath));
+        rehearsal.set(d.jobId, { digest: (await digest(snapshot)).digest, frozen: (await digest(frozenCopy)).digest });
+        fs.rmSync(snapshot, { force: true });
+      }
+      const unequal = disks.filter((d) => rehearsal.get(d.jobId)!.digest !== rehearsal.get(d.jobId)!.frozen);
+      say(unequal.length === 0 ? `rehearsal disks equal the disks as frozen at the point's snapshots (skew ${(frozen.outs.skewSeconds as number).toFixed(3)} s); RehearsalThaw create` : `REHEARSAL DISKS DIFFER from the frozen sources: ${unequal.map((d) => d.jobId).join(", ")}`);
+      await watch("rehearsal thaw", rehearsalThawProvider.create((await rehearsalThawProvider.check!({}, { ...common, jobIds, point, snapshots: jobIds.map((j) => `${j}@${point}`) })).inputs));
+      await rehearsalPointProvider.delete!(point, frozen.outs);
+      await incremental(k);
+      k++;
 
-    // 4. Rehearsal point: freeze, snapshot, thaw; replication goes on.
-    checkAbort();
-    const point = `${wave.name}-rehearsal-1`;
-    say(`rehearsal point ${point}: RehearsalPoint create (freeze at a round boundary)`);
-    const jobIds = disks.map((d) => d.jobId);
-    const pointInputs = (await rehearsalPointProvider.check!({}, { ...common, jobIds, point })).inputs;
-    const frozen = await watch("rehearsal point", rehearsalPointProvider.create(pointInputs));
-    for (const d of disks) {
-      const snapshot = path.join(workdir, "snapshots", `${d.jobId}@${point}.raw`);
-      fs.copyFileSync(d.target, snapshot);
-      const snapDigest = (await digest(snapshot)).digest;
-      const held = frozen.outs.digests[d.jobId];
-      if (snapDigest !== held.digest) throw new Error(`The snapshot of ${d.jobId} does not match the rehearsal point (${snapDigest} ≠ ${held.digest}).`);
-    }
-    say(`snapshots of ${disks.length} disks taken and checked against the point's digests; RehearsalThaw create`);
-    await watch("rehearsal thaw", rehearsalThawProvider.create((await rehearsalThawProvider.check!({}, { ...common, jobIds, point, snapshots: disks.map((d) => `${d.jobId}@${point}`) })).inputs));
-    for (const d of disks) fs.rmSync(path.join(workdir, "snapshots", `${d.jobId}@${point}.raw`), { force: true });
-
-    await incremental(k);
-    k++;
-
-    // 5. Cutover: the sources shut down, the final round, verification.
-    checkAbort();
-    say("cutover: sources shut down (business stopped, disks read-only), Cutover create per VM");
-    await boundary(k, true);
-    const cutoverResults = new Map<string, { ok: true; digests: Record<string, { source: string; target: string }> } | { ok: false; error: string }>();
-    await watch(
-      "cutover",
-      Promise.all(
-        wave.vms.map(async (vm) => {
-          const vmJobs = disks.filter((d) => d.vm.name === vm.name).map((d) => d.jobId);
-          const checked = await cutoverProvider.check!({}, { ...common, vm: vm.name, jobIds: vmJobs, round: k, changed: `bitmap:${bitmap(k)}`, manualConfirmation: true });
-          if (checked.failures !== undefined && checked.failures.length > 0) throw new Error(`Cutover inputs of ${vm.name}: ${checked.failures.map((f) => f.reason).join("; ")}`);
-          try {
-            const result = await cutoverProvider.create(checked.inputs);
-            cutoverResults.set(vm.name, { ok: true, digests: result.outs.digests });
-          } catch (err) {
-            cutoverResults.set(vm.name, { ok: false, error: err instanceof Error ? err.message : String(err) });
+      // 5. A full source-side check (the guests paused, so that what follows it is exactly the
+      // burst of writes), then a fixed burst: the final delta, the same whatever the disks' size.
+      checkAbort();
+      for (const d of disks) await d.writer!.pause();
+      say("full source-side check: every block hashed on the proxy, compared on the agent");
+      await measured(k, "full check", async () => {
+        const asked = new Date().toISOString();
+        await Promise.all(wave.vms.map((vm) => proxyClient.roundNow(vm.name, "resync")));
+        for (const vm of wave.vms) {
+          for (;;) {
+            const s = await proxyClient.get(vm.name);
+            if (s.state === "error") throw new Error(`The full check of ${vm.name} failed: ${s.error}`);
+            if (s.state === "idle" && s.rounds.some((r) => r.snapshotAt >= asked && r.disks.some((x) => x.mode === "resync"))) break;
+            await new Promise((r) => setTimeout(r, 200));
           }
-        }),
-      ),
-    );
-    await record(k, "final (bitmap, source off)");
-    const failed = [...cutoverResults.entries()].filter(([, r]) => !r.ok);
-    for (const [vm, r] of failed) say(`cutover of ${vm} FAILED: ${(r as { error: string }).error}`);
-    if (failed.length === 0) say(`cutover verified: source and target digests equal for all ${disks.length} disks`);
+        }
+      });
+      k++;
+      const finalWrites = options.finalWrites ?? 16;
+      for (const d of disks) await d.writer!.burst(finalWrites);
 
-    // 6. What the wave declares in the cloud (offline preview), launched only after a verified cutover.
-    const previewStack = options.previewStack ?? "lab-cutover";
-    let preview: LabReport["preview"];
-    if (failed.length > 0) {
-      preview = { stack: previewStack, error: "not launched: the cutover failed verification" };
-    } else try {
-      const { runOfflinePreview } = require("../preview") as typeof import("../preview");
-      // The lab plays its cutover inside the wave's change window: judge the window rule as of its start.
-      const policyConfig = wave.window !== undefined ? { "cutover-in-change-window": { now: wave.window.start } } : undefined;
-      const result = await runOfflinePreview({ stack: previewStack, stacksDir, policyConfig });
-      const byType = new Map<string, number>();
-      for (const r of result.resources) byType.set(r.type, (byType.get(r.type) ?? 0) + 1);
-      preview = {
-        stack: previewStack,
-        resources: [...byType.entries()].map(([type, count]) => ({ type, count })).sort((a, b) => a.type.localeCompare(b.type)),
-        pinnedIps: result.pinnedIps.map((p) => ({ vm: p.vm, ip: p.ip, vswitch: p.vswitch })),
-        mandatoryViolations: result.policyViolations.filter((v) => v.level === "mandatory").length,
+      // 6. Cutover through the proxy: shutdown, final round, verification by block hashes.
+      say(`cutover: Cutover create per VM (${finalWrites} writes of 64 KiB per disk since the full check)`);
+      const linkBefore = await site.linkBytes();
+      const results = await watch(
+        "cutover",
+        Promise.all(
+          wave.vms.map(async (vm) => {
+            const checked = await cutoverProvider.check!({}, { ...common, vm: vm.name, jobIds: disks.filter((d) => d.vm.name === vm.name).map((d) => d.jobId), round: k, proxy: { url: proxy.url, fullCheckFirst: false, sampleBlocks: 16 } });
+            if (checked.failures !== undefined && checked.failures.length > 0) throw new Error(`Cutover inputs of ${vm.name}: ${checked.failures.map((f) => f.reason).join("; ")}`);
+            try {
+              return { vm: vm.name, outs: (await cutoverProvider.create(checked.inputs)).outs as Record<string, any> };
+            } catch (err) {
+              return { vm: vm.name, error: err instanceof Error ? err.message : String(err), outs: ((err as { properties?: Record<string, any> }).properties ?? {}) as Record<string, any> };
+            }
+          }),
+        ),
+      );
+      const linkAfter = await site.linkBytes();
+      const failures = results.filter((r) => r.error !== undefined).map((r) => ({ vm: r.vm, error: r.error! }));
+      const cutover: LabCutover = {
+        downtimeSeconds: Math.max(0, ...results.map((r) => (r.outs.downtimeSeconds as number | undefined) ?? 0)),
+        sourceBytesReadOverLink: results.reduce((n, r) => n + ((r.outs.sourceBytesReadOverLink as number | undefined) ?? 0), 0),
+        finalDeltaBytes: results.reduce((n, r) => n + ((r.outs.finalDeltaBytes as number | undefined) ?? 0), 0),
+        verifiedBytes: results.reduce((n, r) => n + ((r.outs.verifiedBytes as number | undefined) ?? 0), 0),
+        linkBytes: linkBefore !== undefined && linkAfter !== undefined ? linkAfter - linkBefore : results.reduce((n, r) => n + ((r.outs.sourceBytesReadOverLink as number | undefined) ?? 0), 0),
+        vms: results.map((r) => ({ vm: r.vm, downtimeSeconds: (r.outs.downtimeSeconds as number | undefined) ?? 0, verified: r.outs.verified === true, ...(r.error !== undefined ? { error: r.error } : {}) })),
       };
-      say(`offline preview of stack ${previewStack}: ${result.resources.length} resources`);
-    } catch (err) {
-      preview = { stack: previewStack, error: err instanceof Error ? err.message.split("\n")[0] : String(err) };
-      say(`offline preview of stack ${previewStack} unavailable: ${preview.error}`);
-    }
+      for (const f of failures) say(`cutover of ${f.vm} FAILED: ${f.error}`);
+      if (failures.length === 0) say(`cutover verified for ${disks.length} disks: downtime ${cutover.downtimeSeconds.toFixed(2)} s, ${mib(cutover.sourceBytesReadOverLink)} of source data over the link`);
 
-    // 7. The wave is done: its replication jobs are unregistered (targets kept).
-    for (const d of disks) await watch("unregister", replicationProvider.delete!(d.jobId, d.outs ?? {}));
+      // 7. What the wave declares in the cloud, launched only after a verified cutover; the wave's jobs unregistered.
+      const previewStack = options.previewStack ?? "lab-cutover";
+      const preview = failures.length > 0 ? { stack: previewStack, error: "not launched: the cutover failed verification" } : await offlinePreview(previewStack, options.stacksDir ?? packagePath("examples", "lab", "stacks"), wave, say);
+      for (const d of disks) await watch("unregister", replicationProvider.delete!(d.jobId, d.outs ?? {}));
 
-    const diskReports: DiskReport[] = disks.map((d) => {
-      const r = cutoverResults.get(d.vm.name);
-      const digests = r !== undefined && r.ok ? r.digests[d.jobId] : undefined;
-      return {
-        disk: d.jobId,
-        vm: d.vm.name,
-        sizeBytes: d.planned.sizeBytes,
-        gateway: d.planned.gateway,
-        rounds: d.rounds,
-        rehearsalDigest: frozen.outs.digests[d.jobId].digest,
-        sourceDigest: digests?.source ?? "",
-        targetDigest: digests?.target ?? "",
-        verified: digests !== undefined && digests.source === digests.target,
-        businessBytes: d.writer.bytesWritten + d.writer.bytesZeroed,
+      const diskReports: DiskReport[] = disks.map((d) => {
+        const result = results.find((r) => r.vm === d.vm.name);
+        const digests = (result?.outs.digests as Record<string, { source: string; target: string }> | undefined)?.[d.jobId];
+        return {
+          disk: d.jobId,
+          vm: d.vm.name,
+          sizeBytes: d.sizeBytes,
+          gateway: d.planned.gateway,
+          rounds: perDisk.get(d.jobId)!,
+          rehearsalDigest: rehearsal.get(d.jobId)!.digest,
+          frozenDigest: rehearsal.get(d.jobId)!.frozen,
+          sourceDigest: digests?.source ?? "",
+          targetDigest: digests?.target ?? "",
+          verified: result?.outs.verified === true && digests !== undefined && digests.source === digests.target,
+          businessBytes: (d.writer?.bytesWritten ?? 0) + (d.writer?.bytesZeroed ?? 0),
+        };
+      });
+      await vc.logout().catch(() => undefined);
+      const report: LabReport = {
+        wave: wave.name,
+        startedAt: new Date(started).toISOString(),
+        seconds: Math.round((Date.now() - started) / 100) / 10,
+        link: site.mode,
+        ...(site.fallback !== undefined ? { linkNote: site.fallback } : {}),
+        sizeFactor: factor,
+        vcenter: sim.base,
+        proxy: proxy.url,
+        agent: agent.url,
+        rehearsalPoint: point,
+        rehearsalSkewSeconds: (frozen.outs.skewSeconds as number | undefined) ?? 0,
+        rounds,
+        cutover,
+        disks: diskReports,
+        failures,
+        preview,
+        ok: failures.length === 0 && unequal.length === 0 && diskReports.every((d) => d.verified),
+        reportFile,
       };
-    });
-    const report: LabReport = {
-      wave: wave.name,
-      startedAt: new Date(started).toISOString(),
-      seconds: Math.round((Date.now() - started) / 100) / 10,
-      agent: agent.url,
-      rehearsalPoint: point,
-      disks: diskReports,
-      failures: failed.map(([vm, r]) => ({ vm, error: (r as { error: string }).error })),
-      preview,
-      ok: failed.length === 0 && diskReports.every((d) => d.verified),
-      reportFile,
-    };
-    fs.mkdirSync(path.dirname(reportFile), { recursive: true });
-    fs.writeFileSync(reportFile, renderMarkdown(report));
-    fs.writeFileSync(reportFile.replace(/\.md$/, "") + ".json", `${JSON.stringify(report, null, 2)}\n`);
-    options.progress?.(renderTerminal(report));
-    return report;
+      fs.mkdirSync(path.dirname(reportFile), { recursive: true });
+      fs.writeFileSync(reportFile, renderMarkdown(report));
+      fs.writeFileSync(reportFile.replace(/\.md$/, "") + ".json", `${JSON.stringify(report, null, 2)}\n`);
+      options.progress?.(renderTerminal(report));
+      return report;
+  };
+  try {
+    return await Promise.race([run(), interrupted]);
   } finally {
     options.signal?.removeEventListener("abort", abort);
-    for (const d of disks) await d.writer.pause().catch(() => undefined);
-    await group.stopAll();
+    for (const d of disks) await d.writer?.pause().catch(() => undefined);
+    await simulator?.stop().catch(() => undefined);
+    await stopAll();
     if (!givenWorkdir && options.keep !== true) fs.rmSync(workdir, { recursive: true, force: true });
   }
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
-}
-
-/** Starts `rehost agent` as a child process (JSON logs to agent.log) and waits until it listens. */
-async function startLabAgent(group: ProcessGroup, workdir: string, allow: readonly string[]): Promise<{ url: string; fingerprint: string; tokenFile: string }> {
-  const log = fs.createWriteStream(path.join(workdir, "agent.log"));
-  let listening: { url: string; fingerprint: string } | undefined;
-  const proc = group.spawn(
-    "rehost agent",
-    process.execPath,
-    [packagePath("bin", "rehost.js"), "agent", "--state", path.join(workdir, "agent"), "--listen", "127.0.0.1:0", "--allow", allow.join(","), "--max-concurrent", "4", "--checkpoint-interval", "16Mi"],
-    {
-      onStdout: (line) => {
-        log.write(`${line}\n`);
-        try {
-          const entry = JSON.parse(line) as { msg?: string; url?: string; fingerprint?: string };
-          if (entry.msg === "agent listening" && entry.url !== undefined && entry.fingerprint !== undefined) listening = { url: entry.url, fingerprint: entry.fingerprint };
-        } catch {
-          // Not a log line; kept in agent.log.
-        }
-      },
-    },
-  );
-  proc.exited.then(() => log.end()).catch(() => undefined);
-  const deadline = Date.now() + 60_000;
-  while (listening === undefined) {
-    if (proc.child.exitCode !== null) throw new Error(`The agent exited with code ${proc.child.exitCode}: ${proc.stderr().trim()}`);
-    if (Date.now() > deadline) throw new Error("The agent did not start listening within 60 s.");
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { ...listening, tokenFile: path.join(workdir, "agent", "token") };
 }

@@ -69,7 +69,8 @@ describe("the source proxy", () => {
   });
 
   it("takes the initial round: every allocated area of each disk, pushed, no snapshot left", async () => {
-    for (const t of targets) await proxy.manager.registerDisk("app-01", t.key, { agentUrl: agent.url, jobId: t.job, rpoSeconds: 0, quiesce: true });
+    // Both disks registered at once, as a stack's Replications are: CBT is turned on once.
+    await Promise.all(targets.map((t) => proxy.manager.registerDisk("app-01", t.key, { agentUrl: agent.url, jobId: t.job, rpoSeconds: 0, quiesce: true })));
     const status = await roundDone(0);
     expect(status.lastRound!.round).toBe(0);
     expect(status.lastRound!.disks.map((d) => d.mode)).toEqual(["initial", "initial"]);

@@ -1,6 +1,7 @@
 /**
  * `rehost lab`: the whole lifecycle of the lab wave on this machine (see lib/lab/run.ts).
- * Exit 0 when every disk verified, 1 when a cutover verification failed, 130 on Ctrl-C.
+ * Exit 0 when every disk verified, 1 when a verification failed, 2 for bad input, 130 on Ctrl-C.
+ * With `--json`, the last line of standard output is the report as one JSON object.
  */
 import type { Command } from "commander";
 import { CheckFailed } from "../main";
@@ -14,13 +15,15 @@ interface LabCommandOptions {
   keep?: boolean;
   report?: string;
   json?: boolean;
+  sizeFactor: string;
+  loopback?: boolean;
 }
 
 /** Registers `rehost lab`. */
 export function register(program: Command): void {
   program
     .command("lab")
-    .description("Run a wave's whole lifecycle on this machine: real images, qemu-nbd, the agent, the providers, cutover and a report.")
+    .description("Run a wave's whole lifecycle on this machine in the shape of a migration: VMs in a vCenter simulator, the source proxy on-prem, the agent in the cloud, a counted link, rounds, a rehearsal point, cutover and a report.")
     .option("--inventory <file>", "inventory (default: examples/lab/inventory.yaml)")
     .option("--waves <file>", "waves file (default: examples/lab/waves.yaml)")
     .option("--stacks <dir>", "stack configs for the offline preview (default: examples/lab/stacks)")
@@ -28,7 +31,10 @@ export function register(program: Command): void {
     .option("--workdir <dir>", "keep images, targets and the agent's state here (default: a temp dir, removed)")
     .option("--keep", "keep the temporary work directory")
     .option("--report <file>", "Markdown report (a .json twin is written beside it)", ".rehost/lab-report.md")
-    .option("--json", "print the report as JSON on stdout; progress goes to stderr")
+    .option("--json", "end standard output with the report as one JSON line (rounds[], cutover{}); progress goes to stderr")
+    .option("--size-factor <n>", "every disk N times larger, with the same data and the same writes", "1")
+    .option("--loopback", "run on 127.0.0.1 even as root (no network namespaces; link bytes as the proxy counts them)")
+    .addHelpText("after", "\nNetwork namespaces need root; without it the lab runs on 127.0.0.1 and says so.\nExit codes: 0 verified; 1 a verification failed; 2 bad input; 3 an unexpected failure; 130 interrupted.")
     .action(async (opts: LabCommandOptions) => {
       const { runLab } = require("../../lab") as typeof import("../../lab");
       const controller = new AbortController();
@@ -56,6 +62,8 @@ export function register(program: Command): void {
           workdir: opts.workdir,
           keep: opts.keep,
           report: opts.report,
+          sizeFactor: Number(opts.sizeFactor),
+          loopback: opts.loopback,
           signal: controller.signal,
           progress: out,
           live: tty
@@ -70,7 +78,7 @@ export function register(program: Command): void {
               }
             : undefined,
         });
-        if (opts.json === true) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+        if (opts.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
         if (!report.ok) throw new CheckFailed(`rehost lab: the cutover of ${report.failures.map((f) => f.vm).join(", ") || "some disks"} failed verification; see ${report.reportFile}.`);
       } catch (err) {
         if (interrupted) {
