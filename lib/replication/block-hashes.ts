@@ -30,7 +30,9 @@ export async function hashBlocks(device: BlockDevice, size: number, blocks?: rea
   const count = wanted?.length ?? blockCount(size);
   const blockAt = (i: number): number => (wanted === undefined ? i : wanted[i]);
   const hashes = Buffer.alloc(count * BLOCK_HASH_BYTES);
-  const allocation = new AllocationMap(device);
+  // Scattered blocks ask the allocation of their own range only: a window to the end of the disk
+  // would cost what the disk holds, not what is hashed.
+  const allocation = new AllocationMap(device, wanted === undefined ? undefined : DIGEST_BLOCK);
   const buffers = Array.from({ length: Math.min(DEPTH, count) }, () => Buffer.allocUnsafe(DIGEST_BLOCK));
   let bytesRead = 0;
   for (let start = 0; start < count; start += DEPTH) {

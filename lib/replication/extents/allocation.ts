@@ -47,7 +47,14 @@ export class AllocationMap {
   /** Index of the first buffered extent not yet behind the queries. */
   private head = 0;
 
-  constructor(private readonly device: BlockDevice) {
+  /**
+   * @param window - bytes asked per block-status request: large for a scan of the whole disk,
+   *   small for scattered blocks (each request costs what the window holds, not what is used)
+   */
+  constructor(
+    private readonly device: BlockDevice,
+    private readonly window = STATUS_WINDOW,
+  ) {
     this.available = device.metaContexts.includes(BASE_ALLOCATION);
   }
 
@@ -75,7 +82,7 @@ export class AllocationMap {
   /** Fetches a window from `at`, asked from the block boundary at or before it (servers refuse unaligned requests). */
   private async fetch(at: number): Promise<void> {
     const start = at - (at % this.device.minimumBlockSize);
-    const length = Math.min(STATUS_WINDOW, this.device.size - start);
+    const length = Math.min(this.window, STATUS_WINDOW, this.device.size - start);
     this.buffered = [];
     this.head = 0;
     for await (const extent of statusExtents(this.device, BASE_ALLOCATION, start, length)) this.buffered.push(extent);
