@@ -17,8 +17,8 @@ export interface CutoverArgs {
   readonly vm: pulumi.Input<string>;
   /** The VM's replication jobs, one per disk. */
   readonly jobIds: pulumi.Input<pulumi.Input<string>[]>;
-  /** Number of the final round; above every round run so far. */
-  readonly round: pulumi.Input<number>;
+  /** Number of the final round; above every round run so far. Required without `proxy` (the proxy numbers its rounds). */
+  readonly round?: pulumi.Input<number>;
   /** Where the final round's changed blocks come from. @default "hash" */
   readonly changed?: pulumi.Input<Changed>;
   /**

@@ -25,16 +25,16 @@ const deleteTimeoutSeconds = z.number().nonnegative().max(86400).default(120);
 const ProxyUrlSchema = z.string().regex(/^https:\/\/[^/\s]+(:\d+)?\/?$/, "https://HOST:PORT of the on-prem source proxy");
 
 /** `30s`, `15m`, `1h`, `2d` or a number of seconds: a duration in seconds. */
-export const DurationSchema = z.union([
-  z.number().int().nonnegative(),
-  z
-    .string()
-    .regex(/^\d+(\.\d+)?\s*(s|m|min|h|d)$/, "a duration such as 30s, 15m, 1h or 2d")
-    .transform((text) => {
-      const [, value, unit] = /^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)$/.exec(text)!;
-      return Math.round(Number(value) * { s: 1, m: 60, min: 60, h: 3600, d: 86400 }[unit as "s" | "m" | "min" | "h" | "d"]);
-    }),
-]);
+export const DurationSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  // Stack config values are strings: "3600" is seconds as much as 3600 is.
+  const match = typeof value === "string" ? /^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?$/.exec(value.trim()) : null;
+  const seconds = typeof value === "number" ? value : match !== null ? Number(match[1]) * { s: 1, m: 60, min: 60, h: 3600, d: 86400 }[(match[2] ?? "s") as "s" | "m" | "min" | "h" | "d"] : Number.NaN;
+  if (!Number.isFinite(seconds) || seconds < 0 || (typeof value === "number" && !Number.isInteger(value))) {
+    ctx.addIssue({ code: "custom", message: `expected a duration such as 30s, 15m, 1h or 2d, or whole seconds; received ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return Math.round(seconds);
+});
 
 /** How a `Replication` reaches its source through the on-prem proxy (`rehost proxy`). */
 export const ProxySourceSchema = z
@@ -129,8 +129,8 @@ export const CutoverInputsSchema = z
     vm: z.string().min(1),
     /** The VM's replication jobs (one per disk). */
     jobIds: JobIdsSchema,
-    /** Number of the final round (above every round run so far); through a proxy, the proxy numbers its rounds. */
-    round: z.number().int().positive(),
+    /** Number of the final round (above every round run so far); required without `proxy` (the proxy numbers its rounds). */
+    round: z.number().int().positive().optional(),
     /**
      * The cutover through the source proxy: a full source-side check while the VM runs, the
      * shutdown, the final CBT round, and a verification by block hashes that reads no source data
@@ -163,7 +163,10 @@ export const CutoverInputsSchema = z
     timeoutSeconds: timeoutSeconds(3600),
     pollSeconds,
   })
-  .strict();
+  .strict()
+  .superRefine((inputs, ctx) => {
+    if (inputs.proxy === undefined && inputs.round === undefined) ctx.addIssue({ code: "custom", path: ["round"], message: "the number of the final round (above every round run so far) is required without proxy" });
+  });
 /** `Cutover` inputs after `check`. */
 export type CutoverInputs = z.output<typeof CutoverInputsSchema>;
 

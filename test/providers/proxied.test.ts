@@ -71,6 +71,18 @@ describe("providers through the source proxy", () => {
     expect(both.failures!.map((f) => f.reason).join("; ")).toMatch(/exactly one of source .* and proxy/);
     const rpo = await operations.replication.check({}, { agentUrl: "https://10.0.0.1:8443", jobId: "web-01-disk-2000", target: "/dev/vdb", proxy: { url: "https://10.0.0.3:8444", vm: "web-01", diskKey: 2000, rpo: "hourly" } });
     expect(rpo.failures!.map((f) => f.property)).toEqual(["proxy.rpo"]);
+    expect(rpo.failures![0].reason).toMatch(/a duration such as 30s.*received "hourly"/);
+    // A cutover through a proxy needs no round number; without one it does.
+    const through = await operations.cutover.check({}, { agentUrl: "https://10.0.0.1:8443", vm: "web-01", jobIds: ["web-01-disk-2000"], proxy: { url: "https://10.0.0.3:8444" } });
+    expect(through.failures ?? []).toEqual([]);
+    const direct = await operations.cutover.check({}, { agentUrl: "https://10.0.0.1:8443", vm: "web-01", jobIds: ["web-01-disk-2000"], manualConfirmation: true });
+    expect(direct.failures!.map((f) => f.property)).toEqual(["round"]);
+    // Stack config values are strings: whole seconds as text are a duration too.
+    for (const [given, seconds] of [["3600", 3600], ["15m", 900], [7200, 7200]] as const) {
+      const ok = await operations.replication.check({}, { agentUrl: "https://10.0.0.1:8443", jobId: "web-01-disk-2000", target: "/dev/vdb", proxy: { url: "https://10.0.0.3:8444", vm: "web-01", diskKey: 2000, rpo: given } });
+      expect(ok.failures ?? []).toEqual([]);
+      expect((ok.inputs.proxy as { rpo: number }).rpo).toBe(seconds);
+    }
   });
 
   it("create registers the job and the disk; the proxy's cycles then run without another call", async () => {

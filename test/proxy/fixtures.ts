@@ -12,6 +12,8 @@ import { PASSWORD, REHOST, USER, type Vcsim } from "../vsphere/harness";
 export interface ProxyProcess {
   readonly child: ChildProcess;
   readonly url: string;
+  /** SHA-256 fingerprint of its certificate. */
+  readonly fingerprint: string;
   readonly client: ProxyClient;
   /** Its standard output (JSON-lines logs) and error so far. */
   output(): string;
@@ -62,6 +64,7 @@ export async function spawnProxy(stateDir: string, sim: Vcsim, agents: AgentTrus
   return {
     child,
     url,
+    fingerprint,
     client: new ProxyClient({ url, token, fingerprint }),
     output: () => out,
     stop: () => signal("SIGTERM"),

@@ -4,6 +4,9 @@
 //   lab:role wave       a gateway (its agent URL known only once it is created) and one
 //                       Replication per disk; lab:phase cutover adds a Cutover per disk
 //   lab:role rehearsal  a RehearsalPoint on the wave's gateway, snapshots of its disks, a RehearsalThaw
+//   lab:role proxied    a gateway and one Replication per disk of VMs in a vCenter, through the
+//                       source proxy at lab:proxyUrl (rounds at lab:rpo); lab:phase cutover adds
+//                       a Cutover per VM through the proxy
 const pulumi = require("@pulumi/pulumi");
 const rehost = require("rehost");
 
@@ -54,7 +57,35 @@ class LabSnapshots extends pulumi.dynamic.Resource {
 
 const timing = { pollSeconds: 0.2, timeoutSeconds: 300 };
 
-if (config.require("role") === "wave") {
+if (config.require("role") === "proxied") {
+  const disks = config.requireObject("disks");
+  const proxyUrl = config.require("proxyUrl");
+  const gateway = new LabGateway("gw-1", { name: "gw-1", url: config.require("agentUrl") });
+  const replications = disks.map(
+    (d) =>
+      new rehost.Replication(
+        d.id,
+        { agentUrl: gateway.agentUrl, jobId: d.id, target: d.target, proxy: { url: proxyUrl, vm: d.vm, diskKey: d.key, rpo: config.require("rpo"), fullCheck: 0 }, waitForInitialSync: true, ...timing },
+        { dependsOn: [gateway] },
+      ),
+  );
+  exports.recoveryPoints = pulumi.all(replications.map((r) => r.recoveryPointAt));
+  if (config.get("phase") === "cutover") {
+    const vms = [...new Set(disks.map((d) => d.vm))];
+    const cutovers = vms.map(
+      (vm) =>
+        new rehost.Cutover(
+          `${vm}-cutover`,
+          { agentUrl: gateway.agentUrl, vm, jobIds: disks.filter((d) => d.vm === vm).map((d) => d.id), proxy: { url: proxyUrl, sampleBlocks: 8 }, ...timing },
+          { dependsOn: replications },
+        ),
+    );
+    exports.verified = pulumi.all(cutovers.map((c) => c.verified));
+    exports.downtimeSeconds = pulumi.all(cutovers.map((c) => c.downtimeSeconds));
+    exports.sourceBytesReadOverLink = pulumi.all(cutovers.map((c) => c.sourceBytesReadOverLink));
+    exports.finalDeltaBytes = pulumi.all(cutovers.map((c) => c.finalDeltaBytes));
+  }
+} else if (config.require("role") === "wave") {
   const disks = config.requireObject("disks");
   const round = config.getNumber("round") ?? 0;
   const gateway = new LabGateway("gw-1", { name: "gw-1", url: config.require("agentUrl") });
