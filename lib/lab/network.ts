@@ -182,10 +182,12 @@ export async function createWan(options: WanOptions = {}): Promise<Wan> {
   };
   process.on("exit", onExit);
 
-  const teardown = async (): Promise<void> => {
-    if (torn) return;
+  // One teardown, however many callers: a second caller waits for the first to finish (and the
+  // exit hook stays until the namespaces are gone, should the process exit meanwhile).
+  let tearing: Promise<void> | undefined;
+  const teardown = (): Promise<void> => (tearing ??= removeAll());
+  const removeAll = async (): Promise<void> => {
     torn = true;
-    process.off("exit", onExit);
     await group.stopAll();
     const errors: string[] = [];
     for (const ns of [...created].reverse()) {
@@ -196,6 +198,7 @@ export async function createWan(options: WanOptions = {}): Promise<Wan> {
       }
     }
     created.length = 0;
+    process.off("exit", onExit);
     if (errors.length > 0) throw new Error(`The lab's WAN was not removed entirely: ${errors.join("; ")}`);
   };
 

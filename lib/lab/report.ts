@@ -59,6 +59,8 @@ export interface LabReport {
   readonly seconds: number;
   /** Where it ran: network namespaces joined by a counted link, or loopback (with why). */
   readonly link: "namespaces" | "loopback";
+  /** The network namespaces the lab created and removed (none on loopback). */
+  readonly namespaces: readonly string[];
   readonly linkNote?: string;
   readonly sizeFactor: number;
   readonly vcenter: string;

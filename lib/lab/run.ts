@@ -142,7 +142,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
   interrupted.catch(() => undefined);
   const run = async (): Promise<LabReport> => {
       if (site.mode === "loopback") say(`running on 127.0.0.1: ${site.fallback}`);
-      else say(`on-prem and cloud network namespaces joined by a veth link (${site.host("onprem")} ↔ ${site.host("cloud")}), its bytes counted`);
+      else say(`on-prem and cloud network namespaces ${site.namespaces.join(" and ")} joined by a veth link (${site.host("onprem")} ↔ ${site.host("cloud")}), its bytes counted`);
 
       // 1. vCenter with the wave's VMs, their disks real images.
       const password = crypto.randomBytes(18).toString("base64url");
@@ -359,6 +359,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
         startedAt: new Date(started).toISOString(),
         seconds: Math.round((Date.now() - started) / 100) / 10,
         link: site.mode,
+      namespaces: site.namespaces,
         ...(site.fallback !== undefined ? { linkNote: site.fallback } : {}),
         sizeFactor: factor,
         vcenter: sim.base,

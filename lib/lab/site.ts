@@ -16,6 +16,8 @@ export interface LabSite {
   readonly mode: "namespaces" | "loopback";
   /** Why the lab runs on loopback, when it does. */
   readonly fallback?: string;
+  /** The network namespaces it created (none on loopback). */
+  readonly namespaces: readonly string[];
   /** The address each side listens on and is reached at. */
   host(side: LabSide): string;
   spawn(side: LabSide, name: string, command: string, args: readonly string[], options?: { env?: NodeJS.ProcessEnv; onStdout?: (line: string) => void }): Owned & { stderr: () => string };
@@ -42,6 +44,7 @@ export async function openSite(group: ProcessGroup, options: { loopback?: boolea
     return {
       mode: "loopback",
       fallback,
+      namespaces: [],
       host: () => "127.0.0.1",
       spawn: (_side, name, command, args, spawnOptions) => group.spawn(name, command, args, spawnOptions),
       linkBytes: async () => undefined,
@@ -51,6 +54,7 @@ export async function openSite(group: ProcessGroup, options: { loopback?: boolea
   const w = wan;
   return {
     mode: "namespaces",
+    namespaces: [w.onprem.namespace, w.cloud.namespace],
     host: (side) => (side === "onprem" ? w.onprem.address : w.cloud.address),
     spawn: (side, name, command, args, spawnOptions) => w.spawn(side, name, command, args, spawnOptions),
     async linkBytes() {
