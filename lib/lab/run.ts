@@ -194,7 +194,8 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
       }
 
       const watch = async <T>(step: string, work: Promise<T>): Promise<T> => {
-        const timer = setInterval(() => void agentClient.list().then((l) => options.live?.(l.jobs, step), () => undefined), 500);
+        const live = options.live;
+        const timer = live === undefined ? undefined : setInterval(() => void agentClient.list().then((l) => live(l.jobs, step), () => undefined), 500);
         try {
           return await Promise.race([work, interrupted]);
         } finally {
@@ -210,6 +211,11 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
         const t0 = Date.now();
         const result = await watch(kind, work());
         const seconds = (Date.now() - t0) / 1000;
+        // Every round the step started has ended before the link is read, so the bytes counted
+        // and the rounds summed cover the same work.
+        for (const vm of wave.vms) {
+          for (let s = await proxyClient.get(vm.name); s.state === "round" || s.state === "queued" || s.inFlight !== undefined; s = await proxyClient.get(vm.name)) await new Promise((r) => setTimeout(r, 100));
+        }
         const after = await site.linkBytes();
         const summaries: Array<{ vm: string; round: RoundSummary }> = [];
         for (const vm of wave.vms) for (const r of (await proxyClient.get(vm.name)).rounds) if (r.snapshotAt >= since) summaries.push({ vm: vm.name, round: r });

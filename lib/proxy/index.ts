@@ -55,6 +55,8 @@ export interface ProxyOptions {
   readonly retryDelayMs?: number;
   /** How long a new disk's first round waits for the VM's other registrations, ms. @default 2000 */
   readonly registrationSettleMs?: number;
+  /** How long a round asked for waits for the VM's other disks' requests, ms. @default 500 */
+  readonly requestSettleMs?: number;
 }
 
 /** A running proxy. */
@@ -107,6 +109,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     logger,
     retryDelayMs: options.retryDelayMs,
     registrationSettleMs: options.registrationSettleMs,
+    requestSettleMs: options.requestSettleMs,
   });
   await manager.start();
   const server = createProxyServer({ cert: certificate.cert, key: certificate.key, token, manager, logger, info: { service: "rehost-proxy", version: packageVersion(), reader: reader.kind } });

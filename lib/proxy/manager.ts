@@ -41,6 +41,11 @@ export interface ProxyManagerOptions {
    * VM registered together (one Replication each, in parallel) share its first snapshot. @default 2000
    */
   readonly registrationSettleMs?: number;
+  /**
+   * A round asked for (`POST /v1/vms/:vm/rounds`) waits this long before its snapshot, so the
+   * requests of a VM's disks (one Replication each, updated in parallel) share one round. @default 500
+   */
+  readonly requestSettleMs?: number;
 }
 
 interface Vm {
@@ -56,6 +61,8 @@ interface Vm {
   /** A round queued and not started yet: later requests join it (a resync request upgrades it). */
   pending?: { mode: "auto" | "resync"; onlyForNewDisks: boolean };
   failures: number;
+  /** A requested round waiting for the VM's other requests (`requestSettleMs`). */
+  settling?: boolean;
   /** The mode a failed round asked for: its retry keeps it (a requested full check stays one). */
   retryMode?: "auto" | "resync";
 }
@@ -82,10 +89,13 @@ export class ProxyManager {
       this.vms.set(record.vm, vm);
       if (record.inFlight !== undefined) {
         this.options.logger.log("info", "an interrupted round goes on", { vm: record.vm, round: record.inFlight.round, snapshot: record.inFlight.snapshot });
-        this.queueRound(vm, "auto");
+        this.queueRound(vm, record.requested?.mode ?? "auto");
       } else {
         this.enqueue(vm, async () => removeLeftovers(this.ctx, await this.handle(vm)));
-        this.schedule(vm);
+        // A round asked for, or a new disk's first round, that had not started yet.
+        if (record.requested !== undefined) this.queueRound(vm, record.requested.mode);
+        else if (record.cutover === undefined && Object.values(record.disks).some((d) => d.lastRound === undefined)) this.queueRound(vm, "auto", true);
+        else this.schedule(vm);
       }
     }
   }
@@ -178,12 +188,15 @@ export class ProxyManager {
   runNow(name: string, mode: "auto" | "resync"): VmStatus {
     const vm = this.find(name);
     if (vm.record.cutover !== undefined) throw new HttpError(409, `VM ${name} is cut over; it takes no more rounds.`);
-    this.queueRound(vm, mode);
+    // Kept until the round's snapshot is taken: a proxy restarted meanwhile runs it.
+    vm.record.requested = { mode: mode === "resync" || vm.record.requested?.mode === "resync" ? "resync" : "auto", at: new Date().toISOString() };
+    this.options.state.saveVm(vm.record);
+    this.queueRound(vm, mode, false, this.options.requestSettleMs ?? 500);
     return this.status(vm);
   }
 
   /** Queues a round; `onlyForNewDisks`: skipped if, when its turn comes, every disk has had one. */
-  private queueRound(vm: Vm, mode: "auto" | "resync", onlyForNewDisks = false): void {
+  private queueRound(vm: Vm, mode: "auto" | "resync", onlyForNewDisks = false, settleMs = 0): void {
     if (vm.pending !== undefined) {
       if (mode === "resync") vm.pending.mode = "resync";
       vm.pending.onlyForNewDisks &&= onlyForNewDisks;
@@ -192,6 +205,11 @@ export class ProxyManager {
     const pending = { mode, onlyForNewDisks };
     vm.pending = pending;
     void this.enqueue(vm, async () => {
+      // Requests arriving meanwhile join this round.
+      if (settleMs > 0) {
+        vm.settling = true;
+        await new Promise((r) => setTimeout(r, settleMs)).finally(() => (vm.settling = false));
+      }
       vm.pending = undefined;
       const covered = vm.record.inFlight === undefined && Object.values(vm.record.disks).every((d) => d.lastRound !== undefined);
       if (pending.onlyForNewDisks && covered) return undefined;
@@ -317,12 +335,17 @@ export class ProxyManager {
   /** A round of the VM, skipped while any of its jobs is frozen; the next one scheduled either way. */
   private async round(vm: Vm, options: { mode?: "auto" | "resync" }): Promise<RoundSummary | undefined> {
     const record = vm.record;
+    // Saved with the round's snapshot (takeSnapshot), from when the round in flight stands for the
+    // request; kept if the round fails, so a restart still runs it.
+    const requested = record.requested;
+    record.requested = undefined;
     try {
       if (record.inFlight === undefined) {
         for (const disk of Object.values(record.disks)) {
           const job = await this.options.agent(disk.agentUrl).get(disk.jobId);
           if (job.state === "frozen") {
             this.options.logger.log("info", "round skipped: a job is frozen for a rehearsal point", { vm: record.vm, job: disk.jobId, point: job.frozenFor });
+            if (requested !== undefined) this.options.state.saveVm(record);
             return undefined;
           }
         }
@@ -338,6 +361,7 @@ export class ProxyManager {
     } catch (err) {
       vm.failures++;
       record.error = (err as Error).message;
+      if (record.inFlight === undefined) record.requested ??= requested;
       this.options.state.saveVm(record);
       this.options.logger.log(err instanceof RoundRefused ? "error" : "warn", "round failed", { vm: record.vm, attempt: vm.failures, error: record.error });
       return undefined;
@@ -548,7 +572,7 @@ export class ProxyManager {
         const since = d.sizeBytes !== undefined ? this.options.state.loadChanged(r.vm, d.key, d.sizeBytes) : undefined;
         return { key: d.key, agentUrl: d.agentUrl, jobId: d.jobId, sizeBytes: d.sizeBytes, lastRound: d.lastRound, lastRoundAt: d.lastRoundAt, fullCheckRound: d.fullCheckRound, fullCheckAt: d.fullCheckAt, ...(since !== undefined ? { changedSinceFullCheckBytes: since.list().length * DIGEST_BLOCK } : {}) };
       }),
-      state: r.cutover?.state === "verified" ? "cut-over" : vm.busy || r.inFlight !== undefined ? "round" : vm.pending !== undefined || vm.settle !== undefined ? "queued" : r.error !== undefined ? "error" : "idle",
+      state: r.cutover?.state === "verified" ? "cut-over" : (vm.busy && vm.settling !== true) || r.inFlight !== undefined ? "round" : vm.pending !== undefined || vm.settle !== undefined ? "queued" : r.error !== undefined ? "error" : "idle",
       lastRound: last,
       rounds: r.rounds.slice(-20),
       ...(r.inFlight !== undefined ? { inFlight: { round: r.inFlight.round, since: r.inFlight.startedAt, snapshot: r.inFlight.snapshot } } : {}),

@@ -44,6 +44,8 @@ export interface VmRecord {
   disks: Record<string, DiskRecord>;
   nextRound: number;
   /** The round being taken: saved before its snapshot is created, with the snapshot once it exists. */
+  /** A round asked for (`POST …/rounds`) and not started yet: a restart runs it. */
+  requested?: { mode: "auto" | "resync"; at: string };
   inFlight?: { round: number; snapshotName: string; snapshot?: string; snapshotAt?: string; consistency?: "quiesced" | "crash"; startedAt: string; point?: string };
   rounds: RoundSummary[];
   cutover?: CutoverStatus;

@@ -101,10 +101,16 @@ describe("rehost proxy killed at random moments", () => {
       await start();
       await settled(1);
     }
-    // One clean round after the last restart: it ends identical to the VM's disks.
+    // A round asked for and killed before it started (while it waits for the VM's other
+    // requests): the restarted proxy still runs it. It ends identical to the VM's disks.
     await writeRandom(10, 64 * 1024);
     const before = (await status()).lastRound!.round;
     await proxy!.client.roundNow("db-01");
+    expect((await status()).state).toBe("queued");
+    await proxy!.kill();
+    logs.push(proxy!.output());
+    moments.push("before the round started");
+    await start();
     const final = await settled(before + 1);
     for (const disk of final.lastRound!.disks) expect(disk.digestsAgree).toBe(true);
     for (const key of keys) expect((await digest(target(key))).digest, `disk ${key}`).toBe(await vmDigest(key));
