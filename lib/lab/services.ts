@@ -65,10 +65,10 @@ export async function startLabAgent(site: LabSite, workdir: string, allow: reado
   return { url: `https://${site.host("cloud")}:${port}`, fingerprint, tokenFile: path.join(state, "token") };
 }
 
-/** Starts `rehost proxy` on the on-prem side against the simulator, trusting the agent. */
-export async function startLabProxy(site: LabSite, workdir: string, vcenter: Vcsim, password: string, agent: LabService): Promise<LabService> {
+/** Starts `rehost proxy` on the on-prem side against the simulator, trusting the agent; `extra` flags are added. */
+export async function startLabProxy(site: LabSite, workdir: string, vcenter: Vcsim, password: string, agent: LabService, extra: readonly string[] = []): Promise<LabService> {
   const state = path.join(workdir, "proxy");
-  const args = ["proxy", "--state", state, "--listen", `${site.host("onprem")}:0`, "--vcenter", vcenter.url, "--user", LAB_USER, "--ca", vcenter.ca, "--agent-token-file", agent.tokenFile, "--agent-fingerprint", agent.fingerprint, "--retry-delay", "1"];
+  const args = ["proxy", "--state", state, "--listen", `${site.host("onprem")}:0`, "--vcenter", vcenter.url, "--user", LAB_USER, "--ca", vcenter.ca, "--agent-token-file", agent.tokenFile, "--agent-fingerprint", agent.fingerprint, "--retry-delay", "1", ...extra];
   const { port, fingerprint } = await startRehost(site, "onprem", "rehost proxy", args, path.join(workdir, "proxy.log"), "proxy listening", { ...process.env, REHOST_VCENTER_PASSWORD: password });
   return { url: `https://${site.host("onprem")}:${port}`, fingerprint, tokenFile: path.join(state, "token") };
 }

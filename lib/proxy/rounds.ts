@@ -39,6 +39,8 @@ import { ChangedBlocks, type DiskRecord, type ProxyState, type VmRecord } from "
 
 /** Largest range one DATA frame carries. */
 const FRAME_BYTES = 4 * 1024 * 1024;
+/** Bytes a throttled push hands to the link at a time. */
+const PACE_BYTES = 256 * 1024;
 /** Blocks compared per request during a resync: the agent reads them from the target (1 GiB). */
 const COMPARE_WINDOW = 1024;
 /** Times a push is tried again after the link or the agent failed. */
@@ -365,8 +367,16 @@ async function* framesOf(device: BlockDevice, ranges: readonly Extent[], from: n
         if (frame[0].readUInt8(5) === Codec.None) c.rawFrames++;
         else c.zstdFrames++;
       }
-      if (stream.throttles.length > 0) await takeAll(stream.throttles, frame.reduce((n, b) => n + b.length, 0), stream.signal);
-      yield* frame;
+      if (stream.throttles.length === 0) yield* frame;
+      // Paced in slices, so a capped link carries a steady flow rather than a frame's burst.
+      else
+        for (const part of frame) {
+          for (let i = 0; i < part.length; i += PACE_BYTES) {
+            const slice = part.subarray(i, i + PACE_BYTES);
+            await takeAll(stream.throttles, slice.length, stream.signal);
+            yield slice;
+          }
+        }
     }
   }
   yield endFrame(size, { ranges: ranges.length });
