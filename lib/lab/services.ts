@@ -58,10 +58,10 @@ async function startRehost(site: LabSite, side: "onprem" | "cloud", name: string
   return listening;
 }
 
-/** Starts `rehost agent` on the cloud side, allowed to write the lab's target disks. */
-export async function startLabAgent(site: LabSite, workdir: string, allow: readonly string[]): Promise<LabService> {
+/** Starts `rehost agent` on the cloud side, allowed to write the lab's target disks; `extra` flags are added (a later flag wins). */
+export async function startLabAgent(site: LabSite, workdir: string, allow: readonly string[], extra: readonly string[] = []): Promise<LabService> {
   const state = path.join(workdir, "agent");
-  const { port, fingerprint } = await startRehost(site, "cloud", "rehost agent", ["agent", "--state", state, "--listen", `${site.host("cloud")}:0`, "--allow", allow.join(","), "--max-concurrent", "8", "--checkpoint-interval", "16Mi"], path.join(workdir, "agent.log"), "agent listening");
+  const { port, fingerprint } = await startRehost(site, "cloud", "rehost agent", ["agent", "--state", state, "--listen", `${site.host("cloud")}:0`, "--allow", allow.join(","), "--max-concurrent", "8", "--checkpoint-interval", "16Mi", ...extra], path.join(workdir, "agent.log"), "agent listening");
   return { url: `https://${site.host("cloud")}:${port}`, fingerprint, tokenFile: path.join(state, "token") };
 }
 
