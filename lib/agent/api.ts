@@ -124,6 +124,8 @@ export interface RoundRecord {
   readonly snapshot?: string;
   /** Bytes the pushed round took on the link (frames). */
   readonly linkBytes?: number;
+  /** A pushed round's frames applied: DATA compressed with zstd, DATA as they were, ZERO. */
+  readonly frames?: { readonly zstd: number; readonly raw: number; readonly zero: number };
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly seconds: number;

@@ -30,6 +30,7 @@ import type { Extent as ReplicationExtent, SyncProgress, SyncResult, TargetIdent
 import type { BlockDevice } from "../replication/device";
 import { parseNbdUri } from "../replication/nbd/uri";
 import { openDevice } from "../replication/open";
+import { zstdVersion } from "../link/codec";
 import { applyFrames } from "./push";
 import { InputError } from "../problems";
 import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
@@ -343,6 +344,7 @@ export class JobManager {
         bytesZeroed: result.counters.bytesZeroed,
         bytesSkipped: Math.max(0, size - result.counters.bytesWritten - result.counters.bytesZeroed),
         linkBytes: result.counters.linkBytes,
+        frames: { zstd: result.counters.zstdFrames, raw: result.counters.rawFrames, zero: result.counters.zeroFrames },
         resumed: resumes && from > 0,
         digest: taken.digest,
         digestMode: taken.mode,
@@ -356,7 +358,7 @@ export class JobManager {
       next.state = "idle";
       job.resumedRound = false;
       this.save(job);
-      this.options.logger.log("info", "pushed round finished", { job: id, round, bytesWritten: record.bytesWritten, bytesZeroed: record.bytesZeroed, linkBytes: record.linkBytes, digest: record.digest.digest, digestMode: record.digestMode });
+      this.options.logger.log("info", "pushed round finished", { job: id, round, bytesWritten: record.bytesWritten, bytesZeroed: record.bytesZeroed, linkBytes: record.linkBytes, codec: codecOf(record.frames!), frames: record.frames, digest: record.digest.digest, digestMode: record.digestMode });
       return record;
     } catch (err) {
       next.error = err instanceof Error ? err.message : String(err);
@@ -365,7 +367,12 @@ export class JobManager {
       this.options.logger.log("warn", "pushed round stopped; it resumes when pushed again", { job: id, round, pushedUpTo: active.pushedUpTo, error: next.error });
       if (err instanceof JobRequestError) throw err;
       const name = (err as Error).name;
-      if (name === "FrameHashError" || name === "LinkProtocolError") throw new JobRequestError(422, (err as Error).message, { pushedUpTo: active.pushedUpTo });
+      if (name === "FrameHashError") {
+        const { offset, length } = err as { offset: number; length: number };
+        this.options.logger.log("warn", "a pushed frame was refused: its bytes do not match its hash; nothing of it was written", { job: id, round, offset, length, pushedUpTo: active.pushedUpTo });
+        throw new JobRequestError(422, (err as Error).message, { pushedUpTo: active.pushedUpTo, frameOffset: offset });
+      }
+      if (name === "LinkProtocolError") throw new JobRequestError(422, (err as Error).message, { pushedUpTo: active.pushedUpTo });
       if (err instanceof TargetRefused) throw new JobRequestError(403, (err as Error).message);
       throw err;
     } finally {
@@ -1041,4 +1048,11 @@ function describeChanged(changed: RoundSource): string {
 
 function describeSource(source: JobSpec["source"]): string {
   return isPushed(source) ? `pushed by ${source.pushedBy}` : source.uri;
+}
+
+/** The codec a pushed round's frames used, for logs: `zstd 1.5.7`, `none`, or both. */
+function codecOf(frames: { zstd: number; raw: number }): string {
+  const zstd = `zstd ${zstdVersion()}`;
+  if (frames.zstd > 0 && frames.raw > 0) return `${zstd} (${frames.raw} frames as they are)`;
+  return frames.zstd > 0 ? zstd : "none";
 }

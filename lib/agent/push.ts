@@ -6,7 +6,8 @@
  */
 import type { BlockDevice, Extent } from "../replication/device";
 import { mergeExtents } from "../replication/extents/list";
-import { FrameParser, FrameType, frameData, LinkProtocolError, type Frame } from "../link/frames";
+import { BlockDecompressor } from "../link/codec";
+import { Codec, FrameParser, FrameType, frameData, LinkProtocolError, type Frame } from "../link/frames";
 
 /** What a pushed round wrote so far. */
 export interface PushCounters {
@@ -16,6 +17,10 @@ export interface PushCounters {
   bytesZeroed: number;
   /** Frames received on the link (headers and payloads). */
   linkBytes: number;
+  /** DATA frames applied that came compressed (zstd) and as they are, and ZERO frames. */
+  zstdFrames: number;
+  rawFrames: number;
+  zeroFrames: number;
 }
 
 /** A DATA frame whose bytes do not match its hash: nothing of it was written. */
@@ -48,9 +53,14 @@ export interface PushResult {
   readonly summary: Record<string, unknown>;
 }
 
-/** Reads frames from `stream` and applies them to `target` until the END frame. */
+/**
+ * Reads frames from `stream` and applies them to `target` until the END frame. A compressed
+ * payload is decoded (zstd, one context per stream) into exactly its range's length and the
+ * decoded bytes checked against the frame's hash before anything is written.
+ */
 export async function applyFrames(stream: AsyncIterable<Buffer>, target: BlockDevice, options: ApplyOptions): Promise<PushResult> {
-  const counters: PushCounters = { pushedUpTo: options.from, bytesWritten: 0, bytesZeroed: 0, linkBytes: 0 };
+  const counters: PushCounters = { pushedUpTo: options.from, bytesWritten: 0, bytesZeroed: 0, linkBytes: 0, zstdFrames: 0, rawFrames: 0, zeroFrames: 0 };
+  const decoder = new BlockDecompressor();
   const touched: Extent[] = [];
   let sinceCheckpoint = 0;
   const checkpoint = async (): Promise<void> => {
@@ -60,13 +70,16 @@ export async function applyFrames(stream: AsyncIterable<Buffer>, target: BlockDe
   };
   const apply = async (frame: Frame): Promise<void> => {
     if (frame.type === FrameType.Data) {
-      const data = frameData(frame);
+      const data = frameData(frame, decoder);
       if (data === undefined) throw new FrameHashError(frame.offset, frame.length);
       await target.write(frame.offset, data);
       counters.bytesWritten += frame.length;
+      if (frame.codec === Codec.None) counters.rawFrames++;
+      else counters.zstdFrames++;
     } else {
       await target.writeZeroes(frame.offset, frame.length);
       counters.bytesZeroed += frame.length;
+      counters.zeroFrames++;
     }
     touched.push({ offset: frame.offset, length: frame.length });
     counters.pushedUpTo = frame.offset + frame.length;

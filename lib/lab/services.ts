@@ -58,17 +58,17 @@ async function startRehost(site: LabSite, side: "onprem" | "cloud", name: string
   return listening;
 }
 
-/** Starts `rehost agent` on the cloud side, allowed to write the lab's target disks. */
-export async function startLabAgent(site: LabSite, workdir: string, allow: readonly string[]): Promise<LabService> {
+/** Starts `rehost agent` on the cloud side, allowed to write the lab's target disks; `extra` flags are added (a later flag wins). */
+export async function startLabAgent(site: LabSite, workdir: string, allow: readonly string[], extra: readonly string[] = []): Promise<LabService> {
   const state = path.join(workdir, "agent");
-  const { port, fingerprint } = await startRehost(site, "cloud", "rehost agent", ["agent", "--state", state, "--listen", `${site.host("cloud")}:0`, "--allow", allow.join(","), "--max-concurrent", "8", "--checkpoint-interval", "16Mi"], path.join(workdir, "agent.log"), "agent listening");
+  const { port, fingerprint } = await startRehost(site, "cloud", "rehost agent", ["agent", "--state", state, "--listen", `${site.host("cloud")}:0`, "--allow", allow.join(","), "--max-concurrent", "8", "--checkpoint-interval", "16Mi", ...extra], path.join(workdir, "agent.log"), "agent listening");
   return { url: `https://${site.host("cloud")}:${port}`, fingerprint, tokenFile: path.join(state, "token") };
 }
 
-/** Starts `rehost proxy` on the on-prem side against the simulator, trusting the agent. */
-export async function startLabProxy(site: LabSite, workdir: string, vcenter: Vcsim, password: string, agent: LabService): Promise<LabService> {
+/** Starts `rehost proxy` on the on-prem side against the simulator, trusting the agent; `extra` flags are added. */
+export async function startLabProxy(site: LabSite, workdir: string, vcenter: Vcsim, password: string, agent: LabService, extra: readonly string[] = []): Promise<LabService> {
   const state = path.join(workdir, "proxy");
-  const args = ["proxy", "--state", state, "--listen", `${site.host("onprem")}:0`, "--vcenter", vcenter.url, "--user", LAB_USER, "--ca", vcenter.ca, "--agent-token-file", agent.tokenFile, "--agent-fingerprint", agent.fingerprint, "--retry-delay", "1"];
+  const args = ["proxy", "--state", state, "--listen", `${site.host("onprem")}:0`, "--vcenter", vcenter.url, "--user", LAB_USER, "--ca", vcenter.ca, "--agent-token-file", agent.tokenFile, "--agent-fingerprint", agent.fingerprint, "--retry-delay", "1", ...extra];
   const { port, fingerprint } = await startRehost(site, "onprem", "rehost proxy", args, path.join(workdir, "proxy.log"), "proxy listening", { ...process.env, REHOST_VCENTER_PASSWORD: password });
   return { url: `https://${site.host("onprem")}:${port}`, fingerprint, tokenFile: path.join(state, "token") };
 }

@@ -51,7 +51,11 @@ export async function openSite(group: ProcessGroup, options: { loopback?: boolea
       close: async () => undefined,
     };
   }
-  const w = wan;
+  return wanSite(wan);
+}
+
+/** The lab's site over a WAN already made (by `openSite`, or with a rate by a test or bench). */
+export function wanSite(w: Wan): LabSite {
   return {
     mode: "namespaces",
     namespaces: [w.onprem.namespace, w.cloud.namespace],

@@ -25,6 +25,13 @@ export const DiskRegistrationSchema = z
      * initial round. 0: only on request and before a cutover. @default 86400
      */
     fullCheckSeconds: z.number().int().nonnegative().max(365 * 86400).default(86400),
+    /**
+     * The zstd level of this disk's frames (-7 to -1, 1 to 19), or `off` to send them as they are.
+     * @default - the proxy's `--compression-level`
+     */
+    compressionLevel: z
+      .union([z.literal("off"), z.number().int().min(-7).max(19).refine((n) => n !== 0, "a zstd level: -7 to -1 or 1 to 19")])
+      .optional(),
   })
   .strict();
 export type DiskRegistration = z.output<typeof DiskRegistrationSchema>;
@@ -89,6 +96,26 @@ export interface DiskRoundSummary {
   /** The agent's digest of the target after the round, and whether the proxy's source-side hashes give the same. */
   readonly targetDigest: string;
   readonly digestsAgree: boolean;
+  /** How the round's DATA frames were encoded (records written before compression lack it). */
+  readonly compression?: DiskCompression;
+}
+
+/** The codec's account of one disk's round, over every push of it (a resumed one included). */
+export interface DiskCompression {
+  /** `zstd <version>` or `none` (compression off). */
+  readonly codec: string;
+  readonly level?: number;
+  /** Bytes of the DATA ranges sent, before the codec, and of their payloads on the link. */
+  readonly dataBytes: number;
+  readonly payloadBytes: number;
+  /** `dataBytes / payloadBytes`. */
+  readonly ratio: number;
+  /** DATA frames sent compressed, sent as they are (compression did not pay, or is off), and ZERO frames. */
+  readonly zstdFrames: number;
+  readonly rawFrames: number;
+  readonly zeroFrames: number;
+  /** Frames the agent refused because their bytes did not match their hash; each was sent again uncompressed. */
+  readonly refusedFrames: number;
 }
 
 /** One round of a VM. */

@@ -8,6 +8,8 @@ import type { AddressInfo } from "node:net";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { AgentClient } from "../agent/client";
+import { describeSchedule, LinkThrottles, type Bandwidth } from "../link/bandwidth";
+import { checkLevel, DEFAULT_LEVEL, zstdVersion } from "../link/codec";
 import { packageVersion } from "../package";
 import { loadOrCreateToken } from "../service/auth";
 import { jsonLogger, type Logger } from "../service/log";
@@ -16,12 +18,14 @@ import { loadOrCreateCertificate } from "../service/tls";
 import type { VSphereClient } from "../vsphere/client";
 import { ProxyManager } from "./manager";
 import type { ReaderSettings } from "./reader";
+import type { LinkSettings } from "./rounds";
 import { createProxyServer } from "./server";
 import { keepSessionCookie, writePinnedCertificate } from "./session";
 import { ProxyState } from "./state";
 
 export type * from "./api";
 export { ProxyClient, ProxyRequestError } from "./client";
+export type { LinkSettings } from "./rounds";
 export { curlArgs, vddkArgs, datastoreUrl, type ReaderKind, type ReaderSettings, type DiskSource } from "./reader";
 
 /** How the proxy reaches the agents it pushes to. */
@@ -57,6 +61,14 @@ export interface ProxyOptions {
   readonly registrationSettleMs?: number;
   /** How long a round asked for waits for the VM's other disks' requests, ms. @default 500 */
   readonly requestSettleMs?: number;
+  /** zstd level of the frames pushed (a disk's registration may name its own), or `off`. @default 1 */
+  readonly compressionLevel?: number | "off";
+  /** The bandwidth schedules of the proxy and its gateways (`lib/link/bandwidth.ts`). @default - no cap */
+  readonly bandwidth?: Bandwidth;
+  /** A schedule file to re-read whenever it changes (polled every second); its schedules apply at once. */
+  readonly bandwidthFile?: string;
+  /** The encoder of each push (`LinkSettings.encoder`). @default - zstd-napi's `BlockCompressor` */
+  readonly encoder?: LinkSettings["encoder"];
 }
 
 /** A running proxy. */
@@ -66,6 +78,8 @@ export interface RunningProxy {
   readonly fingerprint: string;
   readonly tokenFile: string;
   readonly manager: ProxyManager;
+  /** The bandwidth throttles every push takes from: replace their schedules with `set`. */
+  readonly throttles: LinkThrottles;
   /** Stops listening and every round (an interrupted round goes on at the next start). */
   close(): Promise<void>;
 }
@@ -92,6 +106,16 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
   const session = keepSessionCookie(options.vc, reader.cookieFile!, logger);
   const agents = new Map<string, AgentClient>();
+  const compressionLevel = options.compressionLevel === "off" ? "off" : checkLevel(options.compressionLevel ?? DEFAULT_LEVEL, "compressionLevel");
+  const throttles = new LinkThrottles(options.bandwidth);
+  const logBandwidth = (what: string, b: Bandwidth): void =>
+    logger.log("info", what, { proxy: describeSchedule(b.proxy), gateways: Object.fromEntries([...b.gateways].map(([url, s]) => [url, describeSchedule(s)])), ...(options.bandwidthFile !== undefined ? { file: options.bandwidthFile } : {}) });
+  if (options.bandwidthFile !== undefined) {
+    throttles.watch(options.bandwidthFile, (event) => {
+      if (event.applied) logBandwidth("bandwidth schedule changed; applied to the rounds in flight", event.bandwidth);
+      else logger.log("error", "the bandwidth file does not parse; the schedules in force are kept", { file: options.bandwidthFile, error: event.error.message });
+    });
+  }
   const manager = new ProxyManager({
     state,
     vc: options.vc,
@@ -110,12 +134,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     retryDelayMs: options.retryDelayMs,
     registrationSettleMs: options.registrationSettleMs,
     requestSettleMs: options.requestSettleMs,
+    link: { compressionLevel, throttles, encoder: options.encoder },
   });
   await manager.start();
   const server = createProxyServer({ cert: certificate.cert, key: certificate.key, token, manager, logger, info: { service: "rehost-proxy", version: packageVersion(), reader: reader.kind } });
   await new Promise<void>((resolve, reject) => {
     const failed = (err: Error): void => {
       session.stop();
+      throttles.unwatch();
       void manager.close().then(() => processes.stopAll());
       reject(err);
     };
@@ -127,14 +153,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   });
   const port = (server.address() as AddressInfo).port;
   const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
-  logger.log("info", "proxy listening", { url, fingerprint: certificate.fingerprint, tokenFile, vcenter: options.vc.baseUrl, reader: reader.kind });
+  logger.log("info", "proxy listening", { url, fingerprint: certificate.fingerprint, tokenFile, vcenter: options.vc.baseUrl, reader: reader.kind, compression: compressionLevel === "off" ? "off" : `zstd ${zstdVersion()} level ${compressionLevel}` });
+  logBandwidth("bandwidth schedule", throttles.bandwidth);
   return {
     url,
     port,
     fingerprint: certificate.fingerprint,
     tokenFile,
     manager,
+    throttles,
     async close() {
+      throttles.unwatch();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await manager.close();

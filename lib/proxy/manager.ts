@@ -18,7 +18,7 @@ import { blockCount, BLOCK_HASH_BYTES, DIGEST_BLOCK, type BlockDigests } from ".
 import type { BlockDevice } from "../replication/device";
 import { DiskRegistrationSchema, type CutoverDiskCheck, type CutoverRequest, type DiskRegistration, type DiskRegistrationInput, type PointRequest, type PointStatus, type RoundSummary, type VmStatus } from "./api";
 import { datastoreUrl, type ReaderSettings } from "./reader";
-import { removeLeftovers, RoundRefused, runRound, sampleBlocks, takeSnapshot, type RoundContext, type RoundSnapshot } from "./rounds";
+import { removeLeftovers, RoundRefused, runRound, sampleBlocks, takeSnapshot, type LinkSettings, type RoundContext, type RoundSnapshot } from "./rounds";
 import type { DiskRecord, ProxyState, VmRecord } from "./state";
 
 /** Blocks compared per request at a cutover (2.5 MiB of block numbers and hashes). */
@@ -46,6 +46,8 @@ export interface ProxyManagerOptions {
    * requests of a VM's disks (one Replication each, updated in parallel) share one round. @default 500
    */
   readonly requestSettleMs?: number;
+  /** Compression and bandwidth of the pushes. @default - zstd level 1, no cap */
+  readonly link?: LinkSettings;
 }
 
 interface Vm {
@@ -79,7 +81,7 @@ export class ProxyManager {
 
   private get ctx(): RoundContext {
     const o = this.options;
-    return { vc: o.vc, state: o.state, agent: (url) => o.agent(url), processes: o.processes, runDir: o.runDir, reader: o.reader, logger: o.logger, signal: this.abort.signal };
+    return { vc: o.vc, state: o.state, agent: (url) => o.agent(url), processes: o.processes, runDir: o.runDir, reader: o.reader, logger: o.logger, signal: this.abort.signal, link: o.link };
   }
 
   /** Loads the saved VMs: goes on with interrupted rounds, removes leftover snapshots, starts the cycles. */
@@ -153,6 +155,8 @@ export class ProxyManager {
     // Another agent or job is another replica: it starts with an initial round.
     const same = existing !== undefined && existing.agentUrl === registration.agentUrl && existing.jobId === registration.jobId;
     r.disks[String(key)] = same ? existing : { key, agentUrl: registration.agentUrl, jobId: registration.jobId };
+    if (registration.compressionLevel !== undefined) r.disks[String(key)].compressionLevel = registration.compressionLevel;
+    else delete r.disks[String(key)].compressionLevel;
     r.rpoSeconds = Math.min(...[registration.rpoSeconds, ...(Object.keys(r.disks).length > 1 ? [r.rpoSeconds] : [])]);
     r.quiesce = registration.quiesce;
     r.fullCheckSeconds = registration.fullCheckSeconds;

@@ -19,8 +19,11 @@
  */
 import { randomInt } from "node:crypto";
 import type { AgentClient } from "../agent/client";
-import type { JobStatus } from "../agent/api";
-import { dataFrame, endFrame, FRAME_HEADER_BYTES, zeroFrame } from "../link/frames";
+import type { JobStatus, RoundRecord } from "../agent/api";
+import type { LinkThrottles } from "../link/bandwidth";
+import { BlockCompressor, DEFAULT_LEVEL, zstdVersion, type CodecStats } from "../link/codec";
+import { Codec, dataFrame, endFrame, FRAME_HEADER_BYTES, zeroFrame, type PayloadEncoder } from "../link/frames";
+import { takeAll, type ScheduledThrottle } from "../link/schedule";
 import { BlockDigests, blockCount, blockRange, BLOCK_HASH_BYTES, blocksTouched, DIGEST_BLOCK, zeroBlockHash } from "../replication/block-digests";
 import { hashBlocks } from "../replication/block-hashes";
 import type { BlockDevice, Extent } from "../replication/device";
@@ -30,12 +33,14 @@ import type { ProcessGroup } from "../service/processes";
 import { REHOST_SNAPSHOT_PREFIX } from "../vsphere/estate";
 import { VSphereFault } from "../vsphere/soap";
 import type { DiskFile, SnapshotHandle, VmHandle, VSphereClient } from "../vsphere/client";
-import type { DiskRoundSummary, RoundMode, RoundSummary } from "./api";
+import type { DiskCompression, DiskRoundSummary, RoundMode, RoundSummary } from "./api";
 import { openReader, type Reader, type ReaderSettings } from "./reader";
 import { ChangedBlocks, type DiskRecord, type ProxyState, type VmRecord } from "./state";
 
 /** Largest range one DATA frame carries. */
 const FRAME_BYTES = 4 * 1024 * 1024;
+/** Bytes a throttled push hands to the link at a time. */
+const PACE_BYTES = 256 * 1024;
 /** Blocks compared per request during a resync: the agent reads them from the target (1 GiB). */
 const COMPARE_WINDOW = 1024;
 /** Times a push is tried again after the link or the agent failed. */
@@ -53,6 +58,21 @@ export interface RoundContext {
   readonly reader: ReaderSettings;
   readonly logger: Logger;
   readonly signal?: AbortSignal;
+  /** How frames cross the link: compression and bandwidth. @default - zstd at level 1, no cap */
+  readonly link?: LinkSettings;
+}
+
+/** The link settings of a proxy's streams. */
+export interface LinkSettings {
+  /** zstd level of every stream (a disk's registration may name its own), or `off`. @default 1 */
+  readonly compressionLevel?: number | "off";
+  /** The proxy's and the gateways' bandwidth throttles. @default - no cap */
+  readonly throttles?: LinkThrottles;
+  /**
+   * The encoder of one push of a disk at `level` (`attempt` counts the pushes of the round):
+   * @default - a `BlockCompressor` at that level
+   */
+  readonly encoder?: (level: number, stream: { readonly vm: string; readonly disk: number; readonly round: number; readonly attempt: number }) => PayloadEncoder & { readonly stats: CodecStats };
 }
 
 /** Options of one round. */
@@ -251,7 +271,7 @@ async function diskRound(
   }
   const changedBytes = changed.reduce((n, e) => n + e.length, 0);
   readers.set(disk.key, { reader, file, hashes });
-  const pushed = await pushWithResume(ctx, agent, disk, snapshot.handle.moref, round, size, device, changed);
+  const { record: pushed, compression } = await pushWithResume(ctx, agent, record.vm, disk, snapshot.handle.moref, round, size, device, changed);
   bytesRead += changedBytes;
   disk.sizeBytes = size;
   disk.changeId = changeId;
@@ -271,8 +291,8 @@ async function diskRound(
   const sourceDigest = hashes.digest().digest;
   const agrees = sourceDigest === pushed.digest.digest;
   if (!agrees) ctx.logger.log("warn", "the target's digest differs from the source-side hashes; the next round compares every block", { vm: record.vm, disk: disk.key, round, source: sourceDigest, target: pushed.digest.digest });
-  ctx.logger.log("info", "disk round pushed", { vm: record.vm, disk: disk.key, round, mode, changedBytes, linkBytes: pushed.linkBytes, hashBytes });
-  return { key: disk.key, jobId: disk.jobId, mode, changedBytes, linkBytes: pushed.linkBytes ?? 0, hashBytes, bytesRead, targetDigest: pushed.digest.digest, digestsAgree: agrees };
+  ctx.logger.log("info", "disk round pushed", { vm: record.vm, disk: disk.key, round, mode, changedBytes, linkBytes: pushed.linkBytes, hashBytes, codec: compression.codec, compressionRatio: compression.ratio, refusedFrames: compression.refusedFrames });
+  return { key: disk.key, jobId: disk.jobId, mode, changedBytes, linkBytes: pushed.linkBytes ?? 0, hashBytes, bytesRead, targetDigest: pushed.digest.digest, digestsAgree: agrees, compression };
 }
 
 /** Hashes of a disk that reads zeroes everywhere. */
@@ -299,17 +319,64 @@ async function compareOnAgent(agent: AgentClient, jobId: string, hashes: Buffer,
   return differing;
 }
 
-/** The frames of `ranges` read from `device`: data, or ZERO where a piece reads zeroes. */
-async function* framesOf(device: BlockDevice, ranges: readonly Extent[], from: number, size: number): AsyncGenerator<Buffer> {
+/** What one disk's pushes put on the link, over every attempt of the round. */
+interface SendCounters {
+  /** Bytes of DATA ranges sent (before compression), and of their payloads on the link. */
+  dataBytes: number;
+  payloadBytes: number;
+  zstdFrames: number;
+  rawFrames: number;
+  zeroFrames: number;
+  /** DATA frames the agent refused (their bytes did not match their hash): sent again uncompressed. */
+  refusedFrames: number;
+}
+
+/** One push of a disk's round: how its frames are encoded and paced. */
+interface PushStream {
+  /** Undefined: compression is off. */
+  readonly encoder?: PayloadEncoder;
+  /** Offsets of DATA frames the agent refused: sent raw from now on. */
+  readonly rawAt: ReadonlySet<number>;
+  readonly throttles: readonly ScheduledThrottle[];
+  readonly counters: SendCounters;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The frames of `ranges` read from `device`: data (compressed by the stream's encoder where it
+ * pays), or ZERO where a piece reads zeroes; each frame passes the stream's throttles whole
+ * before it is handed to the link.
+ */
+async function* framesOf(device: BlockDevice, ranges: readonly Extent[], from: number, size: number, stream: PushStream): AsyncGenerator<Buffer> {
   const buffer = Buffer.allocUnsafe(FRAME_BYTES);
+  const c = stream.counters;
   for (const r of ranges) {
     for (let at = r.offset; at < r.offset + r.length; at += FRAME_BYTES) {
       const length = Math.min(FRAME_BYTES, r.offset + r.length - at);
       // Ranges the agent applied before an interruption are not read again.
       if (at + length <= from) continue;
       const data = await device.read(at, length, buffer);
-      if (isZero(data)) yield zeroFrame(at, length);
-      else yield* dataFrame(at, Buffer.from(data));
+      let frame: Buffer[];
+      if (isZero(data)) {
+        frame = [zeroFrame(at, length)];
+        c.zeroFrames++;
+      } else {
+        frame = dataFrame(at, Buffer.from(data), undefined, stream.rawAt.has(at) ? undefined : stream.encoder);
+        c.dataBytes += length;
+        c.payloadBytes += frame[1].length;
+        if (frame[0].readUInt8(5) === Codec.None) c.rawFrames++;
+        else c.zstdFrames++;
+      }
+      if (stream.throttles.length === 0) yield* frame;
+      // Paced in slices, so a capped link carries a steady flow rather than a frame's burst.
+      else
+        for (const part of frame) {
+          for (let i = 0; i < part.length; i += PACE_BYTES) {
+            const slice = part.subarray(i, i + PACE_BYTES);
+            await takeAll(stream.throttles, slice.length, stream.signal);
+            yield slice;
+          }
+        }
     }
   }
   yield endFrame(size, { ranges: ranges.length });
@@ -320,11 +387,34 @@ function isZero(data: Buffer): boolean {
   return data.equals(ZERO.subarray(0, data.length));
 }
 
+/** What a disk's push did: the agent's record, and how its frames were encoded. */
+interface Pushed {
+  readonly record: RoundRecord;
+  readonly compression: DiskCompression;
+}
+
 /**
  * Pushes the round to the disk's job; after a dropped link or an agent restart, asks where the
- * job is and goes on from there with the same snapshot.
+ * job is and goes on from there with the same snapshot. A frame the agent refuses because its
+ * bytes do not match its hash (a payload corrupted on the way, or decoded wrongly) is sent again
+ * uncompressed from the agent's acknowledged offset.
  */
-async function pushWithResume(ctx: RoundContext, agent: AgentClient, disk: DiskRecord, snapshot: string, round: number, size: number, device: BlockDevice, ranges: readonly Extent[]) {
+async function pushWithResume(ctx: RoundContext, agent: AgentClient, vm: string, disk: DiskRecord, snapshot: string, round: number, size: number, device: BlockDevice, ranges: readonly Extent[]): Promise<Pushed> {
+  const level = disk.compressionLevel ?? ctx.link?.compressionLevel ?? DEFAULT_LEVEL;
+  const counters: SendCounters = { dataBytes: 0, payloadBytes: 0, zstdFrames: 0, rawFrames: 0, zeroFrames: 0, refusedFrames: 0 };
+  const rawAt = new Set<number>();
+  const throttles = ctx.link?.throttles?.throttlesFor(disk.agentUrl) ?? [];
+  const compression = (): DiskCompression => ({
+    codec: level === "off" ? "none" : `zstd ${zstdVersion()}`,
+    ...(level !== "off" ? { level } : {}),
+    dataBytes: counters.dataBytes,
+    payloadBytes: counters.payloadBytes,
+    ratio: counters.payloadBytes > 0 ? Number((counters.dataBytes / counters.payloadBytes).toFixed(3)) : 1,
+    zstdFrames: counters.zstdFrames,
+    rawFrames: counters.rawFrames,
+    zeroFrames: counters.zeroFrames,
+    refusedFrames: counters.refusedFrames,
+  });
   let lastError: unknown;
   for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
     ctx.signal?.throwIfAborted();
@@ -336,17 +426,25 @@ async function pushWithResume(ctx: RoundContext, agent: AgentClient, disk: DiskR
       await backoff(attempt, ctx.signal);
       continue;
     }
-    if (job.lastRound?.round === round && job.lastRound.snapshot === snapshot) return job.lastRound;
+    if (job.lastRound?.round === round && job.lastRound.snapshot === snapshot) return { record: job.lastRound, compression: compression() };
     const from = job.active?.round === round && job.active.snapshot === snapshot ? (job.active.pushedUpTo ?? 0) : 0;
+    const encoder = level === "off" ? undefined : (ctx.link?.encoder?.(level, { vm, disk: disk.key, round, attempt }) ?? new BlockCompressor({ level }));
     try {
-      return await agent.push(disk.jobId, { round, snapshot, size }, framesOf(device, ranges, from, size));
+      const record = await agent.push(disk.jobId, { round, snapshot, size }, framesOf(device, ranges, from, size, { encoder, rawAt, throttles, counters, signal: ctx.signal }));
+      return { record, compression: compression() };
     } catch (err) {
       lastError = err;
       const status = (err as { status?: number }).status ?? 0;
       // Refusals other than a bad frame (422) or an agent in trouble (5xx, unreachable) are final.
       if (status !== 0 && status !== 422 && status < 500) throw err;
-      ctx.logger.log("warn", "push interrupted; resuming", { job: disk.jobId, round, attempt, error: String(err) });
-      await backoff(attempt, ctx.signal);
+      const refused = (err as { body?: { frameOffset?: unknown } }).body?.frameOffset;
+      if (status === 422 && typeof refused === "number") {
+        counters.refusedFrames++;
+        rawAt.add(refused);
+        ctx.logger.log("warn", "the agent refused a frame whose bytes do not match its hash; it is sent again uncompressed", { job: disk.jobId, round, offset: refused, attempt });
+      } else ctx.logger.log("warn", "push interrupted; resuming", { job: disk.jobId, round, attempt, error: String(err) });
+      // A refused frame is sent again at once; a link or agent failure waits first.
+      if (!(status === 422 && typeof refused === "number")) await backoff(attempt, ctx.signal);
     }
   }
   throw lastError instanceof Error ? lastError : new Error(String(lastError));

@@ -31,6 +31,8 @@ export interface DiskRecord {
   /** The last full source-side check: its round and its snapshot's time. */
   fullCheckRound?: number;
   fullCheckAt?: string;
+  /** The registration's zstd level or `off`; the proxy's when missing. */
+  compressionLevel?: number | "off";
 }
 
 /** A VM, as saved. */

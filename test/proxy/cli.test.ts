@@ -50,6 +50,20 @@ describe("rehost proxy: bad input", () => {
     for (const field of ["--listen", "--agent-token-file", "--agent-fingerprint", "--vddk-libdir", "--retry-delay"]) expect(r.stderr).toContain(`field ${field}:`);
   });
 
+  it("a compression level that is no zstd level, a bandwidth that is neither a rate nor a file, a schedule file with a bad window: exit 2, each named", async () => {
+    const schedule = path.join(dir, "bandwidth.yaml");
+    fs.writeFileSync(schedule, 'windows:\n  - { days: mon-fri, from: "25:00", to: "20:00", rate: 100Mbit }\ngateways:\n  "ftp://gw": { default: 10M }\n');
+    const bad = await rehost(base(sim.url, ["--ca", sim.ca, "--compression-level", "42", "--bandwidth", "fast"]), { REHOST_VCENTER_PASSWORD: PASSWORD });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/field --compression-level: .*42.*not a zstd level/);
+    expect(bad.stderr).toMatch(/field --bandwidth: "fast" is neither a rate nor an existing file/);
+    const file = await rehost(base(sim.url, ["--ca", sim.ca, "--bandwidth", schedule]), { REHOST_VCENTER_PASSWORD: PASSWORD });
+    expect(file.code).toBe(2);
+    expect(file.stderr).toContain("field bandwidth.windows[0].from:");
+    expect(file.stderr).toContain("field bandwidth.gateways:");
+    expect(file.stderr).toContain(schedule);
+  });
+
   it("a VDDK directory without VDDK, or no vddk plugin: exit 2, saying what to install", async () => {
     const libdir = path.join(dir, "vddk");
     fs.mkdirSync(path.join(libdir, "lib64"), { recursive: true });

@@ -27,6 +27,8 @@ interface ProxyCommandOptions {
   key?: string;
   tokenFile?: string;
   retryDelay: string;
+  compressionLevel?: string;
+  bandwidth?: string;
 }
 
 /** Registers `rehost proxy`. */
@@ -50,6 +52,8 @@ export function register(program: Command): void {
     .option("--key <file>", "PEM private key of --cert")
     .option("--token-file <file>", "file holding the API's bearer token (default: <state>/token, created if missing)")
     .option("--retry-delay <seconds>", "first retry of a failed round, doubled per failure up to the VM's recovery point", "30")
+    .option("--compression-level <level|off>", "zstd level of the frames pushed to the agents (-7 to -1, 1 to 19), or off (default 1; a disk's registration may name its own)")
+    .option("--bandwidth <file|rate>", "the link's cap: a rate for the whole proxy (200Mbit, 25M, unlimited), or a schedule file (time-of-day windows, blackouts, per-gateway caps; re-read when it changes); default unlimited")
     .addHelpText(
       "after",
       `
@@ -94,6 +98,32 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       if (!(retryDelay > 0) || !Number.isFinite(retryDelay)) {
         problems.push(problem({ field: "--retry-delay", received: opts.retryDelay, expected: "a positive number of seconds", fix: "e.g. --retry-delay 30", message: "The retry delay is not a positive number of seconds." }));
       }
+      let compressionLevel: number | "off" | undefined;
+      if (opts.compressionLevel !== undefined) {
+        if (opts.compressionLevel.trim().toLowerCase() === "off") compressionLevel = "off";
+        else {
+          const { checkLevel } = require("../../link/codec") as typeof import("../../link/codec");
+          try {
+            compressionLevel = checkLevel(Number(opts.compressionLevel.trim() === "" ? NaN : opts.compressionLevel), "--compression-level");
+          } catch (err) {
+            if (!(err instanceof InputError)) throw err;
+            problems.push(...err.problems.map((p) => ({ ...p, received: opts.compressionLevel })));
+          }
+        }
+      }
+      let bandwidth: import("../../link/bandwidth").Bandwidth | undefined;
+      let bandwidthFile: string | undefined;
+      if (opts.bandwidth !== undefined) {
+        const { bandwidthArgument } = require("../../link/bandwidth") as typeof import("../../link/bandwidth");
+        try {
+          const parsed = bandwidthArgument(opts.bandwidth, "--bandwidth");
+          bandwidth = parsed.bandwidth;
+          bandwidthFile = parsed.file === undefined ? undefined : path.resolve(parsed.file);
+        } catch (err) {
+          if (!(err instanceof InputError)) throw err;
+          problems.push(...err.problems);
+        }
+      }
       if (problems.length > 0) throw new InputError(problems);
 
       const { connectVSphere, resolvePassword } = require("../../vsphere") as typeof import("../../vsphere");
@@ -122,6 +152,9 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
         keyFile: opts.key,
         tokenFile: opts.tokenFile,
         retryDelayMs: retryDelay * 1000,
+        compressionLevel,
+        bandwidth,
+        bandwidthFile,
       });
       process.stderr.write(`rehost proxy: listening on ${proxy.url}\nrehost proxy: certificate SHA-256 fingerprint ${proxy.fingerprint}\nrehost proxy: bearer token in ${proxy.tokenFile}\n`);
       await new Promise<void>((resolve) => {
