@@ -193,6 +193,17 @@ function groupByWave(rows: VmStatusRow[], plan: Plan | undefined, now: number): 
   return waves;
 }
 
+/**
+ * The policy pack config (`pulumi preview --policy-pack-config FILE`) that gives the
+ * `cutover-within-downtime-budget` and `cutover-downtime-predicted` rules every VM's predicted
+ * downtime, keyed by the VM as the proxy names it (the Cutover's `vm`).
+ */
+export function policyConfigOf(report: WaveStatusReport): Record<string, { predictions: Record<string, number> }> {
+  const predictions: Record<string, number> = {};
+  for (const vm of report.waves.flatMap((w) => w.vms)) if (vm.predictedDowntimeSeconds !== undefined) predictions[vm.vm] = Math.round(vm.predictedDowntimeSeconds * 10) / 10;
+  return { "cutover-within-downtime-budget": { predictions }, "cutover-downtime-predicted": { predictions } };
+}
+
 /** How the table is drawn. */
 export interface RenderOptions {
   /** Progress bars and colour-free box characters for a terminal; plain percentages otherwise. */

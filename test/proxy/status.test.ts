@@ -185,6 +185,14 @@ describe("rehost status, /metrics and the downtime budget", () => {
     expect(table.stdout).toMatch(/\nnot in any wave of the plan\n/);
   });
 
+  it("--policy-config gives the policy pack every VM's predicted downtime", async () => {
+    const run = await rehost(["status", "--policy-config"], env);
+    expect(run.code).toBe(0);
+    const config = JSON.parse(run.stdout) as Record<string, { predictions: Record<string, number> }>;
+    expect(Object.keys(config)).toEqual(["cutover-within-downtime-budget", "cutover-downtime-predicted"]);
+    for (const vm of ["app-01", "web-01"]) expect(config["cutover-within-downtime-budget"].predictions[vm]).toBeCloseTo(proxy.manager.get(vm).prediction!.downtimeSeconds, 0);
+  });
+
   it("refuses bad input with exit 2, naming the flag and the fix", async () => {
     const none = await rehost(["status"], { REHOST_PROXY_URL: undefined, REHOST_PROXY_TOKEN: undefined, REHOST_PROXY_TOKEN_FILE: undefined, REHOST_PROXY_FINGERPRINT: undefined, REHOST_PROXY_CA_FILE: undefined });
     expect(none.code).toBe(2);

@@ -21,6 +21,7 @@ interface StatusCommandOptions {
   plan?: string;
   json?: boolean;
   watch?: string | true;
+  policyConfig?: boolean;
 }
 
 /** The environment variable of the proxy's URL (the providers take it as an input, `rehost status` from here). */
@@ -41,6 +42,7 @@ export function register(program: Command): void {
     .option("--plan <file>", "a plan (rehost plan --format json) to group the VMs into its waves and check their change windows")
     .option("--json", "one JSON document (with --watch: one line per refresh)")
     .option("--watch [seconds]", "refresh every N seconds (default 5) until Ctrl-C (exit 130)")
+    .option("--policy-config", "print the policy pack config with every VM's predicted downtime (for pulumi preview --policy-pack-config)")
     .action(async (flags: StatusCommandOptions) => {
       await runStatus(flags, process.env);
     });
@@ -141,6 +143,12 @@ export async function runStatus(flags: StatusCommandOptions, env: NodeJS.Process
       throw err;
     }
   };
+  if (flags.policyConfig === true) {
+    if (inputs.watchSeconds !== undefined) throw new InputError(problem({ field: "--policy-config", message: "--policy-config prints one document; it does not go with --watch.", fix: "leave --watch out" }));
+    const { policyConfigOf } = require("../status") as typeof import("../status");
+    process.stdout.write(`${JSON.stringify(policyConfigOf(await once()), null, 2)}\n`);
+    return;
+  }
   const tty = process.stdout.isTTY === true && flags.json !== true;
   const print = (report: Awaited<ReturnType<typeof once>>): void => {
     if (flags.json === true) process.stdout.write(`${JSON.stringify(report, null, inputs.watchSeconds === undefined ? 2 : undefined)}\n`);
