@@ -120,6 +120,9 @@ function vmRow(vm: VmStatus, jobs: ReadonlyMap<string, JobStatus>, now: number):
     const snapshot = vm.rounds.find((r) => r.round === d.lastRound)?.snapshotAt ?? d.lastRoundAt;
     const active = job?.active;
     const initial = active !== undefined && (job!.state === "initial-sync" || active.round === 0) ? activeProgress(job!, d.sizeBytes, now) : undefined;
+    // The disk's round pushed while its VM's round goes on with another disk: the agent's record of it.
+    const last = job?.lastRound;
+    const lastPush = last !== undefined && last.seconds > 0 ? (last.linkBytes ?? last.bytesWritten + last.bytesZeroed) / last.seconds : undefined;
     const moved = job !== undefined ? job.rounds.reduce((a, r) => a + (r.linkBytes ?? r.bytesWritten + r.bytesZeroed), 0) : vm.rounds.reduce((a, r) => a + linkOf(r, d.key), 0);
     return {
       disk: d.key,
@@ -129,7 +132,7 @@ function vmRow(vm: VmStatus, jobs: ReadonlyMap<string, JobStatus>, now: number):
       state: job?.state ?? vm.state,
       ...(d.lastRound !== undefined ? { lastRound: d.lastRound } : {}),
       ...(snapshot !== undefined ? { recoveryPointAgeSeconds: Math.max(0, (now - Date.parse(snapshot)) / 1000) } : {}),
-      ...(initial?.rateBytesPerSecond !== undefined ? { rateBytesPerSecond: initial.rateBytesPerSecond } : seconds > 0 ? { rateBytesPerSecond: link / seconds } : {}),
+      ...(initial?.rateBytesPerSecond !== undefined ? { rateBytesPerSecond: initial.rateBytesPerSecond } : seconds > 0 ? { rateBytesPerSecond: link / seconds } : lastPush !== undefined ? { rateBytesPerSecond: lastPush } : {}),
       bytesMoved: moved,
       bytesMovedOf: job !== undefined ? "every round" : "recent rounds",
       ...(initial !== undefined ? { initialSync: initial } : {}),

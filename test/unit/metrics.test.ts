@@ -1,0 +1,28 @@
+/** The Prometheus text writer (`lib/service/metrics.ts`): HELP and TYPE per family, escaped labels and help, refused names. */
+import { describe, expect, it } from "vitest";
+import { renderMetrics } from "../../lib/service/metrics";
+
+describe("renderMetrics", () => {
+  it("writes HELP and TYPE before the samples, with escaped label values", () => {
+    const text = renderMetrics([
+      { name: "rehost_proxy_vms", help: "VMs the proxy replicates.", type: "gauge", samples: [{ value: 2 }] },
+      { name: "rehost_proxy_link_bytes_total", help: "Bytes\\of frames\nsent.", type: "counter", samples: [{ labels: { vm: 'web "01"\\a\nb', disk: 2000 }, value: 1.5e9 }, { labels: { vm: "db-01", disk: 2000 }, value: NaN }] },
+    ]);
+    expect(text).toBe(
+      [
+        "# HELP rehost_proxy_vms VMs the proxy replicates.",
+        "# TYPE rehost_proxy_vms gauge",
+        "rehost_proxy_vms 2",
+        "# HELP rehost_proxy_link_bytes_total Bytes\\\\of frames\\nsent.",
+        "# TYPE rehost_proxy_link_bytes_total counter",
+        'rehost_proxy_link_bytes_total{vm="web \\"01\\"\\\\a\\nb",disk="2000"} 1500000000',
+        'rehost_proxy_link_bytes_total{vm="db-01",disk="2000"} NaN',
+        "",
+      ].join("\n"),
+    );
+  });
+  it("refuses a metric or label name Prometheus would not accept", () => {
+    expect(() => renderMetrics([{ name: "rehost-proxy", help: "x", type: "gauge", samples: [] }])).toThrow(/not a Prometheus metric name/);
+    expect(() => renderMetrics([{ name: "rehost_x", help: "x", type: "gauge", samples: [{ labels: { "disk-key": 1 }, value: 1 }] }])).toThrow(/not a Prometheus label name/);
+  });
+});
