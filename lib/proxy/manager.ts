@@ -181,6 +181,7 @@ export class ProxyManager {
       if (Object.keys(vm.record.disks).length === 0) {
         if (vm.timer !== undefined) clearTimeout(vm.timer);
         this.vms.delete(name);
+        this.counters.forget(name);
         this.options.state.removeVm(name);
       } else this.options.state.saveVm(vm.record);
     });
@@ -320,8 +321,8 @@ export class ProxyManager {
         return await work();
       } finally {
         vm.busy = false;
-        // Before a later round can push the ones just finished out of the record.
-        this.counters.account(vm.record.vm, vm.record.rounds);
+        // Before a later round can push the ones just finished out of the record (a VM just forgotten is not counted again).
+        if (this.vms.get(vm.record.vm) === vm) this.counters.account(vm.record.vm, vm.record.rounds);
       }
     });
     vm.queue = run.catch(() => undefined);

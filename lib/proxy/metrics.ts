@@ -40,6 +40,13 @@ export class RoundCounters {
     this.counted.set(vm, upTo);
   }
 
+  /** Forgets a VM the proxy no longer replicates (registered again, its rounds number from 0). */
+  forget(vm: string): void {
+    this.counted.delete(vm);
+    this.disks.delete(vm);
+    this.failures.delete(vm);
+  }
+
   /** Counts a failed round of the VM. */
   failed(vm: string): void {
     this.failures.set(vm, (this.failures.get(vm) ?? 0) + 1);

@@ -1,6 +1,8 @@
 /** The Prometheus text writer (`lib/service/metrics.ts`): HELP and TYPE per family, escaped labels and help, refused names. */
 import { describe, expect, it } from "vitest";
+import { RoundCounters } from "../../lib/proxy/metrics";
 import { renderMetrics } from "../../lib/service/metrics";
+import { LAB_WEB_01 } from "../proxy/lab-rounds";
 
 describe("renderMetrics", () => {
   it("writes HELP and TYPE before the samples, with escaped label values", () => {
@@ -24,5 +26,22 @@ describe("renderMetrics", () => {
   it("refuses a metric or label name Prometheus would not accept", () => {
     expect(() => renderMetrics([{ name: "rehost-proxy", help: "x", type: "gauge", samples: [] }])).toThrow(/not a Prometheus metric name/);
     expect(() => renderMetrics([{ name: "rehost_x", help: "x", type: "gauge", samples: [{ labels: { "disk-key": 1 }, value: 1 }] }])).toThrow(/not a Prometheus label name/);
+  });
+});
+
+describe("RoundCounters", () => {
+  const rounds = LAB_WEB_01.rounds;
+  it("counts each round once, from the proxy's start, and again from 0 for a VM registered anew", () => {
+    const c = new RoundCounters();
+    c.start("lab-web-01", rounds.slice(0, 2)); // rounds 0 and 1 ran before this process
+    c.account("lab-web-01", rounds.slice(0, 4));
+    c.account("lab-web-01", rounds.slice(0, 4));
+    expect(c.disk("lab-web-01", 2000)).toEqual({ rounds: 2, changedBytes: 4063232 + 3211264, linkBytes: 4066661 + 2951933, hashBytes: 0, bytesRead: 51249152 + 40960000 });
+    c.failed("lab-web-01");
+    expect(c.failuresOf("lab-web-01")).toBe(1);
+    c.forget("lab-web-01");
+    c.account("lab-web-01", rounds.slice(0, 1));
+    expect(c.disk("lab-web-01", 2000).rounds).toBe(1);
+    expect(c.failuresOf("lab-web-01")).toBe(0);
   });
 });
