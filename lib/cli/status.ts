@@ -209,9 +209,8 @@ export function policyConfigOf(report: WaveStatusReport): Record<string, { predi
 
 /** How the table is drawn. */
 export interface RenderOptions {
-  /** Progress bars and colour-free box characters for a terminal; plain percentages otherwise. */
+  /** Progress bars for a terminal; plain percentages otherwise. */
   readonly tty: boolean;
-  readonly width?: number;
 }
 
 /** `1.5 MiB`, `12 GiB`. */

@@ -152,7 +152,7 @@ export async function runStatus(flags: StatusCommandOptions, env: NodeJS.Process
   const tty = process.stdout.isTTY === true && flags.json !== true;
   const print = (report: Awaited<ReturnType<typeof once>>): void => {
     if (flags.json === true) process.stdout.write(`${JSON.stringify(report, null, inputs.watchSeconds === undefined ? 2 : undefined)}\n`);
-    else process.stdout.write(`${tty && inputs.watchSeconds !== undefined ? "\x1b[H\x1b[2J" : ""}${renderStatus(report, { tty, width: process.stdout.columns })}`);
+    else process.stdout.write(`${tty && inputs.watchSeconds !== undefined ? "\x1b[H\x1b[2J" : ""}${renderStatus(report, { tty })}`);
   };
 
   // The first answer decides: bad credentials are bad input, before any watching.
