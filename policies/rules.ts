@@ -5,7 +5,7 @@
 import type { Policies } from "@pulumi/policy";
 import { gatewayDiskLimit, noPublicIp } from "./compute";
 import { gatewayInstanceTypes } from "./cost";
-import { cutoverInChangeWindow, requiredTags } from "./lifecycle";
+import { cutoverDowntimePredicted, cutoverInChangeWindow, cutoverWithinDowntimeBudget, requiredTags } from "./lifecycle";
 import { noOpenAdminPorts, noReservedPrivateIp, pinnedIpMatchesSource, rehearsalVpcNotOnCen, syncVswitchIsolated } from "./network";
 import { disksEncrypted, replicatedDisksProtected } from "./storage";
 
@@ -30,6 +30,8 @@ export function rehostPolicies(): Policies {
     // lifecycle
     requiredTags(),
     cutoverInChangeWindow(),
+    cutoverWithinDowntimeBudget(),
+    cutoverDowntimePredicted(),
     // cost
     gatewayInstanceTypes(),
   ];

@@ -154,6 +154,8 @@ interface Job {
 /** Every job of an agent: requests from the API, runs under the scheduler, persistence. */
 export class JobManager {
   private readonly jobs = new Map<string, Job>();
+  /** Failed round attempts (read or pushed) per job since the agent started, for `/metrics`. */
+  private readonly failures = new Map<string, number>();
   private readonly maxAttempts: number;
   private readonly retryDelayMs: number;
   private closed = false;
@@ -201,6 +203,15 @@ export class JobManager {
 
   get(id: string): JobStatus {
     return this.status(this.find(id));
+  }
+
+  /** Every job's status with its failed round attempts since the agent started. */
+  withFailures(): Array<{ status: JobStatus; failures: number }> {
+    return this.list().map((status) => ({ status, failures: this.failures.get(status.id) ?? 0 }));
+  }
+
+  private countFailure(id: string): void {
+    this.failures.set(id, (this.failures.get(id) ?? 0) + 1);
   }
 
   /** Registers a job and queues its initial sync; registering the same spec again is a no-op. */
@@ -362,6 +373,7 @@ export class JobManager {
       return record;
     } catch (err) {
       next.error = err instanceof Error ? err.message : String(err);
+      this.countFailure(id);
       if (err instanceof TargetRefused) next.state = "error";
       this.save(job);
       this.options.logger.log("warn", "pushed round stopped; it resumes when pushed again", { job: id, round, pushedUpTo: active.pushedUpTo, error: next.error });
@@ -734,6 +746,7 @@ export class JobManager {
     } catch (err) {
       if (job.removed || this.closed || active === undefined) return;
       active.attempts++;
+      this.countFailure(r.spec.id);
       r.error = err instanceof Error ? err.message : String(err);
       // A refused target is not retried: nothing may be written until an operator acts.
       const retry = active.attempts < this.maxAttempts && !(err instanceof TargetRefused) && !(err instanceof InputError && isTargetProblem(err));

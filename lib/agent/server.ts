@@ -2,6 +2,7 @@
  * The agent's HTTPS API. Every request needs `Authorization: Bearer <token>`; a request that is
  * unauthenticated (401), malformed (400), forbidden (403) or conflicting (409) changes nothing.
  *
+ *   GET    /metrics                        Prometheus text: per job state, rounds, bytes, lag, failures
  *   GET    /v1/health                      agent version and limits
  *   GET    /v1/jobs                        every job's status
  *   POST   /v1/jobs                        register a job (RegisterRequest) → 201, or 200 if identical
@@ -22,6 +23,8 @@ import type { JobManager } from "./jobs";
 import type { Logger } from "../service/log";
 import { createServiceServer, HttpError, integerParam, parseBody, readBody, readJson, send, type Route } from "../service/http";
 import { BLOCK_HASH_BYTES } from "../replication/block-digests";
+import { sendMetrics } from "../service/metrics";
+import { agentMetrics } from "./metrics";
 
 export { MAX_BODY_BYTES, MAX_CONNECTIONS } from "../service/http";
 
@@ -44,6 +47,7 @@ export function createAgentServer(options: AgentServerOptions): https.Server {
 async function handle({ req, res, url, method, parts }: Route, options: AgentServerOptions): Promise<void> {
   const jobs = options.jobs;
 
+  if (parts.length === 1 && parts[0] === "metrics" && method === "GET") return sendMetrics(res, agentMetrics(jobs.withFailures()));
   if (parts[0] !== "v1") throw new HttpError(404, `No route ${url.pathname}.`);
   if (parts.length === 2 && parts[1] === "health" && method === "GET") {
     return send(res, 200, { ok: true, ...options.info, jobs: jobs.list().length });

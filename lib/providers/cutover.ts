@@ -36,6 +36,19 @@ export interface CutoverArgs {
    * data across the link (`verify: "full"`: every block read again on both sides).
    */
   readonly proxy?: pulumi.Input<{ url: pulumi.Input<string>; verify?: pulumi.Input<"changed" | "full">; sampleBlocks?: pulumi.Input<number>; fullCheckFirst?: pulumi.Input<boolean> }>;
+  /**
+   * Through a proxy: the change window's end (ISO 8601). Before the shutdown the cutover asks the
+   * proxy for its prediction (churn over recent rounds, the link's measured throughput, each
+   * round's fixed cost) and refuses, with the numbers, when the predicted downtime exceeds the
+   * time left until then. @default - no check against the window's end
+   */
+  readonly changeWindowEnd?: pulumi.Input<string>;
+  /** Through a proxy: the longest downtime allowed (`15m`, `1h`, or seconds), checked the same way. @default - no budget */
+  readonly downtimeBudget?: pulumi.Input<string | number>;
+  /** Cut over even when the prediction exceeds the budget or the window (recorded in `downtimeBudgetOverridden`). @default false */
+  readonly ignoreDowntimeBudget?: pulumi.Input<boolean>;
+  /** The guest's shutdown time the prediction allows for (`2m`, seconds). @default 60 */
+  readonly expectedShutdown?: pulumi.Input<string | number>;
   /** The wave's change window, for the policy pack's `cutover-in-change-window` rule. @default - none */
   readonly window?: pulumi.Input<{ readonly start: string; readonly end: string }>;
   readonly timeoutSeconds?: pulumi.Input<number>;
@@ -59,9 +72,13 @@ export class Cutover extends pulumi.dynamic.Resource {
   declare readonly finalDeltaBytes: pulumi.Output<number | undefined>;
   declare readonly sourceBytesReadOverLink: pulumi.Output<number | undefined>;
   declare readonly verifiedBytes: pulumi.Output<number | undefined>;
+  /** With a budget or window end: the downtime predicted before the shutdown. */
+  declare readonly predictedDowntimeSeconds: pulumi.Output<number | undefined>;
+  /** The refusal that `ignoreDowntimeBudget` overrode, with its numbers. */
+  declare readonly downtimeBudgetOverridden: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: CutoverArgs, opts: pulumi.CustomResourceOptions = {}) {
-    const outputs = { shutdown: undefined, verified: undefined, digests: undefined, verifiedAt: undefined, downtimeSeconds: undefined, finalDeltaBytes: undefined, sourceBytesReadOverLink: undefined, verifiedBytes: undefined };
+    const outputs = { shutdown: undefined, verified: undefined, digests: undefined, verifiedAt: undefined, downtimeSeconds: undefined, finalDeltaBytes: undefined, sourceBytesReadOverLink: undefined, verifiedBytes: undefined, predictedDowntimeSeconds: undefined, downtimeBudgetOverridden: undefined };
     super(cutoverProvider, name, { ...outputs, ...args }, opts, "rehost", "Cutover");
   }
 }

@@ -160,6 +160,18 @@ export const CutoverInputsSchema = z
      * `cutover-in-change-window` rule fails a preview or an update outside it.
      */
     window: z.object({ start: z.string().min(1), end: z.string().min(1) }).strict().optional(),
+    /**
+     * Through a proxy: the end of the change window (ISO 8601). Before the shutdown, the cutover
+     * asks the proxy for its prediction and refuses when the predicted downtime exceeds the time
+     * left until then.
+     */
+    changeWindowEnd: z.string().refine((t) => /^\d{4}-\d\d-\d\dT/.test(t) && !Number.isNaN(Date.parse(t)), "an ISO 8601 time such as 2026-03-07T06:00:00+08:00").optional(),
+    /** Through a proxy: the longest downtime allowed (`15m`, `1h`, seconds); refused before the shutdown when the prediction exceeds it. */
+    downtimeBudget: DurationSchema.optional(),
+    /** Cut over even when the predicted downtime exceeds the budget or the change window (the refusal's numbers are still logged). */
+    ignoreDowntimeBudget: z.boolean().default(false),
+    /** The guest's shutdown time the prediction allows for. */
+    expectedShutdown: DurationSchema.default(60),
     timeoutSeconds: timeoutSeconds(3600),
     pollSeconds,
   })

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { JobIdSchema } from "../agent/api";
+import type { CutoverPrediction } from "./predict";
 
 /** A VM as vCenter names it (name or BIOS UUID). */
 export const VmNameSchema = z.string().min(1).max(200).refine((s) => !s.includes("/"), "no '/'");
@@ -210,6 +211,12 @@ export interface VmStatus {
   readonly nextRoundAt?: string;
   readonly cutover?: CutoverStatus;
   readonly error?: string;
+  /**
+   * The cutover predicted from the VM's recent rounds (churn, throughput, fixed cost; see
+   * `predict.ts`), for a cutover with the defaults (a full check first, 60 s of shutdown, `changed`
+   * verification with 64 sample blocks). Absent before the first round and once cut over.
+   */
+  readonly prediction?: CutoverPrediction;
 }
 
 /** A consistent point. */

@@ -27,6 +27,7 @@ export type * from "./api";
 export { ProxyClient, ProxyRequestError } from "./client";
 export type { LinkSettings } from "./rounds";
 export { curlArgs, vddkArgs, datastoreUrl, type ReaderKind, type ReaderSettings, type DiskSource } from "./reader";
+export { checkBudget, describePrediction, initialSyncEta, measureRounds, predictCutover, roundKind, roundSeconds, type BudgetVerdict, type CutoverPlan, type CutoverPrediction, type RoundMeasures, type ThroughputBasis } from "./predict";
 
 /** How the proxy reaches the agents it pushes to. */
 export interface AgentAccess {

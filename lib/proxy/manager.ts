@@ -18,6 +18,9 @@ import { blockCount, BLOCK_HASH_BYTES, DIGEST_BLOCK, type BlockDigests } from ".
 import type { BlockDevice } from "../replication/device";
 import { DiskRegistrationSchema, type CutoverDiskCheck, type CutoverRequest, type DiskRegistration, type DiskRegistrationInput, type PointRequest, type PointStatus, type RoundSummary, type VmStatus } from "./api";
 import { datastoreUrl, type ReaderSettings } from "./reader";
+import { proxyMetrics, RoundCounters } from "./metrics";
+import { predictCutover } from "./predict";
+import type { MetricFamily } from "../service/metrics";
 import { removeLeftovers, RoundRefused, runRound, sampleBlocks, takeSnapshot, type LinkSettings, type RoundContext, type RoundSnapshot } from "./rounds";
 import type { DiskRecord, ProxyState, VmRecord } from "./state";
 
@@ -75,6 +78,8 @@ export class ProxyManager {
   private readonly points = new Map<string, PointStatus>();
   private readonly enablingCbt = new Map<string, Promise<boolean>>();
   private readonly abort = new AbortController();
+  /** Bytes and rounds since this process started, for `/metrics`. */
+  private readonly counters = new RoundCounters();
   private closed = false;
 
   constructor(private readonly options: ProxyManagerOptions) {}
@@ -89,6 +94,7 @@ export class ProxyManager {
     for (const record of this.options.state.loadVms((file, err) => this.options.logger.log("error", "VM file unreadable; left in place", { file, error: String(err) }))) {
       const vm: Vm = { record, queue: Promise.resolve(), busy: false, failures: 0 };
       this.vms.set(record.vm, vm);
+      this.counters.start(record.vm, record.rounds);
       if (record.inFlight !== undefined) {
         this.options.logger.log("info", "an interrupted round goes on", { vm: record.vm, round: record.inFlight.round, snapshot: record.inFlight.snapshot });
         this.queueRound(vm, record.requested?.mode ?? "auto");
@@ -108,6 +114,12 @@ export class ProxyManager {
 
   get(vm: string): VmStatus {
     return this.status(this.find(vm));
+  }
+
+  /** The metric families of `GET /metrics`. */
+  metrics(): MetricFamily[] {
+    for (const vm of this.vms.values()) this.counters.account(vm.record.vm, vm.record.rounds);
+    return proxyMetrics(this.list(), this.counters);
   }
 
   /**
@@ -183,6 +195,7 @@ export class ProxyManager {
       if (Object.keys(vm.record.disks).length === 0) {
         if (vm.timer !== undefined) clearTimeout(vm.timer);
         this.vms.delete(name);
+        this.counters.forget(name);
         this.options.state.removeVm(name);
       } else this.options.state.saveVm(vm.record);
     });
@@ -330,6 +343,8 @@ export class ProxyManager {
         return await work();
       } finally {
         vm.busy = false;
+        // Before a later round can push the ones just finished out of the record (a VM just forgotten is not counted again).
+        if (this.vms.get(vm.record.vm) === vm) this.counters.account(vm.record.vm, vm.record.rounds);
       }
     });
     vm.queue = run.catch(() => undefined);
@@ -364,6 +379,7 @@ export class ProxyManager {
       return summary;
     } catch (err) {
       vm.failures++;
+      this.counters.failed(record.vm);
       record.error = (err as Error).message;
       if (record.inFlight === undefined) record.requested ??= requested;
       this.options.state.saveVm(record);
@@ -584,6 +600,7 @@ export class ProxyManager {
       ...(vm.nextAt !== undefined && vm.timer !== undefined ? { nextRoundAt: new Date(vm.nextAt).toISOString() } : {}),
       ...(r.cutover !== undefined ? { cutover: r.cutover } : {}),
       ...(r.error !== undefined ? { error: r.error } : {}),
+      ...(r.cutover?.state !== "verified" && r.rounds.length > 0 ? { prediction: predictCutover(r.rounds, { now: Date.now(), diskSizes: Object.values(r.disks).map((d) => d.sizeBytes ?? 0) }) } : {}),
     };
   }
 }

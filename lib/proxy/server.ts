@@ -1,6 +1,7 @@
 /**
  * The source proxy's HTTPS API (bearer token, pinned certificate, as the agent's):
  *
+ *   GET    /metrics                            Prometheus text: per VM and disk bytes, rounds, recovery point age, failures, prediction
  *   GET    /v1/health                          version and VMs
  *   GET    /v1/vms                             every VM's status
  *   GET    /v1/vms/:vm                         one VM: disks, rounds, recovery point age, cutover
@@ -16,6 +17,7 @@
 import type * as https from "node:https";
 import { createServiceServer, HttpError, parseBody, readJson, send, type Route } from "../service/http";
 import type { Logger } from "../service/log";
+import { sendMetrics } from "../service/metrics";
 import { CutoverRequestSchema, DiskRegistrationSchema, PointRequestSchema, RoundNowSchema } from "./api";
 import type { ProxyManager } from "./manager";
 
@@ -36,6 +38,7 @@ export function createProxyServer(options: ProxyServerOptions): https.Server {
 
 async function handle({ req, res, url, method, parts }: Route, options: ProxyServerOptions): Promise<void> {
   const m = options.manager;
+  if (parts.length === 1 && parts[0] === "metrics" && method === "GET") return sendMetrics(res, m.metrics());
   if (parts[0] !== "v1") throw new HttpError(404, `No route ${url.pathname}.`);
   const [, area, name, sub, key] = parts.map(decodeURIComponent);
   if (area === "health" && parts.length === 2 && method === "GET") return send(res, 200, { ok: true, ...options.info, vms: m.list().length });

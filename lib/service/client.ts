@@ -126,6 +126,13 @@ export class ServiceClient {
     });
   }
 
+  /** `GET /metrics`: the service's metrics in the Prometheus text format. */
+  async metrics(): Promise<string> {
+    const text = await this.request<unknown>("GET", "/metrics");
+    if (typeof text !== "string") throw this.makeError(0, `${this.kind} ${this.options.url} answered GET /metrics with JSON, not the Prometheus text format.`);
+    return text;
+  }
+
   /** Opens a TLS connection and checks the certificate before anything is sent. */
   private connect(): Promise<tls.TLSSocket> {
     const port = Number(this.base.port || 443);

@@ -1,5 +1,5 @@
 import "tsx/cjs";
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -129,4 +129,50 @@ describe("rehost lab", () => {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
   }, 90_000);
+
+  it("rehost status --json during a run shows every disk with its recovery point age and rate", async () => {
+    const workdir = tmp("rehost-lab-status-");
+    const rehost = path.join(repo, "bin", "rehost.js");
+    const child = spawn(process.execPath, [rehost, "lab", "--workdir", workdir, "--report", path.join(workdir, "r.md")], { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    // The first line of each service's log names its URL and certificate fingerprint (docs/status.md).
+    const first = (log: string): { url: string; fingerprint: string } | undefined => {
+      const line = fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n")[0] : "";
+      return line.includes("fingerprint") ? (JSON.parse(line) as { url: string; fingerprint: string }) : undefined;
+    };
+    type Disk = { job: string; recoveryPointAgeSeconds?: number; rateBytesPerSecond?: number };
+    let seen: Disk[] = [];
+    try {
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        if (child.exitCode !== null) throw new Error(`the lab ended before every disk had a round: ${output}`);
+        if (Date.now() > deadline) throw new Error(`no status with every disk's recovery point and rate within 120 s; last: ${JSON.stringify(seen)}`);
+        const proxy = first(path.join(workdir, "proxy.log"));
+        const agent = first(path.join(workdir, "agent.log"));
+        if (proxy !== undefined && agent !== undefined) {
+          const args = ["status", "--json", "--proxy", proxy.url, "--token-file", path.join(workdir, "proxy", "token"), "--fingerprint", proxy.fingerprint, "--agent-token-file", path.join(workdir, "agent", "token"), "--agent-fingerprint", agent.fingerprint];
+          const run = await new Promise<{ code: number; stdout: string }>((resolve) => execFile(process.execPath, [rehost, ...args], (err, stdout) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 99), stdout })));
+          if (run.code === 0) {
+            const report = JSON.parse(run.stdout) as { waves: Array<{ vms: Array<{ disks: Disk[] }> }> };
+            seen = report.waves.flatMap((w) => w.vms.flatMap((v) => v.disks));
+            if (seen.length === 6 && seen.every((d) => d.recoveryPointAgeSeconds !== undefined && d.rateBytesPerSecond !== undefined)) break;
+          }
+        }
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+      for (const d of seen) {
+        expect(d.recoveryPointAgeSeconds).toBeGreaterThanOrEqual(0);
+        expect(d.recoveryPointAgeSeconds).toBeLessThan(120);
+        expect(d.rateBytesPerSecond).toBeGreaterThan(0);
+      }
+      child.kill("SIGINT");
+      expect(await exited).toBe(130);
+      expect(processesUsing(workdir)).toEqual([]);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  }, 180_000);
 });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { gatewayDiskLimit, noPublicIp } from "../../policies/compute";
 import { gatewayInstanceTypes } from "../../policies/cost";
-import { cutoverInChangeWindow, requiredTags } from "../../policies/lifecycle";
+import { cutoverDowntimePredicted, cutoverInChangeWindow, cutoverWithinDowntimeBudget, requiredTags } from "../../policies/lifecycle";
+import { predictCutover } from "../../lib/proxy/predict";
+import { LAB_APP_01 } from "../proxy/lab-rounds";
 import { noOpenAdminPorts, noReservedPrivateIp, pinnedIpMatchesSource, rehearsalVpcNotOnCen, syncVswitchIsolated } from "../../policies/network";
 import { TYPES } from "../../policies/resources";
 import { disksEncrypted, replicatedDisksProtected } from "../../policies/storage";
@@ -179,6 +181,37 @@ describe("cutover-in-change-window", () => {
     expect(await checkStack(rule, [cutover], { now: "2026-12-04T10:00:00+08:00" })).toEqual([["wave-1-cutover", expect.stringContaining("outside the wave's change window")]]);
     const bare = resource("pulumi-nodejs:dynamic/rehost:Cutover", "wave-2-cutover", {});
     expect(await checkStack(rule, [bare])).toEqual([["wave-2-cutover", expect.stringContaining("has no change window")]]);
+  });
+});
+
+describe("cutover-within-downtime-budget and cutover-downtime-predicted", () => {
+  // lab-app-01's cutover as predicted from the lab's rounds (test/proxy/lab-rounds.ts): about 14 s.
+  const predicted = predictCutover(LAB_APP_01.rounds, { now: Date.parse(LAB_APP_01.cutover.requestedAt), fullCheckFirst: false, shutdownSeconds: 0.229, sampleBlocks: 16, diskSizes: LAB_APP_01.diskSizes }).downtimeSeconds;
+  const predictions = { "lab-app-01": predicted };
+  const cutover = (props: Record<string, unknown>) => resource("pulumi-nodejs:dynamic/rehost:Cutover", "lab-cutover-lab-app-01", { vm: "lab-app-01", ...props });
+  const rule = cutoverWithinDowntimeBudget();
+  it("reports a cutover whose predicted downtime exceeds its budget, with the numbers", async () => {
+    expect(predicted).toBeGreaterThan(10);
+    expect(await checkStack(rule, [cutover({ downtimeBudget: "10s" })], { predictions })).toEqual([["lab-cutover-lab-app-01", expect.stringMatching(/would take VM lab-app-01 down for a predicted 1\d\.\d s, more than its downtime budget of 10 s; .*ignoreDowntimeBudget: true/)]]);
+  });
+  it("reports one the change window's end leaves too little time for", async () => {
+    const out = await checkStack(rule, [cutover({ downtimeBudget: "1h", changeWindowEnd: "2026-12-06T06:00:00+08:00" })], { predictions, now: "2026-12-06T05:59:55+08:00" });
+    expect(out).toEqual([["lab-cutover-lab-app-01", expect.stringContaining("more than the 5 s left until the change window ends at 2026-12-06T06:00:00+08:00")]]);
+  });
+  it("accepts a budget the prediction fits, an override, and a cutover without a budget", async () => {
+    expect(await checkStack(rule, [cutover({ downtimeBudget: "1m" })], { predictions })).toEqual([]);
+    expect(await checkStack(rule, [cutover({ downtimeBudget: "10s", ignoreDowntimeBudget: true })], { predictions })).toEqual([]);
+    expect(await checkStack(rule, [cutover({})], { predictions })).toEqual([]);
+  });
+  it("reports a budget that is no duration", async () => {
+    expect(await checkStack(rule, [cutover({ downtimeBudget: "a while" })], { predictions })).toEqual([["lab-cutover-lab-app-01", expect.stringContaining('a downtimeBudget of "a while", which is not a duration')]]);
+  });
+  it("warns when no prediction is known at preview", async () => {
+    const advisory = cutoverDowntimePredicted();
+    expect(advisory.enforcementLevel).toBe("advisory");
+    expect(await checkStack(advisory, [cutover({ downtimeBudget: "10s" })])).toEqual([["lab-cutover-lab-app-01", expect.stringContaining("no prediction for VM lab-app-01 is known at preview")]]);
+    expect(await checkStack(advisory, [cutover({ downtimeBudget: "10s" })], { predictions })).toEqual([]);
+    expect(await checkStack(rule, [cutover({ downtimeBudget: "10s" })])).toEqual([]);
   });
 });
 

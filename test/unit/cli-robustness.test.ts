@@ -49,7 +49,7 @@ describe("rehost as a user runs it", () => {
     expect(run.stdout).toMatch(/Exit codes:\n  0  success\n  1 .*\n  2  bad input/);
     const top = await rehostInProcess("--help");
     expect(top.stdout).toContain("Exit codes:");
-    for (const command of ["preview", "agent", "sync", "verify", "lab", "adapt", "inventory"]) {
+    for (const command of ["preview", "agent", "status", "sync", "verify", "lab", "adapt", "inventory"]) {
       const help = await rehostInProcess(command, "--help");
       expect(help.stdout, command).toMatch(/Examples:\n  (REHOST_VCENTER_PASSWORD=… )?rehost /);
       expect(help.stdout, command).toContain("Exit codes:");

@@ -29,7 +29,7 @@ export function register(program: Command): void {
     .option("--json", "print the JSON contract { stack, resources, policyViolations }")
     .option("--md", "print Markdown for a pull-request comment")
     .option("--policy-config <file>", "policy pack config (JSON, as for pulumi --policy-pack-config): levels and rule settings")
-    .option("--at <time>", "judge time-bound rules (the cutover change window) as of this ISO 8601 time instead of now")
+    .option("--at <time>", "judge time-bound rules (the cutover change window, the time left for the downtime budget) as of this ISO 8601 time instead of now")
     .action(async (flags: PreviewFlags) => {
       const policyConfig = readPolicyConfig(flags);
       // Pulumi's SDK is heavy to load: only this command's action pays for it.
@@ -52,7 +52,7 @@ export function register(program: Command): void {
     });
 }
 
-/** The pack config from `--policy-config`, with `--at` applied to the change-window rule. */
+/** The pack config from `--policy-config`, with `--at` applied to the change-window and downtime-budget rules. */
 function readPolicyConfig(flags: PreviewFlags): import("../../preview").OfflinePolicyConfig {
   let config: Record<string, unknown> = {};
   if (flags.policyConfig !== undefined) {
@@ -76,9 +76,10 @@ function readPolicyConfig(flags: PreviewFlags): import("../../preview").OfflineP
     if (Number.isNaN(Date.parse(flags.at))) {
       throw new InputError(problem({ field: "--at", received: flags.at, expected: "an ISO 8601 time such as 2026-12-05T23:00:00+08:00", fix: "correct the time", message: "The --at time is not a date." }));
     }
-    const rule = "cutover-in-change-window";
-    const given = config[rule];
-    config[rule] = typeof given === "string" ? { enforcementLevel: given, now: flags.at } : { ...(given as object | undefined), now: flags.at };
+    for (const rule of ["cutover-in-change-window", "cutover-within-downtime-budget"]) {
+      const given = config[rule];
+      config[rule] = typeof given === "string" ? { enforcementLevel: given, now: flags.at } : { ...(given as object | undefined), now: flags.at };
+    }
   }
   return config as import("../../preview").OfflinePolicyConfig;
 }

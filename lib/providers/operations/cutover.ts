@@ -17,7 +17,7 @@ import { poll, ResourceInitError, retrying } from "../waiting";
 import type { CutoverStatus } from "../../proxy/api";
 import { DIGEST_ALGORITHM } from "../../replication/block-digests";
 import { agentAt, currentCredentials, describeJob, proxyAt } from "./common";
-import { cutoverDigests, cutoverFailure, cutoverProxied } from "./proxied";
+import { cutoverDigests, cutoverFailure, cutoverProxied, DowntimeBudgetRefusal, type BudgetDecision } from "./proxied";
 import { waitForRound } from "./replication";
 
 /** Outputs of a `Cutover`. */
@@ -34,6 +34,10 @@ export interface CutoverOutputs extends CutoverInputs {
   readonly finalDeltaBytes?: number;
   readonly sourceBytesReadOverLink?: number;
   readonly verifiedBytes?: number;
+  /** With a downtime budget or change window end: the downtime predicted before the shutdown. */
+  readonly predictedDowntimeSeconds?: number;
+  /** The refusal `ignoreDowntimeBudget: true` overrode, with its numbers. */
+  readonly downtimeBudgetOverridden?: string;
 }
 
 /** A new VM or other disks is another cutover; everything else updates in place. */
@@ -41,6 +45,11 @@ const IMMUTABLE = ["vm", "jobIds"];
 
 export async function check(_olds: Record<string, unknown>, news: Record<string, unknown>): Promise<CheckResult<CutoverInputs>> {
   const result = checkWith(CutoverInputsSchema, news);
+  for (const key of ["downtimeBudget", "changeWindowEnd"] as const) {
+    if (result.failures.length === 0 && news[key] !== undefined && news.proxy === undefined) {
+      result.failures.push({ property: key, reason: `${key} needs proxy: the prediction it is checked against comes from the source proxy's rounds; set proxy, or remove ${key}` });
+    }
+  }
   if (result.failures.length === 0 && news.proxy === undefined && news.manualConfirmation !== true && !currentCredentials().vsphereConfigured()) {
     result.failures.push({
       property: "manualConfirmation",
@@ -116,13 +125,22 @@ async function finish(inputs: CutoverInputs, shutdown: string): Promise<CutoverO
   return { ...inputs, shutdown, verified: true, digests, verifiedAt: new Date().toISOString() };
 }
 
+/** What the Cutover records of its downtime budget's check. */
+function budgetOutputs(decision: BudgetDecision | undefined): Pick<CutoverOutputs, "predictedDowntimeSeconds" | "downtimeBudgetOverridden"> {
+  if (decision === undefined) return {};
+  return { predictedDowntimeSeconds: decision.prediction.downtimeSeconds, ...(decision.overridden !== undefined ? { downtimeBudgetOverridden: decision.overridden } : {}) };
+}
+
 /** The cutover through the proxy; recorded unverified (source off) when it fails. */
 async function finishProxied(inputs: CutoverInputs): Promise<CutoverOutputs> {
   const id = `${inputs.vm}-cutover`;
   let c: CutoverStatus;
+  let decision: BudgetDecision | undefined;
   try {
-    c = await cutoverProxied(inputs);
+    c = await cutoverProxied(inputs, (d) => (decision = d));
   } catch (err) {
+    // Refused before anything was done: nothing to record, the next pulumi up checks again.
+    if (err instanceof DowntimeBudgetRefusal) throw err;
     throw new ResourceInitError(id, { ...inputs, shutdown: "", verified: false, digests: {}, verifiedAt: "" }, `Cutover of ${inputs.vm}: ${(err as Error).message} pulumi up asks the proxy again.`);
   }
   const outs: CutoverOutputs = {
@@ -135,6 +153,7 @@ async function finishProxied(inputs: CutoverInputs): Promise<CutoverOutputs> {
     finalDeltaBytes: c.finalDeltaBytes,
     sourceBytesReadOverLink: c.sourceBytesReadOverLink,
     verifiedBytes: c.verifiedBytes,
+    ...budgetOutputs(decision),
   };
   if (c.state !== "verified") throw cutoverFailure(id, outs, inputs.vm, c);
   return outs;

@@ -8,6 +8,7 @@
 import type { JobStatus } from "../../agent/api";
 import type { ProxyClient } from "../../proxy/client";
 import type { CutoverStatus, PointStatus, VmStatus } from "../../proxy/api";
+import { checkBudget, describePrediction, predictCutover, type BudgetVerdict, type CutoverPrediction } from "../../proxy/predict";
 import type { CutoverInputs, RehearsalPointInputs, ReplicationInputs } from "../inputs";
 import { poll, ResourceInitError, retrying, type Timing } from "../waiting";
 import { agentAt, formatSeconds, proxyAt, waitForAgent, waitForProxy } from "./common";
@@ -114,11 +115,54 @@ export async function releasePointProxied(url: string, point: string, deleteTime
   }
 }
 
+/** What the downtime budget says of a proxied cutover about to start. */
+export interface BudgetDecision {
+  readonly prediction: CutoverPrediction;
+  readonly verdict?: BudgetVerdict;
+  /** Set when the cutover may not start: the refusal, with its numbers. */
+  readonly refusal?: string;
+  /** Set when it would have been refused but `ignoreDowntimeBudget` is true. */
+  readonly overridden?: string;
+}
+
+/**
+ * The cutover's prediction from the VM's rounds on the proxy (for this cutover's full check,
+ * verification and shutdown allowance), checked against `downtimeBudget` and what is left until
+ * `changeWindowEnd` at `now`. Undefined when neither is set.
+ */
+export function budgetDecision(inputs: CutoverInputs, vm: VmStatus, now: number): BudgetDecision | undefined {
+  if (inputs.downtimeBudget === undefined && inputs.changeWindowEnd === undefined) return undefined;
+  const proxy = inputs.proxy!;
+  const prediction = predictCutover(vm.rounds, {
+    now,
+    fullCheckFirst: proxy.fullCheckFirst,
+    verify: proxy.verify,
+    sampleBlocks: proxy.sampleBlocks,
+    shutdownSeconds: inputs.expectedShutdown,
+    diskSizes: vm.disks.map((d) => d.sizeBytes ?? 0),
+  });
+  const verdict = checkBudget(prediction.downtimeSeconds, { downtimeBudgetSeconds: inputs.downtimeBudget, changeWindowEnd: inputs.changeWindowEnd !== undefined ? Date.parse(inputs.changeWindowEnd) : undefined, now });
+  const left = verdict === undefined ? "" : verdict.boundBy === "budget" ? `the downtime budget of ${inputs.downtimeBudget} s` : `the ${verdict.secondsLeft.toFixed(0)} s left until the change window ends at ${inputs.changeWindowEnd}`;
+  let problem: string | undefined;
+  if (!prediction.known) problem = `its downtime cannot be predicted yet (${prediction.missing.join("; ")}), so it cannot be checked against ${left}`;
+  else if (verdict !== undefined && !verdict.fits) problem = `${describePrediction(prediction)}: that exceeds ${left}`;
+  if (problem === undefined) return { prediction, verdict };
+  const message = `Cutover of ${inputs.vm} refused before the shutdown: ${problem}. Nothing was shut down; the source keeps running and replicating. Let replication catch up (more rounds, a lower rpo), cut over when the churn is lower, widen the window or the budget (changeWindowEnd, downtimeBudget), or set ignoreDowntimeBudget: true to cut over anyway.`;
+  return inputs.ignoreDowntimeBudget ? { prediction, verdict, overridden: message } : { prediction, verdict, refusal: message };
+}
+
 /** The cutover through the proxy, waited for: shutdown, final round, verification by block hashes. */
-export async function cutoverProxied(inputs: CutoverInputs): Promise<CutoverStatus> {
+export async function cutoverProxied(inputs: CutoverInputs, onDecision: (decision: BudgetDecision) => void = () => undefined): Promise<CutoverStatus> {
   const proxy = inputs.proxy!;
   const client = proxyAt(proxy.url);
-  const before = (await retrying(`VM ${inputs.vm} on the proxy`, inputs, () => client.get(inputs.vm))).cutover?.requestedAt;
+  const current = await retrying(`VM ${inputs.vm} on the proxy`, inputs, () => client.get(inputs.vm));
+  const before = current.cutover?.requestedAt;
+  // A cutover already under way (or done) on the proxy is past its shutdown: no budget to check.
+  if (current.cutover?.state !== "running" && current.cutover?.state !== "verified") {
+    const decision = budgetDecision(inputs, current, Date.now());
+    if (decision?.refusal !== undefined) throw new DowntimeBudgetRefusal(decision.refusal);
+    if (decision !== undefined) onDecision(decision);
+  }
   await retrying(`the cutover of ${inputs.vm} to be accepted`, inputs, () =>
     client.cutover(inputs.vm, { shutdown: "guest", shutdownTimeoutSeconds: inputs.shutdownTimeoutSeconds, verify: proxy.verify, sampleBlocks: proxy.sampleBlocks, fullCheckFirst: proxy.fullCheckFirst }),
   );
@@ -142,3 +186,10 @@ export function cutoverFailure(id: string, properties: object, vm: string, c: Cu
   return new ResourceInitError(id, properties, `Cutover of ${vm} failed on the proxy: ${c.error ?? "not verified"} pulumi up runs it again (the full check, the final round and the verification).`);
 }
 
+/** A proxied cutover refused by its downtime budget before anything was done. */
+export class DowntimeBudgetRefusal extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DowntimeBudgetRefusal";
+  }
+}
