@@ -171,6 +171,8 @@ describe("rehost lab", () => {
       child.kill("SIGINT");
       expect(await exited).toBe(130);
       expect(processesUsing(workdir)).toEqual([]);
+      const created = /network namespaces (\S+) and (\S+) joined/.exec(output);
+      expect(namespacesLeft(created === null ? [] : [created[1], created[2]])).toEqual([]);
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
