@@ -13,7 +13,8 @@ export function loadOrCreateToken(file: string): { token: string; created: boole
     if (token.length < 16) throw new Error(`The token in ${file} is shorter than 16 characters; write a longer random token there.`);
     return { token, created: false };
   }
-  const token = crypto.randomBytes(32).toString("base64url");
+  // 32 random bytes as hex: no leading "-" a command line would read as a flag (`pulumi config set`).
+  const token = crypto.randomBytes(32).toString("hex");
   writeFileAtomic(file, `${token}\n`, 0o600);
   return { token, created: true };
 }
