@@ -40,7 +40,7 @@ describe("the stacks under the real Pulumi engine", () => {
     await dev.close();
   };
   const configSet = async (cwd: string, stack: string, entries: Record<string, string>, secret = false): Promise<void> => {
-    for (const [key, value] of Object.entries(entries)) await workspace.ok(cwd, ["config", "set", "--stack", stack, ...(secret ? ["--secret"] : []), "--", key, value]);
+    for (const [key, value] of Object.entries(entries)) await workspace.ok(cwd, ["config", "set", "--stack", stack, ...(secret ? ["--secret"] : []), key, value]);
   };
   const outputs = async (cwd: string, stack: string): Promise<Record<string, any>> => JSON.parse(await workspace.ok(cwd, ["stack", "output", "--stack", stack, "--json", "--show-secrets"]));
   const sourceDigests = async (): Promise<string[]> => Promise.all(disks.map(async (d) => (await digest(d.source)).digest));

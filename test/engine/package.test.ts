@@ -84,14 +84,14 @@ describe("the packed package", () => {
     for (const f of ["Pulumi.yaml", "index.js"]) fs.copyFileSync(path.join(__dirname, "lab-project", f), path.join(app, f));
     await workspace.ok(app, ["login", `file://${workspace.backend}`]);
     await workspace.ok(app, ["stack", "init", "dev"]);
-    await workspace.ok(app, ["config", "set", "--secret", "--", "rehost:agentToken", token]);
+    await workspace.ok(app, ["config", "set", "--secret", "rehost:agentToken", token]);
     for (const [k, v] of Object.entries({
       "rehost:agentFingerprint": agent.fingerprint,
       "lab:role": "wave",
       "lab:agentUrl": agent.url,
       "lab:disks": JSON.stringify([{ id: disk.id, vm: disk.vm, source: disk.source, target: disk.target }]),
     })) {
-      await workspace.ok(app, ["config", "set", "--", k, v]);
+      await workspace.ok(app, ["config", "set", k, v]);
     }
     // The agent URL is an output of a resource not created yet: unknown during this preview.
     const preview = await workspace.ok(app, ["preview", "--diff"]);

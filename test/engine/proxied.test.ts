@@ -41,7 +41,7 @@ describe("a wave through the source proxy under the real Pulumi engine", () => {
   const snapshotsLeft = async (): Promise<number> => (await Promise.all(vms.map((vm) => vc.listSnapshots({ vm, onlyRehost: true })))).flat().length;
 
   const configSet = async (entries: Record<string, string>, secret = false): Promise<void> => {
-    for (const [key, value] of Object.entries(entries)) await workspace.ok(project, ["config", "set", "--stack", stack, ...(secret ? ["--secret"] : []), "--", key, value]);
+    for (const [key, value] of Object.entries(entries)) await workspace.ok(project, ["config", "set", "--stack", stack, ...(secret ? ["--secret"] : []), key, value]);
   };
   const outputs = async (): Promise<Record<string, any>> => JSON.parse(await workspace.ok(project, ["stack", "output", "--stack", stack, "--json", "--show-secrets"]));
   const lastRound = async (vm: string): Promise<number> => (await proxy.client.get(vm)).lastRound?.round ?? -1;
