@@ -17,7 +17,7 @@ import { InputError, problem } from "../problems";
 import { packageRoot } from "../package";
 
 /** The packages the agent command loads; their own dependencies come along. */
-export const AGENT_DEPENDENCIES: readonly string[] = ["commander", "zod", "@node-rs/xxhash"];
+export const AGENT_DEPENDENCIES: readonly string[] = ["commander", "zod", "@node-rs/xxhash", "zstd-napi"];
 
 /** The platform of a sync gateway. */
 const GATEWAY_PLATFORM = { os: "linux", cpu: "x64", libc: "glibc" } as const;
