@@ -1,6 +1,7 @@
 /**
  * Pulumi components over `@pulumi/alicloud` that declare a migration: the CEN link, the mirrored
- * VPC, sync gateways, pinned-IP migrated instances, rehearsal environments and waves.
+ * VPC, sync gateways, pinned-IP migrated instances, rehearsal environments, waves, and the
+ * on-prem source proxy (over `@pulumi/command`, an optional peer dependency loaded only by it).
  */
 export { CenLink, type CenLinkArgs, type VbrLinkArgs, type VpnLinkArgs, type LinkRoute } from "./cen-link";
 export { MirroredNetwork, type MirroredNetworkArgs, type SyncSubnet, type GatewayAccess, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT } from "./mirrored-network";
@@ -32,3 +33,13 @@ export {
 } from "./migration-wave";
 export { declareHostsFromReplicas, type HostsFromReplicasArgs, type HostsFromReplicas } from "./hosts";
 export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";
+export {
+  SourceProxy,
+  type SourceProxyArgs,
+  type SourceProxyVCenter,
+  type SourceProxyAgents,
+  type SourceProxyHostFiles,
+  checkSourceProxy,
+  sourceProxyHostFiles,
+  DEFAULT_PROXY_PORT,
+} from "./source-proxy";
