@@ -4,7 +4,7 @@
  * CIDR and IP logic comes from `lib/plan` and port logic from `lib/components/rules`: no copies.
  */
 import type { ReportViolation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { cidrContains, cidrsOverlap, isAlibabaReserved, isIpv4, parseCidr, usableRange } from "../lib/plan/cidr";
+import { cidrContains, cidrsOverlap, isAlibabaReserved, isIpv4, parseCidr, usableRange } from "../lib/net";
 import { ADMIN_PORTS, portRangeCovers } from "../lib/components/rules";
 import { TAGS, TYPES, fromArgs, fromStack, isMigratedInstance, isRehearsalVpc, isSyncGateway, knownId, label, referenced, tagsOf, type Resource } from "./resources";
 

@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import { InputError, problem, type Problem } from "../problems";
-import { cidrCovers, cidrsOverlap, parseCidr } from "../plan/cidr";
+import { cidrCovers, cidrsOverlap, parseCidr } from "../net";
 import type { PlannedSubnet, PlannedVm } from "../plan/types";
 import { declareHostsFromReplicas } from "./hosts";
 import { MirroredNetwork } from "./mirrored-network";

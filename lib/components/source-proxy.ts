@@ -15,7 +15,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type * as command from "@pulumi/command";
 import { InputError, problem, type Problem } from "../problems";
-import { isIpv4, parseCidr } from "../plan/cidr";
+import { isIpv4, parseCidr } from "../net";
 import type { AgentBundleRef } from "./agent-release";
 import { DEFAULT_NODE } from "./gateway-bootstrap";
 

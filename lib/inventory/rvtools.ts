@@ -20,10 +20,10 @@ import * as path from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { InputError, problem, type Problem } from "../problems";
 import { decodeText, unreadable } from "./files";
-import { isIpv4, isLinkLocal } from "../plan/cidr";
+import { isIpv4, isLinkLocal } from "../net";
 import { rejectedVms, type InventoryReading } from "./reading";
 import { VmSchema, type Disk, type GuestOs, type Nic, type Vm } from "./schema";
-import { problemsFromZod } from "./zod-problems";
+import { problemsFromZod } from "../zod-problems";
 import { XlsxFormatError, readXlsx } from "./xlsx";
 
 /** The RVTools tabs the loader reads. */

@@ -18,7 +18,7 @@ import {
   UNCONFIRMED_IPS_PER_ENI,
   findInstanceType,
 } from "./catalog";
-import { type Cidr, cidrContains, cidrCovers, cidrOf, cidrsOverlap, commonCover, compareCidrs, intToIp, ipToInt, isAlibabaReserved, isIpv4, parseCidr } from "./cidr";
+import { type Cidr, checkCidrSyntax, cidrContains, cidrCovers, cidrOf, cidrsOverlap, commonCover, compareCidrs, intToIp, ipToInt, isAlibabaReserved, isIpv4, parseCidr } from "../net";
 import { resolveMembership } from "./membership";
 import { type PackItem, packDisks } from "./packing";
 import { diskSizeGiB, gatewayInstanceType, sizeInstance } from "./sizing";
@@ -26,7 +26,6 @@ import type { BlockedVm, Plan, PlannedDisk, PlannedGateway, PlannedNic, PlannedS
 import {
   type HeldIp,
   type NamedSubnet,
-  checkCidrSyntax,
   findDuplicateIps,
   findOverlappingSubnets,
   validateDataDiskCount,

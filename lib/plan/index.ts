@@ -5,7 +5,7 @@
  */
 export { buildPlan, freeAddress, planVpcBlocks, vSwitchName, type BuildPlanOptions, type PlanSources } from "./build";
 export * from "./catalog";
-export * from "./cidr";
+export * from "../net";
 export * from "./membership";
 export * from "./packing";
 export * from "./sizing";

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import * as pulumi from "@pulumi/pulumi";
 import { runUnderMocks, SECRET, type RecordedResource } from "../../lib/preview/mocks";
 import { InputError } from "../../lib/problems";
-import { cidrContains } from "../../lib/plan/cidr";
+import { cidrContains } from "../../lib/net";
 import { SourceProxy, sourceProxyHostFiles, type SourceProxyArgs } from "../../lib/components/source-proxy";
 
 const COMMAND = "command:remote:Command";
