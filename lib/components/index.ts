@@ -4,7 +4,7 @@
  * on-prem source proxy (over `@pulumi/command`, an optional peer dependency loaded only by it).
  */
 export { CenLink, type CenLinkArgs, type VbrLinkArgs, type VpnLinkArgs, type LinkRoute } from "./cen-link";
-export { MirroredNetwork, type MirroredNetworkArgs, type SyncSubnet, type GatewayAccess, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT } from "./mirrored-network";
+export { MirroredNetwork, type MirroredNetworkArgs, type SyncSubnet, type GatewayAccess } from "./mirrored-network";
 export { SyncGateway, type SyncGatewayArgs, type GatewayRelease } from "./sync-gateway";
 export { AgentRelease, type AgentReleaseArgs, type AgentBundleRef, defaultBucketName } from "./agent-release";
 export { buildAgentBundle, AGENT_DEPENDENCIES, type AgentBundle, type BuildAgentBundleOptions } from "./agent-bundle";
@@ -18,7 +18,8 @@ export {
   DEFAULT_NODE,
   METADATA_URL,
 } from "./gateway-bootstrap";
-export { MigratedInstance, type MigratedInstanceArgs, TAG_WAVE, TAG_SOURCE_UUID, TAG_SOURCE_NAME, TAG_PHASE } from "./migrated-instance";
+export { MigratedInstance, type MigratedInstanceArgs } from "./migrated-instance";
+export { COMPONENT_TYPES, TAGS, TAG_ROLES, TAG_WAVE, TAG_SOURCE_UUID, TAG_SOURCE_NAME, TAG_PHASE, TAG_SOURCE_IP, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT, DEFAULT_PROXY_PORT } from "./tokens";
 export { RehearsalEnvironment, type RehearsalEnvironmentArgs, type BastionArgs } from "./rehearsal-environment";
 export {
   MigrationWave,
@@ -41,5 +42,4 @@ export {
   type SourceProxyHostFiles,
   checkSourceProxy,
   sourceProxyHostFiles,
-  DEFAULT_PROXY_PORT,
 } from "./source-proxy";

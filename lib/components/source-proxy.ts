@@ -18,9 +18,8 @@ import { InputError, problem, type Problem } from "../problems";
 import { isIpv4, parseCidr } from "../net";
 import type { AgentBundleRef } from "./agent-release";
 import { DEFAULT_NODE } from "./gateway-bootstrap";
+import { COMPONENT_TYPES, DEFAULT_PROXY_PORT } from "./tokens";
 
-/** The proxy API's port when `listen.port` is not given. */
-export const DEFAULT_PROXY_PORT = 8444;
 
 /** How the proxy trusts vCenter and logs in to it. */
 export interface SourceProxyVCenter {
@@ -98,7 +97,7 @@ export class SourceProxy extends pulumi.ComponentResource {
   public readonly fingerprint: pulumi.Output<string>;
 
   constructor(name: string, args: SourceProxyArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("rehost:components:SourceProxy", name, {}, opts);
+    super(COMPONENT_TYPES.SourceProxy, name, {}, opts);
     const built = declareSourceProxy(this, name, args);
     this.url = pulumi.output(built.url);
     this.fingerprint = built.health.stdout.apply(lastLine);
