@@ -7,7 +7,7 @@ import type { ReportViolation, ResourceValidationPolicy, StackValidationPolicy }
 import { cidrContains, cidrsOverlap, isAlibabaReserved, isIpv4, parseCidr, usableRange } from "../lib/net";
 import { ADMIN_PORTS, portRangeCovers } from "../lib/components/rules";
 import { DEFAULT_AGENT_PORT } from "../lib/components/tokens";
-import { TAGS, TYPES, fromArgs, fromStack, isMigratedInstance, isRehearsalVpc, isSyncGateway, knownId, label, referenced, tagsOf, type Resource, TAG_ROLES } from "./resources";
+import { TAGS, TYPES, fromArgs, fromStack, isMigratedInstance, isRehearsalVpc, knownId, label, referenced, tagsOf, type Resource, TAG_ROLES } from "./resources";
 
 
 /** The addresses a migrated host pins: the instance's primary and secondary IPs, an ENI's addresses. */

@@ -49,7 +49,7 @@ export function planSyncSubnets(waves: WavesFile, networks: readonly Network[], 
   const { sync, onPremRanges } = waves.settings;
   const result = new Map<string, string>();
   const waveNames = new Set(waves.waves.map((w) => w.name));
-  for (const [name, cidr] of Object.entries(sync.subnets)) {
+  for (const name of Object.keys(sync.subnets)) {
     if (!waveNames.has(name)) {
       problems.push(
         problem({
