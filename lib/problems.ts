@@ -6,8 +6,6 @@
  * received, what was expected and how to fix it. The CLI prints them and exits with code 2.
  */
 
-import type { z } from "zod";
-
 export type Severity = "error" | "warning";
 
 export interface Problem {
@@ -61,16 +59,4 @@ export function formatProblem(p: Problem): string {
     .filter((s) => s !== undefined)
     .join("; ");
   return `${p.severity}: ${where ? `${where}: ` : ""}${p.message}${detail ? ` (${detail})` : ""}${p.fix ? `. Fix: ${p.fix}` : ""}`;
-}
-
-/** The problems of a request body refused by a zod schema: one per field, naming it and what was received. */
-export function zodProblemsOf(error: z.ZodError, what: string): Problem[] {
-  return error.issues.map((issue) =>
-    problem({
-      field: issue.path.length > 0 ? issue.path.join(".") : undefined,
-      message: `The ${what} is not valid: ${issue.message}`,
-      received: "received" in issue && issue.received !== undefined ? String(issue.received) : undefined,
-      fix: "send the fields the API documents (docs/agent.md, docs/proxy.md)",
-    }),
-  );
 }

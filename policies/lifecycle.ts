@@ -6,7 +6,7 @@
 import type { StackValidationPolicy } from "@pulumi/policy";
 import { checkBudget } from "../lib/proxy/predict";
 import { DurationSchema } from "../lib/providers/inputs";
-import { TAGS, TYPES, fromStack, hasAncestor, label, tagsOf, type Resource } from "./resources";
+import { TAGS, TYPES, fromStack, hasAncestor, label, tagsOf, type Resource, COMPONENT_TYPES } from "./resources";
 
 /** Resource types under a MigratedInstance that carry tags. */
 const TAGGABLE = new Set<string>([
@@ -46,7 +46,7 @@ export function requiredTags(): StackValidationPolicy {
 }
 
 function isMigratedResource(r: Resource): boolean {
-  return hasAncestor(r, "rehost:components:MigratedInstance") || tagsOf(r)[TAGS.sourceVmUuid] !== undefined;
+  return hasAncestor(r, COMPONENT_TYPES.MigratedInstance) || tagsOf(r)[TAGS.sourceVmUuid] !== undefined;
 }
 
 interface ChangeWindowConfig {

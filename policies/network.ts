@@ -4,12 +4,11 @@
  * CIDR and IP logic comes from `lib/plan` and port logic from `lib/components/rules`: no copies.
  */
 import type { ReportViolation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { cidrContains, cidrsOverlap, isAlibabaReserved, isIpv4, parseCidr, usableRange } from "../lib/plan/cidr";
+import { cidrContains, cidrsOverlap, isAlibabaReserved, isIpv4, parseCidr, usableRange } from "../lib/net";
 import { ADMIN_PORTS, portRangeCovers } from "../lib/components/rules";
-import { TAGS, TYPES, fromArgs, fromStack, isMigratedInstance, isRehearsalVpc, isSyncGateway, knownId, label, referenced, tagsOf, type Resource } from "./resources";
+import { DEFAULT_AGENT_PORT } from "../lib/components/tokens";
+import { TAGS, TYPES, fromArgs, fromStack, isMigratedInstance, isRehearsalVpc, knownId, label, referenced, tagsOf, type Resource, TAG_ROLES } from "./resources";
 
-/** The agent API's port on sync gateways (the components' default). */
-export const DEFAULT_AGENT_PORT = 8443;
 
 /** The addresses a migrated host pins: the instance's primary and secondary IPs, an ENI's addresses. */
 function pinnedAddresses(r: Resource): Array<{ field: string; ip: string }> {
@@ -136,7 +135,7 @@ export function syncVswitchIsolated(): StackValidationPolicy {
     validateStack: (args, report) => {
       const config = args.getConfig<SyncIsolationConfig>();
       const switches = fromStack(args.resources).filter((x) => x.type === TYPES.vswitch && typeof x.props["cidrBlock"] === "string");
-      const sync = switches.filter((s) => tagsOf(s)[TAGS.role] === "sync");
+      const sync = switches.filter((s) => tagsOf(s)[TAGS.role] === TAG_ROLES.syncVswitch);
       const mirrored = switches.filter((s) => tagsOf(s)[TAGS.portgroup] !== undefined);
       for (const s of sync) {
         const cidr = s.props["cidrBlock"] as string;

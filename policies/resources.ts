@@ -4,6 +4,10 @@
  * from `propertyDependencies`) and under the offline preview (where every id is known).
  */
 import type { PolicyResource, ResourceValidationArgs } from "@pulumi/policy";
+import { COMPONENT_TYPES, TAG_ROLES, TAGS } from "../lib/components/tokens";
+
+/** Tag keys and values, component type tokens: the components' own spelling. */
+export { COMPONENT_TYPES, TAG_ROLES, TAGS };
 
 /** Pulumi type tokens the rules look at. */
 export const TYPES = {
@@ -20,18 +24,6 @@ export const TYPES = {
   eipAddress: "alicloud:ecs/eipAddress:EipAddress",
   cenTransitRouterVpcAttachment: "alicloud:cen/transitRouterVpcAttachment:TransitRouterVpcAttachment",
   cenInstanceAttachment: "alicloud:cen/instanceAttachment:InstanceAttachment",
-} as const;
-
-/** Tag keys the components write. */
-export const TAGS = {
-  wave: "rehost:wave",
-  sourceVm: "rehost:source-vm",
-  sourceVmUuid: "rehost:source-vm-uuid",
-  sourceIp: "rehost:source-ip",
-  phase: "rehost:phase",
-  role: "rehost:role",
-  portgroup: "rehost:portgroup",
-  disk: "rehost:disk",
 } as const;
 
 /** The part of a resource every rule reads: what both engines give. */
@@ -58,17 +50,17 @@ export function hasAncestor(r: Resource, type: string): boolean {
 
 /** An ECS instance that is the cloud twin of a source VM. */
 export function isMigratedInstance(r: Resource): boolean {
-  return r.type === TYPES.instance && (tagsOf(r)[TAGS.sourceVmUuid] !== undefined || hasAncestor(r, "rehost:components:MigratedInstance"));
+  return r.type === TYPES.instance && (tagsOf(r)[TAGS.sourceVmUuid] !== undefined || hasAncestor(r, COMPONENT_TYPES.MigratedInstance));
 }
 
 /** An ECS instance that is a sync gateway. */
 export function isSyncGateway(r: Resource): boolean {
-  return r.type === TYPES.instance && (tagsOf(r)[TAGS.role] === "sync-gateway" || hasAncestor(r, "rehost:components:SyncGateway"));
+  return r.type === TYPES.instance && (tagsOf(r)[TAGS.role] === TAG_ROLES.syncGateway || hasAncestor(r, COMPONENT_TYPES.SyncGateway));
 }
 
 /** A VPC built for a rehearsal (phase `rehearsal-…`, or declared by a RehearsalEnvironment). */
 export function isRehearsalVpc(r: Resource): boolean {
-  return r.type === TYPES.vpc && ((tagsOf(r)[TAGS.phase] ?? "").startsWith("rehearsal") || hasAncestor(r, "rehost:components:RehearsalEnvironment"));
+  return r.type === TYPES.vpc && ((tagsOf(r)[TAGS.phase] ?? "").startsWith("rehearsal") || hasAncestor(r, COMPONENT_TYPES.RehearsalEnvironment));
 }
 
 /**

@@ -3,7 +3,7 @@
  * that a gateway replacement or a mistaken destroy never loses replicated data.
  */
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { TAGS, TYPES, fromArgs, fromStack, hasAncestor, label, tagsOf } from "./resources";
+import { TAGS, TYPES, fromArgs, fromStack, hasAncestor, label, tagsOf, COMPONENT_TYPES } from "./resources";
 
 /** `disks-encrypted`: every cloud disk rehost declares is encrypted (advisory by default). */
 export function disksEncrypted(): ResourceValidationPolicy {
@@ -36,7 +36,7 @@ export function replicatedDisksProtected(): StackValidationPolicy {
     validateStack: (args, report) => {
       for (const r of fromStack(args.resources)) {
         if (r.type !== TYPES.ecsDisk && r.type !== TYPES.disk) continue;
-        const replica = tagsOf(r)[TAGS.disk] !== undefined && hasAncestor(r, "rehost:components:SyncGateway");
+        const replica = tagsOf(r)[TAGS.disk] !== undefined && hasAncestor(r, COMPONENT_TYPES.SyncGateway);
         if (!replica) continue;
         const opts = (r as { opts?: { protect?: boolean; retainOnDelete?: boolean } }).opts ?? {};
         if (opts.protect !== true && opts.retainOnDelete !== true) {

@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { InputError, problem, type Problem } from "../lib/problems";
-import { formatPath, renderValue, valueAt } from "../lib/inventory/zod-problems";
+import { problemsFromZod, renderValue } from "../lib/zod-problems";
 import { WAVE_PHASES } from "../lib/components/migration-wave";
 import { CREDENTIALS } from "../lib/providers/credentials";
 import { checkGatewayRuntime } from "../lib/components/gateway-bootstrap";
@@ -216,19 +216,16 @@ export function readStackConfig(): StackConfig {
     );
   }
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const key = `rehost:${formatPath(issue.path as PropertyKey[])}`;
-      const received = valueAt(raw, issue.path as PropertyKey[]);
-      problems.push(
-        problem({
-          file,
-          field: key,
-          received: renderValue(received),
-          expected: issue.message,
-          fix: `pulumi config set ${key.split(/[.[]/)[0]} <value>${received === undefined ? " (the key is required for this role)" : ""}`,
-          message: received === undefined ? `The ${role} stack needs ${key}.` : `Config ${key} is not valid.`,
-        }),
-      );
+    // One converter names the field, the value received and what was expected; the fix is pulumi's.
+    for (const p of problemsFromZod(parsed.error, { file, input: raw })) {
+      const key = `rehost:${p.field ?? ""}`;
+      const missing = p.received === renderValue(undefined);
+      problems.push({
+        ...p,
+        field: key,
+        fix: `pulumi config set ${key.split(/[.[]/)[0]} <value>${missing ? " (the key is required for this role)" : ""}`,
+        message: missing ? `The ${role} stack needs ${key}.` : `Config ${key} is not valid: ${p.message}.`,
+      });
     }
   }
   if (parsed.success && parsed.data.role === "wave") {

@@ -7,7 +7,8 @@
 import { Command, CommanderError } from "commander";
 import { packageVersion } from "../package";
 import { InputError } from "../problems";
-import { ExitWith, writeProblems } from "./report";
+import { CheckFailed, ExitWith } from "./errors";
+import { writeProblems } from "./report";
 import { register as registerPlan } from "./commands/plan";
 import { register as registerPreview } from "./commands/preview";
 import { register as registerAgent } from "./commands/agent";
@@ -18,14 +19,6 @@ import { register as registerVerify } from "./commands/verify";
 import { register as registerInventory } from "./commands/inventory";
 import { register as registerLab } from "./commands/lab";
 import { register as registerAdapt } from "./commands/adapt";
-
-/** Raised by commands whose check ran and failed (exit 1), after printing their report. */
-export class CheckFailed extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "CheckFailed";
-  }
-}
 
 /** The exit codes, as every command's help shows them. */
 export const EXIT_CODES_HELP = `

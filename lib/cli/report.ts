@@ -111,14 +111,3 @@ export function writeProblems(stream: OutputStream, problems: readonly Problem[]
   }
   stream.write(problems.map((p) => `${formatProblem(p)}\n`).join(""));
 }
-
-/**
- * Raised by a command that has already printed its output and its problems, to end with `code`
- * (2: bad input, e.g. a plan with errors, whose JSON is still printed for CI).
- */
-export class ExitWith extends Error {
-  constructor(readonly code: number) {
-    super(`exit ${code}`);
-    this.name = "ExitWith";
-  }
-}

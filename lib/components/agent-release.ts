@@ -10,6 +10,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import { InputError, problem } from "../problems";
 import type { GatewayBundleSource } from "./gateway-bootstrap";
+import { COMPONENT_TYPES, TAGS, TAG_ROLES } from "./tokens";
 
 /** A bundle built by `buildAgentBundle` (only these fields are needed). */
 export interface AgentBundleRef {
@@ -53,7 +54,7 @@ export class AgentRelease extends pulumi.ComponentResource {
   public readonly source: pulumi.Output<GatewayBundleSource>;
 
   constructor(name: string, args: AgentReleaseArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("rehost:components:AgentRelease", name, {}, opts);
+    super(COMPONENT_TYPES.AgentRelease, name, {}, opts);
     const built = declareAgentRelease(this, name, args);
     this.bucket = built.bucket.bucket;
     this.key = built.object.key;
@@ -94,7 +95,7 @@ function declareAgentRelease(parent: AgentRelease, name: string, args: AgentRele
   if (!/^[a-z]{2,}-[a-z0-9-]+$/.test(args.region)) {
     throw new InputError(problem({ field: "region", received: args.region, expected: "a region id like cn-shenzhen", message: `Release ${name} needs the region its gateways run in.` }));
   }
-  const tags = { ...(args.tags ?? {}), "rehost:role": "agent-release" };
+  const tags = { ...(args.tags ?? {}), [TAGS.role]: TAG_ROLES.agentRelease };
   const bucketName =
     args.bucketName ?? alicloud.getCallerIdentityOutput({ parent }).apply((identity) => defaultBucketName((identity as Partial<alicloud.GetCallerIdentityResult>).accountId, name));
   const bucket = new alicloud.oss.Bucket(

@@ -8,6 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import { InputError, problem } from "../problems";
+import { COMPONENT_TYPES } from "./tokens";
 
 /** Express Connect: a VBR on an existing physical connection. */
 export interface VbrLinkArgs {
@@ -68,7 +69,7 @@ export class CenLink extends pulumi.ComponentResource {
   public readonly advertisedCidrs: pulumi.Output<string[]>;
 
   constructor(name: string, args: CenLinkArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("rehost:components:CenLink", name, {}, opts);
+    super(COMPONENT_TYPES.CenLink, name, {}, opts);
     const built = declareCenLink(this, name, args);
     this.cenId = built.cen.id;
     this.transitRouterId = built.tr.transitRouterId;

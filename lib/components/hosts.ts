@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import type { PlannedSubnet, PlannedVm } from "../plan/types";
 import { MigratedInstance } from "./migrated-instance";
+import { TAGS } from "./tokens";
 
 /** Arguments of {@link declareHostsFromReplicas}. */
 export interface HostsFromReplicasArgs {
@@ -66,7 +67,7 @@ export function declareHostsFromReplicas(parent: pulumi.Resource, name: string, 
           snapshotName: `${name}-${disk.id}`,
           category: "standard",
           description: points.apply((p) => `rehost ${args.phase} of ${vm.name} ${disk.label} at ${p[disk.id] ?? "the latest round"}`),
-          tags: { "rehost:wave": args.wave, "rehost:phase": args.phase, "rehost:disk": disk.id },
+          tags: { [TAGS.wave]: args.wave, [TAGS.phase]: args.phase, [TAGS.disk]: disk.id },
         },
         { parent },
       );

@@ -1,9 +1,10 @@
 /**
  * Pulumi components over `@pulumi/alicloud` that declare a migration: the CEN link, the mirrored
- * VPC, sync gateways, pinned-IP migrated instances, rehearsal environments and waves.
+ * VPC, sync gateways, pinned-IP migrated instances, rehearsal environments, waves, and the
+ * on-prem source proxy (over `@pulumi/command`, an optional peer dependency loaded only by it).
  */
 export { CenLink, type CenLinkArgs, type VbrLinkArgs, type VpnLinkArgs, type LinkRoute } from "./cen-link";
-export { MirroredNetwork, type MirroredNetworkArgs, type SyncSubnet, type GatewayAccess, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT } from "./mirrored-network";
+export { MirroredNetwork, type MirroredNetworkArgs, type SyncSubnet, type GatewayAccess } from "./mirrored-network";
 export { SyncGateway, type SyncGatewayArgs, type GatewayRelease } from "./sync-gateway";
 export { AgentRelease, type AgentReleaseArgs, type AgentBundleRef, defaultBucketName } from "./agent-release";
 export { buildAgentBundle, AGENT_DEPENDENCIES, type AgentBundle, type BuildAgentBundleOptions } from "./agent-bundle";
@@ -17,7 +18,8 @@ export {
   DEFAULT_NODE,
   METADATA_URL,
 } from "./gateway-bootstrap";
-export { MigratedInstance, type MigratedInstanceArgs, TAG_WAVE, TAG_SOURCE_UUID, TAG_SOURCE_NAME, TAG_PHASE } from "./migrated-instance";
+export { MigratedInstance, type MigratedInstanceArgs } from "./migrated-instance";
+export { COMPONENT_TYPES, TAGS, TAG_ROLES, TAG_WAVE, TAG_SOURCE_UUID, TAG_SOURCE_NAME, TAG_PHASE, TAG_SOURCE_IP, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT, DEFAULT_PROXY_PORT } from "./tokens";
 export { RehearsalEnvironment, type RehearsalEnvironmentArgs, type BastionArgs } from "./rehearsal-environment";
 export {
   MigrationWave,
@@ -32,3 +34,12 @@ export {
 } from "./migration-wave";
 export { declareHostsFromReplicas, type HostsFromReplicasArgs, type HostsFromReplicas } from "./hosts";
 export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";
+export {
+  SourceProxy,
+  type SourceProxyArgs,
+  type SourceProxyVCenter,
+  type SourceProxyAgents,
+  type SourceProxyHostFiles,
+  checkSourceProxy,
+  sourceProxyHostFiles,
+} from "./source-proxy";

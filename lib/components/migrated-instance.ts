@@ -10,6 +10,7 @@ import { InputError, problem, throwIfErrors } from "../problems";
 import { validatePinnedIp } from "../plan/validate";
 import type { PlannedVm } from "../plan/types";
 import { cloudDiskGiB, imagePlatform } from "./rules";
+import { COMPONENT_TYPES, TAGS } from "./tokens";
 
 /** Arguments of {@link MigratedInstance}. */
 export interface MigratedInstanceArgs {
@@ -35,17 +36,6 @@ export interface MigratedInstanceArgs {
   readonly kmsKeyId?: pulumi.Input<string>;
 }
 
-/** Tag: the wave a migrated instance belongs to. */
-export const TAG_WAVE = "rehost:wave";
-/** Tag: the source VM's BIOS UUID. */
-export const TAG_SOURCE_UUID = "rehost:source-vm-uuid";
-/** Tag: the source VM's name. */
-export const TAG_SOURCE_NAME = "rehost:source-vm";
-/** Tag: `rehearsal-<n>` or `cutover`. */
-export const TAG_PHASE = "rehost:phase";
-/** The source VM's primary address, which the instance pins (the policy pack compares them). */
-export const TAG_SOURCE_IP = "rehost:source-ip";
-
 /** One migrated VM. Children: `${name}-image`, `${name}-instance`, `${name}-eni-<n>`, `${name}-eni-<n>-attach`. */
 export class MigratedInstance extends pulumi.ComponentResource {
   public readonly instanceId: pulumi.Output<string>;
@@ -54,7 +44,7 @@ export class MigratedInstance extends pulumi.ComponentResource {
   public readonly imageId: pulumi.Output<string>;
 
   constructor(name: string, args: MigratedInstanceArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("rehost:components:MigratedInstance", name, {}, opts);
+    super(COMPONENT_TYPES.MigratedInstance, name, {}, opts);
     const built = declareMigratedInstance(this, name, args);
     this.instanceId = built.instance.id;
     this.privateIp = built.instance.privateIp;
@@ -97,11 +87,11 @@ function declareMigratedInstance(parent: MigratedInstance, name: string, args: M
   const [system, ...data] = vm.disks;
   const tags = {
     ...(args.tags ?? {}),
-    [TAG_WAVE]: args.wave,
-    [TAG_SOURCE_UUID]: vm.uuid,
-    [TAG_SOURCE_NAME]: vm.name,
-    [TAG_PHASE]: args.phase,
-    ...(primary.ips[0] !== undefined ? { [TAG_SOURCE_IP]: primary.ips[0] } : {}),
+    [TAGS.wave]: args.wave,
+    [TAGS.sourceVmUuid]: vm.uuid,
+    [TAGS.sourceVm]: vm.name,
+    [TAGS.phase]: args.phase,
+    ...(primary.ips[0] !== undefined ? { [TAGS.sourceIp]: primary.ips[0] } : {}),
   };
   const encrypt = args.encryptDisks ?? true;
   const kmsKeyId = encrypt ? args.kmsKeyId : undefined;

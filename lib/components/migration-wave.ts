@@ -16,6 +16,7 @@ import type { MigratedInstance } from "./migrated-instance";
 import { SyncGateway, type SyncGatewayArgs } from "./sync-gateway";
 import { AgentRelease, type AgentBundleRef } from "./agent-release";
 import type { GatewayRuntime } from "./gateway-bootstrap";
+import { COMPONENT_TYPES, TAGS } from "./tokens";
 
 /** Phases of a wave stack. */
 export type WavePhase = "sync" | "cutover";
@@ -107,13 +108,13 @@ export class MigrationWave extends pulumi.ComponentResource {
   public readonly privateIps: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: MigrationWaveArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("rehost:components:MigrationWave", name, {}, opts);
+    super(COMPONENT_TYPES.MigrationWave, name, {}, opts);
     const wave = args.wave;
     const gateways = new Map<string, SyncGateway>();
     const replicationResults: pulumi.Output<Record<string, string>>[] = [];
     const release = new AgentRelease(
       `${name}-agent`,
-      { bundle: args.agentBundle, region: args.region ?? regionOfZone(wave.syncSubnet.zone), bucketName: args.artifactBucket, tags: { "rehost:wave": wave.name } },
+      { bundle: args.agentBundle, region: args.region ?? regionOfZone(wave.syncSubnet.zone), bucketName: args.artifactBucket, tags: { [TAGS.wave]: wave.name } },
       { parent: this },
     );
     for (const planned of wave.gateways) {
@@ -135,7 +136,7 @@ export class MigrationWave extends pulumi.ComponentResource {
           pskFileName: args.pskFileName,
           maxDisks: args.maxDisksPerGateway,
           protectDisks: args.protectDisks,
-          tags: { "rehost:wave": wave.name, "rehost:gateway": planned.name },
+          tags: { [TAGS.wave]: wave.name, [TAGS.gateway]: planned.name },
         },
         { parent: this },
       );

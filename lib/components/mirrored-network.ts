@@ -7,6 +7,7 @@ import * as alicloud from "@pulumi/alicloud";
 import { InputError } from "../problems";
 import type { PlannedSubnet } from "../plan/types";
 import { checkHostSecurityGroups, type HostSecurityGroup } from "./rules";
+import { COMPONENT_TYPES, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT, TAGS, TAG_ROLES } from "./tokens";
 
 /** A sync vSwitch: where sync gateways live, in a range that overlaps no source or on-prem range. */
 export interface SyncSubnet {
@@ -49,10 +50,6 @@ export interface MirroredNetworkArgs {
   readonly tags?: Readonly<Record<string, string>>;
 }
 
-/** Default agent API port of the sync gateway. */
-export const DEFAULT_AGENT_PORT = 8443;
-/** Default NBD port. */
-export const DEFAULT_NBD_PORT = 10809;
 
 /** A VPC mirroring the on-prem subnets. Children: `${name}-vpc`, `${name}-cidr-<n>`, `${name}-<subnet>`, `${name}-sync-<wave>`, `${name}-gateway-sg`, `${name}-hosts-<group>`. */
 export class MirroredNetwork extends pulumi.ComponentResource {
@@ -69,7 +66,7 @@ export class MirroredNetwork extends pulumi.ComponentResource {
   public readonly hostSecurityGroupIds: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: MirroredNetworkArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("rehost:components:MirroredNetwork", name, {}, opts);
+    super(COMPONENT_TYPES.MirroredNetwork, name, {}, opts);
     const built = declareMirroredNetwork(this, name, args);
     this.vpcId = built.vpc.id;
     this.cidrBlocks = pulumi.output([...args.cidrBlocks]);
@@ -126,7 +123,7 @@ function declareMirroredNetwork(parent: MirroredNetwork, name: string, args: Mir
           cidrBlock: subnet.cidr,
           zoneId: subnet.zone,
           description: `rehost: mirror of on-prem portgroup ${subnet.portgroup}`,
-          tags: { ...tags, "rehost:portgroup": subnet.portgroup },
+          tags: { ...tags, [TAGS.portgroup]: subnet.portgroup },
         },
         { parent, dependsOn: secondary },
       ),
@@ -144,7 +141,7 @@ function declareMirroredNetwork(parent: MirroredNetwork, name: string, args: Mir
           cidrBlock: sync.cidr,
           zoneId: sync.zone,
           description: "rehost: replication traffic, separate from the mirrored subnets",
-          tags: { ...tags, "rehost:role": "sync" },
+          tags: { ...tags, [TAGS.role]: TAG_ROLES.syncVswitch },
         },
         { parent, dependsOn: secondary },
       ),

@@ -6,11 +6,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import { InputError, problem, type Problem } from "../problems";
-import { cidrCovers, cidrsOverlap, parseCidr } from "../plan/cidr";
+import { cidrCovers, cidrsOverlap, parseCidr } from "../net";
 import type { PlannedSubnet, PlannedVm } from "../plan/types";
 import { declareHostsFromReplicas } from "./hosts";
 import { MirroredNetwork } from "./mirrored-network";
 import { checkHostSecurityGroups, type HostSecurityGroup } from "./rules";
+import { COMPONENT_TYPES, TAGS, TAG_ROLES } from "./tokens";
 
 /** An optional jump host into the rehearsal VPC. */
 export interface BastionArgs {
@@ -62,7 +63,7 @@ export class RehearsalEnvironment extends pulumi.ComponentResource {
   public readonly bastionPublicIp: pulumi.Output<string>;
 
   constructor(name: string, args: RehearsalEnvironmentArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("rehost:components:RehearsalEnvironment", name, {}, opts);
+    super(COMPONENT_TYPES.RehearsalEnvironment, name, {}, opts);
     if (args.bastion) {
       const problems = checkBastion(args, args.bastion);
       if (problems.length > 0) throw new InputError(problems);
@@ -75,7 +76,7 @@ export class RehearsalEnvironment extends pulumi.ComponentResource {
         subnets: args.subnets,
         hostSecurityGroups: args.hostSecurityGroups,
         vpcName: `${args.wave}-${phase}`,
-        tags: { "rehost:wave": args.wave, "rehost:phase": phase },
+        tags: { [TAGS.wave]: args.wave, [TAGS.phase]: phase },
       },
       { parent: this },
     );
@@ -144,7 +145,7 @@ function declareBastion(parent: RehearsalEnvironment, name: string, network: Mir
       systemDiskEncrypted: true,
       internetMaxBandwidthOut: bastion.bandwidthMbps ?? 5,
       internetChargeType: "PayByTraffic",
-      tags: { "rehost:role": "bastion" },
+      tags: { [TAGS.role]: TAG_ROLES.bastion },
     },
     { parent },
   );

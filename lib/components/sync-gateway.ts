@@ -7,10 +7,10 @@ import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import { InputError, problem } from "../problems";
 import type { PlannedDisk } from "../plan/types";
-import { DEFAULT_AGENT_PORT } from "./mirrored-network";
 import { validateGatewayDisks } from "../plan/validate";
 import { cloudDiskGiB } from "./rules";
 import { checkGatewayRuntime, gatewayUserData, type GatewayBundleSource, type GatewayRuntime } from "./gateway-bootstrap";
+import { COMPONENT_TYPES, DEFAULT_AGENT_PORT, TAGS, TAG_ROLES } from "./tokens";
 
 /** Where a gateway's agent bundle is and the RAM role it reads it with: an `AgentRelease`, or the same facts. */
 export interface GatewayRelease {
@@ -85,7 +85,7 @@ export class SyncGateway extends pulumi.ComponentResource {
   public readonly diskIds: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: SyncGatewayArgs, opts: pulumi.ComponentResourceOptions = {}) {
-    super("rehost:components:SyncGateway", name, {}, opts);
+    super(COMPONENT_TYPES.SyncGateway, name, {}, opts);
     const built = declareSyncGateway(this, name, args);
     this.instanceId = built.instance.id;
     this.privateIp = built.instance.privateIp;
@@ -126,7 +126,7 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
   const sorted = [...args.disks].sort((a, b) => a.slot - b.slot);
   const runtimeProblems = checkGatewayRuntime(args.runtime, "runtime");
   if (runtimeProblems.length > 0) throw new InputError(runtimeProblems);
-  const tags = { ...(args.tags ?? {}), "rehost:role": "sync-gateway" };
+  const tags = { ...(args.tags ?? {}), [TAGS.role]: TAG_ROLES.syncGateway };
   const encrypt = args.encryptDisks ?? true;
 
   // The disks first: the agent's allow-list in the user data names them by id.
@@ -143,7 +143,7 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
         kmsKeyId: encrypt ? args.kmsKeyId : undefined,
         deleteWithInstance: false,
         description: `rehost replica of ${disk.label} (${disk.id})`,
-        tags: { ...tags, "rehost:disk": disk.id, "rehost:slot": String(disk.slot) },
+        tags: { ...tags, [TAGS.disk]: disk.id, [TAGS.slot]: String(disk.slot) },
       },
       { parent, protect: args.protectDisks ?? true, retainOnDelete: true },
     );

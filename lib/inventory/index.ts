@@ -11,7 +11,7 @@ import { isRvtoolsPath, readRvtools } from "./rvtools";
 import { InventorySchema, NetworkSchema, VmSchema, type Inventory, type Network, type Vm } from "./schema";
 import { unmappedPortgroups, validateNetworks, validateVms } from "./validate";
 import { unknownKeys } from "./unknown-keys";
-import { problemsFromZod, vmListLocator } from "./zod-problems";
+import { problemsFromZod, vmListLocator } from "../zod-problems";
 
 export * from "./schema";
 export * from "./waves";
@@ -21,7 +21,7 @@ export { rejectedVms, type InventoryReading, type RejectedVm } from "./reading";
 export { decodeText, type TextEncoding } from "./files";
 export { readXlsx, XlsxFormatError, type XlsxRow, type XlsxWorkbook } from "./xlsx";
 export { loadRvtools, readRvtools, detectNumberFormat, parseNumber, type NumberFormat, RVTOOLS_COLUMNS, splitAddresses, guestFamily, controllerType, allocatedFromInUse, type RvtoolsColumn, type RvtoolsTab } from "./rvtools";
-export { problemsFromZod, vmListLocator, formatPath, renderValue, type VmLocation, type ZodProblemContext } from "./zod-problems";
+export { problemsFromZod, vmListLocator, formatPath, renderValue, type VmLocation, type ZodProblemContext } from "../zod-problems";
 export { validateVms, validateNetworks, unmappedPortgroups } from "./validate";
 export { unknownKeys, type UnknownKeyContext } from "./unknown-keys";
 

@@ -6,12 +6,12 @@
  */
 import { InputError, problem, type Problem } from "../problems";
 import { readDocument } from "./files";
-import { checkCidrSyntax } from "../plan/validate";
+import { checkCidrSyntax } from "../net";
 import { compilePattern } from "./patterns";
 import { unknownKeys } from "./unknown-keys";
 import { waveOrderProblems } from "./wave-order";
 import { WavesFileSchema, type WavesFile } from "./waves";
-import { problemsFromZod, type VmLocation } from "./zod-problems";
+import { problemsFromZod, type VmLocation } from "../zod-problems";
 
 /** Loads and checks a waves file (YAML or JSON); throws `InputError` listing every problem. */
 export async function loadWaves(path: string): Promise<WavesFile> {

@@ -20,10 +20,10 @@ import * as path from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { InputError, problem, type Problem } from "../problems";
 import { decodeText, unreadable } from "./files";
-import { isIpv4, isLinkLocal } from "../plan/cidr";
+import { isIpv4, isLinkLocal } from "../net";
 import { rejectedVms, type InventoryReading } from "./reading";
 import { VmSchema, type Disk, type GuestOs, type Nic, type Vm } from "./schema";
-import { problemsFromZod } from "./zod-problems";
+import { problemsFromZod } from "../zod-problems";
 import { XlsxFormatError, readXlsx } from "./xlsx";
 
 /** The RVTools tabs the loader reads. */
@@ -429,6 +429,24 @@ export function splitAddresses(cell: string): { ips: string[]; malformed: string
 
 const POWER_STATES: Record<string, Vm["powerState"]> = { poweredon: "poweredOn", poweredoff: "poweredOff", suspended: "suspended" };
 
+/** A VM as its vInfo row describes it, with the disks and NICs its other rows add. */
+interface Draft {
+  vm: Omit<Vm, "disks" | "nics">;
+  disks: Disk[];
+  nics: Nic[];
+  inUseMiB: number | undefined;
+}
+
+/** The VMs of vInfo in file order, by name, and the templates (whose rows elsewhere are skipped). */
+interface Drafts {
+  readonly byName: Map<string, Draft>;
+  readonly order: Draft[];
+  readonly templates: Set<string>;
+}
+
+/** Reads the cells of one tab by column key, and reports a malformed cell as a problem naming its row, VM and column. */
+type TabReader = ReturnType<typeof tabReader>;
+
 /**
  * Builds the inventory from the three tables; every malformed cell is one problem, and a VM with
  * an error in its own rows is left out of the inventory and listed as rejected.
@@ -443,51 +461,53 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
     problems.push(...resolved.problems);
   }
   if (problems.length > 0) throw new InputError(problems);
-
-  const reader = (tab: RvtoolsTab) => {
-    const table = tables[tab];
-    const index = columns[tab];
-    const headerOf = (key: string) => table.headers[index[key]!] ?? key;
-    const cell = (row: RvtoolsRow, key: string) => (index[key] === undefined ? "" : (row.cells[index[key]!] ?? "").trim());
-    const samples = function* () {
-      for (const key of NUMERIC[tab]) if (index[key] !== undefined) for (const row of table.rows) yield row.cells[index[key]!] ?? "";
-    };
-    const format = detectNumberFormat(samples(), table.delimiter);
-    const formatNote = format.decimal === "," ? " (numbers in this file are read with a decimal comma, as its locale writes them)" : "";
-    return {
-      table,
-      format,
-      has: (key: string) => index[key] !== undefined,
-      cell,
-      number: (row: RvtoolsRow, key: string) => parseNumber(cell(row, key), format),
-      bad: (row: RvtoolsRow, key: string, vm: string | undefined, received: string, expected: string, message: string, fix: string) =>
-        problems.push(
-          problem({
-            file: table.source,
-            ...(vm ? { vm } : {}),
-            field: headerOf(key),
-            received: JSON.stringify(received),
-            expected: NUMERIC[tab].includes(key) ? expected + formatNote : expected,
-            fix,
-            message: `Row ${row.line}: ${message}`,
-          }),
-        ),
-    };
-  };
-  const integer = (value: number | undefined) => (value !== undefined && Number.isInteger(value) ? value : undefined);
-
-  interface Draft {
-    vm: Omit<Vm, "disks" | "nics">;
-    disks: Disk[];
-    nics: Nic[];
-    inUseMiB: number | undefined;
-  }
-  const drafts = new Map<string, Draft>();
-  const templates = new Set<string>();
-  const order: Draft[] = [];
-
+  const reader = (tab: RvtoolsTab) => tabReader(tables[tab], tab, columns[tab], problems);
   const info = reader("vInfo");
-  const attributes = attributeColumns(info.table.headers, columns.vInfo);
+  const drafts = readVInfo(info, attributeColumns(info.table.headers, columns.vInfo));
+  readVDisk(reader("vDisk"), drafts);
+  readVNetwork(reader("vNetwork"), drafts);
+  const vms = completeVms(drafts, tables.vDisk.source, file, problems);
+  const rejected = rejectedVms(problems);
+  const out = new Set(rejected.map((r) => r.name));
+  return { inventory: { vms: vms.filter((vm) => !out.has(vm.name)), networks: [] }, rejected, problems };
+}
+
+function tabReader(table: RvtoolsTable, tab: RvtoolsTab, index: Readonly<Record<string, number>>, problems: Problem[]) {
+  const headerOf = (key: string) => table.headers[index[key]!] ?? key;
+  const cell = (row: RvtoolsRow, key: string) => (index[key] === undefined ? "" : (row.cells[index[key]!] ?? "").trim());
+  const samples = function* () {
+    for (const key of NUMERIC[tab]) if (index[key] !== undefined) for (const row of table.rows) yield row.cells[index[key]!] ?? "";
+  };
+  const format = detectNumberFormat(samples(), table.delimiter);
+  const formatNote = format.decimal === "," ? " (numbers in this file are read with a decimal comma, as its locale writes them)" : "";
+  return {
+    table,
+    format,
+    has: (key: string) => index[key] !== undefined,
+    cell,
+    number: (row: RvtoolsRow, key: string) => parseNumber(cell(row, key), format),
+    bad: (row: RvtoolsRow, key: string, vm: string | undefined, received: string, expected: string, message: string, fix: string) =>
+      problems.push(
+        problem({
+          file: table.source,
+          ...(vm ? { vm } : {}),
+          field: headerOf(key),
+          received: JSON.stringify(received),
+          expected: NUMERIC[tab].includes(key) ? expected + formatNote : expected,
+          fix,
+          message: `Row ${row.line}: ${message}`,
+        }),
+      ),
+  };
+}
+
+function integer(value: number | undefined): number | undefined {
+  return value !== undefined && Number.isInteger(value) ? value : undefined;
+}
+
+/** The vInfo tab: one draft per VM row (summary rows and templates skipped). */
+function readVInfo(info: TabReader, attributes: ReadonlyArray<{ at: number; name: string }>): Drafts {
+  const drafts: Drafts = { byName: new Map(), order: [], templates: new Set() };
   for (const row of info.table.rows) {
     const name = info.cell(row, "name");
     const identity = info.cell(row, "uuid") !== "" || info.cell(row, "powerState") !== "";
@@ -498,7 +518,7 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
       continue;
     }
     if (isTrue(info.cell(row, "template"))) {
-      templates.add(name);
+      drafts.templates.add(name);
       continue;
     }
     const cpus = integer(info.number(row, "cpus"));
@@ -554,29 +574,34 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
       nics: [],
       inUseMiB,
     };
-    if (drafts.has(name)) {
+    if (drafts.byName.has(name)) {
       info.bad(row, "name", name, name, "a VM name no other row has", `VM ${name} appears more than once in vInfo`, "rename one of the VMs (waves files name VMs)");
       continue;
     }
-    drafts.set(name, draft);
-    order.push(draft);
+    drafts.byName.set(name, draft);
+    drafts.order.push(draft);
   }
 
-  const owner = (r: ReturnType<typeof reader>, row: RvtoolsRow, identity: string): Draft | undefined => {
-    const name = r.cell(row, "vm");
-    if (templates.has(name) || isTrue(r.cell(row, "template"))) return undefined;
-    const draft = drafts.get(name);
-    if (!draft) {
-      // A summary row: no VM of vInfo, a `Total` label or none, and no identity of its own.
-      if (identity === "" && (name === "" || SUMMARY_NAME.test(name))) return undefined;
-      r.bad(row, "vm", name, name, "a VM listed in vInfo", `VM ${name} is not in the vInfo tab`, "export all tabs of RVTools from the same run");
-    }
-    return draft;
-  };
+  return drafts;
+}
 
-  const disk = reader("vDisk");
+/** The VM a row of vDisk or vNetwork belongs to, or undefined for a summary row, a template's row or (reported) an unknown VM. */
+function ownerOf(r: TabReader, drafts: Drafts, row: RvtoolsRow, identity: string): Draft | undefined {
+  const name = r.cell(row, "vm");
+  if (drafts.templates.has(name) || isTrue(r.cell(row, "template"))) return undefined;
+  const draft = drafts.byName.get(name);
+  if (!draft) {
+    // A summary row: no VM of vInfo, a `Total` label or none, and no identity of its own.
+    if (identity === "" && (name === "" || SUMMARY_NAME.test(name))) return undefined;
+    r.bad(row, "vm", name, name, "a VM listed in vInfo", `VM ${name} is not in the vInfo tab`, "export all tabs of RVTools from the same run");
+  }
+  return draft;
+}
+
+/** The vDisk tab: each row one disk of its VM. */
+function readVDisk(disk: TabReader, drafts: Drafts): void {
   for (const row of disk.table.rows) {
-    const draft = owner(disk, row, disk.cell(row, "label"));
+    const draft = ownerOf(disk, drafts, row, disk.cell(row, "label"));
     if (!draft) continue;
     const vm = draft.vm.name;
     const label = disk.cell(row, "label");
@@ -616,10 +641,12 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
       ...(filePath !== "" ? { fileName: filePath } : {}),
     });
   }
+}
 
-  const net = reader("vNetwork");
+/** The vNetwork tab: each row one NIC of its VM. */
+function readVNetwork(net: TabReader, drafts: Drafts): void {
   for (const row of net.table.rows) {
-    const draft = owner(net, row, net.cell(row, "mac"));
+    const draft = ownerOf(net, drafts, row, net.cell(row, "mac"));
     if (!draft) continue;
     const vm = draft.vm.name;
     const macText = net.cell(row, "mac");
@@ -635,14 +662,17 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
     const adapter = net.cell(row, "adapter").toLowerCase();
     draft.nics.push({ ...(label !== "" ? { label } : {}), mac, portgroup, ipv4: ips, adapter: adapter === "" ? "vmxnet3" : adapter });
   }
+}
 
+/** Each draft with its disks in key order and their allocation, checked by the schema; VMs with problems of their own are left out. */
+function completeVms(drafts: Drafts, vDiskSource: string, file: string, problems: Problem[]): Vm[] {
   const vms: Vm[] = [];
   const faulty = new Set(problems.flatMap((p) => (p.severity === "error" && p.vm !== undefined ? [p.vm] : [])));
-  for (const draft of order) {
+  for (const draft of drafts.order) {
     if (draft.disks.length === 0) {
       problems.push(
         problem({
-          file: tables.vDisk.source,
+          file: vDiskSource,
           vm: draft.vm.name,
           field: "VM",
           received: "no rows",
@@ -669,10 +699,7 @@ export function inventoryFromTables(tables: Record<RvtoolsTab, RvtoolsTable>, fi
     if (parsed.success) vms.push(parsed.data);
     else problems.push(...problemsFromZod(parsed.error, { file, input: candidate, vmNameAt: (p) => ({ vm: draft.vm.name, field: p }) }));
   }
-
-  const rejected = rejectedVms(problems);
-  const out = new Set(rejected.map((r) => r.name));
-  return { inventory: { vms: vms.filter((vm) => !out.has(vm.name)), networks: [] }, rejected, problems };
+  return vms;
 }
 
 function isTrue(text: string): boolean {

@@ -4,8 +4,7 @@
  * subnet, reserved addresses, duplicate IPs, waves naming unknown VMs) belong to `lib/plan`.
  */
 import { problem, type Problem } from "../problems";
-import { cidrContains, isIpv4, parseCidrLoose } from "../plan/cidr";
-import { checkCidrSyntax } from "../plan/validate";
+import { checkCidrSyntax, cidrContains, isIpv4, parseCidrLoose } from "../net";
 import type { Network, Vm } from "./schema";
 
 /** Duplicate names/uuids, duplicate disk keys, malformed IPv4 addresses of the VMs. */

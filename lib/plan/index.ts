@@ -3,9 +3,11 @@
  * packing, estimates). No Pulumi, no I/O. The CIDR maths and the validators exported here are the
  * only copies in rehost: the CLI, the components and the policy pack import them from here.
  */
-export { buildPlan, freeAddress, planVpcBlocks, vSwitchName, type BuildPlanOptions, type PlanSources } from "./build";
+export { buildPlan, type BuildPlanOptions, type PlanSources } from "./build";
+export { freeAddress } from "./vms";
+export { planVpcBlocks, vSwitchName } from "./network";
 export * from "./catalog";
-export * from "./cidr";
+export * from "../net";
 export * from "./membership";
 export * from "./packing";
 export * from "./sizing";

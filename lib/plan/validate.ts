@@ -5,25 +5,8 @@
  */
 import type { Problem, Severity } from "../problems";
 import { DISK_CATEGORIES, FORBIDDEN_VPC_RANGES, LIMITS } from "./catalog";
-import {
-  type Cidr,
-  cidrContains,
-  cidrsOverlap,
-  findOverlaps,
-  isAlibabaReserved,
-  isIpv4,
-  parseCidr,
-  parseCidrLoose,
-  usableRange,
-} from "./cidr";
+import { type Cidr, type Where, checkCidrSyntax, cidrContains, cidrsOverlap, findOverlaps, isAlibabaReserved, isIpv4, parseCidr, usableRange } from "../net";
 
-/** Where a value came from, copied into every problem about it. */
-export interface Where {
-  readonly file?: string;
-  readonly vm?: string;
-  /** Dotted path of the field (`nics[0].ipv4[1]`, `settings.sync.subnets.wave-1`). */
-  readonly field?: string;
-}
 
 const GiB = 2 ** 30;
 
@@ -37,28 +20,6 @@ function definedOnly(where: Where): Where {
   if (where.vm !== undefined) out.vm = where.vm;
   if (where.field !== undefined) out.field = where.field;
   return out;
-}
-
-/**
- * Checks that `cidr` is a canonical IPv4 block (`10.1.1.0/24`). Returns the parsed block, or the
- * problem to report. `what` names the value in the message (`the subnet of portgroup web`);
- * without it the message speaks of "the subnet address" / "the value".
- */
-export function checkCidrSyntax(cidr: string, where: Where, what?: string): { block?: Cidr; problems: Problem[] } {
-  const block = parseCidr(cidr);
-  if (block) return { block, problems: [] };
-  const loose = parseCidrLoose(cidr);
-  const subject = (fallback: string) => (what !== undefined ? `The ${what}` : fallback);
-  return {
-    problems: [
-      make("error", where, {
-        message: loose ? `${subject("The subnet address")} has host bits set` : `${subject("The value")} is not an IPv4 CIDR block`,
-        received: JSON.stringify(cidr),
-        expected: loose ? loose.text : "a canonical IPv4 CIDR such as 10.1.1.0/24",
-        fix: loose ? `write the network address: ${loose.text}` : "write it as address/prefix-length, such as 10.1.1.0/24",
-      }),
-    ],
-  };
 }
 
 /** Problems if `block` overlaps a range an Alibaba Cloud VPC refuses (100.64/10, 224/4, 127/8, 169.254/16). */

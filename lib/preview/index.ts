@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { packageRoot } from "../package";
 import { InputError, problem } from "../problems";
+import { TAGS } from "../components/tokens";
 import { runUnderMocks, SECRET, type RecordedResource } from "./mocks";
 import { evaluatePolicies, type OfflinePolicyConfig, type PolicyViolation } from "./policies";
 
@@ -312,9 +313,9 @@ function pinnedIps(resources: readonly RecordedResource[], lookup: readonly Reco
   for (const r of resources) {
     if (r.type !== INSTANCE) continue;
     const tags = (r.inputs.tags ?? {}) as Record<string, string>;
-    const vm = tags["rehost:source-vm"];
+    const vm = tags[TAGS.sourceVm];
     if (vm === undefined) continue;
-    const phase = tags["rehost:phase"] ?? "";
+    const phase = tags[TAGS.phase] ?? "";
     if (r.parent) hostOf.set(r.parent, { vm, phase });
     const where = vswitch(r.inputs.vswitchId);
     if (typeof r.inputs.privateIp === "string") rows.push({ vm, ip: r.inputs.privateIp, nic: "primary", ...where, resource: r.name, phase });

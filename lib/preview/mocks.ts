@@ -22,6 +22,8 @@ export interface RecordedResource {
   readonly custom: boolean;
   /** The id the mock gave it (`<name>-id`), for custom resources. */
   readonly id?: string;
+  /** Names of the resources it waits for: its `dependsOn` and the resources its inputs come from. */
+  readonly dependencies: readonly string[];
   /** Whether `pulumi destroy` refuses to delete it. */
   readonly protect?: boolean;
   /** Whether deleting it leaves the cloud resource in place. */
@@ -103,6 +105,7 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
         parent: parentUrn ? (parentUrn.split("::").pop() ?? null) : null,
         inputs: withoutProvider(redact(rpc.deserializeProperties(req.getObject(), false, true)) as Record<string, unknown>),
         custom,
+        dependencies: req.getDependenciesList().map((urn) => urn.split("::").pop() ?? urn),
         ...(custom ? { id: `${req.getName()}-id` } : {}),
         ...(req.getProtect() ? { protect: true } : {}),
         ...(req.getRetainondelete() ? { retainOnDelete: true } : {}),
@@ -156,6 +159,7 @@ interface RegisterRequest {
   getParent(): string;
   getCustom(): boolean;
   getObject(): unknown;
+  getDependenciesList(): string[];
   getProtect(): boolean;
   getRetainondelete(): boolean;
 }
@@ -228,7 +232,7 @@ function redact(value: unknown): unknown {
 /**
  * Outputs the cloud (or a controller) would compute and the programs read: attribute ids of CEN
  * resources, the private IP of an instance whose IP is not pinned (`dhcp:<name>`, a placeholder no
- * real address can be mistaken for), and the digests of the rehost controllers (`preview:<job>`).
+ * real address can be mistaken for), what a remote command prints (`preview:<name>`), and the digests of the rehost controllers (`preview:<job>`).
  */
 function mockOutputs(type: string, name: string, id: string, inputs: Record<string, unknown>): Record<string, unknown> {
   switch (type) {
@@ -245,6 +249,8 @@ function mockOutputs(type: string, name: string, id: string, inputs: Record<stri
       return { transitRouterAttachmentId: id };
     case "alicloud:cen/transitRouterRouteTable:TransitRouterRouteTable":
       return { transitRouterRouteTableId: id };
+    case "command:remote:Command":
+      return { stdout: `preview:${name}`, stderr: "" };
     case "pulumi-nodejs:dynamic/rehost:Replication":
       return { state: "preview", lastRound: inputs.round ?? 0, digest: `preview:${String(inputs.jobId)}`, digestAlgorithm: "preview" };
     case "pulumi-nodejs:dynamic/rehost:Cutover": {

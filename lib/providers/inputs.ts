@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ChangedSchema, CredentialsRefSchema, JobIdSchema, TargetSchema } from "../agent/api";
+import { problemsFromIssues } from "../zod-problems";
 
 const AgentUrlSchema = z.string().regex(/^https:\/\/[^/\s]+(:\d+)?\/?$/, "https://HOST:PORT of a sync gateway's agent");
 const PointSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits, dots, dashes, underscores");
@@ -230,9 +231,9 @@ export function checkWith<T extends z.ZodObject>(schema: T, news: Record<string,
   }
   return {
     inputs: news as z.output<T>,
-    failures: issues.map((issue) => ({
-      property: issue.path.length > 0 ? issue.path.map(String).join(".") : "",
-      reason: `${issue.message}${issue.path.length > 0 ? ` (field ${issue.path.join(".")})` : ""}`,
+    failures: problemsFromIssues(issues, { input: withoutProvider }).map((p) => ({
+      property: p.field ?? "",
+      reason: `${p.message}${p.received !== undefined ? ` (received ${p.received}; expected ${p.expected})` : ` (expected ${p.expected})`}${p.fix !== undefined ? `. Fix: ${p.fix}` : ""}`,
     })),
   };
 }

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import * as https from "node:https";
 import type { z } from "zod";
-import { zodProblemsOf } from "../problems";
+import { problemsFromZod } from "../zod-problems";
 import { authorized } from "./auth";
 import type { Logger } from "./log";
 
@@ -103,10 +103,10 @@ export function createServiceServer(options: ServiceServerOptions): https.Server
   return server;
 }
 
-/** Validates `body` with `schema`, or 400 with one problem per field. */
+/** Validates `body` with `schema`, or 400 with one problem per field (naming it, what was received and what was expected). */
 export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown, what: string): z.output<T> {
   const result = schema.safeParse(body);
-  if (!result.success) throw new HttpError(400, `The ${what} is not valid.`, { problems: zodProblemsOf(result.error, what) });
+  if (!result.success) throw new HttpError(400, `The ${what} is not valid.`, { problems: problemsFromZod(result.error, { input: body }) });
   return result.data;
 }
 

@@ -1,6 +1,5 @@
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, rmSync, writeFileSync } from "node:fs";
 import { readFileSync } from "node:fs";
-import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
@@ -8,6 +7,7 @@ import type { Command } from "commander";
 import { buildProgram } from "../../lib/cli/main";
 import { changedStacks } from "../../scripts/ci/changed-stacks";
 import { rehostPolicies } from "../../policies/rules";
+import { tempDir } from "../helpers/tmp";
 
 const root = path.join(__dirname, "..", "..");
 const workflows = ["examples/ci/github/preview.yml", "examples/ci/github/up.yml"];
@@ -92,7 +92,7 @@ describe("the pull-request policy config", () => {
 });
 
 describe("changed-stacks", () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "rehost-stacks-"));
+  const dir = tempDir("rehost-stacks-");
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(path.join(dir, "Pulumi.landing-zone.yaml"), "config:\n  rehost:role: landing-zone\n  rehost:inventory: estate/inventory.yaml\n  rehost:waves: estate/waves.yaml\n");
   writeFileSync(path.join(dir, "Pulumi.wave-1.yaml"), "config:\n  rehost:role: wave\n  rehost:inventory: estate/inventory.yaml\n  rehost:waves: estate/waves.yaml\n");

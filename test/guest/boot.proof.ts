@@ -8,11 +8,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adaptDisk, GuestfishSession, type AdaptReport } from "../../lib/guest";
 import { InputError } from "../../lib/problems";
+import { tempDir } from "../helpers/tmp";
 
 const repo = path.resolve(__dirname, "../..");
 const buildScript = path.join(repo, "scripts/guest/build-test-image.sh");
@@ -91,7 +91,7 @@ describe("a VMware-built Debian guest boots on virtio after adaptDisk", () => {
     const t = Date.now();
     image = cachedImage();
     timings["image (cached or built)"] = Date.now() - t;
-    work = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-boot-"));
+    work = tempDir("rehost-boot-");
     disk = path.join(work, "clone.qcow2");
     // The clone the adaptation works on: a copy-on-write overlay of the cached image.
     const r = spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", path.join(image.dir, "disk.raw"), "-F", "raw", disk]);

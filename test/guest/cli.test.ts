@@ -1,13 +1,12 @@
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { adaptOptionsFromPlan, validateAdaptOptions } from "../../lib/guest";
 import type { PlannedVm } from "../../lib/plan/types";
+import { rehostSync } from "../helpers/cli";
+import { tempDir } from "../helpers/tmp";
 
-const repo = path.resolve(__dirname, "../..");
-const rehost = (...args: string[]) => spawnSync("node", [path.join(repo, "bin/rehost.js"), "adapt", ...args], { encoding: "utf8" });
+const rehost = (...args: string[]) => rehostSync(["adapt", ...args]);
 
 const vm: PlannedVm = {
   name: "app-01",
@@ -78,7 +77,7 @@ describe("adapt options from the plan and the command line", () => {
   });
 
   it("rehost adapt exits 2 with one line per problem and leaves the disk untouched", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-adapt-cli-"));
+    const dir = tempDir("rehost-adapt-cli-");
     try {
       const disk = path.join(dir, "disk.raw");
       fs.writeFileSync(disk, Buffer.alloc(4096));

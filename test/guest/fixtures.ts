@@ -4,9 +4,9 @@
  * installer and tools write.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll } from "vitest";
+import { tempDir } from "../helpers/tmp";
 
 /** File path → content; a value `{ link }` is a symlink, `{ dir: true }` an empty directory. */
 export type Tree = Record<string, string | { link: string } | { dir: true }>;
@@ -19,7 +19,7 @@ afterAll(() => {
 
 /** Writes `tree` under a new temporary directory and returns it. */
 export function writeTree(tree: Tree): string {
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-guest-tree-"));
+  const root = tempDir("rehost-guest-tree-");
   written.push(root);
   for (const [p, v] of Object.entries(tree)) {
     const target = path.join(root, p);

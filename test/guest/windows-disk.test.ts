@@ -10,16 +10,12 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { adaptDisk, GuestRefused, HIVE_PREFIX, HiveFile, parseFirstBootLog, type AdaptReport } from "../../lib/guest";
 import type { PlannedVm } from "../../lib/plan/types";
 import { buildDisk, fakeVirtioWin, GPT_LDM_DATA, GPT_LDM_METADATA, ntfsRead, populate, server2019, sha256, tempDir, VMWARE_TOOLS_CODE, windowsFiles } from "./windows-fixtures";
+import { rehostChild, type Run } from "../helpers/cli";
 
-const repo = path.resolve(__dirname, "../..");
 const SLOW = 900_000;
 
-function rehost(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(repo, "bin/rehost.js"), "adapt", ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? Number((err as { code?: unknown }).code ?? 99) : 0, stdout, stderr });
-    });
-  });
+function rehost(...args: string[]): Promise<Run> {
+  return rehostChild("adapt", ...args);
 }
 
 const vm: PlannedVm = {

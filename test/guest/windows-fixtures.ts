@@ -8,10 +8,10 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll } from "vitest";
 import { binary, dword, expandSz, GPT_TYPE, HIVE_PREFIX, HiveFile, multiSz, sz, type RegKey } from "../../lib/guest";
+import { tempDir as newTempDir } from "../helpers/tmp";
 
 /** GPT partition types of a Windows dynamic disk. */
 export const GPT_LDM_METADATA = GPT_TYPE.ldmMetadata;
@@ -24,7 +24,7 @@ afterAll(() => {
 
 /** A new temporary directory, removed after the test file's last test. */
 export function tempDir(prefix = "rehost-win-"): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = newTempDir(prefix);
   made.push(dir);
   return dir;
 }

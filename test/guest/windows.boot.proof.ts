@@ -18,10 +18,10 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { adaptDisk, GuestfishSession, parseFirstBootLog, readDiskLayout, bootMode, type AdaptReport } from "../../lib/guest";
+import { tempDir } from "../helpers/tmp";
 
 const image = process.env["REHOST_WINDOWS_IMAGE"];
 const virtioWin = process.env["REHOST_VIRTIO_WIN"];
@@ -120,7 +120,7 @@ describe.skipIf(image === undefined || virtioWin === undefined)("a VMware-built 
   beforeAll(async () => {
     const setup = spawnSync("bash", [path.join(__dirname, "../../scripts/guest/setup-boot.sh")], { stdio: ["ignore", "inherit", "inherit"] });
     if (setup.status !== 0) throw new Error("scripts/guest/setup-boot.sh failed: install the packages it lists");
-    work = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-windows-boot-"));
+    work = tempDir("rehost-windows-boot-");
     const layout = await readDiskLayout(image!, image!.endsWith(".qcow2") ? "qcow2" : "raw");
     uefi = bootMode(layout) === "uefi";
   });

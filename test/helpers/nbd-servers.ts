@@ -8,7 +8,6 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 
@@ -27,10 +26,8 @@ export interface NbdServer {
   stop(): Promise<void>;
 }
 
-/** A fresh temporary directory. */
-export function tempDir(prefix = "rehost-nbd-"): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-}
+/** A fresh temporary directory (test/helpers/tmp.ts). */
+export { tempDir } from "./tmp";
 
 /** A TCP port on 127.0.0.1 free at the time of the call. */
 export async function freePort(): Promise<number> {

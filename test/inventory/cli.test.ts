@@ -5,7 +5,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { rehostInProcess } from "../plan/run-cli";
+import { rehostInProcess } from "../helpers/cli";
 import { cleanup, tempDir } from "./helpers";
 
 const repo = path.join(__dirname, "..", "..");

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadInventory, loadWaves, type Inventory } from "../../lib/inventory";
-import { cidrContains, isAlibabaReserved } from "../../lib/plan/cidr";
+import { cidrContains, isAlibabaReserved } from "../../lib/net";
 import { generate } from "../../scripts/examples/exchange-center";
 import { cleanup, tempDir } from "./helpers";
 

@@ -1,15 +1,15 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { InputError, type Problem } from "../../lib/problems";
+import { removeDir, tempDir as newTempDir } from "../helpers/tmp";
 
 /** A fresh temp directory; removed by `cleanup`. */
 export function tempDir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), "rehost-inventory-"));
+  return newTempDir("rehost-inventory-");
 }
 
 export function cleanup(dir: string): void {
-  fs.rmSync(dir, { recursive: true, force: true });
+  removeDir(dir);
 }
 
 /** Writes `text` to `dir/name` and returns the path. */

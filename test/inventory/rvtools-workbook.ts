@@ -9,9 +9,9 @@
  */
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { RVTOOLS_COLUMNS, type RvtoolsTab } from "../../lib/inventory";
+import { tempDir } from "../helpers/tmp";
 
 /** A cell as written: text, a number or a boolean; `null` leaves the cell out. */
 export type CellValue = string | number | boolean | null;
@@ -124,7 +124,7 @@ export function workbookParts(sheets: readonly SheetSpec[], style: WorkbookStyle
 
 /** Zips `parts` (path → text) into the workbook `file` with Info-ZIP's `zip`. */
 export function zipParts(file: string, parts: Readonly<Record<string, string>>): string {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-xlsx-"));
+  const dir = tempDir("rehost-xlsx-");
   try {
     for (const [name, text] of Object.entries(parts)) {
       fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FORBIDDEN_VPC_RANGES, buildPlan, planVpcBlocks } from "../../lib/plan";
-import { cidrContains, cidrCovers, cidrOf, cidrsOverlap, isAlibabaReserved, parseCidr } from "../../lib/plan/cidr";
+import { cidrContains, cidrCovers, cidrOf, cidrsOverlap, isAlibabaReserved, parseCidr } from "../../lib/net";
 import type { Plan } from "../../lib/plan/types";
 import { GiB, errors, inventory, wavesFile } from "./fixture";
 

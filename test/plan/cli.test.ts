@@ -5,13 +5,13 @@
  * seconds a child process costs to start.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import type { Plan } from "../../lib/plan/types";
 import { sheetsFromCsvExport, writeWorkbook } from "../inventory/rvtools-workbook";
-import { type Run, rehostChild, rehostInProcess } from "./run-cli";
+import { type Run, rehostChild, rehostInProcess } from "../helpers/cli";
+import { tempDir } from "../helpers/tmp";
 
 const root = path.resolve(__dirname, "../..");
 const exchange = path.join(root, "examples", "exchange-center");
@@ -21,7 +21,7 @@ const exchangeYaml = ["--inventory", path.join(exchange, "inventory.yaml"), "--n
 
 let dir: string;
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-plan-cli-"));
+  dir = tempDir("rehost-plan-cli-");
 });
 afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });

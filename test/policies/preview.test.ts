@@ -2,25 +2,25 @@
  * The whole pack over offline previews: the example waves are clean, and a wave program with
  * every mistake the pack guards against is reported rule by rule, with `rehost preview` exiting 1.
  */
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runOfflinePreview } from "../../lib/preview";
+import { rehostSync } from "../helpers/cli";
+import { tempDir } from "../helpers/tmp";
 
 const ROOT = path.join(__dirname, "..", "..");
 const BROKEN = path.join(__dirname, "broken-wave");
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-policies-"));
+const tmp = tempDir("rehost-policies-");
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 function rehost(args: string[]) {
-  return spawnSync(process.execPath, [path.join(ROOT, "bin", "rehost.js"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 120_000 });
+  return rehostSync(args, { timeout: 120_000 });
 }
 
 /** A stack of the broken program declaring only `cases`. */
 function stackWith(cases: string[]): string {
-  const dir = fs.mkdtempSync(path.join(tmp, "stacks-"));
+  const dir = tempDir("stacks-", tmp);
   fs.writeFileSync(path.join(dir, "Pulumi.case.yaml"), `config:\n  broken:cases: ${JSON.stringify(cases)}\n`);
   return dir;
 }

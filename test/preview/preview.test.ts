@@ -1,6 +1,4 @@
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadInventory, loadWaves } from "../../lib/inventory";
@@ -8,6 +6,8 @@ import { buildPlan } from "../../lib/plan/build";
 import type { Plan } from "../../lib/plan/types";
 import { InputError } from "../../lib/problems";
 import { runOfflinePreview, type PreviewResult } from "../../lib/preview";
+import { rehostSync } from "../helpers/cli";
+import { tempDir } from "../helpers/tmp";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 const EXAMPLE = path.join(ROOT, "examples", "exchange-center");
@@ -23,7 +23,7 @@ let rehearsal: PreviewResult;
 beforeAll(async () => {
   const inventory = await loadInventory(path.join(EXAMPLE, "inventory.yaml"), { networks: path.join(EXAMPLE, "networks.yaml") });
   plan = buildPlan(inventory, await loadWaves(path.join(EXAMPLE, "waves.yaml")));
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-preview-"));
+  tmp = tempDir("rehost-preview-");
   landing = await runOfflinePreview({ stack: "landing-zone", projectDir: ROOT });
   wave = await runOfflinePreview({ stack: "wave-1", projectDir: ROOT });
   rehearsal = await runOfflinePreview({ stack: "wave-1-rehearsal-1", projectDir: ROOT });
@@ -41,7 +41,7 @@ function vpcBlocks(result: PreviewResult): string[][] {
 }
 
 function rehost(args: string[]) {
-  return spawnSync(process.execPath, [path.join(ROOT, "bin", "rehost.js"), ...args], { cwd: ROOT, encoding: "utf8", timeout: 90_000 });
+  return rehostSync(args, { timeout: 90_000 });
 }
 
 /** Writes a stack config into the temp stacks dir. */
@@ -230,7 +230,7 @@ describe("bad stack config", () => {
 
 describe("program errors", () => {
   it("end the preview with the error instead of hanging (a wave reading another plan's landing zone)", () => {
-    const dir = fs.mkdtempSync(path.join(tmp, "mismatch-"));
+    const dir = tempDir("mismatch-", tmp);
     fs.copyFileSync(path.join(ROOT, "examples", "lab", "stacks", "Pulumi.landing-zone.yaml"), path.join(dir, "Pulumi.landing-zone.yaml"));
     fs.copyFileSync(path.join(ROOT, "stacks", "Pulumi.wave-2.yaml"), path.join(dir, "Pulumi.wave-2.yaml"));
     const cli = rehost(["preview", "--stack", "wave-2", "--stacks", dir]);

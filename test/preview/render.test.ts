@@ -34,7 +34,7 @@ describe("preview renderings", () => {
   });
 
   it("JSON is exactly the contract", () => {
-    const json = JSON.parse(renderJson({ ...result, recorded: [{ ...result.resources[1]!, custom: true, id: "x-id" }] }));
+    const json = JSON.parse(renderJson({ ...result, recorded: [{ ...result.resources[1]!, custom: true, dependencies: [], id: "x-id" }] }));
     expect(Object.keys(json)).toEqual(["stack", "resources", "policyViolations"]);
     expect(json.resources[1]).toEqual(result.resources[1]);
     expect(json.policyViolations[1]).toEqual(result.policyViolations[1]);

@@ -1,5 +1,4 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../lib/agent";
@@ -8,9 +7,10 @@ import { digest } from "../../lib/replication";
 import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
 import { makeRawDisk, makeTarget, serveRaw, startTestAgent } from "../agent/fixtures";
 import { PASSWORD, startVcsim, USER, type Vcsim } from "../vsphere/harness";
+import { tempDir } from "../helpers/tmp";
 
 describe("Cutover through vSphere (vcsim)", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-cutover-vc-"));
+  const dir = tempDir("rehost-cutover-vc-");
   const group = new ProcessGroup();
   const saved = { ...process.env };
   let sim: Vcsim;

@@ -1,5 +1,4 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../lib/agent";
@@ -10,9 +9,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { unixUri } from "../../lib/lab/processes";
 import { MiB, makeRawDisk, makeTarget, serveRaw, startTestAgent, until } from "../agent/fixtures";
 import { freePort } from "../helpers/nbd-servers";
+import { tempDir } from "../helpers/tmp";
 
 describe("dynamic providers against a real agent and qemu-nbd", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-providers-"));
+  const dir = tempDir("rehost-providers-");
   const group = new ProcessGroup();
   const saved = { ...process.env };
   let agent: RunningAgent;

@@ -1,9 +1,9 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { bufferPool, DIRECT_ALIGNMENT, isAligned } from "../../lib/replication/aligned";
 import { openFileDevice } from "../../lib/replication/file-device";
+import { tempDir } from "../helpers/tmp";
 
 describe("aligned buffers and direct writes", () => {
   let dir = "";
@@ -25,7 +25,7 @@ describe("aligned buffers and direct writes", () => {
   });
 
   it("aligned, unaligned and short writes all land where asked, and survive flush and reopen", async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-aligned-"));
+    dir = tempDir("rehost-aligned-");
     const file = path.join(dir, "target.img");
     const size = 1024 * 1024 + 3000;
     const device = await openFileDevice(file, { createSize: size });

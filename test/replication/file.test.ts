@@ -1,18 +1,18 @@
 import { execFileSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { InputError } from "../../lib/problems";
 import { compareDigests, digest, sync } from "../../lib/replication";
 import { events, rehost } from "./cli";
+import { tempDir } from "../helpers/tmp";
 
 const MiB = 1024 * 1024;
 let dir: string;
 
 beforeEach(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-sync-file-"));
+  dir = tempDir("rehost-sync-file-");
 });
 afterEach(() => {
   fs.rmSync(dir, { recursive: true, force: true });

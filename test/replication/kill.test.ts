@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { digest } from "../../lib/replication";
 import { REHOST } from "./cli";
+import { tempDir } from "../helpers/tmp";
 
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
@@ -14,7 +14,7 @@ let dir: string;
 const children: number[] = [];
 
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-sync-kill-"));
+  dir = tempDir("rehost-sync-kill-");
 });
 afterAll(() => {
   for (const pid of children) {

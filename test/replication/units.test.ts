@@ -1,5 +1,4 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -8,6 +7,7 @@ import { requestsOf, type CopyRequest } from "../../lib/replication/copier";
 import { extentSourceFor, mergeExtents, parseExtents, type Segment } from "../../lib/replication/extents";
 import { completedAt, Journal } from "../../lib/replication/journal";
 import { parseByteCount, parseRate, Throttle } from "../../lib/replication/throttle";
+import { tempDir } from "../helpers/tmp";
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
@@ -154,7 +154,7 @@ describe("Journal", () => {
   const identity = { source: "nbd+unix:///?socket=/s", target: "/dev/vdb", size: 1 << 30, changed: "allocated", blockSize: 2 << 20 };
 
   it("checkpoints atomically, resumes the same round and refuses another round's journal", async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-journal-"));
+    const dir = tempDir("rehost-journal-");
     try {
       const file = path.join(dir, "round.journal");
       const journal = Journal.open(file, identity);

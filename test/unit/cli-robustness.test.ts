@@ -4,18 +4,18 @@
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { colourFor, formatProblemsShort, widthOf, wrap } from "../../lib/cli/report";
 import type { Problem } from "../../lib/problems";
-import { rehostChild, rehostInProcess } from "../plan/run-cli";
+import { rehostChild, rehostInProcess } from "../helpers/cli";
+import { tempDir } from "../helpers/tmp";
 
 const root = path.resolve(__dirname, "../..");
 const exchange = path.join(root, "examples", "exchange-center");
 let dir: string;
 beforeAll(() => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-cli-"));
+  dir = tempDir("rehost-cli-");
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

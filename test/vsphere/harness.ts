@@ -2,14 +2,13 @@
  * The lab's vCenter simulator (lib/lab/vcsim.ts) for the tests: the test user, the standard
  * estate, raw SOAP and datastore calls. Also runs the `rehost` CLI for the command tests.
  */
-import { execFile } from "node:child_process";
 import * as https from "node:https";
-import * as path from "node:path";
+import { rehostChildWith, type Run } from "../helpers/cli";
 import { startVcsim as startLabVcsim, type EstateSpec, type Vcsim, type VcsimOptions } from "../../lib/lab/vcsim";
 
 export { guestRead, guestWrite, resetCbt, vcsimBinary, type EstateSpec, type Vcsim } from "../../lib/lab/vcsim";
 
-export const REHOST = path.join(__dirname, "..", "..", "bin", "rehost.js");
+export { REHOST_BIN as REHOST } from "../helpers/cli";
 export const USER = "administrator@vsphere.local";
 export const PASSWORD = "correct horse battery staple";
 
@@ -101,24 +100,11 @@ export function soap(sim: Vcsim, body: string, cookie?: string): Promise<{ statu
   });
 }
 
-export interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+/** What one run of `rehost` printed, and its exit code. */
+export type CliResult = Run;
 
-/** Runs `rehost ...args` with `env` added; never rejects on a non-zero exit. */
+/** Runs `rehost ...args` with `env` added (undefined: removed); never rejects on a non-zero exit. */
 export function rehost(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
-  return new Promise((resolve) => {
-    const fullEnv: NodeJS.ProcessEnv = { ...process.env };
-    for (const [k, v] of Object.entries(env)) {
-      if (v === undefined) delete fullEnv[k];
-      else fullEnv[k] = v;
-    }
-    execFile(process.execPath, [REHOST, ...args], { env: fullEnv, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 99;
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return rehostChildWith({ env }, ...args);
 }
 

@@ -4,7 +4,6 @@
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { main } from "../../lib/cli/main";
@@ -12,6 +11,7 @@ import { runInventory } from "../../lib/cli/commands/inventory";
 import { loadInventory } from "../../lib/inventory";
 import { connectVSphere } from "../../lib/vsphere";
 import { PASSWORD, rehost, STANDARD_ESTATE, startVcsim, USER, type Vcsim } from "./harness";
+import { tempDir } from "../helpers/tmp";
 
 let sim: Vcsim;
 let work: string;
@@ -36,7 +36,7 @@ waves:
 
 beforeAll(async () => {
   sim = await startVcsim(STANDARD_ESTATE);
-  work = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-inventory-"));
+  work = tempDir("rehost-inventory-");
   fs.writeFileSync(path.join(work, "networks.yaml"), NETWORKS);
   fs.writeFileSync(path.join(work, "waves.yaml"), WAVES);
   // The first run on a machine builds the simulator (about 20 s, more on a loaded machine).

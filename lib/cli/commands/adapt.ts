@@ -13,7 +13,7 @@ import * as fs from "node:fs";
 import type { Command } from "commander";
 import type { Plan } from "../../plan/types";
 import { InputError, problem, type Problem } from "../../problems";
-import { CheckFailed } from "../main";
+import { CheckFailed } from "../errors";
 
 interface AdaptFlags {
   dataDisk: string[];

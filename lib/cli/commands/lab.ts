@@ -4,7 +4,7 @@
  * With `--json`, the last line of standard output is the report as one JSON object.
  */
 import type { Command } from "commander";
-import { CheckFailed } from "../main";
+import { CheckFailed } from "../errors";
 
 interface LabCommandOptions {
   inventory?: string;

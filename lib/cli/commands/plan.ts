@@ -9,7 +9,8 @@ import * as path from "node:path";
 import { type Command, Option } from "commander";
 import type { InventoryReading, WavesFile } from "../../inventory";
 import { InputError, problem, type Problem } from "../../problems";
-import { ExitWith, colourFor, formatProblemsShort, widthOf, writeProblems } from "../report";
+import { ExitWith } from "../errors";
+import { colourFor, formatProblemsShort, widthOf, writeProblems } from "../report";
 
 /** Options of `rehost plan`, as commander parses them. */
 export interface PlanCommandOptions {

@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import type { Command } from "commander";
 import { InputError, problem } from "../../problems";
-import { CheckFailed } from "../main";
+import { CheckFailed } from "../errors";
 
 interface PreviewFlags {
   stack: string;

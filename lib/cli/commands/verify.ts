@@ -3,7 +3,7 @@
  * docs/replication.md) and exits 0 when they are equal, 1 when they differ.
  */
 import type { Command } from "commander";
-import { CheckFailed } from "../main";
+import { CheckFailed } from "../errors";
 import { progressView } from "./sync";
 
 export function register(program: Command): void {

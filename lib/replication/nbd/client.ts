@@ -4,7 +4,8 @@
  * structured, in any order, data in chunks — are matched to their requests by handle.
  *
  * Replies are parsed straight from the socket's read buffer: read data is copied once, from that
- * buffer into the caller's buffer, and nothing is concatenated.
+ * buffer into the caller's buffer, and nothing is concatenated. This file routes the bytes (which
+ * are a header, a payload, read data); what a header or a chunk says is decoded by `replies.ts`.
  */
 import { BlockDevice, StatusExtent } from "../device";
 import { NbdError } from "./errors";
@@ -30,18 +31,15 @@ import {
   NBD_FLAG_SEND_WRITE_ZEROES,
   NBD_REPLY_FLAG_DONE,
   NBD_REPLY_TYPE_BLOCK_STATUS,
-  NBD_REPLY_TYPE_ERROR,
-  NBD_REPLY_TYPE_ERROR_OFFSET,
   NBD_REPLY_TYPE_NONE,
   NBD_REPLY_TYPE_OFFSET_DATA,
   NBD_REPLY_TYPE_OFFSET_HOLE,
   NBD_REQUEST_MAGIC,
   NBD_REQUEST_SIZE,
-  NBD_SIMPLE_REPLY_MAGIC,
   NBD_SIMPLE_REPLY_SIZE,
-  NBD_STRUCTURED_REPLY_MAGIC,
   NBD_STRUCTURED_REPLY_SIZE,
 } from "./protocol";
+import { type Handle, parseBlockStatusChunk, parseChunkHeader, parseErrorChunk, parseHoleChunk, parseSimpleReply, readUInt64, replyHeaderSize, withinRequest } from "./replies";
 import { Transport } from "./transport";
 
 /** Largest request length the protocol can carry (32-bit), for commands without payload. */
@@ -463,16 +461,15 @@ export class NbdClient implements BlockDevice {
   private headerDone(): void {
     const h = this.header;
     if (this.need === 4) {
-      const magic = h.readUInt32BE(0);
-      if (magic === NBD_STRUCTURED_REPLY_MAGIC) this.need = NBD_STRUCTURED_REPLY_SIZE;
-      else if (magic === NBD_SIMPLE_REPLY_MAGIC) this.need = NBD_SIMPLE_REPLY_SIZE;
-      else this.protocolError(`bad reply magic 0x${magic.toString(16)}`);
+      const size = replyHeaderSize(h.readUInt32BE(0));
+      if (typeof size === "string") this.protocolError(size);
+      else this.need = size;
       return;
     }
     if (this.need === NBD_SIMPLE_REPLY_SIZE) {
-      const p = this.lookup(h.readUInt32BE(8), h.readUInt32BE(12));
+      const { errno, handle } = parseSimpleReply(h);
+      const p = this.lookup(handle);
       if (!p) return;
-      const errno = h.readUInt32BE(4);
       if (errno !== 0) {
         p.error = this.serverError(p, errno, "");
         this.finish(p);
@@ -486,12 +483,13 @@ export class NbdClient implements BlockDevice {
       return;
     }
     if (this.need === NBD_STRUCTURED_REPLY_SIZE) {
-      const p = this.lookup(h.readUInt32BE(8), h.readUInt32BE(12));
+      const chunk = parseChunkHeader(h);
+      const p = this.lookup(chunk.handle);
       if (!p) return;
       this.current = p;
-      this.chunkFlags = h.readUInt16BE(4);
-      this.chunkType = h.readUInt16BE(6);
-      const length = h.readUInt32BE(16);
+      this.chunkFlags = chunk.flags;
+      this.chunkType = chunk.type;
+      const length = chunk.length;
       if (this.chunkType === NBD_REPLY_TYPE_OFFSET_DATA) {
         if (length < 8 || p.command !== NBD_CMD_READ) {
           this.protocolError(`OFFSET_DATA chunk of ${length} bytes for a ${COMMAND_NAMES[p.command]}`);
@@ -513,9 +511,9 @@ export class NbdClient implements BlockDevice {
     }
     // OFFSET_DATA: the chunk's offset is in header[20..28].
     const p = this.current!;
-    const chunkOffset = h.readUInt32BE(20) * 0x100000000 + h.readUInt32BE(24);
+    const chunkOffset = readUInt64(h, NBD_STRUCTURED_REPLY_SIZE);
     const length = this.remaining;
-    if (chunkOffset < p.offset || chunkOffset + length > p.offset + p.length) {
+    if (!withinRequest({ offset: chunkOffset, length }, p)) {
       this.protocolError(`data chunk [${chunkOffset}, +${length}) outside the READ [${p.offset}, +${p.length})`);
       return;
     }
@@ -549,51 +547,41 @@ export class NbdClient implements BlockDevice {
       case NBD_REPLY_TYPE_NONE:
         break;
       case NBD_REPLY_TYPE_OFFSET_HOLE: {
-        if (d.length !== 12 || p.command !== NBD_CMD_READ) return this.protocolError("bad OFFSET_HOLE chunk");
-        const holeOffset = d.readUInt32BE(0) * 0x100000000 + d.readUInt32BE(4);
-        const holeLength = d.readUInt32BE(8);
-        if (holeOffset < p.offset || holeOffset + holeLength > p.offset + p.length) {
-          return this.protocolError(`hole chunk [${holeOffset}, +${holeLength}) outside the READ [${p.offset}, +${p.length})`);
-        }
-        p.into!.fill(0, holeOffset - p.offset, holeOffset - p.offset + holeLength);
-        p.covered += holeLength;
+        const hole = p.command === NBD_CMD_READ ? parseHoleChunk(d) : "bad OFFSET_HOLE chunk";
+        if (typeof hole === "string") return this.protocolError(hole);
+        if (!withinRequest(hole, p)) return this.protocolError(`hole chunk [${hole.offset}, +${hole.length}) outside the READ [${p.offset}, +${p.length})`);
+        p.into!.fill(0, hole.offset - p.offset, hole.offset - p.offset + hole.length);
+        p.covered += hole.length;
         break;
       }
       case NBD_REPLY_TYPE_BLOCK_STATUS: {
-        if (d.length < 12 || (d.length - 4) % 8 !== 0 || p.command !== NBD_CMD_BLOCK_STATUS) return this.protocolError("bad BLOCK_STATUS chunk");
-        if (d.readUInt32BE(0) !== p.contextId) break;
+        const status = p.command === NBD_CMD_BLOCK_STATUS ? parseBlockStatusChunk(d) : "bad BLOCK_STATUS chunk";
+        if (typeof status === "string") return this.protocolError(status);
+        if (status.contextId !== p.contextId) break;
+        // Descriptors continue where the previous chunk ended and are cut at the request's end.
         const extents: StatusExtent[] = (p.extents ??= []);
         const end = p.offset + p.length;
         let at = p.offset + extents.reduce((s, e) => s + e.length, 0);
-        for (let i = 4; i < d.length && at < end; i += 8) {
-          const n = Math.min(d.readUInt32BE(i), end - at);
+        for (const descriptor of status.descriptors) {
+          if (at >= end) break;
+          const n = Math.min(descriptor.length, end - at);
           if (n === 0) continue;
-          extents.push({ offset: at, length: n, flags: d.readUInt32BE(i + 4) });
+          extents.push({ offset: at, length: n, flags: descriptor.flags });
           at += n;
         }
         break;
       }
       default: {
-        if (!(this.chunkType & 0x8000)) return this.protocolError(`unknown chunk type ${this.chunkType}`);
-        if (d.length < 6) return this.protocolError("short error chunk");
-        const errno = d.readUInt32BE(0);
-        const messageLength = d.readUInt16BE(4);
-        const message = d.toString("utf8", 6, Math.min(d.length, 6 + messageLength));
-        let at: number | undefined;
-        if (this.chunkType === NBD_REPLY_TYPE_ERROR_OFFSET && d.length >= 6 + messageLength + 8) {
-          at = d.readUInt32BE(6 + messageLength) * 0x100000000 + d.readUInt32BE(10 + messageLength);
-        }
-        p.error ??= this.serverError(p, errno, message, at);
-        if (this.chunkType !== NBD_REPLY_TYPE_ERROR && this.chunkType !== NBD_REPLY_TYPE_ERROR_OFFSET) {
-          p.error ??= this.serverError(p, errno, `error chunk type ${this.chunkType}`);
-        }
+        const error = parseErrorChunk(this.chunkType, d);
+        if (typeof error === "string") return this.protocolError(error);
+        p.error ??= this.serverError(p, error.errno, error.message, error.offset);
       }
     }
     if (this.chunkFlags & NBD_REPLY_FLAG_DONE) this.finish(p);
     else this.nextReply();
   }
 
-  private lookup(high: number, low: number): Pending | undefined {
+  private lookup({ high, low }: Handle): Pending | undefined {
     const p = high === 0 ? this.pending.get(low) : undefined;
     if (!p) this.protocolError(`reply for unknown handle ${high}:${low}`);
     return p;

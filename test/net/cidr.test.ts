@@ -13,7 +13,7 @@ import {
   isLinkLocal,
   parseCidr,
   usableRange,
-} from "../../lib/plan/cidr";
+} from "../../lib/net";
 
 const ipNumber = fc.integer({ min: 0, max: 0xffffffff });
 const block = fc.tuple(ipNumber, fc.integer({ min: 0, max: 32 })).map(([v, p]) => cidrOf(v, p));

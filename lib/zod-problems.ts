@@ -1,13 +1,14 @@
 /**
  * Turns zod validation issues into `Problem`s a person can act on.
  *
- * Every validator that checks user input with a zod schema (inventory, networks, waves, the
- * planner's settings, component arguments) maps the issues through `problemsFromZod`, so each
+ * Every validator that checks input with a zod schema (inventory, networks, waves, the planner's
+ * settings, the stack's config, the dynamic providers' inputs, the agent's and the proxy's request
+ * bodies) maps the issues through `problemsFromZod`, the one converter in rehost, so each
  * message names the file, the VM where one is concerned, the field as a path, the value received,
  * what was expected and how to fix it.
  */
 import type { z } from "zod";
-import { problem, type Problem } from "../problems";
+import { problem, type Problem } from "./problems";
 
 /** Where a zod issue's path points into a VM: the VM's name and the path within that VM. */
 export interface VmLocation {
@@ -74,7 +75,12 @@ export function vmListLocator(input: unknown, key = "vms"): (path: readonly Prop
 
 /** One `Problem` per zod issue (union issues are flattened to their most specific branch). */
 export function problemsFromZod(error: z.ZodError, context: ZodProblemContext = {}): Problem[] {
-  return flatten(error.issues as readonly Issue[]).map((issue) => problemFromIssue(issue, context));
+  return problemsFromIssues(error.issues, context);
+}
+
+/** {@link problemsFromZod} for a chosen part of an error's issues (those left after a filter). */
+export function problemsFromIssues(issues: readonly z.core.$ZodIssue[], context: ZodProblemContext = {}): Problem[] {
+  return flatten(issues as readonly Issue[]).map((issue) => problemFromIssue(issue, context));
 }
 
 /** The fields of zod 4 issues this module reads. */

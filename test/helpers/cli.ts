@@ -1,0 +1,92 @@
+/**
+ * The one way tests run the `rehost` command: as a child process (`node bin/rehost.js`, what a
+ * user runs; asynchronously with `rehostChild`, or blocking with `rehostSync`) or in this process
+ * through the same `main` the binary calls, with standard output, standard error and the exit code
+ * captured (`rehostInProcess`). A child process costs seconds to start on a loaded machine, so each
+ * exit path keeps one child-process test and the rest run in-process.
+ */
+import { execFile, spawnSync, type SpawnSyncReturns } from "node:child_process";
+import * as path from "node:path";
+import { vi } from "vitest";
+import { main } from "../../lib/cli/main";
+
+/** What one run of `rehost` printed, and its exit code. */
+export interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The repository's root. */
+export const REPO_ROOT = path.resolve(__dirname, "../..");
+/** The `rehost` binary of this checkout. */
+export const REHOST_BIN = path.join(REPO_ROOT, "bin", "rehost.js");
+const root = REPO_ROOT;
+const bin = REHOST_BIN;
+
+/** What a child run may change: variables added to (or, when undefined, removed from) the environment, the directory, a deadline. */
+export interface ChildOptions {
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** @default the repository's root */
+  readonly cwd?: string;
+  /** Milliseconds before the child is killed. @default none */
+  readonly timeout?: number;
+}
+
+function childEnv(env: ChildOptions["env"]): NodeJS.ProcessEnv {
+  const full: NodeJS.ProcessEnv = { ...process.env };
+  for (const [k, v] of Object.entries(env ?? {})) {
+    if (v === undefined) delete full[k];
+    else full[k] = v;
+  }
+  return full;
+}
+
+/** Runs `node bin/rehost.js ...args` as a child process; never rejects on a non-zero exit (99: killed, no exit code). */
+export function rehostChild(...args: string[]): Promise<Run> {
+  return rehostChildWith({}, ...args);
+}
+
+/** {@link rehostChild} with an environment, a directory or a deadline. */
+export function rehostChildWith(options: ChildOptions, ...args: string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    const settings = { cwd: options.cwd ?? root, env: childEnv(options.env), maxBuffer: 64 * 1024 * 1024, ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) };
+    execFile(process.execPath, [bin, ...args], settings, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 99) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs `node bin/rehost.js ...args` and waits for it: the child's status, output and error, as `spawnSync` reports them. */
+export function rehostSync(args: readonly string[], options: ChildOptions = {}): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [bin, ...args], { cwd: options.cwd ?? root, env: childEnv(options.env), encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) });
+}
+
+/**
+ * Runs `rehost ...args` in this process through `lib/cli/main`'s `main`, as `bin/rehost.js` does,
+ * capturing what it writes to standard output and standard error and the exit code it sets.
+ * Calls must not overlap (vitest runs the tests of a file one after another).
+ */
+export async function rehostInProcess(...args: string[]): Promise<Run> {
+  let stdout = "";
+  let stderr = "";
+  const capture = (append: (text: string) => void) => (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+    append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    const callback = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+    callback?.();
+    return true;
+  };
+  const out = vi.spyOn(process.stdout, "write").mockImplementation(capture((t) => (stdout += t)));
+  const err = vi.spyOn(process.stderr, "write").mockImplementation(capture((t) => (stderr += t)));
+  const previous = process.exitCode;
+  process.exitCode = 0;
+  try {
+    await main(["node", bin, ...args]);
+    return { code: Number(process.exitCode ?? 0), stdout, stderr };
+  } finally {
+    process.exitCode = previous;
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
