@@ -7,7 +7,7 @@ import type { AgentClient } from "../agent/client";
 import type { JobStatus } from "../agent/api";
 import type { ProxyClient } from "../proxy/client";
 import type { RoundSummary, VmStatus } from "../proxy/api";
-import { checkBudget, initialSyncEta, type CutoverPrediction } from "../proxy/predict";
+import { checkBudget, initialSyncEta, predictCutover, type CutoverPrediction } from "../proxy/predict";
 import type { Plan } from "../plan/types";
 
 /** Rounds of a disk its rate is taken over. */
@@ -85,6 +85,8 @@ export interface StatusSources {
   readonly agent?: (url: string) => AgentClient;
   readonly plan?: Plan;
   readonly now?: () => number;
+  /** The guest shutdown the predictions assume, seconds. @default - the proxy's (60 s) */
+  readonly shutdownSeconds?: number;
 }
 
 const linkOf = (r: RoundSummary, key: number): number => r.disks.find((d) => d.key === key)?.linkBytes ?? 0;
@@ -107,8 +109,14 @@ export async function gatherStatus(sources: StatusSources): Promise<WaveStatusRe
       }),
     );
   }
-  const rows = vms.map((vm) => vmRow(vm, jobs, now));
+  const rows = vms.map((vm) => vmRow(sources.shutdownSeconds === undefined ? vm : withShutdown(vm, sources.shutdownSeconds, now), jobs, now));
   return { at: new Date(now).toISOString(), proxy: sources.proxyUrl, agents: sources.agent !== undefined, waves: groupByWave(rows, sources.plan, now), problems };
+}
+
+/** The VM with its prediction made again for another expected shutdown. */
+function withShutdown(vm: VmStatus, shutdownSeconds: number, now: number): VmStatus {
+  if (vm.prediction === undefined || vm.cutover !== undefined) return vm;
+  return { ...vm, prediction: predictCutover(vm.rounds, { now, shutdownSeconds, diskSizes: vm.disks.map((d) => d.sizeBytes ?? 0) }) };
 }
 
 function vmRow(vm: VmStatus, jobs: ReadonlyMap<string, JobStatus>, now: number): VmStatusRow {

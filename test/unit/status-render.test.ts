@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import type { AgentClient } from "../../lib/agent/client";
 import type { JobStatus } from "../../lib/agent/api";
 import { gatherStatus, policyConfigOf, renderStatus, type WaveStatusReport } from "../../lib/cli/status";
+import { predictCutover } from "../../lib/proxy/predict";
+import { LAB_APP_01 } from "../proxy/lab-rounds";
 import type { ProxyClient } from "../../lib/proxy/client";
 import type { VmStatus } from "../../lib/proxy/api";
 
@@ -94,6 +96,27 @@ describe("gatherStatus", () => {
     expect(d1.initialSync).toEqual({ doneBytes: 32 * MiB, totalBytes: 128 * MiB, rateBytesPerSecond: 3.2 * MiB, etaSeconds: 30 });
     expect(d1.rateBytesPerSecond).toBe(3.2 * MiB);
     expect(d1.recoveryPointAgeSeconds).toBeUndefined();
+  });
+
+  it("predicts again for another expected shutdown: the downtime moves by at least the difference", async () => {
+    const at = Date.parse(LAB_APP_01.cutover.requestedAt);
+    const measured: VmStatus = {
+      vm: "lab-app-01",
+      rpoSeconds: 0,
+      quiesce: true,
+      state: "idle",
+      rounds: LAB_APP_01.rounds,
+      prediction: predictCutover(LAB_APP_01.rounds, { now: at, diskSizes: LAB_APP_01.diskSizes }),
+      disks: LAB_APP_01.diskSizes.map((sizeBytes, i) => ({ key: 2000 + i, agentUrl, jobId: `job-${2000 + i}`, sizeBytes })),
+    };
+    const from = { list: async () => ({ vms: [measured] }) } as unknown as ProxyClient;
+    const usual = (await gatherStatus({ proxyUrl: "https://10.0.0.5:8444", proxy: from, now: () => at })).waves[0].vms[0];
+    const quick = (await gatherStatus({ proxyUrl: "https://10.0.0.5:8444", proxy: from, now: () => at, shutdownSeconds: 5 })).waves[0].vms[0];
+    expect(usual.predictedDowntimeSeconds).toBeDefined();
+    // 55 s less shutdown, and less churn written while the guest shuts down.
+    const less = usual.predictedDowntimeSeconds! - quick.predictedDowntimeSeconds!;
+    expect(less).toBeGreaterThanOrEqual(55);
+    expect(less).toBeLessThan(55 * 1.2);
   });
 
   it("without the agents, says so and counts the proxy's rounds", async () => {

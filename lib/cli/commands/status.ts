@@ -22,6 +22,7 @@ interface StatusCommandOptions {
   json?: boolean;
   watch?: string | true;
   policyConfig?: boolean;
+  expectedShutdown?: string;
 }
 
 /** The environment variable of the proxy's URL (the providers take it as an input, `rehost status` from here). */
@@ -42,6 +43,7 @@ export function register(program: Command): void {
     .option("--plan <file>", "a plan (rehost plan --format json) to group the VMs into its waves and check their change windows")
     .option("--json", "one JSON document (with --watch: one line per refresh)")
     .option("--watch [seconds]", "refresh every N seconds (default 5) until Ctrl-C (exit 130)")
+    .option("--expected-shutdown <duration>", "the guest shutdown the predicted downtime assumes (30s, 2m, or seconds; default the proxy's 60 s)")
     .option("--policy-config", "print the policy pack config with every VM's predicted downtime (for pulumi preview --policy-pack-config)")
     .action(async (flags: StatusCommandOptions) => {
       await runStatus(flags, process.env);
@@ -118,7 +120,14 @@ function resolveInputs(flags: StatusCommandOptions, env: NodeJS.ProcessEnv) {
     }
   }
   if (problems.length > 0) throw new InputError(problems);
-  return { url: url!.replace(/\/$/, ""), token: token!, fingerprint, ca, agents, plan, watchSeconds };
+  let shutdownSeconds: number | undefined;
+  if (flags.expectedShutdown !== undefined) {
+    const { DurationSchema } = require("../../providers/inputs") as typeof import("../../providers/inputs");
+    const parsed = DurationSchema.safeParse(flags.expectedShutdown);
+    if (parsed.success && parsed.data <= 86400) shutdownSeconds = parsed.data;
+    else problems.push(problem({ field: "--expected-shutdown", received: flags.expectedShutdown, expected: "a duration up to a day: 30s, 2m or whole seconds", message: "The expected shutdown is not a duration.", fix: "pass --expected-shutdown 90s" }));
+  }
+  return { url: url!.replace(/\/$/, ""), token: token!, fingerprint, ca, agents, plan, watchSeconds, shutdownSeconds };
 }
 
 /** Runs the command: once, or every `--watch` seconds until SIGINT/SIGTERM. */
@@ -129,7 +138,7 @@ export async function runStatus(flags: StatusCommandOptions, env: NodeJS.Process
   const { gatherStatus, renderStatus } = require("../status") as typeof import("../status");
   const proxy = new ProxyClient({ url: inputs.url, token: inputs.token, fingerprint: inputs.fingerprint, ca: inputs.ca, timeoutMs: 15_000 });
   const agents = inputs.agents;
-  const sources = { proxyUrl: inputs.url, proxy, plan: inputs.plan, ...(agents !== undefined ? { agent: (url: string) => new AgentClient({ url, ...agents, timeoutMs: 15_000 }) } : {}) };
+  const sources = { proxyUrl: inputs.url, proxy, plan: inputs.plan, shutdownSeconds: inputs.shutdownSeconds, ...(agents !== undefined ? { agent: (url: string) => new AgentClient({ url, ...agents, timeoutMs: 15_000 }) } : {}) };
 
   const once = async () => {
     try {
