@@ -6,6 +6,10 @@
  * Replies are parsed straight from the socket's read buffer: read data is copied once, from that
  * buffer into the caller's buffer, and nothing is concatenated. This file routes the bytes (which
  * are a header, a payload, read data); what a header or a chunk says is decoded by `replies.ts`.
+ *
+ * Over 400 lines because it is one class: the request side and the reply router share the
+ * connection's state (the requests in flight, the buffer a read's data lands in), and splitting
+ * them would pass that state back and forth on every reply.
  */
 import { BlockDevice, StatusExtent } from "../device";
 import { NbdError } from "./errors";
