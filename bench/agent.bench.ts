@@ -104,9 +104,13 @@ async function main(): Promise<void> {
     console.log(`  ratio agent / direct:         ${(a / d).toFixed(2)}×`);
     const byRound = [...incremental].sort((x, y) => x.roundMs - y.roundMs)[Math.floor(incremental.length / 2)];
     console.log(`incremental round of ~1% per disk (2 × 640 KiB each, ${DISKS} disks), median of 3:`);
-    console.log(`  round through the agent (copy + digest from kept hashes): ${byRound.roundMs.toFixed(0)} ms (copy ${(byRound.copySeconds * 1000).toFixed(0)} ms), digest read ${(byRound.digestBytes / MiB).toFixed(0)} MiB`);
+    console.log(
+      `  round through the agent (copy + digest from kept hashes): ${byRound.roundMs.toFixed(0)} ms (copy ${(byRound.copySeconds * 1000).toFixed(0)} ms), digest read ${(byRound.digestBytes / MiB).toFixed(0)} MiB`,
+    );
     console.log(`  full digest of the same targets (peer, the previous cost): ${byRound.fullDigestMs.toFixed(0)} ms, ${(bytes / MiB).toFixed(0)} MiB read`);
-    console.log(`  bytes read for the digest, full / incremental: ${(bytes / byRound.digestBytes).toFixed(0)}×; full digest / whole incremental round: ${(byRound.fullDigestMs / byRound.roundMs).toFixed(2)}×`);
+    console.log(
+      `  bytes read for the digest, full / incremental: ${(bytes / byRound.digestBytes).toFixed(0)}×; full digest / whole incremental round: ${(byRound.fullDigestMs / byRound.roundMs).toFixed(2)}×`,
+    );
   } finally {
     await group.stopAll();
     fs.rmSync(dir, { recursive: true, force: true });

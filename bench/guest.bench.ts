@@ -29,7 +29,9 @@ function overlay(dir: string, image: string, name: string): string {
 }
 
 async function main(): Promise<void> {
-  const entry = fs.existsSync(cache) ? fs.readdirSync(cache).find((d) => d.startsWith("image-") && fs.existsSync(path.join(cache, d, "image.json"))) : undefined;
+  const entry = fs.existsSync(cache)
+    ? fs.readdirSync(cache).find((d) => d.startsWith("image-") && fs.existsSync(path.join(cache, d, "image.json")))
+    : undefined;
   if (entry === undefined) throw new Error("no cached test image: run `npm run test:boot` once (as root) to build it");
   const image = path.join(cache, entry, "disk.raw");
   const env = { ...process.env, LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" };
@@ -42,19 +44,36 @@ async function main(): Promise<void> {
     await session.close();
     const ours = seconds(t);
     t = Date.now();
-    const peer = spawnSync("guestfish", ["--ro", "--format=raw", "-a", image, "-i", "cat", "/etc/os-release", ":", "ls", "/lib/modules", ":", "ls", "/boot"], { env });
+    const peer = spawnSync("guestfish", ["--ro", "--format=raw", "-a", image, "-i", "cat", "/etc/os-release", ":", "ls", "/lib/modules", ":", "ls", "/boot"], {
+      env,
+    });
     if (peer.status !== 0) throw new Error(peer.stderr.toString());
     const peerSeconds = seconds(t);
-    console.log(`inspection (${detected.prettyName}, kernels ${kernels.join(" ")}): GuestfishSession ${ours.toFixed(1)} s, guestfish -i single-shot ${peerSeconds.toFixed(1)} s, ratio ${(ours / peerSeconds).toFixed(2)}`);
+    console.log(
+      `inspection (${detected.prettyName}, kernels ${kernels.join(" ")}): GuestfishSession ${ours.toFixed(1)} s, guestfish -i single-shot ${peerSeconds.toFixed(1)} s, ratio ${(ours / peerSeconds).toFixed(2)}`,
+    );
 
     t = Date.now();
     const report = await adaptDisk(overlay(dir, image, "ours"));
     const adaptSeconds = seconds(t);
     t = Date.now();
-    const vc = spawnSync("virt-customize", ["--format", "qcow2", "-a", overlay(dir, image, "peer"), "--run-command", "printf 'virtio_pci\\nvirtio_blk\\nvirtio_scsi\\nvirtio_net\\n' >> /etc/initramfs-tools/modules && update-initramfs -u -k all"], { env });
+    const vc = spawnSync(
+      "virt-customize",
+      [
+        "--format",
+        "qcow2",
+        "-a",
+        overlay(dir, image, "peer"),
+        "--run-command",
+        "printf 'virtio_pci\\nvirtio_blk\\nvirtio_scsi\\nvirtio_net\\n' >> /etc/initramfs-tools/modules && update-initramfs -u -k all",
+      ],
+      { env },
+    );
     if (vc.status !== 0) throw new Error(vc.stderr.toString());
     const vcSeconds = seconds(t);
-    console.log(`adaptation (${report.changes.length} changes, ok ${report.ok}): adaptDisk ${adaptSeconds.toFixed(1)} s, virt-customize initramfs only ${vcSeconds.toFixed(1)} s, ratio ${(adaptSeconds / vcSeconds).toFixed(2)}`);
+    console.log(
+      `adaptation (${report.changes.length} changes, ok ${report.ok}): adaptDisk ${adaptSeconds.toFixed(1)} s, virt-customize initramfs only ${vcSeconds.toFixed(1)} s, ratio ${(adaptSeconds / vcSeconds).toFixed(2)}`,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -52,15 +52,24 @@ function writeExport(inv: Inventory, dir: string): void {
   const lines = (rows: string[][]) => rows.map((r) => r.join(",")).join("\r\n") + "\r\n";
   fs.writeFileSync(
     path.join(dir, "RVTools_tabvInfo.csv"),
-    lines([["vInfoVMName", "vInfoPowerstate", "vInfoTemplate", "vInfoCPUs", "vInfoMemory", "vInfoFirmware", "vInfoFolder", "vInfoOS", "vInfoUUID"], ...inv.vms.map((v) => [v.name, v.powerState, "False", String(v.cpus), String(v.memoryMiB), v.firmware, v.folder!, `"${v.guestOs.id}"`, v.uuid])]),
+    lines([
+      ["vInfoVMName", "vInfoPowerstate", "vInfoTemplate", "vInfoCPUs", "vInfoMemory", "vInfoFirmware", "vInfoFolder", "vInfoOS", "vInfoUUID"],
+      ...inv.vms.map((v) => [v.name, v.powerState, "False", String(v.cpus), String(v.memoryMiB), v.firmware, v.folder!, `"${v.guestOs.id}"`, v.uuid]),
+    ]),
   );
   fs.writeFileSync(
     path.join(dir, "RVTools_tabvDisk.csv"),
-    lines([["vDiskVMName", "vDiskName", "vDiskKey", "vDiskCapacityMiB", "vDiskThin", "vDiskController", "vDiskPath"], ...inv.vms.flatMap((v) => v.disks.map((d) => [v.name, d.label, String(d.key), String(d.capacityBytes / MiB), "True", "SCSI controller 0", d.fileName!]))]),
+    lines([
+      ["vDiskVMName", "vDiskName", "vDiskKey", "vDiskCapacityMiB", "vDiskThin", "vDiskController", "vDiskPath"],
+      ...inv.vms.flatMap((v) => v.disks.map((d) => [v.name, d.label, String(d.key), String(d.capacityBytes / MiB), "True", "SCSI controller 0", d.fileName!])),
+    ]),
   );
   fs.writeFileSync(
     path.join(dir, "RVTools_tabvNetwork.csv"),
-    lines([["vNetworkVMName", "vNetworkNICLabel", "vNetworkAdapter", "vNetworkName", "vNetworkMacAddress", "vNetworkIPv4Address"], ...inv.vms.flatMap((v) => v.nics.map((n) => [v.name, n.label!, n.adapter, n.portgroup, n.mac, n.ipv4.join(", ")]))]),
+    lines([
+      ["vNetworkVMName", "vNetworkNICLabel", "vNetworkAdapter", "vNetworkName", "vNetworkMacAddress", "vNetworkIPv4Address"],
+      ...inv.vms.flatMap((v) => v.nics.map((n) => [v.name, n.label!, n.adapter, n.portgroup, n.mac, n.ipv4.join(", ")])),
+    ]),
   );
   fs.writeFileSync(path.join(dir, "networks.json"), JSON.stringify({ networks: inv.networks }));
 }
@@ -88,12 +97,14 @@ async function main(): Promise<void> {
     const networks = path.join(exportDir, "networks.json");
 
     const loaded = await loadInventory(exportDir, { networks });
-    if (loaded.vms.length !== VMS || loaded.vms.reduce((n, v) => n + v.disks.length, 0) !== 3 * VMS) throw new Error("the RVTools export did not load completely");
+    if (loaded.vms.length !== VMS || loaded.vms.reduce((n, v) => n + v.disks.length, 0) !== 3 * VMS)
+      throw new Error("the RVTools export did not load completely");
 
     const runs = 5;
     const rvtools = await best(runs, () => loadInventory(exportDir, { networks }));
     const csvOnly = await best(runs, () => {
-      for (const tab of ["vInfo", "vDisk", "vNetwork"]) parseCsv(fs.readFileSync(path.join(exportDir, `RVTools_tab${tab}.csv`), "utf8"), { bom: true, relax_column_count: true, skip_empty_lines: true });
+      for (const tab of ["vInfo", "vDisk", "vNetwork"])
+        parseCsv(fs.readFileSync(path.join(exportDir, `RVTools_tab${tab}.csv`), "utf8"), { bom: true, relax_column_count: true, skip_empty_lines: true });
     });
     const json = await best(runs, () => loadInventory(jsonFile));
     const jsonOnly = await best(runs, () => JSON.parse(fs.readFileSync(jsonFile, "utf8")));
@@ -101,7 +112,9 @@ async function main(): Promise<void> {
     const disks = 3 * VMS;
     const nics = inv.vms.reduce((n, v) => n + v.nics.length, 0);
     process.stdout.write(`estate: ${VMS} VMs, ${disks} disks, ${nics} NICs (best of ${runs})\n`);
-    process.stdout.write(`loadInventory(RVTools CSV)  ${rvtools.toFixed(0)} ms   ${(rvtools / csvOnly).toFixed(2)}× csv-parse alone (${csvOnly.toFixed(0)} ms)\n`);
+    process.stdout.write(
+      `loadInventory(RVTools CSV)  ${rvtools.toFixed(0)} ms   ${(rvtools / csvOnly).toFixed(2)}× csv-parse alone (${csvOnly.toFixed(0)} ms)\n`,
+    );
     process.stdout.write(`loadInventory(JSON)         ${json.toFixed(0)} ms   ${(json / jsonOnly).toFixed(2)}× JSON.parse alone (${jsonOnly.toFixed(0)} ms)\n`);
     process.stdout.write(`RVTools / JSON inventory    ${(rvtools / json).toFixed(2)}×\n`);
   } finally {

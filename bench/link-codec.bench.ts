@@ -82,7 +82,12 @@ async function measure(candidate: Candidate, blocks: readonly Buffer[]): Promise
       decompressCpu: total / 1e6 / Math.max(dCpu, 1e-6),
       decompressWall: total / 1e6 / ((t2 - t1) / 1000),
     };
-    if (best === undefined || f.compressWall > best.compressWall) best = { ...f, decompressCpu: Math.max(f.decompressCpu, best?.decompressCpu ?? 0), decompressWall: Math.max(f.decompressWall, best?.decompressWall ?? 0) };
+    if (best === undefined || f.compressWall > best.compressWall)
+      best = {
+        ...f,
+        decompressCpu: Math.max(f.decompressCpu, best?.decompressCpu ?? 0),
+        decompressWall: Math.max(f.decompressWall, best?.decompressWall ?? 0),
+      };
   }
   return best!;
 }
@@ -129,9 +134,21 @@ function extraCandidates(): Candidate[] {
     }
   };
   tryLoad("@toondepauw/node-zstd", (m) =>
-    [1, 3].map((level) => ({ name: `@toondepauw/node-zstd ${level}`, make: () => { const e = new m.Encoder(level); const d = new m.Decoder(); return { encode: (b: Buffer) => e.encodeSync(b), decode: (p: Buffer) => d.decodeSync(p) }; } })),
+    [1, 3].map((level) => ({
+      name: `@toondepauw/node-zstd ${level}`,
+      make: () => {
+        const e = new m.Encoder(level);
+        const d = new m.Decoder();
+        return { encode: (b: Buffer) => e.encodeSync(b), decode: (p: Buffer) => d.decodeSync(p) };
+      },
+    })),
   );
-  tryLoad("@mongodb-js/zstd", (m) => [1, 3].map((level) => ({ name: `@mongodb-js/zstd ${level} (async)`, make: () => ({ encode: (b: Buffer) => m.compress(b, level), decode: (p: Buffer) => m.decompress(p) }) })));
+  tryLoad("@mongodb-js/zstd", (m) =>
+    [1, 3].map((level) => ({
+      name: `@mongodb-js/zstd ${level} (async)`,
+      make: () => ({ encode: (b: Buffer) => m.compress(b, level), decode: (p: Buffer) => m.decompress(p) }),
+    })),
+  );
   tryLoad("lz4-napi", (m) => [{ name: "lz4-napi", make: () => ({ encode: (b: Buffer) => m.compressSync(b), decode: (p: Buffer) => m.uncompressSync(p) }) }]);
   return out;
 }
@@ -151,7 +168,9 @@ async function main(): Promise<void> {
       if (b.some((x) => x !== 0)) blocks.push(b);
     }
     const random = Array.from({ length: 64 }, () => crypto.randomBytes(BLOCK));
-    console.log(`zstd ${zstdVersion()}; image: ${image.usr.files} files (${(image.usr.bytes / MiB).toFixed(0)} MiB) of /usr, ${(image.databaseBytes / MiB).toFixed(0)} MiB database pages, ${(image.randomBytes / MiB).toFixed(0)} MiB random; ${blocks.length} non-zero 1 MiB blocks`);
+    console.log(
+      `zstd ${zstdVersion()}; image: ${image.usr.files} files (${(image.usr.bytes / MiB).toFixed(0)} MiB) of /usr, ${(image.databaseBytes / MiB).toFixed(0)} MiB database pages, ${(image.randomBytes / MiB).toFixed(0)} MiB random; ${blocks.length} non-zero 1 MiB blocks`,
+    );
 
     // sha256 of every block: what the proxy pays per byte whatever the codec.
     const cpuHash = process.cpuUsage();
@@ -188,7 +207,9 @@ async function main(): Promise<void> {
     console.log(
       `\nprobe: ${probed.stats.rawByProbe} of ${blocks.length} blocks sent raw by the probe (${(image.randomBytes / MiB).toFixed(0)} MiB are random); bytes it gave up: ${(lost / MiB).toFixed(2)} MiB (${((lost / probed.stats.bytesOut) * 100).toFixed(2)} % of the link bytes)`,
     );
-    console.log(`sha256 of the blocks: ${sha256.toFixed(0)} MB/s per CPU second; level ${DEFAULT_LEVEL} + sha256 on one core: ${(1 / (1 / chosen.compressCpu + 1 / sha256)).toFixed(0)} MB/s of disk bytes, ${(1 / (1 / chosen.compressCpu + 1 / sha256) / chosen.ratio).toFixed(0)} MB/s on the link`);
+    console.log(
+      `sha256 of the blocks: ${sha256.toFixed(0)} MB/s per CPU second; level ${DEFAULT_LEVEL} + sha256 on one core: ${(1 / (1 / chosen.compressCpu + 1 / sha256)).toFixed(0)} MB/s of disk bytes, ${(1 / (1 / chosen.compressCpu + 1 / sha256) / chosen.ratio).toFixed(0)} MB/s on the link`,
+    );
     console.log(
       JSON.stringify({
         level: DEFAULT_LEVEL,

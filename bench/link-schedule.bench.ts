@@ -60,7 +60,11 @@ async function main(): Promise<void> {
   const minute = Math.ceil((Date.now() + 4000) / 60_000) * 60_000;
   const at = new Date(minute);
   const hhmm = (d: Date): string => `${String(d.getUTCHours()).padStart(2, "0")}:${String(d.getUTCMinutes()).padStart(2, "0")}`;
-  const windowed: Schedule = parseSchedule({ timezone: "UTC", default: "200Mbit", windows: [{ from: hhmm(at), to: hhmm(new Date(minute + 60_000)), rate: "100Mbit" }] });
+  const windowed: Schedule = parseSchedule({
+    timezone: "UTC",
+    default: "200Mbit",
+    windows: [{ from: hhmm(at), to: hhmm(new Date(minute + 60_000)), rate: "100Mbit" }],
+  });
   throttle.setSchedule(windowed);
   await new Promise((r) => setTimeout(r, minute - 3000 - Date.now()));
   const p3 = await run(throttle, minute + 3000);
@@ -68,7 +72,15 @@ async function main(): Promise<void> {
   const r3b = report("window: after its start", rateBetween(p3, minute + 500, minute + 3000), 12_500_000);
 
   const worst = Math.max(...[r1, r2, r3a, r3b].map((r) => Math.abs(1 - r)));
-  console.log(JSON.stringify({ fixed: Number(r1.toFixed(3)), changed: Number(r2.toFixed(3)), windowBefore: Number(r3a.toFixed(3)), windowAfter: Number(r3b.toFixed(3)), worstDeviation: Number(worst.toFixed(3)) }));
+  console.log(
+    JSON.stringify({
+      fixed: Number(r1.toFixed(3)),
+      changed: Number(r2.toFixed(3)),
+      windowBefore: Number(r3a.toFixed(3)),
+      windowAfter: Number(r3b.toFixed(3)),
+      worstDeviation: Number(worst.toFixed(3)),
+    }),
+  );
 }
 
 main().catch((err: unknown) => {

@@ -16,7 +16,12 @@ import { delayRelayArgv } from "../lib/link/delay-relay";
 
 const TOOL = path.join(__dirname, "..", "test", "helpers", "tcp-tool.js");
 
-async function lineOf(wan: Wan, side: "onprem" | "cloud", args: string[], key: string): Promise<{ result: Promise<Record<string, unknown>>; ready: Promise<void> }> {
+async function lineOf(
+  wan: Wan,
+  side: "onprem" | "cloud",
+  args: string[],
+  key: string,
+): Promise<{ result: Promise<Record<string, unknown>>; ready: Promise<void> }> {
   let ready!: () => void;
   const readyP = new Promise<void>((r) => (ready = r));
   let done!: (v: Record<string, unknown>) => void;
@@ -49,7 +54,13 @@ async function transfer(wan: Wan, bytes: number, via?: { delayMs: number }): Pro
     host = "127.0.0.1";
     let up!: () => void;
     const listening = new Promise<void>((r) => (up = r));
-    relay = wan.spawn("onprem", "relay", process.execPath, delayRelayArgv({ listen: { host, port: target }, target: { host: wan.cloud.address, port: sinkPort }, delayMs: via.delayMs }), { onStdout: (l) => l.startsWith("listening") && up() });
+    relay = wan.spawn(
+      "onprem",
+      "relay",
+      process.execPath,
+      delayRelayArgv({ listen: { host, port: target }, target: { host: wan.cloud.address, port: sinkPort }, delayMs: via.delayMs }),
+      { onStdout: (l) => l.startsWith("listening") && up() },
+    );
     await listening;
   }
   const sender = await lineOf(wan, "onprem", ["send", host, String(target), String(bytes)], "sent");
@@ -66,7 +77,13 @@ async function pingpong(wan: Wan, delayMs: number): Promise<number[]> {
   const relayPort = port++;
   let up!: () => void;
   const listening = new Promise<void>((r) => (up = r));
-  wan.spawn("onprem", "relay", process.execPath, delayRelayArgv({ listen: { host: "127.0.0.1", port: relayPort }, target: { host: wan.cloud.address, port: echoPort }, delayMs }), { onStdout: (l) => l.startsWith("listening") && up() });
+  wan.spawn(
+    "onprem",
+    "relay",
+    process.execPath,
+    delayRelayArgv({ listen: { host: "127.0.0.1", port: relayPort }, target: { host: wan.cloud.address, port: echoPort }, delayMs }),
+    { onStdout: (l) => l.startsWith("listening") && up() },
+  );
   await listening;
   const pp = await lineOf(wan, "onprem", ["pingpong", "127.0.0.1", String(relayPort), "50"], "rtts");
   return ((await pp.result).rtts as number[]).sort((a, b) => a - b);
@@ -87,14 +104,18 @@ async function main(): Promise<void> {
       const bytes = rate * MB * 0.6; // about 5 s
       const direct = await transfer(wan, bytes);
       const relayed = await transfer(wan, bytes, { delayMs: 10 });
-      console.log(`tbf ${rate} Mbit/s: direct ${mbit(direct)} (${((direct / rate) * 100).toFixed(1)} %), through the relay with 10 ms each way ${mbit(relayed)} (${((relayed / direct) * 100).toFixed(1)} % of direct)`);
+      console.log(
+        `tbf ${rate} Mbit/s: direct ${mbit(direct)} (${((direct / rate) * 100).toFixed(1)} %), through the relay with 10 ms each way ${mbit(relayed)} (${((relayed / direct) * 100).toFixed(1)} % of direct)`,
+      );
       figures[`tbf${rate}Direct`] = Number((direct / rate).toFixed(3));
       figures[`tbf${rate}Relay`] = Number((relayed / direct).toFixed(3));
     }
     await wan.setRate((200 * 1e6) / 8);
     const rtts = await pingpong(wan, 10);
     const median = rtts[Math.floor(rtts.length / 2)];
-    console.log(`round trip through the relay (10 ms each way, 200 Mbit/s): min ${rtts[0].toFixed(2)} ms, median ${median.toFixed(2)} ms, max ${rtts[rtts.length - 1].toFixed(2)} ms`);
+    console.log(
+      `round trip through the relay (10 ms each way, 200 Mbit/s): min ${rtts[0].toFixed(2)} ms, median ${median.toFixed(2)} ms, max ${rtts[rtts.length - 1].toFixed(2)} ms`,
+    );
     figures.rttMinMs = Number(rtts[0].toFixed(2));
     figures.rttMedianMs = Number(median.toFixed(2));
     figures.unlimitedDirectMbit = Math.round(unlimitedDirect);

@@ -86,11 +86,19 @@ async function main(): Promise<void> {
     const imageFile = path.join(work, "images", "realistic.raw");
     const t0 = performance.now();
     const image = await buildRealisticImage({ file: imageFile, sizeBytes: 512 * MiB, work: path.join(work, "images") });
-    console.log(`realistic image: ${(image.sizeBytes / MiB).toFixed(0)} MiB, ${(image.dataBytes / MiB).toFixed(0)} MiB data (${image.usr.files} files of /usr, ${(image.databaseBytes / MiB).toFixed(0)} MiB database pages, ${(image.randomBytes / MiB).toFixed(0)} MiB random), built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(
+      `realistic image: ${(image.sizeBytes / MiB).toFixed(0)} MiB, ${(image.dataBytes / MiB).toFixed(0)} MiB data (${image.usr.files} files of /usr, ${(image.databaseBytes / MiB).toFixed(0)} MiB database pages, ${(image.randomBytes / MiB).toFixed(0)} MiB random), built in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+    );
 
     const password = crypto.randomBytes(12).toString("base64url");
     const many = Array.from({ length: 16 }, (_, i) => `m-${String(i).padStart(2, "0")}`);
-    const estate = { vms: [{ name: "big-01", disks: [{ capacityMiB: 512 }] }, { name: "rnd-01", disks: [{ capacityMiB: 128 }] }, ...many.map((name) => ({ name, disks: [{ capacityMiB: 64 }] }))] };
+    const estate = {
+      vms: [
+        { name: "big-01", disks: [{ capacityMiB: 512 }] },
+        { name: "rnd-01", disks: [{ capacityMiB: 128 }] },
+        ...many.map((name) => ({ name, disks: [{ capacityMiB: 64 }] })),
+      ],
+    };
     const sim = await startLabVcenter(site, estate, work, password);
     const vc = await connectVSphere({ url: sim.url, user: LAB_USER, password, ca: sim.ca });
     const diskPath = async (vm: string): Promise<string> => {
@@ -124,7 +132,9 @@ async function main(): Promise<void> {
     // The delay relay in front of the agent, in the onprem namespace: the proxy reaches the agent through it.
     const relay = (side: "onprem" | "cloud", port: number, target: { host: string; port: number }): Promise<void> =>
       new Promise<void>((resolve) => {
-        site.spawn(side, `delay relay ${side}`, process.execPath, delayRelayArgv({ listen: { host: "127.0.0.1", port }, target, delayMs: DELAY_MS }), { onStdout: (l) => l.startsWith("listening") && resolve() });
+        site.spawn(side, `delay relay ${side}`, process.execPath, delayRelayArgv({ listen: { host: "127.0.0.1", port }, target, delayMs: DELAY_MS }), {
+          onStdout: (l) => l.startsWith("listening") && resolve(),
+        });
       });
     await relay("onprem", 7443, { host: wan.cloud.address, port: agentPort });
     const agentUrl = "https://127.0.0.1:7443";
@@ -175,10 +185,20 @@ async function main(): Promise<void> {
     const nbdcopyStart = performance.now();
     const times = await wan.exec("cloud", "bash", ["-c", `nbdcopy --target-is-zero nbd://127.0.0.1:10810 ${nbdTarget} && times`]);
     const nbdcopySeconds = (performance.now() - nbdcopyStart) / 1000;
-    const childTimes = times.trim().split("\n").pop()!.split(/\s+/).map((t) => { const m = /(\d+)m([\d.]+)s/.exec(t)!; return Number(m[1]) * 60 + Number(m[2]); });
+    const childTimes = times
+      .trim()
+      .split("\n")
+      .pop()!
+      .split(/\s+/)
+      .map((t) => {
+        const m = /(\d+)m([\d.]+)s/.exec(t)!;
+        return Number(m[1]) * 60 + Number(m[2]);
+      });
     const nbdcopyCpu = childTimes[0] + childTimes[1];
     const nbdkitCpu = cpuOf(pidOf(spawned.get("nbdkit")!));
-    console.log(`nbdcopy across the link: ${nbdcopySeconds.toFixed(1)} s (${((image.dataBytes / nbdcopySeconds / 1e6) * 8).toFixed(0)} Mbit/s of data); CPU: nbdcopy ${nbdcopyCpu.toFixed(2)} s, nbdkit ${nbdkitCpu.toFixed(2)} s`);
+    console.log(
+      `nbdcopy across the link: ${nbdcopySeconds.toFixed(1)} s (${((image.dataBytes / nbdcopySeconds / 1e6) * 8).toFixed(0)} Mbit/s of data); CPU: nbdcopy ${nbdcopyCpu.toFixed(2)} s, nbdkit ${nbdkitCpu.toFixed(2)} s`,
+    );
     fs.rmSync(nbdTarget, { force: true });
 
     // 2. rehost's initial round of the same image.
@@ -207,12 +227,14 @@ async function main(): Promise<void> {
     const pushSeconds = (await agentClient.get("big-01")).lastRound!.seconds;
     const cpuSum = cpu1.proxy - cpu0.proxy + (cpu1.agent - cpu0.agent);
     console.log(
-      `  split: ${(rehostSeconds - pushSeconds).toFixed(1)} s before the push (snapshot, CBT, ${(d.bytesRead / MiB).toFixed(0)} MiB read in all through nbdkit curl and hashed), ${pushSeconds.toFixed(1)} s pushing: ${((d.changedBytes / pushSeconds) / 1e6).toFixed(1)} MB/s of data, ${(((d.linkBytes / pushSeconds) * 8) / 1e6).toFixed(0)} Mbit/s of frames; proxy and agent used ${cpuSum.toFixed(1)} CPU s in ${rehostSeconds.toFixed(1)} s on 2 shared cores (load ${os.loadavg()[0].toFixed(1)}); the push alone would fill the link at ${((RATE * 0.956 * d.compression!.ratio) / 1e6).toFixed(0)} MB/s of data, so it is CPU-bound here`,
+      `  split: ${(rehostSeconds - pushSeconds).toFixed(1)} s before the push (snapshot, CBT, ${(d.bytesRead / MiB).toFixed(0)} MiB read in all through nbdkit curl and hashed), ${pushSeconds.toFixed(1)} s pushing: ${(d.changedBytes / pushSeconds / 1e6).toFixed(1)} MB/s of data, ${(((d.linkBytes / pushSeconds) * 8) / 1e6).toFixed(0)} Mbit/s of frames; proxy and agent used ${cpuSum.toFixed(1)} CPU s in ${rehostSeconds.toFixed(1)} s on 2 shared cores (load ${os.loadavg()[0].toFixed(1)}); the push alone would fill the link at ${((RATE * 0.956 * d.compression!.ratio) / 1e6).toFixed(0)} MB/s of data, so it is CPU-bound here`,
     );
     figures.beforePushSeconds = Number((rehostSeconds - pushSeconds).toFixed(2));
     figures.pushSeconds = Number(pushSeconds.toFixed(2));
     figures.vsNbdcopyPushOnly = Number((nbdcopySeconds / pushSeconds).toFixed(3));
-    console.log(`CPU per GiB of data: proxy ${((cpu1.proxy - cpu0.proxy) / dataGiB).toFixed(2)} s, agent ${((cpu1.agent - cpu0.agent) / dataGiB).toFixed(2)} s; nbdkit ${(nbdkitCpu / dataGiB).toFixed(2)} s, nbdcopy ${(nbdcopyCpu / dataGiB).toFixed(2)} s`);
+    console.log(
+      `CPU per GiB of data: proxy ${((cpu1.proxy - cpu0.proxy) / dataGiB).toFixed(2)} s, agent ${((cpu1.agent - cpu0.agent) / dataGiB).toFixed(2)} s; nbdkit ${(nbdkitCpu / dataGiB).toFixed(2)} s, nbdcopy ${(nbdcopyCpu / dataGiB).toFixed(2)} s`,
+    );
     out.vsNbdcopy = Number((nbdcopySeconds / rehostSeconds).toFixed(3));
     out.compression = Number((d.compression!.dataBytes / d.compression!.payloadBytes).toFixed(3));
     figures.nbdcopySeconds = Number(nbdcopySeconds.toFixed(2));
@@ -228,7 +250,9 @@ async function main(): Promise<void> {
     const rnd = await roundDone("rnd-01", 0);
     const rndFlow = await stopRnd();
     const rd = rnd.lastRound!.disks[0];
-    console.log(`random 128 MiB: ${((rndFlow.rate * 8) / 1e6).toFixed(1)} Mbit/s on the link while it flowed, ${((rndFlow.rate / tcp) * 100).toFixed(1)} % of TCP's rate; ${rd.compression!.rawFrames} frames raw, ${rd.compression!.zstdFrames} compressed`);
+    console.log(
+      `random 128 MiB: ${((rndFlow.rate * 8) / 1e6).toFixed(1)} Mbit/s on the link while it flowed, ${((rndFlow.rate / tcp) * 100).toFixed(1)} % of TCP's rate; ${rd.compression!.rawFrames} frames raw, ${rd.compression!.zstdFrames} compressed`,
+    );
     out.randomUtilization = Number((rndFlow.rate / tcp).toFixed(3));
 
     // 4. An incremental round: 32 blocks of 1 MiB copied from elsewhere in the image.
@@ -258,7 +282,9 @@ async function main(): Promise<void> {
     }
     fs.closeSync(diskFd);
     const vethBytes = linkAfter.onprem.txBytes - linkBefore.onprem.txBytes + (linkAfter.cloud.txBytes - linkBefore.cloud.txBytes);
-    console.log(`incremental round: ${(incDisk.changedBytes / MiB).toFixed(0)} MiB changed, compressed ${(compressedChanged / MiB).toFixed(2)} MiB; frames on the link ${(incDisk.linkBytes / MiB).toFixed(2)} MiB (${(incDisk.linkBytes / compressedChanged).toFixed(3)}×), the veth both ways ${(vethBytes / MiB).toFixed(2)} MiB (${(vethBytes / compressedChanged).toFixed(3)}×: TLS, TCP/IP, the round's API calls)`);
+    console.log(
+      `incremental round: ${(incDisk.changedBytes / MiB).toFixed(0)} MiB changed, compressed ${(compressedChanged / MiB).toFixed(2)} MiB; frames on the link ${(incDisk.linkBytes / MiB).toFixed(2)} MiB (${(incDisk.linkBytes / compressedChanged).toFixed(3)}×), the veth both ways ${(vethBytes / MiB).toFixed(2)} MiB (${(vethBytes / compressedChanged).toFixed(3)}×: TLS, TCP/IP, the round's API calls)`,
+    );
     out.incrementalOverhead = Number((incDisk.linkBytes / compressedChanged).toFixed(3));
     figures.incrementalVethOverhead = Number((vethBytes / compressedChanged).toFixed(3));
 
@@ -267,11 +293,20 @@ async function main(): Promise<void> {
     const t16 = performance.now();
     await Promise.all(many.map((vm) => proxy.registerDisk(vm, 2000, { agentUrl, jobId: vm, rpoSeconds: 0 })));
     let inFlight = 0;
-    const watch = setInterval(() => void agentClient.list().then((l) => (inFlight = Math.max(inFlight, l.jobs.filter((j) => j.active !== undefined && !j.active.queued).length)), () => undefined), 250);
+    const watch = setInterval(
+      () =>
+        void agentClient.list().then(
+          (l) => (inFlight = Math.max(inFlight, l.jobs.filter((j) => j.active !== undefined && !j.active.queued).length)),
+          () => undefined,
+        ),
+      250,
+    );
     await Promise.all(many.map((vm) => roundDone(vm, 0)));
     clearInterval(watch);
     const rss = { proxy: peakRssOf(proxyPid), agent: peakRssOf(agentPid) };
-    console.log(`16 disks of 64 MiB (16 VMs) in ${((performance.now() - t16) / 1000).toFixed(1)} s, at most ${inFlight} pushes in flight at once on the agent: peak RSS proxy ${rss.proxy.toFixed(0)} MiB, agent ${rss.agent.toFixed(0)} MiB (before: ${rssBefore.proxy.toFixed(0)}, ${rssBefore.agent.toFixed(0)})`);
+    console.log(
+      `16 disks of 64 MiB (16 VMs) in ${((performance.now() - t16) / 1000).toFixed(1)} s, at most ${inFlight} pushes in flight at once on the agent: peak RSS proxy ${rss.proxy.toFixed(0)} MiB, agent ${rss.agent.toFixed(0)} MiB (before: ${rssBefore.proxy.toFixed(0)}, ${rssBefore.agent.toFixed(0)})`,
+    );
     figures.peakRssProxyMiB = Math.round(rss.proxy);
     figures.peakRssAgentMiB = Math.round(rss.agent);
     figures.inFlight = inFlight;
@@ -293,7 +328,9 @@ async function main(): Promise<void> {
     const used = process.cpuUsage(cpuA);
     const codecCpu = (used.user + used.system) / 1e6;
     const diskRate = dataIn / codecCpu;
-    console.log(`the proxy's codec on one core (sha256 + zstd level 1 of the image's 4 MiB frames, reading included): ${(diskRate / 1e6).toFixed(0)} MB/s of disk data, ${(payloadOut / codecCpu / 1e6).toFixed(0)} MB/s on the link (${((payloadOut / codecCpu) * 8 / 1e9).toFixed(2)} Gbit/s); a 1 Gbit/s line is ${((payloadOut / codecCpu) / 125e6 * 100).toFixed(0)} % fed by one core`);
+    console.log(
+      `the proxy's codec on one core (sha256 + zstd level 1 of the image's 4 MiB frames, reading included): ${(diskRate / 1e6).toFixed(0)} MB/s of disk data, ${(payloadOut / codecCpu / 1e6).toFixed(0)} MB/s on the link (${(((payloadOut / codecCpu) * 8) / 1e9).toFixed(2)} Gbit/s); a 1 Gbit/s line is ${((payloadOut / codecCpu / 125e6) * 100).toFixed(0)} % fed by one core`,
+    );
     figures.codecDiskMBps = Math.round(diskRate / 1e6);
     figures.codecLinkMBps = Math.round(payloadOut / codecCpu / 1e6);
     fs.closeSync(imageFd);
@@ -326,7 +363,13 @@ async function tcpRate(wan: Wan, site: LabSite): Promise<number> {
   await ready;
   let up!: () => void;
   const relayUp = new Promise<void>((r) => (up = r));
-  site.spawn("onprem", "tcp relay", process.execPath, delayRelayArgv({ listen: { host: "127.0.0.1", port: 5302 }, target: { host: wan.cloud.address, port: 5301 }, delayMs: DELAY_MS }), { onStdout: (l) => l.startsWith("listening") && up() });
+  site.spawn(
+    "onprem",
+    "tcp relay",
+    process.execPath,
+    delayRelayArgv({ listen: { host: "127.0.0.1", port: 5302 }, target: { host: wan.cloud.address, port: 5301 }, delayMs: DELAY_MS }),
+    { onStdout: (l) => l.startsWith("listening") && up() },
+  );
   await relayUp;
   let done!: (s: number) => void;
   const sent = new Promise<number>((r) => (done = r));

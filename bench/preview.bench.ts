@@ -30,7 +30,10 @@ async function main(): Promise<void> {
       if (doc.config["rehost:role"] === "wave") doc.config["rehost:phase"] = "cutover";
       fs.writeFileSync(path.join(tmp, f), stringify(doc));
     }
-    const waves = fs.readdirSync(tmp).flatMap((f) => /^Pulumi\.(wave-\d+)\.yaml$/.exec(f)?.[1] ?? []).sort();
+    const waves = fs
+      .readdirSync(tmp)
+      .flatMap((f) => /^Pulumi\.(wave-\d+)\.yaml$/.exec(f)?.[1] ?? [])
+      .sort();
     const sizes: Array<{ stack: string; resources: number; vms: number }> = [];
     for (const stack of waves) {
       const r = await runOfflinePreview({ stack, stacksDir: tmp, projectDir: ROOT });
@@ -99,8 +102,12 @@ async function main(): Promise<void> {
     const warmMs = best(warm);
     const peerMs = best(peer);
     console.log(`largest wave: ${largest.stack} (${largest.vms} VMs), ${printed} resources printed`);
-    console.log(`rehost preview CLI, fresh process (incl. landing-zone preview): ${cliMs.toFixed(0)} ms wall, ${cliCpuMs} ms CPU (target ≤ ${TARGET_MS} ms wall: ${cliMs <= TARGET_MS ? "met" : "MISSED"})`);
-    console.log(`peer: a fresh process only loading @pulumi/pulumi and @pulumi/alicloud: ${importsMs.toFixed(0)} ms wall, ${importsCpuMs} ms CPU (CLI / peer CPU: ${(cliCpuMs / importsCpuMs).toFixed(2)}×)`);
+    console.log(
+      `rehost preview CLI, fresh process (incl. landing-zone preview): ${cliMs.toFixed(0)} ms wall, ${cliCpuMs} ms CPU (target ≤ ${TARGET_MS} ms wall: ${cliMs <= TARGET_MS ? "met" : "MISSED"})`,
+    );
+    console.log(
+      `peer: a fresh process only loading @pulumi/pulumi and @pulumi/alicloud: ${importsMs.toFixed(0)} ms wall, ${importsCpuMs} ms CPU (CLI / peer CPU: ${(cliCpuMs / importsCpuMs).toFixed(2)}×)`,
+    );
     console.log(`machine load while measuring: ${os.loadavg()[0]!.toFixed(1)} (1-min average) on ${os.cpus().length} cores`);
     console.log(`in-process preview, modules loaded (best of 3, incl. landing zone): ${warmMs.toFixed(0)} ms wall, ${best(warmCpu).toFixed(0)} ms CPU`);
     console.log(`peer: mock runtime registering the same ${recorded.length} resources flat (best of 3): ${peerMs.toFixed(0)} ms`);

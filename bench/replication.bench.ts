@@ -168,7 +168,8 @@ function lastJson<T>(t: Timed): T {
 function rowOf(label: string, runs: Runs, peer?: Runs): string {
   const best = fastest(runs);
   const spread = `  (median ${median(runs).toFixed(2)} s, ${runs.length} runs: ${runs.map((r) => r.seconds.toFixed(2)).join(" ")})`;
-  const ratio = peer === undefined ? "" : `  best ${(fastest(peer).seconds / best.seconds).toFixed(2)}×, median ${(median(peer) / median(runs)).toFixed(2)}× nbdcopy`;
+  const ratio =
+    peer === undefined ? "" : `  best ${(fastest(peer).seconds / best.seconds).toFixed(2)}×, median ${(median(peer) / median(runs)).toFixed(2)}× nbdcopy`;
   return `${row(label, best)}${ratio}${spread}`;
 }
 
@@ -179,7 +180,15 @@ let floorScript = "";
 /** Bundles `bench/NAME.ts` into `dir`; its packages resolve from the repository (NODE_PATH). */
 function bundle(dir: string, name: string): string {
   const out = path.join(dir, `${name}.js`);
-  execFileSync(path.join(REPO, "node_modules", ".bin", "esbuild"), [path.join(__dirname, `${name}.ts`), "--bundle", "--platform=node", "--format=cjs", "--packages=external", `--outfile=${out}`, "--log-level=warning"]);
+  execFileSync(path.join(REPO, "node_modules", ".bin", "esbuild"), [
+    path.join(__dirname, `${name}.ts`),
+    "--bundle",
+    "--platform=node",
+    "--format=cjs",
+    "--packages=external",
+    `--outfile=${out}`,
+    "--log-level=warning",
+  ]);
   process.env.NODE_PATH = path.join(REPO, "node_modules");
   return out;
 }
@@ -242,7 +251,10 @@ async function interleaved(n: number, contenders: readonly Contender[]): Promise
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-replication-"));
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(" ");
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
   console.log(`image ${size / GiB} GiB in ${dir}; ${os.cpus().length} cores; load average at start ${load}`);
   const results: string[] = [];
   const checks: Array<[string, boolean]> = [];
@@ -251,7 +263,9 @@ async function main(): Promise<void> {
     floorScript = bundle(dir, "replication-floor");
     const image = path.join(dir, "source.img");
     const layout = generateImage(image, size);
-    console.log(`source: ${(layout.dataBytes / GiB).toFixed(2)} GiB random data, ${(layout.zeroBytes / GiB).toFixed(2)} GiB written zeroes, ${(layout.holeBytes / GiB).toFixed(2)} GiB holes`);
+    console.log(
+      `source: ${(layout.dataBytes / GiB).toFixed(2)} GiB random data, ${(layout.zeroBytes / GiB).toFixed(2)} GiB written zeroes, ${(layout.holeBytes / GiB).toFixed(2)} GiB holes`,
+    );
 
     const sourceSocket = startNbdkit(dir, "source", ["-r", "file", image]);
     const source = `nbd+unix:///?socket=${sourceSocket}`;
@@ -270,10 +284,15 @@ async function main(): Promise<void> {
       return reader.seconds >= writer.seconds ? reader : writer;
     };
     /** The largest ratio against the peer that a copier as fast as the floor could reach. */
-    const ceiling = (peer: Runs, floors: Runs): string => `${(fastest(peer).seconds / fastest(floors).seconds).toFixed(2)}× best, ${(median(peer) / median(floors)).toFixed(2)}× median`;
+    const ceiling = (peer: Runs, floors: Runs): string =>
+      `${(fastest(peer).seconds / fastest(floors).seconds).toFixed(2)}× best, ${(median(peer) / median(floors)).toFixed(2)}× median`;
 
     // nbd → file, with the disk's floor for the data bytes in the same rounds
-    const convert = await best(1, () => freshTarget(targetFile), () => timed("qemu-img", ["convert", "-n", "-t", "writeback", "-f", "raw", "-O", "raw", source, targetFile]));
+    const convert = await best(
+      1,
+      () => freshTarget(targetFile),
+      () => timed("qemu-img", ["convert", "-n", "-t", "writeback", "-f", "raw", "-O", "raw", source, targetFile]),
+    );
     const [copyFile, oursFile, directFloor, bufferedFloor, fileSplit] = await interleaved(runs, [
       [() => freshTarget(targetFile), () => timed("nbdcopy", ["--flush", source, targetFile])],
       [() => noTarget(targetFile), () => ours(source, targetFile)],
@@ -391,7 +410,12 @@ async function main(): Promise<void> {
   }
   console.log(results.join("\n"));
   for (const [name, ok] of checks) console.log(`${ok ? "PASS" : "FAIL"} ${name}`);
-  console.log(`load average at end ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(
+    `load average at end ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
 }
 
 main().catch((err: unknown) => {

@@ -14,13 +14,183 @@ import { type CellValue, type SheetSpec, workbookParts, zipParts } from "../test
 
 const VMS = 10_000;
 
-const INFO = ["VM", "Powerstate", "Template", "SRM Placeholder", "Config status", "DNS Name", "Connection state", "Guest state", "Heartbeat", "Consolidation Needed", "PowerOn", "Suspended To Memory", "Suspend time", "Suspend Interval", "Creation date", "Change Version", "CPUs", "Overall Cpu Readiness", "Memory", "Active Memory", "NICs", "Disks", "Total disk capacity MiB", "Fixed Passthru HotPlug", "min Required EVC Mode Key", "Latency Sensitivity", "Op Notification Timeout", "EnableUUID", "CBT", "Primary IP Address", "Network #1", "Network #2", "Network #3", "Network #4", "Network #5", "Network #6", "Network #7", "Network #8", "Num Monitors", "Video Ram KiB", "Resource pool", "Folder ID", "Folder", "vApp", "DAS protection", "FT State", "FT Role", "FT Latency", "FT Bandwidth", "FT Sec. Latency", "Vm Failover In Progress", "Provisioned MiB", "In Use MiB", "Unshared MiB", "HA Restart Priority", "HA Isolation Response", "HA VM Monitoring", "Cluster rule(s)", "Cluster rule name(s)", "Boot Required", "Boot delay", "Boot retry delay", "Boot retry enabled", "Boot BIOS setup", "Reboot PowerOff", "EFI Secure boot", "Firmware", "HW version", "HW upgrade status", "HW upgrade policy", "HW target", "Path", "Log directory", "Snapshot directory", "Suspend directory", "Annotation", "Backup status", "ClusterInvariantVMMId", "Last backup", "Datacenter", "Cluster", "Host", "OS according to the configuration file", "OS according to the VMware Tools", "Customization Info", "Guest Detailed Data", "VM ID", "SMBIOS UUID", "VM UUID", "VI SDK Server type", "VI SDK API Version", "VI SDK Server", "VI SDK UUID"];
-const DISK = ["VM", "Powerstate", "Template", "SRM Placeholder", "Disk", "Disk Key", "Disk UUID", "Disk Path", "Capacity MiB", "Raw", "Disk Mode", "Sharing mode", "Thin", "Eagerly Scrub", "Split", "Write Through", "Level", "Shares", "Reservation", "Limit", "Controller", "Label", "SCSI Unit #", "Unit #", "Shared Bus", "Path", "Raw LUN ID", "Raw Comp. Mode", "Internal Sort Column", "Annotation", "Backup status", "ClusterInvariantVMMId", "Last backup", "Datacenter", "Cluster", "Host", "Folder", "OS according to the configuration file", "OS according to the VMware Tools", "VM ID", "VM UUID", "VI SDK Server", "VI SDK UUID"];
-const NETWORK = ["VM", "Powerstate", "Template", "SRM Placeholder", "NIC label", "Adapter", "Network", "Switch", "Connected", "Starts Connected", "Mac Address", "Type", "IPv4 Address", "IPv6 Address", "Direct Path IO", "Internal Sort Column", "Annotation", "Backup status", "ClusterInvariantVMMId", "Last backup", "Datacenter", "Cluster", "Host", "Folder", "OS according to the configuration file", "OS according to the VMware Tools", "VM ID", "VM UUID", "VI SDK Server", "VI SDK UUID"];
+const INFO = [
+  "VM",
+  "Powerstate",
+  "Template",
+  "SRM Placeholder",
+  "Config status",
+  "DNS Name",
+  "Connection state",
+  "Guest state",
+  "Heartbeat",
+  "Consolidation Needed",
+  "PowerOn",
+  "Suspended To Memory",
+  "Suspend time",
+  "Suspend Interval",
+  "Creation date",
+  "Change Version",
+  "CPUs",
+  "Overall Cpu Readiness",
+  "Memory",
+  "Active Memory",
+  "NICs",
+  "Disks",
+  "Total disk capacity MiB",
+  "Fixed Passthru HotPlug",
+  "min Required EVC Mode Key",
+  "Latency Sensitivity",
+  "Op Notification Timeout",
+  "EnableUUID",
+  "CBT",
+  "Primary IP Address",
+  "Network #1",
+  "Network #2",
+  "Network #3",
+  "Network #4",
+  "Network #5",
+  "Network #6",
+  "Network #7",
+  "Network #8",
+  "Num Monitors",
+  "Video Ram KiB",
+  "Resource pool",
+  "Folder ID",
+  "Folder",
+  "vApp",
+  "DAS protection",
+  "FT State",
+  "FT Role",
+  "FT Latency",
+  "FT Bandwidth",
+  "FT Sec. Latency",
+  "Vm Failover In Progress",
+  "Provisioned MiB",
+  "In Use MiB",
+  "Unshared MiB",
+  "HA Restart Priority",
+  "HA Isolation Response",
+  "HA VM Monitoring",
+  "Cluster rule(s)",
+  "Cluster rule name(s)",
+  "Boot Required",
+  "Boot delay",
+  "Boot retry delay",
+  "Boot retry enabled",
+  "Boot BIOS setup",
+  "Reboot PowerOff",
+  "EFI Secure boot",
+  "Firmware",
+  "HW version",
+  "HW upgrade status",
+  "HW upgrade policy",
+  "HW target",
+  "Path",
+  "Log directory",
+  "Snapshot directory",
+  "Suspend directory",
+  "Annotation",
+  "Backup status",
+  "ClusterInvariantVMMId",
+  "Last backup",
+  "Datacenter",
+  "Cluster",
+  "Host",
+  "OS according to the configuration file",
+  "OS according to the VMware Tools",
+  "Customization Info",
+  "Guest Detailed Data",
+  "VM ID",
+  "SMBIOS UUID",
+  "VM UUID",
+  "VI SDK Server type",
+  "VI SDK API Version",
+  "VI SDK Server",
+  "VI SDK UUID",
+];
+const DISK = [
+  "VM",
+  "Powerstate",
+  "Template",
+  "SRM Placeholder",
+  "Disk",
+  "Disk Key",
+  "Disk UUID",
+  "Disk Path",
+  "Capacity MiB",
+  "Raw",
+  "Disk Mode",
+  "Sharing mode",
+  "Thin",
+  "Eagerly Scrub",
+  "Split",
+  "Write Through",
+  "Level",
+  "Shares",
+  "Reservation",
+  "Limit",
+  "Controller",
+  "Label",
+  "SCSI Unit #",
+  "Unit #",
+  "Shared Bus",
+  "Path",
+  "Raw LUN ID",
+  "Raw Comp. Mode",
+  "Internal Sort Column",
+  "Annotation",
+  "Backup status",
+  "ClusterInvariantVMMId",
+  "Last backup",
+  "Datacenter",
+  "Cluster",
+  "Host",
+  "Folder",
+  "OS according to the configuration file",
+  "OS according to the VMware Tools",
+  "VM ID",
+  "VM UUID",
+  "VI SDK Server",
+  "VI SDK UUID",
+];
+const NETWORK = [
+  "VM",
+  "Powerstate",
+  "Template",
+  "SRM Placeholder",
+  "NIC label",
+  "Adapter",
+  "Network",
+  "Switch",
+  "Connected",
+  "Starts Connected",
+  "Mac Address",
+  "Type",
+  "IPv4 Address",
+  "IPv6 Address",
+  "Direct Path IO",
+  "Internal Sort Column",
+  "Annotation",
+  "Backup status",
+  "ClusterInvariantVMMId",
+  "Last backup",
+  "Datacenter",
+  "Cluster",
+  "Host",
+  "Folder",
+  "OS according to the configuration file",
+  "OS according to the VMware Tools",
+  "VM ID",
+  "VM UUID",
+  "VI SDK Server",
+  "VI SDK UUID",
+];
 
 const name = (i: number) => `vm-${String(i).padStart(5, "0")}`;
 const uuid = (i: number) => `4200${i.toString(16).padStart(4, "0")}-0000-4000-8000-${i.toString(16).padStart(12, "0")}`;
-const mac = (i: number, n: number) => `00:50:56:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}:${n.toString(16).padStart(2, "0")}`;
+const mac = (i: number, n: number) =>
+  `00:50:56:${((i >> 8) & 0xff).toString(16).padStart(2, "0")}:${(i & 0xff).toString(16).padStart(2, "0")}:${n.toString(16).padStart(2, "0")}`;
 const nicCount = (i: number) => (i % 5 === 0 ? 2 : 1);
 const ip = (i: number, n: number) => `10.${n === 0 ? 100 + (i % 40) : 200}.${Math.floor(i / 250) % 256}.${1 + (i % 250)}`;
 const OS = "Red Hat Enterprise Linux 7 (64-bit)";
@@ -38,19 +208,81 @@ function sheets(): SheetSpec[] {
   const memory: CellValue[][] = [["VM", "Powerstate", "Size MiB", "Shares", "Reservation", "Limit", "VM UUID"]];
   const partition: CellValue[][] = [["VM", "Powerstate", "Disk Key", "Disk", "Capacity MiB", "Consumed MiB", "Free MiB", "Free %", "VM UUID"]];
   for (let i = 0; i < VMS; i++) {
-    const common = { VM: name(i), Powerstate: "poweredOn", Template: false, Datacenter: "DC1", Cluster: `C${i % 8}`, Host: `esx${i % 64}.example.local`, Folder: `Prod/App${i % 20}`, "OS according to the configuration file": OS, "VM UUID": uuid(i), Annotation: i % 10 === 0 ? `owner team-${i % 13}` : null };
-    info.push(row(INFO, { ...common, CPUs: 2 + (i % 4) * 2, Memory: 4096 * (1 + (i % 4)), "Provisioned MiB": 290816, "In Use MiB": 120000 + (i % 1000), Firmware: "bios", "Resource pool": "Resources", "Backup status": "ok", "Primary IP Address": ip(i, 0), "Network #1": `pg-${i % 40}` }, i));
+    const common = {
+      VM: name(i),
+      Powerstate: "poweredOn",
+      Template: false,
+      Datacenter: "DC1",
+      Cluster: `C${i % 8}`,
+      Host: `esx${i % 64}.example.local`,
+      Folder: `Prod/App${i % 20}`,
+      "OS according to the configuration file": OS,
+      "VM UUID": uuid(i),
+      Annotation: i % 10 === 0 ? `owner team-${i % 13}` : null,
+    };
+    info.push(
+      row(
+        INFO,
+        {
+          ...common,
+          CPUs: 2 + (i % 4) * 2,
+          Memory: 4096 * (1 + (i % 4)),
+          "Provisioned MiB": 290816,
+          "In Use MiB": 120000 + (i % 1000),
+          Firmware: "bios",
+          "Resource pool": "Resources",
+          "Backup status": "ok",
+          "Primary IP Address": ip(i, 0),
+          "Network #1": `pg-${i % 40}`,
+        },
+        i,
+      ),
+    );
     for (let n = 0; n < 3; n++) {
-      disk.push(row(DISK, { ...common, Disk: `Hard disk ${n + 1}`, "Disk Key": 2000 + n, "Capacity MiB": n === 0 ? 81920 : 102400, Thin: true, Raw: false, "Disk Mode": "persistent", Controller: "SCSI controller 0", "Disk Path": `[ds${i % 16}] ${name(i)}/${name(i)}${n === 0 ? "" : `_${n}`}.vmdk`, Path: `[ds${i % 16}] ${name(i)}/${name(i)}.vmx` }, i));
+      disk.push(
+        row(
+          DISK,
+          {
+            ...common,
+            Disk: `Hard disk ${n + 1}`,
+            "Disk Key": 2000 + n,
+            "Capacity MiB": n === 0 ? 81920 : 102400,
+            Thin: true,
+            Raw: false,
+            "Disk Mode": "persistent",
+            Controller: "SCSI controller 0",
+            "Disk Path": `[ds${i % 16}] ${name(i)}/${name(i)}${n === 0 ? "" : `_${n}`}.vmdk`,
+            Path: `[ds${i % 16}] ${name(i)}/${name(i)}.vmx`,
+          },
+          i,
+        ),
+      );
       partition.push([name(i), "poweredOn", 2000 + n, `/dev/sda${n + 1}`, 80000, 40000, 40000, 50, uuid(i)]);
     }
     for (let n = 0; n < nicCount(i); n++) {
-      network.push(row(NETWORK, { ...common, "NIC label": `Network adapter ${n + 1}`, Adapter: "vmxnet3", Network: `pg-${n === 0 ? i % 40 : 40 + ((i % 40) % 4)}`, "Mac Address": mac(i, n), "IPv4 Address": ip(i, n), "IPv6 Address": `fe80::250:56ff:fe00:${(i % 65536).toString(16)}` }, i));
+      network.push(
+        row(
+          NETWORK,
+          {
+            ...common,
+            "NIC label": `Network adapter ${n + 1}`,
+            Adapter: "vmxnet3",
+            Network: `pg-${n === 0 ? i % 40 : 40 + ((i % 40) % 4)}`,
+            "Mac Address": mac(i, n),
+            "IPv4 Address": ip(i, n),
+            "IPv6 Address": `fe80::250:56ff:fe00:${(i % 65536).toString(16)}`,
+          },
+          i,
+        ),
+      );
     }
     cpu.push([name(i), "poweredOn", 4, 2, 2, "normal", 0, -1, uuid(i)]);
     memory.push([name(i), "poweredOn", 8192, "normal", 0, -1, uuid(i)]);
   }
-  const host: CellValue[][] = [["Host", "Datacenter", "Cluster", "# CPU", "# Memory"], ...Array.from({ length: 64 }, (_, h) => [`esx${h}.example.local`, "DC1", `C${h % 8}`, 2, 524288] as CellValue[])];
+  const host: CellValue[][] = [
+    ["Host", "Datacenter", "Cluster", "# CPU", "# Memory"],
+    ...Array.from({ length: 64 }, (_, h) => [`esx${h}.example.local`, "DC1", `C${h % 8}`, 2, 524288] as CellValue[]),
+  ];
   return [
     { name: "vInfo", rows: info },
     { name: "vCPU", rows: cpu },
@@ -101,7 +333,10 @@ async function main(): Promise<void> {
     fs.mkdirSync(csvDir);
     writeCsv(spec, csvDir);
     const networks = path.join(dir, "networks.json");
-    fs.writeFileSync(networks, JSON.stringify({ networks: Array.from({ length: 44 }, (_, p) => ({ portgroup: `pg-${p}`, cidr: p < 40 ? `10.${100 + p}.0.0/16` : "10.200.0.0/16" })) }));
+    fs.writeFileSync(
+      networks,
+      JSON.stringify({ networks: Array.from({ length: 44 }, (_, p) => ({ portgroup: `pg-${p}`, cidr: p < 40 ? `10.${100 + p}.0.0/16` : "10.200.0.0/16" })) }),
+    );
     const xmlBytes = Object.values(parts).reduce((n, t) => n + Buffer.byteLength(t), 0);
 
     const loaded = await loadInventory(workbook, { networks });
@@ -118,9 +353,15 @@ async function main(): Promise<void> {
     });
     const nics = loaded.vms.reduce((n, v) => n + v.nics.length, 0);
     const os_ = os.loadavg()[0]!.toFixed(1);
-    process.stdout.write(`workbook: ${VMS} VMs, ${3 * VMS} disks, ${nics} NICs; ${spec.length} tabs, ${(fs.statSync(workbook).size / 2 ** 20).toFixed(1)} MiB zipped, ${(xmlBytes / 2 ** 20).toFixed(0)} MiB of XML; wall min / median and CPU median of ${runs}; load average ${os_} on ${os.cpus().length} cores\n`);
-    process.stdout.write(`loadInventory(.xlsx)      ${xlsx.min.toFixed(0)} / ${xlsx.median.toFixed(0)} ms wall, ${xlsx.cpu.toFixed(0)} ms CPU   target ≤ 3000 ms: ${xlsx.median <= 3000 ? "met" : "MISSED"}\n`);
-    process.stdout.write(`loadInventory(CSV dir)    ${csv.min.toFixed(0)} / ${csv.median.toFixed(0)} ms wall, ${csv.cpu.toFixed(0)} ms CPU   workbook ${(xlsx.median / csv.median).toFixed(2)}× the CSV form\n`);
+    process.stdout.write(
+      `workbook: ${VMS} VMs, ${3 * VMS} disks, ${nics} NICs; ${spec.length} tabs, ${(fs.statSync(workbook).size / 2 ** 20).toFixed(1)} MiB zipped, ${(xmlBytes / 2 ** 20).toFixed(0)} MiB of XML; wall min / median and CPU median of ${runs}; load average ${os_} on ${os.cpus().length} cores\n`,
+    );
+    process.stdout.write(
+      `loadInventory(.xlsx)      ${xlsx.min.toFixed(0)} / ${xlsx.median.toFixed(0)} ms wall, ${xlsx.cpu.toFixed(0)} ms CPU   target ≤ 3000 ms: ${xlsx.median <= 3000 ? "met" : "MISSED"}\n`,
+    );
+    process.stdout.write(
+      `loadInventory(CSV dir)    ${csv.min.toFixed(0)} / ${csv.median.toFixed(0)} ms wall, ${csv.cpu.toFixed(0)} ms CPU   workbook ${(xlsx.median / csv.median).toFixed(2)}× the CSV form\n`,
+    );
     process.stdout.write(`inflate every part alone  ${inflate.min.toFixed(0)} / ${inflate.median.toFixed(0)} ms wall\n`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -31,7 +31,21 @@ for (let run = 0; run < RUNS; run++) for (const [name, args] of Object.entries(c
 const base = median(times["node -e 0"]);
 console.log(`${"command".padEnd(22)} ${"median s".padStart(9)} ${"best s".padStart(8)} ${"over node s".padStart(12)}`);
 for (const [name, xs] of Object.entries(times)) {
-  console.log(`${name.padEnd(22)} ${median(xs).toFixed(3).padStart(9)} ${Math.min(...xs).toFixed(3).padStart(8)} ${(median(xs) - base).toFixed(3).padStart(12)}`);
+  console.log(
+    `${name.padEnd(22)} ${median(xs).toFixed(3).padStart(9)} ${Math.min(...xs)
+      .toFixed(3)
+      .padStart(8)} ${(median(xs) - base).toFixed(3).padStart(12)}`,
+  );
 }
 const over = median(times["rehost --version"]) - base;
-console.log(JSON.stringify({ bench: "startup", runs: RUNS, nodeSeconds: base, versionSeconds: median(times["rehost --version"]), overNodeSeconds: over, target: 0.15, met: over <= 0.15 }));
+console.log(
+  JSON.stringify({
+    bench: "startup",
+    runs: RUNS,
+    nodeSeconds: base,
+    versionSeconds: median(times["rehost --version"]),
+    overNodeSeconds: over,
+    target: 0.15,
+    met: over <= 0.15,
+  }),
+);

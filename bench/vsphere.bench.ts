@@ -53,7 +53,10 @@ async function main(): Promise<void> {
       const result = await vc.estate();
       ours.push(Number(process.hrtime.bigint() - t0) / 1e6);
       if (result.inventory.vms.length !== VMS) throw new Error(`estate() listed ${result.inventory.vms.length} VMs, not ${VMS}`);
-      const out = execFileSync(binary, ["retrieve", "-url", sim.url, "-ca", sim.ca, "-user", USER, "-runs", "1"], { env: { ...process.env, VCSIM_PASSWORD: PASSWORD }, encoding: "utf8" });
+      const out = execFileSync(binary, ["retrieve", "-url", sim.url, "-ca", sim.ca, "-user", USER, "-runs", "1"], {
+        env: { ...process.env, VCSIM_PASSWORD: PASSWORD },
+        encoding: "utf8",
+      });
       const parsed = JSON.parse(out) as { objects: number; ms: number[] };
       peerObjects = parsed.objects;
       peer.push(...parsed.ms);

@@ -53,8 +53,17 @@ try {
     check("nbdcopy");
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1];
-  for (const [who, xs] of Object.entries(runs)) console.log(`${who.padEnd(8)} median ${median(xs).toFixed(2)} s  runs ${xs.map((x) => x.toFixed(2)).join(" ")}`);
-  console.log(JSON.stringify({ bench: "zeroes", sizeGiB: SIZE / GiB, rehostSeconds: median(runs.rehost), nbdcopySeconds: median(runs.nbdcopy), ratio: median(runs.nbdcopy) / median(runs.rehost) }));
+  for (const [who, xs] of Object.entries(runs))
+    console.log(`${who.padEnd(8)} median ${median(xs).toFixed(2)} s  runs ${xs.map((x) => x.toFixed(2)).join(" ")}`);
+  console.log(
+    JSON.stringify({
+      bench: "zeroes",
+      sizeGiB: SIZE / GiB,
+      rehostSeconds: median(runs.rehost),
+      nbdcopySeconds: median(runs.nbdcopy),
+      ratio: median(runs.nbdcopy) / median(runs.rehost),
+    }),
+  );
 } finally {
   const pid = fs.existsSync(pidFile) ? Number(fs.readFileSync(pidFile, "utf8")) : undefined;
   if (pid !== undefined) process.kill(pid, "SIGTERM");

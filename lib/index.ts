@@ -53,7 +53,16 @@ export {
   type DigestResult,
   type VerifyResult,
 } from "./replication";
-export { startAgent, AgentClient, AgentRequestError, type AgentOptions, type AgentClientOptions, type RunningAgent, type JobStatus, type RegisterRequest } from "./agent";
+export {
+  startAgent,
+  AgentClient,
+  AgentRequestError,
+  type AgentOptions,
+  type AgentClientOptions,
+  type RunningAgent,
+  type JobStatus,
+  type RegisterRequest,
+} from "./agent";
 export { connectVSphere, type ConnectOptions, type VSphereClient, type Estate } from "./vsphere";
 export { runOfflinePreview, type PreviewOptions, type PreviewResult } from "./preview";
 export { InputError, type Problem } from "./problems";

@@ -204,7 +204,14 @@ function boundText(issue: Issue, side: "min" | "max"): string {
     case "string":
       return side === "min" ? `at least ${bound} character(s)` : `at most ${bound} character(s)`;
     default:
-      if (side === "min") return inclusive ? (bound === 0 || bound === 0n ? "zero or more" : `${bound} or more`) : bound === 0 || bound === 0n ? "a positive number" : `more than ${bound}`;
+      if (side === "min")
+        return inclusive
+          ? bound === 0 || bound === 0n
+            ? "zero or more"
+            : `${bound} or more`
+          : bound === 0 || bound === 0n
+            ? "a positive number"
+            : `more than ${bound}`;
       return inclusive ? `${bound} or less` : `less than ${bound}`;
   }
 }

@@ -53,7 +53,10 @@ export function gatewayDiskLimit(): StackValidationPolicy {
         const disks = inline + attached;
         const problems = validateGatewayDisks({ gateway: gateway.name, disks, bytes: 0, maxBytes: Number.POSITIVE_INFINITY, maxDisks });
         for (const p of problems) {
-          report(`The sync gateway ${label(gateway)} carries ${disks} data disks, ${p.expected ?? `at most ${maxDisks}`} allowed; spread the disks over more gateways (settings.gateway.maxDisks).`, gateway.urn);
+          report(
+            `The sync gateway ${label(gateway)} carries ${disks} data disks, ${p.expected ?? `at most ${maxDisks}`} allowed; spread the disks over more gateways (settings.gateway.maxDisks).`,
+            gateway.urn,
+          );
         }
       }
     },

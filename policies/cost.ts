@@ -37,7 +37,10 @@ export function gatewayInstanceTypes(): StackValidationPolicy {
       for (const gateway of fromStack(args.resources).filter(isSyncGateway)) {
         const type = String(gateway.props["instanceType"] ?? "");
         if (!allowedTypes.includes(type)) {
-          report(`The sync gateway ${label(gateway)} uses ${type || "no instance type"}, which is not in the allowed list (${allowedTypes.join(", ")}); choose an allowed type or extend allowedTypes in the pack's config.`, gateway.urn);
+          report(
+            `The sync gateway ${label(gateway)} uses ${type || "no instance type"}, which is not in the allowed list (${allowedTypes.join(", ")}); choose an allowed type or extend allowedTypes in the pack's config.`,
+            gateway.urn,
+          );
         }
       }
     },

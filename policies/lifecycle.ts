@@ -39,7 +39,8 @@ export function requiredTags(): StackValidationPolicy {
         if (!TAGGABLE.has(r.type) || !isMigratedResource(r)) continue;
         const present = tagsOf(r);
         const missing = tags.filter((key) => typeof present[key] !== "string" || present[key] === "");
-        if (missing.length > 0) report(`${label(r)} lacks the tag${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; tag it with its wave, source VM and phase.`, r.urn);
+        if (missing.length > 0)
+          report(`${label(r)} lacks the tag${missing.length > 1 ? "s" : ""} ${missing.join(", ")}; tag it with its wave, source VM and phase.`, r.urn);
       }
     },
   };
@@ -80,7 +81,10 @@ export function cutoverInChangeWindow(): StackValidationPolicy {
         if (Number.isNaN(start) || Number.isNaN(end)) {
           report(`${label(r)} has a change window that is not ISO 8601 (${window.start} to ${window.end}); correct the waves file.`, r.urn);
         } else if (now < start || now > end) {
-          report(`${label(r)} would cut over at ${new Date(now).toISOString()}, outside the wave's change window ${window.start} to ${window.end}; run it inside the window or move the window.`, r.urn);
+          report(
+            `${label(r)} would cut over at ${new Date(now).toISOString()}, outside the wave's change window ${window.start} to ${window.end}; run it inside the window or move the window.`,
+            r.urn,
+          );
         }
       }
     },
@@ -102,7 +106,8 @@ function budgetOf(r: Resource): { budget?: number; end?: number; endText?: strin
   const parsed = budget === undefined ? undefined : DurationSchema.safeParse(budget);
   if (parsed !== undefined && !parsed.success) return { invalid: `a downtimeBudget of ${JSON.stringify(budget)}, which is not a duration such as 15m` };
   const endAt = typeof end === "string" ? Date.parse(end) : undefined;
-  if (end !== undefined && (endAt === undefined || Number.isNaN(endAt))) return { invalid: `a changeWindowEnd of ${JSON.stringify(end)}, which is not ISO 8601` };
+  if (end !== undefined && (endAt === undefined || Number.isNaN(endAt)))
+    return { invalid: `a changeWindowEnd of ${JSON.stringify(end)}, which is not ISO 8601` };
   return { ...(parsed?.success ? { budget: parsed.data } : {}), ...(endAt !== undefined ? { end: endAt, endText: end as string } : {}) };
 }
 
@@ -117,7 +122,9 @@ export function cutoverWithinDowntimeBudget(): StackValidationPolicy {
     name: "cutover-within-downtime-budget",
     description: "A cutover with a downtime budget or change window end is declared only when its VM's predicted downtime fits what is left.",
     enforcementLevel: "mandatory",
-    configSchema: { properties: { now: { type: "string", default: "" }, predictions: { type: "object", additionalProperties: { type: "number" }, default: {} } } },
+    configSchema: {
+      properties: { now: { type: "string", default: "" }, predictions: { type: "object", additionalProperties: { type: "number" }, default: {} } },
+    },
     validateStack: (args, report) => {
       const config = args.getConfig<DowntimeBudgetConfig>();
       const now = config.now ? Date.parse(config.now) : Date.now();
@@ -133,8 +140,14 @@ export function cutoverWithinDowntimeBudget(): StackValidationPolicy {
         if (typeof predicted !== "number") continue;
         const verdict = checkBudget(predicted, { downtimeBudgetSeconds: limits.budget, changeWindowEnd: limits.end, now });
         if (verdict !== undefined && !verdict.fits) {
-          const left = verdict.boundBy === "budget" ? `its downtime budget of ${limits.budget} s` : `the ${verdict.secondsLeft.toFixed(0)} s left until the change window ends at ${limits.endText}`;
-          report(`${label(r)} would take VM ${vm} down for a predicted ${predicted.toFixed(1)} s, more than ${left}; let replication catch up, widen the window or the budget, or set ignoreDowntimeBudget: true.`, r.urn);
+          const left =
+            verdict.boundBy === "budget"
+              ? `its downtime budget of ${limits.budget} s`
+              : `the ${verdict.secondsLeft.toFixed(0)} s left until the change window ends at ${limits.endText}`;
+          report(
+            `${label(r)} would take VM ${vm} down for a predicted ${predicted.toFixed(1)} s, more than ${left}; let replication catch up, widen the window or the budget, or set ignoreDowntimeBudget: true.`,
+            r.urn,
+          );
         }
       }
     },
@@ -154,7 +167,10 @@ export function cutoverDowntimePredicted(): StackValidationPolicy {
         if (budgetOf(r) === undefined || r.props["ignoreDowntimeBudget"] === true) continue;
         const vm = String(r.props["vm"] ?? "");
         if (typeof config.predictions?.[vm] !== "number") {
-          report(`${label(r)} has a downtime budget but no prediction for VM ${vm} is known at preview; pass rehost status --policy-config as the policy pack config (the provider still checks before the shutdown).`, r.urn);
+          report(
+            `${label(r)} has a downtime budget but no prediction for VM ${vm} is known at preview; pass rehost status --policy-config as the policy pack config (the provider still checks before the shutdown).`,
+            r.urn,
+          );
         }
       }
     },

@@ -7,8 +7,20 @@ import type { ReportViolation, ResourceValidationPolicy, StackValidationPolicy }
 import { cidrContains, cidrsOverlap, isAlibabaReserved, isIpv4, parseCidr, usableRange } from "../lib/net";
 import { ADMIN_PORTS, portRangeCovers } from "../lib/components/rules";
 import { DEFAULT_AGENT_PORT } from "../lib/components/tokens";
-import { TAGS, TYPES, fromArgs, fromStack, isMigratedInstance, isRehearsalVpc, knownId, label, referenced, tagsOf, type Resource, TAG_ROLES } from "./resources";
-
+import {
+  TAGS,
+  TYPES,
+  fromArgs,
+  fromStack,
+  isMigratedInstance,
+  isRehearsalVpc,
+  knownId,
+  label,
+  referenced,
+  tagsOf,
+  type Resource,
+  TAG_ROLES,
+} from "./resources";
 
 /** The addresses a migrated host pins: the instance's primary and secondary IPs, an ENI's addresses. */
 function pinnedAddresses(r: Resource): Array<{ field: string; ip: string }> {
@@ -57,7 +69,10 @@ export function pinnedIpMatchesSource(): StackValidationPolicy {
           if (!isIpv4(ip)) {
             report(`${label(r)} pins ${field} = ${JSON.stringify(ip)}, which is not an IPv4 address; correct the source VM's address in the inventory.`, r.urn);
           } else if (sw !== undefined && !cidrContains(sw.cidr, ip)) {
-            report(`${label(r)} pins ${field} = ${ip}, outside the CIDR ${sw.cidr} of its ${label(sw.vswitch)}; place it in the mirrored vSwitch of the source subnet.`, r.urn);
+            report(
+              `${label(r)} pins ${field} = ${ip}, outside the CIDR ${sw.cidr} of its ${label(sw.vswitch)}; place it in the mirrored vSwitch of the source subnet.`,
+              r.urn,
+            );
           }
         }
         const source = tagsOf(r)[TAGS.sourceIp];
@@ -111,7 +126,10 @@ export function rehearsalVpcNotOnCen(): StackValidationPolicy {
       ];
       for (const { r, prop } of attachments) {
         for (const vpc of referenced(r, prop, all, knownId).filter(isRehearsalVpc)) {
-          report(`${label(r)} attaches the rehearsal ${label(vpc)} to CEN; a rehearsal VPC reuses live CIDRs and must stay isolated — remove the attachment.`, r.urn);
+          report(
+            `${label(r)} attaches the rehearsal ${label(vpc)} to CEN; a rehearsal VPC reuses live CIDRs and must stay isolated — remove the attachment.`,
+            r.urn,
+          );
         }
       }
     },
@@ -143,7 +161,10 @@ export function syncVswitchIsolated(): StackValidationPolicy {
         for (const m of mirrored) {
           const other = m.props["cidrBlock"] as string;
           if (parseCidr(other) !== undefined && cidrsOverlap(cidr, other)) {
-            report(`The sync ${label(s)} (${cidr}) overlaps the mirrored ${label(m)} (${other}); choose a sync subnet outside every kept address range.`, s.urn);
+            report(
+              `The sync ${label(s)} (${cidr}) overlaps the mirrored ${label(m)} (${other}); choose a sync subnet outside every kept address range.`,
+              s.urn,
+            );
           }
         }
         for (const range of config.onPremRanges ?? []) {

@@ -118,7 +118,15 @@ interface GraphResource {
   name: string;
   urn: string;
   props: Record<string, unknown>;
-  opts: { protect: boolean; retainOnDelete: boolean; ignoreChanges: string[]; aliases: string[]; additionalSecretOutputs: string[]; customTimeouts: { createSeconds: number; updateSeconds: number; deleteSeconds: number }; parent?: string };
+  opts: {
+    protect: boolean;
+    retainOnDelete: boolean;
+    ignoreChanges: string[];
+    aliases: string[];
+    additionalSecretOutputs: string[];
+    customTimeouts: { createSeconds: number; updateSeconds: number; deleteSeconds: number };
+    parent?: string;
+  };
   parent?: GraphResource;
   dependencies: GraphResource[];
   propertyDependencies: Record<string, GraphResource[]>;
@@ -132,7 +140,14 @@ function buildGraph(resources: readonly OfflineResource[], project: string, stac
     name: r.name,
     urn: urnOf(r),
     props: r.id !== undefined ? { ...r.inputs, __id: r.id } : { ...r.inputs },
-    opts: { protect: r.protect === true, retainOnDelete: r.retainOnDelete === true, ignoreChanges: [], aliases: [], additionalSecretOutputs: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } },
+    opts: {
+      protect: r.protect === true,
+      retainOnDelete: r.retainOnDelete === true,
+      ignoreChanges: [],
+      aliases: [],
+      additionalSecretOutputs: [],
+      customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+    },
     dependencies: [],
     propertyDependencies: {},
   }));
@@ -146,7 +161,13 @@ function buildGraph(resources: readonly OfflineResource[], project: string, stac
       node.opts.parent = node.parent?.urn;
     }
     for (const [key, value] of Object.entries(r.inputs)) {
-      const deps = [...new Set(idsIn(value).map((id) => byId.get(id)).filter((d): d is GraphResource => d !== undefined && d !== node))];
+      const deps = [
+        ...new Set(
+          idsIn(value)
+            .map((id) => byId.get(id))
+            .filter((d): d is GraphResource => d !== undefined && d !== node),
+        ),
+      ];
       if (deps.length > 0) node.propertyDependencies[key] = deps;
     }
     node.dependencies = [...new Set(Object.values(node.propertyDependencies).flat())];

@@ -40,7 +40,10 @@ export function replicatedDisksProtected(): StackValidationPolicy {
         if (!replica) continue;
         const opts = (r as { opts?: { protect?: boolean; retainOnDelete?: boolean } }).opts ?? {};
         if (opts.protect !== true && opts.retainOnDelete !== true) {
-          report(`The replica ${label(r)} can be deleted with its stack; declare it with protect: true or retainOnDelete: true so replicated data survives.`, r.urn);
+          report(
+            `The replica ${label(r)} can be deleted with its stack; declare it with protect: true or retainOnDelete: true so replicated data survives.`,
+            r.urn,
+          );
         }
       }
     },

@@ -123,7 +123,14 @@ const RehearsalSchema = CommonSchema.extend({
   rehearsal: z.number().int().min(1),
   /** An optional jump host (`imageId`, `cidr`, `zone`, `operatorCidr`, `instanceType`). */
   bastion: z
-    .object({ imageId: z.string(), cidr, zone: z.string(), operatorCidr: cidr, instanceType: z.string().optional(), bandwidthMbps: z.number().positive().optional() })
+    .object({
+      imageId: z.string(),
+      cidr,
+      zone: z.string(),
+      operatorCidr: cidr,
+      instanceType: z.string().optional(),
+      bandwidthMbps: z.number().positive().optional(),
+    })
     .optional(),
 });
 
@@ -137,9 +144,30 @@ export type RehearsalConfig = z.infer<typeof RehearsalSchema>;
 export type StackConfig = LandingZoneConfig | WaveStackConfig | RehearsalConfig;
 
 const KEYS = [
-  "role", "inventory", "networks", "waves", "hostSecurityGroups", "link", "operatorCidr", "sourceProxyCidr", "cutOverWaves",
-  "agentPort", "wave", "landingZoneStack", "phase", "round", "sourceNbd", "sourceCredentials", "manualConfirmation", "gatewayImageId", "gatewayRuntime", "artifactBucket",
-  "maxDisksPerGateway", "waveStack", "rehearsal", "bastion",
+  "role",
+  "inventory",
+  "networks",
+  "waves",
+  "hostSecurityGroups",
+  "link",
+  "operatorCidr",
+  "sourceProxyCidr",
+  "cutOverWaves",
+  "agentPort",
+  "wave",
+  "landingZoneStack",
+  "phase",
+  "round",
+  "sourceNbd",
+  "sourceCredentials",
+  "manualConfirmation",
+  "gatewayImageId",
+  "gatewayRuntime",
+  "artifactBucket",
+  "maxDisksPerGateway",
+  "waveStack",
+  "rehearsal",
+  "bastion",
 ] as const;
 
 /**

@@ -85,7 +85,10 @@ export interface RehearsalControllers {
 export function rehearsalControllers(stack: string, wave: PlannedWave, agentEndpoints: pulumi.Output<Record<string, string>>): RehearsalControllers {
   const point = stack;
   const perGateway = wave.gateways.map((gw) => {
-    const jobIds = wave.vms.flatMap((vm) => vm.disks).filter((d) => d.gateway === gw.name).map((d) => d.id);
+    const jobIds = wave.vms
+      .flatMap((vm) => vm.disks)
+      .filter((d) => d.gateway === gw.name)
+      .map((d) => d.id);
     const agentUrl = agentEndpoints.apply((urls) => urls[gw.name]!);
     const frozen = new RehearsalPoint(`${stack}-point-${gw.name}`, { agentUrl, jobIds, point });
     return { gw, jobIds, agentUrl, frozen };
@@ -93,9 +96,7 @@ export function rehearsalControllers(stack: string, wave: PlannedWave, agentEndp
   const pointOf = pulumi
     .all(perGateway.map((p) => p.frozen.digests))
     .apply((maps) =>
-      Object.fromEntries(
-        maps.flatMap((m) => Object.entries(m ?? {}).map(([job, v]) => [job, `round ${v.round}, digest ${v.algorithm}:${v.digest}`])),
-      ),
+      Object.fromEntries(maps.flatMap((m) => Object.entries(m ?? {}).map(([job, v]) => [job, `round ${v.round}, digest ${v.algorithm}:${v.digest}`]))),
     );
   return {
     pointOf,

@@ -20,7 +20,11 @@ export function advertisedSubnets(plan: Plan, cutOverWaves: readonly string[]): 
   const done = new Set(cutOverWaves);
   const blocked = new Set<string>();
   for (const wave of plan.waves) if (!done.has(wave.name)) for (const subnet of wave.subnets) blocked.add(subnet.name);
-  return new Set(planSubnets(plan).map((s) => s.name).filter((name) => !blocked.has(name)));
+  return new Set(
+    planSubnets(plan)
+      .map((s) => s.name)
+      .filter((name) => !blocked.has(name)),
+  );
 }
 
 /** Declares the landing zone; returns the stack outputs the wave stacks read. */
@@ -52,7 +56,11 @@ export function landingZone(plan: Plan, config: LandingZoneConfig): Record<strin
 
   const zones = new Map<string, pulumi.Output<string>>();
   for (const wave of plan.waves) {
-    if (!zones.has(wave.syncSubnet.zone)) zones.set(wave.syncSubnet.zone, network.syncVswitchIds.apply((ids) => ids[wave.name]!));
+    if (!zones.has(wave.syncSubnet.zone))
+      zones.set(
+        wave.syncSubnet.zone,
+        network.syncVswitchIds.apply((ids) => ids[wave.name]!),
+      );
   }
   const advertised = advertisedSubnets(plan, config.cutOverWaves);
   const onPrem: VbrLinkArgs | VpnLinkArgs = config.link.kind === "vbr" ? config.link : { ...config.link, psk: secretConfig("linkPsk") };

@@ -19,19 +19,17 @@ export const CredentialsRefSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]
  * checked by its serial), or an absolute path of a device or file. Either must be on the agent's
  * allow-list.
  */
-export const TargetSchema = z
-  .string()
-  .refine((t) => t.startsWith("/") || isDiskId(t), "a cloud disk id (d-…) or an absolute path");
+export const TargetSchema = z.string().refine((t) => t.startsWith("/") || isDiskId(t), "a cloud disk id (d-…) or an absolute path");
 
 /** Where changed blocks of a round come from. */
 export const ChangedSchema = z.union([
   z.enum(["full", "allocated", "hash"]),
   z.string().regex(/^bitmap:[A-Za-z0-9._-]+$/, "bitmap:NAME"),
-  z.object({
-    extents: z
-      .array(z.object({ offset: z.number().int().nonnegative(), length: z.number().int().positive() }).strict())
-      .max(1_000_000),
-  }).strict(),
+  z
+    .object({
+      extents: z.array(z.object({ offset: z.number().int().nonnegative(), length: z.number().int().positive() }).strict()).max(1_000_000),
+    })
+    .strict(),
 ]);
 /** Where a round's changed blocks come from (see docs/agent.md). */
 export type Changed = z.infer<typeof ChangedSchema>;

@@ -76,14 +76,26 @@ export class AgentClient extends ServiceClient {
    * Pushes a round to a pushed job: `frames` (see `lib/link/frames.ts`) streamed as the body, with
    * backpressure; resolves with the recorded round. `onSent` counts the bytes put on the link.
    */
-  push(id: string, round: { round: number; snapshot: string; size: number }, frames: AsyncIterable<Buffer>, onSent?: (bytes: number) => void): Promise<RoundRecord> {
+  push(
+    id: string,
+    round: { round: number; snapshot: string; size: number },
+    frames: AsyncIterable<Buffer>,
+    onSent?: (bytes: number) => void,
+  ): Promise<RoundRecord> {
     const query = `round=${round.round}&snapshot=${encodeURIComponent(round.snapshot)}&size=${round.size}`;
-    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/push?${query}`, undefined, { stream: frames, onSent, contentType: "application/octet-stream" });
+    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/push?${query}`, undefined, {
+      stream: frames,
+      onSent,
+      contentType: "application/octet-stream",
+    });
   }
 
   /** Compares source block hashes from block `first` on with the target's; `fresh` reads the target now. */
   compare(id: string, first: number, hashes: Buffer, fresh = false): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
-    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/compare?first=${first}${fresh ? "&fresh=1" : ""}`, undefined, { raw: hashes, contentType: "application/octet-stream" });
+    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/compare?first=${first}${fresh ? "&fresh=1" : ""}`, undefined, {
+      raw: hashes,
+      contentType: "application/octet-stream",
+    });
   }
   /** Compares the listed blocks (in increasing order) with their source hashes (32 bytes each, in the same order). */
   compareBlocks(id: string, blocks: readonly number[], hashes: Buffer, fresh = false): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
@@ -92,7 +104,9 @@ export class AgentClient extends ServiceClient {
       body.writeBigUInt64BE(BigInt(b), i * 40);
       hashes.copy(body, i * 40 + 8, i * 32, (i + 1) * 32);
     });
-    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/compare?list=1${fresh ? "&fresh=1" : ""}`, undefined, { raw: body, contentType: "application/octet-stream" });
+    return this.request("POST", `/v1/jobs/${encodeURIComponent(id)}/compare?list=1${fresh ? "&fresh=1" : ""}`, undefined, {
+      raw: body,
+      contentType: "application/octet-stream",
+    });
   }
-
 }

@@ -70,7 +70,10 @@ export function findDisk(diskId: string, lookup: DiskLookup = {}): FoundDisk {
   const serial = diskSerial(diskId);
   const link = byIdLink(byId, serial);
   if (link === undefined) {
-    throw new DiskNotFound("missing", `Disk ${diskId} is not attached to this gateway: no ${path.join(byId, `virtio-${serial}`)} (nor an nvme-…_${serial} link).`);
+    throw new DiskNotFound(
+      "missing",
+      `Disk ${diskId} is not attached to this gateway: no ${path.join(byId, `virtio-${serial}`)} (nor an nvme-…_${serial} link).`,
+    );
   }
   let real: string;
   try {
@@ -82,10 +85,16 @@ export function findDisk(diskId: string, lookup: DiskLookup = {}): FoundDisk {
   if (!st.isBlockDevice()) throw new DiskNotFound("mismatch", `Disk ${diskId}'s link ${link} leads to ${real}, which is not a block device.`);
   const reported = kernelSerial(st.rdev, lookup.sysDevBlockDir ?? DEFAULT_SYS_DEV_BLOCK_DIR);
   if (reported === undefined) {
-    throw new DiskNotFound("mismatch", `Disk ${diskId}'s link ${link} leads to ${real}, whose serial the kernel does not report; nothing is written to a device that cannot be identified.`);
+    throw new DiskNotFound(
+      "mismatch",
+      `Disk ${diskId}'s link ${link} leads to ${real}, whose serial the kernel does not report; nothing is written to a device that cannot be identified.`,
+    );
   }
   if (reported !== serial) {
-    throw new DiskNotFound("mismatch", `Disk ${diskId}'s link ${link} leads to ${real}, whose serial is ${reported}, not ${serial}: that is another disk, and nothing is written to it.`);
+    throw new DiskNotFound(
+      "mismatch",
+      `Disk ${diskId}'s link ${link} leads to ${real}, whose serial is ${reported}, not ${serial}: that is another disk, and nothing is written to it.`,
+    );
   }
   return { link, path: real, serial: reported };
 }

@@ -211,4 +211,3 @@ export function replicationDataPlane(tuning: SyncTuning = {}): DataPlane {
 export function readToken(file: string): string {
   return fs.readFileSync(file, "utf8").trim();
 }
-

@@ -23,7 +23,19 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { isPushed, RegisterRequestSchema, type ActiveRound, type Changed, type Digest, type JobSpec, type JobState, type JobStatus, type RoundRecord, type RoundSource, type Verification } from "./api";
+import {
+  isPushed,
+  RegisterRequestSchema,
+  type ActiveRound,
+  type Changed,
+  type Digest,
+  type JobSpec,
+  type JobState,
+  type JobStatus,
+  type RoundRecord,
+  type RoundSource,
+  type Verification,
+} from "./api";
 import type { Logger } from "../service/log";
 import type { Scheduler } from "./scheduler";
 import type { Extent as ReplicationExtent, SyncProgress, SyncResult, TargetIdentity } from "../replication";
@@ -171,7 +183,9 @@ export class JobManager {
 
   /** Loads saved jobs and resumes every unfinished round and verification. */
   resume(): void {
-    const loaded = this.options.state.loadJobs((file, err) => this.options.logger.log("error", "job file unreadable; kept, in error, until it is repaired or the job deleted", { file, error: String(err) }));
+    const loaded = this.options.state.loadJobs((file, err) =>
+      this.options.logger.log("error", "job file unreadable; kept, in error, until it is repaired or the job deleted", { file, error: String(err) }),
+    );
     for (const entry of loaded) {
       const record = checkRecord(entry.record);
       if (record === undefined) {
@@ -226,10 +240,16 @@ export class JobManager {
     const resolved = this.resolveTarget(spec.target);
     for (const other of this.jobs.values()) {
       if (other.broken !== undefined) {
-        throw new JobRequestError(409, `No job can be registered while job ${other.record.spec.id} cannot be read: its target is unknown, so it may be ${spec.target}. ${other.broken}.`);
+        throw new JobRequestError(
+          409,
+          `No job can be registered while job ${other.record.spec.id} cannot be read: its target is unknown, so it may be ${spec.target}. ${other.broken}.`,
+        );
       }
       if (other.record.resolved?.path === resolved.path || other.record.spec.target === spec.target) {
-        throw new JobRequestError(409, `Target ${spec.target} is already used by job ${other.record.spec.id}${other.removed ? ", which is being unregistered" : ""}.`);
+        throw new JobRequestError(
+          409,
+          `Target ${spec.target} is already used by job ${other.record.spec.id}${other.removed ? ", which is being unregistered" : ""}.`,
+        );
       }
     }
     if (!isPushed(spec.source) && spec.source.credentials !== undefined) this.credentialsFile(spec.source.credentials);
@@ -245,7 +265,12 @@ export class JobManager {
     const job: Job = { record, running: false, copying: false, removed: false };
     this.saveOrRefuse(job, record);
     this.jobs.set(spec.id, job);
-    this.options.logger.log("info", "job registered", { job: spec.id, source: describeSource(spec.source), target: spec.target, resolvedTarget: resolved.path });
+    this.options.logger.log("info", "job registered", {
+      job: spec.id,
+      source: describeSource(spec.source),
+      target: spec.target,
+      resolvedTarget: resolved.path,
+    });
     this.kick(job);
     return { status: this.status(job), created: true };
   }
@@ -276,7 +301,12 @@ export class JobManager {
     if (typeof changed === "object") await this.checkExtents(job, changed.extents);
     if (job.removed) throw new JobRequestError(404, `No job ${id} on this agent.`);
     const retried = r.active !== undefined;
-    const next: JobRecord = { ...r, active: { round, changed, requestedAt: new Date().toISOString(), attempts: 0 }, state: round === 0 ? "initial-sync" : "syncing", error: undefined };
+    const next: JobRecord = {
+      ...r,
+      active: { round, changed, requestedAt: new Date().toISOString(), attempts: 0 },
+      state: round === 0 ? "initial-sync" : "syncing",
+      error: undefined,
+    };
     this.saveOrRefuse(job, next);
     if (job.retryTimer !== undefined) clearTimeout(job.retryTimer);
     job.retryTimer = undefined;
@@ -305,10 +335,17 @@ export class JobManager {
       throw new JobRequestError(409, `Job ${id} is frozen for rehearsal point ${r.frozenFor ?? r.freezePending}; push again after the thaw.`);
     }
     if (job.running) throw new JobRequestError(409, `Job ${id} is taking a pushed round already.`);
-    if (r.sourceSize !== undefined && r.sourceSize !== size) throw new JobRequestError(409, `Job ${id}'s source was ${r.sourceSize} bytes; a push of ${size} bytes is another disk.`);
+    if (r.sourceSize !== undefined && r.sourceSize !== size)
+      throw new JobRequestError(409, `Job ${id}'s source was ${r.sourceSize} bytes; a push of ${size} bytes is another disk.`);
     const resumes = r.active !== undefined && r.active.round === round && r.active.snapshot === snapshot;
     const from = resumes ? (r.active!.pushedUpTo ?? 0) : 0;
-    const next: JobRecord = { ...r, sourceSize: size, active: { round, changed: "push", requestedAt: new Date().toISOString(), attempts: 0, snapshot, pushedUpTo: from }, state: round === 0 || r.lastRound === undefined ? "initial-sync" : "syncing", error: undefined };
+    const next: JobRecord = {
+      ...r,
+      sourceSize: size,
+      active: { round, changed: "push", requestedAt: new Date().toISOString(), attempts: 0, snapshot, pushedUpTo: from },
+      state: round === 0 || r.lastRound === undefined ? "initial-sync" : "syncing",
+      error: undefined,
+    };
     this.saveOrRefuse(job, next);
     job.record = next;
     job.running = true;
@@ -326,7 +363,8 @@ export class JobManager {
       const target = this.targetForRound(job);
       device = await openDevice(target.path, { write: true });
       const opened = (device as { identity?: TargetIdentity }).identity;
-      if (opened === undefined || !sameIdentity(opened, target.identity)) throw new TargetRefused(`Target ${r.spec.target} changed between its check and its opening; nothing was written.`);
+      if (opened === undefined || !sameIdentity(opened, target.identity))
+        throw new TargetRefused(`Target ${r.spec.target} changed between its check and its opening; nothing was written.`);
       if (device.size < size) throw new JobRequestError(409, `Target ${r.spec.target} has ${device.size} bytes, fewer than the source's ${size}.`);
       const cached = this.takeBlockDigests(job, !resumes && !job.resumedRound);
       const result = await applyFrames(stream, device, {
@@ -369,19 +407,40 @@ export class JobManager {
       next.state = "idle";
       job.resumedRound = false;
       this.save(job);
-      this.options.logger.log("info", "pushed round finished", { job: id, round, bytesWritten: record.bytesWritten, bytesZeroed: record.bytesZeroed, linkBytes: record.linkBytes, codec: codecOf(record.frames!), frames: record.frames, digest: record.digest.digest, digestMode: record.digestMode });
+      this.options.logger.log("info", "pushed round finished", {
+        job: id,
+        round,
+        bytesWritten: record.bytesWritten,
+        bytesZeroed: record.bytesZeroed,
+        linkBytes: record.linkBytes,
+        codec: codecOf(record.frames!),
+        frames: record.frames,
+        digest: record.digest.digest,
+        digestMode: record.digestMode,
+      });
       return record;
     } catch (err) {
       next.error = err instanceof Error ? err.message : String(err);
       this.countFailure(id);
       if (err instanceof TargetRefused) next.state = "error";
       this.save(job);
-      this.options.logger.log("warn", "pushed round stopped; it resumes when pushed again", { job: id, round, pushedUpTo: active.pushedUpTo, error: next.error });
+      this.options.logger.log("warn", "pushed round stopped; it resumes when pushed again", {
+        job: id,
+        round,
+        pushedUpTo: active.pushedUpTo,
+        error: next.error,
+      });
       if (err instanceof JobRequestError) throw err;
       const name = (err as Error).name;
       if (name === "FrameHashError") {
         const { offset, length } = err as { offset: number; length: number };
-        this.options.logger.log("warn", "a pushed frame was refused: its bytes do not match its hash; nothing of it was written", { job: id, round, offset, length, pushedUpTo: active.pushedUpTo });
+        this.options.logger.log("warn", "a pushed frame was refused: its bytes do not match its hash; nothing of it was written", {
+          job: id,
+          round,
+          offset,
+          length,
+          pushedUpTo: active.pushedUpTo,
+        });
         throw new JobRequestError(422, (err as Error).message, { pushedUpTo: active.pushedUpTo, frameOffset: offset });
       }
       if (name === "LinkProtocolError") throw new JobRequestError(422, (err as Error).message, { pushedUpTo: active.pushedUpTo });
@@ -403,18 +462,25 @@ export class JobManager {
    * keeps, or read from the target now (`fresh`, as a cutover's check does). Returns the blocks
    * that differ.
    */
-  async compare(id: string, blocksOrFirst: number | readonly number[], sourceHashes: Buffer, fresh: boolean): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
+  async compare(
+    id: string,
+    blocksOrFirst: number | readonly number[],
+    sourceHashes: Buffer,
+    fresh: boolean,
+  ): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
     const job = this.find(id);
     const r = job.record;
     if (r.lastRound === undefined || r.sourceSize === undefined) throw new JobRequestError(409, `Job ${id} has no finished round to compare with.`);
     if (r.active !== undefined || job.running) throw new JobRequestError(409, `Job ${id} is taking round ${r.active?.round ?? "?"}; compare once it is idle.`);
-    if (sourceHashes.length % BLOCK_HASH_BYTES !== 0) throw new JobRequestError(400, `The body holds ${sourceHashes.length} bytes, not a whole number of 32-byte block hashes.`);
+    if (sourceHashes.length % BLOCK_HASH_BYTES !== 0)
+      throw new JobRequestError(400, `The body holds ${sourceHashes.length} bytes, not a whole number of 32-byte block hashes.`);
     const count = sourceHashes.length / BLOCK_HASH_BYTES;
     const total = Math.ceil(r.sourceSize / DIGEST_BLOCK);
     const blocks = typeof blocksOrFirst === "number" ? Array.from({ length: count }, (_, i) => blocksOrFirst + i) : [...blocksOrFirst];
     if (blocks.length !== count) throw new JobRequestError(400, `${blocks.length} blocks are listed with ${count} hashes.`);
     const outside = blocks.find((b, i) => !Number.isInteger(b) || b < 0 || b >= total || (i > 0 && b <= blocks[i - 1]));
-    if (outside !== undefined) throw new JobRequestError(400, `Block ${outside} is outside the disk's ${total} blocks or out of order (blocks are listed in increasing order).`);
+    if (outside !== undefined)
+      throw new JobRequestError(400, `Block ${outside} is outside the disk's ${total} blocks or out of order (blocks are listed in increasing order).`);
     let target: Buffer | undefined;
     let bytesRead = 0;
     if (!fresh) {
@@ -430,7 +496,8 @@ export class JobManager {
     }
     const differing: number[] = [];
     for (let i = 0; i < count; i++) {
-      if (!target.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES).equals(sourceHashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES))) differing.push(blocks[i]);
+      if (!target.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES).equals(sourceHashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES)))
+        differing.push(blocks[i]);
     }
     return { differing, compared: count, bytesRead };
   }
@@ -458,7 +525,10 @@ export class JobManager {
   updateSource(id: string, source: JobSpec["source"]): JobStatus {
     const job = this.find(id);
     if (isPushed(source) !== isPushed(job.record.spec.source)) {
-      throw new JobRequestError(409, `Job ${id} ${isPushed(job.record.spec.source) ? "is pushed by a proxy" : "reads its source itself"}; register another job to change that.`);
+      throw new JobRequestError(
+        409,
+        `Job ${id} ${isPushed(job.record.spec.source) ? "is pushed by a proxy" : "reads its source itself"}; register another job to change that.`,
+      );
     }
     if (!isPushed(source)) {
       checkSourceUri(source.uri);
@@ -494,7 +564,11 @@ export class JobManager {
   verify(id: string): JobStatus {
     const job = this.find(id);
     const r = job.record;
-    if (isPushed(r.spec.source)) throw new JobRequestError(409, `Job ${id} does not read its source; ${r.spec.source.pushedBy} verifies it by block hashes (POST /v1/jobs/${id}/compare).`);
+    if (isPushed(r.spec.source))
+      throw new JobRequestError(
+        409,
+        `Job ${id} does not read its source; ${r.spec.source.pushedBy} verifies it by block hashes (POST /v1/jobs/${id}/compare).`,
+      );
     if (r.active !== undefined) throw new JobRequestError(409, `Job ${id} is copying round ${r.active.round}; verify once it is idle.`);
     if (r.verification?.state !== "running") this.startVerification(job, new Date().toISOString());
     return this.status(job);
@@ -562,7 +636,9 @@ export class JobManager {
       throw new JobRequestError(400, `Target ${target} does not exist on the gateway.`);
     }
     if (!this.allowedTargets().has(real)) {
-      throw new JobRequestError(403, `Target ${target} is not in the agent's allow-list${real !== target ? ` (it resolves to ${real})` : ""}.`, { allow: [...this.options.allow] });
+      throw new JobRequestError(403, `Target ${target} is not in the agent's allow-list${real !== target ? ` (it resolves to ${real})` : ""}.`, {
+        allow: [...this.options.allow],
+      });
     }
     const st = fs.statSync(real);
     if (!st.isFile() && !st.isBlockDevice()) throw new JobRequestError(400, `Target ${target} is neither a file nor a block device.`);
@@ -600,7 +676,9 @@ export class JobManager {
     try {
       now = this.resolveTarget(r.spec.target);
     } catch (err) {
-      throw new TargetRefused(`${(err as Error).message} The job's rounds are refused until its target is allowed again (rehost agent --allow) or the job is unregistered.`);
+      throw new TargetRefused(
+        `${(err as Error).message} The job's rounds are refused until its target is allowed again (rehost agent --allow) or the job is unregistered.`,
+      );
     }
     const registered = r.resolved;
     if (isDiskId(r.spec.target)) {
@@ -611,14 +689,17 @@ export class JobManager {
       return now;
     }
     if (registered !== undefined && (registered.path !== now.path || !sameIdentity(registered.identity, now.identity))) {
-      throw new TargetRefused(`Target ${r.spec.target} now resolves to ${now.path}, not the ${registered.path} it was registered with; nothing was written. Unregister the job and register it again if the change is intended.`);
+      throw new TargetRefused(
+        `Target ${r.spec.target} now resolves to ${now.path}, not the ${registered.path} it was registered with; nothing was written. Unregister the job and register it again if the change is intended.`,
+      );
     }
     return registered ?? now;
   }
 
   private credentialsFile(name: string): string {
     const dir = this.options.credentialsDir;
-    if (dir === undefined) throw new JobRequestError(400, `The agent has no credentials directory, so credentials ${name} cannot be used; start it with --credentials DIR.`);
+    if (dir === undefined)
+      throw new JobRequestError(400, `The agent has no credentials directory, so credentials ${name} cannot be used; start it with --credentials DIR.`);
     const file = path.join(dir, name);
     if (!fs.existsSync(file)) throw new JobRequestError(400, `No credentials file ${name} in the agent's credentials directory.`);
     return file;
@@ -636,9 +717,20 @@ export class JobManager {
     }
     const bad = extents.flatMap((e, index) => (e.offset + e.length > size ? [{ index, offset: e.offset, length: e.length }] : []));
     if (bad.length > 0) {
-      throw new JobRequestError(400, `${bad.length} of the round's extents end past the end of the source disk (${size} bytes), the first at index ${bad[0].index}.`, {
-        problems: bad.slice(0, 20).map((b) => ({ severity: "error", field: `changed.extents[${b.index}]`, received: `offset ${b.offset}, length ${b.length}`, expected: `a range inside ${size} bytes`, fix: "send the changed areas of this disk", message: "An extent ends past the end of the source disk" })),
-      });
+      throw new JobRequestError(
+        400,
+        `${bad.length} of the round's extents end past the end of the source disk (${size} bytes), the first at index ${bad[0].index}.`,
+        {
+          problems: bad.slice(0, 20).map((b) => ({
+            severity: "error",
+            field: `changed.extents[${b.index}]`,
+            received: `offset ${b.offset}, length ${b.length}`,
+            expected: `a range inside ${size} bytes`,
+            fix: "send the changed areas of this disk",
+            message: "An extent ends past the end of the source disk",
+          })),
+        },
+      );
     }
   }
 
@@ -758,12 +850,15 @@ export class JobManager {
         error: r.error,
       });
       if (retry) {
-        job.retryTimer = setTimeout(() => {
-          job.retryTimer = undefined;
-          if (r.state !== "stalled") return;
-          r.state = active.round === 0 ? "initial-sync" : "syncing";
-          this.kick(job);
-        }, this.retryDelayMs * 2 ** (active.attempts - 1));
+        job.retryTimer = setTimeout(
+          () => {
+            job.retryTimer = undefined;
+            if (r.state !== "stalled") return;
+            r.state = active.round === 0 ? "initial-sync" : "syncing";
+            this.kick(job);
+          },
+          this.retryDelayMs * 2 ** (active.attempts - 1),
+        );
       }
       // Saved after the retry is set: a state directory that cannot be written delays only the record.
       this.save(job);
@@ -786,7 +881,13 @@ export class JobManager {
     } catch {
       // A target that cannot be stat'ed never matches saved hashes.
     }
-    return { target: r.spec.target, size: r.sourceSize ?? -1, algorithm: DIGEST_ALGORITHM, block: DIGEST_BLOCK, stamp: `after-round:${round ?? "none"};${stat}` };
+    return {
+      target: r.spec.target,
+      size: r.sourceSize ?? -1,
+      algorithm: DIGEST_ALGORITHM,
+      block: DIGEST_BLOCK,
+      stamp: `after-round:${round ?? "none"};${stat}`,
+    };
   }
 
   /**
@@ -825,7 +926,15 @@ export class JobManager {
   }
 
   /** The target's digest after a pushed round: the kept hashes with the blocks it wrote re-hashed, or a full read. */
-  private async targetDigestAfterPush(job: Job, target: string, round: number, touched: readonly Extent[], cached: BlockDigests | undefined, resumed: boolean, signal: AbortSignal): Promise<{ digest: Digest; mode: "full" | "incremental"; bytesRead: number }> {
+  private async targetDigestAfterPush(
+    job: Job,
+    target: string,
+    round: number,
+    touched: readonly Extent[],
+    cached: BlockDigests | undefined,
+    resumed: boolean,
+    signal: AbortSignal,
+  ): Promise<{ digest: Digest; mode: "full" | "incremental"; bytesRead: number }> {
     const plane = this.options.dataPlane;
     const size = job.record.sourceSize as number;
     if (plane.blockHashes === undefined) {
@@ -958,7 +1067,10 @@ export class JobManager {
       this.options.state.saveJob(next.spec.id, next);
       job.unsaved = false;
     } catch (err) {
-      throw new JobRequestError(503, `The agent cannot save job ${next.spec.id} in its state directory (${(err as NodeJS.ErrnoException).code ?? String(err)}); nothing changed. Free space there and ask again.`);
+      throw new JobRequestError(
+        503,
+        `The agent cannot save job ${next.spec.id} in its state directory (${(err as NodeJS.ErrnoException).code ?? String(err)}); nothing changed. Free space there and ask again.`,
+      );
     }
   }
 
@@ -1030,14 +1142,20 @@ function checkSourceUri(uri: string): void {
   try {
     parsed = parseNbdUri(uri);
   } catch (err) {
-    if (err instanceof InputError) throw new JobRequestError(400, `The source URI is not valid: ${err.problems.map((p) => p.message).join("; ")}.`, { problems: err.problems });
+    if (err instanceof InputError)
+      throw new JobRequestError(400, `The source URI is not valid: ${err.problems.map((p) => p.message).join("; ")}.`, { problems: err.problems });
     throw err;
   }
-  const refused = [parsed.tlsPskFile !== undefined ? "tls-psk-file" : undefined, parsed.tlsCertificates !== undefined ? "tls-certificates" : undefined, parsed.tlsVerifyPeer === false ? "tls-verify-peer=false" : undefined].filter(
-    (p): p is string => p !== undefined,
-  );
+  const refused = [
+    parsed.tlsPskFile !== undefined ? "tls-psk-file" : undefined,
+    parsed.tlsCertificates !== undefined ? "tls-certificates" : undefined,
+    parsed.tlsVerifyPeer === false ? "tls-verify-peer=false" : undefined,
+  ].filter((p): p is string => p !== undefined);
   if (refused.length > 0) {
-    throw new JobRequestError(400, `The source URI sets ${refused.join(" and ")}: the agent's key files and certificate checks are its own; name a PSK file of its credentials directory with \`credentials\` instead.`);
+    throw new JobRequestError(
+      400,
+      `The source URI sets ${refused.join(" and ")}: the agent's key files and certificate checks are its own; name a PSK file of its credentials directory with \`credentials\` instead.`,
+    );
   }
 }
 

@@ -25,7 +25,10 @@ export interface PushCounters {
 
 /** A DATA frame whose bytes do not match its hash: nothing of it was written. */
 export class FrameHashError extends Error {
-  constructor(readonly offset: number, readonly length: number) {
+  constructor(
+    readonly offset: number,
+    readonly length: number,
+  ) {
     super(`The frame at offset ${offset} (${length} bytes) does not match its hash; nothing of it was written. Send it again from offset ${offset}.`);
     this.name = "FrameHashError";
   }
@@ -99,7 +102,8 @@ export async function applyFrames(stream: AsyncIterable<Buffer>, target: BlockDe
         }
         const end = frame.offset + frame.length;
         if (frame.offset < last) throw new LinkProtocolError(`Frames out of order: ${frame.offset} after ${last}.`);
-        if (end > options.size) throw new LinkProtocolError(`The frame at ${frame.offset} (${frame.length} bytes) reaches past the end of the disk (${options.size} bytes).`);
+        if (end > options.size)
+          throw new LinkProtocolError(`The frame at ${frame.offset} (${frame.length} bytes) reaches past the end of the disk (${options.size} bytes).`);
         last = end;
         // Applied before an interruption: skipped.
         if (end > options.from) await apply(frame);

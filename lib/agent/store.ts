@@ -10,7 +10,6 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { writeFileAtomic } from "../service/files";
 
-
 /** A job file as found at start. */
 export interface SavedJob {
   /** The job id, from the file name. */

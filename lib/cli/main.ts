@@ -32,9 +32,15 @@ Exit codes:
 const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
   preview: ["rehost preview --stack wave-1 --md", "rehost preview --stack wave-1-cutover --at 2026-03-07T01:00:00+08:00 --json"],
   agent: ["rehost agent --state /var/lib/rehost --listen 172.30.0.5:8443 --allow /dev/vdb,/dev/vdc"],
-  sync: ["rehost sync nbds://rehost@proxy:10809/web-01-disk-2000?tls-psk-file=keys.psk /dev/vdb --journal web-01.journal", "rehost sync nbd+unix:///web-01?socket=/run/web-01.sock /dev/vdb --changed bitmap:rehost-1 --bandwidth 200M --json"],
+  sync: [
+    "rehost sync nbds://rehost@proxy:10809/web-01-disk-2000?tls-psk-file=keys.psk /dev/vdb --journal web-01.journal",
+    "rehost sync nbd+unix:///web-01?socket=/run/web-01.sock /dev/vdb --changed bitmap:rehost-1 --bandwidth 200M --json",
+  ],
   verify: ["rehost verify nbd+unix:///web-01?socket=/run/web-01.sock /dev/vdb     # exit 0 equal, 1 different"],
-  status: ["rehost status --proxy https://10.0.0.5:8444 --token-file proxy-token --fingerprint AB:CD:… --plan plan.json --watch", "rehost status --json | jq '.waves[].vms[].disks[] | {job, recoveryPointAgeSeconds, rateBytesPerSecond}'"],
+  status: [
+    "rehost status --proxy https://10.0.0.5:8444 --token-file proxy-token --fingerprint AB:CD:… --plan plan.json --watch",
+    "rehost status --json | jq '.waves[].vms[].disks[] | {job, recoveryPointAgeSeconds, rateBytesPerSecond}'",
+  ],
   lab: ["rehost lab", "rehost lab --wave lab --keep --json > lab.json"],
   adapt: ["rehost adapt clone.raw --plan plan.json --vm app-01 --cloud-init --json"],
 };
@@ -65,7 +71,18 @@ export function buildProgram(): Command {
  * loaded inside the action.
  */
 function commandRegistrations(): Array<(program: Command) => void> {
-  return [registerPlan, registerPreview, registerAgent, registerProxy, registerStatus, registerSync, registerVerify, registerInventory, registerLab, registerAdapt];
+  return [
+    registerPlan,
+    registerPreview,
+    registerAgent,
+    registerProxy,
+    registerStatus,
+    registerSync,
+    registerVerify,
+    registerInventory,
+    registerLab,
+    registerAdapt,
+  ];
 }
 
 /**

@@ -30,7 +30,8 @@ export interface ShortFormat {
   readonly maxLines?: number;
 }
 
-const paint = (colour: boolean, format: Parameters<typeof styleText>[0], text: string): string => (colour ? styleText(format, text, { validateStream: false }) : text);
+const paint = (colour: boolean, format: Parameters<typeof styleText>[0], text: string): string =>
+  colour ? styleText(format, text, { validateStream: false }) : text;
 
 /** Words of `text` wrapped to `width` columns; the lines after the first are indented by `indent`. */
 export function wrap(text: string, width: number, indent: string): string[] {
@@ -90,7 +91,10 @@ export function formatProblemsShort(problems: readonly Problem[], format: ShortF
       for (const line of lines) out.push(indent + line);
     }
   }
-  const summary = [counts.error > 0 ? paint(colour, "red", `${counts.error} error(s)`) : undefined, counts.warning > 0 ? paint(colour, "yellow", `${counts.warning} warning(s)`) : undefined].filter((x) => x !== undefined);
+  const summary = [
+    counts.error > 0 ? paint(colour, "red", `${counts.error} error(s)`) : undefined,
+    counts.warning > 0 ? paint(colour, "yellow", `${counts.warning} warning(s)`) : undefined,
+  ].filter((x) => x !== undefined);
   if (summary.length > 0) out.push(summary.join(", "));
   return out.length > 0 ? `${out.join("\n")}\n` : "";
 }

@@ -110,7 +110,13 @@ export async function gatherStatus(sources: StatusSources): Promise<WaveStatusRe
     );
   }
   const rows = vms.map((vm) => vmRow(sources.shutdownSeconds === undefined ? vm : withShutdown(vm, sources.shutdownSeconds, now), jobs, now));
-  return { at: new Date(now).toISOString(), proxy: sources.proxyUrl, agents: sources.agent !== undefined, waves: groupByWave(rows, sources.plan, now), problems };
+  return {
+    at: new Date(now).toISOString(),
+    proxy: sources.proxyUrl,
+    agents: sources.agent !== undefined,
+    waves: groupByWave(rows, sources.plan, now),
+    problems,
+  };
 }
 
 /** The VM with its prediction made again for another expected shutdown. */
@@ -131,7 +137,10 @@ function vmRow(vm: VmStatus, jobs: ReadonlyMap<string, JobStatus>, now: number):
     // The disk's round pushed while its VM's round goes on with another disk: the agent's record of it.
     const last = job?.lastRound;
     const lastPush = last !== undefined && last.seconds > 0 ? (last.linkBytes ?? last.bytesWritten + last.bytesZeroed) / last.seconds : undefined;
-    const moved = job !== undefined ? job.rounds.reduce((a, r) => a + (r.linkBytes ?? r.bytesWritten + r.bytesZeroed), 0) : vm.rounds.reduce((a, r) => a + linkOf(r, d.key), 0);
+    const moved =
+      job !== undefined
+        ? job.rounds.reduce((a, r) => a + (r.linkBytes ?? r.bytesWritten + r.bytesZeroed), 0)
+        : vm.rounds.reduce((a, r) => a + linkOf(r, d.key), 0);
     return {
       disk: d.key,
       job: d.jobId,
@@ -140,7 +149,13 @@ function vmRow(vm: VmStatus, jobs: ReadonlyMap<string, JobStatus>, now: number):
       state: job?.state ?? vm.state,
       ...(d.lastRound !== undefined ? { lastRound: d.lastRound } : {}),
       ...(snapshot !== undefined ? { recoveryPointAgeSeconds: Math.max(0, (now - Date.parse(snapshot)) / 1000) } : {}),
-      ...(initial?.rateBytesPerSecond !== undefined ? { rateBytesPerSecond: initial.rateBytesPerSecond } : seconds > 0 ? { rateBytesPerSecond: link / seconds } : lastPush !== undefined ? { rateBytesPerSecond: lastPush } : {}),
+      ...(initial?.rateBytesPerSecond !== undefined
+        ? { rateBytesPerSecond: initial.rateBytesPerSecond }
+        : seconds > 0
+          ? { rateBytesPerSecond: link / seconds }
+          : lastPush !== undefined
+            ? { rateBytesPerSecond: lastPush }
+            : {}),
       bytesMoved: moved,
       bytesMovedOf: job !== undefined ? "every round" : "recent rounds",
       ...(initial !== undefined ? { initialSync: initial } : {}),
@@ -163,7 +178,9 @@ function vmRow(vm: VmStatus, jobs: ReadonlyMap<string, JobStatus>, now: number):
     ...(p !== undefined && p.churnRounds > 0 ? { churnBytesPerSecond: p.churnBytesPerSecond } : {}),
     ...(p?.known ? { predictedDowntimeSeconds: p.downtimeSeconds, predictedFinalDeltaBytes: p.finalDeltaBytes } : {}),
     ...(p !== undefined ? { prediction: p } : {}),
-    ...(vm.cutover !== undefined ? { cutover: { state: vm.cutover.state, ...(vm.cutover.downtimeSeconds !== undefined ? { downtimeSeconds: vm.cutover.downtimeSeconds } : {}) } } : {}),
+    ...(vm.cutover !== undefined
+      ? { cutover: { state: vm.cutover.state, ...(vm.cutover.downtimeSeconds !== undefined ? { downtimeSeconds: vm.cutover.downtimeSeconds } : {}) } }
+      : {}),
     ...(vm.error !== undefined ? { error: vm.error } : {}),
     disks,
   };
@@ -211,7 +228,8 @@ function groupByWave(rows: VmStatusRow[], plan: Plan | undefined, now: number): 
  */
 export function policyConfigOf(report: WaveStatusReport): Record<string, { predictions: Record<string, number> }> {
   const predictions: Record<string, number> = {};
-  for (const vm of report.waves.flatMap((w) => w.vms)) if (vm.predictedDowntimeSeconds !== undefined) predictions[vm.vm] = Math.round(vm.predictedDowntimeSeconds * 10) / 10;
+  for (const vm of report.waves.flatMap((w) => w.vms))
+    if (vm.predictedDowntimeSeconds !== undefined) predictions[vm.vm] = Math.round(vm.predictedDowntimeSeconds * 10) / 10;
   return { "cutover-within-downtime-budget": { predictions }, "cutover-downtime-predicted": { predictions } };
 }
 
@@ -256,11 +274,26 @@ export function renderStatus(report: WaveStatusReport, options: RenderOptions): 
   for (const wave of report.waves) {
     if (table.length > 0) blank();
     const window = wave.window !== undefined ? ` — change window ${wave.window.start} to ${wave.window.end}` : "";
-    table.push([`#${wave.wave !== undefined ? `wave ${wave.wave}${window}` : report.waves.length > 1 ? "not in any wave of the plan" : `VMs of the proxy ${report.proxy}`}`]);
+    table.push([
+      `#${wave.wave !== undefined ? `wave ${wave.wave}${window}` : report.waves.length > 1 ? "not in any wave of the plan" : `VMs of the proxy ${report.proxy}`}`,
+    ]);
     table.push(header);
     for (const vm of wave.vms) {
-      const downtime = vm.cutover?.state === "verified" ? `cut over (${formatDuration(vm.cutover.downtimeSeconds ?? 0)})` : vm.predictedDowntimeSeconds !== undefined ? `~${formatDuration(vm.predictedDowntimeSeconds)}${vm.fitsWindow === false ? " > window left" : ""}` : "unknown";
-      table.push([vm.vm, vm.state, age(vm.recoveryPointAgeSeconds), rate(vm.rateBytesPerSecond), formatBytes(vm.disks.reduce((a, d) => a + d.bytesMoved, 0)), "", downtime]);
+      const downtime =
+        vm.cutover?.state === "verified"
+          ? `cut over (${formatDuration(vm.cutover.downtimeSeconds ?? 0)})`
+          : vm.predictedDowntimeSeconds !== undefined
+            ? `~${formatDuration(vm.predictedDowntimeSeconds)}${vm.fitsWindow === false ? " > window left" : ""}`
+            : "unknown";
+      table.push([
+        vm.vm,
+        vm.state,
+        age(vm.recoveryPointAgeSeconds),
+        rate(vm.rateBytesPerSecond),
+        formatBytes(vm.disks.reduce((a, d) => a + d.bytesMoved, 0)),
+        "",
+        downtime,
+      ]);
       for (const d of vm.disks) {
         const sync = d.initialSync !== undefined ? progress(d.initialSync, options.tty) : d.lastRound !== undefined ? "done" : "waiting";
         table.push([`  ${d.disk} ${d.job}`, d.state, age(d.recoveryPointAgeSeconds), rate(d.rateBytesPerSecond), formatBytes(d.bytesMoved), sync, ""]);
@@ -272,10 +305,20 @@ export function renderStatus(report: WaveStatusReport, options: RenderOptions): 
   for (const row of table) {
     if (row.length === 0) lines.push("");
     else if (row.length === 1) lines.push(row[0].startsWith("#") ? row[0].slice(1) : row[0]);
-    else lines.push(row.map((c, i) => c + " ".repeat(Math.max(0, widths[i] - [...c].length))).join("  ").trimEnd());
+    else
+      lines.push(
+        row
+          .map((c, i) => c + " ".repeat(Math.max(0, widths[i] - [...c].length)))
+          .join("  ")
+          .trimEnd(),
+      );
   }
   if (report.waves.length === 0) lines.push(`The proxy ${report.proxy} replicates no VM.`);
-  if (!report.agents) lines.push("", "Initial-sync progress needs the agents' credentials (--agent-token-file, --agent-fingerprint or REHOST_AGENT_*); bytes moved count the rounds the proxy reports.");
+  if (!report.agents)
+    lines.push(
+      "",
+      "Initial-sync progress needs the agents' credentials (--agent-token-file, --agent-fingerprint or REHOST_AGENT_*); bytes moved count the rounds the proxy reports.",
+    );
   for (const p of report.problems) lines.push(`warning: ${p}`);
   lines.push(`at ${report.at}`);
   return `${lines.join("\n")}\n`;

@@ -70,14 +70,24 @@ export function buildAgentBundle(options: BuildAgentBundleOptions): AgentBundle 
   const cli = path.join(packageDir, "dist", "lib", "cli", "main.js");
   if (!fs.existsSync(cli)) {
     throw new InputError(
-      problem({ field: "packageDir", received: packageDir, expected: "a rehost package with its compiled files (dist/)", fix: `run npm run build in ${packageDir}`, message: `rehost at ${packageDir} has no ${path.relative(packageDir, cli)}: there is nothing to ship to the gateways.` }),
+      problem({
+        field: "packageDir",
+        received: packageDir,
+        expected: "a rehost package with its compiled files (dist/)",
+        fix: `run npm run build in ${packageDir}`,
+        message: `rehost at ${packageDir} has no ${path.relative(packageDir, cli)}: there is nothing to ship to the gateways.`,
+      }),
     );
   }
   fs.mkdirSync(options.outDir, { recursive: true });
   const work = fs.mkdtempSync(path.join(options.outDir, ".build-"));
   try {
     const packed = JSON.parse(
-      execFileSync(options.npm ?? "npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], { cwd: packageDir, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }),
+      execFileSync(options.npm ?? "npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", work], {
+        cwd: packageDir,
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      }),
     ) as Array<{ filename: string }>;
     const packFile = path.join(work, packed[0]!.filename);
     const packSha256 = sha256File(packFile);
@@ -127,7 +137,15 @@ function copyDependencies(packageDir: string, manifest: PackageJson, bundleRoot:
     const source = findPackageDir(next.name, next.from);
     if (source === undefined) {
       if (next.optional) continue;
-      throw new InputError(problem({ field: "dependencies", received: next.name, expected: `${next.name} installed where the stack runs`, fix: "run npm install in the project", message: `${next.requiredBy} needs ${next.name}, which is not installed next to rehost.` }));
+      throw new InputError(
+        problem({
+          field: "dependencies",
+          received: next.name,
+          expected: `${next.name} installed where the stack runs`,
+          fix: "run npm install in the project",
+          message: `${next.requiredBy} needs ${next.name}, which is not installed next to rehost.`,
+        }),
+      );
     }
     const pkg = readPackageJson(source);
     if (!forGateway(pkg)) continue;

@@ -75,7 +75,13 @@ export class AgentRelease extends pulumi.ComponentResource {
 
 /** `rehost-<account>-<name>` within OSS's 3–63 lowercase letters, digits and dashes (a hash keeps a cut name unique). */
 export function defaultBucketName(accountId: string | undefined, name: string): string {
-  const base = ["rehost", accountId, name].filter((p): p is string => p !== undefined && p !== "").join("-").toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/-+/g, "-").replace(/^-|-$/g, "");
+  const base = ["rehost", accountId, name]
+    .filter((p): p is string => p !== undefined && p !== "")
+    .join("-")
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, "-")
+    .replace(/-+/g, "-")
+    .replace(/^-|-$/g, "");
   if (base.length <= 63) return base;
   const hash = crypto.createHash("sha256").update(base).digest("hex").slice(0, 8);
   return `${base.slice(0, 54).replace(/-$/, "")}-${hash}`;
@@ -90,14 +96,32 @@ function ramName(name: string, suffix: string): string {
 
 function declareAgentRelease(parent: AgentRelease, name: string, args: AgentReleaseArgs) {
   if (!/^[0-9a-f]{64}$/.test(args.bundle.sha256)) {
-    throw new InputError(problem({ field: "bundle.sha256", received: args.bundle.sha256, expected: "64 hex digits", fix: "pass the result of buildAgentBundle", message: `The agent bundle of ${name} has no SHA-256.` }));
+    throw new InputError(
+      problem({
+        field: "bundle.sha256",
+        received: args.bundle.sha256,
+        expected: "64 hex digits",
+        fix: "pass the result of buildAgentBundle",
+        message: `The agent bundle of ${name} has no SHA-256.`,
+      }),
+    );
   }
   if (!/^[a-z]{2,}-[a-z0-9-]+$/.test(args.region)) {
-    throw new InputError(problem({ field: "region", received: args.region, expected: "a region id like cn-shenzhen", message: `Release ${name} needs the region its gateways run in.` }));
+    throw new InputError(
+      problem({
+        field: "region",
+        received: args.region,
+        expected: "a region id like cn-shenzhen",
+        message: `Release ${name} needs the region its gateways run in.`,
+      }),
+    );
   }
   const tags = { ...(args.tags ?? {}), [TAGS.role]: TAG_ROLES.agentRelease };
   const bucketName =
-    args.bucketName ?? alicloud.getCallerIdentityOutput({ parent }).apply((identity) => defaultBucketName((identity as Partial<alicloud.GetCallerIdentityResult>).accountId, name));
+    args.bucketName ??
+    alicloud
+      .getCallerIdentityOutput({ parent })
+      .apply((identity) => defaultBucketName((identity as Partial<alicloud.GetCallerIdentityResult>).accountId, name));
   const bucket = new alicloud.oss.Bucket(
     `${name}-bucket`,
     {
@@ -129,7 +153,10 @@ function declareAgentRelease(parent: AgentRelease, name: string, args: AgentRele
     {
       roleName: ramName(name, "gateway"),
       description: `rehost sync gateways of ${name}: read the agent bundle`,
-      assumeRolePolicyDocument: JSON.stringify({ Version: "1", Statement: [{ Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: ["ecs.aliyuncs.com"] } }] }),
+      assumeRolePolicyDocument: JSON.stringify({
+        Version: "1",
+        Statement: [{ Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: ["ecs.aliyuncs.com"] } }],
+      }),
       force: true,
       tags,
     },
@@ -140,12 +167,18 @@ function declareAgentRelease(parent: AgentRelease, name: string, args: AgentRele
     {
       policyName: ramName(name, "read-bundle"),
       description: `Read the rehost agent bundles of ${name}, nothing else`,
-      policyDocument: bucket.bucket.apply((b) => JSON.stringify({ Version: "1", Statement: [{ Effect: "Allow", Action: ["oss:GetObject"], Resource: [`acs:oss:*:*:${b}/rehost/agent/*`] }] })),
+      policyDocument: bucket.bucket.apply((b) =>
+        JSON.stringify({ Version: "1", Statement: [{ Effect: "Allow", Action: ["oss:GetObject"], Resource: [`acs:oss:*:*:${b}/rehost/agent/*`] }] }),
+      ),
       force: true,
     },
     { parent },
   );
-  const attachment = new alicloud.ram.RolePolicyAttachment(`${name}-policy-attachment`, { policyName: policy.policyName, policyType: "Custom", roleName: role.roleName }, { parent });
+  const attachment = new alicloud.ram.RolePolicyAttachment(
+    `${name}-policy-attachment`,
+    { policyName: policy.policyName, policyType: "Custom", roleName: role.roleName },
+    { parent },
+  );
   // The region's internal endpoint (`oss-<region>-internal.aliyuncs.com`), reachable from the VPC without internet.
   const endpoint = bucket.bucket.apply((b) => `https://${b}.oss-${args.region}-internal.aliyuncs.com`);
   return { bucket, object, role, attachment, endpoint };

@@ -75,18 +75,33 @@ export class CenLink extends pulumi.ComponentResource {
     this.transitRouterId = built.tr.transitRouterId;
     this.vpcAttachmentId = built.vpcAttachment.transitRouterAttachmentId;
     this.advertisedCidrs = pulumi.output(args.routes.filter((r) => r.advertised).map((r) => r.cidr));
-    this.registerOutputs({ cenId: this.cenId, transitRouterId: this.transitRouterId, vpcAttachmentId: this.vpcAttachmentId, advertisedCidrs: this.advertisedCidrs });
+    this.registerOutputs({
+      cenId: this.cenId,
+      transitRouterId: this.transitRouterId,
+      vpcAttachmentId: this.vpcAttachmentId,
+      advertisedCidrs: this.advertisedCidrs,
+    });
   }
 }
 
 function declareCenLink(parent: CenLink, name: string, args: CenLinkArgs) {
   if (args.zoneMappings.length === 0) {
     throw new InputError(
-      problem({ field: "zoneMappings", received: "[]", expected: "at least one vSwitch", fix: "plan at least one wave (its sync vSwitch attaches the VPC)", message: `CEN link ${name} has no vSwitch to attach the VPC through.` }),
+      problem({
+        field: "zoneMappings",
+        received: "[]",
+        expected: "at least one vSwitch",
+        fix: "plan at least one wave (its sync vSwitch attaches the VPC)",
+        message: `CEN link ${name} has no vSwitch to attach the VPC through.`,
+      }),
     );
   }
   const advertised = args.routes.filter((r) => r.advertised);
-  const cen = new alicloud.cen.Instance(`${name}-cen`, { cenInstanceName: args.cenName ?? name, description: "rehost: data centre to the migration VPC" }, { parent });
+  const cen = new alicloud.cen.Instance(
+    `${name}-cen`,
+    { cenInstanceName: args.cenName ?? name, description: "rehost: data centre to the migration VPC" },
+    { parent },
+  );
   const tr = new alicloud.cen.TransitRouter(`${name}-tr`, { cenId: cen.id, transitRouterName: `${name}-tr` }, { parent });
   // No automatic publication: which VPC CIDRs on-prem sees is decided per subnet below.
   const vpcAttachment = new alicloud.cen.TransitRouterVpcAttachment(
@@ -120,7 +135,14 @@ function declareCenLink(parent: CenLink, name: string, args: CenLinkArgs) {
     );
     const vbrAttachment = new alicloud.cen.TransitRouterVbrAttachment(
       `${name}-vbr-attachment`,
-      { cenId: cen.id, transitRouterId: tr.transitRouterId, vbrId: vbr.id, autoPublishRouteEnabled: true, routeTableAssociationEnabled: false, routeTablePropagationEnabled: true },
+      {
+        cenId: cen.id,
+        transitRouterId: tr.transitRouterId,
+        vbrId: vbr.id,
+        autoPublishRouteEnabled: true,
+        routeTableAssociationEnabled: false,
+        routeTablePropagationEnabled: true,
+      },
       { parent },
     );
     // On-prem learns only the routes in this table: one entry per advertised CIDR.
@@ -151,7 +173,16 @@ function declareCenLink(parent: CenLink, name: string, args: CenLinkArgs) {
     const link = args.onPrem;
     const gateway = new alicloud.vpn.Gateway(
       `${name}-vpn-gateway`,
-      { vpcId: args.vpcId, vswitchId: args.zoneMappings[0].vswitchId, bandwidth: link.bandwidthMbps ?? 200, enableIpsec: true, enableSsl: false, networkType: "public", paymentType: "PayAsYouGo", vpnGatewayName: `${name}-vpn` },
+      {
+        vpcId: args.vpcId,
+        vswitchId: args.zoneMappings[0].vswitchId,
+        bandwidth: link.bandwidthMbps ?? 200,
+        enableIpsec: true,
+        enableSsl: false,
+        networkType: "public",
+        paymentType: "PayAsYouGo",
+        vpnGatewayName: `${name}-vpn`,
+      },
       { parent },
     );
     const customer = new alicloud.vpn.CustomerGateway(

@@ -97,11 +97,27 @@ const MODULE_STREAM = /^[A-Za-z0-9][A-Za-z0-9._-]*:[A-Za-z0-9._-]+$/;
 export function checkGatewayRuntime(runtime: GatewayRuntime, field = "gatewayRuntime"): Problem[] {
   const problems: Problem[] = [];
   if (!["dnf", "apt", "none"].includes(runtime.manager)) {
-    problems.push(problem({ field: `${field}.manager`, received: String(runtime.manager), expected: "dnf, apt or none", fix: "name the image's package manager", message: "The gateway runtime's package manager is unknown." }));
+    problems.push(
+      problem({
+        field: `${field}.manager`,
+        received: String(runtime.manager),
+        expected: "dnf, apt or none",
+        fix: "name the image's package manager",
+        message: "The gateway runtime's package manager is unknown.",
+      }),
+    );
   }
   for (const [name, version] of Object.entries(runtime.packages)) {
     if (!PACKAGE_NAME.test(name)) {
-      problems.push(problem({ field: `${field}.packages`, received: name, expected: "a package name", fix: "e.g. nodejs", message: `Package name ${JSON.stringify(name)} is not valid.` }));
+      problems.push(
+        problem({
+          field: `${field}.packages`,
+          received: name,
+          expected: "a package name",
+          fix: "e.g. nodejs",
+          message: `Package name ${JSON.stringify(name)} is not valid.`,
+        }),
+      );
     }
     if (typeof version !== "string" || !PACKAGE_VERSION.test(version)) {
       problems.push(
@@ -116,19 +132,51 @@ export function checkGatewayRuntime(runtime: GatewayRuntime, field = "gatewayRun
     }
   }
   if (runtime.manager !== "none" && Object.keys(runtime.packages).length === 0) {
-    problems.push(problem({ field: `${field}.packages`, received: "{}", expected: "Node.js and certtool's package with their versions", fix: "e.g. { nodejs: \"20.16.0\", gnutls-utils: \"3.6.16\" }, or manager: none on an image that has them", message: "The gateway runtime installs no package." }));
+    problems.push(
+      problem({
+        field: `${field}.packages`,
+        received: "{}",
+        expected: "Node.js and certtool's package with their versions",
+        fix: 'e.g. { nodejs: "20.16.0", gnutls-utils: "3.6.16" }, or manager: none on an image that has them',
+        message: "The gateway runtime installs no package.",
+      }),
+    );
   }
   if (runtime.manager === "none" && Object.keys(runtime.packages).length > 0) {
-    problems.push(problem({ field: `${field}.packages`, received: Object.keys(runtime.packages).join(", "), expected: "no packages with manager none", fix: "name the package manager, or drop the packages", message: "Packages cannot be installed without a package manager." }));
+    problems.push(
+      problem({
+        field: `${field}.packages`,
+        received: Object.keys(runtime.packages).join(", "),
+        expected: "no packages with manager none",
+        fix: "name the package manager, or drop the packages",
+        message: "Packages cannot be installed without a package manager.",
+      }),
+    );
   }
   for (const stream of runtime.modules ?? []) {
     if (runtime.manager !== "dnf" || !MODULE_STREAM.test(stream)) {
-      problems.push(problem({ field: `${field}.modules`, received: stream, expected: "NAME:STREAM with manager dnf", fix: "e.g. nodejs:20", message: `Module stream ${stream} cannot be enabled.` }));
+      problems.push(
+        problem({
+          field: `${field}.modules`,
+          received: stream,
+          expected: "NAME:STREAM with manager dnf",
+          fix: "e.g. nodejs:20",
+          message: `Module stream ${stream} cannot be enabled.`,
+        }),
+      );
     }
   }
   const node = runtime.node ?? DEFAULT_NODE;
   if (!node.startsWith("/")) {
-    problems.push(problem({ field: `${field}.node`, received: node, expected: "an absolute path", fix: "e.g. /usr/bin/node", message: "The Node.js binary is not an absolute path." }));
+    problems.push(
+      problem({
+        field: `${field}.node`,
+        received: node,
+        expected: "an absolute path",
+        fix: "e.g. /usr/bin/node",
+        message: "The Node.js binary is not an absolute path.",
+      }),
+    );
   }
   return problems;
 }
@@ -143,13 +191,29 @@ export function pinnedPackages(runtime: GatewayRuntime): string[] {
 export function gatewayUserData(settings: GatewayBootstrapSettings): string {
   const problems = checkGatewayRuntime(settings.runtime);
   if (!/^[0-9a-f]{64}$/.test(settings.bundle.sha256)) {
-    problems.push(problem({ field: "bundle.sha256", received: settings.bundle.sha256, expected: "64 hex digits", message: "The bundle's checksum is not a SHA-256." }));
+    problems.push(
+      problem({ field: "bundle.sha256", received: settings.bundle.sha256, expected: "64 hex digits", message: "The bundle's checksum is not a SHA-256." }),
+    );
   }
   if (!/^https?:\/\/[^\s/]+$/.test(settings.bundle.endpoint)) {
-    problems.push(problem({ field: "bundle.endpoint", received: settings.bundle.endpoint, expected: "https://<bucket>.<internal endpoint>", message: "The bundle's endpoint is not a base URL." }));
+    problems.push(
+      problem({
+        field: "bundle.endpoint",
+        received: settings.bundle.endpoint,
+        expected: "https://<bucket>.<internal endpoint>",
+        message: "The bundle's endpoint is not a base URL.",
+      }),
+    );
   }
   if (!/^[A-Za-z0-9._\/-]+$/.test(settings.bundle.key) || settings.bundle.key.includes("..")) {
-    problems.push(problem({ field: "bundle.key", received: settings.bundle.key, expected: "an object key of letters, digits, . _ / -", message: "The bundle's object key cannot be used in a URL as it is." }));
+    problems.push(
+      problem({
+        field: "bundle.key",
+        received: settings.bundle.key,
+        expected: "an object key of letters, digits, . _ / -",
+        message: "The bundle's object key cannot be used in a URL as it is.",
+      }),
+    );
   }
   if (problems.length > 0) throw new InputError(problems);
   const root = settings.root ?? "";

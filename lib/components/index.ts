@@ -19,7 +19,19 @@ export {
   METADATA_URL,
 } from "./gateway-bootstrap";
 export { MigratedInstance, type MigratedInstanceArgs } from "./migrated-instance";
-export { COMPONENT_TYPES, TAGS, TAG_ROLES, TAG_WAVE, TAG_SOURCE_UUID, TAG_SOURCE_NAME, TAG_PHASE, TAG_SOURCE_IP, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT, DEFAULT_PROXY_PORT } from "./tokens";
+export {
+  COMPONENT_TYPES,
+  TAGS,
+  TAG_ROLES,
+  TAG_WAVE,
+  TAG_SOURCE_UUID,
+  TAG_SOURCE_NAME,
+  TAG_PHASE,
+  TAG_SOURCE_IP,
+  DEFAULT_AGENT_PORT,
+  DEFAULT_NBD_PORT,
+  DEFAULT_PROXY_PORT,
+} from "./tokens";
 export { RehearsalEnvironment, type RehearsalEnvironmentArgs, type BastionArgs } from "./rehearsal-environment";
 export {
   MigrationWave,

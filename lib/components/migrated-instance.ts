@@ -75,7 +75,14 @@ function declareMigratedInstance(parent: MigratedInstance, name: string, args: M
   const primary = vm.nics.find((n) => n.primary) ?? vm.nics[0];
   if (primary === undefined) {
     throw new InputError(
-      problem({ vm: vm.name, field: "nics", received: "no NIC", expected: "at least one NIC", fix: "give the VM a NIC in the inventory", message: `VM ${vm.name} has no network interface to pin.` }),
+      problem({
+        vm: vm.name,
+        field: "nics",
+        received: "no NIC",
+        expected: "at least one NIC",
+        fix: "give the VM a NIC in the inventory",
+        message: `VM ${vm.name} has no network interface to pin.`,
+      }),
     );
   }
   // The planner's own check: every kept address is inside its NIC's subnet and not reserved.
@@ -98,7 +105,13 @@ function declareMigratedInstance(parent: MigratedInstance, name: string, args: M
   for (const disk of data) {
     if (args.dataSnapshotIds[disk.id] === undefined) {
       throw new InputError(
-        problem({ vm: vm.name, field: `disks[${disk.id}]`, received: "no snapshot", expected: "a snapshot id", message: `Data disk ${disk.id} of VM ${vm.name} has no snapshot to restore from.` }),
+        problem({
+          vm: vm.name,
+          field: `disks[${disk.id}]`,
+          received: "no snapshot",
+          expected: "a snapshot id",
+          message: `Data disk ${disk.id} of VM ${vm.name} has no snapshot to restore from.`,
+        }),
       );
     }
   }

@@ -114,7 +114,12 @@ export class MigrationWave extends pulumi.ComponentResource {
     const replicationResults: pulumi.Output<Record<string, string>>[] = [];
     const release = new AgentRelease(
       `${name}-agent`,
-      { bundle: args.agentBundle, region: args.region ?? regionOfZone(wave.syncSubnet.zone), bucketName: args.artifactBucket, tags: { [TAGS.wave]: wave.name } },
+      {
+        bundle: args.agentBundle,
+        region: args.region ?? regionOfZone(wave.syncSubnet.zone),
+        bucketName: args.artifactBucket,
+        tags: { [TAGS.wave]: wave.name },
+      },
       { parent: this },
     );
     for (const planned of wave.gateways) {
@@ -144,7 +149,10 @@ export class MigrationWave extends pulumi.ComponentResource {
       const replication = args.controllers?.replication;
       if (replication) {
         const vms = wave.vms.filter((vm) => vm.gateway === planned.name);
-        replicationResults.push(replication(`${name}-${gatewayRole(wave.name, planned.name)}-replication`, { wave, gateway, gatewayName: planned.name, disks, vms }, { parent: this }).digests);
+        replicationResults.push(
+          replication(`${name}-${gatewayRole(wave.name, planned.name)}-replication`, { wave, gateway, gatewayName: planned.name, disks, vms }, { parent: this })
+            .digests,
+        );
       }
     }
     const replicationDigests = args.controllers?.replication
@@ -187,9 +195,7 @@ export class MigrationWave extends pulumi.ComponentResource {
     this.devices = collect(gateways, (g) => g.devices);
     this.diskIds = collect(gateways, (g) => g.diskIds);
     this.replicationDigests = replicationDigests;
-    this.privateIps = pulumi
-      .all([...hosts].map(([vm, host]) => host.privateIp.apply((ip) => [vm, ip] as const)))
-      .apply((pairs) => Object.fromEntries(pairs));
+    this.privateIps = pulumi.all([...hosts].map(([vm, host]) => host.privateIp.apply((ip) => [vm, ip] as const))).apply((pairs) => Object.fromEntries(pairs));
     this.registerOutputs({
       agentEndpoints: this.agentEndpoints,
       devices: this.devices,
@@ -210,6 +216,9 @@ function gatewayRole(wave: string, gateway: string): string {
   return gateway.startsWith(`${wave}-`) ? gateway.slice(wave.length + 1) : gateway;
 }
 
-function collect(gateways: ReadonlyMap<string, SyncGateway>, pick: (g: SyncGateway) => pulumi.Output<Record<string, string>>): pulumi.Output<Record<string, string>> {
+function collect(
+  gateways: ReadonlyMap<string, SyncGateway>,
+  pick: (g: SyncGateway) => pulumi.Output<Record<string, string>>,
+): pulumi.Output<Record<string, string>> {
   return pulumi.all([...gateways.values()].map(pick)).apply((maps) => Object.assign({}, ...maps) as Record<string, string>);
 }

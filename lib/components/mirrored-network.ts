@@ -50,7 +50,6 @@ export interface MirroredNetworkArgs {
   readonly tags?: Readonly<Record<string, string>>;
 }
 
-
 /** A VPC mirroring the on-prem subnets. Children: `${name}-vpc`, `${name}-cidr-<n>`, `${name}-<subnet>`, `${name}-sync-<wave>`, `${name}-gateway-sg`, `${name}-hosts-<group>`. */
 export class MirroredNetwork extends pulumi.ComponentResource {
   public readonly vpcId: pulumi.Output<string>;
@@ -97,7 +96,13 @@ function declareMirroredNetwork(parent: MirroredNetwork, name: string, args: Mir
   ];
   const problems = checkHostSecurityGroups(hostGroups);
   if (args.cidrBlocks.length === 0) {
-    problems.push({ severity: "error", field: "cidrBlocks", received: "[]", expected: "at least one CIDR block", message: `MirroredNetwork ${name} has no VPC CIDR block.` });
+    problems.push({
+      severity: "error",
+      field: "cidrBlocks",
+      received: "[]",
+      expected: "at least one CIDR block",
+      message: `MirroredNetwork ${name} has no VPC CIDR block.`,
+    });
   }
   if (problems.length > 0) throw new InputError(problems);
 
@@ -107,9 +112,9 @@ function declareMirroredNetwork(parent: MirroredNetwork, name: string, args: Mir
     { vpcName: args.vpcName ?? name, cidrBlock: args.cidrBlocks[0], description: "rehost: mirrors the on-prem subnets", tags },
     { parent },
   );
-  const secondary = args.cidrBlocks.slice(1).map(
-    (cidr, i) => new alicloud.vpc.Ipv4CidrBlock(`${name}-cidr-${i + 1}`, { vpcId: vpc.id, secondaryCidrBlock: cidr }, { parent }),
-  );
+  const secondary = args.cidrBlocks
+    .slice(1)
+    .map((cidr, i) => new alicloud.vpc.Ipv4CidrBlock(`${name}-cidr-${i + 1}`, { vpcId: vpc.id, secondaryCidrBlock: cidr }, { parent }));
 
   const vswitches = new Map<string, alicloud.vpc.Switch>();
   for (const subnet of args.subnets) {
@@ -153,19 +158,40 @@ function declareMirroredNetwork(parent: MirroredNetwork, name: string, args: Mir
     const access = args.gatewayAccess;
     gatewayGroup = new alicloud.ecs.SecurityGroup(
       `${name}-gateway-sg`,
-      { vpcId: vpc.id, securityGroupName: `${name}-gateway`, description: "rehost sync gateways: agent API from the operator, NBD from the source proxy", tags },
+      {
+        vpcId: vpc.id,
+        securityGroupName: `${name}-gateway`,
+        description: "rehost sync gateways: agent API from the operator, NBD from the source proxy",
+        tags,
+      },
       { parent },
     );
     const agentPort = access.agentPort ?? DEFAULT_AGENT_PORT;
     const nbdPort = access.nbdPort ?? DEFAULT_NBD_PORT;
     new alicloud.ecs.SecurityGroupRule(
       `${name}-gateway-agent`,
-      { securityGroupId: gatewayGroup.id, type: "ingress", ipProtocol: "tcp", portRange: `${agentPort}/${agentPort}`, cidrIp: access.operatorCidr, policy: "accept", description: "agent API from the operator" },
+      {
+        securityGroupId: gatewayGroup.id,
+        type: "ingress",
+        ipProtocol: "tcp",
+        portRange: `${agentPort}/${agentPort}`,
+        cidrIp: access.operatorCidr,
+        policy: "accept",
+        description: "agent API from the operator",
+      },
       { parent },
     );
     new alicloud.ecs.SecurityGroupRule(
       `${name}-gateway-nbd`,
-      { securityGroupId: gatewayGroup.id, type: "ingress", ipProtocol: "tcp", portRange: `${nbdPort}/${nbdPort}`, cidrIp: access.sourceProxyCidr, policy: "accept", description: "NBD from the source proxy" },
+      {
+        securityGroupId: gatewayGroup.id,
+        type: "ingress",
+        ipProtocol: "tcp",
+        portRange: `${nbdPort}/${nbdPort}`,
+        cidrIp: access.sourceProxyCidr,
+        policy: "accept",
+        description: "NBD from the source proxy",
+      },
       { parent },
     );
   }

@@ -95,29 +95,50 @@ export class RehearsalEnvironment extends pulumi.ComponentResource {
     });
     this.vpcId = network.vpcId;
     this.cidrBlocks = network.cidrBlocks;
-    this.privateIps = pulumi
-      .all([...hosts].map(([vm, host]) => host.privateIp.apply((ip) => [vm, ip] as const)))
-      .apply((pairs) => Object.fromEntries(pairs));
+    this.privateIps = pulumi.all([...hosts].map(([vm, host]) => host.privateIp.apply((ip) => [vm, ip] as const))).apply((pairs) => Object.fromEntries(pairs));
     this.snapshotIds = pulumi.all([...snapshots.values()].map((s) => s.id));
     this.bastionPublicIp = args.bastion ? declareBastion(this, name, network, args.bastion) : pulumi.output("");
-    this.registerOutputs({ vpcId: this.vpcId, cidrBlocks: this.cidrBlocks, privateIps: this.privateIps, snapshotIds: this.snapshotIds, bastionPublicIp: this.bastionPublicIp });
+    this.registerOutputs({
+      vpcId: this.vpcId,
+      cidrBlocks: this.cidrBlocks,
+      privateIps: this.privateIps,
+      snapshotIds: this.snapshotIds,
+      bastionPublicIp: this.bastionPublicIp,
+    });
   }
 }
 
 /** Problems with a bastion: SSH open to the internet, or a vSwitch CIDR outside the VPC or on a mirrored subnet. */
 function checkBastion(args: RehearsalEnvironmentArgs, bastion: BastionArgs): Problem[] {
-  const problems: Problem[] = checkHostSecurityGroups([{ name: "bastion", rules: [{ protocol: "tcp", ports: "22/22", cidr: bastion.operatorCidr }] }]).map((p) => ({
-    ...p,
-    field: "bastion.operatorCidr",
-  }));
+  const problems: Problem[] = checkHostSecurityGroups([{ name: "bastion", rules: [{ protocol: "tcp", ports: "22/22", cidr: bastion.operatorCidr }] }]).map(
+    (p) => ({
+      ...p,
+      field: "bastion.operatorCidr",
+    }),
+  );
   const where = { field: "bastion.cidr", received: bastion.cidr };
   if (parseCidr(bastion.cidr) === undefined) {
     problems.push(problem({ ...where, expected: "a CIDR like 172.30.0.0/28", message: "The bastion's vSwitch CIDR is not a canonical IPv4 CIDR." }));
   } else if (!args.cidrBlocks.some((block) => cidrCovers(block, bastion.cidr))) {
-    problems.push(problem({ ...where, expected: `inside one of ${args.cidrBlocks.join(", ")}`, fix: "pick a range inside the VPC's blocks, e.g. the wave's sync subnet", message: "The bastion's vSwitch lies outside the VPC's CIDR blocks." }));
+    problems.push(
+      problem({
+        ...where,
+        expected: `inside one of ${args.cidrBlocks.join(", ")}`,
+        fix: "pick a range inside the VPC's blocks, e.g. the wave's sync subnet",
+        message: "The bastion's vSwitch lies outside the VPC's CIDR blocks.",
+      }),
+    );
   } else {
     const clash = args.subnets.find((s) => cidrsOverlap(s.cidr, bastion.cidr));
-    if (clash) problems.push(problem({ ...where, expected: `no overlap with mirrored subnet ${clash.name} (${clash.cidr})`, fix: "pick a range no source VM uses, e.g. the wave's sync subnet", message: "The bastion's vSwitch overlaps a mirrored subnet." }));
+    if (clash)
+      problems.push(
+        problem({
+          ...where,
+          expected: `no overlap with mirrored subnet ${clash.name} (${clash.cidr})`,
+          fix: "pick a range no source VM uses, e.g. the wave's sync subnet",
+          message: "The bastion's vSwitch overlaps a mirrored subnet.",
+        }),
+      );
   }
   return problems;
 }
@@ -128,10 +149,22 @@ function declareBastion(parent: RehearsalEnvironment, name: string, network: Mir
     { vpcId: network.vpcId, vswitchName: `${name}-bastion`, cidrBlock: bastion.cidr, zoneId: bastion.zone, description: "rehost rehearsal bastion" },
     { parent },
   );
-  const sg = new alicloud.ecs.SecurityGroup(`${name}-bastion-sg`, { vpcId: network.vpcId, securityGroupName: `${name}-bastion`, description: "SSH from the operator only" }, { parent });
+  const sg = new alicloud.ecs.SecurityGroup(
+    `${name}-bastion-sg`,
+    { vpcId: network.vpcId, securityGroupName: `${name}-bastion`, description: "SSH from the operator only" },
+    { parent },
+  );
   new alicloud.ecs.SecurityGroupRule(
     `${name}-bastion-ssh`,
-    { securityGroupId: sg.id, type: "ingress", ipProtocol: "tcp", portRange: "22/22", cidrIp: bastion.operatorCidr, policy: "accept", description: "SSH from the operator" },
+    {
+      securityGroupId: sg.id,
+      type: "ingress",
+      ipProtocol: "tcp",
+      portRange: "22/22",
+      cidrIp: bastion.operatorCidr,
+      policy: "accept",
+      description: "SSH from the operator",
+    },
     { parent },
   );
   const instance = new alicloud.ecs.Instance(

@@ -20,7 +20,6 @@ import type { AgentBundleRef } from "./agent-release";
 import { DEFAULT_NODE } from "./gateway-bootstrap";
 import { COMPONENT_TYPES, DEFAULT_PROXY_PORT } from "./tokens";
 
-
 /** How the proxy trusts vCenter and logs in to it. */
 export interface SourceProxyVCenter {
   /** vCenter's address (`https://vcenter.example.com`). */
@@ -108,14 +107,24 @@ export class SourceProxy extends pulumi.ComponentResource {
 /** Problems of the arguments that can be checked before anything is declared. */
 export function checkSourceProxy(name: string, args: SourceProxyArgs): Problem[] {
   const problems: Problem[] = [];
-  const at = (field: string, received: string, expected: string, fix: string, message: string) => problems.push(problem({ field, received, expected, fix, message: `Source proxy ${name}: ${message}` }));
-  if (!/^[0-9a-f]{64}$/.test(args.bundle.sha256)) at("bundle.sha256", args.bundle.sha256, "64 hex digits", "pass the result of buildAgentBundle", "the bundle has no SHA-256.");
+  const at = (field: string, received: string, expected: string, fix: string, message: string) =>
+    problems.push(problem({ field, received, expected, fix, message: `Source proxy ${name}: ${message}` }));
+  if (!/^[0-9a-f]{64}$/.test(args.bundle.sha256))
+    at("bundle.sha256", args.bundle.sha256, "64 hex digits", "pass the result of buildAgentBundle", "the bundle has no SHA-256.");
   if (!isIpv4(args.listen.host) || args.listen.host === "0.0.0.0") {
-    at("listen.host", args.listen.host, "an IPv4 address of the host, not 0.0.0.0", "give the address the sync gateways reach over CEN, e.g. 10.30.9.10", "the API must listen on one address of the host.");
+    at(
+      "listen.host",
+      args.listen.host,
+      "an IPv4 address of the host, not 0.0.0.0",
+      "give the address the sync gateways reach over CEN, e.g. 10.30.9.10",
+      "the API must listen on one address of the host.",
+    );
   }
   const port = args.listen.port ?? DEFAULT_PROXY_PORT;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) at("listen.port", String(port), "a port from 1 to 65535", `e.g. ${DEFAULT_PROXY_PORT}`, "the API port is not a port.");
-  if (args.gatewayCidrs.length === 0) at("gatewayCidrs", "[]", "the sync vSwitches' CIDRs", "pass the wave's sync subnets, e.g. 172.30.0.0/27", "no client could reach the API.");
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    at("listen.port", String(port), "a port from 1 to 65535", `e.g. ${DEFAULT_PROXY_PORT}`, "the API port is not a port.");
+  if (args.gatewayCidrs.length === 0)
+    at("gatewayCidrs", "[]", "the sync vSwitches' CIDRs", "pass the wave's sync subnets, e.g. 172.30.0.0/27", "no client could reach the API.");
   for (const [field, list] of [
     ["gatewayCidrs", args.gatewayCidrs],
     ["operatorCidrs", args.operatorCidrs ?? []],
@@ -123,28 +132,61 @@ export function checkSourceProxy(name: string, args: SourceProxyArgs): Problem[]
     list.forEach((text, i) => {
       const cidr = parseCidr(text);
       if (cidr === undefined) at(`${field}[${i}]`, text, "an IPv4 CIDR", "e.g. 172.30.0.0/27", `${text} is not a CIDR.`);
-      else if (cidr.prefix === 0) at(`${field}[${i}]`, text, "a range of the gateways or the operator host", "name the sync vSwitch or the operator's subnet", "0.0.0.0/0 would admit every host.");
+      else if (cidr.prefix === 0)
+        at(
+          `${field}[${i}]`,
+          text,
+          "a range of the gateways or the operator host",
+          "name the sync vSwitch or the operator's subnet",
+          "0.0.0.0/0 would admit every host.",
+        );
     });
   }
-  if (!/^https:\/\/[^\s/'"]+\/?$/.test(args.vcenter.url)) at("vcenter.url", args.vcenter.url, "https://HOST", "e.g. https://vcenter.example.com", "vCenter's address is not an https base URL.");
-  if (!/^[^\s'"]+$/.test(args.vcenter.user)) at("vcenter.user", args.vcenter.user, "a user name without spaces or quotes", "e.g. rehost@vsphere.local", "the vCenter user cannot be used as it is.");
+  if (!/^https:\/\/[^\s/'"]+\/?$/.test(args.vcenter.url))
+    at("vcenter.url", args.vcenter.url, "https://HOST", "e.g. https://vcenter.example.com", "vCenter's address is not an https base URL.");
+  if (!/^[^\s'"]+$/.test(args.vcenter.user))
+    at("vcenter.user", args.vcenter.user, "a user name without spaces or quotes", "e.g. rehost@vsphere.local", "the vCenter user cannot be used as it is.");
   const trust = [args.vcenter.thumbprint, args.vcenter.ca, args.vcenter.insecure === true ? true : undefined].filter((t) => t !== undefined).length;
-  if (trust !== 1) at("vcenter.thumbprint", `${trust} ways`, "exactly one of thumbprint, ca, insecure", "pin vCenter's certificate with thumbprint (vCenter's SHA-256 fingerprint)", "vCenter's certificate must be trusted in exactly one way.");
-  if (args.vcenter.thumbprint !== undefined && !/^[0-9A-Fa-f:]{40,95}$/.test(args.vcenter.thumbprint)) at("vcenter.thumbprint", args.vcenter.thumbprint, "a SHA-256 or SHA-1 fingerprint", "copy it from vCenter's certificate", "the thumbprint is not a fingerprint.");
+  if (trust !== 1)
+    at(
+      "vcenter.thumbprint",
+      `${trust} ways`,
+      "exactly one of thumbprint, ca, insecure",
+      "pin vCenter's certificate with thumbprint (vCenter's SHA-256 fingerprint)",
+      "vCenter's certificate must be trusted in exactly one way.",
+    );
+  if (args.vcenter.thumbprint !== undefined && !/^[0-9A-Fa-f:]{40,95}$/.test(args.vcenter.thumbprint))
+    at(
+      "vcenter.thumbprint",
+      args.vcenter.thumbprint,
+      "a SHA-256 or SHA-1 fingerprint",
+      "copy it from vCenter's certificate",
+      "the thumbprint is not a fingerprint.",
+    );
   if ((args.agents.fingerprints === undefined) === (args.agents.ca === undefined)) {
-    at("agents.fingerprints", args.agents.fingerprints === undefined ? "neither" : "both", "fingerprints or ca", "pass the agents' certificate fingerprints, or their CA", "the proxy must trust the agents in exactly one way.");
+    at(
+      "agents.fingerprints",
+      args.agents.fingerprints === undefined ? "neither" : "both",
+      "fingerprints or ca",
+      "pass the agents' certificate fingerprints, or their CA",
+      "the proxy must trust the agents in exactly one way.",
+    );
   }
-  if (args.reader === "vddk" && (args.vddkLibdir === undefined || !args.vddkLibdir.startsWith("/"))) at("vddkLibdir", String(args.vddkLibdir), "VDDK's absolute directory on the host", "e.g. /opt/vmware-vix-disklib-distrib", "reader vddk needs VDDK.");
+  if (args.reader === "vddk" && (args.vddkLibdir === undefined || !args.vddkLibdir.startsWith("/")))
+    at("vddkLibdir", String(args.vddkLibdir), "VDDK's absolute directory on the host", "e.g. /opt/vmware-vix-disklib-distrib", "reader vddk needs VDDK.");
   for (const [field, path] of [
     ["stateDir", args.stateDir],
     ["node", args.node],
   ] as const) {
-    if (path !== undefined && !/^\/[A-Za-z0-9._\/-]+$/.test(path)) at(field, path, "an absolute path of letters, digits, . _ / -", "e.g. /var/lib/rehost-proxy", `${path} cannot be used as a path.`);
+    if (path !== undefined && !/^\/[A-Za-z0-9._\/-]+$/.test(path))
+      at(field, path, "an absolute path of letters, digits, . _ / -", "e.g. /var/lib/rehost-proxy", `${path} cannot be used as a path.`);
   }
   const retry = args.retryDelaySeconds ?? 30;
-  if (!(retry > 0) || !Number.isFinite(retry)) at("retryDelaySeconds", String(retry), "a positive number of seconds", "e.g. 30", "the retry delay is not positive.");
+  if (!(retry > 0) || !Number.isFinite(retry))
+    at("retryDelaySeconds", String(retry), "a positive number of seconds", "e.g. 30", "the retry delay is not positive.");
   const health = args.healthTimeoutSeconds ?? 120;
-  if (!(health > 0) || !Number.isFinite(health)) at("healthTimeoutSeconds", String(health), "a positive number of seconds", "e.g. 120", "the health deadline is not positive.");
+  if (!(health > 0) || !Number.isFinite(health))
+    at("healthTimeoutSeconds", String(health), "a positive number of seconds", "e.g. 120", "the health deadline is not positive.");
   return problems;
 }
 
@@ -239,11 +281,17 @@ function declareSourceProxy(parent: SourceProxy, name: string, args: SourceProxy
     {
       connection,
       // The SSH user copies the bundle; everything else is root's.
-      create: run(`install -d -m 0755 ${HOME} ${HOME}/releases\ninstall -d -m 0755 -o "\${SUDO_USER:-$(id -un)}" ${HOME}/bundles\ninstall -d -m 0700 /etc/rehost ${ETC} ${state}\ncommand -v ${NFT} >/dev/null || { echo "${NFT} is missing: install nftables" >&2; exit 1; }`),
+      create: run(
+        `install -d -m 0755 ${HOME} ${HOME}/releases\ninstall -d -m 0755 -o "\${SUDO_USER:-$(id -un)}" ${HOME}/bundles\ninstall -d -m 0700 /etc/rehost ${ETC} ${state}\ncommand -v ${NFT} >/dev/null || { echo "${NFT} is missing: install nftables" >&2; exit 1; }`,
+      ),
     },
     { parent },
   );
-  const bundle = new remote.CopyToRemote(`${name}-bundle`, { connection, source: new pulumi.asset.FileAsset(args.bundle.file), remotePath: bundleFile }, { parent, dependsOn: [prepare] });
+  const bundle = new remote.CopyToRemote(
+    `${name}-bundle`,
+    { connection, source: new pulumi.asset.FileAsset(args.bundle.file), remotePath: bundleFile },
+    { parent, dependsOn: [prepare] },
+  );
   const install = new remote.Command(
     `${name}-install`,
     {
@@ -267,8 +315,9 @@ function declareSourceProxy(parent: SourceProxy, name: string, args: SourceProxy
   // Secrets travel on standard input, one base64 line each, in this order; the PEM files with them.
   const secretLines = pulumi
     .all([args.vcenter.password, args.agents.token, args.apiToken])
-    .apply(([password, agentToken, apiToken]) =>
-      [password, agentToken, apiToken, args.vcenter.ca ?? "", args.agents.ca ?? ""].map((v) => Buffer.from(v, "utf8").toString("base64")).join("\n") + "\n",
+    .apply(
+      ([password, agentToken, apiToken]) =>
+        [password, agentToken, apiToken, args.vcenter.ca ?? "", args.agents.ca ?? ""].map((v) => Buffer.from(v, "utf8").toString("base64")).join("\n") + "\n",
     );
   const config = new remote.Command(
     `${name}-config`,
@@ -277,7 +326,7 @@ function declareSourceProxy(parent: SourceProxy, name: string, args: SourceProxy
       create: run(
         [
           "umask 077",
-          "put() { local line; IFS= read -r line; if [ -n \"$line\" ]; then printf '%s' \"$line\" | base64 -d >\"$1.tmp\"; mv \"$1.tmp\" \"$1\"; fi; }",
+          'put() { local line; IFS= read -r line; if [ -n "$line" ]; then printf \'%s\' "$line" | base64 -d >"$1.tmp"; mv "$1.tmp" "$1"; fi; }',
           `put ${ETC}/vcenter.password`,
           `put ${ETC}/agent.token`,
           `put ${ETC}/api.token`,
@@ -314,7 +363,9 @@ function declareSourceProxy(parent: SourceProxy, name: string, args: SourceProxy
         ),
       ),
       // The state directory stays: the VMs' records and block hashes outlive the service.
-      delete: run(`systemctl disable --now rehost-proxy.service || true\n${NFT} delete table inet ${NFT_TABLE} 2>/dev/null || true\nrm -f ${UNIT} ${ETC}/start ${ETC}/firewall.nft\nsystemctl daemon-reload`),
+      delete: run(
+        `systemctl disable --now rehost-proxy.service || true\n${NFT} delete table inet ${NFT_TABLE} 2>/dev/null || true\nrm -f ${UNIT} ${ETC}/start ${ETC}/firewall.nft\nsystemctl daemon-reload`,
+      ),
     },
     { parent, dependsOn: [install, config] },
   );
@@ -323,7 +374,9 @@ function declareSourceProxy(parent: SourceProxy, name: string, args: SourceProxy
     `${name}-health`,
     {
       connection,
-      create: run(`${args.node ?? DEFAULT_NODE} -e ${shellQuote(HEALTH_PROBE)} ${shellQuote(`https://${args.listen.host}:${port}/v1/health`)} ${ETC}/api.token ${state}/tls/cert.pem ${args.healthTimeoutSeconds ?? 120}`),
+      create: run(
+        `${args.node ?? DEFAULT_NODE} -e ${shellQuote(HEALTH_PROBE)} ${shellQuote(`https://${args.listen.host}:${port}/v1/health`)} ${ETC}/api.token ${state}/tls/cert.pem ${args.healthTimeoutSeconds ?? 120}`,
+      ),
       // Every new unit or release is waited for again.
       triggers: [service.create],
     },
@@ -368,4 +421,3 @@ function lastLine(text: string): string {
 function shellQuote(value: string): string {
   return /^[A-Za-z0-9_@%+=:,.\/-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
 }
-

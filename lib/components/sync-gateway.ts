@@ -118,7 +118,12 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
   for (const d of args.disks) {
     if (slots.has(d.slot)) {
       throw new InputError(
-        problem({ field: `disks[${d.id}].slot`, received: String(d.slot), expected: "a slot used once per gateway", message: `Two disks of sync gateway ${name} share slot ${d.slot}.` }),
+        problem({
+          field: `disks[${d.id}].slot`,
+          received: String(d.slot),
+          expected: "a slot used once per gateway",
+          message: `Two disks of sync gateway ${name} share slot ${d.slot}.`,
+        }),
       );
     }
     slots.add(d.slot);
@@ -184,7 +189,11 @@ function declareSyncGateway(parent: SyncGateway, name: string, args: SyncGateway
 
   for (const disk of sorted) {
     // Any attach order: the agent finds each disk by its serial (the disk id), not by device name.
-    new alicloud.ecs.EcsDiskAttachment(`${name}-attach-${disk.id}`, { diskId: disks.get(disk.id)!.id, instanceId: instance.id, deleteWithInstance: false }, { parent });
+    new alicloud.ecs.EcsDiskAttachment(
+      `${name}-attach-${disk.id}`,
+      { diskId: disks.get(disk.id)!.id, instanceId: instance.id, deleteWithInstance: false },
+      { parent },
+    );
   }
   return { instance, disks, sorted };
 }

@@ -146,9 +146,11 @@ export async function adaptGuest(guest: GuestFs, options: AdaptGuestOptions): Pr
   else {
     const r = rewriteFstab(fstab, uuids);
     rewrites.push(...r.rewrites);
-    for (const u of r.unresolved) warnings.push(`fstab mounts ${u.from} on ${u.where} but that device is not attached: attach the disk (dataDisks) or fix the entry by hand.`);
+    for (const u of r.unresolved)
+      warnings.push(`fstab mounts ${u.from} on ${u.where} but that device is not attached: attach the disk (dataDisks) or fix the entry by hand.`);
     for (const spec of fstab.split("\n").map((l) => l.trim().split(/\s+/)[0] ?? "")) {
-      if (/^\/dev\/disk\/by-(id|path)\//.test(spec)) warnings.push(`fstab names ${spec}, which encodes the VMware controller and will not exist on ECS: replace it by UUID= by hand.`);
+      if (/^\/dev\/disk\/by-(id|path)\//.test(spec))
+        warnings.push(`fstab names ${spec}, which encodes the VMware controller and will not exist on ECS: replace it by UUID= by hand.`);
     }
     if (r.rewrites.length > 0) await replace("fstab", "/etc/fstab", r.text, r.rewrites.map((w) => `${w.where}: ${w.from} → ${w.to}`).join("; "));
   }
@@ -206,7 +208,12 @@ export async function adaptGuest(guest: GuestFs, options: AdaptGuestOptions): Pr
       "cloud-init keeps the DHCP configuration rehost wrote",
     );
     if (options.cloudInit === true) {
-      await replace("cloud-init", "/etc/cloud/cloud.cfg.d/90-rehost-aliyun.cfg", "# Written by rehost: Alibaba Cloud ECS metadata.\ndatasource_list: [ AliYun, None ]\n", "datasource AliYun");
+      await replace(
+        "cloud-init",
+        "/etc/cloud/cloud.cfg.d/90-rehost-aliyun.cfg",
+        "# Written by rehost: Alibaba Cloud ECS metadata.\ndatasource_list: [ AliYun, None ]\n",
+        "datasource AliYun",
+      );
       if (await guest.exists("/etc/cloud/cloud-init.disabled")) await moveAside("cloud-init", "/etc/cloud/cloud-init.disabled", "cloud-init enabled");
     }
   } else if (options.cloudInit === true) {
@@ -223,11 +230,13 @@ export async function adaptGuest(guest: GuestFs, options: AdaptGuestOptions): Pr
     const image = initramfsPath(os, version);
     const inImage = (await guest.exists(image)) ? virtioInListing((await guest.run(listCommand(os, image))).output) : new Set<VirtioModule>();
     const needed = VIRTIO_MODULES.filter((m) => !builtin.has(m));
-    for (const m of needed) if (!available.has(m)) warnings.push(`Kernel ${version} has no ${m} module: it cannot boot on ECS; install a newer kernel on the source.`);
+    for (const m of needed)
+      if (!available.has(m)) warnings.push(`Kernel ${version} has no ${m} module: it cannot boot on ECS; install a newer kernel on the source.`);
     kernelInfo.push({ version, image, needed: needed.filter((m) => available.has(m)), builtin, inImage });
   }
   const wanted = [...new Set(kernelInfo.flatMap((k) => k.needed))];
-  const configPath = os.initramfsTool === "update-initramfs" ? "/etc/initramfs-tools/modules" : os.initramfsTool === "mkinitrd" ? "/etc/sysconfig/kernel" : undefined;
+  const configPath =
+    os.initramfsTool === "update-initramfs" ? "/etc/initramfs-tools/modules" : os.initramfsTool === "mkinitrd" ? "/etc/sysconfig/kernel" : undefined;
   const config = initramfsConfig(os, wanted, configPath ? await guest.readFile(configPath) : undefined);
   if (config) await replace("initramfs", config.path, config.content, `${os.initramfsTool} includes ${wanted.join(", ")}`);
   const kernelReports: KernelReport[] = [];
@@ -244,16 +253,22 @@ export async function adaptGuest(guest: GuestFs, options: AdaptGuestOptions): Pr
       if (result.status !== 0) warnings.push(`${command} failed (exit ${result.status}): ${lastLines(result.output)}`);
       inImage = virtioInListing((await guest.run(listCommand(os, k.image))).output);
     }
-    const modules = Object.fromEntries(
-      VIRTIO_MODULES.map((m) => [m, k.builtin.has(m) ? "builtin" : inImage.has(m) ? "initramfs" : "missing"]),
-    ) as Record<VirtioModule, ModuleState>;
+    const modules = Object.fromEntries(VIRTIO_MODULES.map((m) => [m, k.builtin.has(m) ? "builtin" : inImage.has(m) ? "initramfs" : "missing"])) as Record<
+      VirtioModule,
+      ModuleState
+    >;
     kernelReports.push({ version: k.version, initramfs: k.image, modules, rebuilt });
   }
   // Files written from outside the guest carry no SELinux label: relabel at first boot.
   const selinux = /^\s*SELINUX\s*=\s*(enforcing|permissive)\s*$/m.exec((await guest.readFile("/etc/selinux/config")) ?? "")?.[1];
   if (selinux !== undefined && changes.length > 0 && !(await guest.exists("/.autorelabel"))) {
     await guest.writeFile("/.autorelabel", "");
-    changes.push({ area: "selinux", action: "write", path: "/.autorelabel", detail: `SELinux is ${selinux}: the first boot relabels the files rehost wrote (one extra reboot)` });
+    changes.push({
+      area: "selinux",
+      action: "write",
+      path: "/.autorelabel",
+      detail: `SELinux is ${selinux}: the first boot relabels the files rehost wrote (one extra reboot)`,
+    });
   }
   const bootCritical: VirtioModule[] = ["virtio_pci", "virtio_blk"];
   const ok = kernelReports.length > 0 && kernelReports.every((k) => bootCritical.every((m) => k.modules[m] !== "missing"));

@@ -237,7 +237,8 @@ export class GuestfishSession implements GuestFs {
     // ntfs-3g falls back to a read-only mount, without failing, when Windows is hibernated or
     // was shut down with Fast Startup (hiberfil.sys in use).
     const flag = Number(/^flag: (\d+)$/m.exec(await this.call("statvfs", "/"))?.[1] ?? "0");
-    if ((flag & 1) !== 0) throw new Error("the filesystem was mounted read-only: Windows is hibernated or was shut down with Fast Startup (hiberfil.sys in use)");
+    if ((flag & 1) !== 0)
+      throw new Error("the filesystem was mounted read-only: Windows is hibernated or was shut down with Fast Startup (hiberfil.sys in use)");
   }
 
   private async mountAll(root: string, readonly: boolean): Promise<void> {
@@ -298,8 +299,9 @@ function run(
     let stderr = "";
     child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", (err) => reject((err as NodeJS.ErrnoException).code === "ENOENT" ? new Error(`${command} is not installed: run scripts/guest/setup-boot.sh`) : err));
+    child.on("error", (err) =>
+      reject((err as NodeJS.ErrnoException).code === "ENOENT" ? new Error(`${command} is not installed: run scripts/guest/setup-boot.sh`) : err),
+    );
     child.on("close", (code) => resolve({ stdout, stderr, code: code ?? 1 }));
   });
 }
-

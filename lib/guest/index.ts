@@ -42,13 +42,30 @@ export { detectWindows } from "./windows/detect";
 export type { DetectedWindows } from "./windows/detect";
 export { archNames, driverSource, matchDrivers, releaseNames, VIRTIO_DRIVERS, REQUIRED_DRIVERS, BOOT_DRIVERS } from "./windows/drivers";
 export type { DriverMatch, DriverSource, VirtioDriver, WindowsVersion } from "./windows/drivers";
-export { FIRSTBOOT_DONE, FIRSTBOOT_LOG, FIRSTBOOT_SERVICE, firstBootCmd, firstBootPs1, firstBootServiceKeys, parseFirstBootLog, prefixToMask } from "./windows/firstboot";
+export {
+  FIRSTBOOT_DONE,
+  FIRSTBOOT_LOG,
+  FIRSTBOOT_SERVICE,
+  firstBootCmd,
+  firstBootPs1,
+  firstBootServiceKeys,
+  parseFirstBootLog,
+  prefixToMask,
+} from "./windows/firstboot";
 export type { FirstBootLauncher, FirstBootLog, FirstBootNic, FirstBootPlan } from "./windows/firstboot";
 export { HiveFile } from "./windows/hive";
 export type { HiveHeader } from "./windows/hive";
 export { bootMode, isDynamicDisk, looksLikeWindows, parsePartitionTable, readDiskLayout, volumeSignature, GPT_TYPE, MBR_LDM } from "./windows/layout";
 export type { DiskLayout, Partition, VolumeSignature } from "./windows/layout";
-export { bootServiceKey, criticalDeviceKeys, devicePathWithVirtio, driverDatabaseKeys, SCSI_ADAPTER_CLASS, VIRTIO_PCI_IDS, VMWARE_TOOLS_SERVICES } from "./windows/registrations";
+export {
+  bootServiceKey,
+  criticalDeviceKeys,
+  devicePathWithVirtio,
+  driverDatabaseKeys,
+  SCSI_ADAPTER_CLASS,
+  VIRTIO_PCI_IDS,
+  VMWARE_TOOLS_SERVICES,
+} from "./windows/registrations";
 export type { BootDriver, DeviceBinding } from "./windows/registrations";
 export { binary, describeValue, dword, expandSz, HIVE_PREFIX, multiSz, parseReg, renderReg, sameValue, sz } from "./windows/registry";
 export type { RegKey, RegKeyRead, RegValue } from "./windows/registry";
@@ -260,20 +277,55 @@ export function validateAdaptOptions(diskPath: string, options: AdaptDiskOptions
   for (const [i, s] of (options.staticSecondary ?? []).entries()) {
     const field = `staticSecondary[${i}]`;
     if (!isIPv4(s.address)) {
-      problems.push(problem({ field: `${field}.address`, received: JSON.stringify(s.address), expected: "a dotted IPv4 address", message: "A secondary address is not an IPv4 address", fix: "write it as 10.1.1.21" }));
+      problems.push(
+        problem({
+          field: `${field}.address`,
+          received: JSON.stringify(s.address),
+          expected: "a dotted IPv4 address",
+          message: "A secondary address is not an IPv4 address",
+          fix: "write it as 10.1.1.21",
+        }),
+      );
     }
     if (!Number.isInteger(s.prefixLength) || s.prefixLength < 8 || s.prefixLength > 32) {
-      problems.push(problem({ field: `${field}.prefixLength`, received: String(s.prefixLength), expected: "an integer from 8 to 32", message: "A secondary address has an invalid prefix length", fix: "use the prefix length of the NIC's subnet (24 for a /24)" }));
+      problems.push(
+        problem({
+          field: `${field}.prefixLength`,
+          received: String(s.prefixLength),
+          expected: "an integer from 8 to 32",
+          message: "A secondary address has an invalid prefix length",
+          fix: "use the prefix length of the NIC's subnet (24 for a /24)",
+        }),
+      );
     }
     if (s.device !== undefined && !/^eth\d{1,2}$/.test(s.device)) {
-      problems.push(problem({ field: `${field}.device`, received: s.device, expected: "eth0, eth1, …", message: "A secondary address names an interface rehost does not configure", fix: "name the NIC by its position: eth0 for the primary NIC" }));
+      problems.push(
+        problem({
+          field: `${field}.device`,
+          received: s.device,
+          expected: "eth0, eth1, …",
+          message: "A secondary address names an interface rehost does not configure",
+          fix: "name the NIC by its position: eth0 for the primary NIC",
+        }),
+      );
     }
     const key = `${s.device ?? "eth0"} ${s.address}`;
-    if (seen.has(key)) problems.push(problem({ field, received: key, expected: "each address once", message: "A secondary address is listed twice", fix: "remove the duplicate" }));
+    if (seen.has(key))
+      problems.push(
+        problem({ field, received: key, expected: "each address once", message: "A secondary address is listed twice", fix: "remove the duplicate" }),
+      );
     seen.add(key);
   }
   if (options.nicCount !== undefined && (!Number.isInteger(options.nicCount) || options.nicCount < 1 || options.nicCount > 8)) {
-    problems.push(problem({ field: "nicCount", received: String(options.nicCount), expected: "an integer from 1 to 8", message: "The NIC count is invalid", fix: "give the number of NICs of the VM" }));
+    problems.push(
+      problem({
+        field: "nicCount",
+        received: String(options.nicCount),
+        expected: "an integer from 1 to 8",
+        message: "The NIC count is invalid",
+        fix: "give the number of NICs of the VM",
+      }),
+    );
   }
   return problems;
 }
@@ -283,10 +335,37 @@ function addressProblems(name: string, addresses: readonly SecondaryAddress[]): 
   const devices = new Set<string>();
   for (const [i, a] of addresses.entries()) {
     const field = `${name}[${i}]`;
-    if (!isIPv4(a.address)) problems.push(problem({ field: `${field}.address`, received: JSON.stringify(a.address), expected: "a dotted IPv4 address", message: "A NIC's primary address is not an IPv4 address", fix: "write it as 10.1.1.20" }));
-    if (a.device !== undefined && !/^eth\d{1,2}$/.test(a.device)) problems.push(problem({ field: `${field}.device`, received: a.device, expected: "eth0, eth1, …", message: "A NIC's primary address names an interface rehost does not know", fix: "name the NIC by its position: eth0 for the primary NIC" }));
+    if (!isIPv4(a.address))
+      problems.push(
+        problem({
+          field: `${field}.address`,
+          received: JSON.stringify(a.address),
+          expected: "a dotted IPv4 address",
+          message: "A NIC's primary address is not an IPv4 address",
+          fix: "write it as 10.1.1.20",
+        }),
+      );
+    if (a.device !== undefined && !/^eth\d{1,2}$/.test(a.device))
+      problems.push(
+        problem({
+          field: `${field}.device`,
+          received: a.device,
+          expected: "eth0, eth1, …",
+          message: "A NIC's primary address names an interface rehost does not know",
+          fix: "name the NIC by its position: eth0 for the primary NIC",
+        }),
+      );
     const device = a.device ?? "eth0";
-    if (devices.has(device)) problems.push(problem({ field, received: device, expected: "one primary address per NIC", message: "A NIC has two primary addresses", fix: "keep the address the VPC's DHCP serves; list the others as secondary addresses" }));
+    if (devices.has(device))
+      problems.push(
+        problem({
+          field,
+          received: device,
+          expected: "one primary address per NIC",
+          message: "A NIC has two primary addresses",
+          fix: "keep the address the VPC's DHCP serves; list the others as secondary addresses",
+        }),
+      );
     devices.add(device);
   }
   return problems;

@@ -54,7 +54,10 @@ export function initramfsConfig(
       const missing = modules.filter((m) => !present.has(m));
       if (missing.length === 0) return undefined;
       const sep = text === "" || text.endsWith("\n") ? "" : "\n";
-      return { path: "/etc/initramfs-tools/modules", content: `${text}${sep}# virtio drivers for Alibaba Cloud ECS (added by rehost)\n${missing.join("\n")}\n` };
+      return {
+        path: "/etc/initramfs-tools/modules",
+        content: `${text}${sep}# virtio drivers for Alibaba Cloud ECS (added by rehost)\n${missing.join("\n")}\n`,
+      };
     }
     case "dracut":
       return {
@@ -69,7 +72,10 @@ export function initramfsConfig(
       const missing = modules.filter((m) => !present.includes(m));
       if (missing.length === 0) return undefined;
       const value = `INITRD_MODULES="${[...present, ...missing].join(" ")}"`;
-      return { path: "/etc/sysconfig/kernel", content: line ? text.replace(/^INITRD_MODULES="[^"]*"/m, value) : `${text}${text.endsWith("\n") || text === "" ? "" : "\n"}${value}\n` };
+      return {
+        path: "/etc/sysconfig/kernel",
+        content: line ? text.replace(/^INITRD_MODULES="[^"]*"/m, value) : `${text}${text.endsWith("\n") || text === "" ? "" : "\n"}${value}\n`,
+      };
     }
   }
 }

@@ -97,13 +97,7 @@ export function networkFiles(stack: NetworkStack, plan: NetworkPlan, existingInt
     case "ifcfg-suse":
       return plan.interfaces.map((nic) => ({
         path: `/etc/sysconfig/network/ifcfg-${nic.device}`,
-        content: [
-          `# ${HEADER}`,
-          "BOOTPROTO='dhcp'",
-          "STARTMODE='auto'",
-          ...nic.secondary.map((a, k) => `IPADDR_${k}='${a}'`),
-          "",
-        ].join("\n"),
+        content: [`# ${HEADER}`, "BOOTPROTO='dhcp'", "STARTMODE='auto'", ...nic.secondary.map((a, k) => `IPADDR_${k}='${a}'`), ""].join("\n"),
         mode: 0o644,
       }));
   }
@@ -183,6 +177,7 @@ export function isPersistentNetRule(name: string, text: string): boolean {
 }
 
 /** systemd units and SysV scripts of VMware Tools / open-vm-tools. */
-export const VMWARE_TOOLS_UNITS = /^(?:vmtoolsd|open-vm-tools|vmware-tools|vmware-tools-thinprint|vgauth|vgauthd|vmware-vmblock-fuse|run-vmblock\\x2dfuse)\.(?:service|mount)$/;
+export const VMWARE_TOOLS_UNITS =
+  /^(?:vmtoolsd|open-vm-tools|vmware-tools|vmware-tools-thinprint|vgauth|vgauthd|vmware-vmblock-fuse|run-vmblock\\x2dfuse)\.(?:service|mount)$/;
 /** SysV start links of VMware Tools (`S19vmware-tools`). */
 export const VMWARE_TOOLS_SYSV = /^S\d\d(?:vmware-tools|vmware-tools-thinprint|open-vm-tools|vmtoolsd)$/;

@@ -35,16 +35,15 @@ export async function readDocument(file: string): Promise<unknown> {
       return true;
     });
     throw new InputError(
-      first.map(
-        (err): Problem =>
-          problem({
-            file,
-            ...(err.linePos ? { field: `line ${err.linePos[0].line}, column ${err.linePos[0].col}` } : {}),
-            // The position is in the field; prettyErrors repeats it at the end of the first line.
-            message: `The file is not valid YAML: ${err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`,
-            expected: "a YAML document",
-            fix: "correct the YAML syntax at the line given",
-          }),
+      first.map((err): Problem =>
+        problem({
+          file,
+          ...(err.linePos ? { field: `line ${err.linePos[0].line}, column ${err.linePos[0].col}` } : {}),
+          // The position is in the field; prettyErrors repeats it at the end of the first line.
+          message: `The file is not valid YAML: ${err.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "")}`,
+          expected: "a YAML document",
+          fix: "correct the YAML syntax at the line given",
+        }),
       ),
     );
   }
@@ -57,7 +56,9 @@ export async function readDocument(file: string): Promise<unknown> {
     throw new InputError(
       problem({
         file,
-        message: excessive ? `The YAML document expands its aliases (*name) more than ${MAX_ALIASES} times` : `The YAML document cannot be read as data: ${(err as Error).message}`,
+        message: excessive
+          ? `The YAML document expands its aliases (*name) more than ${MAX_ALIASES} times`
+          : `The YAML document cannot be read as data: ${(err as Error).message}`,
         received: excessive ? "aliases that expand to a very large document" : (err as Error).message,
         expected: "a YAML document of plain maps and lists",
         fix: excessive ? "write the values out instead of repeating nested aliases" : "correct the document",
@@ -103,7 +104,13 @@ export function decodeText(bytes: Uint8Array): { text: string; encoding: TextEnc
   }
   const pairs = sample.length / 2;
   if (pairs > 0 && oddNul > pairs * 0.3 && evenNul < pairs * 0.05) return { text: buf.subarray(0, buf.length & ~1).toString("utf16le"), encoding: "utf-16le" };
-  if (pairs > 0 && evenNul > pairs * 0.3 && oddNul < pairs * 0.05) return { text: Buffer.from(buf.subarray(0, buf.length & ~1)).swap16().toString("utf16le"), encoding: "utf-16be" };
+  if (pairs > 0 && evenNul > pairs * 0.3 && oddNul < pairs * 0.05)
+    return {
+      text: Buffer.from(buf.subarray(0, buf.length & ~1))
+        .swap16()
+        .toString("utf16le"),
+      encoding: "utf-16be",
+    };
   try {
     return { text: new TextDecoder("utf-8", { fatal: true }).decode(buf), encoding: "utf-8" };
   } catch {

@@ -20,7 +20,20 @@ export { loadWaves, parseWaves } from "./load-waves";
 export { rejectedVms, type InventoryReading, type RejectedVm } from "./reading";
 export { decodeText, type TextEncoding } from "./files";
 export { readXlsx, XlsxFormatError, type XlsxRow, type XlsxWorkbook } from "./xlsx";
-export { loadRvtools, readRvtools, detectNumberFormat, parseNumber, type NumberFormat, RVTOOLS_COLUMNS, splitAddresses, guestFamily, controllerType, allocatedFromInUse, type RvtoolsColumn, type RvtoolsTab } from "./rvtools";
+export {
+  loadRvtools,
+  readRvtools,
+  detectNumberFormat,
+  parseNumber,
+  type NumberFormat,
+  RVTOOLS_COLUMNS,
+  splitAddresses,
+  guestFamily,
+  controllerType,
+  allocatedFromInUse,
+  type RvtoolsColumn,
+  type RvtoolsTab,
+} from "./rvtools";
 export { problemsFromZod, vmListLocator, formatPath, renderValue, type VmLocation, type ZodProblemContext } from "../zod-problems";
 export { validateVms, validateNetworks, unmappedPortgroups } from "./validate";
 export { unknownKeys, type UnknownKeyContext } from "./unknown-keys";

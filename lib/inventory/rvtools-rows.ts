@@ -7,7 +7,24 @@ import { InputError, problem, type Problem } from "../problems";
 import { rejectedVms, type InventoryReading } from "./reading";
 import { VmSchema, type Disk, type Nic, type Vm } from "./schema";
 import { problemsFromZod } from "../zod-problems";
-import { type RvtoolsTab, TABS, NUMERIC, type RvtoolsTable, type RvtoolsRow, resolveColumns, attributeColumns, detectNumberFormat, parseNumber, SUMMARY_NAME, allocatedFromInUse, guestFamily, controllerType, splitAddresses, isTrue, boolean } from "./rvtools-columns";
+import {
+  type RvtoolsTab,
+  TABS,
+  NUMERIC,
+  type RvtoolsTable,
+  type RvtoolsRow,
+  resolveColumns,
+  attributeColumns,
+  detectNumberFormat,
+  parseNumber,
+  SUMMARY_NAME,
+  allocatedFromInUse,
+  guestFamily,
+  controllerType,
+  splitAddresses,
+  isTrue,
+  boolean,
+} from "./rvtools-columns";
 
 const POWER_STATES: Record<string, Vm["powerState"]> = { poweredon: "poweredOn", poweredoff: "poweredOff", suspended: "suspended" };
 
@@ -104,12 +121,31 @@ function readVInfo(info: TabReader, attributes: ReadonlyArray<{ at: number; name
       continue;
     }
     const cpus = integer(info.number(row, "cpus"));
-    if (cpus === undefined || cpus <= 0) info.bad(row, "cpus", name, info.cell(row, "cpus"), "a positive whole number of vCPUs", `VM ${name} has an invalid vCPU count`, "correct the CPUs cell");
+    if (cpus === undefined || cpus <= 0)
+      info.bad(row, "cpus", name, info.cell(row, "cpus"), "a positive whole number of vCPUs", `VM ${name} has an invalid vCPU count`, "correct the CPUs cell");
     const memory = integer(info.number(row, "memory"));
-    if (memory === undefined || memory <= 0) info.bad(row, "memory", name, info.cell(row, "memory"), "a positive whole number of MiB", `VM ${name} has an invalid memory size`, "correct the Memory cell (MiB)");
+    if (memory === undefined || memory <= 0)
+      info.bad(
+        row,
+        "memory",
+        name,
+        info.cell(row, "memory"),
+        "a positive whole number of MiB",
+        `VM ${name} has an invalid memory size`,
+        "correct the Memory cell (MiB)",
+      );
     const powerText = info.cell(row, "powerState");
     const powerState = POWER_STATES[powerText.toLowerCase().replace(/[^a-z]/g, "")];
-    if (!powerState) info.bad(row, "powerState", name, powerText, "poweredOn, poweredOff or suspended", `VM ${name} has an unknown power state`, "correct the Powerstate cell");
+    if (!powerState)
+      info.bad(
+        row,
+        "powerState",
+        name,
+        powerText,
+        "poweredOn, poweredOff or suspended",
+        `VM ${name} has an unknown power state`,
+        "correct the Powerstate cell",
+      );
     const firmwareText = info.cell(row, "firmware").toLowerCase();
     const firmware = firmwareText === "" ? "bios" : firmwareText === "bios" || firmwareText === "efi" ? firmwareText : undefined;
     if (!firmware) info.bad(row, "firmware", name, firmwareText, "bios or efi", `VM ${name} has an unknown firmware`, "correct the Firmware cell");
@@ -157,7 +193,15 @@ function readVInfo(info: TabReader, attributes: ReadonlyArray<{ at: number; name
       inUseMiB,
     };
     if (drafts.byName.has(name)) {
-      info.bad(row, "name", name, name, "a VM name no other row has", `VM ${name} appears more than once in vInfo`, "rename one of the VMs (waves files name VMs)");
+      info.bad(
+        row,
+        "name",
+        name,
+        name,
+        "a VM name no other row has",
+        `VM ${name} appears more than once in vInfo`,
+        "rename one of the VMs (waves files name VMs)",
+      );
       continue;
     }
     drafts.byName.set(name, draft);
@@ -190,17 +234,35 @@ function readVDisk(disk: TabReader, drafts: Drafts): void {
     const capacityText = disk.cell(row, "capacity");
     const capacityMiB = disk.number(row, "capacity");
     if (capacityMiB === undefined || capacityMiB <= 0) {
-      disk.bad(row, "capacity", vm, capacityText, "a positive number of MiB", `Disk ${label || "(unnamed)"} of VM ${vm} has an invalid capacity`, "correct the Capacity MiB cell");
+      disk.bad(
+        row,
+        "capacity",
+        vm,
+        capacityText,
+        "a positive number of MiB",
+        `Disk ${label || "(unnamed)"} of VM ${vm} has an invalid capacity`,
+        "correct the Capacity MiB cell",
+      );
     }
     let key = 2000 + draft.disks.length;
     if (disk.has("key") && disk.cell(row, "key") !== "") {
       const parsed = integer(disk.number(row, "key"));
-      if (parsed === undefined || parsed < 0) disk.bad(row, "key", vm, disk.cell(row, "key"), "a whole number like 2000", `Disk ${label} of VM ${vm} has an invalid device key`, "correct the Disk Key cell");
+      if (parsed === undefined || parsed < 0)
+        disk.bad(
+          row,
+          "key",
+          vm,
+          disk.cell(row, "key"),
+          "a whole number like 2000",
+          `Disk ${label} of VM ${vm} has an invalid device key`,
+          "correct the Disk Key cell",
+        );
       else key = parsed;
     }
     const thinText = disk.cell(row, "thin");
     const thin = thinText === "" ? undefined : boolean(thinText);
-    if (thinText !== "" && thin === undefined) disk.bad(row, "thin", vm, thinText, "True or False", `Disk ${label} of VM ${vm} has an invalid Thin value`, "write True or False");
+    if (thinText !== "" && thin === undefined)
+      disk.bad(row, "thin", vm, thinText, "True or False", `Disk ${label} of VM ${vm} has an invalid Thin value`, "write True or False");
     const filePath = disk.cell(row, "path");
     const datastore = /^\[([^\]]+)\]/.exec(filePath)?.[1];
     const modeText = disk.cell(row, "mode").toLowerCase();
@@ -233,12 +295,22 @@ function readVNetwork(net: TabReader, drafts: Drafts): void {
     const vm = draft.vm.name;
     const macText = net.cell(row, "mac");
     const mac = macText.toLowerCase().replace(/-/g, ":");
-    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac)) net.bad(row, "mac", vm, macText, "a MAC address like 00:50:56:aa:bb:cc", `VM ${vm} has a malformed MAC address`, "correct the Mac Address cell");
+    if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(mac))
+      net.bad(row, "mac", vm, macText, "a MAC address like 00:50:56:aa:bb:cc", `VM ${vm} has a malformed MAC address`, "correct the Mac Address cell");
     const portgroup = net.cell(row, "network");
-    if (portgroup === "") net.bad(row, "network", vm, portgroup, "the portgroup the NIC is connected to", `A NIC of VM ${vm} has no network`, "fill in the Network cell");
+    if (portgroup === "")
+      net.bad(row, "network", vm, portgroup, "the portgroup the NIC is connected to", `A NIC of VM ${vm} has no network`, "fill in the Network cell");
     const { ips, malformed } = splitAddresses(net.cell(row, "ipv4"));
     for (const token of malformed) {
-      net.bad(row, "ipv4", vm, token, "dotted IPv4 addresses like 10.10.1.21, separated by commas", `VM ${vm} has a malformed IPv4 address`, "correct the IPv4 Address cell");
+      net.bad(
+        row,
+        "ipv4",
+        vm,
+        token,
+        "dotted IPv4 addresses like 10.10.1.21, separated by commas",
+        `VM ${vm} has a malformed IPv4 address`,
+        "correct the IPv4 Address cell",
+      );
     }
     const label = net.cell(row, "label");
     const adapter = net.cell(row, "adapter").toLowerCase();

@@ -27,7 +27,17 @@ import { XlsxFormatError, readXlsx } from "./xlsx";
 import { type RvtoolsTab, TABS, type RvtoolsTable, resolveColumns, attributeColumns } from "./rvtools-columns";
 import { inventoryFromTables } from "./rvtools-rows";
 
-export { RVTOOLS_COLUMNS, allocatedFromInUse, attributeColumns, controllerType, detectNumberFormat, guestFamily, parseNumber, resolveColumns, splitAddresses } from "./rvtools-columns";
+export {
+  RVTOOLS_COLUMNS,
+  allocatedFromInUse,
+  attributeColumns,
+  controllerType,
+  detectNumberFormat,
+  guestFamily,
+  parseNumber,
+  resolveColumns,
+  splitAddresses,
+} from "./rvtools-columns";
 export type { NumberFormat, RvtoolsColumn, RvtoolsRow, RvtoolsTab, RvtoolsTable } from "./rvtools-columns";
 export { inventoryFromTables } from "./rvtools-rows";
 
@@ -59,7 +69,12 @@ export async function loadRvtools(file: string): Promise<InventoryReading["inven
 export async function readRvtools(file: string): Promise<InventoryReading> {
   if (/\.xls$/i.test(file)) {
     throw new InputError(
-      problem({ file, message: "The file is an old Excel .xls workbook", expected: "an .xlsx workbook or a directory of RVTools CSV files", fix: "export from RVTools again as .xlsx or CSV" }),
+      problem({
+        file,
+        message: "The file is an old Excel .xls workbook",
+        expected: "an .xlsx workbook or a directory of RVTools CSV files",
+        fix: "export from RVTools again as .xlsx or CSV",
+      }),
     );
   }
   // One CSV file of the export stands for its directory, which holds the other tabs.
@@ -131,7 +146,14 @@ export function csvTable(text: string, source: string): RvtoolsTable {
   const delimiter = [",", ";", "\t"].map((d) => ({ d, n: firstLine.split(d).length })).sort((a, b) => b.n - a.n)[0]!.d;
   let records: Array<{ record: string[]; info: { lines: number } }>;
   try {
-    records = parseCsv(body, { delimiter, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, skip_records_with_empty_values: true, info: true }) as unknown as typeof records;
+    records = parseCsv(body, {
+      delimiter,
+      relax_column_count: true,
+      relax_quotes: true,
+      skip_empty_lines: true,
+      skip_records_with_empty_values: true,
+      info: true,
+    }) as unknown as typeof records;
   } catch (err) {
     throw new InputError(
       problem({
@@ -171,7 +193,14 @@ export async function readWorkbook(file: string): Promise<Record<RvtoolsTab, Rvt
     workbook = await readXlsx(file, (name) => TABS.some((tab) => isTab(name, tab)), chooser);
   } catch (err) {
     if (err instanceof XlsxFormatError) {
-      throw new InputError(problem({ file, message: `The file is not an xlsx workbook: ${err.message}`, expected: "an RVTools .xlsx export", fix: "export again from RVTools (File → Export all to Excel)" }));
+      throw new InputError(
+        problem({
+          file,
+          message: `The file is not an xlsx workbook: ${err.message}`,
+          expected: "an RVTools .xlsx export",
+          fix: "export again from RVTools (File → Export all to Excel)",
+        }),
+      );
     }
     if (typeof (err as NodeJS.ErrnoException).code === "string") throw new InputError(unreadable(file, err));
     throw err;

@@ -52,7 +52,8 @@ function walk(schema: z.ZodType, input: unknown, path: PropertyKey[], problems: 
       if (Array.isArray(input) && def.element) input.forEach((item, i) => walk(def.element!, item, [...path, i], problems, context));
       return;
     case "record":
-      if (isPlainObject(input) && def.valueType) for (const [key, value] of Object.entries(input)) walk(def.valueType, value, [...path, key], problems, context);
+      if (isPlainObject(input) && def.valueType)
+        for (const [key, value] of Object.entries(input)) walk(def.valueType, value, [...path, key], problems, context);
       return;
     case "object": {
       if (!isPlainObject(input) || !def.shape) return;

@@ -13,7 +13,19 @@ export const VmOverrideSchema = z.object({
   keepIp: z.boolean().optional(),
 });
 
-const EMPTY_MEMBERS = { vms: [], names: [], folders: [], tags: [], clusters: [], hosts: [], datastores: [], resourcePools: [], annotations: [], attributes: {}, rest: false };
+const EMPTY_MEMBERS = {
+  vms: [],
+  names: [],
+  folders: [],
+  tags: [],
+  clusters: [],
+  hosts: [],
+  datastores: [],
+  resourcePools: [],
+  annotations: [],
+  attributes: {},
+  rest: false,
+};
 
 export const WaveSchema = z.object({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lowercase letters, digits and dashes"),
@@ -81,7 +93,10 @@ export const SettingsSchema = z.object({
     .object({
       maxDisks: z.number().int().min(1).max(64).default(16),
       /** Largest total capacity one gateway carries, bytes. */
-      maxBytes: z.number().positive().default(32 * 2 ** 40),
+      maxBytes: z
+        .number()
+        .positive()
+        .default(32 * 2 ** 40),
       /** Throughput one gateway is sized for at most, MB/s. */
       maxThroughputMBps: z.number().positive().default(400),
     })

@@ -40,7 +40,11 @@ export class XlsxFormatError extends Error {
  * @throws XlsxFormatError when the file is not a zip archive or lacks the workbook parts;
  *   errors of the file system (ENOENT, EACCES) as they are.
  */
-export async function readXlsx(file: string, wanted: (sheetName: string) => boolean, columns?: (sheetName: string) => ColumnChooser | undefined): Promise<XlsxWorkbook> {
+export async function readXlsx(
+  file: string,
+  wanted: (sheetName: string) => boolean,
+  columns?: (sheetName: string) => ColumnChooser | undefined,
+): Promise<XlsxWorkbook> {
   const zip = await openZip(file);
   try {
     const entries = await listEntries(zip);
@@ -49,7 +53,8 @@ export async function readXlsx(file: string, wanted: (sheetName: string) => bool
       return entry === undefined ? undefined : decodeXml(await readEntry(zip, entry));
     };
     const rootRels = await read("_rels/.rels");
-    const workbookPart = (rootRels !== undefined ? relationships(rootRels, "").find((r) => r.type.endsWith("/officeDocument"))?.target : undefined) ?? "xl/workbook.xml";
+    const workbookPart =
+      (rootRels !== undefined ? relationships(rootRels, "").find((r) => r.type.endsWith("/officeDocument"))?.target : undefined) ?? "xl/workbook.xml";
     const workbookXml = await read(workbookPart);
     if (workbookXml === undefined) {
       throw new XlsxFormatError(`The archive has no workbook part (${workbookPart}); it is a zip file but not an xlsx workbook`);
@@ -65,7 +70,11 @@ export async function readXlsx(file: string, wanted: (sheetName: string) => bool
       const sharedPart = rels.find((r) => r.type.endsWith("/sharedStrings"))?.target ?? `${dir}sharedStrings.xml`;
       // Every part is inflated at once (zlib works off the main thread) while the ones already
       // inflated are scanned; a failed read is reported once its turn comes.
-      const settle = (promise: Promise<string | undefined>) => promise.then((xml) => ({ xml }), (error: unknown) => ({ error }));
+      const settle = (promise: Promise<string | undefined>) =>
+        promise.then(
+          (xml) => ({ xml }),
+          (error: unknown) => ({ error }),
+        );
       const shared = settle(read(sharedPart));
       const parts = chosen.map((sheet) => {
         const part = (sheet.rid !== undefined ? targets.get(sheet.rid) : undefined) ?? `${dir}worksheets/sheet${sheet.sheetId}.xml`;
@@ -92,7 +101,10 @@ function openZip(file: string): Promise<yauzl.ZipFile> {
     yauzl.open(file, { lazyEntries: true, autoClose: false, decodeStrings: true, validateEntrySizes: true }, (err, zip) => {
       if (err) {
         if (typeof (err as NodeJS.ErrnoException).code === "string") reject(err);
-        else reject(new XlsxFormatError(`The file is not a zip archive, as an xlsx workbook is (${err.message}); a password-protected workbook is not one either`));
+        else
+          reject(
+            new XlsxFormatError(`The file is not a zip archive, as an xlsx workbook is (${err.message}); a password-protected workbook is not one either`),
+          );
       } else resolve(zip);
     });
   });
@@ -119,7 +131,11 @@ export const MAX_PART_BYTES = 480 * 2 ** 20;
 function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     if (entry.uncompressedSize > MAX_PART_BYTES) {
-      reject(new XlsxFormatError(`The part ${entry.fileName} holds ${Math.round(entry.uncompressedSize / 2 ** 20)} MiB of XML, more than the ${MAX_PART_BYTES / 2 ** 20} MiB rehost reads from one part; export the vInfo, vDisk and vNetwork tabs as CSV instead`));
+      reject(
+        new XlsxFormatError(
+          `The part ${entry.fileName} holds ${Math.round(entry.uncompressedSize / 2 ** 20)} MiB of XML, more than the ${MAX_PART_BYTES / 2 ** 20} MiB rehost reads from one part; export the vInfo, vDisk and vNetwork tabs as CSV instead`,
+        ),
+      );
       return;
     }
     zip.openReadStream(entry, (err, stream) => {
@@ -440,7 +456,7 @@ class TagScanner {
     if (quote !== 34 && quote !== 39) return -1;
     i += 4;
     let n = 0;
-    for (;; i++) {
+    for (; ; i++) {
       const c = xml.charCodeAt(i);
       if (c >= 65 && c <= 90) n = n * 26 + (c - 64);
       else break;

@@ -61,7 +61,10 @@ export function populateTree(dir: string, spec: DiskImageSpec): void {
       "etc/network/interfaces",
       ["auto lo", "iface lo inet loopback", "", "auto ens192", "iface ens192 inet static", ...spec.ips.map((ip) => `    address ${ip}/24`), ""].join("\n"),
     );
-    const log = Array.from({ length: 20_000 }, (_, i) => `Nov 24 03:${String(i % 60).padStart(2, "0")}:00 ${spec.hostname} app[${1000 + (i % 97)}]: request ${i} served in ${i % 113} ms`).join("\n");
+    const log = Array.from(
+      { length: 20_000 },
+      (_, i) => `Nov 24 03:${String(i % 60).padStart(2, "0")}:00 ${spec.hostname} app[${1000 + (i % 97)}]: request ${i} served in ${i % 113} ms`,
+    ).join("\n");
     write("var/log/syslog", log);
     budget -= log.length;
   } else {

@@ -61,7 +61,13 @@ export interface Wan {
   /** Sets (or with undefined removes) the rate limit of both directions. */
   setRate(rate: number | undefined): Promise<void>;
   /** Starts `command` inside a side's namespace (`ip netns exec`), owned by the WAN's process group. */
-  spawn(side: "onprem" | "cloud", name: string, command: string, args: readonly string[], options?: { env?: NodeJS.ProcessEnv; onStdout?: (line: string) => void }): Owned & { stderr: () => string };
+  spawn(
+    side: "onprem" | "cloud",
+    name: string,
+    command: string,
+    args: readonly string[],
+    options?: { env?: NodeJS.ProcessEnv; onStdout?: (line: string) => void },
+  ): Owned & { stderr: () => string };
   /** Runs `command` inside a side's namespace to its end; resolves with its stdout. */
   exec(side: "onprem" | "cloud", command: string, args: readonly string[]): Promise<string>;
   /** Stops every process started with `spawn`, then deletes both namespaces (and so the veth pair). */
@@ -132,7 +138,8 @@ function burstFor(rate: number): number {
 export async function createWan(options: WanOptions = {}): Promise<Wan> {
   const suffix = options.suffix ?? crypto.randomBytes(3).toString("hex");
   if (!/^[a-z0-9]{1,8}$/.test(suffix)) throw new RangeError(`A WAN suffix is 1 to 8 of a-z and 0-9, not ${JSON.stringify(suffix)}.`);
-  if (options.rate !== undefined && !(options.rate > 0 && Number.isFinite(options.rate))) throw new RangeError(`The WAN's rate is a positive number of bytes/s, not ${options.rate}.`);
+  if (options.rate !== undefined && !(options.rate > 0 && Number.isFinite(options.rate)))
+    throw new RangeError(`The WAN's rate is a positive number of bytes/s, not ${options.rate}.`);
   const names = wanNames(suffix);
   if (typeof process.getuid === "function" && process.getuid() !== 0) {
     throw new WanUnavailableError(
@@ -146,7 +153,8 @@ export async function createWan(options: WanOptions = {}): Promise<Wan> {
     throw new WanUnavailableError("The lab's WAN needs `ip` and `tc` (Debian package iproute2): install it with `apt-get install iproute2`.");
   }
   const existing = await listNamespaces();
-  for (const ns of [names.onprem, names.cloud]) if (existing.includes(ns)) throw new Error(`The network namespace ${ns} exists already; choose another suffix or delete it with \`ip netns del ${ns}\`.`);
+  for (const ns of [names.onprem, names.cloud])
+    if (existing.includes(ns)) throw new Error(`The network namespace ${ns} exists already; choose another suffix or delete it with \`ip netns del ${ns}\`.`);
 
   const created: string[] = [];
   // Three /30s at random (link, control of onprem, control of cloud), or the fixed link alone.
@@ -164,7 +172,22 @@ export async function createWan(options: WanOptions = {}): Promise<Wan> {
       if (next === undefined) {
         if (rate !== undefined) await tc(["-n", side.namespace, "qdisc", "del", "dev", side.device, "root"]);
       } else {
-        await tc(["-n", side.namespace, "qdisc", "replace", "dev", side.device, "root", "tbf", "rate", `${Math.round(next * 8)}bit`, "burst", String(burstFor(next)), "latency", "100ms"]);
+        await tc([
+          "-n",
+          side.namespace,
+          "qdisc",
+          "replace",
+          "dev",
+          side.device,
+          "root",
+          "tbf",
+          "rate",
+          `${Math.round(next * 8)}bit`,
+          "burst",
+          String(burstFor(next)),
+          "latency",
+          "100ms",
+        ]);
       }
     }
     rate = next;
@@ -214,7 +237,10 @@ export async function createWan(options: WanOptions = {}): Promise<Wan> {
       await ip(["-n", side.namespace, "link", "set", "lo", "up"]);
     }
     if (options.control === true) {
-      for (const [n, side, device] of [[1, onprem, `rxo${suffix}`], [2, cloud, `rxc${suffix}`]] as const) {
+      for (const [n, side, device] of [
+        [1, onprem, `rxo${suffix}`],
+        [2, cloud, `rxc${suffix}`],
+      ] as const) {
         await ip(["link", "add", device, "type", "veth", "peer", "name", `${device}-p`, "netns", side.namespace]);
         await ip(["addr", "add", `${at(n, 1)}/30`, "dev", device]);
         await ip(["link", "set", device, "up"]);

@@ -200,7 +200,7 @@ export function writeRandomFile(file: string, bytes: number, seed: number): void
   const zero = Buffer.alloc(4 * MiB);
   const fd = fs.openSync(file, "w");
   try {
-    for (let done = 0; done < bytes; ) {
+    for (let done = 0; done < bytes;) {
       const n = Math.min(zero.length, bytes - done);
       fs.writeSync(fd, cipher.update(zero.subarray(0, n)));
       done += n;
@@ -265,13 +265,35 @@ export async function buildRealisticImage(spec: RealisticImageSpec): Promise<Rea
     }
     const inodes = Math.max(16_384, Math.ceil((usr.files + usr.dirs + 64) * 1.25) + 1024);
     try {
-      await run("mke2fs", ["-q", "-F", "-t", "ext4", "-L", "realistic", "-N", String(inodes), "-E", `offset=${PARTITION_OFFSET}`, "-d", tree, spec.file, `${fsBytes / 1024}k`]);
+      await run("mke2fs", [
+        "-q",
+        "-F",
+        "-t",
+        "ext4",
+        "-L",
+        "realistic",
+        "-N",
+        String(inodes),
+        "-E",
+        `offset=${PARTITION_OFFSET}`,
+        "-d",
+        tree,
+        spec.file,
+        `${fsBytes / 1024}k`,
+      ]);
     } catch (err) {
       fs.rmSync(spec.file, { force: true });
       const stderr = (err as { stderr?: string }).stderr ?? String(err);
       throw new Error(`mke2fs could not build the ${size}-byte realistic image ${spec.file}: ${stderr.trim()}`);
     }
-    return { file: spec.file, sizeBytes: size, usr: { files: usr.files, bytes: usr.bytes }, databaseBytes: dbBytes, randomBytes, dataBytes: await dataBytesOf(spec.file) };
+    return {
+      file: spec.file,
+      sizeBytes: size,
+      usr: { files: usr.files, bytes: usr.bytes },
+      databaseBytes: dbBytes,
+      randomBytes,
+      dataBytes: await dataBytesOf(spec.file),
+    };
   } finally {
     await fs.promises.rm(tree, { recursive: true, force: true });
   }

@@ -96,7 +96,15 @@ export function renderTerminal(report: LabReport): string {
   );
   const disks = table(
     ["disk", "vm", "size MiB", "rehearsal = frozen", "source digest", "target digest", "match"],
-    report.disks.map((d) => [d.disk, d.vm, mib(d.sizeBytes), d.rehearsalDigest === d.frozenDigest ? "yes" : "NO", d.sourceDigest.slice(0, 12) || "-", d.targetDigest.slice(0, 12) || "-", d.verified ? "yes" : "NO"]),
+    report.disks.map((d) => [
+      d.disk,
+      d.vm,
+      mib(d.sizeBytes),
+      d.rehearsalDigest === d.frozenDigest ? "yes" : "NO",
+      d.sourceDigest.slice(0, 12) || "-",
+      d.targetDigest.slice(0, 12) || "-",
+      d.verified ? "yes" : "NO",
+    ]),
   );
   const c = report.cutover;
   const lines = [
@@ -111,7 +119,9 @@ export function renderTerminal(report: LabReport): string {
     "error" in report.preview
       ? `Cloud resources: offline preview of ${report.preview.stack} unavailable (${report.preview.error}).`
       : `Cloud resources the wave declares (offline preview of ${report.preview.stack}): ${report.preview.resources.reduce((s, r) => s + r.count, 0)}.`,
-    report.ok ? `Cutover verified for every disk in ${report.seconds} s. Report: ${report.reportFile}` : `CUTOVER FAILED for ${report.failures.map((f) => f.vm).join(", ") || "some disks"}; nothing launched. Report: ${report.reportFile}`,
+    report.ok
+      ? `Cutover verified for every disk in ${report.seconds} s. Report: ${report.reportFile}`
+      : `CUTOVER FAILED for ${report.failures.map((f) => f.vm).join(", ") || "some disks"}; nothing launched. Report: ${report.reportFile}`,
   ];
   return lines.join("\n");
 }
@@ -128,14 +138,26 @@ export function renderMarkdown(report: LabReport): string {
     "",
   );
   out.push("## Rounds", "", "| round | kind | changed (MiB) | link (MiB) | hashes (KiB) | seconds |", "| ---: | --- | ---: | ---: | ---: | ---: |");
-  for (const r of report.rounds) out.push(`| ${r.round} | ${r.kind} | ${mib(r.changedBytes)} | ${mib(r.linkBytes)} | ${(r.hashBytes / 1024).toFixed(1)} | ${r.seconds.toFixed(2)} |`);
+  for (const r of report.rounds)
+    out.push(`| ${r.round} | ${r.kind} | ${mib(r.changedBytes)} | ${mib(r.linkBytes)} | ${(r.hashBytes / 1024).toFixed(1)} | ${r.seconds.toFixed(2)} |`);
   out.push("", "## Cutover", "");
-  out.push(`Downtime ${c.downtimeSeconds.toFixed(2)} s (longest VM). Final delta ${mib(c.finalDeltaBytes)} MiB; source data over the link ${mib(c.sourceBytesReadOverLink)} MiB; all link traffic ${mib(c.linkBytes)} MiB; verified ${mib(c.verifiedBytes)} MiB read again on both sides.`, "");
+  out.push(
+    `Downtime ${c.downtimeSeconds.toFixed(2)} s (longest VM). Final delta ${mib(c.finalDeltaBytes)} MiB; source data over the link ${mib(c.sourceBytesReadOverLink)} MiB; all link traffic ${mib(c.linkBytes)} MiB; verified ${mib(c.verifiedBytes)} MiB read again on both sides.`,
+    "",
+  );
   out.push("| VM | downtime (s) | verified |", "| --- | ---: | --- |");
   for (const v of c.vms) out.push(`| ${v.vm} | ${v.downtimeSeconds.toFixed(2)} | ${v.verified ? "yes" : `**no**: ${v.error ?? ""}`} |`);
-  out.push("", "## Disks", "", "| disk | VM | gateway | size (MiB) | business writes (MiB) | rehearsal digest | frozen source at the point | target at cutover | equal |", "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |");
+  out.push(
+    "",
+    "## Disks",
+    "",
+    "| disk | VM | gateway | size (MiB) | business writes (MiB) | rehearsal digest | frozen source at the point | target at cutover | equal |",
+    "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |",
+  );
   for (const d of report.disks) {
-    out.push(`| ${d.disk} | ${d.vm} | ${d.gateway} | ${mib(d.sizeBytes)} | ${mib(d.businessBytes)} | \`${d.rehearsalDigest.slice(0, 16)}\` | \`${d.frozenDigest.slice(0, 16)}\` | \`${d.targetDigest.slice(0, 16) || "-"}\` | ${d.verified && d.rehearsalDigest === d.frozenDigest ? "yes" : "**no**"} |`);
+    out.push(
+      `| ${d.disk} | ${d.vm} | ${d.gateway} | ${mib(d.sizeBytes)} | ${mib(d.businessBytes)} | \`${d.rehearsalDigest.slice(0, 16)}\` | \`${d.frozenDigest.slice(0, 16)}\` | \`${d.targetDigest.slice(0, 16) || "-"}\` | ${d.verified && d.rehearsalDigest === d.frozenDigest ? "yes" : "**no**"} |`,
+    );
   }
   if (report.failures.length > 0) {
     out.push("", "## Failures", "");

@@ -33,7 +33,15 @@ export async function startLabVcenter(site: LabSite, estate: EstateSpec, workdir
 }
 
 /** Runs `rehost <args>` on a side; resolves once its JSON log says `msg` with a URL and fingerprint. */
-async function startRehost(site: LabSite, side: "onprem" | "cloud", name: string, args: readonly string[], logFile: string, msg: string, env?: NodeJS.ProcessEnv): Promise<{ port: number; fingerprint: string }> {
+async function startRehost(
+  site: LabSite,
+  side: "onprem" | "cloud",
+  name: string,
+  args: readonly string[],
+  logFile: string,
+  msg: string,
+  env?: NodeJS.ProcessEnv,
+): Promise<{ port: number; fingerprint: string }> {
   const log = fs.createWriteStream(logFile);
   let listening: { port: number; fingerprint: string } | undefined;
   const proc = site.spawn(side, name, process.execPath, [packagePath("bin", "rehost.js"), ...args], {
@@ -42,7 +50,8 @@ async function startRehost(site: LabSite, side: "onprem" | "cloud", name: string
       log.write(`${line}\n`);
       try {
         const entry = JSON.parse(line) as { msg?: string; url?: string; fingerprint?: string };
-        if (entry.msg === msg && entry.url !== undefined && entry.fingerprint !== undefined) listening = { port: Number(new URL(entry.url).port), fingerprint: entry.fingerprint };
+        if (entry.msg === msg && entry.url !== undefined && entry.fingerprint !== undefined)
+          listening = { port: Number(new URL(entry.url).port), fingerprint: entry.fingerprint };
       } catch {
         // Not a log line; kept in the log file.
       }
@@ -61,14 +70,63 @@ async function startRehost(site: LabSite, side: "onprem" | "cloud", name: string
 /** Starts `rehost agent` on the cloud side, allowed to write the lab's target disks; `extra` flags are added (a later flag wins). */
 export async function startLabAgent(site: LabSite, workdir: string, allow: readonly string[], extra: readonly string[] = []): Promise<LabService> {
   const state = path.join(workdir, "agent");
-  const { port, fingerprint } = await startRehost(site, "cloud", "rehost agent", ["agent", "--state", state, "--listen", `${site.host("cloud")}:0`, "--allow", allow.join(","), "--max-concurrent", "8", "--checkpoint-interval", "16Mi", ...extra], path.join(workdir, "agent.log"), "agent listening");
+  const { port, fingerprint } = await startRehost(
+    site,
+    "cloud",
+    "rehost agent",
+    [
+      "agent",
+      "--state",
+      state,
+      "--listen",
+      `${site.host("cloud")}:0`,
+      "--allow",
+      allow.join(","),
+      "--max-concurrent",
+      "8",
+      "--checkpoint-interval",
+      "16Mi",
+      ...extra,
+    ],
+    path.join(workdir, "agent.log"),
+    "agent listening",
+  );
   return { url: `https://${site.host("cloud")}:${port}`, fingerprint, tokenFile: path.join(state, "token") };
 }
 
 /** Starts `rehost proxy` on the on-prem side against the simulator, trusting the agent; `extra` flags are added. */
-export async function startLabProxy(site: LabSite, workdir: string, vcenter: Vcsim, password: string, agent: LabService, extra: readonly string[] = []): Promise<LabService> {
+export async function startLabProxy(
+  site: LabSite,
+  workdir: string,
+  vcenter: Vcsim,
+  password: string,
+  agent: LabService,
+  extra: readonly string[] = [],
+): Promise<LabService> {
   const state = path.join(workdir, "proxy");
-  const args = ["proxy", "--state", state, "--listen", `${site.host("onprem")}:0`, "--vcenter", vcenter.url, "--user", LAB_USER, "--ca", vcenter.ca, "--agent-token-file", agent.tokenFile, "--agent-fingerprint", agent.fingerprint, "--retry-delay", "1", ...extra];
-  const { port, fingerprint } = await startRehost(site, "onprem", "rehost proxy", args, path.join(workdir, "proxy.log"), "proxy listening", { ...process.env, REHOST_VCENTER_PASSWORD: password });
+  const args = [
+    "proxy",
+    "--state",
+    state,
+    "--listen",
+    `${site.host("onprem")}:0`,
+    "--vcenter",
+    vcenter.url,
+    "--user",
+    LAB_USER,
+    "--ca",
+    vcenter.ca,
+    "--agent-token-file",
+    agent.tokenFile,
+    "--agent-fingerprint",
+    agent.fingerprint,
+    "--retry-delay",
+    "1",
+    ...extra,
+  ];
+  const { port, fingerprint } = await startRehost(site, "onprem", "rehost proxy", args, path.join(workdir, "proxy.log"), "proxy listening", {
+    ...process.env,
+    REHOST_VCENTER_PASSWORD: password,
+  });
   return { url: `https://${site.host("onprem")}:${port}`, fingerprint, tokenFile: path.join(state, "token") };
 }

@@ -20,7 +20,13 @@ export interface LabSite {
   readonly namespaces: readonly string[];
   /** The address each side listens on and is reached at. */
   host(side: LabSide): string;
-  spawn(side: LabSide, name: string, command: string, args: readonly string[], options?: { env?: NodeJS.ProcessEnv; onStdout?: (line: string) => void }): Owned & { stderr: () => string };
+  spawn(
+    side: LabSide,
+    name: string,
+    command: string,
+    args: readonly string[],
+    options?: { env?: NodeJS.ProcessEnv; onStdout?: (line: string) => void },
+  ): Owned & { stderr: () => string };
   /** Bytes that crossed the link so far, both directions (undefined on loopback). */
   linkBytes(): Promise<number | undefined>;
   /** Stops what was spawned and removes the namespaces. */

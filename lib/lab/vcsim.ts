@@ -152,11 +152,19 @@ const guestAgent = new https.Agent({ keepAlive: true, maxSockets: 8 });
 
 function guestRequest(sim: Vcsim, method: string, query: string, body?: Buffer, route = "/rehost/guest"): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const request = https.request(`${sim.base}${route}?${query}`, { method, ca: sim.caPem, agent: guestAgent, headers: body !== undefined ? { "Content-Length": String(body.length) } : {} }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on("data", (d: Buffer) => chunks.push(d));
-      response.on("end", () => (response.statusCode !== undefined && response.statusCode < 300 ? resolve(Buffer.concat(chunks)) : reject(new Error(`${method} ${route}?${query}: HTTP ${response.statusCode} ${Buffer.concat(chunks).toString()}`))));
-    });
+    const request = https.request(
+      `${sim.base}${route}?${query}`,
+      { method, ca: sim.caPem, agent: guestAgent, headers: body !== undefined ? { "Content-Length": String(body.length) } : {} },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (d: Buffer) => chunks.push(d));
+        response.on("end", () =>
+          response.statusCode !== undefined && response.statusCode < 300
+            ? resolve(Buffer.concat(chunks))
+            : reject(new Error(`${method} ${route}?${query}: HTTP ${response.statusCode} ${Buffer.concat(chunks).toString()}`)),
+        );
+      },
+    );
     request.on("error", reject);
     request.end(body);
   });

@@ -50,7 +50,14 @@ function gatewayKey(url: string): string {
  */
 export function parseBandwidth(input: unknown, field = "bandwidth"): Bandwidth {
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
-    throw new InputError(problem({ field, received: JSON.stringify(input), expected: "a schedule: timezone, default, windows, blackouts and optionally gateways", message: "The bandwidth schedule is not an object" }));
+    throw new InputError(
+      problem({
+        field,
+        received: JSON.stringify(input),
+        expected: "a schedule: timezone, default, windows, blackouts and optionally gateways",
+        message: "The bandwidth schedule is not an object",
+      }),
+    );
   }
   const { gateways, ...own } = input as Record<string, unknown>;
   const problems: InputError[] = [];
@@ -69,11 +76,29 @@ export function parseBandwidth(input: unknown, field = "bandwidth"): Bandwidth {
   const byGateway = new Map<string, Schedule>();
   if (gateways !== undefined) {
     if (gateways === null || typeof gateways !== "object" || Array.isArray(gateways)) {
-      problems.push(new InputError(problem({ field: `${field}.gateways`, received: JSON.stringify(gateways), expected: "a map of agent URL (https://HOST:PORT) to a schedule", message: "The gateways' schedules are not a map" })));
+      problems.push(
+        new InputError(
+          problem({
+            field: `${field}.gateways`,
+            received: JSON.stringify(gateways),
+            expected: "a map of agent URL (https://HOST:PORT) to a schedule",
+            message: "The gateways' schedules are not a map",
+          }),
+        ),
+      );
     } else {
       for (const [url, schedule] of Object.entries(gateways as Record<string, unknown>)) {
         if (!/^https:\/\/[^/\s]+(:\d+)?\/?$/.test(url)) {
-          problems.push(new InputError(problem({ field: `${field}.gateways`, received: JSON.stringify(url), expected: "https://HOST:PORT of a sync gateway's agent, as the disks are registered with", message: `The gateway ${JSON.stringify(url)} is not an agent URL` })));
+          problems.push(
+            new InputError(
+              problem({
+                field: `${field}.gateways`,
+                received: JSON.stringify(url),
+                expected: "https://HOST:PORT of a sync gateway's agent, as the disks are registered with",
+                message: `The gateway ${JSON.stringify(url)} is not an agent URL`,
+              }),
+            ),
+          );
           continue;
         }
         const parsed = attempt(() => parseSchedule(schedule ?? {}, `${field}.gateways["${url}"]`));
@@ -91,13 +116,23 @@ export function loadBandwidthFile(file: string, field = "--bandwidth"): Bandwidt
   try {
     text = fs.readFileSync(file, "utf8");
   } catch (err) {
-    throw new InputError(problem({ field, received: file, expected: "a readable schedule file (YAML or JSON)", fix: "check the path", message: `The bandwidth file cannot be read: ${(err as Error).message}` }));
+    throw new InputError(
+      problem({
+        field,
+        received: file,
+        expected: "a readable schedule file (YAML or JSON)",
+        fix: "check the path",
+        message: `The bandwidth file cannot be read: ${(err as Error).message}`,
+      }),
+    );
   }
   let input: unknown;
   try {
     input = parseYaml(text);
   } catch (err) {
-    throw new InputError(problem({ file, field, expected: "a YAML or JSON schedule", message: `The bandwidth file is not YAML: ${(err as Error).message.split("\n")[0]}` }));
+    throw new InputError(
+      problem({ file, field, expected: "a YAML or JSON schedule", message: `The bandwidth file is not YAML: ${(err as Error).message.split("\n")[0]}` }),
+    );
   }
   try {
     return parseBandwidth(input ?? {}, "bandwidth");

@@ -150,7 +150,16 @@ export async function startDelayRelay(options: DelayRelayOptions): Promise<Delay
 export function delayRelayArgv(options: DelayRelayOptions): string[] {
   checkOptions(options);
   const loader = __filename.endsWith(".ts") ? ["--import", pathToFileURL(require.resolve("tsx")).href] : [];
-  const args = [...loader, path.resolve(__filename), "--listen", `${options.listen.host}:${options.listen.port}`, "--target", `${options.target.host}:${options.target.port}`, "--delay-ms", String(options.delayMs)];
+  const args = [
+    ...loader,
+    path.resolve(__filename),
+    "--listen",
+    `${options.listen.host}:${options.listen.port}`,
+    "--target",
+    `${options.target.host}:${options.target.port}`,
+    "--delay-ms",
+    String(options.delayMs),
+  ];
   if (options.returnDelayMs !== undefined) args.push("--return-delay-ms", String(options.returnDelayMs));
   if (options.maxBufferedBytes !== undefined) args.push("--max-buffered-bytes", String(options.maxBufferedBytes));
   return args;

@@ -176,8 +176,12 @@ function parseHeader(h: Buffer): { type: FrameType; codec: Codec; offset: number
   const length = h.readUInt32BE(16);
   const payloadLength = h.readUInt32BE(20);
   if (payloadLength > MAX_FRAME_LENGTH + 4096) throw new LinkProtocolError(`Frame payload of ${payloadLength} bytes is longer than ${MAX_FRAME_LENGTH}.`);
-  if (codec !== Codec.None && (type !== FrameType.Data || codec !== Codec.Zstd)) throw new LinkProtocolError(`Frame at ${offset} of type ${type} has unknown codec ${codec}.`);
-  if (type === FrameType.Data && (length === 0 || length > MAX_FRAME_LENGTH || (codec === Codec.None ? payloadLength !== length : payloadLength === 0 || payloadLength >= length))) {
+  if (codec !== Codec.None && (type !== FrameType.Data || codec !== Codec.Zstd))
+    throw new LinkProtocolError(`Frame at ${offset} of type ${type} has unknown codec ${codec}.`);
+  if (
+    type === FrameType.Data &&
+    (length === 0 || length > MAX_FRAME_LENGTH || (codec === Codec.None ? payloadLength !== length : payloadLength === 0 || payloadLength >= length))
+  ) {
     throw new LinkProtocolError(`Data frame at ${offset}: range of ${length} bytes with a payload of ${payloadLength} (codec ${codec}).`);
   }
   if (type === FrameType.Zero && (length === 0 || payloadLength !== 0)) throw new LinkProtocolError(`Zero frame at ${offset} has a payload or no range.`);

@@ -66,7 +66,9 @@ const RATE_EXPECTED = "a rate such as 200M or 50Mi (bytes/s), 200Mbit or 1Gbps (
 function rateOf(value: string | number, field: string): number {
   if (typeof value === "number") {
     if (value >= 0 && Number.isFinite(value)) return value;
-    throw new InputError(problem({ field, received: String(value), expected: RATE_EXPECTED, message: `The rate ${value} is not a number of bytes per second` }));
+    throw new InputError(
+      problem({ field, received: String(value), expected: RATE_EXPECTED, message: `The rate ${value} is not a number of bytes per second` }),
+    );
   }
   const text = value.trim().toLowerCase();
   if (text === "unlimited") return Infinity;
@@ -77,7 +79,13 @@ function rateOf(value: string | number, field: string): number {
     return parseRate(value, field);
   } catch {
     throw new InputError(
-      problem({ field, received: JSON.stringify(value), expected: RATE_EXPECTED, fix: "write 200Mbit for 200 megabits per second, 25M for 25 megabytes per second", message: `The rate ${JSON.stringify(value)} is not a rate` }),
+      problem({
+        field,
+        received: JSON.stringify(value),
+        expected: RATE_EXPECTED,
+        fix: "write 200Mbit for 200 megabits per second, 25M for 25 megabytes per second",
+        message: `The rate ${JSON.stringify(value)} is not a rate`,
+      }),
     );
   }
 }
@@ -155,7 +163,14 @@ export function parseSchedule(input: unknown, field = "bandwidth"): Schedule {
   const problems: Problem[] = [];
   const s = parsed.data;
   if (!knownZone(s.timezone)) {
-    problems.push(problem({ field: `${field}.timezone`, received: JSON.stringify(s.timezone), expected: "an IANA time zone such as Asia/Shanghai, or UTC", message: `The time zone ${JSON.stringify(s.timezone)} is not known` }));
+    problems.push(
+      problem({
+        field: `${field}.timezone`,
+        received: JSON.stringify(s.timezone),
+        expected: "an IANA time zone such as Asia/Shanghai, or UTC",
+        message: `The time zone ${JSON.stringify(s.timezone)} is not known`,
+      }),
+    );
   }
   const rate = (value: string | number, f: string): number => {
     try {
@@ -170,29 +185,62 @@ export function parseSchedule(input: unknown, field = "bandwidth"): Schedule {
   const resolve = (w: z.infer<typeof WindowInput>, f: string, blackout: boolean): void => {
     const days = daysOf(w.days);
     if (typeof days === "string") {
-      problems.push(problem({ field: `${f}.days`, received: JSON.stringify(days), expected: "mon … sun, a range such as mon-fri, or daily, weekdays, weekend", message: `The day ${JSON.stringify(days)} is not a day of the week` }));
+      problems.push(
+        problem({
+          field: `${f}.days`,
+          received: JSON.stringify(days),
+          expected: "mon … sun, a range such as mon-fri, or daily, weekdays, weekend",
+          message: `The day ${JSON.stringify(days)} is not a day of the week`,
+        }),
+      );
     }
     const time = (t: string | undefined, which: "from" | "to", whole: number): number => {
       if (t === undefined) return whole;
       if (!TIME.test(t)) {
-        problems.push(problem({ field: `${f}.${which}`, received: JSON.stringify(t), expected: "a time HH:MM from 00:00 to 24:00", fix: 'quote the time in YAML ("08:00")', message: `The time ${JSON.stringify(t)} is not HH:MM` }));
+        problems.push(
+          problem({
+            field: `${f}.${which}`,
+            received: JSON.stringify(t),
+            expected: "a time HH:MM from 00:00 to 24:00",
+            fix: 'quote the time in YAML ("08:00")',
+            message: `The time ${JSON.stringify(t)} is not HH:MM`,
+          }),
+        );
         return whole;
       }
       const [h, m] = t.split(":").map(Number);
       return h * 60 + m;
     };
     if ((w.from === undefined) !== (w.to === undefined)) {
-      problems.push(problem({ field: `${f}.${w.from === undefined ? "from" : "to"}`, expected: "both from and to, or neither for the whole day", message: "A window needs both its start and its end" }));
+      problems.push(
+        problem({
+          field: `${f}.${w.from === undefined ? "from" : "to"}`,
+          expected: "both from and to, or neither for the whole day",
+          message: "A window needs both its start and its end",
+        }),
+      );
     }
     const from = time(w.from, "from", 0);
     const to = time(w.to, "to", DAY);
-    if (from === DAY) problems.push(problem({ field: `${f}.from`, received: '"24:00"', expected: "a start from 00:00 to 23:59", message: "A window cannot start at 24:00" }));
+    if (from === DAY)
+      problems.push(problem({ field: `${f}.from`, received: '"24:00"', expected: "a start from 00:00 to 23:59", message: "A window cannot start at 24:00" }));
     if (w.from !== undefined && from === to) {
-      problems.push(problem({ field: `${f}.to`, received: JSON.stringify(w.to), expected: "an end different from the start", fix: "leave out from and to for a whole day", message: `The window from ${w.from} to ${w.to} is empty` }));
+      problems.push(
+        problem({
+          field: `${f}.to`,
+          received: JSON.stringify(w.to),
+          expected: "an end different from the start",
+          fix: "leave out from and to for a whole day",
+          message: `The window from ${w.from} to ${w.to} is empty`,
+        }),
+      );
     }
     let r = 0;
     if (!blackout) {
-      if (w.rate === undefined) problems.push(problem({ field: `${f}.rate`, expected: RATE_EXPECTED, fix: "a window with no traffic goes under blackouts", message: "A window needs a rate" }));
+      if (w.rate === undefined)
+        problems.push(
+          problem({ field: `${f}.rate`, expected: RATE_EXPECTED, fix: "a window with no traffic goes under blackouts", message: "A window needs a rate" }),
+        );
       else r = rate(w.rate, `${f}.rate`);
     }
     if (typeof days !== "string") windows.push({ days, from, to, rate: r });
@@ -209,7 +257,16 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 function wallClock(zone: string, ms: number): { day: number; minute: number; offset: number } {
   let f = formatters.get(zone);
   if (f === undefined) {
-    f = new Intl.DateTimeFormat("en-US", { timeZone: zone, hourCycle: "h23", year: "numeric", month: "numeric", day: "numeric", hour: "numeric", minute: "numeric", second: "numeric" });
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      hourCycle: "h23",
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "numeric",
+      minute: "numeric",
+      second: "numeric",
+    });
     formatters.set(zone, f);
   }
   const p: Record<string, number> = {};
@@ -438,7 +495,11 @@ export async function takeAll(throttles: readonly ScheduledThrottle[], bytes: nu
  * Passes a stream of chunks (a frame's header and payload, or whole frames) on as each one's
  * bytes may pass the throttles; the bytes counted are those on the link.
  */
-export async function* throttled<T extends Buffer | readonly Buffer[]>(source: AsyncIterable<T> | Iterable<T>, throttles: ScheduledThrottle | readonly ScheduledThrottle[], signal?: AbortSignal): AsyncGenerator<T> {
+export async function* throttled<T extends Buffer | readonly Buffer[]>(
+  source: AsyncIterable<T> | Iterable<T>,
+  throttles: ScheduledThrottle | readonly ScheduledThrottle[],
+  signal?: AbortSignal,
+): AsyncGenerator<T> {
   const list = Array.isArray(throttles) ? (throttles as readonly ScheduledThrottle[]) : [throttles as ScheduledThrottle];
   for await (const chunk of source) {
     const bytes = Buffer.isBuffer(chunk) ? chunk.length : (chunk as readonly Buffer[]).reduce((s, b) => s + b.length, 0);

@@ -38,4 +38,3 @@ export function checkCidrSyntax(cidr: string, where: Where, what?: string): { bl
     ],
   };
 }
-

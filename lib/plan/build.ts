@@ -13,7 +13,16 @@ import { DEFAULT_PRICES, GENERATIONS, LIMITS } from "./catalog";
 import { ipToInt, isIpv4, parseCidr } from "../net";
 import { resolveMembership } from "./membership";
 import type { BlockedVm, Plan, PlannedSubnet, PlannedVm, PlannedWave, Readdress } from "./types";
-import { type HeldIp, type NamedSubnet, findDuplicateIps, findOverlappingSubnets, validateSyncSubnet, validateVSwitchCidr, validateVSwitchCount, validateVpcCidr } from "./validate";
+import {
+  type HeldIp,
+  type NamedSubnet,
+  findDuplicateIps,
+  findOverlappingSubnets,
+  validateSyncSubnet,
+  validateVSwitchCidr,
+  validateVSwitchCount,
+  validateVpcCidr,
+} from "./validate";
 import { checkSettings, findDuplicateVmNames } from "./settings";
 import { type VmContext, planVm } from "./vms";
 import { assignZones, planSyncSubnets, planVpcBlocks, plannedSubnet } from "./network";
@@ -67,7 +76,10 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
   // Networks by portgroup and by each alias; the first definition wins, later ones are reported.
   const networks = new Map<string, { network: Network; index: number }>();
   inventory.networks.forEach((network, index) => {
-    const names: Array<[string, string]> = [[network.portgroup, `networks[${index}].portgroup`], ...(network.aliases ?? []).map((a, j): [string, string] => [a, `networks[${index}].aliases[${j}]`])];
+    const names: Array<[string, string]> = [
+      [network.portgroup, `networks[${index}].portgroup`],
+      ...(network.aliases ?? []).map((a, j): [string, string] => [a, `networks[${index}].aliases[${j}]`]),
+    ];
     for (const [name, field] of names) {
       const first = networks.get(name);
       if (first !== undefined) {
@@ -100,7 +112,21 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
   waves.waves.forEach((wave, waveIndex) => {
     const vms = membership.vmsByWave.get(wave.name) ?? [];
     const planned: PlannedVm[] = [];
-    const context: VmContext = { wave, waveIndex, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile, wavesFile, taken, readdressed };
+    const context: VmContext = {
+      wave,
+      waveIndex,
+      settings,
+      generation,
+      networks,
+      held,
+      usedPortgroups,
+      problems,
+      inventoryFile,
+      networksFile,
+      wavesFile,
+      taken,
+      readdressed,
+    };
     for (const vm of vms) {
       if (vmOwner.has(vm.name)) continue; // Reported by resolveMembership.
       vmOwner.set(vm.name, wave.name);
@@ -139,9 +165,16 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
     problems.push(...found.map((p) => ({ ...p, message: `${p.message} (portgroup ${network.portgroup})` })));
     if (found.length === 0) validCidrs.add(network.cidr);
   }
-  const named: NamedSubnet[] = usedNetworks.map(({ network, index }) => ({ portgroup: network.portgroup, cidr: network.cidr, field: `networks[${index}].cidr` }));
+  const named: NamedSubnet[] = usedNetworks.map(({ network, index }) => ({
+    portgroup: network.portgroup,
+    cidr: network.cidr,
+    field: `networks[${index}].cidr`,
+  }));
   problems.push(...findOverlappingSubnets(named, networksFile));
-  const zoneOf = assignZones(usedNetworks.map((n) => n.network.cidr), settings.zones);
+  const zoneOf = assignZones(
+    usedNetworks.map((n) => n.network.cidr),
+    settings.zones,
+  );
 
   // A VM with an error of its own is blocked: listed with every reason, and left out of its wave
   // (its subnets, gateways and estimates), so the rest of the wave is planned. Membership
@@ -185,9 +218,14 @@ export function buildPlan(inventory: Inventory, waves: WavesFile, sources: PlanS
     blocked.push({ name: r.name, ...(wave !== undefined ? { wave } : {}), reasons: reasons.get(r.name)! });
   }
   const blockedNames = new Set(blocked.map((b) => b.name));
-  for (const [wave, planned] of plannedByWave) plannedByWave.set(wave, planned.filter((vm) => !blockedNames.has(vm.name)));
+  for (const [wave, planned] of plannedByWave)
+    plannedByWave.set(
+      wave,
+      planned.filter((vm) => !blockedNames.has(vm.name)),
+    );
   const plannedPortgroups = new Set<string>();
-  for (const planned of plannedByWave.values()) for (const vm of planned) for (const nic of vm.nics) if (nic.subnet !== "") plannedPortgroups.add(networks.get(nic.portgroup)!.network.portgroup);
+  for (const planned of plannedByWave.values())
+    for (const vm of planned) for (const nic of vm.nics) if (nic.subnet !== "") plannedPortgroups.add(networks.get(nic.portgroup)!.network.portgroup);
   const plannedNetworks = usedNetworks.filter(({ network }) => plannedPortgroups.has(network.portgroup));
   const plannedCidrs = new Set([...validCidrs].filter((c) => plannedNetworks.some(({ network }) => network.cidr === c)));
 

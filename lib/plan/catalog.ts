@@ -73,9 +73,7 @@ export function findInstanceType(name: string): InstanceType | undefined {
 
 const TYPES_BY_GENERATION: ReadonlyMap<number, readonly InstanceType[]> = new Map(GENERATIONS.map((g) => [g, buildInstanceTypes(g)] as const));
 
-const CATALOG_BY_NAME: ReadonlyMap<string, InstanceType> = new Map(
-  GENERATIONS.flatMap((g) => instanceTypes(g)).map((t) => [t.name, t] as const),
-);
+const CATALOG_BY_NAME: ReadonlyMap<string, InstanceType> = new Map(GENERATIONS.flatMap((g) => instanceTypes(g)).map((t) => [t.name, t] as const));
 
 /** A disk category and the sizes ECS allows for it, GiB. */
 export interface DiskCategory {

@@ -28,7 +28,13 @@ function hourlyPrice(instanceType: string, cpus: number, memoryMiB: number, pric
  * one daily incremental round, and the migration period's cost with sync gateways (plus the
  * hosts during rehearsals) against running every target host for the whole period.
  */
-export function estimate(vms: readonly PlannedVm[], gateways: readonly PlannedGateway[], wave: Wave, settings: Settings, prices: Readonly<Record<string, number>>): WaveEstimate {
+export function estimate(
+  vms: readonly PlannedVm[],
+  gateways: readonly PlannedGateway[],
+  wave: Wave,
+  settings: Settings,
+  prices: Readonly<Record<string, number>>,
+): WaveEstimate {
   const allocatedBytes = vms.reduce((sum, vm) => sum + vm.disks.reduce((s, d) => s + d.allocatedBytes, 0), 0);
   const gatewayRate = gateways.reduce((sum, g) => sum + g.throughputMBps * 1e6, 0);
   const rate = Math.min(linkBytesPerSecond(settings), gatewayRate > 0 ? gatewayRate : Infinity);
@@ -37,7 +43,8 @@ export function estimate(vms: readonly PlannedVm[], gateways: readonly PlannedGa
   const periodHours = settings.migrationDays * 24;
   const months = periodHours / HOURS_PER_MONTH;
   const diskCost = vms.reduce(
-    (sum, vm) => sum + vm.disks.reduce((s, d) => s + (d.sizeGiB ?? Math.ceil(d.sizeBytes / 2 ** 30)) * (prices[`disk.${d.category}.gibMonth`] ?? 0) * months, 0),
+    (sum, vm) =>
+      sum + vm.disks.reduce((s, d) => s + (d.sizeGiB ?? Math.ceil(d.sizeBytes / 2 ** 30)) * (prices[`disk.${d.category}.gibMonth`] ?? 0) * months, 0),
     0,
   );
   const hostsHourly = vms.reduce((sum, vm) => sum + hourlyPrice(vm.instanceType, vm.cpus, vm.memoryMiB, prices), 0);

@@ -37,7 +37,9 @@ export function placeOnGateways(
     const carried = bin.reduce((sum, i) => sum + allocated.get(i.id)!, 0);
     const share = waveAllocated > 0 ? carried / waveAllocated : 1 / packing.bins.length;
     const throughputMBps = round(Math.min(settings.gateway.maxThroughputMBps, linkMBps * share), 1);
-    problems.push(...validateGatewayDisks({ gateway: name, disks: bin.length, bytes, maxDisks: settings.gateway.maxDisks, maxBytes: settings.gateway.maxBytes, file }));
+    problems.push(
+      ...validateGatewayDisks({ gateway: name, disks: bin.length, bytes, maxDisks: settings.gateway.maxDisks, maxBytes: settings.gateway.maxBytes, file }),
+    );
     return { name, instanceType: gatewayInstanceType(throughputMBps, generation), disks: bin.length, diskIds: bin.map((i) => i.id), bytes, throughputMBps };
   });
   const byName = new Map(vms.map((vm) => [vm.name, vm] as const));

@@ -56,7 +56,14 @@ export function resolveMembership(inventory: Inventory, waves: WavesFile, file?:
     const at = `waves[${w}]`;
     if (names.has(wave.name)) {
       problems.push(
-        problem({ file, field: `${at}.name`, message: `The wave name ${wave.name} is used twice`, received: wave.name, expected: "a unique wave name", fix: "rename one of the waves" }),
+        problem({
+          file,
+          field: `${at}.name`,
+          message: `The wave name ${wave.name} is used twice`,
+          received: wave.name,
+          expected: "a unique wave name",
+          fix: "rename one of the waves",
+        }),
       );
       return;
     }
@@ -94,14 +101,90 @@ export function resolveMembership(inventory: Inventory, waves: WavesFile, file?:
       return list.length > 0 ? `a ${what} of the inventory: ${list.join(", ")}` : `a ${what} of the inventory (the inventory records none)`;
     };
     const selectors = [
-      { kind: "name pattern", list: "names", values: wave.members.names, find: by((vm) => vm.name), none: "which matches no VM of the inventory", expected: "a glob or /regular expression/ matching VM names", fix: "correct the pattern or remove it from the wave" },
-      { kind: "folder", list: "folders", values: wave.members.folders, find: (folder: string) => inventory.vms.filter((vm) => inFolder(vm, folder)), none: "which holds no VM of the inventory", expected: "a folder path of the inventory's VMs", fix: "correct the folder path or remove it from the wave (RVTools often leaves Folder empty: select by name, cluster or host instead)" },
-      { kind: "tag", list: "tags", values: wave.members.tags, find: (tag: string) => byTag.get(tag) ?? [], none: "which no VM of the inventory carries", expected: "a tag of the inventory's VMs", fix: "correct the tag or remove it from the wave" },
-      { kind: "cluster", list: "clusters", values: wave.members.clusters, find: by((vm) => vm.cluster), none: "which runs no VM of the inventory", expected: known("cluster", inventory.vms.map((vm) => vm.cluster)), fix: "correct the cluster pattern or remove it from the wave" },
-      { kind: "host", list: "hosts", values: wave.members.hosts, find: by((vm) => vm.host), none: "which runs no VM of the inventory", expected: known("host", inventory.vms.map((vm) => vm.host)), fix: "correct the host pattern or remove it from the wave" },
-      { kind: "datastore", list: "datastores", values: wave.members.datastores, find: byAny((vm) => vm.disks.flatMap((d) => (d.datastore !== undefined ? [d.datastore] : []))), none: "which holds no disk of the inventory", expected: known("datastore", inventory.vms.flatMap((vm) => vm.disks.map((d) => d.datastore))), fix: "correct the datastore pattern or remove it from the wave" },
-      { kind: "resource pool", list: "resourcePools", values: wave.members.resourcePools, find: by((vm) => vm.resourcePool), none: "which holds no VM of the inventory", expected: known("resource pool", inventory.vms.map((vm) => vm.resourcePool)), fix: "correct the resource pool pattern or remove it from the wave" },
-      { kind: "annotation pattern", list: "annotations", values: wave.members.annotations, find: by((vm) => vm.annotation), none: "which matches no VM's annotation", expected: "a glob or /regular expression/ matching VM annotations (a * on both sides finds a word inside)", fix: "correct the pattern or remove it from the wave" },
+      {
+        kind: "name pattern",
+        list: "names",
+        values: wave.members.names,
+        find: by((vm) => vm.name),
+        none: "which matches no VM of the inventory",
+        expected: "a glob or /regular expression/ matching VM names",
+        fix: "correct the pattern or remove it from the wave",
+      },
+      {
+        kind: "folder",
+        list: "folders",
+        values: wave.members.folders,
+        find: (folder: string) => inventory.vms.filter((vm) => inFolder(vm, folder)),
+        none: "which holds no VM of the inventory",
+        expected: "a folder path of the inventory's VMs",
+        fix: "correct the folder path or remove it from the wave (RVTools often leaves Folder empty: select by name, cluster or host instead)",
+      },
+      {
+        kind: "tag",
+        list: "tags",
+        values: wave.members.tags,
+        find: (tag: string) => byTag.get(tag) ?? [],
+        none: "which no VM of the inventory carries",
+        expected: "a tag of the inventory's VMs",
+        fix: "correct the tag or remove it from the wave",
+      },
+      {
+        kind: "cluster",
+        list: "clusters",
+        values: wave.members.clusters,
+        find: by((vm) => vm.cluster),
+        none: "which runs no VM of the inventory",
+        expected: known(
+          "cluster",
+          inventory.vms.map((vm) => vm.cluster),
+        ),
+        fix: "correct the cluster pattern or remove it from the wave",
+      },
+      {
+        kind: "host",
+        list: "hosts",
+        values: wave.members.hosts,
+        find: by((vm) => vm.host),
+        none: "which runs no VM of the inventory",
+        expected: known(
+          "host",
+          inventory.vms.map((vm) => vm.host),
+        ),
+        fix: "correct the host pattern or remove it from the wave",
+      },
+      {
+        kind: "datastore",
+        list: "datastores",
+        values: wave.members.datastores,
+        find: byAny((vm) => vm.disks.flatMap((d) => (d.datastore !== undefined ? [d.datastore] : []))),
+        none: "which holds no disk of the inventory",
+        expected: known(
+          "datastore",
+          inventory.vms.flatMap((vm) => vm.disks.map((d) => d.datastore)),
+        ),
+        fix: "correct the datastore pattern or remove it from the wave",
+      },
+      {
+        kind: "resource pool",
+        list: "resourcePools",
+        values: wave.members.resourcePools,
+        find: by((vm) => vm.resourcePool),
+        none: "which holds no VM of the inventory",
+        expected: known(
+          "resource pool",
+          inventory.vms.map((vm) => vm.resourcePool),
+        ),
+        fix: "correct the resource pool pattern or remove it from the wave",
+      },
+      {
+        kind: "annotation pattern",
+        list: "annotations",
+        values: wave.members.annotations,
+        find: by((vm) => vm.annotation),
+        none: "which matches no VM's annotation",
+        expected: "a glob or /regular expression/ matching VM annotations (a * on both sides finds a word inside)",
+        fix: "correct the pattern or remove it from the wave",
+      },
     ] as const;
     for (const [name, pattern] of Object.entries(wave.members.attributes)) {
       const test = matcher(pattern);
@@ -114,7 +197,10 @@ export function resolveMembership(inventory: Inventory, waves: WavesFile, file?:
             field: `${at}.members.attributes.${name}`,
             message: `Wave ${wave.name} selects custom attribute ${name} matching ${pattern}, which no VM of the inventory has`,
             received: `${name}: ${pattern}`,
-            expected: attributeNames.length > 0 ? `an attribute of the inventory: ${attributeNames.join(", ")}` : "a custom attribute of the inventory (the inventory records none)",
+            expected:
+              attributeNames.length > 0
+                ? `an attribute of the inventory: ${attributeNames.join(", ")}`
+                : "a custom attribute of the inventory (the inventory records none)",
             fix: "correct the attribute name or pattern, or remove it from the wave",
           }),
         );
@@ -162,7 +248,14 @@ export function resolveMembership(inventory: Inventory, waves: WavesFile, file?:
     }
     if (chosen.size === 0 && !wave.members.rest && ![...rejectedWave.values()].includes(wave.name))
       problems.push(
-        problem({ file, field: `${at}.members`, message: `Wave ${wave.name} has no VM`, received: "no members", expected: "at least one VM, folder or tag", fix: "add members to the wave or remove it" }),
+        problem({
+          file,
+          field: `${at}.members`,
+          message: `Wave ${wave.name} has no VM`,
+          received: "no members",
+          expected: "at least one VM, folder or tag",
+          fix: "add members to the wave or remove it",
+        }),
       );
     vmsByWave.set(wave.name, members);
   });
@@ -181,7 +274,13 @@ export function resolveMembership(inventory: Inventory, waves: WavesFile, file?:
     for (const name of rejected) if (!rejectedWave.has(name)) rejectedWave.set(name, restWave.name);
     if (members.length === 0 && ![...rejectedWave.values()].includes(restWave.name)) {
       const w = waves.waves.indexOf(restWave);
-      problems.push({ severity: "warning", file, field: `waves[${w}].members.rest`, message: `Wave ${restWave.name} takes the rest of the inventory, but every VM is in another wave`, fix: "remove the wave, or keep it for VMs added to the inventory later" });
+      problems.push({
+        severity: "warning",
+        file,
+        field: `waves[${w}].members.rest`,
+        message: `Wave ${restWave.name} takes the rest of the inventory, but every VM is in another wave`,
+        fix: "remove the wave, or keep it for VMs added to the inventory later",
+      });
     }
   }
   // Overrides must name VMs of their wave (checked after `rest` has taken its VMs).

@@ -72,10 +72,7 @@ export function packDisks(items: readonly PackItem[], limits: PackLimits): Packi
   units.sort((a, b) => b.bytes - a.bytes || a.order - b.order);
 
   const totalBytes = units.reduce((sum, u) => sum + u.bytes, 0);
-  let count = Math.min(
-    units.length,
-    Math.max(limits.minBins ?? 1, Math.ceil(items.length / limits.maxDisks), Math.ceil(totalBytes / limits.maxBytes)),
-  );
+  let count = Math.min(units.length, Math.max(limits.minBins ?? 1, Math.ceil(items.length / limits.maxDisks), Math.ceil(totalBytes / limits.maxBytes)));
   // Each further pass starts with strictly more gateways, at most one per unit: this ends.
   for (;;) {
     const bins = spread(units, count, limits);

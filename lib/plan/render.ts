@@ -98,8 +98,16 @@ export function renderTable(plan: Plan, options: TableOptions = {}): string {
   for (const w of plan.waves) {
     const e = w.estimate;
     out.push("");
-    out.push(`Wave ${w.name}${w.after.length ? ` (after ${w.after.join(", ")})` : ""}: ${count(w.vms.length, "VM")}, ${count(w.rehearsals, "rehearsal")}${w.window ? `, cutover window ${w.window.start} – ${w.window.end}` : ""}`);
-    out.push(columns([["vSwitch", "portgroup", "CIDR", "zone"], ...w.subnets.map((s) => [s.name, s.portgroup, s.cidr, s.zone]), ["(sync)", "", w.syncSubnet.cidr || "(none)", w.syncSubnet.zone]]));
+    out.push(
+      `Wave ${w.name}${w.after.length ? ` (after ${w.after.join(", ")})` : ""}: ${count(w.vms.length, "VM")}, ${count(w.rehearsals, "rehearsal")}${w.window ? `, cutover window ${w.window.start} – ${w.window.end}` : ""}`,
+    );
+    out.push(
+      columns([
+        ["vSwitch", "portgroup", "CIDR", "zone"],
+        ...w.subnets.map((s) => [s.name, s.portgroup, s.cidr, s.zone]),
+        ["(sync)", "", w.syncSubnet.cidr || "(none)", w.syncSubnet.zone],
+      ]),
+    );
     out.push("");
     out.push(
       columns([
@@ -115,7 +123,12 @@ export function renderTable(plan: Plan, options: TableOptions = {}): string {
       ]),
     );
     out.push("");
-    out.push(columns([["gateway", "instance type", "disks", "size", "link share MB/s"], ...w.gateways.map((g) => [g.name, g.instanceType, String(g.disks), bytes(g.bytes), String(g.throughputMBps)])]));
+    out.push(
+      columns([
+        ["gateway", "instance type", "disks", "size", "link share MB/s"],
+        ...w.gateways.map((g) => [g.name, g.instanceType, String(g.disks), bytes(g.bytes), String(g.throughputMBps)]),
+      ]),
+    );
     out.push(
       `  Initial sync ${duration(e.initialSyncHours)}; daily incremental round ${bytes(e.incrementalRoundBytes)} in ${duration(e.incrementalRoundHours)}. ` +
         `Cost over ${e.periodDays ?? "the"} days: ${money(e.costGateway, e.currency)} with sync gateways, ${money(e.costFullHosts, e.currency)} running every host${saving(w) ? ` (saves ${saving(w)})` : ""}.`,
@@ -125,7 +138,12 @@ export function renderTable(plan: Plan, options: TableOptions = {}): string {
   if (blocked.length > 0) {
     out.push("");
     out.push(`Blocked: ${count(blocked.length, "VM")} cannot move as they are (every reason under Problems)`);
-    out.push(columns([["VM", "wave", "reasons", "first reason"], ...blocked.map((b) => [b.name, b.wave ?? "(none)", String(b.reasons.length), shorten(b.reasons[0]?.message ?? "", 90)])]));
+    out.push(
+      columns([
+        ["VM", "wave", "reasons", "first reason"],
+        ...blocked.map((b) => [b.name, b.wave ?? "(none)", String(b.reasons.length), shorten(b.reasons[0]?.message ?? "", 90)]),
+      ]),
+    );
   }
   const readdressed = plan.readdressed ?? [];
   if (readdressed.length > 0) {
@@ -258,7 +276,9 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
   const out: string[] = [];
   out.push(`# Migration plan: ${plan.region}`);
   out.push("");
-  out.push(`${count(plan.waves.length, "wave")}, ${count(t.vms, "VM")}, ${count(t.disks, "disk")}, ${bytes(t.allocated)} to copy. VPC CIDR blocks: ${plan.vpc.cidrBlocks.map((b) => `\`${b}\``).join(", ") || "none"}.`);
+  out.push(
+    `${count(plan.waves.length, "wave")}, ${count(t.vms, "VM")}, ${count(t.disks, "disk")}, ${bytes(t.allocated)} to copy. VPC CIDR blocks: ${plan.vpc.cidrBlocks.map((b) => `\`${b}\``).join(", ") || "none"}.`,
+  );
   out.push("");
   out.push("| wave | after | VMs | subnets | sync subnet | gateways | initial sync | daily round | cost with gateways | cost with all hosts |");
   out.push("| --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |");
@@ -287,7 +307,9 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
     out.push("| VM | IPs | instance type | disks | size | gateway |");
     out.push("| --- | --- | --- | ---: | ---: | --- |");
     for (const vm of w.vms) {
-      out.push(`| ${cell(vm.name)} | ${addresses(plan, vm, ", ")} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`);
+      out.push(
+        `| ${cell(vm.name)} | ${addresses(plan, vm, ", ")} | ${vm.instanceType} | ${vm.disks.length} | ${bytes(vm.disks.reduce((s, d) => s + d.sizeBytes, 0))} | ${vm.gateway} |`,
+      );
     }
     out.push("");
     out.push("| gateway | instance type | disks | size | link share MB/s |");

@@ -7,7 +7,6 @@ import type { Problem, Severity } from "../problems";
 import { DISK_CATEGORIES, FORBIDDEN_VPC_RANGES, LIMITS } from "./catalog";
 import { type Cidr, type Where, checkCidrSyntax, cidrContains, cidrsOverlap, findOverlaps, isAlibabaReserved, isIpv4, parseCidr, usableRange } from "../net";
 
-
 const GiB = 2 ** 30;
 
 function make(severity: Severity, where: Where, fields: Omit<Problem, "severity" | "file" | "vm" | "field">): Problem {
@@ -169,12 +168,16 @@ export function findDuplicateIps(held: readonly HeldIp[], file?: string): Proble
       continue;
     }
     problems.push(
-      make("error", { file, vm: h.vm, field: h.field }, {
-        message: `The address ${h.ip} is also held by VM ${previous.vm} (${previous.field}); two hosts cannot keep the same address`,
-        received: h.ip,
-        expected: "an address no other migrated VM holds",
-        fix: "correct the inventory, or remove one of the VMs from the waves",
-      }),
+      make(
+        "error",
+        { file, vm: h.vm, field: h.field },
+        {
+          message: `The address ${h.ip} is also held by VM ${previous.vm} (${previous.field}); two hosts cannot keep the same address`,
+          received: h.ip,
+          expected: "an address no other migrated VM holds",
+          fix: "correct the inventory, or remove one of the VMs from the waves",
+        },
+      ),
     );
   }
   return problems;
@@ -196,15 +199,19 @@ export function findOverlappingSubnets(subnets: readonly NamedSubnet[], file?: s
   return findOverlaps(parsed.map((p) => p.block)).map(([i, j]) => {
     const a = parsed[i]!.s;
     const b = parsed[j]!.s;
-    return make("error", { file, field: b.field }, {
-      message: `The subnet ${b.cidr} of portgroup ${b.portgroup} overlaps ${a.cidr} of portgroup ${a.portgroup}; one VPC cannot mirror both`,
-      received: b.cidr,
-      expected: `a subnet disjoint from ${a.cidr}`,
-      fix:
-        b.cidr === a.cidr
-          ? `if the two portgroups carry the same network, list ${b.portgroup} under aliases of ${a.portgroup} in the networks file`
-          : "correct the networks file, or migrate the two portgroups in separate VPCs",
-    });
+    return make(
+      "error",
+      { file, field: b.field },
+      {
+        message: `The subnet ${b.cidr} of portgroup ${b.portgroup} overlaps ${a.cidr} of portgroup ${a.portgroup}; one VPC cannot mirror both`,
+        received: b.cidr,
+        expected: `a subnet disjoint from ${a.cidr}`,
+        fix:
+          b.cidr === a.cidr
+            ? `if the two portgroups carry the same network, list ${b.portgroup} under aliases of ${a.portgroup} in the networks file`
+            : "correct the networks file, or migrate the two portgroups in separate VPCs",
+      },
+    );
   });
 }
 
@@ -321,12 +328,16 @@ export function validateEcsDisk(args: EcsDiskArgs): Problem[] {
   const category = DISK_CATEGORIES[args.category];
   if (!category) {
     return [
-      make("error", { ...where, field: "diskCategory" }, {
-        message: `The disk category ${args.category} is not one rehost plans with`,
-        received: args.category,
-        expected: Object.keys(DISK_CATEGORIES).join(", "),
-        fix: "set diskCategory in the VM's override or settings.sizing to one of the expected categories",
-      }),
+      make(
+        "error",
+        { ...where, field: "diskCategory" },
+        {
+          message: `The disk category ${args.category} is not one rehost plans with`,
+          received: args.category,
+          expected: Object.keys(DISK_CATEGORIES).join(", "),
+          fix: "set diskCategory in the VM's override or settings.sizing to one of the expected categories",
+        },
+      ),
     ];
   }
   const gib = Math.ceil(args.capacityBytes / GiB);
@@ -351,12 +362,16 @@ export function validateEcsDisk(args: EcsDiskArgs): Problem[] {
 export function validateDataDiskCount(vm: string, dataDisks: number, file?: string): Problem[] {
   if (dataDisks <= LIMITS.dataDisksPerInstance) return [];
   return [
-    make("error", { file, vm, field: "disks" }, {
-      message: `The VM has ${dataDisks} data disks; an ECS instance attaches at most ${LIMITS.dataDisksPerInstance}`,
-      received: String(dataDisks),
-      expected: `at most ${LIMITS.dataDisksPerInstance} data disks`,
-      fix: "consolidate volumes on-prem before the wave",
-    }),
+    make(
+      "error",
+      { file, vm, field: "disks" },
+      {
+        message: `The VM has ${dataDisks} data disks; an ECS instance attaches at most ${LIMITS.dataDisksPerInstance}`,
+        received: String(dataDisks),
+        expected: `at most ${LIMITS.dataDisksPerInstance} data disks`,
+        fix: "consolidate volumes on-prem before the wave",
+      },
+    ),
   ];
 }
 
@@ -364,11 +379,15 @@ export function validateDataDiskCount(vm: string, dataDisks: number, file?: stri
 export function validateVSwitchCount(count: number, file?: string): Problem[] {
   if (count <= LIMITS.vSwitchesPerVpc) return [];
   return [
-    make("error", { file, field: "waves" }, {
-      message: `The plan needs ${count} vSwitches in one VPC; Alibaba Cloud allows ${LIMITS.vSwitchesPerVpc}`,
-      received: String(count),
-      expected: `at most ${LIMITS.vSwitchesPerVpc}`,
-      fix: "merge small on-prem subnets, or split the estate into several VPCs (one waves file each)",
-    }),
+    make(
+      "error",
+      { file, field: "waves" },
+      {
+        message: `The plan needs ${count} vSwitches in one VPC; Alibaba Cloud allows ${LIMITS.vSwitchesPerVpc}`,
+        received: String(count),
+        expected: `at most ${LIMITS.vSwitchesPerVpc}`,
+        fix: "merge small on-prem subnets, or split the estate into several VPCs (one waves file each)",
+      },
+    ),
   ];
 }

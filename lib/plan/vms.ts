@@ -32,7 +32,8 @@ export interface VmContext {
 }
 
 export function planVm(vm: Vm, context: VmContext): PlannedVm {
-  const { wave, waveIndex, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile, wavesFile, taken, readdressed } = context;
+  const { wave, waveIndex, settings, generation, networks, held, usedPortgroups, problems, inventoryFile, networksFile, wavesFile, taken, readdressed } =
+    context;
   const overrideField = `waves[${waveIndex}].overrides.${vm.name}`;
   const override = wave.overrides[vm.name] ?? {};
   const keepIp = override.keepIp !== false;
@@ -75,7 +76,13 @@ export function planVm(vm: Vm, context: VmContext): PlannedVm {
             }),
           );
         } else {
-          problems.push(...found.map((p) => ({ ...p, message: p.message.replace(/; the VM takes a new address \(keepIp: false\)$/, `; the VM takes ${next} instead (keepIp: false)`), fix: `update DNS and clients from ${ip} to ${next} at cutover` })));
+          problems.push(
+            ...found.map((p) => ({
+              ...p,
+              message: p.message.replace(/; the VM takes a new address \(keepIp: false\)$/, `; the VM takes ${next} instead (keepIp: false)`),
+              fix: `update DNS and clients from ${ip} to ${next} at cutover`,
+            })),
+          );
           kept.push(next);
           readdressed.push({ vm: vm.name, wave: wave.name, mac: nic.mac, portgroup: nic.portgroup, subnet: entry.network.cidr, from: ip, to: next });
         }
@@ -263,7 +270,15 @@ export function freeAddress(cidr: string, seed: string, taken: Set<number>): str
  * an error with the figure (from `settings.limits.privateIpsPerEni` or the catalog), a warning
  * asking for it when the NIC carries many addresses and no figure is known.
  */
-function checkEniAddresses(vm: string, nic: number, count: number, instanceType: string, settings: Settings, inventoryFile: string | undefined, wavesFile: string | undefined): Problem[] {
+function checkEniAddresses(
+  vm: string,
+  nic: number,
+  count: number,
+  instanceType: string,
+  settings: Settings,
+  inventoryFile: string | undefined,
+  wavesFile: string | undefined,
+): Problem[] {
   const configured = settings.limits.privateIpsPerEni;
   const limit = typeof configured === "number" ? configured : (configured?.[instanceType] ?? PRIVATE_IPS_PER_ENI[instanceType]);
   if (limit !== undefined) {

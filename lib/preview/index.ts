@@ -140,7 +140,13 @@ function findProject(options: PreviewOptions): Project {
   const file = path.join(dir, "Pulumi.yaml");
   if (!fs.existsSync(file)) {
     throw new InputError(
-      problem({ field: "--project", received: dir, expected: "a directory holding Pulumi.yaml", fix: "run from the project or pass --project DIR", message: `No Pulumi project in ${dir}.` }),
+      problem({
+        field: "--project",
+        received: dir,
+        expected: "a directory holding Pulumi.yaml",
+        fix: "run from the project or pass --project DIR",
+        message: `No Pulumi project in ${dir}.`,
+      }),
     );
   }
   const doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as { name?: string; main?: string; stackConfigDir?: string };
@@ -163,7 +169,10 @@ function readStackConfig(project: Project, stack: string, referencedBy: { file: 
   const file = path.join(project.stacksDir, `Pulumi.${stack}.yaml`);
   if (!fs.existsSync(file)) {
     const available = fs.existsSync(project.stacksDir)
-      ? fs.readdirSync(project.stacksDir).flatMap((f) => /^Pulumi\.(.+)\.ya?ml$/.exec(f)?.[1] ?? []).sort()
+      ? fs
+          .readdirSync(project.stacksDir)
+          .flatMap((f) => /^Pulumi\.(.+)\.ya?ml$/.exec(f)?.[1] ?? [])
+          .sort()
       : [];
     throw new InputError(
       problem({
@@ -172,7 +181,9 @@ function readStackConfig(project: Project, stack: string, referencedBy: { file: 
         received: JSON.stringify(stack),
         expected: available.length > 0 ? `one of the stacks ${available.join(", ")}` : `a stack config file in ${project.stacksDir}`,
         fix: referencedBy ? `pulumi config set ${referencedBy.key} <stack>` : "pass --stack with an existing stack, or --stacks DIR",
-        message: referencedBy ? `${referencedBy.key} names stack ${stack}, which has no config file ${path.relative(project.dir, file)}.` : `Stack ${stack} has no config file ${path.relative(project.dir, file)}.`,
+        message: referencedBy
+          ? `${referencedBy.key} names stack ${stack}, which has no config file ${path.relative(project.dir, file)}.`
+          : `Stack ${stack} has no config file ${path.relative(project.dir, file)}.`,
       }),
     );
   }
@@ -180,7 +191,9 @@ function readStackConfig(project: Project, stack: string, referencedBy: { file: 
   try {
     doc = (parseYaml(fs.readFileSync(file, "utf8")) ?? {}) as typeof doc;
   } catch (err) {
-    throw new InputError(problem({ file, received: (err as Error).message.split("\n")[0], expected: "YAML", message: `Stack config ${file} is not valid YAML.` }));
+    throw new InputError(
+      problem({ file, received: (err as Error).message.split("\n")[0], expected: "YAML", message: `Stack config ${file} is not valid YAML.` }),
+    );
   }
   // The program learns it runs offline, so it shows secrets it needs but the file lacks as placeholders.
   const config: Record<string, string> = { "rehost:offlinePreview": "true" };
@@ -212,7 +225,13 @@ async function previewStack(
   const settings = readStackConfig(project, stack, referencedBy);
   if (chain.includes(stack)) {
     throw new InputError(
-      problem({ file: referencedBy?.file, field: referencedBy?.key, received: [...chain, stack].join(" → "), expected: "stacks that do not reference each other in a cycle", message: `Stack ${stack} references itself through ${chain.join(", ")}.` }),
+      problem({
+        file: referencedBy?.file,
+        field: referencedBy?.key,
+        received: [...chain, stack].join(" → "),
+        expected: "stacks that do not reference each other in a cycle",
+        message: `Stack ${stack} references itself through ${chain.join(", ")}.`,
+      }),
     );
   }
   const references = new Map<string, string>();
@@ -277,7 +296,14 @@ function loadProgramModule(main: string): unknown {
       tsx = require("tsx/cjs/api");
     } catch {
       throw new InputError(
-        problem({ file: "Pulumi.yaml", field: "main", received: main, expected: "a JavaScript program, or tsx installed to load TypeScript", fix: "compile the program (tsc) and point main at the .js file, or npm install --save-dev tsx", message: `The program ${main} is TypeScript and tsx is not installed.` }),
+        problem({
+          file: "Pulumi.yaml",
+          field: "main",
+          received: main,
+          expected: "a JavaScript program, or tsx installed to load TypeScript",
+          fix: "compile the program (tsc) and point main at the .js file, or npm install --save-dev tsx",
+          message: `The program ${main} is TypeScript and tsx is not installed.`,
+        }),
       );
     }
     return tsx.require(main, __filename);
@@ -327,7 +353,9 @@ function pinnedIps(resources: readonly RecordedResource[], lookup: readonly Reco
     if (!host) continue;
     const where = vswitch(r.inputs.vswitchId);
     const nic = r.name.slice(r.parent.length + 1);
-    const ips = [r.inputs.primaryIpAddress, ...((r.inputs.privateIpAddresses as string[] | undefined) ?? [])].filter((ip): ip is string => typeof ip === "string");
+    const ips = [r.inputs.primaryIpAddress, ...((r.inputs.privateIpAddresses as string[] | undefined) ?? [])].filter(
+      (ip): ip is string => typeof ip === "string",
+    );
     for (const ip of ips) rows.push({ vm: host.vm, ip, nic, ...where, resource: r.name, phase: host.phase });
   }
   return rows;

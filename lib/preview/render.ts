@@ -55,7 +55,11 @@ export function renderJson(result: PreviewResult): string {
 
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join("  ").trimEnd();
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join("  ")
+      .trimEnd();
   return [line(header), ...rows.map(line)].join("\n");
 }
 
@@ -65,15 +69,31 @@ export function renderText(result: PreviewResult): string {
   const refs = result.referencedStacks.length > 0 ? ` (references ${result.referencedStacks.join(", ")})` : "";
   out.push(`Stack ${result.stack}${refs}: ${result.resources.length} resources`);
   out.push("");
-  out.push(table(["TYPE", "NAME", "PARENT", "KEY INPUTS"], result.resources.map((r) => [r.type, r.name, r.parent ?? "-", keyInputs(r)])));
+  out.push(
+    table(
+      ["TYPE", "NAME", "PARENT", "KEY INPUTS"],
+      result.resources.map((r) => [r.type, r.name, r.parent ?? "-", keyInputs(r)]),
+    ),
+  );
   out.push("");
   out.push(`Pinned IPs (${result.pinnedIps.length})`);
-  if (result.pinnedIps.length > 0) out.push(table(["VM", "IP", "NIC", "VSWITCH", "CIDR", "PHASE"], result.pinnedIps.map((p) => [p.vm, p.ip, p.nic, p.vswitch, p.cidr, p.phase])));
+  if (result.pinnedIps.length > 0)
+    out.push(
+      table(
+        ["VM", "IP", "NIC", "VSWITCH", "CIDR", "PHASE"],
+        result.pinnedIps.map((p) => [p.vm, p.ip, p.nic, p.vswitch, p.cidr, p.phase]),
+      ),
+    );
   out.push("");
   if (result.policyViolations.length === 0) out.push("Policy violations: none");
   else {
     out.push(`Policy violations (${result.policyViolations.length})`);
-    out.push(table(["LEVEL", "POLICY", "RESOURCE", "MESSAGE"], result.policyViolations.map((v) => [v.level, v.policy, v.resource, v.message])));
+    out.push(
+      table(
+        ["LEVEL", "POLICY", "RESOURCE", "MESSAGE"],
+        result.policyViolations.map((v) => [v.level, v.policy, v.resource, v.message]),
+      ),
+    );
   }
   return `${out.join("\n")}\n`;
 }
@@ -96,7 +116,9 @@ export function renderMarkdown(result: PreviewResult): string {
   out.push("");
   const counts = new Map<string, number>();
   for (const r of result.resources) counts.set(r.type, (counts.get(r.type) ?? 0) + 1);
-  out.push(`**Resources:** ${result.resources.length}${result.referencedStacks.length > 0 ? ` (reads ${result.referencedStacks.map((s) => `\`${s}\``).join(", ")})` : ""}`);
+  out.push(
+    `**Resources:** ${result.resources.length}${result.referencedStacks.length > 0 ? ` (reads ${result.referencedStacks.map((s) => `\`${s}\``).join(", ")})` : ""}`,
+  );
   out.push("");
   out.push("| type | count |", "| --- | ---: |");
   for (const [type, count] of [...counts].sort(([a], [b]) => a.localeCompare(b))) out.push(`| \`${type}\` | ${count} |`);

@@ -71,13 +71,27 @@ export class ProviderCredentials {
 
   /** A client for the agent at `url`. */
   agentClient(url: string): AgentClient {
-    return new AgentClient(this.service("agent", url, { token: CREDENTIALS.agentToken, tokenFile: CREDENTIALS.agentTokenFile, fingerprint: CREDENTIALS.agentFingerprint, caFile: CREDENTIALS.agentCaFile }, "rehost agent prints it when it starts"));
+    return new AgentClient(
+      this.service(
+        "agent",
+        url,
+        { token: CREDENTIALS.agentToken, tokenFile: CREDENTIALS.agentTokenFile, fingerprint: CREDENTIALS.agentFingerprint, caFile: CREDENTIALS.agentCaFile },
+        "rehost agent prints it when it starts",
+      ),
+    );
   }
 
   /** A client for the source proxy at `url`. */
   proxyClient(url: string): ProxyClient {
     const { ProxyClient } = require("../proxy/client") as typeof import("../proxy/client");
-    return new ProxyClient(this.service("source proxy", url, { token: CREDENTIALS.proxyToken, tokenFile: CREDENTIALS.proxyTokenFile, fingerprint: CREDENTIALS.proxyFingerprint, caFile: CREDENTIALS.proxyCaFile }, "rehost proxy prints it when it starts"));
+    return new ProxyClient(
+      this.service(
+        "source proxy",
+        url,
+        { token: CREDENTIALS.proxyToken, tokenFile: CREDENTIALS.proxyTokenFile, fingerprint: CREDENTIALS.proxyFingerprint, caFile: CREDENTIALS.proxyCaFile },
+        "rehost proxy prints it when it starts",
+      ),
+    );
   }
 
   private service(kind: string, url: string, keys: { token: Setting; tokenFile: Setting; fingerprint: Setting; caFile: Setting }, where: string) {

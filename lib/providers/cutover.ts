@@ -35,7 +35,12 @@ export interface CutoverArgs {
    * the shutdown, the final CBT round, and a verification by block hashes that reads no source
    * data across the link (`verify: "full"`: every block read again on both sides).
    */
-  readonly proxy?: pulumi.Input<{ url: pulumi.Input<string>; verify?: pulumi.Input<"changed" | "full">; sampleBlocks?: pulumi.Input<number>; fullCheckFirst?: pulumi.Input<boolean> }>;
+  readonly proxy?: pulumi.Input<{
+    url: pulumi.Input<string>;
+    verify?: pulumi.Input<"changed" | "full">;
+    sampleBlocks?: pulumi.Input<number>;
+    fullCheckFirst?: pulumi.Input<boolean>;
+  }>;
   /**
    * Through a proxy: the change window's end (ISO 8601). Before the shutdown the cutover asks the
    * proxy for its prediction (churn over recent rounds, the link's measured throughput, each
@@ -78,7 +83,18 @@ export class Cutover extends pulumi.dynamic.Resource {
   declare readonly downtimeBudgetOverridden: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: CutoverArgs, opts: pulumi.CustomResourceOptions = {}) {
-    const outputs = { shutdown: undefined, verified: undefined, digests: undefined, verifiedAt: undefined, downtimeSeconds: undefined, finalDeltaBytes: undefined, sourceBytesReadOverLink: undefined, verifiedBytes: undefined, predictedDowntimeSeconds: undefined, downtimeBudgetOverridden: undefined };
+    const outputs = {
+      shutdown: undefined,
+      verified: undefined,
+      digests: undefined,
+      verifiedAt: undefined,
+      downtimeSeconds: undefined,
+      finalDeltaBytes: undefined,
+      sourceBytesReadOverLink: undefined,
+      verifiedBytes: undefined,
+      predictedDowntimeSeconds: undefined,
+      downtimeBudgetOverridden: undefined,
+    };
     super(cutoverProvider, name, { ...outputs, ...args }, opts, "rehost", "Cutover");
   }
 }

@@ -15,7 +15,12 @@ const JobIdsSchema = z
   .min(1)
   .refine((ids) => new Set(ids).size === ids.length, "each job once");
 /** Deadline of the step a resource waits for, seconds. */
-const timeoutSeconds = (defaultSeconds: number) => z.number().positive().max(30 * 86400).default(defaultSeconds);
+const timeoutSeconds = (defaultSeconds: number) =>
+  z
+    .number()
+    .positive()
+    .max(30 * 86400)
+    .default(defaultSeconds);
 /** Seconds between status polls. */
 const pollSeconds = z.number().positive().max(600).default(5);
 /** Seconds to wait for a new gateway's agent to answer before anything is asked of it. */
@@ -29,7 +34,12 @@ const ProxyUrlSchema = z.string().regex(/^https:\/\/[^/\s]+(:\d+)?\/?$/, "https:
 export const DurationSchema = z.union([z.number(), z.string()]).transform((value, ctx) => {
   // Stack config values are strings: "3600" is seconds as much as 3600 is.
   const match = typeof value === "string" ? /^(\d+(?:\.\d+)?)\s*(s|m|min|h|d)?$/.exec(value.trim()) : null;
-  const seconds = typeof value === "number" ? value : match !== null ? Number(match[1]) * { s: 1, m: 60, min: 60, h: 3600, d: 86400 }[(match[2] ?? "s") as "s" | "m" | "min" | "h" | "d"] : Number.NaN;
+  const seconds =
+    typeof value === "number"
+      ? value
+      : match !== null
+        ? Number(match[1]) * { s: 1, m: 60, min: 60, h: 3600, d: 86400 }[(match[2] ?? "s") as "s" | "m" | "min" | "h" | "d"]
+        : Number.NaN;
   if (!Number.isFinite(seconds) || seconds < 0 || (typeof value === "number" && !Number.isInteger(value))) {
     ctx.addIssue({ code: "custom", message: `expected a duration such as 30s, 15m, 1h or 2d, or whole seconds; received ${JSON.stringify(value)}` });
     return z.NEVER;
@@ -61,7 +71,10 @@ export const ReplicationInputsSchema = z
     agentUrl: AgentUrlSchema,
     jobId: JobIdSchema,
     /** NBD URI of the source disk (no secret in it); or `proxy`. */
-    source: z.string().regex(/^nbds?(\+unix)?:\/\//, "an nbd://, nbds://, nbd+unix:// or nbds+unix:// URI").optional(),
+    source: z
+      .string()
+      .regex(/^nbds?(\+unix)?:\/\//, "an nbd://, nbds://, nbd+unix:// or nbds+unix:// URI")
+      .optional(),
     /** The source through the on-prem proxy: snapshot-consistent rounds of vSphere CBT at the recovery point asked for; or `source`. */
     proxy: ProxySourceSchema.optional(),
     /** Name of a PSK file in the agent's credentials directory. */
@@ -83,7 +96,10 @@ export const ReplicationInputsSchema = z
     pollSeconds,
   })
   .strict()
-  .refine((i) => (i.source === undefined) !== (i.proxy === undefined), { message: "give exactly one of source (an NBD URI the agent reads) and proxy (the on-prem source proxy pushes)", path: ["source"] });
+  .refine((i) => (i.source === undefined) !== (i.proxy === undefined), {
+    message: "give exactly one of source (an NBD URI the agent reads) and proxy (the on-prem source proxy pushes)",
+    path: ["source"],
+  });
 /** `Replication` inputs after `check`. */
 export type ReplicationInputs = z.output<typeof ReplicationInputsSchema>;
 
@@ -98,7 +114,10 @@ export const RehearsalPointInputsSchema = z
      * Take the point through the source proxy: the snapshots of `vms` within `maxSkew` of each
      * other, each VM's round pushed with its snapshot, then every job frozen at that round.
      */
-    proxy: z.object({ url: ProxyUrlSchema, vms: z.array(z.string().min(1)).min(1), maxSkew: DurationSchema.default(60) }).strict().optional(),
+    proxy: z
+      .object({ url: ProxyUrlSchema, vms: z.array(z.string().min(1)).min(1), maxSkew: DurationSchema.default(60) })
+      .strict()
+      .optional(),
     deleteTimeoutSeconds,
     timeoutSeconds: timeoutSeconds(3600),
     pollSeconds,
@@ -160,13 +179,19 @@ export const CutoverInputsSchema = z
      * The wave's change window (ISO 8601). The provider does not enforce it: the policy pack's
      * `cutover-in-change-window` rule fails a preview or an update outside it.
      */
-    window: z.object({ start: z.string().min(1), end: z.string().min(1) }).strict().optional(),
+    window: z
+      .object({ start: z.string().min(1), end: z.string().min(1) })
+      .strict()
+      .optional(),
     /**
      * Through a proxy: the end of the change window (ISO 8601). Before the shutdown, the cutover
      * asks the proxy for its prediction and refuses when the predicted downtime exceeds the time
      * left until then.
      */
-    changeWindowEnd: z.string().refine((t) => /^\d{4}-\d\d-\d\dT/.test(t) && !Number.isNaN(Date.parse(t)), "an ISO 8601 time such as 2026-03-07T06:00:00+08:00").optional(),
+    changeWindowEnd: z
+      .string()
+      .refine((t) => /^\d{4}-\d\d-\d\dT/.test(t) && !Number.isNaN(Date.parse(t)), "an ISO 8601 time such as 2026-03-07T06:00:00+08:00")
+      .optional(),
     /** Through a proxy: the longest downtime allowed (`15m`, `1h`, seconds); refused before the shutdown when the prediction exceeds it. */
     downtimeBudget: DurationSchema.optional(),
     /** Cut over even when the predicted downtime exceeds the budget or the change window (the refusal's numbers are still logged). */
@@ -178,7 +203,8 @@ export const CutoverInputsSchema = z
   })
   .strict()
   .superRefine((inputs, ctx) => {
-    if (inputs.proxy === undefined && inputs.round === undefined) ctx.addIssue({ code: "custom", path: ["round"], message: "the number of the final round (above every round run so far) is required without proxy" });
+    if (inputs.proxy === undefined && inputs.round === undefined)
+      ctx.addIssue({ code: "custom", path: ["round"], message: "the number of the final round (above every round run so far) is required without proxy" });
   });
 /** `Cutover` inputs after `check`. */
 export type CutoverInputs = z.output<typeof CutoverInputsSchema>;
@@ -251,7 +277,12 @@ export interface InputsDiff {
  * newer rehost) is an update too, so the state carries the code that will delete the resource
  * (a no-change update would keep the old one).
  */
-export function diffInputs(olds: Record<string, unknown>, news: Record<string, unknown>, immutable: readonly string[], inputKeys: readonly string[]): InputsDiff {
+export function diffInputs(
+  olds: Record<string, unknown>,
+  news: Record<string, unknown>,
+  immutable: readonly string[],
+  inputKeys: readonly string[],
+): InputsDiff {
   const differs = (k: string): boolean => JSON.stringify(olds[k] ?? null) !== JSON.stringify(news[k] ?? null);
   const replaces = immutable.filter(differs);
   const providerChanged = typeof news.__provider === "string" && news.__provider !== pulumi.runtime.unknownValue && news.__provider !== olds.__provider;

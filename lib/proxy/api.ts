@@ -7,7 +7,11 @@ import { JobIdSchema } from "../agent/api";
 import type { CutoverPrediction } from "./predict";
 
 /** A VM as vCenter names it (name or BIOS UUID). */
-export const VmNameSchema = z.string().min(1).max(200).refine((s) => !s.includes("/"), "no '/'");
+export const VmNameSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((s) => !s.includes("/"), "no '/'");
 
 /** Body of `PUT /v1/vms/:vm/disks/:key`: replicate this disk of the VM to that agent's job. */
 export const DiskRegistrationSchema = z
@@ -17,7 +21,12 @@ export const DiskRegistrationSchema = z
     /** The pushed job on that agent. */
     jobId: JobIdSchema,
     /** The recovery point wanted: a round starts when the last one is this old. 0: rounds only on request. @default 3600 */
-    rpoSeconds: z.number().int().nonnegative().max(30 * 86400).default(3600),
+    rpoSeconds: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(30 * 86400)
+      .default(3600),
     /** Take quiesced snapshots where VMware Tools run (crash-consistent ones otherwise). @default true */
     quiesce: z.boolean().default(true),
     /**
@@ -25,13 +34,26 @@ export const DiskRegistrationSchema = z
      * only hashes crossing the link) once the last one is this old; the first a period after the
      * initial round. 0: only on request and before a cutover. @default 86400
      */
-    fullCheckSeconds: z.number().int().nonnegative().max(365 * 86400).default(86400),
+    fullCheckSeconds: z
+      .number()
+      .int()
+      .nonnegative()
+      .max(365 * 86400)
+      .default(86400),
     /**
      * The zstd level of this disk's frames (-7 to -1, 1 to 19), or `off` to send them as they are.
      * @default - the proxy's `--compression-level`
      */
     compressionLevel: z
-      .union([z.literal("off"), z.number().int().min(-7).max(19).refine((n) => n !== 0, "a zstd level: -7 to -1 or 1 to 19")])
+      .union([
+        z.literal("off"),
+        z
+          .number()
+          .int()
+          .min(-7)
+          .max(19)
+          .refine((n) => n !== 0, "a zstd level: -7 to -1 or 1 to 19"),
+      ])
       .optional(),
   })
   .strict();
@@ -178,7 +200,12 @@ export interface CutoverStatus {
   /** From the shutdown request to the verification's end. */
   readonly downtimeSeconds?: number;
   /** Where the downtime went: the guest's shutdown, the final round (snapshot, CBT, read, push), the verification, the snapshot's removal. */
-  readonly phases?: { readonly shutdownSeconds: number; readonly finalRoundSeconds: number; readonly verifySeconds: number; readonly snapshotRemovalSeconds: number };
+  readonly phases?: {
+    readonly shutdownSeconds: number;
+    readonly finalRoundSeconds: number;
+    readonly verifySeconds: number;
+    readonly snapshotRemovalSeconds: number;
+  };
   /** Bytes the final round's changed ranges cover. */
   readonly finalDeltaBytes?: number;
   /** Bytes of source data (with their frame headers) that crossed the link during the downtime: the final delta. */

@@ -27,7 +27,20 @@ export type * from "./api";
 export { ProxyClient, ProxyRequestError } from "./client";
 export type { LinkSettings } from "./rounds";
 export { curlArgs, vddkArgs, datastoreUrl, type ReaderKind, type ReaderSettings, type DiskSource } from "./reader";
-export { checkBudget, describePrediction, initialSyncEta, measureRounds, predictCutover, roundKind, roundSeconds, type BudgetVerdict, type CutoverPlan, type CutoverPrediction, type RoundMeasures, type ThroughputBasis } from "./predict";
+export {
+  checkBudget,
+  describePrediction,
+  initialSyncEta,
+  measureRounds,
+  predictCutover,
+  roundKind,
+  roundSeconds,
+  type BudgetVerdict,
+  type CutoverPlan,
+  type CutoverPrediction,
+  type RoundMeasures,
+  type ThroughputBasis,
+} from "./predict";
 
 /** How the proxy reaches the agents it pushes to. */
 export interface AgentAccess {
@@ -110,11 +123,16 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const compressionLevel = options.compressionLevel === "off" ? "off" : checkLevel(options.compressionLevel ?? DEFAULT_LEVEL, "compressionLevel");
   const throttles = new LinkThrottles(options.bandwidth);
   const logBandwidth = (what: string, b: Bandwidth): void =>
-    logger.log("info", what, { proxy: describeSchedule(b.proxy), gateways: Object.fromEntries([...b.gateways].map(([url, s]) => [url, describeSchedule(s)])), ...(options.bandwidthFile !== undefined ? { file: options.bandwidthFile } : {}) });
+    logger.log("info", what, {
+      proxy: describeSchedule(b.proxy),
+      gateways: Object.fromEntries([...b.gateways].map(([url, s]) => [url, describeSchedule(s)])),
+      ...(options.bandwidthFile !== undefined ? { file: options.bandwidthFile } : {}),
+    });
   if (options.bandwidthFile !== undefined) {
     throttles.watch(options.bandwidthFile, (event) => {
       if (event.applied) logBandwidth("bandwidth schedule changed; applied to the rounds in flight", event.bandwidth);
-      else logger.log("error", "the bandwidth file does not parse; the schedules in force are kept", { file: options.bandwidthFile, error: event.error.message });
+      else
+        logger.log("error", "the bandwidth file does not parse; the schedules in force are kept", { file: options.bandwidthFile, error: event.error.message });
     });
   }
   const manager = new ProxyManager({
@@ -138,7 +156,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     link: { compressionLevel, throttles, encoder: options.encoder },
   });
   await manager.start();
-  const server = createProxyServer({ cert: certificate.cert, key: certificate.key, token, manager, logger, info: { service: "rehost-proxy", version: packageVersion(), reader: reader.kind } });
+  const server = createProxyServer({
+    cert: certificate.cert,
+    key: certificate.key,
+    token,
+    manager,
+    logger,
+    info: { service: "rehost-proxy", version: packageVersion(), reader: reader.kind },
+  });
   await new Promise<void>((resolve, reject) => {
     const failed = (err: Error): void => {
       session.stop();
@@ -154,7 +179,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   });
   const port = (server.address() as AddressInfo).port;
   const url = `https://${host.includes(":") ? `[${host}]` : host}:${port}`;
-  logger.log("info", "proxy listening", { url, fingerprint: certificate.fingerprint, tokenFile, vcenter: options.vc.baseUrl, reader: reader.kind, compression: compressionLevel === "off" ? "off" : `zstd ${zstdVersion()} level ${compressionLevel}` });
+  logger.log("info", "proxy listening", {
+    url,
+    fingerprint: certificate.fingerprint,
+    tokenFile,
+    vcenter: options.vc.baseUrl,
+    reader: reader.kind,
+    compression: compressionLevel === "off" ? "off" : `zstd ${zstdVersion()} level ${compressionLevel}`,
+  });
   logBandwidth("bandwidth schedule", throttles.bandwidth);
   return {
     url,

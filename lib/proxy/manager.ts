@@ -16,7 +16,17 @@ import { unreplicableReason } from "../vsphere/estate";
 import { hashBlocks } from "../replication/block-hashes";
 import { blockCount, BLOCK_HASH_BYTES, DIGEST_BLOCK, type BlockDigests } from "../replication/block-digests";
 import type { BlockDevice } from "../replication/device";
-import { DiskRegistrationSchema, type CutoverDiskCheck, type CutoverRequest, type DiskRegistration, type DiskRegistrationInput, type PointRequest, type PointStatus, type RoundSummary, type VmStatus } from "./api";
+import {
+  DiskRegistrationSchema,
+  type CutoverDiskCheck,
+  type CutoverRequest,
+  type DiskRegistration,
+  type DiskRegistrationInput,
+  type PointRequest,
+  type PointStatus,
+  type RoundSummary,
+  type VmStatus,
+} from "./api";
 import { datastoreUrl, type ReaderSettings } from "./reader";
 import { proxyMetrics, RoundCounters } from "./metrics";
 import { predictCutover } from "./predict";
@@ -86,12 +96,24 @@ export class ProxyManager {
 
   private get ctx(): RoundContext {
     const o = this.options;
-    return { vc: o.vc, state: o.state, agent: (url) => o.agent(url), processes: o.processes, runDir: o.runDir, reader: o.reader, logger: o.logger, signal: this.abort.signal, link: o.link };
+    return {
+      vc: o.vc,
+      state: o.state,
+      agent: (url) => o.agent(url),
+      processes: o.processes,
+      runDir: o.runDir,
+      reader: o.reader,
+      logger: o.logger,
+      signal: this.abort.signal,
+      link: o.link,
+    };
   }
 
   /** Loads the saved VMs: goes on with interrupted rounds, removes leftover snapshots, starts the cycles. */
   async start(): Promise<void> {
-    for (const record of this.options.state.loadVms((file, err) => this.options.logger.log("error", "VM file unreadable; left in place", { file, error: String(err) }))) {
+    for (const record of this.options.state.loadVms((file, err) =>
+      this.options.logger.log("error", "VM file unreadable; left in place", { file, error: String(err) }),
+    )) {
       const vm: Vm = { record, queue: Promise.resolve(), busy: false, failures: 0 };
       this.vms.set(record.vm, vm);
       this.counters.start(record.vm, record.rounds);
@@ -138,10 +160,19 @@ export class ProxyManager {
     const refuse = (message: string, fix: string): never => {
       throw new HttpError(400, message, { problems: [{ severity: "error", vm: name, field: `disks[key=${key}]`, message, fix }] });
     };
-    if (file === undefined) refuse(`VM ${name} has no disk ${key} (it has ${files.map((f) => f.key).join(", ") || "none"}).`, "use a disk key from rehost inventory");
-    if (file!.backing === "rdm-physical" || file!.backing === "independent") refuse(`Disk ${key} (${file!.label}) of VM ${name} cannot be replicated: ${unreplicableReason(file!.backing)}.`, "leave the disk out of the wave, or change it as the reason says");
+    if (file === undefined)
+      refuse(`VM ${name} has no disk ${key} (it has ${files.map((f) => f.key).join(", ") || "none"}).`, "use a disk key from rehost inventory");
+    if (file!.backing === "rdm-physical" || file!.backing === "independent")
+      refuse(
+        `Disk ${key} (${file!.label}) of VM ${name} cannot be replicated: ${unreplicableReason(file!.backing)}.`,
+        "leave the disk out of the wave, or change it as the reason says",
+      );
     const location = await this.options.vc.vmLocation(handle);
-    if (!location.changeTrackingSupported) refuse(`VM ${name} does not support changed-block tracking (its virtual hardware is older than version 7).`, "upgrade the VM's hardware version while it is off, then register it again");
+    if (!location.changeTrackingSupported)
+      refuse(
+        `VM ${name} does not support changed-block tracking (its virtual hardware is older than version 7).`,
+        "upgrade the VM's hardware version while it is off, then register it again",
+      );
     if (!location.changeTrackingEnabled) {
       // Disks of one VM registered together turn CBT on once (its activation takes a snapshot).
       let enabling = this.enablingCbt.get(name);
@@ -149,17 +180,49 @@ export class ProxyManager {
         enabling = this.options.vc.enableChangeTracking(handle).finally(() => this.enablingCbt.delete(name));
         this.enablingCbt.set(name, enabling);
       }
-      await enabling.catch((err: unknown) => refuse(`Changed-block tracking cannot be turned on for VM ${name}: ${(err as Error).message}`, "consolidate or delete the VM's snapshots, then register it again"));
+      await enabling.catch((err: unknown) =>
+        refuse(
+          `Changed-block tracking cannot be turned on for VM ${name}: ${(err as Error).message}`,
+          "consolidate or delete the VM's snapshots, then register it again",
+        ),
+      );
     }
-    await this.checkReadable(name, file!, location.datacenter).catch((err: unknown) => refuse((err as Error).message, "give the proxy's vCenter user the Datastore.Browse privilege on that datastore (or a reader that can, such as --reader vddk)"));
-    const job = await this.options.agent(registration.agentUrl).get(registration.jobId).catch((err: unknown) => {
-      throw new HttpError(409, `Job ${registration.jobId} cannot be read on ${registration.agentUrl}: ${(err as Error).message}. Register the job there first (pushed).`);
-    });
-    if (!("pushedBy" in job.source)) throw new HttpError(409, `Job ${registration.jobId} on ${registration.agentUrl} reads its source itself; register it as a pushed job.`);
+    await this.checkReadable(name, file!, location.datacenter).catch((err: unknown) =>
+      refuse(
+        (err as Error).message,
+        "give the proxy's vCenter user the Datastore.Browse privilege on that datastore (or a reader that can, such as --reader vddk)",
+      ),
+    );
+    const job = await this.options
+      .agent(registration.agentUrl)
+      .get(registration.jobId)
+      .catch((err: unknown) => {
+        throw new HttpError(
+          409,
+          `Job ${registration.jobId} cannot be read on ${registration.agentUrl}: ${(err as Error).message}. Register the job there first (pushed).`,
+        );
+      });
+    if (!("pushedBy" in job.source))
+      throw new HttpError(409, `Job ${registration.jobId} on ${registration.agentUrl} reads its source itself; register it as a pushed job.`);
 
     let vm = this.vms.get(name);
     if (vm === undefined) {
-      vm = { record: { version: 1, vm: name, quiesce: registration.quiesce, rpoSeconds: registration.rpoSeconds, fullCheckSeconds: registration.fullCheckSeconds, disks: {}, nextRound: 0, rounds: [] }, handle, queue: Promise.resolve(), busy: false, failures: 0 };
+      vm = {
+        record: {
+          version: 1,
+          vm: name,
+          quiesce: registration.quiesce,
+          rpoSeconds: registration.rpoSeconds,
+          fullCheckSeconds: registration.fullCheckSeconds,
+          disks: {},
+          nextRound: 0,
+          rounds: [],
+        },
+        handle,
+        queue: Promise.resolve(),
+        busy: false,
+        failures: 0,
+      };
       this.vms.set(name, vm);
     }
     const r = vm.record;
@@ -173,7 +236,13 @@ export class ProxyManager {
     r.quiesce = registration.quiesce;
     r.fullCheckSeconds = registration.fullCheckSeconds;
     this.options.state.saveVm(r);
-    this.options.logger.log("info", "disk registered", { vm: name, disk: key, agent: registration.agentUrl, job: registration.jobId, rpoSeconds: r.rpoSeconds });
+    this.options.logger.log("info", "disk registered", {
+      vm: name,
+      disk: key,
+      agent: registration.agentUrl,
+      job: registration.jobId,
+      rpoSeconds: r.rpoSeconds,
+    });
     // A new disk's first round; a round already queued or running when the disk came takes it.
     if (!same && r.cutover === undefined) {
       const v = vm;
@@ -370,12 +439,19 @@ export class ProxyManager {
         }
       }
       const mode = options.mode === "resync" || this.fullCheckDue(record) ? "resync" : "auto";
-      if (mode === "resync" && options.mode !== "resync") this.options.logger.log("info", "full source-side check due: this round compares every block by hash", { vm: record.vm });
+      if (mode === "resync" && options.mode !== "resync")
+        this.options.logger.log("info", "full source-side check due: this round compares every block by hash", { vm: record.vm });
       vm.retryMode = mode;
       const summary = await runRound(this.ctx, record, await this.handle(vm), { ...options, mode });
       vm.failures = 0;
       vm.retryMode = undefined;
-      this.options.logger.log("info", "round finished", { vm: record.vm, round: summary.round, seconds: summary.seconds, changedBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0), linkBytes: summary.disks.reduce((n, d) => n + d.linkBytes, 0) });
+      this.options.logger.log("info", "round finished", {
+        vm: record.vm,
+        round: summary.round,
+        seconds: summary.seconds,
+        changedBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0),
+        linkBytes: summary.disks.reduce((n, d) => n + d.linkBytes, 0),
+      });
       return summary;
     } catch (err) {
       vm.failures++;
@@ -405,7 +481,12 @@ export class ProxyManager {
     const rpo = vm.record.rpoSeconds * 1000;
     if (rpo <= 0 && vm.failures === 0) return;
     const last = vm.record.rounds.at(-1);
-    const due = vm.failures > 0 ? Date.now() + Math.min(Math.max(rpo, 60_000), (this.options.retryDelayMs ?? 30_000) * 2 ** (vm.failures - 1)) : last === undefined ? Date.now() : Date.parse(last.snapshotAt) + rpo;
+    const due =
+      vm.failures > 0
+        ? Date.now() + Math.min(Math.max(rpo, 60_000), (this.options.retryDelayMs ?? 30_000) * 2 ** (vm.failures - 1))
+        : last === undefined
+          ? Date.now()
+          : Date.parse(last.snapshotAt) + rpo;
     vm.nextAt = Math.max(due, Date.now());
     vm.timer = setTimeout(() => {
       vm.timer = undefined;
@@ -421,10 +502,14 @@ export class ProxyManager {
     const held = vms.map(
       (vm) =>
         new Promise<void>((ready) => {
-          void this.enqueue(vm, () => new Promise<void>((release) => {
-            releases.push(release);
-            ready();
-          }));
+          void this.enqueue(
+            vm,
+            () =>
+              new Promise<void>((release) => {
+                releases.push(release);
+                ready();
+              }),
+          );
         }),
     );
     await Promise.all(held);
@@ -444,7 +529,8 @@ export class ProxyManager {
         }),
       );
       const skewSeconds = (Math.max(...taken.map((t) => Date.parse(t.at))) - Math.min(...taken.map((t) => Date.parse(t.requestedAt ?? t.at)))) / 1000;
-      if (skewSeconds > request.maxSkewSeconds) throw new RoundRefused(`The snapshots of point ${request.name} are ${skewSeconds} s apart, more than the ${request.maxSkewSeconds} s allowed.`);
+      if (skewSeconds > request.maxSkewSeconds)
+        throw new RoundRefused(`The snapshots of point ${request.name} are ${skewSeconds} s apart, more than the ${request.maxSkewSeconds} s allowed.`);
       const jobs: Record<string, { round: number; digest: string; algorithm: string }> = {};
       for (const vm of vms) {
         await runRound(this.ctx, vm.record, await this.handle(vm), { point: request.name }, snapshots.get(vm));
@@ -469,7 +555,11 @@ export class ProxyManager {
   private settlePoint(point: PointStatus): void {
     this.points.set(point.name, point);
     this.options.state.savePoint(point);
-    this.options.logger.log(point.state === "held" ? "info" : "error", point.state === "held" ? "consistent point held" : "consistent point failed", { point: point.name, skewSeconds: point.skewSeconds, error: point.error });
+    this.options.logger.log(point.state === "held" ? "info" : "error", point.state === "held" ? "consistent point held" : "consistent point failed", {
+      point: point.name,
+      skewSeconds: point.skewSeconds,
+      error: point.error,
+    });
   }
 
   /**
@@ -520,7 +610,12 @@ export class ProxyManager {
       ...(fullCheckRound !== undefined ? { fullCheckRound } : {}),
       round: summary.round,
       downtimeSeconds: (ended - started) / 1000,
-      phases: { shutdownSeconds: (shutdownAt - started) / 1000, finalRoundSeconds: (verifyStarted - shutdownAt) / 1000, verifySeconds: (verifyEnded - verifyStarted) / 1000, snapshotRemovalSeconds: (ended - verifyEnded) / 1000 },
+      phases: {
+        shutdownSeconds: (shutdownAt - started) / 1000,
+        finalRoundSeconds: (verifyStarted - shutdownAt) / 1000,
+        verifySeconds: (verifyEnded - verifyStarted) / 1000,
+        snapshotRemovalSeconds: (ended - verifyEnded) / 1000,
+      },
       finalDeltaBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0),
       sourceBytesReadOverLink: summary.disks.reduce((n, d) => n + d.linkBytes, 0),
       hashBytesOverLink: hashBytes,
@@ -528,10 +623,18 @@ export class ProxyManager {
       disks: checks,
       ...(bad.length === 0
         ? {}
-        : { error: `Source and target of VM ${record.vm} differ: ${bad.map((d) => `disk ${d.key}: source digest ${d.sourceDigest}, target ${d.targetDigest}, differing blocks ${d.differingBlocks.slice(0, 20).join(", ") || "none"}${d.differingBlocks.length > 20 ? ` and ${d.differingBlocks.length - 20} more` : ""}`).join("; ")}. Nothing may be launched; the source stays off.` }),
+        : {
+            error: `Source and target of VM ${record.vm} differ: ${bad.map((d) => `disk ${d.key}: source digest ${d.sourceDigest}, target ${d.targetDigest}, differing blocks ${d.differingBlocks.slice(0, 20).join(", ") || "none"}${d.differingBlocks.length > 20 ? ` and ${d.differingBlocks.length - 20} more` : ""}`).join("; ")}. Nothing may be launched; the source stays off.`,
+          }),
     };
     this.options.state.saveVm(record);
-    this.options.logger.log(bad.length === 0 ? "info" : "error", bad.length === 0 ? "cutover verified" : "cutover verification failed", { vm: record.vm, downtimeSeconds: record.cutover.downtimeSeconds, phases: record.cutover.phases, finalDeltaBytes: record.cutover.finalDeltaBytes, verifiedBytes });
+    this.options.logger.log(bad.length === 0 ? "info" : "error", bad.length === 0 ? "cutover verified" : "cutover verification failed", {
+      vm: record.vm,
+      downtimeSeconds: record.cutover.downtimeSeconds,
+      phases: record.cutover.phases,
+      finalDeltaBytes: record.cutover.finalDeltaBytes,
+      verifiedBytes,
+    });
   }
 
   /** One disk's verification at a cutover, from the final round's frozen disk. */
@@ -548,7 +651,8 @@ export class ProxyManager {
     const differing = new Set<number>();
     // A block whose fresh hash is not the one the rounds recorded changed without CBT saying so.
     blocks.forEach((b, i) => {
-      if (!fresh.hashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES).equals(recorded.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES))) differing.add(b);
+      if (!fresh.hashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES).equals(recorded.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES)))
+        differing.add(b);
     });
     let targetRead = 0;
     for (let at = 0; at < blocks.length; at += COMPARE_LIST) {
@@ -558,27 +662,62 @@ export class ProxyManager {
       targetRead += reply.bytesRead;
     }
     return {
-      result: { key: disk.key, jobId: disk.jobId, sizeBytes: size, sourceDigest: hashes.digest().digest, targetDigest: job.lastRound?.digest.digest ?? "", changedBlocks: changed.length, sampleBlocks: sample.length, comparedBlocks: blocks.length, differingBlocks: [...differing].sort((x, y) => x - y) },
+      result: {
+        key: disk.key,
+        jobId: disk.jobId,
+        sizeBytes: size,
+        sourceDigest: hashes.digest().digest,
+        targetDigest: job.lastRound?.digest.digest ?? "",
+        changedBlocks: changed.length,
+        sampleBlocks: sample.length,
+        comparedBlocks: blocks.length,
+        differingBlocks: [...differing].sort((x, y) => x - y),
+      },
       verifiedBytes: Math.min(fresh.bytesRead, targetRead),
       hashBytes: blocks.length * (8 + BLOCK_HASH_BYTES),
     };
   }
 
   /** Fails unless the proxy can read the disk's data file over datastore HTTP (a HEAD request). */
-  private async checkReadable(vm: string, file: { datastore: string; flatPath: string; fileName: string; label: string; key: number }, datacenter: string): Promise<void> {
+  private async checkReadable(
+    vm: string,
+    file: { datastore: string; flatPath: string; fileName: string; label: string; key: number },
+    datacenter: string,
+  ): Promise<void> {
     if (this.options.reader.kind !== "curl") return;
-    const url = datastoreUrl({ baseUrl: this.options.vc.baseUrl, datacenter, datastore: file.datastore, flatPath: file.flatPath, fileName: file.fileName, vmMoref: "", snapshotMoref: "" });
+    const url = datastoreUrl({
+      baseUrl: this.options.vc.baseUrl,
+      datacenter,
+      datastore: file.datastore,
+      flatPath: file.flatPath,
+      fileName: file.fileName,
+      vmMoref: "",
+      snapshotMoref: "",
+    });
     const ca = this.options.reader.caFile !== undefined ? fs.readFileSync(this.options.reader.caFile, "utf8") : undefined;
     const status = await new Promise<number>((resolve, reject) => {
-      const req = https.request(url, { method: "HEAD", ca, rejectUnauthorized: this.options.reader.insecure !== true, headers: { Cookie: this.options.vc.sessionCookie() ?? "" }, timeout: 30_000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = https.request(
+        url,
+        {
+          method: "HEAD",
+          ca,
+          rejectUnauthorized: this.options.reader.insecure !== true,
+          headers: { Cookie: this.options.vc.sessionCookie() ?? "" },
+          timeout: 30_000,
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on("timeout", () => req.destroy(new Error("no answer within 30 s")));
       req.on("error", reject);
       req.end();
     });
-    if (status !== 200) throw new Error(`The proxy cannot read disk ${file.key} (${file.label}) of VM ${vm} on datastore ${file.datastore}: ${url.split("?")[0]} answered HTTP ${status}.`);
+    if (status !== 200)
+      throw new Error(
+        `The proxy cannot read disk ${file.key} (${file.label}) of VM ${vm} on datastore ${file.datastore}: ${url.split("?")[0]} answered HTTP ${status}.`,
+      );
   }
 
   private status(vm: Vm): VmStatus {
@@ -590,9 +729,28 @@ export class ProxyManager {
       quiesce: r.quiesce,
       disks: Object.values(r.disks).map((d) => {
         const since = d.sizeBytes !== undefined ? this.options.state.loadChanged(r.vm, d.key, d.sizeBytes) : undefined;
-        return { key: d.key, agentUrl: d.agentUrl, jobId: d.jobId, sizeBytes: d.sizeBytes, lastRound: d.lastRound, lastRoundAt: d.lastRoundAt, fullCheckRound: d.fullCheckRound, fullCheckAt: d.fullCheckAt, ...(since !== undefined ? { changedSinceFullCheckBytes: since.list().length * DIGEST_BLOCK } : {}) };
+        return {
+          key: d.key,
+          agentUrl: d.agentUrl,
+          jobId: d.jobId,
+          sizeBytes: d.sizeBytes,
+          lastRound: d.lastRound,
+          lastRoundAt: d.lastRoundAt,
+          fullCheckRound: d.fullCheckRound,
+          fullCheckAt: d.fullCheckAt,
+          ...(since !== undefined ? { changedSinceFullCheckBytes: since.list().length * DIGEST_BLOCK } : {}),
+        };
       }),
-      state: r.cutover?.state === "verified" ? "cut-over" : (vm.busy && vm.settling !== true) || r.inFlight !== undefined ? "round" : vm.pending !== undefined || vm.settle !== undefined ? "queued" : r.error !== undefined ? "error" : "idle",
+      state:
+        r.cutover?.state === "verified"
+          ? "cut-over"
+          : (vm.busy && vm.settling !== true) || r.inFlight !== undefined
+            ? "round"
+            : vm.pending !== undefined || vm.settle !== undefined
+              ? "queued"
+              : r.error !== undefined
+                ? "error"
+                : "idle",
       lastRound: last,
       rounds: r.rounds.slice(-20),
       ...(r.inFlight !== undefined ? { inFlight: { round: r.inFlight.round, since: r.inFlight.startedAt, snapshot: r.inFlight.snapshot } } : {}),
@@ -600,7 +758,9 @@ export class ProxyManager {
       ...(vm.nextAt !== undefined && vm.timer !== undefined ? { nextRoundAt: new Date(vm.nextAt).toISOString() } : {}),
       ...(r.cutover !== undefined ? { cutover: r.cutover } : {}),
       ...(r.error !== undefined ? { error: r.error } : {}),
-      ...(r.cutover?.state !== "verified" && r.rounds.length > 0 ? { prediction: predictCutover(r.rounds, { now: Date.now(), diskSizes: Object.values(r.disks).map((d) => d.sizeBytes ?? 0) }) } : {}),
+      ...(r.cutover?.state !== "verified" && r.rounds.length > 0
+        ? { prediction: predictCutover(r.rounds, { now: Date.now(), diskSizes: Object.values(r.disks).map((d) => d.sizeBytes ?? 0) }) }
+        : {}),
     };
   }
 }

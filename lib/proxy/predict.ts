@@ -195,7 +195,9 @@ export function predictCutover(rounds: readonly RoundSummary[], plan: CutoverPla
     if (m.lastFullCheckSeconds !== undefined) before = m.lastFullCheckSeconds;
     else {
       const total = plan.diskSizes.reduce((a, b) => a + b, 0);
-      before = m.fixedRoundSeconds + (m.readBytesPerSecond !== undefined ? total / m.readBytesPerSecond : m.throughputBytesPerSecond !== undefined ? total / m.throughputBytesPerSecond : 0);
+      before =
+        m.fixedRoundSeconds +
+        (m.readBytesPerSecond !== undefined ? total / m.readBytesPerSecond : m.throughputBytesPerSecond !== undefined ? total / m.throughputBytesPerSecond : 0);
       if (m.readBytesPerSecond === undefined) missing.push("no full source-side check yet, so its duration is estimated from the throughput");
     }
   } else before = age;
@@ -211,7 +213,8 @@ export function predictCutover(rounds: readonly RoundSummary[], plan: CutoverPla
     verify === "full" ? totalSize : Math.min(totalSize, finalDeltaBytes * (DIGEST_BLOCK / CBT_BLOCK) + sizes.length * Math.max(0, sample) * DIGEST_BLOCK);
   const readRate = m.readBytesPerSecond ?? m.throughputBytesPerSecond;
   const verifySeconds = readRate !== undefined && readRate > 0 ? verifyBytes / readRate : 0;
-  if (m.readBytesPerSecond === undefined && verifyBytes > 0) missing.push("no full source-side check yet, so the verification's read rate is the link's throughput");
+  if (m.readBytesPerSecond === undefined && verifyBytes > 0)
+    missing.push("no full source-side check yet, so the verification's read rate is the link's throughput");
 
   return {
     ...m,
@@ -229,7 +232,11 @@ export function predictCutover(rounds: readonly RoundSummary[], plan: CutoverPla
 }
 
 /** Seconds until an initial sync ends, from the bytes done since it started; undefined before any progress. */
-export function initialSyncEta(progress: { readonly bytesDone: number; readonly bytesTotal: number; readonly elapsedSeconds: number }): { rateBytesPerSecond: number; etaSeconds: number } | undefined {
+export function initialSyncEta(progress: {
+  readonly bytesDone: number;
+  readonly bytesTotal: number;
+  readonly elapsedSeconds: number;
+}): { rateBytesPerSecond: number; etaSeconds: number } | undefined {
   const { bytesDone, bytesTotal, elapsedSeconds } = progress;
   if (!(bytesDone > 0) || !(elapsedSeconds > 0) || !(bytesTotal > 0)) return undefined;
   const rate = bytesDone / elapsedSeconds;
@@ -249,7 +256,10 @@ export interface BudgetVerdict {
  * Whether a predicted downtime fits the budget (seconds) and/or what is left of the change window
  * (`changeWindowEnd`, ms since the epoch) at `now`; undefined when neither is given.
  */
-export function checkBudget(downtimeSeconds: number, limits: { readonly downtimeBudgetSeconds?: number; readonly changeWindowEnd?: number; readonly now: number }): BudgetVerdict | undefined {
+export function checkBudget(
+  downtimeSeconds: number,
+  limits: { readonly downtimeBudgetSeconds?: number; readonly changeWindowEnd?: number; readonly now: number },
+): BudgetVerdict | undefined {
   const candidates: Array<{ secondsLeft: number; boundBy: "budget" | "window" }> = [];
   if (limits.downtimeBudgetSeconds !== undefined) candidates.push({ secondsLeft: limits.downtimeBudgetSeconds, boundBy: "budget" });
   if (limits.changeWindowEnd !== undefined) candidates.push({ secondsLeft: Math.max(0, (limits.changeWindowEnd - limits.now) / 1000), boundBy: "window" });

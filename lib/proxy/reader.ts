@@ -128,7 +128,8 @@ export async function openReader(group: ProcessGroup, dir: string, source: DiskS
     server = group.spawn(`nbdkit ${settings.kind} ${source.flatPath}`, "nbdkit", args);
     const deadline = Date.now() + 30_000;
     while (!fs.existsSync(pidFile(socket))) {
-      if (server.child.exitCode !== null) throw new Error(`nbdkit could not open ${source.fileName} through ${settings.kind}: ${server.stderr().trim() || `exit code ${server.child.exitCode}`}`);
+      if (server.child.exitCode !== null)
+        throw new Error(`nbdkit could not open ${source.fileName} through ${settings.kind}: ${server.stderr().trim() || `exit code ${server.child.exitCode}`}`);
       if (Date.now() > deadline) throw new Error(`nbdkit did not start serving ${source.fileName} within 30 s: ${server.stderr().trim()}`);
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -72,7 +72,10 @@ export interface LinkSettings {
    * The encoder of one push of a disk at `level` (`attempt` counts the pushes of the round):
    * @default - a `BlockCompressor` at that level
    */
-  readonly encoder?: (level: number, stream: { readonly vm: string; readonly disk: number; readonly round: number; readonly attempt: number }) => PayloadEncoder & { readonly stats: CodecStats };
+  readonly encoder?: (
+    level: number,
+    stream: { readonly vm: string; readonly disk: number; readonly round: number; readonly attempt: number },
+  ) => PayloadEncoder & { readonly stats: CodecStats };
 }
 
 /** Options of one round. */
@@ -149,7 +152,11 @@ export async function runRound(ctx: RoundContext, record: VmRecord, vm: VmHandle
   if (snapshot === undefined && record.inFlight?.snapshot !== undefined) {
     const existing = (await ctx.vc.listSnapshots({ vm, onlyRehost: true })).find((s) => s.moref === record.inFlight!.snapshot);
     if (existing !== undefined) {
-      snapshot = { handle: { moref: existing.moref, name: existing.name, vm }, at: record.inFlight.snapshotAt ?? existing.createTime ?? new Date().toISOString(), consistency: record.inFlight.consistency ?? "crash" };
+      snapshot = {
+        handle: { moref: existing.moref, name: existing.name, vm },
+        at: record.inFlight.snapshotAt ?? existing.createTime ?? new Date().toISOString(),
+        consistency: record.inFlight.consistency ?? "crash",
+      };
       ctx.logger.log("info", "round resumed with its snapshot", { vm: record.vm, round: record.inFlight.round, snapshot: existing.moref });
     }
   }
@@ -179,7 +186,11 @@ export async function runRound(ctx: RoundContext, record: VmRecord, vm: VmHandle
     for (const { reader } of readers.values()) await reader.close();
     await ctx.vc.removeSnapshot(snapshot.handle).catch((err: unknown) => {
       // Left for the next start to remove: the record still names it.
-      ctx.logger.log("error", "snapshot could not be removed; it is removed at the next round or start", { vm: record.vm, snapshot: snapshot!.handle.moref, error: String(err) });
+      ctx.logger.log("error", "snapshot could not be removed; it is removed at the next round or start", {
+        vm: record.vm,
+        snapshot: snapshot!.handle.moref,
+        error: String(err),
+      });
       throw err;
     });
   }
@@ -240,7 +251,20 @@ async function diskRound(
     }
   }
   const location = await ctx.vc.vmLocation(vm);
-  const reader = await openReader(ctx.processes, ctx.runDir, { baseUrl: ctx.vc.baseUrl, datacenter: location.datacenter, datastore: file.datastore, flatPath: file.flatPath, fileName: file.fileName, vmMoref: vm.moref, snapshotMoref: snapshot.handle.moref }, ctx.reader);
+  const reader = await openReader(
+    ctx.processes,
+    ctx.runDir,
+    {
+      baseUrl: ctx.vc.baseUrl,
+      datacenter: location.datacenter,
+      datastore: file.datastore,
+      flatPath: file.flatPath,
+      fileName: file.fileName,
+      vmMoref: vm.moref,
+      snapshotMoref: snapshot.handle.moref,
+    },
+    ctx.reader,
+  );
   const device = reader.device;
   const agent = ctx.agent(disk.agentUrl);
   let bytesRead = 0;
@@ -290,9 +314,38 @@ async function diskRound(
   ctx.state.saveHashes(record.vm, disk.key, hashes);
   const sourceDigest = hashes.digest().digest;
   const agrees = sourceDigest === pushed.digest.digest;
-  if (!agrees) ctx.logger.log("warn", "the target's digest differs from the source-side hashes; the next round compares every block", { vm: record.vm, disk: disk.key, round, source: sourceDigest, target: pushed.digest.digest });
-  ctx.logger.log("info", "disk round pushed", { vm: record.vm, disk: disk.key, round, mode, changedBytes, linkBytes: pushed.linkBytes, hashBytes, codec: compression.codec, compressionRatio: compression.ratio, refusedFrames: compression.refusedFrames });
-  return { key: disk.key, jobId: disk.jobId, mode, changedBytes, linkBytes: pushed.linkBytes ?? 0, hashBytes, bytesRead, targetDigest: pushed.digest.digest, digestsAgree: agrees, compression };
+  if (!agrees)
+    ctx.logger.log("warn", "the target's digest differs from the source-side hashes; the next round compares every block", {
+      vm: record.vm,
+      disk: disk.key,
+      round,
+      source: sourceDigest,
+      target: pushed.digest.digest,
+    });
+  ctx.logger.log("info", "disk round pushed", {
+    vm: record.vm,
+    disk: disk.key,
+    round,
+    mode,
+    changedBytes,
+    linkBytes: pushed.linkBytes,
+    hashBytes,
+    codec: compression.codec,
+    compressionRatio: compression.ratio,
+    refusedFrames: compression.refusedFrames,
+  });
+  return {
+    key: disk.key,
+    jobId: disk.jobId,
+    mode,
+    changedBytes,
+    linkBytes: pushed.linkBytes ?? 0,
+    hashBytes,
+    bytesRead,
+    targetDigest: pushed.digest.digest,
+    digestsAgree: agrees,
+    compression,
+  };
 }
 
 /** Hashes of a disk that reads zeroes everywhere. */
@@ -399,7 +452,17 @@ interface Pushed {
  * bytes do not match its hash (a payload corrupted on the way, or decoded wrongly) is sent again
  * uncompressed from the agent's acknowledged offset.
  */
-async function pushWithResume(ctx: RoundContext, agent: AgentClient, vm: string, disk: DiskRecord, snapshot: string, round: number, size: number, device: BlockDevice, ranges: readonly Extent[]): Promise<Pushed> {
+async function pushWithResume(
+  ctx: RoundContext,
+  agent: AgentClient,
+  vm: string,
+  disk: DiskRecord,
+  snapshot: string,
+  round: number,
+  size: number,
+  device: BlockDevice,
+  ranges: readonly Extent[],
+): Promise<Pushed> {
   const level = disk.compressionLevel ?? ctx.link?.compressionLevel ?? DEFAULT_LEVEL;
   const counters: SendCounters = { dataBytes: 0, payloadBytes: 0, zstdFrames: 0, rawFrames: 0, zeroFrames: 0, refusedFrames: 0 };
   const rawAt = new Set<number>();
@@ -430,7 +493,11 @@ async function pushWithResume(ctx: RoundContext, agent: AgentClient, vm: string,
     const from = job.active?.round === round && job.active.snapshot === snapshot ? (job.active.pushedUpTo ?? 0) : 0;
     const encoder = level === "off" ? undefined : (ctx.link?.encoder?.(level, { vm, disk: disk.key, round, attempt }) ?? new BlockCompressor({ level }));
     try {
-      const record = await agent.push(disk.jobId, { round, snapshot, size }, framesOf(device, ranges, from, size, { encoder, rawAt, throttles, counters, signal: ctx.signal }));
+      const record = await agent.push(
+        disk.jobId,
+        { round, snapshot, size },
+        framesOf(device, ranges, from, size, { encoder, rawAt, throttles, counters, signal: ctx.signal }),
+      );
       return { record, compression: compression() };
     } catch (err) {
       lastError = err;
@@ -441,7 +508,12 @@ async function pushWithResume(ctx: RoundContext, agent: AgentClient, vm: string,
       if (status === 422 && typeof refused === "number") {
         counters.refusedFrames++;
         rawAt.add(refused);
-        ctx.logger.log("warn", "the agent refused a frame whose bytes do not match its hash; it is sent again uncompressed", { job: disk.jobId, round, offset: refused, attempt });
+        ctx.logger.log("warn", "the agent refused a frame whose bytes do not match its hash; it is sent again uncompressed", {
+          job: disk.jobId,
+          round,
+          offset: refused,
+          attempt,
+        });
       } else ctx.logger.log("warn", "push interrupted; resuming", { job: disk.jobId, round, attempt, error: String(err) });
       // A refused frame is sent again at once; a link or agent failure waits first.
       if (!(status === 422 && typeof refused === "number")) await backoff(attempt, ctx.signal);
@@ -453,10 +525,14 @@ async function pushWithResume(ctx: RoundContext, agent: AgentClient, vm: string,
 function backoff(attempt: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(resolve, Math.min(30_000, 500 * 2 ** (attempt - 1)));
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason ?? new Error("aborted"));
-    }, { once: true });
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason ?? new Error("aborted"));
+      },
+      { once: true },
+    );
   });
 }
 

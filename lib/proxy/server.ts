@@ -53,15 +53,18 @@ async function handle({ req, res, url, method, parts }: Route, options: ProxySer
     if (parts.length === 5 && sub === "disks") {
       const diskKey = Number(key);
       if (!Number.isInteger(diskKey) || diskKey < 0) throw new HttpError(400, `Disk key ${JSON.stringify(key)} is not a disk key (2000, 2001, …).`);
-      if (method === "PUT") return send(res, 200, await m.registerDisk(name, diskKey, parseBody(DiskRegistrationSchema, await readJson(req), "disk registration")));
+      if (method === "PUT")
+        return send(res, 200, await m.registerDisk(name, diskKey, parseBody(DiskRegistrationSchema, await readJson(req), "disk registration")));
       if (method === "DELETE") {
         await m.removeDisk(name, diskKey);
         return send(res, 200, { vm: name, disk: diskKey, removed: true });
       }
     }
-    if (parts.length === 4 && method === "POST" && sub === "rounds") return send(res, 202, m.runNow(name, parseBody(RoundNowSchema, await readJson(req, true), "round request").mode));
+    if (parts.length === 4 && method === "POST" && sub === "rounds")
+      return send(res, 202, m.runNow(name, parseBody(RoundNowSchema, await readJson(req, true), "round request").mode));
     if (parts.length === 4 && method === "POST" && sub === "rollback") return send(res, 200, await m.rollback(name));
-    if (parts.length === 4 && method === "POST" && sub === "cutover") return send(res, 202, m.startCutover(name, parseBody(CutoverRequestSchema, await readJson(req, true), "cutover request")));
+    if (parts.length === 4 && method === "POST" && sub === "cutover")
+      return send(res, 202, m.startCutover(name, parseBody(CutoverRequestSchema, await readJson(req, true), "cutover request")));
   }
   throw new HttpError(404, `No route ${method} ${url.pathname}.`);
 }

@@ -35,6 +35,7 @@ export async function writePinnedCertificate(baseUrl: string, thumbprint: string
   const peer = await peerCertificate(new URL(baseUrl), 10_000);
   if (peer === undefined) throw new Error(`The certificate of ${baseUrl} could not be read.`);
   const pinned = normalizeThumbprint(thumbprint);
-  if (pinned !== peer.sha256 && pinned !== peer.sha1) throw new Error(`The certificate of ${baseUrl} (SHA-256 ${peer.sha256}) does not match the pinned thumbprint ${pinned}.`);
+  if (pinned !== peer.sha256 && pinned !== peer.sha1)
+    throw new Error(`The certificate of ${baseUrl} (SHA-256 ${peer.sha256}) does not match the pinned thumbprint ${pinned}.`);
   writeFileAtomic(file, peer.pem);
 }

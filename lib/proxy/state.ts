@@ -48,7 +48,15 @@ export interface VmRecord {
   /** The round being taken: saved before its snapshot is created, with the snapshot once it exists. */
   /** A round asked for (`POST …/rounds`) and not started yet: a restart runs it. */
   requested?: { mode: "auto" | "resync"; at: string };
-  inFlight?: { round: number; snapshotName: string; snapshot?: string; snapshotAt?: string; consistency?: "quiesced" | "crash"; startedAt: string; point?: string };
+  inFlight?: {
+    round: number;
+    snapshotName: string;
+    snapshot?: string;
+    snapshotAt?: string;
+    consistency?: "quiesced" | "crash";
+    startedAt: string;
+    point?: string;
+  };
   rounds: RoundSummary[];
   cutover?: CutoverStatus;
   error?: string;
@@ -109,7 +117,8 @@ export class ProxyState {
 
   removeVm(vm: string): void {
     for (const f of [this.vmFile(vm), `${this.vmFile(vm)}.bak`]) fs.rmSync(f, { force: true });
-    for (const name of fs.readdirSync(this.dir("hashes"))) if (name.startsWith(`${encodeURIComponent(vm)}.`)) fs.rmSync(path.join(this.dir("hashes"), name), { force: true });
+    for (const name of fs.readdirSync(this.dir("hashes")))
+      if (name.startsWith(`${encodeURIComponent(vm)}.`)) fs.rmSync(path.join(this.dir("hashes"), name), { force: true });
   }
 
   /** What a disk's source-side hashes must say they are, after round `round`. */

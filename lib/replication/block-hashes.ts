@@ -25,7 +25,13 @@ export interface BlockHashes {
 }
 
 /** Hashes the blocks `blocks` (sorted; all when absent) of the first `size` bytes of `device`. */
-export async function hashBlocks(device: BlockDevice, size: number, blocks?: readonly number[], signal?: AbortSignal, meter?: ProgressMeter): Promise<BlockHashes> {
+export async function hashBlocks(
+  device: BlockDevice,
+  size: number,
+  blocks?: readonly number[],
+  signal?: AbortSignal,
+  meter?: ProgressMeter,
+): Promise<BlockHashes> {
   const wanted = blocks?.filter((b) => b >= 0 && b * DIGEST_BLOCK < size);
   const count = wanted?.length ?? blockCount(size);
   const blockAt = (i: number): number => (wanted === undefined ? i : wanted[i]);

@@ -89,7 +89,7 @@ async function openDirect(path: string): Promise<fs.promises.FileHandle | undefi
 /** Size of a block device from sysfs (`/sys/dev/block/MAJOR:MINOR/size` counts 512-byte sectors). */
 function blockDeviceSize(stat: fs.Stats): number {
   const major = Math.floor(stat.rdev / 256) & 0xfff;
-  const minor = (stat.rdev & 0xff) | ((Math.floor(stat.rdev / 4096) & 0xfff00));
+  const minor = (stat.rdev & 0xff) | (Math.floor(stat.rdev / 4096) & 0xfff00);
   const sectors = Number(fs.readFileSync(`/sys/dev/block/${major}:${minor}/size`, "utf8").trim());
   return sectors * 512;
 }

@@ -9,10 +9,39 @@
 export type { BlockDevice, Extent, StatusExtent } from "./device";
 export { openDevice, isNbdUri, type OpenDeviceOptions } from "./open";
 export { FileDevice, openFileDevice } from "./file-device";
-export { sync, DEFAULT_BLOCK_SIZE, DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CONNECTIONS, DEFAULT_DEPTH, type SyncOptions, type SyncResult, type TargetIdentity } from "./sync";
+export {
+  sync,
+  DEFAULT_BLOCK_SIZE,
+  DEFAULT_CHECKPOINT_INTERVAL,
+  DEFAULT_CONNECTIONS,
+  DEFAULT_DEPTH,
+  type SyncOptions,
+  type SyncResult,
+  type TargetIdentity,
+} from "./sync";
 export type { SyncProgress } from "./progress";
 export { Throttle, parseRate, parseSize, parseByteCount } from "./throttle";
-export { digest, compareDigests, verify, DIGEST_ALGORITHM, DIGEST_BLOCK, type DigestResult, type DigestComparison, type DigestOptions, type VerifyResult } from "./verify";
-export { extentSourceFor, parseExtents, mergeExtents, readExtentsFile, bitmapContext, type ChangedSpec, type ExtentSource, type Segment, type SegmentKind } from "./extents";
+export {
+  digest,
+  compareDigests,
+  verify,
+  DIGEST_ALGORITHM,
+  DIGEST_BLOCK,
+  type DigestResult,
+  type DigestComparison,
+  type DigestOptions,
+  type VerifyResult,
+} from "./verify";
+export {
+  extentSourceFor,
+  parseExtents,
+  mergeExtents,
+  readExtentsFile,
+  bitmapContext,
+  type ChangedSpec,
+  type ExtentSource,
+  type Segment,
+  type SegmentKind,
+} from "./extents";
 export { Journal, JOURNAL_FORMAT, type JournalIdentity, type JournalState } from "./journal";
 export { copy, requestsOf, isZero, type CopyCounters, type CopyRequest, type CopierOptions } from "./copier";

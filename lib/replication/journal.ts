@@ -54,7 +54,16 @@ export class Journal {
     if (!fs.existsSync(file)) {
       const dir = path.dirname(path.resolve(file));
       if (!fs.existsSync(dir)) {
-        throw new InputError(problem({ file, field: "--journal", received: dir, expected: "an existing directory", fix: "create the directory or choose another journal path", message: "The journal's directory does not exist" }));
+        throw new InputError(
+          problem({
+            file,
+            field: "--journal",
+            received: dir,
+            expected: "an existing directory",
+            fix: "create the directory or choose another journal path",
+            message: "The journal's directory does not exist",
+          }),
+        );
       }
       return new Journal(file, identity, undefined);
     }
@@ -62,10 +71,27 @@ export class Journal {
     try {
       state = JSON.parse(fs.readFileSync(file, "utf8")) as JournalState;
     } catch (err) {
-      throw new InputError(problem({ file, field: "--journal", message: `The journal cannot be read: ${(err as Error).message}`, expected: `a ${JOURNAL_FORMAT} file`, fix: "delete it to start the round over" }));
+      throw new InputError(
+        problem({
+          file,
+          field: "--journal",
+          message: `The journal cannot be read: ${(err as Error).message}`,
+          expected: `a ${JOURNAL_FORMAT} file`,
+          fix: "delete it to start the round over",
+        }),
+      );
     }
     if (state.format !== JOURNAL_FORMAT) {
-      throw new InputError(problem({ file, field: "format", received: JSON.stringify(state.format), expected: JOURNAL_FORMAT, fix: "delete it to start the round over", message: "The file is not a rehost journal" }));
+      throw new InputError(
+        problem({
+          file,
+          field: "format",
+          received: JSON.stringify(state.format),
+          expected: JOURNAL_FORMAT,
+          fix: "delete it to start the round over",
+          message: "The file is not a rehost journal",
+        }),
+      );
     }
     const problems: Problem[] = [];
     for (const key of ["source", "target", "size", "changed", "blockSize"] as const) {

@@ -40,7 +40,12 @@ export async function openDevice(spec: string, options: OpenDeviceOptions = {}):
     const optional = (options.optionalMetaContexts ?? []).filter((c) => !required.includes(c));
     try {
       try {
-        return await connectNbd(spec, { readOnly: !write, metaContexts: [...required, ...optional], signal: options.signal, idleTimeoutMs: options.idleTimeoutMs });
+        return await connectNbd(spec, {
+          readOnly: !write,
+          metaContexts: [...required, ...optional],
+          signal: options.signal,
+          idleTimeoutMs: options.idleTimeoutMs,
+        });
       } catch (err) {
         if (optional.length === 0 || (err as { code?: string }).code !== "ENOCONTEXT") throw err;
         // Retry without the optional contexts; a missing required one fails again and is reported.
@@ -67,7 +72,12 @@ export async function openDevice(spec: string, options: OpenDeviceOptions = {}):
   try {
     return await openFileDevice(spec, { write, createSize: options.createSize });
   } catch (err) {
-    throw asInputError(err, spec, "cannot open the disk", write ? "check that the path is a writable file or block device" : "check that the path is a readable file or block device");
+    throw asInputError(
+      err,
+      spec,
+      "cannot open the disk",
+      write ? "check that the path is a writable file or block device" : "check that the path is a readable file or block device",
+    );
   }
 }
 

@@ -116,7 +116,11 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
   const connection = { signal: options.signal, idleTimeoutMs: options.idleTimeoutMs };
   try {
     options.signal?.throwIfAborted();
-    const source = await openDevice(options.source, { ...connection, metaContexts: extentSource.requiredContexts, optionalMetaContexts: extentSource.optionalContexts });
+    const source = await openDevice(options.source, {
+      ...connection,
+      metaContexts: extentSource.requiredContexts,
+      optionalMetaContexts: extentSource.optionalContexts,
+    });
     devices.push(source);
     const missing = extentSource.requiredContexts.filter((c) => !source.metaContexts.includes(c));
     if (missing.length > 0) {
@@ -127,7 +131,9 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
             field: "--changed",
             received: extentSource.name,
             expected: `a source exporting the metadata context ${context}`,
-            fix: isNbdUri(options.source) ? `export the bitmap (qemu-nbd -B ${context.replace(/^qemu:dirty-bitmap:/, "")}) or use --changed hash` : "read the disk over NBD from a server exporting the bitmap, or use --changed hash",
+            fix: isNbdUri(options.source)
+              ? `export the bitmap (qemu-nbd -B ${context.replace(/^qemu:dirty-bitmap:/, "")}) or use --changed hash`
+              : "read the disk over NBD from a server exporting the bitmap, or use --changed hash",
             message: `The source does not export ${context}`,
           }),
         ),
@@ -152,7 +158,10 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const requestMax = Math.min(settings.blockSize, source.maximumBlockSize, target.maximumBlockSize);
     const blockSize = Math.max(align, Math.floor(requestMax / align) * align);
 
-    const journal = options.journal === undefined ? undefined : Journal.open(options.journal, { source: options.source, target: options.target, size: source.size, changed: extentSource.name, blockSize });
+    const journal =
+      options.journal === undefined
+        ? undefined
+        : Journal.open(options.journal, { source: options.source, target: options.target, size: source.size, changed: extentSource.name, blockSize });
     const isDone = completedAt(journal?.resumedFrom);
 
     // Extra connections are opened together: each handshake is a few round trips to the server.
@@ -234,7 +243,14 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
 function checkTarget(options: SyncOptions, source: BlockDevice, target: BlockDevice): void {
   if (target.readOnly) {
     throw new InputError(
-      problem({ file: options.target, field: "target", received: "a read-only export", expected: "a writable disk", fix: "export it writable (without qemu-nbd -r / nbdkit -r) or choose another target", message: "The target disk is read-only" }),
+      problem({
+        file: options.target,
+        field: "target",
+        received: "a read-only export",
+        expected: "a writable disk",
+        fix: "export it writable (without qemu-nbd -r / nbdkit -r) or choose another target",
+        message: "The target disk is read-only",
+      }),
     );
   }
   const tail = source.size % target.minimumBlockSize;
@@ -259,7 +275,14 @@ function checkTarget(options: SyncOptions, source: BlockDevice, target: BlockDev
       (expected.blockDevice ? opened.rdev === expected.rdev : opened.dev === expected.dev && opened.ino === expected.ino);
     if (!same) {
       throw new InputError(
-        problem({ file: options.target, field: "target", received: "another file or device than the one checked", expected: "the file or device that was allowed", fix: "do not swap the target while a round opens it", message: "The target changed between its check and its opening" }),
+        problem({
+          file: options.target,
+          field: "target",
+          received: "another file or device than the one checked",
+          expected: "the file or device that was allowed",
+          fix: "do not swap the target while a round opens it",
+          message: "The target changed between its check and its opening",
+        }),
       );
     }
   }
@@ -305,22 +328,65 @@ function validate(options: SyncOptions): Settings {
     return value;
   };
   const nbdTarget = typeof options.target === "string" && isNbdUri(options.target);
-  const blockSize = integer("--block-size", options.blockSize, nbdTarget ? DEFAULT_NBD_TARGET_BLOCK_SIZE : DEFAULT_BLOCK_SIZE, 4096, 32 * 1024 * 1024, "an integer from 4096 to 33554432 bytes");
+  const blockSize = integer(
+    "--block-size",
+    options.blockSize,
+    nbdTarget ? DEFAULT_NBD_TARGET_BLOCK_SIZE : DEFAULT_BLOCK_SIZE,
+    4096,
+    32 * 1024 * 1024,
+    "an integer from 4096 to 33554432 bytes",
+  );
   const depth = integer("--depth", options.depth, nbdTarget ? DEFAULT_NBD_TARGET_DEPTH : DEFAULT_DEPTH, 1, 256, "an integer from 1 to 256");
   const connections = integer("--connections", options.connections, DEFAULT_CONNECTIONS, 1, MAXIMUM_CONNECTIONS, `an integer from 1 to ${MAXIMUM_CONNECTIONS}`);
-  const checkpointInterval = integer("--checkpoint-interval", options.checkpointInterval, DEFAULT_CHECKPOINT_INTERVAL, 2 * blockSize, Number.MAX_SAFE_INTEGER, `at least twice the block size (${2 * blockSize} bytes)`);
+  const checkpointInterval = integer(
+    "--checkpoint-interval",
+    options.checkpointInterval,
+    DEFAULT_CHECKPOINT_INTERVAL,
+    2 * blockSize,
+    Number.MAX_SAFE_INTEGER,
+    `at least twice the block size (${2 * blockSize} bytes)`,
+  );
   let throttle: Throttle | undefined;
   if (options.bandwidth instanceof Throttle) throttle = options.bandwidth;
   else if (options.bandwidth !== undefined) {
     if (!(options.bandwidth > 0) || !Number.isFinite(options.bandwidth)) {
-      problems.push(problem({ field: "--bandwidth", received: String(options.bandwidth), expected: "a positive number of bytes per second", fix: "give a rate such as 200M", message: "The bandwidth limit is not a positive rate" }));
+      problems.push(
+        problem({
+          field: "--bandwidth",
+          received: String(options.bandwidth),
+          expected: "a positive number of bytes per second",
+          fix: "give a rate such as 200M",
+          message: "The bandwidth limit is not a positive rate",
+        }),
+      );
     } else throttle = new Throttle(options.bandwidth);
   }
-  for (const [field, spec] of [["source", options.source], ["target", options.target]] as const) {
-    if (typeof spec !== "string" || spec.length === 0) problems.push(problem({ field, received: JSON.stringify(spec), expected: "an NBD URI or a local path", fix: `give the ${field} disk`, message: `The ${field} disk is missing` }));
+  for (const [field, spec] of [
+    ["source", options.source],
+    ["target", options.target],
+  ] as const) {
+    if (typeof spec !== "string" || spec.length === 0)
+      problems.push(
+        problem({
+          field,
+          received: JSON.stringify(spec),
+          expected: "an NBD URI or a local path",
+          fix: `give the ${field} disk`,
+          message: `The ${field} disk is missing`,
+        }),
+      );
   }
   if (options.journal !== undefined && !fs.existsSync(path.dirname(path.resolve(options.journal)))) {
-    problems.push(problem({ file: options.journal, field: "--journal", received: path.dirname(path.resolve(options.journal)), expected: "an existing directory", fix: "create the directory or choose another journal path", message: "The journal's directory does not exist" }));
+    problems.push(
+      problem({
+        file: options.journal,
+        field: "--journal",
+        received: path.dirname(path.resolve(options.journal)),
+        expected: "an existing directory",
+        fix: "create the directory or choose another journal path",
+        message: "The journal's directory does not exist",
+      }),
+    );
   }
   if (problems.length > 0) throw new InputError(problems);
   return { blockSize, depth, connections, checkpointInterval, throttle };

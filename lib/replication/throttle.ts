@@ -19,8 +19,12 @@ export class Throttle {
    * @param bytesPerSecond - the rate; must be positive.
    * @param burstSeconds - seconds of traffic allowed in one burst. @default - 0.1 s
    */
-  constructor(readonly bytesPerSecond: number, burstSeconds = DEFAULT_BURST_SECONDS) {
-    if (!(bytesPerSecond > 0) || !Number.isFinite(bytesPerSecond)) throw new RangeError(`Throttle rate must be a positive number of bytes per second, not ${bytesPerSecond}`);
+  constructor(
+    readonly bytesPerSecond: number,
+    burstSeconds = DEFAULT_BURST_SECONDS,
+  ) {
+    if (!(bytesPerSecond > 0) || !Number.isFinite(bytesPerSecond))
+      throw new RangeError(`Throttle rate must be a positive number of bytes per second, not ${bytesPerSecond}`);
     this.burstSeconds = burstSeconds;
   }
 

@@ -76,7 +76,11 @@ export interface VerifyResult {
 }
 
 /** Digests both disks (the target over the source's size) and compares them. */
-export async function verify(source: string, target: string, options: { onProgress?: (p: SyncProgress) => void; signal?: AbortSignal } = {}): Promise<VerifyResult> {
+export async function verify(
+  source: string,
+  target: string,
+  options: { onProgress?: (p: SyncProgress) => void; signal?: AbortSignal } = {},
+): Promise<VerifyResult> {
   const sourceDevice = await openDevice(source, { optionalMetaContexts: [BASE_ALLOCATION] });
   try {
     const targetDevice = await openDevice(target, { optionalMetaContexts: [BASE_ALLOCATION] });
@@ -84,11 +88,15 @@ export async function verify(source: string, target: string, options: { onProgre
       let sourceDone = 0;
       let targetDone = 0;
       const total = sourceDevice.size + Math.min(sourceDevice.size, targetDevice.size);
-      const report = options.onProgress === undefined ? undefined : (which: "source" | "target") => (p: SyncProgress): void => {
-        if (which === "source") sourceDone = p.bytesDone;
-        else targetDone = p.bytesDone;
-        options.onProgress?.({ ...p, phase: "digest", bytesDone: sourceDone + targetDone, bytesTotal: total, etaSeconds: p.etaSeconds });
-      };
+      const report =
+        options.onProgress === undefined
+          ? undefined
+          : (which: "source" | "target") =>
+              (p: SyncProgress): void => {
+                if (which === "source") sourceDone = p.bytesDone;
+                else targetDone = p.bytesDone;
+                options.onProgress?.({ ...p, phase: "digest", bytesDone: sourceDone + targetDone, bytesTotal: total, etaSeconds: p.etaSeconds });
+              };
       const [sourceDigest, targetDigest] = await Promise.all([
         digestDevice(sourceDevice, { onProgress: report?.("source"), signal: options.signal }),
         digestDevice(targetDevice, { length: sourceDevice.size, onProgress: report?.("target"), signal: options.signal }),

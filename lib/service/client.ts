@@ -50,7 +50,8 @@ export class ServiceClient {
     protected readonly options: ServiceClientOptions,
     /** How messages name the service ("Agent", "Proxy"). */
     private readonly kind: string,
-    private readonly makeError: (status: number, message: string, body?: unknown) => ServiceRequestError = (status, message, body) => new ServiceRequestError(status, message, body),
+    private readonly makeError: (status: number, message: string, body?: unknown) => ServiceRequestError = (status, message, body) =>
+      new ServiceRequestError(status, message, body),
   ) {
     if (options.fingerprint === undefined && options.ca === undefined) {
       throw new Error(`A client of the ${kind.toLowerCase()} needs its certificate's fingerprint or a CA certificate.`);
@@ -104,7 +105,9 @@ export class ServiceClient {
           });
         },
       );
-      req.on("timeout", () => req.destroy(new Error(`${this.kind} ${this.options.url} did not answer ${method} ${path} within ${this.options.timeoutMs ?? 30_000} ms.`)));
+      req.on("timeout", () =>
+        req.destroy(new Error(`${this.kind} ${this.options.url} did not answer ${method} ${path} within ${this.options.timeoutMs ?? 30_000} ms.`)),
+      );
       req.on("error", (err) => reject(err instanceof ServiceRequestError ? err : this.makeError(0, err.message, undefined)));
       if (!streaming) {
         req.end(payload);
@@ -146,14 +149,22 @@ export class ServiceClient {
         rejectUnauthorized: this.options.ca !== undefined,
         minVersion: "TLSv1.2",
       });
-      const timer = setTimeout(() => socket.destroy(new Error(`${this.kind} ${this.options.url} did not complete the TLS handshake in time.`)), this.options.timeoutMs ?? 30_000);
+      const timer = setTimeout(
+        () => socket.destroy(new Error(`${this.kind} ${this.options.url} did not complete the TLS handshake in time.`)),
+        this.options.timeoutMs ?? 30_000,
+      );
       socket.once("secureConnect", () => {
         clearTimeout(timer);
         if (this.options.fingerprint !== undefined) {
           const seen = socket.getPeerCertificate().fingerprint256 ?? "";
           if (!this.options.fingerprint.split(",").some((f) => normalize(f.trim()) === normalize(seen))) {
             socket.destroy();
-            reject(this.makeError(0, `${this.kind} ${this.options.url} presented certificate ${seen}, not the pinned ${this.options.fingerprint}; refusing to send the token.`));
+            reject(
+              this.makeError(
+                0,
+                `${this.kind} ${this.options.url} presented certificate ${seen}, not the pinned ${this.options.fingerprint}; refusing to send the token.`,
+              ),
+            );
             return;
           }
         }

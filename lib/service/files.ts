@@ -37,4 +37,3 @@ export function writeFileAtomic(file: string, data: string | Buffer, mode = 0o60
     fs.closeSync(dirFd);
   }
 }
-

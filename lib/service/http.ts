@@ -93,7 +93,13 @@ export function createServiceServer(options: ServiceServerOptions): https.Server
           else res.destroy();
         })
         .finally(() => {
-          options.logger.log("info", "request", { method: req.method, path: (req.url ?? "").split("?")[0], status: res.statusCode, ms: Date.now() - started, peer });
+          options.logger.log("info", "request", {
+            method: req.method,
+            path: (req.url ?? "").split("?")[0],
+            status: res.statusCode,
+            ms: Date.now() - started,
+            peer,
+          });
         });
     },
   );
@@ -114,7 +120,8 @@ export function parseBody<T extends z.ZodTypeAny>(schema: T, body: unknown, what
 export function integerParam(url: URL, name: string): number {
   const text = url.searchParams.get(name);
   const value = Number(text);
-  if (text === null || !/^\d+$/.test(text) || !Number.isSafeInteger(value)) throw new HttpError(400, `The query parameter ${name} must be a non-negative integer (received ${JSON.stringify(text)}).`);
+  if (text === null || !/^\d+$/.test(text) || !Number.isSafeInteger(value))
+    throw new HttpError(400, `The query parameter ${name} must be a non-negative integer (received ${JSON.stringify(text)}).`);
   return value;
 }
 

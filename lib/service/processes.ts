@@ -28,7 +28,12 @@ export class ProcessGroup {
   }
 
   /** Spawns `command`; stderr is kept (last 4 KiB) for error messages. */
-  spawn(name: string, command: string, args: readonly string[], options: { env?: NodeJS.ProcessEnv; onStdout?: (line: string) => void } = {}): Owned & { stderr: () => string } {
+  spawn(
+    name: string,
+    command: string,
+    args: readonly string[],
+    options: { env?: NodeJS.ProcessEnv; onStdout?: (line: string) => void } = {},
+  ): Owned & { stderr: () => string } {
     const child = spawn(command, [...args], { stdio: ["ignore", "pipe", "pipe"], env: options.env ?? process.env });
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => {
@@ -70,4 +75,3 @@ export class ProcessGroup {
     for (const owned of [...this.owned].reverse()) await this.stop(owned);
   }
 }
-

@@ -30,7 +30,8 @@ export function fingerprintOf(certPem: string): string {
  */
 export function loadOrCreateCertificate(options: { certFile?: string; keyFile?: string; tlsDir: string; hosts: readonly string[] }): Certificate {
   if (options.certFile !== undefined || options.keyFile !== undefined) {
-    if (options.certFile === undefined || options.keyFile === undefined) throw new Error("Give both --cert and --key, or neither for a self-signed certificate.");
+    if (options.certFile === undefined || options.keyFile === undefined)
+      throw new Error("Give both --cert and --key, or neither for a self-signed certificate.");
     const cert = fs.readFileSync(options.certFile, "utf8");
     return { cert, key: fs.readFileSync(options.keyFile, "utf8"), fingerprint: fingerprintOf(cert), created: false };
   }

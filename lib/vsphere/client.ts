@@ -8,7 +8,16 @@ import type * as https from "node:https";
 import type { Inventory } from "../inventory/schema";
 import { InputError, problem, type Problem } from "../problems";
 import type { Extent } from "../replication/device";
-import { buildEstate, ESTATE_PROPERTIES, REHOST_SNAPSHOT_MARK, REHOST_SNAPSHOT_PREFIX, snapshotList, type Estate, type SnapshotInfo, type UnreplicableDisk } from "./estate";
+import {
+  buildEstate,
+  ESTATE_PROPERTIES,
+  REHOST_SNAPSHOT_MARK,
+  REHOST_SNAPSHOT_PREFIX,
+  snapshotList,
+  type Estate,
+  type SnapshotInfo,
+  type UnreplicableDisk,
+} from "./estate";
 import { SoapSession, VSphereFault } from "./soap";
 import { readVmTags } from "./tags";
 import { createAgent, peerFingerprints, ThumbprintMismatch } from "./transport";
@@ -168,7 +177,13 @@ export async function connectVSphere(options: ConnectOptions): Promise<VSphereCl
     endpoint = sdkEndpoint(options.url);
   } catch {
     throw new InputError(
-      problem({ field: "--vcenter", received: options.url, expected: "an https URL or host name of vCenter", fix: "pass --vcenter https://vcenter.example.com", message: "The vCenter address is not an https URL" }),
+      problem({
+        field: "--vcenter",
+        received: options.url,
+        expected: "an https URL or host name of vCenter",
+        fix: "pass --vcenter https://vcenter.example.com",
+        message: "The vCenter address is not an https URL",
+      }),
     );
   }
   const password = options.password ?? process.env.REHOST_VCENTER_PASSWORD;
@@ -189,17 +204,39 @@ export async function connectVSphere(options: ConnectOptions): Promise<VSphereCl
       ca = fs.readFileSync(options.ca, "utf8");
     } catch (err) {
       throw new InputError(
-        problem({ file: options.ca, field: "--ca", received: (err as NodeJS.ErrnoException).code ?? String(err), expected: "a readable PEM file", fix: "pass the path of vCenter's CA certificate (PEM)", message: "The CA file cannot be read" }),
+        problem({
+          file: options.ca,
+          field: "--ca",
+          received: (err as NodeJS.ErrnoException).code ?? String(err),
+          expected: "a readable PEM file",
+          fix: "pass the path of vCenter's CA certificate (PEM)",
+          message: "The CA file cannot be read",
+        }),
       );
     }
     if (!ca.includes("-----BEGIN CERTIFICATE-----")) {
-      throw new InputError(problem({ file: options.ca, field: "--ca", received: "no PEM certificate", expected: "-----BEGIN CERTIFICATE-----", fix: "export vCenter's root CA as PEM (Base-64)", message: "The CA file holds no PEM certificate" }));
+      throw new InputError(
+        problem({
+          file: options.ca,
+          field: "--ca",
+          received: "no PEM certificate",
+          expected: "-----BEGIN CERTIFICATE-----",
+          fix: "export vCenter's root CA as PEM (Base-64)",
+          message: "The CA file holds no PEM certificate",
+        }),
+      );
     }
   }
   if (options.insecure && options.thumbprint === undefined) {
-    warn(`TLS certificate verification is off for ${endpoint.host} (--insecure): anyone on the path can read the vCenter password. Use --ca or --thumbprint instead.`);
+    warn(
+      `TLS certificate verification is off for ${endpoint.host} (--insecure): anyone on the path can read the vCenter password. Use --ca or --thumbprint instead.`,
+    );
   }
-  const agent = createAgent({ ...(ca !== undefined ? { ca } : {}), ...(options.thumbprint !== undefined ? { thumbprint: options.thumbprint } : {}), insecure: options.insecure ?? false });
+  const agent = createAgent({
+    ...(ca !== undefined ? { ca } : {}),
+    ...(options.thumbprint !== undefined ? { thumbprint: options.thumbprint } : {}),
+    insecure: options.insecure ?? false,
+  });
   const session = new SoapSession(endpoint, agent, { user: options.user, password }, timeoutMs);
   try {
     await session.login();
@@ -208,7 +245,12 @@ export async function connectVSphere(options: ConnectOptions): Promise<VSphereCl
     throw await connectProblem(err, endpoint, options, timeoutMs);
   }
   const sc = await session.serviceContent();
-  return new Client(session, agent, { fullName: sc.fullName, apiVersion: sc.apiVersion, apiType: sc.apiType }, { endpoint, credentials: { user: options.user, password }, timeoutMs, warn });
+  return new Client(
+    session,
+    agent,
+    { fullName: sc.fullName, apiVersion: sc.apiVersion, apiType: sc.apiType },
+    { endpoint, credentials: { user: options.user, password }, timeoutMs, warn },
+  );
 }
 
 const TLS_TRUST_CODES = new Set([
@@ -271,7 +313,15 @@ async function connectProblem(err: unknown, endpoint: URL, options: ConnectOptio
     );
   }
   if (err instanceof VSphereFault && err.faultName === "InvalidResponse") {
-    return new InputError(problem({ field: "--vcenter", received: endpoint.href, expected: "a vCenter or ESXi SDK endpoint", fix: "pass the vCenter address (the SDK is at /sdk)", message: err.message }));
+    return new InputError(
+      problem({
+        field: "--vcenter",
+        received: endpoint.href,
+        expected: "a vCenter or ESXi SDK endpoint",
+        fix: "pass the vCenter address (the SDK is at /sdk)",
+        message: err.message,
+      }),
+    );
   }
   return err instanceof Error ? err : new Error(String(err));
 }
@@ -282,7 +332,12 @@ class Client implements VSphereClient {
     private readonly agent: https.Agent,
     readonly about: { readonly fullName: string; readonly apiVersion: string; readonly apiType: string },
     /** What reading the tags through the vAPI endpoint needs, and where its warning goes. */
-    private readonly vapi: { readonly endpoint: URL; readonly credentials: { readonly user: string; readonly password: string }; readonly timeoutMs: number; readonly warn: (message: string) => void },
+    private readonly vapi: {
+      readonly endpoint: URL;
+      readonly credentials: { readonly user: string; readonly password: string };
+      readonly timeoutMs: number;
+      readonly warn: (message: string) => void;
+    },
   ) {}
 
   sessionKey(): string | undefined {
@@ -306,7 +361,9 @@ class Client implements VSphereClient {
     const props =
       snapshot === undefined
         ? await this.session.properties(this.vmRef(vm), ["config.hardware.device"])
-        : await this.session.properties({ type: "VirtualMachineSnapshot", value: typeof snapshot === "string" ? snapshot : snapshot.moref }, ["config.hardware.device"]);
+        : await this.session.properties({ type: "VirtualMachineSnapshot", value: typeof snapshot === "string" ? snapshot : snapshot.moref }, [
+            "config.hardware.device",
+          ]);
     const files: DiskFile[] = [];
     for (const d of children(props.get("config.hardware.device"), "VirtualDevice")) {
       if (xsiType(d) !== "VirtualDisk") continue;
@@ -323,7 +380,13 @@ class Client implements VSphereClient {
         fileName,
         datastore: match?.[1] ?? "",
         flatPath: path.replace(/\.vmdk$/, "-flat.vmdk"),
-        backing: rdm ? (childText(backing, "compatibilityMode") === "physicalMode" ? "rdm-physical" : "rdm-virtual") : diskMode.startsWith("independent") ? "independent" : "flat",
+        backing: rdm
+          ? childText(backing, "compatibilityMode") === "physicalMode"
+            ? "rdm-physical"
+            : "rdm-virtual"
+          : diskMode.startsWith("independent")
+            ? "independent"
+            : "flat",
         changeId: childText(backing, "changeId") || undefined,
       });
     }
@@ -332,7 +395,13 @@ class Client implements VSphereClient {
 
   async vmLocation(selector: VmSelector): Promise<VmLocation> {
     const vm = await this.vm(selector);
-    const props = await this.session.properties(this.vmRef(vm), ["parent", "runtime.powerState", "capability.changeTrackingSupported", "config.changeTrackingEnabled", "guest.toolsRunningStatus"]);
+    const props = await this.session.properties(this.vmRef(vm), [
+      "parent",
+      "runtime.powerState",
+      "capability.changeTrackingSupported",
+      "config.changeTrackingEnabled",
+      "guest.toolsRunningStatus",
+    ]);
     // Up the folders to the datacenter.
     let parent = moRef(props.get("parent"));
     let datacenter = "";
@@ -386,7 +455,12 @@ class Client implements VSphereClient {
     const wanted = uuidOrName.toLowerCase();
     const handles = vms.map((c) => {
       const instanceUuid = text(c.props.get("config.instanceUuid"));
-      return { moref: c.obj.value, name: text(c.props.get("name")) ?? c.obj.value, uuid: text(c.props.get("config.uuid")) ?? "", ...(instanceUuid ? { instanceUuid } : {}) };
+      return {
+        moref: c.obj.value,
+        name: text(c.props.get("name")) ?? c.obj.value,
+        uuid: text(c.props.get("config.uuid")) ?? "",
+        ...(instanceUuid ? { instanceUuid } : {}),
+      };
     });
     const byId = handles.filter((h) => h.uuid.toLowerCase() === wanted || h.instanceUuid?.toLowerCase() === wanted || h.moref === uuidOrName);
     const matches = byId.length > 0 ? byId : handles.filter((h) => h.name === uuidOrName);
@@ -437,7 +511,11 @@ class Client implements VSphereClient {
     return true;
   }
 
-  async createSnapshot(selector: VmSelector, name: string, options: { quiesce?: boolean; memory?: boolean; description?: string } = {}): Promise<SnapshotHandle> {
+  async createSnapshot(
+    selector: VmSelector,
+    name: string,
+    options: { quiesce?: boolean; memory?: boolean; description?: string } = {},
+  ): Promise<SnapshotHandle> {
     const vm = await this.vm(selector);
     const description = options.description ? `${options.description} (${REHOST_SNAPSHOT_MARK})` : REHOST_SNAPSHOT_MARK;
     const task = await this.session.call(
@@ -463,10 +541,18 @@ class Client implements VSphereClient {
   private async snapshotDisk(snapshot: SnapshotHandle | string, diskKey: number): Promise<XmlNode> {
     const moref = typeof snapshot === "string" ? snapshot : snapshot.moref;
     const props = await this.session.properties({ type: "VirtualMachineSnapshot", value: moref }, ["config.hardware.device"]);
-    const disk = children(props.get("config.hardware.device"), "VirtualDevice").find((d) => xsiType(d) === "VirtualDisk" && childText(d, "key") === String(diskKey));
+    const disk = children(props.get("config.hardware.device"), "VirtualDevice").find(
+      (d) => xsiType(d) === "VirtualDisk" && childText(d, "key") === String(diskKey),
+    );
     if (disk === undefined) {
       throw new InputError(
-        problem({ field: "diskKey", received: String(diskKey), expected: "the key of a disk in the snapshot", fix: "use a disk key from `rehost inventory`", message: `Snapshot ${moref} has no disk ${diskKey}` }),
+        problem({
+          field: "diskKey",
+          received: String(diskKey),
+          expected: "the key of a disk in the snapshot",
+          fix: "use a disk key from `rehost inventory`",
+          message: `Snapshot ${moref} has no disk ${diskKey}`,
+        }),
       );
     }
     return disk;

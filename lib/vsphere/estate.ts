@@ -161,7 +161,11 @@ export function buildEstate(contents: readonly ObjectContent[], tags: ReadonlyMa
   }
 
   const hosts: HostInfo[] = byType("HostSystem").map((c) =>
-    omitUndefined({ name: text(prop(c, "name")) ?? c.obj.value, connectionState: text(prop(c, "runtime.connectionState")), powerState: text(prop(c, "runtime.powerState")) }),
+    omitUndefined({
+      name: text(prop(c, "name")) ?? c.obj.value,
+      connectionState: text(prop(c, "runtime.connectionState")),
+      powerState: text(prop(c, "runtime.powerState")),
+    }),
   );
 
   const folderPath = folderPaths(contents);
@@ -281,7 +285,8 @@ function readNics(
       xsiType(backing) === "VirtualEthernetCardDistributedVirtualPortBackingInfo"
         ? (portgroupByKey.get(childText(child(backing, "port"), "portgroupKey") ?? "") ?? childText(child(backing, "port"), "portgroupKey") ?? "")
         : (childText(backing, "deviceName") ?? networkNames.get(moRef(child(backing, "network"))?.value ?? "") ?? childText(backing, "opaqueNetworkId") ?? "");
-    const guest = guestNics.find((g) => childText(g, "deviceConfigId") === key) ?? guestNics.find((g) => (childText(g, "macAddress") ?? "").toLowerCase() === mac);
+    const guest =
+      guestNics.find((g) => childText(g, "deviceConfigId") === key) ?? guestNics.find((g) => (childText(g, "macAddress") ?? "").toLowerCase() === mac);
     let ips = children(guest, "ipAddress")
       .map((n) => text(n) ?? "")
       .filter(isUsableIpv4);

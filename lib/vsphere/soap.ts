@@ -154,7 +154,11 @@ export class SoapSession {
     const sc = await this.serviceContent();
     const specs = propSets.map((p) => `<propSet>${el("type", p.type)}${p.paths.map((path) => el("pathSet", path)).join("")}</propSet>`).join("");
     const out: ObjectContent[] = [];
-    let response = await this.call("RetrievePropertiesEx", sc.propertyCollector, `<specSet>${specs}<objectSet>${objectSet}</objectSet></specSet><options></options>`);
+    let response = await this.call(
+      "RetrievePropertiesEx",
+      sc.propertyCollector,
+      `<specSet>${specs}<objectSet>${objectSet}</objectSet></specSet><options></options>`,
+    );
     for (;;) {
       const rv = child(response, "returnval");
       out.push(...objectContents(rv));
@@ -210,7 +214,8 @@ export class SoapSession {
         const message = childText(error, "localizedMessage") || name;
         throw new VSphereFault(name, `${what} failed: ${message}`, fault);
       }
-      if (Date.now() > until) throw new VSphereFault("Timeout", `${what} did not finish within ${Math.round(deadlineMs / 1000)} s (task ${task.value} is ${state})`);
+      if (Date.now() > until)
+        throw new VSphereFault("Timeout", `${what} did not finish within ${Math.round(deadlineMs / 1000)} s (task ${task.value} is ${state})`);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, 1000);
     }

@@ -27,9 +27,17 @@ interface Credentials {
 /** The tags attached to each VM, by the VM's managed object id (`vm-42`), sorted. */
 export async function readVmTags(base: URL, agent: https.Agent, credentials: Credentials, timeoutMs: number): Promise<Map<string, string[]>> {
   const url = (path: string): URL => new URL(`${REST}${path}`, base);
-  const login = await exchange(agent, "POST", url("/session"), { Authorization: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString("base64")}` }, "", timeoutMs);
+  const login = await exchange(
+    agent,
+    "POST",
+    url("/session"),
+    { Authorization: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString("base64")}` },
+    "",
+    timeoutMs,
+  );
   if (login.status === 404) throw new TagsUnavailable(`${base.host} has no vAPI endpoint (${REST}/session answered 404; an ESXi host has none)`);
-  if (login.status === 401 || login.status === 403) throw new TagsUnavailable(`${base.host} refused the vAPI login of ${credentials.user} (HTTP ${login.status})`);
+  if (login.status === 401 || login.status === 403)
+    throw new TagsUnavailable(`${base.host} refused the vAPI login of ${credentials.user} (HTTP ${login.status})`);
   const session = valueOf<string>(login, "session");
   const headers = { "vmware-api-session-id": session, "Content-Type": "application/json" };
   const get = async <T>(path: string): Promise<T> => valueOf<T>(await exchange(agent, "GET", url(path), headers, undefined, timeoutMs), path);
@@ -44,7 +52,14 @@ export async function readVmTags(base: URL, agent: https.Agent, credentials: Cre
       await mapLimited(categoryIds, async (id) => [id, (await get<{ name: string }>(`/tagging/category/id:${encodeURIComponent(id)}`)).name] as const),
     );
     const attached = valueOf<Array<{ tag_id: string; object_ids?: Array<{ type: string; id: string }> | null }> | null>(
-      await exchange(agent, "POST", url("/tagging/tag-association?~action=list-attached-objects-on-tags"), headers, JSON.stringify({ tag_ids: tagIds }), timeoutMs),
+      await exchange(
+        agent,
+        "POST",
+        url("/tagging/tag-association?~action=list-attached-objects-on-tags"),
+        headers,
+        JSON.stringify({ tag_ids: tagIds }),
+        timeoutMs,
+      ),
       "tag-association",
     );
     const tagById = new Map(tagIds.map((id, i) => [id, tags[i]] as const));

@@ -100,7 +100,11 @@ export function peerCertificate(url: URL, timeoutMs: number): Promise<{ sha1: st
       clearTimeout(timer);
       socket.end();
       const base64 = cert.raw.toString("base64").replace(/.{64}/g, "$&\n");
-      resolve({ sha1: normalizeThumbprint(cert.fingerprint ?? ""), sha256: normalizeThumbprint(cert.fingerprint256 ?? ""), pem: `-----BEGIN CERTIFICATE-----\n${base64.replace(/\n$/, "")}\n-----END CERTIFICATE-----\n` });
+      resolve({
+        sha1: normalizeThumbprint(cert.fingerprint ?? ""),
+        sha256: normalizeThumbprint(cert.fingerprint256 ?? ""),
+        pem: `-----BEGIN CERTIFICATE-----\n${base64.replace(/\n$/, "")}\n-----END CERTIFICATE-----\n`,
+      });
     });
     socket.once("error", () => {
       clearTimeout(timer);
@@ -126,7 +130,14 @@ export function post(agent: https.Agent, url: URL, headers: Record<string, strin
 }
 
 /** One HTTP request through `agent` (`body` for POST), with a deadline for the whole exchange. */
-export function exchange(agent: https.Agent, method: "GET" | "POST" | "DELETE", url: URL, headers: Record<string, string>, body: string | undefined, timeoutMs: number): Promise<HttpReply> {
+export function exchange(
+  agent: https.Agent,
+  method: "GET" | "POST" | "DELETE",
+  url: URL,
+  headers: Record<string, string>,
+  body: string | undefined,
+  timeoutMs: number,
+): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
     const request = https.request(
       url,

@@ -26,7 +26,9 @@ export function changedStacks(changedFiles: readonly string[], stacksDir: string
     const file = path.join(stacksDir, `Pulumi.${stack}.yaml`);
     if (changedFiles.includes(path.normalize(file))) return true;
     const config = (parse(readFileSync(file, "utf8")) as { config?: Record<string, unknown> } | null)?.config ?? {};
-    const inputs = INPUT_KEYS.map((k) => config[k]).filter((v): v is string => typeof v === "string").map((p) => path.normalize(p));
+    const inputs = INPUT_KEYS.map((k) => config[k])
+      .filter((v): v is string => typeof v === "string")
+      .map((p) => path.normalize(p));
     return changedFiles.some((f) => inputs.some((input) => f === input || f.startsWith(`${input}/`)));
   });
 }
@@ -37,6 +39,8 @@ if (require.main === module) {
     process.stderr.write("usage: changed-stacks.ts BASE_REF [STACKS_DIR]\n");
     process.exit(2);
   }
-  const files = execFileSync("git", ["diff", "--name-only", `${base}...HEAD`], { encoding: "utf8" }).split("\n").filter(Boolean);
+  const files = execFileSync("git", ["diff", "--name-only", `${base}...HEAD`], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean);
   process.stdout.write(`${JSON.stringify(changedStacks(files, stacksDir))}\n`);
 }

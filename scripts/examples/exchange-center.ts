@@ -375,9 +375,7 @@ function uuidOf(name: string): string {
 /** VMware-assigned MAC (00:50:56 prefix) from the VM's index and NIC index. */
 function macOf(vmIndex: number, nicIndex: number): string {
   const n = 0x100000 + vmIndex * 8 + nicIndex;
-  return ["00", "50", "56", ((n >> 16) & 0xff).toString(16), ((n >> 8) & 0xff).toString(16), (n & 0xff).toString(16)]
-    .map((x) => x.padStart(2, "0"))
-    .join(":");
+  return ["00", "50", "56", ((n >> 16) & 0xff).toString(16), ((n >> 8) & 0xff).toString(16), (n & 0xff).toString(16)].map((x) => x.padStart(2, "0")).join(":");
 }
 
 /** Device key of the n-th disk: controller 0 holds the system disk and the first data disk. */
@@ -467,11 +465,18 @@ function wavesDocument(): unknown {
         members: { folders: ["SZX/Infrastructure"] },
         window: window("03-06", "03-07"),
         rehearsals: 3,
-        overrides: { "szx-mgmt-elk-01": { diskCategory: "cloud_auto" }, "szx-mgmt-elk-02": { diskCategory: "cloud_auto" }, "szx-mgmt-elk-03": { diskCategory: "cloud_auto" } },
+        overrides: {
+          "szx-mgmt-elk-01": { diskCategory: "cloud_auto" },
+          "szx-mgmt-elk-02": { diskCategory: "cloud_auto" },
+          "szx-mgmt-elk-03": { diskCategory: "cloud_auto" },
+        },
       },
       {
         name: "wave-2-portal",
-        members: { folders: ["SZX/Portal/DMZ", "SZX/Portal/Web", "SZX/Portal/App", "SZX/Portal/DB"], vms: ["szx-mw-redis-01", "szx-mw-redis-02", "szx-mw-redis-03"] },
+        members: {
+          folders: ["SZX/Portal/DMZ", "SZX/Portal/Web", "SZX/Portal/App", "SZX/Portal/DB"],
+          vms: ["szx-mw-redis-01", "szx-mw-redis-02", "szx-mw-redis-03"],
+        },
         after: ["wave-1-infra"],
         window: window("03-20", "03-21"),
         rehearsals: 3,
@@ -516,7 +521,30 @@ function rvtoolsFiles(derived: readonly Derived[]): Record<string, string> {
   const vc = "szx-vc01.exchange.local";
   const host = hostOf;
   const info = csv(
-    ["vInfoVMName", "vInfoPowerstate", "vInfoTemplate", "vInfoConfigStatus", "vInfoDNSName", "vInfoCPUs", "vInfoMemory", "vInfoNICs", "vInfoNumVirtualDisks", "vInfoPrimaryIPAddress", "vInfoProvisioned", "vInfoInUse", "vInfoFirmware", "vInfoHWVersion", "vInfoDataCenter", "vInfoCluster", "vInfoHost", "vInfoFolder", "vInfoOS", "vInfoOSTools", "vInfoUUID", "vInfoSDKServer"],
+    [
+      "vInfoVMName",
+      "vInfoPowerstate",
+      "vInfoTemplate",
+      "vInfoConfigStatus",
+      "vInfoDNSName",
+      "vInfoCPUs",
+      "vInfoMemory",
+      "vInfoNICs",
+      "vInfoNumVirtualDisks",
+      "vInfoPrimaryIPAddress",
+      "vInfoProvisioned",
+      "vInfoInUse",
+      "vInfoFirmware",
+      "vInfoHWVersion",
+      "vInfoDataCenter",
+      "vInfoCluster",
+      "vInfoHost",
+      "vInfoFolder",
+      "vInfoOS",
+      "vInfoOSTools",
+      "vInfoUUID",
+      "vInfoSDKServer",
+    ],
     derived.map(({ vm, inUseMiB, provisionedMiB }, i) => [
       vm.name,
       vm.powerState,
@@ -543,7 +571,28 @@ function rvtoolsFiles(derived: readonly Derived[]): Record<string, string> {
     ]),
   );
   const disk = csv(
-    ["vDiskVMName", "vDiskPowerstate", "vDiskTemplate", "vDiskName", "vDiskKey", "vDiskPath", "vDiskCapacityMiB", "vDiskRaw", "vDiskDiskMode", "vDiskThin", "vDiskEagerlyScrub", "vDiskController", "vDiskUnitNumber", "vDiskDataCenter", "vDiskCluster", "vDiskHost", "vDiskFolder", "vDiskOS", "vDiskVMUUID", "vDiskSDKServer"],
+    [
+      "vDiskVMName",
+      "vDiskPowerstate",
+      "vDiskTemplate",
+      "vDiskName",
+      "vDiskKey",
+      "vDiskPath",
+      "vDiskCapacityMiB",
+      "vDiskRaw",
+      "vDiskDiskMode",
+      "vDiskThin",
+      "vDiskEagerlyScrub",
+      "vDiskController",
+      "vDiskUnitNumber",
+      "vDiskDataCenter",
+      "vDiskCluster",
+      "vDiskHost",
+      "vDiskFolder",
+      "vDiskOS",
+      "vDiskVMUUID",
+      "vDiskSDKServer",
+    ],
     derived.flatMap(({ vm, controllers }, i) =>
       vm.disks.map((d, n) => [
         vm.name,
@@ -570,7 +619,28 @@ function rvtoolsFiles(derived: readonly Derived[]): Record<string, string> {
     ),
   );
   const network = csv(
-    ["vNetworkVMName", "vNetworkPowerstate", "vNetworkTemplate", "vNetworkNICLabel", "vNetworkAdapter", "vNetworkName", "vNetworkSwitch", "vNetworkConnected", "vNetworkStartsConnected", "vNetworkMacAddress", "vNetworkType", "vNetworkIPv4Address", "vNetworkIPv6Address", "vNetworkDataCenter", "vNetworkCluster", "vNetworkHost", "vNetworkFolder", "vNetworkOS", "vNetworkVMUUID", "vNetworkSDKServer"],
+    [
+      "vNetworkVMName",
+      "vNetworkPowerstate",
+      "vNetworkTemplate",
+      "vNetworkNICLabel",
+      "vNetworkAdapter",
+      "vNetworkName",
+      "vNetworkSwitch",
+      "vNetworkConnected",
+      "vNetworkStartsConnected",
+      "vNetworkMacAddress",
+      "vNetworkType",
+      "vNetworkIPv4Address",
+      "vNetworkIPv6Address",
+      "vNetworkDataCenter",
+      "vNetworkCluster",
+      "vNetworkHost",
+      "vNetworkFolder",
+      "vNetworkOS",
+      "vNetworkVMUUID",
+      "vNetworkSDKServer",
+    ],
     derived.flatMap(({ vm }, i) =>
       vm.nics.map((nic, n) => [
         vm.name,
@@ -631,7 +701,10 @@ export function generate(outDir: string): void {
   const generated = " Generated by scripts/examples/exchange-center.ts from one model; do not edit by hand.";
   const files: Record<string, string> = {
     "inventory.yaml": yamlText(inventory, `${generated}\n The exchange centre's estate in the rehost inventory schema (docs/inventory.md).`),
-    "networks.yaml": yamlText({ networks: inventory.networks }, `${generated}\n Portgroup -> subnet map; RVTools has no prefix lengths, so the RVTools form needs it.`),
+    "networks.yaml": yamlText(
+      { networks: inventory.networks },
+      `${generated}\n Portgroup -> subnet map; RVTools has no prefix lengths, so the RVTools form needs it.`,
+    ),
     "waves.yaml": yamlText(wavesDocument(), `${generated}\n Four waves in the order of the case study, each cut over in a Friday-night window.`),
   };
   fs.mkdirSync(path.join(outDir, "rvtools"), { recursive: true });

@@ -67,7 +67,9 @@ describe("agent API", () => {
     const err = await client.register({ id: "disk-a", source: { uri: sourceUri }, target: outside }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AgentRequestError);
     expect((err as AgentRequestError).status).toBe(403);
-    const sneaky = await client.register({ id: "disk-a", source: { uri: sourceUri }, target: `${path.dirname(target)}/../${path.basename(dir)}/outside.raw` }).catch((e: unknown) => e);
+    const sneaky = await client
+      .register({ id: "disk-a", source: { uri: sourceUri }, target: `${path.dirname(target)}/../${path.basename(dir)}/outside.raw` })
+      .catch((e: unknown) => e);
     expect((sneaky as AgentRequestError).status).toBe(403);
     expect(jobFiles()).toEqual([]);
     expect(fileSha256(outside)).toBe(before);
@@ -80,7 +82,13 @@ describe("agent API", () => {
     const bad = await raw(agent, "POST", "/v1/jobs", headers, JSON.stringify({ id: "Disk A", source: { uri: "http://x" }, target: "relative" }));
     expect(bad.status).toBe(400);
     expect(bad.body.problems.map((p: { field: string }) => p.field).sort()).toEqual(["id", "source.uri", "target"]);
-    const secret = await raw(agent, "POST", "/v1/jobs", headers, JSON.stringify({ id: "disk-a", source: { uri: `${sourceUri}&tls-psk-file=/etc/keys.psk` }, target }));
+    const secret = await raw(
+      agent,
+      "POST",
+      "/v1/jobs",
+      headers,
+      JSON.stringify({ id: "disk-a", source: { uri: `${sourceUri}&tls-psk-file=/etc/keys.psk` }, target }),
+    );
     expect(secret.status).toBe(400);
     const extra = await raw(agent, "POST", "/v1/jobs", headers, JSON.stringify({ id: "disk-a", source: { uri: sourceUri, password: "x" }, target }));
     expect(extra.status).toBe(400);
@@ -100,10 +108,15 @@ describe("agent API", () => {
     expect(created.state).toBe("initial-sync");
     const again = await client.register({ id: "disk-a", source: { uri: sourceUri }, target });
     expect(again.id).toBe("disk-a");
-    const idle = await until("the initial sync", async () => {
-      const s = await client.get("disk-a");
-      return s.state === "idle" ? s : undefined;
-    }, 30_000, () => client.get("disk-a"));
+    const idle = await until(
+      "the initial sync",
+      async () => {
+        const s = await client.get("disk-a");
+        return s.state === "idle" ? s : undefined;
+      },
+      30_000,
+      () => client.get("disk-a"),
+    );
     const sourceDigest = await digest(sourceUri);
     expect(idle.lastRound?.round).toBe(0);
     expect(idle.lastRound?.digest.digest).toBe(sourceDigest.digest);

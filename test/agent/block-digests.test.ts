@@ -25,7 +25,11 @@ async function blockDigestsOf(file: string, blocks?: readonly number[]) {
 
 describe("block digests", () => {
   it("updated with the re-hashed touched blocks, equal the digest of the whole disk read again", async () => {
-    const write = fc.record({ offset: fc.nat({ max: 5 * DIGEST_BLOCK }), length: fc.integer({ min: 1, max: DIGEST_BLOCK + 4096 }), byte: fc.integer({ min: 0, max: 255 }) });
+    const write = fc.record({
+      offset: fc.nat({ max: 5 * DIGEST_BLOCK }),
+      length: fc.integer({ min: 1, max: DIGEST_BLOCK + 4096 }),
+      byte: fc.integer({ min: 0, max: 255 }),
+    });
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 0, max: 5 * DIGEST_BLOCK + 1000 }), fc.array(write, { maxLength: 4 }), async (size, writes) => {
         const file = path.join(dir, "disk.raw");
@@ -68,8 +72,24 @@ describe("block digests", () => {
 
   it("names the blocks a set of ranges touches, clipped to the disk", () => {
     expect(blocksTouched([], 10 * DIGEST_BLOCK)).toEqual([]);
-    expect(blocksTouched([{ offset: DIGEST_BLOCK - 1, length: 2 }, { offset: 0, length: 1 }], 10 * DIGEST_BLOCK)).toEqual([0, 1]);
+    expect(
+      blocksTouched(
+        [
+          { offset: DIGEST_BLOCK - 1, length: 2 },
+          { offset: 0, length: 1 },
+        ],
+        10 * DIGEST_BLOCK,
+      ),
+    ).toEqual([0, 1]);
     expect(blocksTouched([{ offset: 5 * DIGEST_BLOCK, length: DIGEST_BLOCK }], 10 * DIGEST_BLOCK)).toEqual([5]);
-    expect(blocksTouched([{ offset: 9 * DIGEST_BLOCK, length: 4 * DIGEST_BLOCK }, { offset: 20 * DIGEST_BLOCK, length: 1 }], 10 * DIGEST_BLOCK)).toEqual([9]);
+    expect(
+      blocksTouched(
+        [
+          { offset: 9 * DIGEST_BLOCK, length: 4 * DIGEST_BLOCK },
+          { offset: 20 * DIGEST_BLOCK, length: 1 },
+        ],
+        10 * DIGEST_BLOCK,
+      ),
+    ).toEqual([9]);
   });
 });

@@ -12,21 +12,58 @@ describe("rehost agent command line", () => {
 
   it("reports every bad option on its own line, exits 2 and writes nothing", () => {
     const state = path.join(dir, "state");
-    const run = spawnSync(process.execPath, [path.join(repo, "bin", "rehost.js"), "agent", "--state", state, "--listen", "localhost", "--allow", "dev/vdb", "--max-concurrent", "0", "--bandwidth", "fast", "--cert", "c.pem", "--credentials", path.join(dir, "none")], {
-      encoding: "utf8",
-    });
+    const run = spawnSync(
+      process.execPath,
+      [
+        path.join(repo, "bin", "rehost.js"),
+        "agent",
+        "--state",
+        state,
+        "--listen",
+        "localhost",
+        "--allow",
+        "dev/vdb",
+        "--max-concurrent",
+        "0",
+        "--bandwidth",
+        "fast",
+        "--cert",
+        "c.pem",
+        "--credentials",
+        path.join(dir, "none"),
+      ],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(run.status).toBe(2);
     const lines = run.stderr.trim().split("\n");
     expect(lines).toHaveLength(7);
-    for (const field of ["--listen", "--allow", "--max-concurrent", "--bandwidth", "--key", "--cert", "--credentials"]) expect(lines.some((l) => l.includes(`field ${field}`))).toBe(true);
+    for (const field of ["--listen", "--allow", "--max-concurrent", "--bandwidth", "--key", "--cert", "--credentials"])
+      expect(lines.some((l) => l.includes(`field ${field}`))).toBe(true);
     expect(fs.existsSync(state)).toBe(false);
   });
 
   it("takes cloud disk ids in --allow, and refuses an entry that is neither an id nor a path", () => {
     const state = path.join(dir, "state-ids");
-    const run = spawnSync(process.execPath, [path.join(repo, "bin", "rehost.js"), "agent", "--state", state, "--listen", "127.0.0.1:0", "--allow", "d-wz9aaaaaaaaaaaaaaaa1,D-UPPER,disk-1", "--disk-by-id", path.join(dir, "no-by-id")], {
-      encoding: "utf8",
-    });
+    const run = spawnSync(
+      process.execPath,
+      [
+        path.join(repo, "bin", "rehost.js"),
+        "agent",
+        "--state",
+        state,
+        "--listen",
+        "127.0.0.1:0",
+        "--allow",
+        "d-wz9aaaaaaaaaaaaaaaa1,D-UPPER,disk-1",
+        "--disk-by-id",
+        path.join(dir, "no-by-id"),
+      ],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(run.status).toBe(2);
     const lines = run.stderr.trim().split("\n");
     expect(lines.filter((l) => l.includes("field --allow")).map((l) => /received "?([^";)]+)/.exec(l)?.[1])).toEqual(["D-UPPER", "disk-1"]);

@@ -51,10 +51,15 @@ describe("per-round target digests from kept block hashes", () => {
 
   async function roundDone(id: string, round: number, changed?: Changed): Promise<JobStatus> {
     if (changed !== undefined) await client.round(id, round, changed);
-    const status = await until(`round ${round} of ${id}`, async () => {
-      const s = await client.get(id);
-      return s.state === "idle" && s.lastRound?.round === round ? s : undefined;
-    }, 30_000, () => client.get(id));
+    const status = await until(
+      `round ${round} of ${id}`,
+      async () => {
+        const s = await client.get(id);
+        return s.state === "idle" && s.lastRound?.round === round ? s : undefined;
+      },
+      30_000,
+      () => client.get(id),
+    );
     // The reported digest is the target's, recomputed from scratch.
     expect(status.lastRound!.digest).toEqual(await digest(status.target, { length: SIZE_MIB * MiB }));
     return status;
@@ -77,7 +82,12 @@ describe("per-round target digests from kept block hashes", () => {
     // 128 KiB inside block 12 and 64 KiB across the boundary of blocks 19 and 20: three blocks.
     await writeSource(12 * MiB + 4096, 128 * 1024, 0x5a);
     await writeSource(20 * MiB - 32 * 1024, 64 * 1024, 0xa5);
-    const second = await roundDone("raw-disk", 1, { extents: [{ offset: 20 * MiB - 32 * 1024, length: 64 * 1024 }, { offset: 12 * MiB + 4096, length: 128 * 1024 }] });
+    const second = await roundDone("raw-disk", 1, {
+      extents: [
+        { offset: 20 * MiB - 32 * 1024, length: 64 * 1024 },
+        { offset: 12 * MiB + 4096, length: 128 * 1024 },
+      ],
+    });
     expect(second.lastRound!.digestMode).toBe("incremental");
     expect(second.lastRound!.digestBytesRead).toBe(3 * MiB);
     expect(second.lastRound!.digest.digest).toBe((await digest(rawUri)).digest);
@@ -103,7 +113,10 @@ describe("per-round target digests from kept block hashes", () => {
     const saved = fs.readFileSync(cacheFile("tamper-disk"));
     const newline = saved.indexOf(0x0a);
     const header = JSON.parse(saved.subarray(0, newline).toString("utf8"));
-    fs.writeFileSync(cacheFile("tamper-disk"), Buffer.concat([Buffer.from(`${JSON.stringify({ ...header, target: "/dev/other" })}\n`), saved.subarray(newline + 1)]));
+    fs.writeFileSync(
+      cacheFile("tamper-disk"),
+      Buffer.concat([Buffer.from(`${JSON.stringify({ ...header, target: "/dev/other" })}\n`), saved.subarray(newline + 1)]),
+    );
     await writeSource(2 * MiB, 4096, 0x01);
     const foreign = await roundDone("tamper-disk", 2, { extents: [{ offset: 2 * MiB, length: 4096 }] });
     expect(foreign.lastRound!.digestMode).toBe("full");

@@ -23,7 +23,10 @@ let agent: RunningAgent | undefined;
 let client: AgentClient;
 
 // Real ECS disk ids are `d-` and 20 characters: the serial is exactly those 20.
-const disks: CloudDisk[] = ["d-bp1aaaaaaaaaaaaaaaa1", "d-bp1bbbbbbbbbbbbbbbb2", "d-bp1cccccccccccccccc3"].map((id, i) => ({ id, file: path.join(dir, `cloud-disk-${i}.img`) }));
+const disks: CloudDisk[] = ["d-bp1aaaaaaaaaaaaaaaa1", "d-bp1bbbbbbbbbbbbbbbb2", "d-bp1cccccccccccccccc3"].map((id, i) => ({
+  id,
+  file: path.join(dir, `cloud-disk-${i}.img`),
+}));
 const [diskA, diskB, diskC] = disks as [CloudDisk, CloudDisk, CloudDisk];
 /** Which source each disk replicates: job id, source image, and its served URI. */
 const jobs = disks.map((disk, i) => ({ id: `vm-0${i + 1}-disk-2000`, disk, image: path.join(dir, `source-${i}.raw`), uri: "" }));
@@ -100,7 +103,10 @@ describe("disks by identity", () => {
 
   it("refuses a device whose serial is another disk's, and a disk it was not allowed or cannot find", async () => {
     const refusal = async (p: Promise<unknown>) => {
-      const err = await p.then(() => undefined, (e: unknown) => e);
+      const err = await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(AgentRequestError);
       return err as AgentRequestError;
     };

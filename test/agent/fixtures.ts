@@ -47,7 +47,11 @@ export async function serveRaw(group: ProcessGroup, image: string, socket: strin
 }
 
 /** Starts an in-process agent on 127.0.0.1 and a client for it. */
-export async function startTestAgent(dir: string, allow: readonly string[], extra: Partial<Parameters<typeof startAgent>[0]> = {}): Promise<{ agent: RunningAgent; client: AgentClient; token: string }> {
+export async function startTestAgent(
+  dir: string,
+  allow: readonly string[],
+  extra: Partial<Parameters<typeof startAgent>[0]> = {},
+): Promise<{ agent: RunningAgent; client: AgentClient; token: string }> {
   const agent = await startAgent({ stateDir: path.join(dir, "state"), port: 0, allow, logger: silentLogger, retryDelayMs: 200, ...extra });
   const token = fs.readFileSync(agent.tokenFile, "utf8").trim();
   const client = new AgentClient({ url: agent.url, token, fingerprint: agent.fingerprint });

@@ -193,10 +193,14 @@ describe("availability", () => {
 
     const short = await agentIn("hung-timeout", [tc], { tuning: { idleTimeoutMs: 1000 } });
     await short.client.register({ id: "timeout", source: { uri: hung.uri }, target: tc });
-    const stalled = await until("the round to time out", async () => {
-      const s = await short.client.get("timeout");
-      return s.state === "stalled" || s.state === "error" ? s : undefined;
-    }, 30_000);
+    const stalled = await until(
+      "the round to time out",
+      async () => {
+        const s = await short.client.get("timeout");
+        return s.state === "stalled" || s.state === "error" ? s : undefined;
+      },
+      30_000,
+    );
     expect(stalled.error).toMatch(/ETIMEDOUT|answered none/);
 
     const state = path.join(dir, "hung-child");
@@ -287,7 +291,7 @@ describe("the state directory", () => {
     await own.stopAll();
     await client.round("full", 1, "hash");
     fill();
-    await until("the round to fail", async () => ((await client.get("full")).active?.attempts ?? 0) >= 1 ? true : undefined);
+    await until("the round to fail", async () => (((await client.get("full")).active?.attempts ?? 0) >= 1 ? true : undefined));
     expect((await client.get("full")).state).toBe("stalled");
     fs.writeFileSync(image, Buffer.alloc(4 * MiB, 0x42));
     await serveRaw(own, image, socket);
@@ -314,9 +318,15 @@ describe("the state directory", () => {
     fs.writeFileSync(state.jobFile("good"), JSON.stringify(good));
     fs.writeFileSync(state.jobFile("empty"), "{}");
     fs.writeFileSync(state.jobFile("truncated"), '{"version":1,"spec":{"id":"truncated","sou');
-    fs.writeFileSync(state.jobFile("notarget"), JSON.stringify({ version: 1, spec: { id: "notarget", source: { uri: "nbd://h/x" } }, state: "idle", rounds: [] }));
+    fs.writeFileSync(
+      state.jobFile("notarget"),
+      JSON.stringify({ version: 1, spec: { id: "notarget", source: { uri: "nbd://h/x" } }, state: "idle", rounds: [] }),
+    );
     fs.writeFileSync(state.jobFile("restored"), '{"version":1,"spec":');
-    fs.writeFileSync(`${state.jobFile("restored")}.bak`, JSON.stringify({ ...good, spec: { ...good.spec, id: "restored", target: path.join(dir, "restored.raw") } }));
+    fs.writeFileSync(
+      `${state.jobFile("restored")}.bak`,
+      JSON.stringify({ ...good, spec: { ...good.spec, id: "restored", target: path.join(dir, "restored.raw") } }),
+    );
     const { client } = await agentIn("corrupt", [target]);
     const jobs = (await client.list()).jobs;
     expect(jobs.map((j) => j.id).sort()).toEqual(["empty", "good", "notarget", "restored", "truncated"]);
@@ -354,7 +364,14 @@ describe("rounds", () => {
     const { client } = await agentIn("extents", [target], { maxAttempts: 1 });
     await client.register({ id: "ext", source: { uri: `nbd+unix:///?socket=${socket}` }, target });
     await until("round 0", async () => ((await client.get("ext")).state === "idle" ? true : undefined));
-    const bad = await refusal(client.round("ext", 1, { extents: [{ offset: 0, length: 4096 }, { offset: 7 * MiB, length: 2 * MiB }] }));
+    const bad = await refusal(
+      client.round("ext", 1, {
+        extents: [
+          { offset: 0, length: 4096 },
+          { offset: 7 * MiB, length: 2 * MiB },
+        ],
+      }),
+    );
     expect(bad.status).toBe(400);
     expect(JSON.stringify(bad.body)).toContain("changed.extents[1]");
     expect((await client.get("ext")).active).toBeUndefined();
@@ -380,7 +397,9 @@ describe("rounds", () => {
     const uri = await serveRaw(group, image, path.join(dir, "crash.sock"));
     const state = path.join(dir, "crash-state");
     const start = () => {
-      const child = spawn(process.execPath, [REHOST, "agent", "--state", state, "--listen", "127.0.0.1:0", "--allow", target], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [REHOST, "agent", "--state", state, "--listen", "127.0.0.1:0", "--allow", target], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
       const lines: string[] = [];
       let partial = "";
       child.stdout.on("data", (d: Buffer) => {
@@ -406,10 +425,14 @@ describe("rounds", () => {
     await new Promise((r) => first.child.once("exit", r));
     const second = start();
     const again = await clientOf(second.lines);
-    const done = await until("the resumed round", async () => {
-      const s = await again.get("crash");
-      return s.state === "idle" ? s : undefined;
-    }, 60_000);
+    const done = await until(
+      "the resumed round",
+      async () => {
+        const s = await again.get("crash");
+        return s.state === "idle" ? s : undefined;
+      },
+      60_000,
+    );
     expect(done.lastRound).toMatchObject({ round: 0, resumed: true, bytesWritten: 0, bytesZeroed: 0 });
     expect(done.lastRound!.digest.digest).toBe((await digest(image)).digest);
     expect(fs.readdirSync(path.join(state, "journals"))).toEqual([]);

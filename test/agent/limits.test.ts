@@ -24,7 +24,11 @@ describe("agent limits, freezes and failures", () => {
       makeTarget(d.target, 6);
       d.uri = await serveRaw(group, d.image, path.join(dir, `${d.n}.sock`));
     }
-    const { agent, client } = await startTestAgent(path.join(dir, "one"), disks.map((d) => d.target), { maxConcurrent: 1, bandwidth: 4_000_000 });
+    const { agent, client } = await startTestAgent(
+      path.join(dir, "one"),
+      disks.map((d) => d.target),
+      { maxConcurrent: 1, bandwidth: 4_000_000 },
+    );
     closers.push(() => agent.close());
     await client.register({ id: "a", source: { uri: disks[0].uri }, target: disks[0].target, initial: "full" });
     await client.register({ id: "b", source: { uri: disks[1].uri }, target: disks[1].target, initial: "full" });

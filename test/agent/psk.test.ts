@@ -23,7 +23,16 @@ describe("agent with a TLS-PSK source named by reference", () => {
     const socket = path.join(dir, "tls.sock");
     makeRawDisk(image, 8, 4, "psk");
     makeTarget(target, 8);
-    const server = group.spawn("nbdkit", "nbdkit", ["-f", "--exit-with-parent", "--tls=require", `--tls-psk=${path.join(credentials, "site-a.psk")}`, "-U", socket, "file", image]);
+    const server = group.spawn("nbdkit", "nbdkit", [
+      "-f",
+      "--exit-with-parent",
+      "--tls=require",
+      `--tls-psk=${path.join(credentials, "site-a.psk")}`,
+      "-U",
+      socket,
+      "file",
+      image,
+    ]);
     await until("nbdkit's socket", async () => {
       if (server.child.exitCode !== null) throw new Error(server.stderr());
       return fs.existsSync(socket) ? true : undefined;
@@ -33,10 +42,15 @@ describe("agent with a TLS-PSK source named by reference", () => {
       const uri = `nbds+unix://gateway@/?socket=${socket}`;
       const status = await client.register({ id: "tls-disk", source: { uri, credentials: "site-a.psk" }, target });
       expect(status.source).toEqual({ uri, credentials: "site-a.psk" });
-      const done = await until("the initial sync over TLS-PSK", async () => {
-        const s = await client.get("tls-disk");
-        return s.state === "idle" ? s : undefined;
-      }, 30_000, () => client.get("tls-disk"));
+      const done = await until(
+        "the initial sync over TLS-PSK",
+        async () => {
+          const s = await client.get("tls-disk");
+          return s.state === "idle" ? s : undefined;
+        },
+        30_000,
+        () => client.get("tls-disk"),
+      );
       expect(done.lastRound?.round).toBe(0);
       expect(fileSha256(target)).toBe(fileSha256(image));
       // Nothing secret is stored in the job record.

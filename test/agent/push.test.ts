@@ -21,7 +21,11 @@ afterAll(async () => {
 });
 
 /** The frames of `ranges` of `image`: data as it is, zero ranges as ZERO frames. */
-async function* framesOf(image: Buffer, ranges: ReadonlyArray<{ offset: number; length: number }>, options: { corruptAt?: number; stopAfter?: number } = {}): AsyncGenerator<Buffer> {
+async function* framesOf(
+  image: Buffer,
+  ranges: ReadonlyArray<{ offset: number; length: number }>,
+  options: { corruptAt?: number; stopAfter?: number } = {},
+): AsyncGenerator<Buffer> {
   let sent = 0;
   for (const r of ranges) {
     for (let at = r.offset; at < r.offset + r.length; at += MiB) {
@@ -54,7 +58,11 @@ describe("pushed rounds", () => {
 
     const image = Buffer.alloc(16 * MiB);
     crypto.randomFillSync(image, 0, 10 * MiB);
-    const round0 = await client.push("web-01-disk-2000", { round: 0, snapshot: "snapshot-1", size: image.length }, framesOf(image, [{ offset: 0, length: 16 * MiB }]));
+    const round0 = await client.push(
+      "web-01-disk-2000",
+      { round: 0, snapshot: "snapshot-1", size: image.length },
+      framesOf(image, [{ offset: 0, length: 16 * MiB }]),
+    );
     expect(round0).toMatchObject({ round: 0, changed: "push", snapshot: "snapshot-1", bytesWritten: 10 * MiB, bytesZeroed: 6 * MiB, resumed: false });
     const source = path.join(dir, "image.raw");
     fs.writeFileSync(source, image);
@@ -71,7 +79,12 @@ describe("pushed rounds", () => {
       { offset: 12 * MiB, length: 8192 },
     ];
     let sent = 0;
-    const round1 = await client.push("web-01-disk-2000", { round: 1, snapshot: "snapshot-2", size: image.length }, framesOf(image, changes), (n) => (sent += n));
+    const round1 = await client.push(
+      "web-01-disk-2000",
+      { round: 1, snapshot: "snapshot-2", size: image.length },
+      framesOf(image, changes),
+      (n) => (sent += n),
+    );
     expect(round1).toMatchObject({ round: 1, bytesWritten: 72 * 1024, digestMode: "incremental" });
     expect(round1.digest.digest).toBe((await digest(source)).digest);
     expect(round1.linkBytes).toBe(sent);
@@ -86,7 +99,9 @@ describe("pushed rounds", () => {
     await client.register({ id: "db-01-disk-2000", source: { pushedBy: "test" }, target });
     const image = crypto.randomBytes(16 * MiB);
     const all = [{ offset: 0, length: 16 * MiB }];
-    const bad = await client.push("db-01-disk-2000", { round: 0, snapshot: "s-1", size: image.length }, framesOf(image, all, { corruptAt: 5 * MiB })).catch((e: unknown) => e);
+    const bad = await client
+      .push("db-01-disk-2000", { round: 0, snapshot: "s-1", size: image.length }, framesOf(image, all, { corruptAt: 5 * MiB }))
+      .catch((e: unknown) => e);
     expect(bad).toBeInstanceOf(AgentRequestError);
     expect((bad as AgentRequestError).status).toBe(422);
     expect((bad as AgentRequestError).message).toMatch(/offset 5242880 .* does not match its hash/);
@@ -105,9 +120,13 @@ describe("pushed rounds", () => {
     fs.writeFileSync(path.join(dir, "resume-image.raw"), image);
     expect(fileSha256(target)).toBe(fileSha256(path.join(dir, "resume-image.raw")));
     // Another snapshot of round 0 after it was recorded is refused; a frozen job takes no push.
-    await expect(client.push("db-01-disk-2000", { round: 0, snapshot: "s-2", size: image.length }, framesOf(image, []))).rejects.toThrow(/has recorded round 0/);
+    await expect(client.push("db-01-disk-2000", { round: 0, snapshot: "s-2", size: image.length }, framesOf(image, []))).rejects.toThrow(
+      /has recorded round 0/,
+    );
     await client.freeze("db-01-disk-2000", "p-1");
-    await expect(client.push("db-01-disk-2000", { round: 1, snapshot: "s-3", size: image.length }, framesOf(image, []))).rejects.toThrow(/frozen for rehearsal point p-1/);
+    await expect(client.push("db-01-disk-2000", { round: 1, snapshot: "s-3", size: image.length }, framesOf(image, []))).rejects.toThrow(
+      /frozen for rehearsal point p-1/,
+    );
   });
 
   it("compare source block hashes with the target's, kept or read again", async () => {

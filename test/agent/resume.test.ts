@@ -22,7 +22,20 @@ describe("agent killed with SIGKILL mid-sync", () => {
     const proc = group.spawn(
       "agent",
       process.execPath,
-      [path.join(repo, "bin", "rehost.js"), "agent", "--state", path.join(dir, "state"), "--listen", "127.0.0.1:0", "--allow", target, "--bandwidth", "8M", "--checkpoint-interval", "4Mi"],
+      [
+        path.join(repo, "bin", "rehost.js"),
+        "agent",
+        "--state",
+        path.join(dir, "state"),
+        "--listen",
+        "127.0.0.1:0",
+        "--allow",
+        target,
+        "--bandwidth",
+        "8M",
+        "--checkpoint-interval",
+        "4Mi",
+      ],
       {
         onStdout: (line) => {
           const entry = JSON.parse(line);

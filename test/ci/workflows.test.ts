@@ -37,7 +37,9 @@ describe.each(workflows)("%s", (file) => {
   });
 
   it("references only paths that exist in the repository", () => {
-    const referenced = steps(workflow).flatMap((s) => [...(s.run ?? "").matchAll(/(?:^|[\s"'])((?:bin|scripts|policies|stacks|lib|examples)\/[\w./-]+)/g)].map((m) => m[1]!));
+    const referenced = steps(workflow).flatMap((s) =>
+      [...(s.run ?? "").matchAll(/(?:^|[\s"'])((?:bin|scripts|policies|stacks|lib|examples)\/[\w./-]+)/g)].map((m) => m[1]!),
+    );
     expect(referenced.length).toBeGreaterThan(0);
     for (const p of referenced) expect(existsSync(path.join(root, p)), `${file} runs ${p}`).toBe(true);
     for (const s of steps(workflow)) {
@@ -56,7 +58,10 @@ describe.each(workflows)("%s", (file) => {
       const command = program.commands.find((c: Command) => c.name() === name);
       expect(command, `${file} calls rehost ${name}`).toBeDefined();
       for (const flag of (rest ?? "").match(/--[a-z-]+/g) ?? []) {
-        expect(command!.options.some((o) => o.long === flag), `${file}: rehost ${name} ${flag}`).toBe(true);
+        expect(
+          command!.options.some((o) => o.long === flag),
+          `${file}: rehost ${name} ${flag}`,
+        ).toBe(true);
       }
     }
   });
@@ -75,7 +80,8 @@ describe("up.yml", () => {
     const up = workflow.jobs.up as unknown as { "runs-on": unknown; steps: Array<Step & { env?: Record<string, string> }> };
     expect(up["runs-on"]).toContain("self-hosted");
     const env = up.steps.find((s) => s.uses?.startsWith("pulumi/actions"))!.env!;
-    for (const name of ["REHOST_AGENT_TOKEN", "REHOST_AGENT_FINGERPRINT", "REHOST_VCENTER_URL", "REHOST_VCENTER_USER", "REHOST_VCENTER_PASSWORD"]) expect(Object.keys(env)).toContain(name);
+    for (const name of ["REHOST_AGENT_TOKEN", "REHOST_AGENT_FINGERPRINT", "REHOST_VCENTER_URL", "REHOST_VCENTER_USER", "REHOST_VCENTER_PASSWORD"])
+      expect(Object.keys(env)).toContain(name);
     expect(up.steps.some((s) => s.run === "npm run build")).toBe(true);
   });
 });
@@ -94,8 +100,14 @@ describe("the pull-request policy config", () => {
 describe("changed-stacks", () => {
   const dir = tempDir("rehost-stacks-");
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(path.join(dir, "Pulumi.landing-zone.yaml"), "config:\n  rehost:role: landing-zone\n  rehost:inventory: estate/inventory.yaml\n  rehost:waves: estate/waves.yaml\n");
-  writeFileSync(path.join(dir, "Pulumi.wave-1.yaml"), "config:\n  rehost:role: wave\n  rehost:inventory: estate/inventory.yaml\n  rehost:waves: estate/waves.yaml\n");
+  writeFileSync(
+    path.join(dir, "Pulumi.landing-zone.yaml"),
+    "config:\n  rehost:role: landing-zone\n  rehost:inventory: estate/inventory.yaml\n  rehost:waves: estate/waves.yaml\n",
+  );
+  writeFileSync(
+    path.join(dir, "Pulumi.wave-1.yaml"),
+    "config:\n  rehost:role: wave\n  rehost:inventory: estate/inventory.yaml\n  rehost:waves: estate/waves.yaml\n",
+  );
   writeFileSync(path.join(dir, "Pulumi.other.yaml"), "config:\n  rehost:role: wave\n  rehost:inventory: other/rvtools\n  rehost:waves: other/waves.yaml\n");
   const rel = (f: string) => path.join(dir, f);
 

@@ -18,7 +18,11 @@ const REPOSITORY = path.resolve(__dirname, "..", "..");
 const dir = tempDir("rehost-bootstrap-");
 const ns = `rehost-boot-${process.pid}`;
 const STAND_IN_PORT = 8080;
-const stand = { bucket: "rehost-1234567890123456-wave-1-agent", role: "rehost-wave-1-agent-gateway", credentials: { AccessKeyId: "STS.test-key", AccessKeySecret: "test-secret", SecurityToken: "test-security-token" } };
+const stand = {
+  bucket: "rehost-1234567890123456-wave-1-agent",
+  role: "rehost-wave-1-agent-gateway",
+  credentials: { AccessKeyId: "STS.test-key", AccessKeySecret: "test-secret", SecurityToken: "test-security-token" },
+};
 const standInLog = path.join(dir, "stand-in.log");
 let standIn: ChildProcess | undefined;
 let bundle: AgentBundle;
@@ -50,12 +54,24 @@ function productionSettings(): GatewayBootstrapSettings {
 }
 
 /** Settings that run here: paths under `root`, the stand-in as bucket and metadata service, this machine's Node. */
-function localSettings(name: string, port: number, key: string, runtime: GatewayRuntime = { manager: "none", packages: {}, node: process.execPath }): GatewayBootstrapSettings {
+function localSettings(
+  name: string,
+  port: number,
+  key: string,
+  runtime: GatewayRuntime = { manager: "none", packages: {}, node: process.execPath },
+): GatewayBootstrapSettings {
   const production = productionSettings();
   return {
     ...production,
     port,
-    bundle: { ...production.bundle, endpoint: `http://127.0.0.1:${STAND_IN_PORT}`, key, sha256: bundle.sha256, version: bundle.version, metadataUrl: `http://127.0.0.1:${STAND_IN_PORT}` },
+    bundle: {
+      ...production.bundle,
+      endpoint: `http://127.0.0.1:${STAND_IN_PORT}`,
+      key,
+      sha256: bundle.sha256,
+      version: bundle.version,
+      metadataUrl: `http://127.0.0.1:${STAND_IN_PORT}`,
+    },
     runtime,
     supervisor: "none",
     root: path.join(dir, name),
@@ -88,12 +104,23 @@ function health(settings: GatewayBootstrapSettings): { status: number; body: Rec
     });
     req.on("error", (e) => console.log(JSON.stringify({ error: e.message })));`;
   const root = settings.root!;
-  const out = inNamespace(process.execPath, ["-e", probe, String(settings.port), path.join(root, "etc/rehost/agent.token"), path.join(root, "var/lib/rehost/tls/cert.pem")], 20_000);
+  const out = inNamespace(
+    process.execPath,
+    ["-e", probe, String(settings.port), path.join(root, "etc/rehost/agent.token"), path.join(root, "var/lib/rehost/tls/cert.pem")],
+    20_000,
+  );
   return JSON.parse(out.stdout.trim() || JSON.stringify({ error: out.stderr }));
 }
 
 function standInRequests(): Array<{ kind: string; key?: string; status: number; signed?: boolean }> {
-  return fs.existsSync(standInLog) ? fs.readFileSync(standInLog, "utf8").trim().split("\n").filter(Boolean).map((l) => JSON.parse(l)) : [];
+  return fs.existsSync(standInLog)
+    ? fs
+        .readFileSync(standInLog, "utf8")
+        .trim()
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l))
+    : [];
 }
 
 function pidOf(settings: GatewayBootstrapSettings): number | undefined {
@@ -112,8 +139,21 @@ beforeAll(async () => {
   expect(spawnSync("ip", ["netns", "add", ns]).status).toBe(0);
   expect(spawnSync("ip", ["-n", ns, "link", "set", "lo", "up"]).status).toBe(0);
   const config = path.join(dir, "stand-in.json");
-  fs.writeFileSync(config, JSON.stringify({ host: "127.0.0.1", port: STAND_IN_PORT, ...stand, objects: { [goodKey]: bundle.file, [tamperedKey]: tampered }, roleMissingFor: 2, log: standInLog }));
-  standIn = spawn("ip", ["netns", "exec", ns, process.execPath, "--import", "tsx", path.join(REPOSITORY, "test", "helpers", "oss-stand-in.ts"), config], { cwd: REPOSITORY, stdio: ["ignore", "pipe", "inherit"] });
+  fs.writeFileSync(
+    config,
+    JSON.stringify({
+      host: "127.0.0.1",
+      port: STAND_IN_PORT,
+      ...stand,
+      objects: { [goodKey]: bundle.file, [tamperedKey]: tampered },
+      roleMissingFor: 2,
+      log: standInLog,
+    }),
+  );
+  standIn = spawn("ip", ["netns", "exec", ns, process.execPath, "--import", "tsx", path.join(REPOSITORY, "test", "helpers", "oss-stand-in.ts"), config], {
+    cwd: REPOSITORY,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   await new Promise<void>((resolve, reject) => {
     standIn!.stdout!.on("data", (chunk: Buffer) => (chunk.toString().includes("listening") ? resolve() : undefined));
     standIn!.once("exit", (code) => reject(new Error(`the stand-in exited with ${code}`)));
@@ -170,7 +210,15 @@ describe("the gateway's user data", () => {
     // Every command line (not a message) that runs a package manager's install.
     const installs = script.split("\n").filter((l) => /^\s*(if !\s+)?(\w+=\S+\s+)*(dnf|yum|apt-get|apt)\s.*\binstall\b/.test(l));
     expect(installs.length).toBeGreaterThan(0);
-    for (const line of installs) expect(line.replace(/.*\binstall\b/, "").replace(/>>.*/, "").trim().split(/\s+/).filter((a) => !a.startsWith("-"))).toEqual(["$missing"]);
+    for (const line of installs)
+      expect(
+        line
+          .replace(/.*\binstall\b/, "")
+          .replace(/>>.*/, "")
+          .trim()
+          .split(/\s+/)
+          .filter((a) => !a.startsWith("-")),
+      ).toEqual(["$missing"]);
     // Fits ECS user data (32 KiB) and parses.
     expect(Buffer.byteLength(script)).toBeLessThan(16 * 1024);
     const file = path.join(dir, "production.user-data.sh");
@@ -191,7 +239,11 @@ describe("the gateway's user data", () => {
     [{ manager: "none", packages: {}, node: "node" }, "not an absolute path"],
     [{ manager: "apt", modules: ["nodejs:20"], packages: { nodejs: "20.16.0+dfsg-1" } }, "cannot be enabled"],
   ] as Array<[GatewayRuntime, string]>)("refuses the runtime %j", (runtime, message) => {
-    expect(checkGatewayRuntime(runtime).map((p) => p.message).join(" ")).toContain(message);
+    expect(
+      checkGatewayRuntime(runtime)
+        .map((p) => p.message)
+        .join(" "),
+    ).toContain(message);
     expect(() => gatewayUserData({ ...productionSettings(), runtime })).toThrow(message);
   });
 
@@ -238,7 +290,9 @@ describe("the gateway's user data", () => {
     const settings = localSettings("gateway-2", 9443, tamperedKey);
     const run = runUserData(settings);
     expect(run.status).not.toBe(0);
-    expect(run.log).toMatch(new RegExp(`FAILED: checksum mismatch: .* has SHA-256 [0-9a-f]{64}, the stack deployed ${bundle.sha256}; nothing installed, the agent is not started`));
+    expect(run.log).toMatch(
+      new RegExp(`FAILED: checksum mismatch: .* has SHA-256 [0-9a-f]{64}, the stack deployed ${bundle.sha256}; nothing installed, the agent is not started`),
+    );
     expect(run.log).not.toContain("agent started");
     expect(fs.existsSync(path.join(settings.root!, "opt", "rehost", "releases", bundle.sha256))).toBe(false);
     expect(fs.existsSync(path.join(settings.root!, "opt", "rehost", "bundles", `${bundle.sha256}.tgz`))).toBe(false);

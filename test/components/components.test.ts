@@ -13,7 +13,10 @@ const VPC = "alicloud:vpc/network:Network";
 const run = <T>(fn: () => Promise<T> | T) => runUnderMocks({ project: "rehost", stack: "test" }, fn);
 /** A bundle as `buildAgentBundle` describes one (the mocks never read the file). */
 const bundle = { file: "/srv/rehost/bundles/rehost-agent-0.1.0.tgz", sha256: "5e".repeat(32), version: "0.1.0" };
-const release: c.GatewayRelease = { source: { endpoint: "https://b.oss-cn-shenzhen-internal.aliyuncs.com", bucket: "b", key: "k.tgz", sha256: bundle.sha256, version: "0.1.0", ramRole: "r" }, roleName: "r" };
+const release: c.GatewayRelease = {
+  source: { endpoint: "https://b.oss-cn-shenzhen-internal.aliyuncs.com", bucket: "b", key: "k.tgz", sha256: bundle.sha256, version: "0.1.0", ramRole: "r" },
+  roleName: "r",
+};
 const runtime: c.GatewayRuntime = { manager: "dnf", modules: ["nodejs:20"], packages: { nodejs: "20.16.0", "gnutls-utils": "3.6.16" } };
 const ofType = (graph: RecordedResource[], type: string) => graph.filter((r) => r.type === type);
 const byId = (graph: RecordedResource[], id: unknown) => graph.find((r) => r.id === id);
@@ -29,7 +32,14 @@ async function declareEverything() {
   const link = new c.CenLink("lz-link", {
     vpcId: network.vpcId,
     zoneMappings: [{ zoneId: "cn-shenzhen-e", vswitchId: network.syncVswitchIds.apply((ids) => ids["wave-1"]!) }],
-    onPrem: { kind: "vbr", physicalConnectionId: "pc-1", vlanId: 100, localGatewayIp: "10.254.0.1", peerGatewayIp: "10.254.0.2", peeringSubnetMask: "255.255.255.252" },
+    onPrem: {
+      kind: "vbr",
+      physicalConnectionId: "pc-1",
+      vlanId: 100,
+      localGatewayIp: "10.254.0.1",
+      peerGatewayIp: "10.254.0.2",
+      peeringSubnetMask: "255.255.255.252",
+    },
     onPremRanges: plan.onPremRanges,
     routes: [
       { name: "sync-wave-1", cidr: "172.30.0.0/27", advertised: true },
@@ -171,7 +181,8 @@ describe("components under mocks", () => {
     expect(JSON.stringify(resources)).not.toContain("token-only-the-test-knows");
     // What replication writes to: the cloud disk's id (found on the gateway by its serial), not a slot's device name.
     const diskIdOf = (planned: string) => ofType(resources, "alicloud:ecs/ecsDisk:EcsDisk").find((d) => d.inputs.diskName === planned)!.id;
-    for (const planned of ["web-01-disk-2000", "web-01-disk-2001", "db-01-disk-2000", "db-01-disk-2001"]) expect((result.devices as unknown as Record<string, string>)[planned]).toBe(diskIdOf(planned));
+    for (const planned of ["web-01-disk-2000", "web-01-disk-2001", "db-01-disk-2000", "db-01-disk-2001"])
+      expect((result.devices as unknown as Record<string, string>)[planned]).toBe(diskIdOf(planned));
     expect(result.endpoints).toEqual({ "wave-1-gw-1": "https://dhcp:wave-1-gw-1-instance:8443", "wave-1-gw-2": "https://dhcp:wave-1-gw-2-instance:8443" });
     const web = ofType(resources, "alicloud:ecs/ecsDisk:EcsDisk").find((d) => d.inputs.diskName === "web-01-disk-2001")!;
     expect(web.inputs.size).toBe(100);
@@ -180,7 +191,18 @@ describe("components under mocks", () => {
   it("refuses a gateway with more disks than its limit, naming it", async () => {
     const disks = Array.from({ length: 17 }, (_, i) => ({ ...wave1.vms[0]!.disks[1]!, id: `big-disk-${i}`, slot: i }));
     const attempt = run(() => {
-      new c.SyncGateway("gw-x", { instanceType: "ecs.c7.large", imageId: "img", vswitchId: "vsw", zone: "z", securityGroupIds: [], disks, agentToken: "t", agentPsk: "p", release, runtime });
+      new c.SyncGateway("gw-x", {
+        instanceType: "ecs.c7.large",
+        imageId: "img",
+        vswitchId: "vsw",
+        zone: "z",
+        securityGroupIds: [],
+        disks,
+        agentToken: "t",
+        agentPsk: "p",
+        release,
+        runtime,
+      });
     });
     await expect(attempt).rejects.toThrow(InputError);
     await expect(attempt).rejects.toThrow(/gw-x carries 17 disks/);
@@ -215,13 +237,19 @@ describe("components under mocks", () => {
     expect(object).toHaveLength(1);
     expect(object[0]!.inputs).toMatchObject({ key: `rehost/agent/0.1.0/${bundle.sha256}.tgz`, source: bundle.file, acl: "private" });
     const role = ofType(resources, "alicloud:ram/role:Role")[0]!;
-    expect(JSON.parse(String(role.inputs.assumeRolePolicyDocument)).Statement).toEqual([{ Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: ["ecs.aliyuncs.com"] } }]);
+    expect(JSON.parse(String(role.inputs.assumeRolePolicyDocument)).Statement).toEqual([
+      { Action: "sts:AssumeRole", Effect: "Allow", Principal: { Service: ["ecs.aliyuncs.com"] } },
+    ]);
     const policy = ofType(resources, "alicloud:ram/policy:Policy")[0]!;
     const statements = JSON.parse(String(policy.inputs.policyDocument)).Statement as Array<{ Action: string[]; Resource: string[] }>;
     expect(statements).toHaveLength(1);
     expect(statements[0]!.Action).toEqual(["oss:GetObject"]);
     expect(statements[0]!.Resource).toEqual([`acs:oss:*:*:${bucket[0]!.inputs.bucket}/rehost/agent/*`]);
-    expect(ofType(resources, "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment")[0]!.inputs).toMatchObject({ policyName: policy.inputs.policyName, roleName: role.inputs.roleName, policyType: "Custom" });
+    expect(ofType(resources, "alicloud:ram/rolePolicyAttachment:RolePolicyAttachment")[0]!.inputs).toMatchObject({
+      policyName: policy.inputs.policyName,
+      roleName: role.inputs.roleName,
+      policyType: "Custom",
+    });
     // Each gateway gets the role.
     const gateways = ofType(resources, INSTANCE).filter((r) => (r.inputs.tags as Record<string, string>)["rehost:role"] === "sync-gateway");
     const attachments = ofType(resources, "alicloud:ecs/ramRoleAttachment:RamRoleAttachment");
@@ -248,7 +276,12 @@ describe("components under mocks", () => {
       expect(components.has(r.parent), `${r.name}'s parent ${r.parent} is a component`).toBe(true);
       expect(r.name.startsWith(`${r.parent}-`), `${r.name} is named after ${r.parent}`).toBe(true);
     }
-    expect([...components.values()].filter((c) => c.parent === null).map((c) => c.name).sort()).toEqual(["lz-link", "lz-network", "wave-1", "wave-1-rehearsal-1"]);
+    expect(
+      [...components.values()]
+        .filter((c) => c.parent === null)
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual(["lz-link", "lz-network", "wave-1", "wave-1-rehearsal-1"]);
   });
 
   it("snapshots replicas at the controllers' points before building hosts from them", async () => {
@@ -268,7 +301,10 @@ describe("components under mocks", () => {
     const image = byId(resources, db.inputs.imageId)!;
     expect(image.inputs.bootMode).toBe("UEFI");
     expect(byId(resources, image.inputs.snapshotId)?.name).toBe("wave-1-snap-db-01-disk-2000");
-    expect((db.inputs.dataDisks as Array<{ snapshotId: string }>).map((d) => byId(resources, d.snapshotId)?.name)).toEqual(["wave-1-snap-db-01-disk-2001", "wave-1-snap-db-01-disk-2002"]);
+    expect((db.inputs.dataDisks as Array<{ snapshotId: string }>).map((d) => byId(resources, d.snapshotId)?.name)).toEqual([
+      "wave-1-snap-db-01-disk-2001",
+      "wave-1-snap-db-01-disk-2002",
+    ]);
   });
 
   it("admits the agent API only from the operator, NBD only from the proxy, and advertises only cut-over subnets", async () => {
@@ -287,7 +323,7 @@ describe("components under mocks", () => {
 
   it("uses an IPsec connection whose local subnets are the advertised CIDRs for a VPN link", async () => {
     const { resources } = await run(async () => {
-          new c.CenLink("vpn-link", {
+      new c.CenLink("vpn-link", {
         vpcId: "vpc-1",
         zoneMappings: [{ zoneId: "cn-shenzhen-e", vswitchId: "vsw-sync" }],
         onPrem: { kind: "vpn", customerGatewayIp: "203.0.113.7", psk: pulumi.secret("ike-psk") },
@@ -307,7 +343,7 @@ describe("components under mocks", () => {
   });
 
   it("refuses SSH or RDP open to the internet in host security groups", async () => {
-      const attempt = run(() => {
+    const attempt = run(() => {
       new c.MirroredNetwork("bad", {
         cidrBlocks: ["10.1.0.0/16"],
         subnets: [],
@@ -337,7 +373,15 @@ describe("components under mocks", () => {
   it("refuses to pin an address the VPC reserves, with the planner's own check", async () => {
     const vm = { ...wave1.vms[0]!, nics: [{ ...wave1.vms[0]!.nics[0]!, ips: ["10.1.1.255"] }] };
     const attempt = run(() => {
-      new c.MigratedInstance("bad-ip", { vm, vswitchIdsBySubnet: { "10.1.1.0/24": "vsw" }, securityGroupIds: [], systemSnapshotId: "s", dataSnapshotIds: { "web-01-disk-2001": "s2" }, wave: "wave-1", phase: "cutover" });
+      new c.MigratedInstance("bad-ip", {
+        vm,
+        vswitchIdsBySubnet: { "10.1.1.0/24": "vsw" },
+        securityGroupIds: [],
+        systemSnapshotId: "s",
+        dataSnapshotIds: { "web-01-disk-2001": "s2" },
+        wave: "wave-1",
+        phase: "cutover",
+      });
     });
     await expect(attempt).rejects.toThrow(/10\.1\.1\.255 is reserved by Alibaba Cloud/);
   });

@@ -67,7 +67,14 @@ const vms: PlannedVm[] = [
 
 function gateway(name: string) {
   const ids = vms.flatMap((vm) => vm.disks).filter((d) => d.gateway === name);
-  return { name, instanceType: "ecs.c7.large", disks: ids.length, diskIds: ids.map((d) => d.id), bytes: ids.reduce((s, d) => s + d.sizeBytes, 0), throughputMBps: 200 };
+  return {
+    name,
+    instanceType: "ecs.c7.large",
+    disks: ids.length,
+    diskIds: ids.map((d) => d.id),
+    bytes: ids.reduce((s, d) => s + d.sizeBytes, 0),
+    throughputMBps: 200,
+  };
 }
 
 export const wave1: PlannedWave = {

@@ -19,7 +19,12 @@ const base: SourceProxyArgs = {
   listen: { host: "10.30.9.10" },
   gatewayCidrs: ["172.30.0.0/27"],
   operatorCidrs: ["192.168.10.0/24"],
-  vcenter: { url: "https://vcenter.corp.example", user: "rehost@vsphere.local", password: pulumi.secret(PASSWORD), thumbprint: "5F:E6:".repeat(10).slice(0, 95).replace(/:$/, "") },
+  vcenter: {
+    url: "https://vcenter.corp.example",
+    user: "rehost@vsphere.local",
+    password: pulumi.secret(PASSWORD),
+    thumbprint: "5F:E6:".repeat(10).slice(0, 95).replace(/:$/, ""),
+  },
   agents: { token: pulumi.secret(AGENT_TOKEN), fingerprints: ["AB:CD:EF"] },
   apiToken: pulumi.secret(API_TOKEN),
 };
@@ -89,7 +94,16 @@ describe("SourceProxy under mocks", () => {
     expect(service).toContain("ExecStartPre=/usr/sbin/nft -f /etc/rehost/proxy/firewall.nft");
     expect(service).toContain("ExecStart=/etc/rehost/proxy/start");
     expect(service).toContain(`/opt/rehost/releases/${"5e".repeat(32)}/package/bin/rehost.js proxy`);
-    for (const flag of ["--state /var/lib/rehost-proxy", "--listen 10.30.9.10:8444", "--vcenter https://vcenter.corp.example", "--user rehost@vsphere.local", "--agent-token-file /etc/rehost/proxy/agent.token", "--agent-fingerprint AB:CD:EF", "--token-file /etc/rehost/proxy/api.token", "--reader curl"]) {
+    for (const flag of [
+      "--state /var/lib/rehost-proxy",
+      "--listen 10.30.9.10:8444",
+      "--vcenter https://vcenter.corp.example",
+      "--user rehost@vsphere.local",
+      "--agent-token-file /etc/rehost/proxy/agent.token",
+      "--agent-fingerprint AB:CD:EF",
+      "--token-file /etc/rehost/proxy/api.token",
+      "--reader curl",
+    ]) {
       expect(service).toContain(flag);
     }
     expect(service).toContain("systemctl enable rehost-proxy.service");
@@ -133,11 +147,20 @@ describe("the host's files", () => {
     const { firewall } = sourceProxyHostFiles(base, ["AB:CD"]);
     expect(firewall).toContain("tcp dport 8444 ip saddr { 172.30.0.0/27, 192.168.10.0/24 } accept");
     expect(firewall).toContain('tcp dport 8444 iifname "lo" accept');
-    expect(firewall.trim().split("\n").filter((l) => l.includes("accept") || l.includes("drop")).pop()).toBe("    tcp dport 8444 drop");
+    expect(
+      firewall
+        .trim()
+        .split("\n")
+        .filter((l) => l.includes("accept") || l.includes("drop"))
+        .pop(),
+    ).toBe("    tcp dport 8444 drop");
   });
 
   it("reads the password from its file into the environment, never into a flag", () => {
-    const { start } = sourceProxyHostFiles({ ...base, vcenter: { ...base.vcenter, thumbprint: undefined, ca: "PEM" }, agents: { ...base.agents, fingerprints: undefined, ca: "PEM" } }, []);
+    const { start } = sourceProxyHostFiles(
+      { ...base, vcenter: { ...base.vcenter, thumbprint: undefined, ca: "PEM" }, agents: { ...base.agents, fingerprints: undefined, ca: "PEM" } },
+      [],
+    );
     expect(start).toContain('REHOST_VCENTER_PASSWORD="$(cat /etc/rehost/proxy/vcenter.password)"');
     expect(start).toContain("--ca /etc/rehost/proxy/vcenter-ca.pem");
     expect(start).toContain("--agent-ca /etc/rehost/proxy/agent-ca.pem");
@@ -148,7 +171,12 @@ describe("the host's files", () => {
 
 describe("bad input", () => {
   it("names every field wrong before anything is declared", async () => {
-    const bad: SourceProxyArgs = { ...base, listen: { host: "0.0.0.0" }, gatewayCidrs: ["0.0.0.0/0", "172.30.0.0/33"], vcenter: { ...base.vcenter, insecure: true } };
+    const bad: SourceProxyArgs = {
+      ...base,
+      listen: { host: "0.0.0.0" },
+      gatewayCidrs: ["0.0.0.0/0", "172.30.0.0/33"],
+      vcenter: { ...base.vcenter, insecure: true },
+    };
     const error = await run(() => declare(bad)).then(
       () => undefined,
       (e: unknown) => e,

@@ -40,9 +40,11 @@ describe("the stacks under the real Pulumi engine", () => {
     await dev.close();
   };
   const configSet = async (cwd: string, stack: string, entries: Record<string, string>, secret = false): Promise<void> => {
-    for (const [key, value] of Object.entries(entries)) await workspace.ok(cwd, ["config", "set", "--stack", stack, ...(secret ? ["--secret"] : []), key, value]);
+    for (const [key, value] of Object.entries(entries))
+      await workspace.ok(cwd, ["config", "set", "--stack", stack, ...(secret ? ["--secret"] : []), key, value]);
   };
-  const outputs = async (cwd: string, stack: string): Promise<Record<string, any>> => JSON.parse(await workspace.ok(cwd, ["stack", "output", "--stack", stack, "--json", "--show-secrets"]));
+  const outputs = async (cwd: string, stack: string): Promise<Record<string, any>> =>
+    JSON.parse(await workspace.ok(cwd, ["stack", "output", "--stack", stack, "--json", "--show-secrets"]));
   const sourceDigests = async (): Promise<string[]> => Promise.all(disks.map(async (d) => (await digest(d.source)).digest));
   const targetDigests = async (): Promise<string[]> => Promise.all(disks.map(async (d) => (await digest(d.target)).digest));
 
@@ -56,7 +58,10 @@ describe("the stacks under the real Pulumi engine", () => {
       d.source = await serveRaw(group, d.image, path.join(dir, `${d.id}.sock`));
     }
     let token: string;
-    ({ agent, client, token } = await startTestAgent(dir, disks.map((d) => d.target)));
+    ({ agent, client, token } = await startTestAgent(
+      dir,
+      disks.map((d) => d.target),
+    ));
     fs.mkdirSync(project, { recursive: true });
     for (const f of ["Pulumi.yaml", "package.json", "index.js"]) fs.copyFileSync(path.join(__dirname, "lab-project", f), path.join(project, f));
     linkRehostPackage(project);
@@ -176,11 +181,15 @@ describe("the stacks under the real Pulumi engine", () => {
   it("runs the repository's policy pack in a preview: a cutover outside its change window is refused", async () => {
     const pack = path.join(REPOSITORY_ROOT, "policies");
     const hour = 3600_000;
-    await configSet(moved, "lab-wave", { "lab:window": JSON.stringify({ start: new Date(Date.now() - 3 * hour).toISOString(), end: new Date(Date.now() - 2 * hour).toISOString() }) });
+    await configSet(moved, "lab-wave", {
+      "lab:window": JSON.stringify({ start: new Date(Date.now() - 3 * hour).toISOString(), end: new Date(Date.now() - 2 * hour).toISOString() }),
+    });
     const refused = await workspace.run(moved, ["preview", "--stack", "lab-wave", "--policy-pack", pack]);
     expect(refused.code).not.toBe(0);
     expect(refused.stdout).toMatch(/\[mandatory\]\s+cutover-in-change-window/);
-    await configSet(moved, "lab-wave", { "lab:window": JSON.stringify({ start: new Date(Date.now() - hour).toISOString(), end: new Date(Date.now() + hour).toISOString() }) });
+    await configSet(moved, "lab-wave", {
+      "lab:window": JSON.stringify({ start: new Date(Date.now() - hour).toISOString(), end: new Date(Date.now() + hour).toISOString() }),
+    });
     const out = await workspace.ok(moved, ["preview", "--stack", "lab-wave", "--policy-pack", pack]);
     expect(out).toMatch(/rehost-guard@v0\.1\.0/);
     expect(out).not.toMatch(/mandatory/);

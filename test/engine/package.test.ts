@@ -15,7 +15,8 @@ import { makeRawDisk, makeTarget, serveRaw, startTestAgent, until } from "../age
 import { engineDir, PulumiWorkspace, REPOSITORY_ROOT } from "../helpers/engine";
 import { tempDir } from "../helpers/nbd-servers";
 
-const npm = (cwd: string, args: string[]): string => execFileSync("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, encoding: "utf8", timeout: 300_000 });
+const npm = (cwd: string, args: string[]): string =>
+  execFileSync("npm", [...args, "--no-audit", "--no-fund", "--loglevel=error"], { cwd, encoding: "utf8", timeout: 300_000 });
 
 describe("the packed package", () => {
   const dir = tempDir("rehost-package-");
@@ -66,13 +67,21 @@ describe("the packed package", () => {
     const withCloud = path.join(dir, "with-cloud");
     fs.cpSync(app, withCloud, { recursive: true, verbatimSymlinks: true });
     npm(withCloud, ["install", "--omit=dev", "--prefer-offline", "@pulumi/alicloud@3.108.0"]);
-    const second = spawnSync(process.execPath, ["-e", 'const r = require("rehost"); console.log(typeof r.MigrationWave, typeof require("rehost/components").SyncGateway)'], { cwd: withCloud, encoding: "utf8" });
+    const second = spawnSync(
+      process.execPath,
+      ["-e", 'const r = require("rehost"); console.log(typeof r.MigrationWave, typeof require("rehost/components").SyncGateway)'],
+      { cwd: withCloud, encoding: "utf8" },
+    );
     expect(second.stdout.trim()).toBe("function function");
   }, 300_000);
 
   it("npx rehost plans the lab estate", () => {
     const examples = path.join(app, "node_modules", "rehost", "examples", "lab");
-    const plan = spawnSync("npx", ["rehost", "plan", "--inventory", path.join(examples, "inventory.yaml"), "--waves", path.join(examples, "waves.yaml"), "--format", "json"], { cwd: app, encoding: "utf8" });
+    const plan = spawnSync(
+      "npx",
+      ["rehost", "plan", "--inventory", path.join(examples, "inventory.yaml"), "--waves", path.join(examples, "waves.yaml"), "--format", "json"],
+      { cwd: app, encoding: "utf8" },
+    );
     expect(plan.status).toBe(0);
     expect(JSON.parse(plan.stdout).waves[0].vms).toHaveLength(4);
     const version = spawnSync("npx", ["rehost", "--version"], { cwd: app, encoding: "utf8" });

@@ -41,9 +41,11 @@ describe("a wave through the source proxy under the real Pulumi engine", () => {
   const snapshotsLeft = async (): Promise<number> => (await Promise.all(vms.map((vm) => vc.listSnapshots({ vm, onlyRehost: true })))).flat().length;
 
   const configSet = async (entries: Record<string, string>, secret = false): Promise<void> => {
-    for (const [key, value] of Object.entries(entries)) await workspace.ok(project, ["config", "set", "--stack", stack, ...(secret ? ["--secret"] : []), key, value]);
+    for (const [key, value] of Object.entries(entries))
+      await workspace.ok(project, ["config", "set", "--stack", stack, ...(secret ? ["--secret"] : []), key, value]);
   };
-  const outputs = async (): Promise<Record<string, any>> => JSON.parse(await workspace.ok(project, ["stack", "output", "--stack", stack, "--json", "--show-secrets"]));
+  const outputs = async (): Promise<Record<string, any>> =>
+    JSON.parse(await workspace.ok(project, ["stack", "output", "--stack", stack, "--json", "--show-secrets"]));
   const lastRound = async (vm: string): Promise<number> => (await proxy.client.get(vm)).lastRound?.round ?? -1;
   /** The VM's disk as the guest sees it now, as a file. */
   const vmDisk = async (d: (typeof disks)[number]): Promise<string> => {
@@ -55,14 +57,19 @@ describe("a wave through the source proxy under the real Pulumi engine", () => {
   beforeAll(async () => {
     engineDir();
     workspace = new PulumiWorkspace(dir);
-    sim = await startVcsim({ vms: vms.map((name) => ({ name, guestShutdown: "ok" as const, disks: disks.filter((d) => d.vm === name).map(() => ({ capacityMiB: DISK_MiB })) })) });
+    sim = await startVcsim({
+      vms: vms.map((name) => ({ name, guestShutdown: "ok" as const, disks: disks.filter((d) => d.vm === name).map(() => ({ capacityMiB: DISK_MiB })) })),
+    });
     vc = await connectVSphere({ url: sim.url, user: USER, password: PASSWORD, ca: sim.ca });
     for (const d of disks) {
       makeTarget(d.target, DISK_MiB);
       await guestWrite(sim, d.vm, d.key, 0, crypto.randomBytes(6 * MiB));
     }
     let token: string;
-    ({ agent, client, token } = await startTestAgent(path.join(dir, "agent"), disks.map((d) => d.target)));
+    ({ agent, client, token } = await startTestAgent(
+      path.join(dir, "agent"),
+      disks.map((d) => d.target),
+    ));
     const tokenFile = path.join(dir, "agent-token");
     fs.writeFileSync(tokenFile, token);
     proxy = await spawnProxy(path.join(dir, "proxy"), sim, { tokenFile, fingerprint: agent.fingerprint });
@@ -107,15 +114,23 @@ describe("a wave through the source proxy under the real Pulumi engine", () => {
     const wrote = new Date().toISOString();
     // Two more rounds per VM, the second after the writes.
     for (const vm of vms) {
-      await until(`two more rounds of ${vm}`, async () => {
-        const s: VmStatus = await proxy.client.get(vm);
-        if (s.state === "error") throw new Error(s.error);
-        return (s.lastRound?.round ?? -1) >= before[vm] + 2 && s.rounds.some((r) => r.snapshotAt > wrote) && s.state === "idle" ? s : undefined;
-      }, 60_000, () => proxy.client.get(vm));
+      await until(
+        `two more rounds of ${vm}`,
+        async () => {
+          const s: VmStatus = await proxy.client.get(vm);
+          if (s.state === "error") throw new Error(s.error);
+          return (s.lastRound?.round ?? -1) >= before[vm] + 2 && s.rounds.some((r) => r.snapshotAt > wrote) && s.state === "idle" ? s : undefined;
+        },
+        60_000,
+        () => proxy.client.get(vm),
+      );
     }
     for (const d of disks) expect((await digest(d.target)).digest).toBe(await vmDisk(d));
     // A round that found nothing changed moved next to nothing.
-    const quiet = (await proxy.client.get("web-01")).rounds.filter((r) => r.snapshotAt > wrote).flatMap((r) => r.disks).find((x) => x.changedBytes === 0);
+    const quiet = (await proxy.client.get("web-01")).rounds
+      .filter((r) => r.snapshotAt > wrote)
+      .flatMap((r) => r.disks)
+      .find((x) => x.changedBytes === 0);
     if (quiet !== undefined) expect(quiet.linkBytes).toBeLessThan(4096);
   });
 

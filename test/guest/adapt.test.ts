@@ -31,7 +31,10 @@ function toolRunner(root: string, options: { failRebuild?: boolean } = {}) {
       : (/^dracut -f (\S+) /.exec(script)?.[1] ?? /^mkinitrd -k \S+ -i (\S+)$/.exec(script)?.[1]);
     if (rebuilt === undefined) return { status: 127, output: `sh: ${script}: not found\n` };
     if (options.failRebuild) return { status: 1, output: "E: zstd: No space left on device\n" };
-    images.set(rebuilt, configured().map((m) => `usr/lib/modules/x/kernel/drivers/${m}.ko.zst`));
+    images.set(
+      rebuilt,
+      configured().map((m) => `usr/lib/modules/x/kernel/drivers/${m}.ko.zst`),
+    );
     return { status: 0, output: "" };
   };
   return { run, commands };
@@ -145,7 +148,9 @@ describe("adaptGuest on fixture trees", () => {
     expect(read("/etc/sysconfig/network-scripts/ifcfg-eth0")).toContain("BOOTPROTO=dhcp\nONBOOT=yes\nPERSISTENT_DHCLIENT=yes\nIPADDR0=10.1.1.30\nPREFIX0=24\n");
     expect(present("/etc/systemd/system/multi-user.target.wants/vmtoolsd.service")).toBe(false);
     expect(present("/.autorelabel")).toBe(true);
-    expect(read("/etc/default/grub")).toContain('GRUB_CMDLINE_LINUX="crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet net.ifnames=0 biosdevname=0"');
+    expect(read("/etc/default/grub")).toContain(
+      'GRUB_CMDLINE_LINUX="crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet net.ifnames=0 biosdevname=0"',
+    );
   });
 
   it("Rocky 9: kernelopts in grubenv, NetworkManager keyfile", async () => {
@@ -155,13 +160,17 @@ describe("adaptGuest on fixture trees", () => {
     expect(grubenv).toHaveLength(1024);
     expect(grubenv).toContain("kernelopts=root=UUID=cccc-root ro crashkernel=1G-4G:192M rhgb quiet net.ifnames=0 biosdevname=0\n");
     expect(present("/etc/NetworkManager/system-connections/ens192.nmconnection")).toBe(false);
-    expect(read("/etc/NetworkManager/system-connections/rehost-eth0.nmconnection")).toContain("interface-name=eth0\nautoconnect=true\n\n[ipv4]\nmethod=auto\naddress1=10.1.1.30/24\n");
+    expect(read("/etc/NetworkManager/system-connections/rehost-eth0.nmconnection")).toContain(
+      "interface-name=eth0\nautoconnect=true\n\n[ipv4]\nmethod=auto\naddress1=10.1.1.30/24\n",
+    );
   });
 
   it("SLES 11: mkinitrd with INITRD_MODULES, GRUB legacy, SysV VMware Tools link", async () => {
     const { report, read, present, tools } = await adapt(sles11, { uuids: { "/dev/sda1": "dddd-swap", "/dev/sda2": "dddd-root" } });
     expect(report.ok).toBe(true);
-    expect(read("/etc/sysconfig/kernel")).toContain('INITRD_MODULES="mptspi vmw_pvscsi virtio_pci virtio_blk virtio_scsi virtio_net"\nDOMU_INITRD_MODULES="xennet xenblk"');
+    expect(read("/etc/sysconfig/kernel")).toContain(
+      'INITRD_MODULES="mptspi vmw_pvscsi virtio_pci virtio_blk virtio_scsi virtio_net"\nDOMU_INITRD_MODULES="xennet xenblk"',
+    );
     expect(tools.commands).toContain("mkinitrd -k /boot/vmlinuz-3.0.101-63-default -i /boot/initrd-3.0.101-63-default");
     expect(read("/boot/grub/menu.lst")).toContain("root=UUID=dddd-root resume=UUID=dddd-swap");
     expect(present("/etc/rc3.d/S19vmware-tools")).toBe(false);
@@ -180,7 +189,9 @@ describe("adaptGuest on fixture trees", () => {
     const byId = { ...debian12, "/etc/fstab": "/dev/disk/by-id/scsi-36000c29a1b2c3d4e5f-part1 /srv ext4 defaults 0 2\n" };
     const { report } = await adapt(byId);
     expect(new Set(report.warnings).size).toBe(report.warnings.length);
-    expect(report.warnings).toContainEqual(expect.stringContaining("fstab names /dev/disk/by-id/scsi-36000c29a1b2c3d4e5f-part1, which encodes the VMware controller"));
+    expect(report.warnings).toContainEqual(
+      expect.stringContaining("fstab names /dev/disk/by-id/scsi-36000c29a1b2c3d4e5f-part1, which encodes the VMware controller"),
+    );
   });
 
   it("warns when cloud-init is requested but not installed, and when no kernel is found", async () => {

@@ -53,9 +53,25 @@ interface Boot {
 function boot(work: string, name: string, kernel: string, initrd: string, cmdline: string, devices: string[]): Promise<Boot> {
   const log = path.join(work, `${name}.console.log`);
   const args = [
-    "-machine", "pc,accel=tcg", "-m", "512", "-smp", "1",
-    "-display", "none", "-monitor", "none", "-serial", `file:${log}`, "-no-reboot",
-    "-kernel", kernel, "-initrd", initrd, "-append", `${cmdline} console=ttyS0 panic=1`,
+    "-machine",
+    "pc,accel=tcg",
+    "-m",
+    "512",
+    "-smp",
+    "1",
+    "-display",
+    "none",
+    "-monitor",
+    "none",
+    "-serial",
+    `file:${log}`,
+    "-no-reboot",
+    "-kernel",
+    kernel,
+    "-initrd",
+    initrd,
+    "-append",
+    `${cmdline} console=ttyS0 panic=1`,
     ...devices,
   ];
   return new Promise((resolve, reject) => {
@@ -101,7 +117,11 @@ describe("a VMware-built Debian guest boots on virtio after adaptDisk", () => {
   afterAll(() => {
     for (const pid of running) process.kill(pid, "SIGKILL");
     if (work) fs.rmSync(work, { recursive: true, force: true });
-    process.stdout.write(`boot proof timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`).join(", ")}\n`);
+    process.stdout.write(
+      `boot proof timings (s): ${Object.entries(timings)
+        .map(([k, v]) => `${k} ${(v / 1000).toFixed(1)}`)
+        .join(", ")}\n`,
+    );
   });
 
   it("boots on VMware's paravirtual SCSI before adaptation (the image itself is sound)", async () => {
@@ -109,7 +129,12 @@ describe("a VMware-built Debian guest boots on virtio after adaptDisk", () => {
     const control = path.join(work, "control.qcow2");
     spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", "-b", disk, "-F", "qcow2", control]);
     const b = await boot(work, "pvscsi", path.join(image.dir, "vmlinuz"), path.join(image.dir, "initrd.img"), "root=/dev/sda1 ro quiet", [
-      "-drive", `file=${control},if=none,id=d0,format=qcow2`, "-device", "pvscsi", "-device", "scsi-hd,drive=d0",
+      "-drive",
+      `file=${control},if=none,id=d0,format=qcow2`,
+      "-device",
+      "pvscsi",
+      "-device",
+      "scsi-hd,drive=d0",
     ]);
     timings["pvscsi boot"] = Date.now() - t;
     const lines = markerLines(b.console);
@@ -130,7 +155,12 @@ describe("a VMware-built Debian guest boots on virtio after adaptDisk", () => {
   it("does not boot with a virtio disk before adaptation", async () => {
     const t = Date.now();
     const b = await boot(work, "virtio-before", path.join(image.dir, "vmlinuz"), path.join(image.dir, "initrd.img"), "root=/dev/sda1 ro quiet", [
-      "-drive", `file=${disk},if=virtio,format=qcow2,readonly=on`, "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+      "-drive",
+      `file=${disk},if=virtio,format=qcow2,readonly=on`,
+      "-netdev",
+      "user,id=n0",
+      "-device",
+      "virtio-net-pci,netdev=n0",
     ]);
     timings["virtio boot before"] = Date.now() - t;
     expect(b.console).toContain("Gave up waiting for root file system device");
@@ -190,7 +220,12 @@ describe("a VMware-built Debian guest boots on virtio after adaptDisk", () => {
 
     const t2 = Date.now();
     const b = await boot(work, "virtio-after", path.join(work, "vmlinuz"), path.join(work, "initrd.img"), cmdline, [
-      "-drive", `file=${disk},if=virtio,format=qcow2`, "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+      "-drive",
+      `file=${disk},if=virtio,format=qcow2`,
+      "-netdev",
+      "user,id=n0",
+      "-device",
+      "virtio-net-pci,netdev=n0",
     ]);
     timings["virtio boot after"] = Date.now() - t2;
     const lines = markerLines(b.console);

@@ -10,12 +10,24 @@ const guestOf = (tree: Tree) => new DirectoryGuestFs(writeTree(tree), { run: noC
 
 describe("distribution detection on fixture trees", () => {
   it.each([
-    ["Debian 12", debian12, { family: "debian", id: "debian", version: "12", major: 12, initramfsTool: "update-initramfs", network: "ifupdown", systemd: true }],
-    ["Ubuntu 22.04", ubuntu2204, { family: "debian", id: "ubuntu", version: "22.04", major: 22, initramfsTool: "update-initramfs", network: "netplan", systemd: true }],
+    [
+      "Debian 12",
+      debian12,
+      { family: "debian", id: "debian", version: "12", major: 12, initramfsTool: "update-initramfs", network: "ifupdown", systemd: true },
+    ],
+    [
+      "Ubuntu 22.04",
+      ubuntu2204,
+      { family: "debian", id: "ubuntu", version: "22.04", major: 22, initramfsTool: "update-initramfs", network: "netplan", systemd: true },
+    ],
     ["CentOS 7", centos7, { family: "rhel", id: "centos", version: "7", major: 7, initramfsTool: "dracut", network: "ifcfg-rh", systemd: true }],
     ["Rocky 9", rocky9, { family: "rhel", id: "rocky", version: "9.4", major: 9, initramfsTool: "dracut", network: "nm-keyfile", systemd: true }],
     ["SLES 15", sles15, { family: "suse", id: "sles", version: "15.5", major: 15, initramfsTool: "dracut", network: "ifcfg-suse", systemd: true }],
-    ["SLES 11 (no os-release)", sles11, { family: "suse", id: "sles", version: "11.4", major: 11, initramfsTool: "mkinitrd", network: "ifcfg-suse", systemd: false }],
+    [
+      "SLES 11 (no os-release)",
+      sles11,
+      { family: "suse", id: "sles", version: "11.4", major: 11, initramfsTool: "mkinitrd", network: "ifcfg-suse", systemd: false },
+    ],
   ])("%s", async (_name, tree, expected) => {
     expect(await detectOs(guestOf(tree), "disk.raw")).toMatchObject(expected);
   });

@@ -31,7 +31,9 @@ describe("fstab rewriting", () => {
 
   it("is idempotent and changes only device fields (property)", () => {
     const device = fc.constantFrom("/dev/sda1", "/dev/sda2", "/dev/sdc3", "/dev/mapper/vg-root", "LABEL=data", "tmpfs");
-    const line = fc.tuple(device, fc.constantFrom("/", "/var", "none"), fc.constantFrom("ext4", "xfs", "swap")).map(([d, m, t]) => `${d} ${m} ${t} defaults 0 0`);
+    const line = fc
+      .tuple(device, fc.constantFrom("/", "/var", "none"), fc.constantFrom("ext4", "xfs", "swap"))
+      .map(([d, m, t]) => `${d} ${m} ${t} defaults 0 0`);
     fc.assert(
       fc.property(fc.array(fc.oneof(line, fc.constant("# comment /dev/sda1"), fc.constant(""))), (lines) => {
         const once = rewriteFstab(lines.join("\n"), uuids);
@@ -48,9 +50,7 @@ describe("fstab rewriting", () => {
 describe("kernel command lines and boot loaders", () => {
   it("rewrites root= and resume= and adds the naming parameters once", () => {
     const r = rewriteKernelArgs("root=/dev/sda1 ro resume=/dev/sda5 net.ifnames=1 quiet", uuids, ADDED_KERNEL_PARAMETERS);
-    expect(r.text).toBe(
-      "root=UUID=11111111-1111-4111-8111-111111111111 ro resume=UUID=55555555-5555-4555-8555-555555555555 net.ifnames=0 quiet biosdevname=0",
-    );
+    expect(r.text).toBe("root=UUID=11111111-1111-4111-8111-111111111111 ro resume=UUID=55555555-5555-4555-8555-555555555555 net.ifnames=0 quiet biosdevname=0");
     expect(rewriteKernelArgs(r.text, uuids, ADDED_KERNEL_PARAMETERS).text).toBe(r.text);
     expect(rewriteKernelArgs("root=/dev/sdb2 ro", uuids).unresolved).toEqual([{ from: "/dev/sdb2", to: "/dev/sdb2", where: "root" }]);
   });
@@ -59,7 +59,9 @@ describe("kernel command lines and boot loaders", () => {
     const text = debian12["/boot/grub/grub.cfg"] as string;
     const r = rewriteBootloaderFile("/boot/grub/grub.cfg", text, uuids);
     expect(r.text).toContain("\tlinux\t/boot/vmlinuz-6.1.0-27-amd64 root=UUID=11111111-1111-4111-8111-111111111111 ro  quiet net.ifnames=0 biosdevname=0\n");
-    expect(r.text).toContain("root=UUID=11111111-1111-4111-8111-111111111111 ro single resume=UUID=55555555-5555-4555-8555-555555555555 net.ifnames=0 biosdevname=0\n");
+    expect(r.text).toContain(
+      "root=UUID=11111111-1111-4111-8111-111111111111 ro single resume=UUID=55555555-5555-4555-8555-555555555555 net.ifnames=0 biosdevname=0\n",
+    );
     expect(r.text).toContain("\tset root='hd0,msdos1'\n\tlinux");
     expect(r.text).toContain("\tinitrd\t/boot/initrd.img-6.1.0-27-amd64\n");
     const centos = rewriteBootloaderFile("/boot/grub2/grub.cfg", centos7["/boot/grub2/grub.cfg"] as string, uuids);
@@ -82,7 +84,9 @@ describe("kernel command lines and boot loaders", () => {
     expect(entry.text).toBe(rocky9[entryPath]);
     const env = rewriteBootloaderFile("/boot/grub2/grubenv", rocky9["/boot/grub2/grubenv"] as string, uuids);
     expect(Buffer.byteLength(env.text)).toBe(1024);
-    expect(env.text).toContain("kernelopts=root=UUID=22222222-2222-4222-8222-222222222222 ro crashkernel=1G-4G:192M rhgb quiet net.ifnames=0 biosdevname=0\nboot_success=0\n###");
+    expect(env.text).toContain(
+      "kernelopts=root=UUID=22222222-2222-4222-8222-222222222222 ro crashkernel=1G-4G:192M rhgb quiet net.ifnames=0 biosdevname=0\nboot_success=0\n###",
+    );
     const own = rewriteBootloaderFile("/boot/loader/entries/x.conf", "title x\noptions root=/dev/sda2 ro\n", uuids);
     expect(own.text).toBe("title x\noptions root=UUID=22222222-2222-4222-8222-222222222222 ro net.ifnames=0 biosdevname=0\n");
   });

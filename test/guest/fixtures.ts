@@ -79,7 +79,8 @@ export const debian12: Tree = {
     "}",
     "",
   ].join("\n"),
-  "/etc/network/interfaces": "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n\nallow-hotplug ens192\niface ens192 inet static\n\taddress 10.1.1.20/24\n\tgateway 10.1.1.1\n",
+  "/etc/network/interfaces":
+    "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n\nallow-hotplug ens192\niface ens192 inet static\n\taddress 10.1.1.20/24\n\tgateway 10.1.1.1\n",
   "/etc/network/interfaces.d/ens224": "auto ens224\niface ens224 inet static\n\taddress 10.1.2.20/24\n",
   "/etc/udev/rules.d/70-persistent-net.rules": vmwareUdevRule,
   "/etc/udev/rules.d/60-local.rules": 'SUBSYSTEM=="block", ACTION=="add", ATTR{queue/scheduler}="none"\n',
@@ -97,9 +98,11 @@ export const ubuntu2204: Tree = {
   "/usr/sbin/netplan": "",
   "/usr/bin/cloud-init": "",
   "/etc/cloud/cloud-init.disabled": "",
-  "/etc/netplan/50-cloud-init.yaml": "network:\n  version: 2\n  ethernets:\n    ens160:\n      match: {macaddress: '00:50:56:a1:0b:21'}\n      addresses: [10.1.1.21/24]\n",
+  "/etc/netplan/50-cloud-init.yaml":
+    "network:\n  version: 2\n  ethernets:\n    ens160:\n      match: {macaddress: '00:50:56:a1:0b:21'}\n      addresses: [10.1.1.21/24]\n",
   "/lib/modules/5.15.0-105-generic/modules.dep": modulesDep("5.15.0-105-generic"),
-  "/lib/modules/5.15.0-105-generic/modules.builtin": "kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/block/virtio_blk.ko\nkernel/drivers/net/virtio_net.ko\nkernel/drivers/scsi/virtio_scsi.ko\n",
+  "/lib/modules/5.15.0-105-generic/modules.builtin":
+    "kernel/drivers/virtio/virtio.ko\nkernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/block/virtio_blk.ko\nkernel/drivers/net/virtio_net.ko\nkernel/drivers/scsi/virtio_scsi.ko\n",
   "/boot/vmlinuz-5.15.0-105-generic": "kernel",
   "/boot/initrd.img-5.15.0-105-generic": "initrd",
   "/etc/fstab": "/dev/disk/by-uuid/0a1b2c3d-0000-4000-8000-000000000001 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n",
@@ -119,10 +122,13 @@ export const centos7: Tree = {
   "/boot/initramfs-3.10.0-1160.el7.x86_64.img": "initrd",
   "/lib/modules/3.10.0-1160.el7.x86_64.debug/modules.dep": "",
   "/etc/fstab": "/dev/mapper/centos-root /  xfs defaults 0 0\n/dev/sda1 /boot xfs defaults 0 0\n/dev/mapper/centos-swap swap swap defaults 0 0\n",
-  "/etc/default/grub": 'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX="crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet"\nGRUB_DISABLE_RECOVERY="true"\n',
-  "/boot/grub2/grub.cfg": "menuentry 'CentOS Linux' {\n\tlinux16 /vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/mapper/centos-root ro crashkernel=auto rd.lvm.lv=centos/root rhgb quiet\n\tinitrd16 /initramfs-3.10.0-1160.el7.x86_64.img\n}\n",
+  "/etc/default/grub":
+    'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX="crashkernel=auto rd.lvm.lv=centos/root rd.lvm.lv=centos/swap rhgb quiet"\nGRUB_DISABLE_RECOVERY="true"\n',
+  "/boot/grub2/grub.cfg":
+    "menuentry 'CentOS Linux' {\n\tlinux16 /vmlinuz-3.10.0-1160.el7.x86_64 root=/dev/mapper/centos-root ro crashkernel=auto rd.lvm.lv=centos/root rhgb quiet\n\tinitrd16 /initramfs-3.10.0-1160.el7.x86_64.img\n}\n",
   "/etc/sysconfig/network-scripts/ifcfg-lo": "DEVICE=lo\nIPADDR=127.0.0.1\n",
-  "/etc/sysconfig/network-scripts/ifcfg-ens192": 'TYPE="Ethernet"\nBOOTPROTO="none"\nNAME="ens192"\nDEVICE="ens192"\nONBOOT="yes"\nHWADDR=00:50:56:a1:0b:22\nIPADDR="10.1.1.22"\nPREFIX="24"\nGATEWAY="10.1.1.1"\n',
+  "/etc/sysconfig/network-scripts/ifcfg-ens192":
+    'TYPE="Ethernet"\nBOOTPROTO="none"\nNAME="ens192"\nDEVICE="ens192"\nONBOOT="yes"\nHWADDR=00:50:56:a1:0b:22\nIPADDR="10.1.1.22"\nPREFIX="24"\nGATEWAY="10.1.1.1"\n',
   "/etc/udev/rules.d/70-persistent-net.rules": vmwareUdevRule,
   "/etc/systemd/system/multi-user.target.wants/vmtoolsd.service": { link: "/usr/lib/systemd/system/vmtoolsd.service" },
 };
@@ -137,9 +143,13 @@ export const rocky9: Tree = {
   "/boot/vmlinuz-5.14.0-427.el9.x86_64": "kernel",
   "/boot/initramfs-5.14.0-427.el9.x86_64.img": "initrd",
   "/etc/fstab": "/dev/sda2 / xfs defaults 0 0\n/dev/sda1 /boot xfs defaults 0 0\n",
-  "/boot/loader/entries/abc-5.14.0-427.el9.x86_64.conf": "title Rocky Linux (5.14.0-427.el9.x86_64) 9.4\nversion 5.14.0-427.el9.x86_64\nlinux /vmlinuz-5.14.0-427.el9.x86_64\ninitrd /initramfs-5.14.0-427.el9.x86_64.img\noptions $kernelopts\n",
-  "/boot/grub2/grubenv": padGrubenv("# GRUB Environment Block\nsaved_entry=abc-5.14.0-427.el9.x86_64\nkernelopts=root=/dev/sda2 ro crashkernel=1G-4G:192M rhgb quiet\nboot_success=0\n"),
-  "/etc/NetworkManager/system-connections/ens192.nmconnection": "[connection]\nid=ens192\ntype=ethernet\ninterface-name=ens192\n[ipv4]\nmethod=manual\naddress1=10.1.1.23/24,10.1.1.1\n",
+  "/boot/loader/entries/abc-5.14.0-427.el9.x86_64.conf":
+    "title Rocky Linux (5.14.0-427.el9.x86_64) 9.4\nversion 5.14.0-427.el9.x86_64\nlinux /vmlinuz-5.14.0-427.el9.x86_64\ninitrd /initramfs-5.14.0-427.el9.x86_64.img\noptions $kernelopts\n",
+  "/boot/grub2/grubenv": padGrubenv(
+    "# GRUB Environment Block\nsaved_entry=abc-5.14.0-427.el9.x86_64\nkernelopts=root=/dev/sda2 ro crashkernel=1G-4G:192M rhgb quiet\nboot_success=0\n",
+  ),
+  "/etc/NetworkManager/system-connections/ens192.nmconnection":
+    "[connection]\nid=ens192\ntype=ethernet\ninterface-name=ens192\n[ipv4]\nmethod=manual\naddress1=10.1.1.23/24,10.1.1.1\n",
 };
 
 /** SUSE Linux Enterprise Server 15 SP5: wicked ifcfg, dracut. */
@@ -165,7 +175,8 @@ export const sles11: Tree = {
   "/boot/vmlinuz-3.0.101-63-default": "kernel",
   "/boot/initrd-3.0.101-63-default": "initrd",
   "/etc/fstab": "/dev/sda1 swap swap defaults 0 0\n/dev/sda2 / ext3 acl,user_xattr 1 1\n",
-  "/boot/grub/menu.lst": "default 0\ntitle SLES 11 SP4\n    root (hd0,1)\n    kernel /boot/vmlinuz-3.0.101-63-default root=/dev/sda2 resume=/dev/sda1 splash=silent showopts\n    initrd /boot/initrd-3.0.101-63-default\n",
+  "/boot/grub/menu.lst":
+    "default 0\ntitle SLES 11 SP4\n    root (hd0,1)\n    kernel /boot/vmlinuz-3.0.101-63-default root=/dev/sda2 resume=/dev/sda1 splash=silent showopts\n    initrd /boot/initrd-3.0.101-63-default\n",
   "/etc/sysconfig/network/ifcfg-eth0": "BOOTPROTO='static'\nIPADDR='10.1.1.25/24'\n",
   "/etc/init.d/vmware-tools": "#!/bin/sh\n",
   "/etc/rc3.d/S19vmware-tools": { link: "../vmware-tools" },

@@ -20,12 +20,18 @@ describe("network configuration generation", () => {
   });
 
   it("ifupdown: keeps source lines, DHCP stanza plus one static stanza per secondary", () => {
-    const [file] = networkFiles("ifupdown", plan, "source-directory /etc/network/interfaces.d\nauto ens192\niface ens192 inet static\n\taddress 10.1.1.20/24\n");
+    const [file] = networkFiles(
+      "ifupdown",
+      plan,
+      "source-directory /etc/network/interfaces.d\nauto ens192\niface ens192 inet static\n\taddress 10.1.1.20/24\n",
+    );
     expect(file!.path).toBe("/etc/network/interfaces");
     const lines = file!.content.split("\n");
     expect(lines).toContain("source-directory /etc/network/interfaces.d");
     expect(file!.content).not.toContain("ens192");
-    expect(file!.content).toContain("auto eth0\niface eth0 inet dhcp\niface eth0 inet static\n\taddress 10.1.1.21/24\niface eth0 inet static\n\taddress 10.1.1.22/24\n");
+    expect(file!.content).toContain(
+      "auto eth0\niface eth0 inet dhcp\niface eth0 inet static\n\taddress 10.1.1.21/24\niface eth0 inet static\n\taddress 10.1.1.22/24\n",
+    );
     expect(file!.content).toContain("auto eth1\niface eth1 inet dhcp\niface eth1 inet static\n\taddress 10.1.2.21/25\n");
     expect(file!.content).toContain("auto lo\niface lo inet loopback\n");
   });
@@ -34,7 +40,10 @@ describe("network configuration generation", () => {
     const [file] = networkFiles("netplan", plan);
     expect(file!.mode).toBe(0o600);
     expect(parse(file!.content)).toEqual({
-      network: { version: 2, ethernets: { eth0: { dhcp4: true, addresses: ["10.1.1.21/24", "10.1.1.22/24"] }, eth1: { dhcp4: true, addresses: ["10.1.2.21/25"] } } },
+      network: {
+        version: 2,
+        ethernets: { eth0: { dhcp4: true, addresses: ["10.1.1.21/24", "10.1.1.22/24"] }, eth1: { dhcp4: true, addresses: ["10.1.2.21/25"] } },
+      },
     });
   });
 
@@ -59,9 +68,12 @@ describe("network configuration generation", () => {
   });
 
   it("finds the files that bind the VMware NICs", () => {
-    expect(staleNetworkFiles("ifcfg-rh", { "/etc/sysconfig/network-scripts": ["ifcfg-ens192", "ifcfg-lo", "ifdown-eth", "route-ens192"], "/etc/NetworkManager/system-connections": ["rehost-eth0.nmconnection"] })).toEqual([
-      "/etc/sysconfig/network-scripts/ifcfg-ens192",
-    ]);
+    expect(
+      staleNetworkFiles("ifcfg-rh", {
+        "/etc/sysconfig/network-scripts": ["ifcfg-ens192", "ifcfg-lo", "ifdown-eth", "route-ens192"],
+        "/etc/NetworkManager/system-connections": ["rehost-eth0.nmconnection"],
+      }),
+    ).toEqual(["/etc/sysconfig/network-scripts/ifcfg-ens192"]);
     expect(staleNetworkFiles("netplan", { "/etc/netplan": ["50-cloud-init.yaml", "50-rehost.yaml", "README"] })).toEqual(["/etc/netplan/50-cloud-init.yaml"]);
     expect(isPersistentNetRule("70-persistent-net.rules", "")).toBe(true);
     expect(isPersistentNetRule("99-mine.rules", 'SUBSYSTEM=="net", ATTR{address}=="00:50:56:aa:bb:cc", NAME="lan0"')).toBe(true);

@@ -8,8 +8,32 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { adaptWindowsGuest, DirectoryGuestFs, dword, expandSz, GuestRefused, HIVE_PREFIX, HiveFile, sz, type AdaptReport, type OsInspection } from "../../lib/guest";
-import { fakeVirtioWin, isoOf, markDirty, server2008r2, server2019, softwareKeys, systemKeys, tempDir, windowsFiles, writeHive, writeRoot, type WindowsSpec } from "./windows-fixtures";
+import {
+  adaptWindowsGuest,
+  DirectoryGuestFs,
+  dword,
+  expandSz,
+  GuestRefused,
+  HIVE_PREFIX,
+  HiveFile,
+  sz,
+  type AdaptReport,
+  type OsInspection,
+} from "../../lib/guest";
+import {
+  fakeVirtioWin,
+  isoOf,
+  markDirty,
+  server2008r2,
+  server2019,
+  softwareKeys,
+  systemKeys,
+  tempDir,
+  windowsFiles,
+  writeHive,
+  writeRoot,
+  type WindowsSpec,
+} from "./windows-fixtures";
 
 const noCommands = () => {
   throw new Error("Windows adaptation runs no guest command");
@@ -64,7 +88,13 @@ describe("Windows adaptation on directory roots", () => {
     const iso = isoOf(fakeVirtioWin(["2k8R2", "2k12R2"], ["viostor", "NetKVM"]));
     const report = await adaptWindowsGuest(guest, { disk: "w2k8r2.raw", virtioWin: iso, ...plan });
     expect(report.ok).toBe(true);
-    expect(report.os).toMatchObject({ version: "6.1", build: 7601, release: "2k8r2", edition: "ServerEnterprise", controlSets: ["ControlSet001", "ControlSet002"] });
+    expect(report.os).toMatchObject({
+      version: "6.1",
+      build: 7601,
+      release: "2k8r2",
+      edition: "ServerEnterprise",
+      controlSets: ["ControlSet001", "ControlSet002"],
+    });
     expect(report.windows!.deviceBinding).toBe("CriticalDeviceDatabase");
     expect(report.windows!.drivers.map((d) => d.source)).toEqual(["viostor/2k8R2/amd64", "NetKVM/2k8R2/amd64"]);
     for (const cs of ["ControlSet001", "ControlSet002"]) {
@@ -93,11 +123,20 @@ describe("Windows adaptation on directory roots", () => {
     const wrapper = path.join(tempDir(), "rhsrvany.exe");
     fs.writeFileSync(wrapper, "service wrapper (test file)\n");
     const report = await adaptWindowsGuest(guest, { disk: "w2k19.raw", virtioWin: fakeVirtioWin(["2k19"]), firstBootService: wrapper, ...plan });
-    expect(report.windows!.firstBoot).toMatchObject({ service: "rehost-firstboot", launcher: "rhsrvany.exe", script: "C:\\Windows\\rehost\\firstboot\\firstboot.ps1", log: "C:\\Windows\\Temp\\rehost-firstboot.log" });
+    expect(report.windows!.firstBoot).toMatchObject({
+      service: "rehost-firstboot",
+      launcher: "rhsrvany.exe",
+      script: "C:\\Windows\\rehost\\firstboot\\firstboot.ps1",
+      log: "C:\\Windows\\Temp\\rehost-firstboot.log",
+    });
     expect(fs.readFileSync(path.join(root, "Windows/rehost/firstboot/rhsrvany.exe"), "utf8")).toBe("service wrapper (test file)\n");
     for (const cs of ["ControlSet001", "ControlSet002"]) {
-      expect((await valuesOf(root, "SYSTEM", `${cs}\\Services\\rehost-firstboot`))?.get("imagepath")?.value).toEqual(expandSz("%SystemRoot%\\rehost\\firstboot\\rhsrvany.exe -s rehost-firstboot"));
-      expect((await valuesOf(root, "SYSTEM", `${cs}\\Services\\rehost-firstboot\\Parameters`))?.get("commandline")?.value).toEqual(sz('cmd /c "%SystemRoot%\\rehost\\firstboot\\firstboot.cmd"'));
+      expect((await valuesOf(root, "SYSTEM", `${cs}\\Services\\rehost-firstboot`))?.get("imagepath")?.value).toEqual(
+        expandSz("%SystemRoot%\\rehost\\firstboot\\rhsrvany.exe -s rehost-firstboot"),
+      );
+      expect((await valuesOf(root, "SYSTEM", `${cs}\\Services\\rehost-firstboot\\Parameters`))?.get("commandline")?.value).toEqual(
+        sz('cmd /c "%SystemRoot%\\rehost\\firstboot\\firstboot.cmd"'),
+      );
       expect((await valuesOf(root, "SYSTEM", `${cs}\\Services\\stornvme`))?.get("start")?.value).toEqual(dword(0));
       expect((await valuesOf(root, "SYSTEM", `${cs}\\Services\\VGAuthService`))?.get("start")?.value).toEqual(dword(4));
     }
@@ -122,7 +161,11 @@ describe("Windows adaptation on directory roots", () => {
     const before = treeHash(root);
     const err = await adaptWindowsGuest(guest, { disk: "w.raw", virtioWin: fakeVirtioWin(["2k22"], ["viostor", "NetKVM"]) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GuestRefused);
-    expect((err as GuestRefused).problems[0]).toMatchObject({ file: "w.raw", field: "virtioWin", expected: "viostor and netkvm for Windows Server 2019 Datacenter x86_64" });
+    expect((err as GuestRefused).problems[0]).toMatchObject({
+      file: "w.raw",
+      field: "virtioWin",
+      expected: "viostor and netkvm for Windows Server 2019 Datacenter x86_64",
+    });
     expect(treeHash(root)).toEqual(before);
 
     const onlyStorage = await adaptWindowsGuest(guest, { disk: "w.raw", virtioWin: fakeVirtioWin(["2k19"], ["viostor"]) }).catch((e: unknown) => e);
@@ -152,7 +195,11 @@ describe("Windows adaptation on directory roots", () => {
     expect(treeHash(garbage.root)).toEqual(before);
 
     const noSelect = await guestOf(server2019);
-    await writeHive(path.join(noSelect.root, "Windows/System32/config/SYSTEM"), HIVE_PREFIX.SYSTEM, systemKeys(server2019).filter((k) => k.path !== "Select"));
+    await writeHive(
+      path.join(noSelect.root, "Windows/System32/config/SYSTEM"),
+      HIVE_PREFIX.SYSTEM,
+      systemKeys(server2019).filter((k) => k.path !== "Select"),
+    );
     const e3 = await adaptWindowsGuest(noSelect.guest, { disk: "w.raw", virtioWin }).catch((e: unknown) => e);
     expect((e3 as GuestRefused).reason).toBe("missing-hive");
     expect((e3 as GuestRefused).problems[0]).toMatchObject({ field: "SYSTEM hive", received: "no Select\\Current value" });
@@ -174,7 +221,10 @@ describe("Windows adaptation on directory roots", () => {
     expect(fs.existsSync(path.join(root, "WINDOWS/system32/drivers/viostor.sys"))).toBe(true);
     expect(fs.existsSync(path.join(root, "WINDOWS/Drivers/VirtIO/netkvm.inf"))).toBe(true);
     expect(report.warnings).toContainEqual(expect.stringMatching(/^The SOFTWARE hive was not fully written by Windows \(sequence \d+ ≠ \d+\)/));
-    expect(report.windows!.hives.map((h) => `${h.name} ${h.path} ${h.dirty}`)).toEqual(["SOFTWARE /WINDOWS/system32/config/SOFTWARE true", "SYSTEM /WINDOWS/system32/config/SYSTEM false"]);
+    expect(report.windows!.hives.map((h) => `${h.name} ${h.path} ${h.dirty}`)).toEqual([
+      "SOFTWARE /WINDOWS/system32/config/SOFTWARE true",
+      "SYSTEM /WINDOWS/system32/config/SYSTEM false",
+    ]);
   });
 
   it("stops when aborted during the read-only checks, having written nothing", async () => {
@@ -198,7 +248,9 @@ describe("Windows adaptation on directory roots", () => {
     await writeHive(
       path.join(root, "Windows/System32/config/SOFTWARE"),
       HIVE_PREFIX.SOFTWARE,
-      softwareKeys(server2019).map((k) => (k.path === "Microsoft\\Windows\\CurrentVersion" ? { path: k.path, values: { ProgramFilesDir: sz("C:\\Program Files") } } : k)),
+      softwareKeys(server2019).map((k) =>
+        k.path === "Microsoft\\Windows\\CurrentVersion" ? { path: k.path, values: { ProgramFilesDir: sz("C:\\Program Files") } } : k,
+      ),
     );
     await adaptWindowsGuest(guest, { disk: "w.raw", virtioWin: fakeVirtioWin(["2k19"]) });
     const cv = await valuesOf(root, "SOFTWARE", "Microsoft\\Windows\\CurrentVersion");

@@ -9,7 +9,19 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { adaptDisk, GuestRefused, HIVE_PREFIX, HiveFile, parseFirstBootLog, type AdaptReport } from "../../lib/guest";
 import type { PlannedVm } from "../../lib/plan/types";
-import { buildDisk, fakeVirtioWin, GPT_LDM_DATA, GPT_LDM_METADATA, ntfsRead, populate, server2019, sha256, tempDir, VMWARE_TOOLS_CODE, windowsFiles } from "./windows-fixtures";
+import {
+  buildDisk,
+  fakeVirtioWin,
+  GPT_LDM_DATA,
+  GPT_LDM_METADATA,
+  ntfsRead,
+  populate,
+  server2019,
+  sha256,
+  tempDir,
+  VMWARE_TOOLS_CODE,
+  windowsFiles,
+} from "./windows-fixtures";
 import { rehostChild, type Run } from "../helpers/cli";
 
 const SLOW = 900_000;
@@ -76,7 +88,10 @@ describe("Windows adaptation of a synthetic NTFS system disk", () => {
       const disk = copy("adapted.raw");
       const r = await rehost(disk, "--virtio-win", virtioWin, "--plan", plan, "--vm", vm.name, "--json");
       expect(r.code, r.stderr).toBe(0);
-      const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { event: string; step?: string; report?: AdaptReport });
+      const events = r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as { event: string; step?: string; report?: AdaptReport });
       expect(events.filter((e) => e.event === "step").map((e) => e.step)).toContain("registering boot-start services in every control set");
       const report = events.at(-1)!.report!;
       expect(events.at(-1)!.event).toBe("done");
@@ -158,7 +173,9 @@ describe("Windows adaptation of a synthetic NTFS system disk", () => {
       const ddb = await system.read("DriverDatabase\\DeviceIds\\PCI\\VEN_1AF4&DEV_1001", 1);
       expect([...(ddb?.get("driverdatabase\\deviceids\\pci\\ven_1af4&dev_1001")?.values.keys() ?? [])]).toEqual(["rehost-viostor.inf"]);
       const software = hive("SOFTWARE");
-      const devicePath = (await software.read("Microsoft\\Windows\\CurrentVersion", 1))?.get("microsoft\\windows\\currentversion")?.values.get("devicepath")?.value;
+      const devicePath = (await software.read("Microsoft\\Windows\\CurrentVersion", 1))
+        ?.get("microsoft\\windows\\currentversion")
+        ?.values.get("devicepath")?.value;
       expect(devicePath).toEqual({ type: "expand_sz", data: "%SystemRoot%\\inf;%SystemRoot%\\Drivers\\VirtIO" });
       expect(ntfsRead(disk, START, SIZE, "/Windows/System32/drivers/viostor.sys")?.toString()).toBe("viostor 2k19 amd64 .sys (test file)\n");
       expect(ntfsRead(disk, START, SIZE, "/Windows/Drivers/VirtIO/netkvm.cat")?.toString()).toBe("NetKVM 2k19 amd64 .cat (test file)\n");
@@ -169,15 +186,25 @@ describe("Windows adaptation of a synthetic NTFS system disk", () => {
       expect(ps1).toContain("/add-driver");
       expect(ps1.includes("\r\n")).toBe(true);
       // The originals are kept.
-      expect(ntfsRead(disk, START, SIZE, "/Windows/rehost/backup/System32/config/SYSTEM")?.equals(ntfsRead(pristine, START, SIZE, "/Windows/System32/config/SYSTEM")!)).toBe(true);
+      expect(
+        ntfsRead(disk, START, SIZE, "/Windows/rehost/backup/System32/config/SYSTEM")?.equals(
+          ntfsRead(pristine, START, SIZE, "/Windows/System32/config/SYSTEM")!,
+        ),
+      ).toBe(true);
       // The sign-off reads the log the script writes: nothing ran yet.
-      expect(parseFirstBootLog(ntfsRead(disk, START, SIZE, "/Windows/Temp/rehost-firstboot.log")?.toString() ?? "")).toEqual({ steps: [], done: false, ok: false });
+      expect(parseFirstBootLog(ntfsRead(disk, START, SIZE, "/Windows/Temp/rehost-firstboot.log")?.toString() ?? "")).toEqual({
+        steps: [],
+        done: false,
+        ok: false,
+      });
 
       // A second run, as a person reads it: everything is in place, nothing is written again.
       const again = await rehost(disk, "--virtio-win", virtioWin, "--plan", plan, "--vm", vm.name);
       expect(again.code, again.stderr).toBe(0);
       const lines = again.stdout.trim().split("\n");
-      expect(lines[0]).toBe(`${disk}: Windows Server 2019 Datacenter (10.0 build 17763, ServerDatacenter, x86_64, bios, control sets ControlSet001 ControlSet002)`);
+      expect(lines[0]).toBe(
+        `${disk}: Windows Server 2019 Datacenter (10.0 build 17763, ServerDatacenter, x86_64, bios, control sets ControlSet001 ControlSet002)`,
+      );
       expect(lines).toContain("  driver viostor  viostor/2k19/amd64 (boot start)");
       expect(lines).toContain("  service viostor Start=0 in ControlSet001, ControlSet002");
       expect(lines.filter((l) => /^  (drivers|registry|firstboot) /.test(l))).toEqual([]);
@@ -233,9 +260,30 @@ describe("Windows adaptation of a synthetic NTFS system disk", () => {
 
   it("refuses BitLocker and dynamic disks from their first sectors, before libguestfs starts, untouched", async () => {
     const cases = [
-      { name: "bitlocker.raw", label: "dos" as const, parts: [{ type: "7", sizeMiB: 8, ntfs: "bitlocker" as const, bootable: true }], reason: "bitlocker", received: "BitLocker on partition 1 (-FVE-FS- boot sector)" },
-      { name: "bitlocker-d.raw", label: "dos" as const, parts: [{ type: "7", sizeMiB: 8, ntfs: "plain" as const }, { type: "7", sizeMiB: 8, ntfs: "bitlocker" as const }], reason: "bitlocker", received: "BitLocker on partition 2 (-FVE-FS- boot sector)" },
-      { name: "dynamic-mbr.raw", label: "dos" as const, parts: [{ type: "42", sizeMiB: 8 }], reason: "dynamic-disk", received: "a Windows dynamic disk (partition 1: MBR type 0x42)" },
+      {
+        name: "bitlocker.raw",
+        label: "dos" as const,
+        parts: [{ type: "7", sizeMiB: 8, ntfs: "bitlocker" as const, bootable: true }],
+        reason: "bitlocker",
+        received: "BitLocker on partition 1 (-FVE-FS- boot sector)",
+      },
+      {
+        name: "bitlocker-d.raw",
+        label: "dos" as const,
+        parts: [
+          { type: "7", sizeMiB: 8, ntfs: "plain" as const },
+          { type: "7", sizeMiB: 8, ntfs: "bitlocker" as const },
+        ],
+        reason: "bitlocker",
+        received: "BitLocker on partition 2 (-FVE-FS- boot sector)",
+      },
+      {
+        name: "dynamic-mbr.raw",
+        label: "dos" as const,
+        parts: [{ type: "42", sizeMiB: 8 }],
+        reason: "dynamic-disk",
+        received: "a Windows dynamic disk (partition 1: MBR type 0x42)",
+      },
       {
         name: "dynamic-gpt.raw",
         label: "gpt" as const,
@@ -263,7 +311,9 @@ describe("Windows adaptation of a synthetic NTFS system disk", () => {
   it("reads a qcow2 disk's first sectors through qemu-img: a BitLocker overlay is refused by the command (exit 1)", async () => {
     const { file } = buildDisk(path.join(work, "bl-base.raw"), "dos", [{ type: "7", sizeMiB: 8, ntfs: "bitlocker", bootable: true }]);
     const overlay = path.join(work, "bl.qcow2");
-    await new Promise<void>((resolve, reject) => execFile("qemu-img", ["create", "-q", "-f", "qcow2", "-b", file, "-F", "raw", overlay], (err) => (err ? reject(err) : resolve())));
+    await new Promise<void>((resolve, reject) =>
+      execFile("qemu-img", ["create", "-q", "-f", "qcow2", "-b", file, "-F", "raw", overlay], (err) => (err ? reject(err) : resolve())),
+    );
     const before = sha256(overlay);
     const r = await rehost(overlay, "--virtio-win", virtioWin);
     expect(r.code).toBe(1);

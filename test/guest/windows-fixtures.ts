@@ -176,15 +176,28 @@ export function systemKeys(spec: WindowsSpec): RegKey[] {
     const cs = `ControlSet${String(n).padStart(3, "0")}`;
     keys.push(
       { path: `${cs}\\Control\\ComputerName\\ComputerName`, values: { ComputerName: sz("APP-01") } },
-      { path: `${cs}\\Services\\pvscsi`, values: { Type: dword(1), Start: dword(0), ErrorControl: dword(1), Group: sz("SCSI miniport"), ImagePath: expandSz("System32\\drivers\\pvscsi.sys") } },
-      { path: `${cs}\\Services\\LSI_SAS`, values: { Type: dword(1), Start: dword(3), ErrorControl: dword(1), Group: sz("SCSI miniport"), ImagePath: expandSz("System32\\drivers\\lsi_sas.sys") } },
+      {
+        path: `${cs}\\Services\\pvscsi`,
+        values: { Type: dword(1), Start: dword(0), ErrorControl: dword(1), Group: sz("SCSI miniport"), ImagePath: expandSz("System32\\drivers\\pvscsi.sys") },
+      },
+      {
+        path: `${cs}\\Services\\LSI_SAS`,
+        values: { Type: dword(1), Start: dword(3), ErrorControl: dword(1), Group: sz("SCSI miniport"), ImagePath: expandSz("System32\\drivers\\lsi_sas.sys") },
+      },
       { path: `${cs}\\Services\\vmxnet3ndis6`, values: { Type: dword(1), Start: dword(3), ImagePath: expandSz("System32\\drivers\\vmxnet3.sys") } },
-      { path: `${cs}\\Services\\Tcpip\\Parameters\\Interfaces\\{6A2B7F2E-61B0-4C44-9F2D-0D1B1E9C5A10}`, values: { EnableDHCP: dword(0), IPAddress: multiSz(["10.1.1.20"]), SubnetMask: multiSz(["255.255.255.0"]) } },
+      {
+        path: `${cs}\\Services\\Tcpip\\Parameters\\Interfaces\\{6A2B7F2E-61B0-4C44-9F2D-0D1B1E9C5A10}`,
+        values: { EnableDHCP: dword(0), IPAddress: multiSz(["10.1.1.20"]), SubnetMask: multiSz(["255.255.255.0"]) },
+      },
     );
-    if (spec.major >= 10 || (spec.major === 6 && spec.minor === 3)) keys.push({ path: `${cs}\\Services\\stornvme`, values: { Type: dword(1), Start: dword(3), ImagePath: expandSz("System32\\drivers\\stornvme.sys") } });
+    if (spec.major >= 10 || (spec.major === 6 && spec.minor === 3))
+      keys.push({ path: `${cs}\\Services\\stornvme`, values: { Type: dword(1), Start: dword(3), ImagePath: expandSz("System32\\drivers\\stornvme.sys") } });
     if (spec.vmwareTools) {
       keys.push(
-        { path: `${cs}\\Services\\VMTools`, values: { Type: dword(0x10), Start: dword(2), ImagePath: expandSz('"C:\\Program Files\\VMware\\VMware Tools\\vmtoolsd.exe"') } },
+        {
+          path: `${cs}\\Services\\VMTools`,
+          values: { Type: dword(0x10), Start: dword(2), ImagePath: expandSz('"C:\\Program Files\\VMware\\VMware Tools\\vmtoolsd.exe"') },
+        },
         { path: `${cs}\\Services\\VGAuthService`, values: { Type: dword(0x10), Start: dword(2) } },
       );
     }
@@ -213,7 +226,12 @@ export function softwareKeys(spec: WindowsSpec): RegKey[] {
   if (spec.vmwareTools) {
     keys.push({
       path: `Microsoft\\Windows\\CurrentVersion\\Uninstall\\${VMWARE_TOOLS_CODE}`,
-      values: { DisplayName: sz("VMware Tools"), DisplayVersion: sz("12.3.5.22544099"), Publisher: sz("VMware, Inc."), UninstallString: sz(`MsiExec.exe /X${VMWARE_TOOLS_CODE}`) },
+      values: {
+        DisplayName: sz("VMware Tools"),
+        DisplayVersion: sz("12.3.5.22544099"),
+        Publisher: sz("VMware, Inc."),
+        UninstallString: sz(`MsiExec.exe /X${VMWARE_TOOLS_CODE}`),
+      },
     });
   }
   return keys;
@@ -258,14 +276,18 @@ export function writeRoot(files: Record<string, string>, root: string = tempDir(
  * A virtio-win tree like the real one (`viostor/2k19/amd64/viostor.{inf,sys,cat}`, NetKVM, …)
  * for the given releases, with files naming what they are.
  */
-export function fakeVirtioWin(releases: readonly string[], drivers: readonly string[] = ["viostor", "vioscsi", "NetKVM", "Balloon", "pvpanic", "viorng"]): string {
+export function fakeVirtioWin(
+  releases: readonly string[],
+  drivers: readonly string[] = ["viostor", "vioscsi", "NetKVM", "Balloon", "pvpanic", "viorng"],
+): string {
   const root = tempDir("rehost-virtio-win-");
   for (const driver of drivers) {
     for (const release of releases) {
       for (const arch of ["amd64", "x86", "ARM64"]) {
         const dir = path.join(root, driver, release, arch);
         fs.mkdirSync(dir, { recursive: true });
-        for (const ext of ["inf", "sys", "cat", "pdb"]) fs.writeFileSync(path.join(dir, `${driver.toLowerCase()}.${ext}`), `${driver} ${release} ${arch} .${ext} (test file)\n`);
+        for (const ext of ["inf", "sys", "cat", "pdb"])
+          fs.writeFileSync(path.join(dir, `${driver.toLowerCase()}.${ext}`), `${driver} ${release} ${arch} .${ext} (test file)\n`);
       }
     }
   }

@@ -104,7 +104,16 @@ describe("regedit text and hivex", () => {
 
   it("parses exports with continued hex lines, @ and plain strings", () => {
     const keys = parseReg(
-      ['Windows Registry Editor Version 5.00', "", "[HKEY_LOCAL_MACHINE\\SOFTWARE\\A\\B]", "@=\"plain \\\"x\\\"\"", '"Bin"=hex:01,02,\\', "  03,04", '"N"=dword:0000000a', ""].join("\r\n"),
+      [
+        "Windows Registry Editor Version 5.00",
+        "",
+        "[HKEY_LOCAL_MACHINE\\SOFTWARE\\A\\B]",
+        '@="plain \\"x\\""',
+        '"Bin"=hex:01,02,\\',
+        "  03,04",
+        '"N"=dword:0000000a',
+        "",
+      ].join("\r\n"),
       "HKEY_LOCAL_MACHINE\\SOFTWARE",
     );
     const b = keys.get("a\\b")!;
@@ -215,8 +224,16 @@ describe("virtio-win drivers for a Windows version", () => {
 
   it("takes one directory per driver under the guest's release and architecture, without debug symbols or other drivers", () => {
     expect(matchDrivers(files, { major: 10, minor: 0, build: 17763, variant: "Server", arch: "x86_64" })).toEqual([
-      { name: "viostor", source: "viostor/2k19/amd64", files: ["viostor/2k19/amd64/viostor.cat", "viostor/2k19/amd64/viostor.inf", "viostor/2k19/amd64/viostor.sys"] },
-      { name: "netkvm", source: "NetKVM/2k19/amd64", files: ["NetKVM/2k19/amd64/netkvm.inf", "NetKVM/2k19/amd64/netkvm.sys", "NetKVM/2k19/amd64/netkvmco.exe"] },
+      {
+        name: "viostor",
+        source: "viostor/2k19/amd64",
+        files: ["viostor/2k19/amd64/viostor.cat", "viostor/2k19/amd64/viostor.inf", "viostor/2k19/amd64/viostor.sys"],
+      },
+      {
+        name: "netkvm",
+        source: "NetKVM/2k19/amd64",
+        files: ["NetKVM/2k19/amd64/netkvm.inf", "NetKVM/2k19/amd64/netkvm.sys", "NetKVM/2k19/amd64/netkvmco.exe"],
+      },
       { name: "balloon", source: "drivers/amd64/Win2019", files: ["drivers/amd64/Win2019/balloon.inf", "drivers/amd64/Win2019/balloon.sys"] },
     ]);
     expect(matchDrivers(files, { major: 10, minor: 0, build: 17763, variant: "Server", arch: "i386" }).map((m) => m.source)).toEqual(["viostor/2k19/x86"]);
@@ -308,7 +325,11 @@ describe("the first-boot script", () => {
   });
 
   it("writes CRLF scripts with the plan's data quoted for PowerShell and pnputil's syntax for the version", () => {
-    const ps1 = firstBootPs1({ major: 10, nics: [{ index: 0, primary: "10.1.1.20", secondary: [{ address: "10.1.1.21", prefixLength: 24 }] }], vmwareTools: ["{AAA'BBB}"] });
+    const ps1 = firstBootPs1({
+      major: 10,
+      nics: [{ index: 0, primary: "10.1.1.20", secondary: [{ address: "10.1.1.21", prefixLength: 24 }] }],
+      vmwareTools: ["{AAA'BBB}"],
+    });
     expect(ps1.split("\r\n").every((l) => !l.includes("\n"))).toBe(true);
     expect(ps1).toContain("@{ Index = 0; Primary = '10.1.1.20'; Addresses = @('10.1.1.21'); Masks = @('255.255.255.0') }");
     expect(ps1).toContain("$VmwareTools = @('{AAA''BBB}')");
@@ -330,7 +351,11 @@ describe("the first-boot script", () => {
     const plain = firstBootServiceKeys("ControlSet002", { kind: "cmd" });
     expect(plain).toHaveLength(1);
     expect(plain[0]!.values).toMatchObject({ Type: dword(0x10), Start: dword(2), ErrorControl: dword(0), ObjectName: sz("LocalSystem") });
-    expect(plain[0]!.values["ImagePath"]).toEqual(expandSz('%SystemRoot%\\System32\\cmd.exe /c start "rehost-firstboot" /b %SystemRoot%\\System32\\cmd.exe /c %SystemRoot%\\rehost\\firstboot\\firstboot.cmd'));
+    expect(plain[0]!.values["ImagePath"]).toEqual(
+      expandSz(
+        '%SystemRoot%\\System32\\cmd.exe /c start "rehost-firstboot" /b %SystemRoot%\\System32\\cmd.exe /c %SystemRoot%\\rehost\\firstboot\\firstboot.cmd',
+      ),
+    );
   });
 
   it("reads the log: the last result of each step counts, and only a finished run without failures is ok", () => {
@@ -342,7 +367,12 @@ describe("the first-boot script", () => {
       "2024-06-03T10:05:09 REHOST-FIRSTBOOT-DONE ok=2 failed=1",
     ];
     expect(parseFirstBootLog(first.join("\r\n"))).toMatchObject({ done: true, ok: false });
-    const second = [...first, "2024-06-03T10:07:00 step pnputil: skipped: done at an earlier boot", "2024-06-03T10:07:30 step secondary-addresses-eth0: ok: added 10.1.1.21", "2024-06-03T10:07:31 REHOST-FIRSTBOOT-DONE ok=3 failed=0"];
+    const second = [
+      ...first,
+      "2024-06-03T10:07:00 step pnputil: skipped: done at an earlier boot",
+      "2024-06-03T10:07:30 step secondary-addresses-eth0: ok: added 10.1.1.21",
+      "2024-06-03T10:07:31 REHOST-FIRSTBOOT-DONE ok=3 failed=0",
+    ];
     const log = parseFirstBootLog(second.join("\r\n"));
     expect(log.ok).toBe(true);
     expect(log.steps.map((s) => `${s.name} ${s.result}`)).toEqual(["pnputil skipped", "ghost-nics ok", "secondary-addresses-eth0 ok"]);

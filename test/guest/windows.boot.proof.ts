@@ -56,11 +56,27 @@ interface Boot {
 function boot(work: string, name: string, uefi: boolean, devices: string[], until: RegExp): Promise<Boot> {
   const com1 = path.join(work, `${name}.com1.log`);
   const com2 = path.join(work, `${name}.com2.log`);
-  const firmware = uefi ? ["-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd", "-drive", `if=pflash,format=raw,file=${ovmfVars(work, name)}`] : [];
+  const firmware = uefi
+    ? ["-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd", "-drive", `if=pflash,format=raw,file=${ovmfVars(work, name)}`]
+    : [];
   const args = [
-    "-machine", `q35,accel=${accel}`, "-cpu", "max", "-m", "4096", "-smp", "2",
-    "-display", "none", "-monitor", "none", "-no-reboot",
-    "-serial", `file:${com1}`, "-serial", `file:${com2}`,
+    "-machine",
+    `q35,accel=${accel}`,
+    "-cpu",
+    "max",
+    "-m",
+    "4096",
+    "-smp",
+    "2",
+    "-display",
+    "none",
+    "-monitor",
+    "none",
+    "-no-reboot",
+    "-serial",
+    `file:${com1}`,
+    "-serial",
+    `file:${com2}`,
     ...firmware,
     ...devices,
   ];
@@ -85,7 +101,12 @@ function boot(work: string, name: string, uefi: boolean, devices: string[], unti
       running.delete(qemu.pid!);
       const out = { com1: read(com1), com2: read(com2) };
       if (matched) resolve({ ...out, ended: "matched" });
-      else if (signal !== null) reject(new Error(`${name}: nothing matching ${until} within ${BOOT_TIMEOUT_MS / 60000} min; COM1 tail:\n${out.com1.slice(-2000)}\nCOM2 tail:\n${out.com2.slice(-2000)}`));
+      else if (signal !== null)
+        reject(
+          new Error(
+            `${name}: nothing matching ${until} within ${BOOT_TIMEOUT_MS / 60000} min; COM1 tail:\n${out.com1.slice(-2000)}\nCOM2 tail:\n${out.com2.slice(-2000)}`,
+          ),
+        );
       else if (code !== 0) reject(new Error(`qemu failed (exit ${code}): ${stderr}`));
       else resolve({ ...out, ended: "exited" });
     });
@@ -128,61 +149,94 @@ describe.skipIf(image === undefined || virtioWin === undefined)("a VMware-built 
   afterAll(() => {
     for (const pid of running) process.kill(pid, "SIGKILL");
     if (work) fs.rmSync(work, { recursive: true, force: true });
-    process.stdout.write(`Windows boot proof timings (s): ${Object.entries(timings).map(([k, v]) => `${k} ${(v / 1000).toFixed(0)}`).join(", ")}\n`);
+    process.stdout.write(
+      `Windows boot proof timings (s): ${Object.entries(timings)
+        .map(([k, v]) => `${k} ${(v / 1000).toFixed(0)}`)
+        .join(", ")}\n`,
+    );
   });
 
-  it("boots on VMware's paravirtual SCSI before adaptation (the image itself is sound)", async () => {
-    const t = Date.now();
-    const disk = overlay(work, "pvscsi", image!);
-    const b = await boot(work, "pvscsi", uefi, ["-drive", `file=${disk},if=none,id=d0,format=qcow2`, "-device", "pvscsi", "-device", "scsi-hd,drive=d0", "-nic", "user,model=e1000"], SAC_READY);
-    timings["pvscsi boot"] = Date.now() - t;
-    expect(b.ended, "EMS must be on COM1 (bcdedit /ems {current} on)").toBe("matched");
-    expect(b.com1).toMatch(SAC_READY);
-  }, BOOT_TIMEOUT_MS + 60_000);
+  it(
+    "boots on VMware's paravirtual SCSI before adaptation (the image itself is sound)",
+    async () => {
+      const t = Date.now();
+      const disk = overlay(work, "pvscsi", image!);
+      const b = await boot(
+        work,
+        "pvscsi",
+        uefi,
+        ["-drive", `file=${disk},if=none,id=d0,format=qcow2`, "-device", "pvscsi", "-device", "scsi-hd,drive=d0", "-nic", "user,model=e1000"],
+        SAC_READY,
+      );
+      timings["pvscsi boot"] = Date.now() - t;
+      expect(b.ended, "EMS must be on COM1 (bcdedit /ems {current} on)").toBe("matched");
+      expect(b.com1).toMatch(SAC_READY);
+    },
+    BOOT_TIMEOUT_MS + 60_000,
+  );
 
-  it("stops with INACCESSIBLE_BOOT_DEVICE (0x7B) on a virtio disk before adaptation", async () => {
-    const t = Date.now();
-    const disk = overlay(work, "virtio-before", image!);
-    const b = await boot(work, "virtio-before", uefi, ["-drive", `file=${disk},if=virtio,format=qcow2`, "-nic", "user,model=virtio-net-pci"], STOP_7B);
-    timings["virtio boot before"] = Date.now() - t;
-    expect(b.com1).toMatch(STOP_7B);
-    expect(b.com1).not.toMatch(SAC_READY);
-  }, BOOT_TIMEOUT_MS + 60_000);
+  it(
+    "stops with INACCESSIBLE_BOOT_DEVICE (0x7B) on a virtio disk before adaptation",
+    async () => {
+      const t = Date.now();
+      const disk = overlay(work, "virtio-before", image!);
+      const b = await boot(work, "virtio-before", uefi, ["-drive", `file=${disk},if=virtio,format=qcow2`, "-nic", "user,model=virtio-net-pci"], STOP_7B);
+      timings["virtio boot before"] = Date.now() - t;
+      expect(b.com1).toMatch(STOP_7B);
+      expect(b.com1).not.toMatch(SAC_READY);
+    },
+    BOOT_TIMEOUT_MS + 60_000,
+  );
 
-  it("adapts an overlay: virtio drivers boot-start in every control set, first-boot script queued", async () => {
-    const t = Date.now();
-    adapted = overlay(work, "adapted", image!);
-    report = await adaptDisk(adapted, {
-      virtioWin: virtioWin!,
-      staticSecondary: [{ device: "eth0", address: "10.0.2.50", prefixLength: 24 }],
-      nicAddresses: [{ device: "eth0", address: "10.0.2.15", prefixLength: 24 }],
-    });
-    timings["adaptDisk"] = Date.now() - t;
-    expect(report.ok, report.warnings.join("\n")).toBe(true);
-    expect(report.os.family).toBe("windows");
-    const w = report.windows!;
-    expect(w.drivers.map((d) => d.name)).toEqual(expect.arrayContaining(["viostor", "netkvm"]));
-    for (const s of w.services.filter((s) => s.name === "viostor")) expect(s.controlSets).toEqual(report.os.family === "windows" ? report.os.controlSets : []);
-  }, BOOT_TIMEOUT_MS);
+  it(
+    "adapts an overlay: virtio drivers boot-start in every control set, first-boot script queued",
+    async () => {
+      const t = Date.now();
+      adapted = overlay(work, "adapted", image!);
+      report = await adaptDisk(adapted, {
+        virtioWin: virtioWin!,
+        staticSecondary: [{ device: "eth0", address: "10.0.2.50", prefixLength: 24 }],
+        nicAddresses: [{ device: "eth0", address: "10.0.2.15", prefixLength: 24 }],
+      });
+      timings["adaptDisk"] = Date.now() - t;
+      expect(report.ok, report.warnings.join("\n")).toBe(true);
+      expect(report.os.family).toBe("windows");
+      const w = report.windows!;
+      expect(w.drivers.map((d) => d.name)).toEqual(expect.arrayContaining(["viostor", "netkvm"]));
+      for (const s of w.services.filter((s) => s.name === "viostor"))
+        expect(s.controlSets).toEqual(report.os.family === "windows" ? report.os.controlSets : []);
+    },
+    BOOT_TIMEOUT_MS,
+  );
 
-  it("boots the adapted disk on virtio-blk and virtio-net; the first-boot log shows every step ok, the secondary address on the DHCP NIC", async () => {
-    const t = Date.now();
-    const b = await boot(work, "virtio-after", uefi, ["-drive", `file=${adapted},if=virtio,format=qcow2`, "-nic", "user,model=virtio-net-pci"], /REHOST-FIRSTBOOT-DONE ok=\d+ failed=\d+/);
-    timings["virtio boot after"] = Date.now() - t;
-    expect(b.ended).toBe("matched");
-    expect(b.com1).not.toMatch(STOP_7B);
-    const session = await GuestfishSession.open([{ path: adapted }], { readonly: true });
-    let text: string;
-    try {
-      const log = await session.resolvePath("/Windows/Temp/rehost-firstboot.log");
-      text = log === undefined ? "" : ((await session.readFile(log)) ?? "");
-    } finally {
-      await session.close();
-    }
-    const log = parseFirstBootLog(text);
-    expect(log.done, text).toBe(true);
-    expect(log.ok, text).toBe(true);
-    expect(log.steps.map((s) => s.name)).toEqual(expect.arrayContaining(["pnputil", "ghost-nics", "secondary-addresses-eth0"]));
-    expect(log.steps.find((s) => s.name === "secondary-addresses-eth0")?.detail).toContain("10.0.2.15");
-  }, BOOT_TIMEOUT_MS + 300_000);
+  it(
+    "boots the adapted disk on virtio-blk and virtio-net; the first-boot log shows every step ok, the secondary address on the DHCP NIC",
+    async () => {
+      const t = Date.now();
+      const b = await boot(
+        work,
+        "virtio-after",
+        uefi,
+        ["-drive", `file=${adapted},if=virtio,format=qcow2`, "-nic", "user,model=virtio-net-pci"],
+        /REHOST-FIRSTBOOT-DONE ok=\d+ failed=\d+/,
+      );
+      timings["virtio boot after"] = Date.now() - t;
+      expect(b.ended).toBe("matched");
+      expect(b.com1).not.toMatch(STOP_7B);
+      const session = await GuestfishSession.open([{ path: adapted }], { readonly: true });
+      let text: string;
+      try {
+        const log = await session.resolvePath("/Windows/Temp/rehost-firstboot.log");
+        text = log === undefined ? "" : ((await session.readFile(log)) ?? "");
+      } finally {
+        await session.close();
+      }
+      const log = parseFirstBootLog(text);
+      expect(log.done, text).toBe(true);
+      expect(log.ok, text).toBe(true);
+      expect(log.steps.map((s) => s.name)).toEqual(expect.arrayContaining(["pnputil", "ghost-nics", "secondary-addresses-eth0"]));
+      expect(log.steps.find((s) => s.name === "secondary-addresses-eth0")?.detail).toContain("10.0.2.15");
+    },
+    BOOT_TIMEOUT_MS + 300_000,
+  );
 });

@@ -50,7 +50,12 @@ export function rehostChild(...args: string[]): Promise<Run> {
 /** {@link rehostChild} with an environment, a directory or a deadline. */
 export function rehostChildWith(options: ChildOptions, ...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    const settings = { cwd: options.cwd ?? root, env: childEnv(options.env), maxBuffer: 64 * 1024 * 1024, ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) };
+    const settings = {
+      cwd: options.cwd ?? root,
+      env: childEnv(options.env),
+      maxBuffer: 64 * 1024 * 1024,
+      ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    };
     execFile(process.execPath, [bin, ...args], settings, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 99) : 0;
       resolve({ code, stdout, stderr });
@@ -60,7 +65,13 @@ export function rehostChildWith(options: ChildOptions, ...args: string[]): Promi
 
 /** Runs `node bin/rehost.js ...args` and waits for it: the child's status, output and error, as `spawnSync` reports them. */
 export function rehostSync(args: readonly string[], options: ChildOptions = {}): SpawnSyncReturns<string> {
-  return spawnSync(process.execPath, [bin, ...args], { cwd: options.cwd ?? root, env: childEnv(options.env), encoding: "utf8", maxBuffer: 64 * 1024 * 1024, ...(options.timeout !== undefined ? { timeout: options.timeout } : {}) });
+  return spawnSync(process.execPath, [bin, ...args], {
+    cwd: options.cwd ?? root,
+    env: childEnv(options.env),
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+  });
 }
 
 /**
@@ -71,12 +82,14 @@ export function rehostSync(args: readonly string[], options: ChildOptions = {}):
 export async function rehostInProcess(...args: string[]): Promise<Run> {
   let stdout = "";
   let stderr = "";
-  const capture = (append: (text: string) => void) => (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
-    append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-    const callback = rest.find((r) => typeof r === "function") as (() => void) | undefined;
-    callback?.();
-    return true;
-  };
+  const capture =
+    (append: (text: string) => void) =>
+    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+      const callback = rest.find((r) => typeof r === "function") as (() => void) | undefined;
+      callback?.();
+      return true;
+    };
   const out = vi.spyOn(process.stdout, "write").mockImplementation(capture((t) => (stdout += t)));
   const err = vi.spyOn(process.stderr, "write").mockImplementation(capture((t) => (stderr += t)));
   const previous = process.exitCode;

@@ -67,6 +67,9 @@ export class LoopDiskRig {
 
 /** `major:minor` of a block device, as `/sys/dev/block` names it. */
 export function deviceNumber(device: string): string {
-  const [major, minor] = execFileSync("stat", ["-L", "-c", "%t %T", device], { encoding: "utf8" }).trim().split(" ").map((h) => parseInt(h, 16));
+  const [major, minor] = execFileSync("stat", ["-L", "-c", "%t %T", device], { encoding: "utf8" })
+    .trim()
+    .split(" ")
+    .map((h) => parseInt(h, 16));
   return `${major}:${minor}`;
 }

@@ -13,7 +13,11 @@ let engine: string | undefined;
 
 /** The folder holding `pulumi`, built (or found in the cache) by scripts/pulumi-engine.sh. */
 export function engineDir(): string {
-  engine ??= execFileSync("bash", [path.join(ROOT, "scripts", "pulumi-engine.sh")], { encoding: "utf8", env: { ...process.env, REHOST_SETUP_QUIET: "1" }, maxBuffer: 64 * 1024 * 1024 })
+  engine ??= execFileSync("bash", [path.join(ROOT, "scripts", "pulumi-engine.sh")], {
+    encoding: "utf8",
+    env: { ...process.env, REHOST_SETUP_QUIET: "1" },
+    maxBuffer: 64 * 1024 * 1024,
+  })
     .trim()
     .split("\n")
     .pop()!;
@@ -62,7 +66,7 @@ export class PulumiWorkspace {
         [...args, "--non-interactive"],
         { cwd, env: this.env(options.env), timeout: options.timeoutMs ?? 240_000, maxBuffer: 64 * 1024 * 1024 },
         (err, stdout, stderr) => {
-          const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : 1;
+          const code = err === null ? 0 : typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : 1;
           resolve({ code, stdout, stderr });
         },
       );

@@ -262,7 +262,11 @@ export async function makeX509(dir: string): Promise<X509Dirs> {
     ]);
   };
   const serverKey = await key("server-key.pem");
-  await signed(serverKey, ["organization = rehost", "cn = localhost", "dns_name = localhost", "ip_address = 127.0.0.1", "tls_www_server", "signing_key", "encryption_key"], file("server-cert.pem"));
+  await signed(
+    serverKey,
+    ["organization = rehost", "cn = localhost", "dns_name = localhost", "ip_address = 127.0.0.1", "tls_www_server", "signing_key", "encryption_key"],
+    file("server-cert.pem"),
+  );
   const clientKey = await key("client-key.pem");
   await signed(clientKey, ["organization = rehost", "cn = rehost-client", "tls_www_client", "signing_key", "encryption_key"], file("client-cert.pem"));
 

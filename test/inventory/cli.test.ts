@@ -30,9 +30,30 @@ describe("rehost plan on broken inventories", () => {
     const lines = fs.readFileSync(diskFile, "utf8").split("\r\n");
     const drop = lines[0]!.split(",").indexOf("vDiskCapacityMiB");
     // No cell before the dropped column holds a quoted comma in this file.
-    fs.writeFileSync(diskFile, lines.map((l) => l.split(",").filter((_, i) => i !== drop).join(",")).join("\r\n"));
+    fs.writeFileSync(
+      diskFile,
+      lines
+        .map((l) =>
+          l
+            .split(",")
+            .filter((_, i) => i !== drop)
+            .join(","),
+        )
+        .join("\r\n"),
+    );
     const out = path.join(dir, "plan.json");
-    const { code, stderr } = await plan(["--inventory", exportDir, "--networks", path.join(exchange, "networks.yaml"), "--waves", path.join(exchange, "waves.yaml"), "--format", "json", "--out", out]);
+    const { code, stderr } = await plan([
+      "--inventory",
+      exportDir,
+      "--networks",
+      path.join(exchange, "networks.yaml"),
+      "--waves",
+      path.join(exchange, "waves.yaml"),
+      "--format",
+      "json",
+      "--out",
+      out,
+    ]);
     expect(code).toBe(2);
     expect(stderr).toContain(`error: ${diskFile}, field Capacity MiB: The vDisk tab has no "Capacity MiB" column`);
     expect(fs.existsSync(out)).toBe(false);
@@ -40,11 +61,19 @@ describe("rehost plan on broken inventories", () => {
 
   it("exits 2 naming the VM and field of a negative disk size", async () => {
     const inventory = path.join(dir, "inventory.yaml");
-    fs.writeFileSync(inventory, fs.readFileSync(path.join(exchange, "inventory.yaml"), "utf8").replace("capacityBytes: 322122547200", "capacityBytes: -322122547200"));
+    fs.writeFileSync(
+      inventory,
+      fs.readFileSync(path.join(exchange, "inventory.yaml"), "utf8").replace("capacityBytes: 322122547200", "capacityBytes: -322122547200"),
+    );
     const { code, stdout } = await plan(["--inventory", inventory, "--waves", path.join(exchange, "waves.yaml")]);
     expect(code).toBe(2);
     // The plan is printed with the VM blocked; the table's problems name the file, VM and field.
-    expect(stdout).toMatch(new RegExp(`^  error: ${inventory.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}, VM szx-[a-z0-9-]+, field disks\\[\\d\\]\\.capacityBytes: .*received -322122547200`, "m"));
+    expect(stdout).toMatch(
+      new RegExp(
+        `^  error: ${inventory.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}, VM szx-[a-z0-9-]+, field disks\\[\\d\\]\\.capacityBytes: .*received -322122547200`,
+        "m",
+      ),
+    );
     expect(stdout).toMatch(/^Blocked: 1 VM cannot move as they are/m);
     expect(stdout).toMatch(/^Plan for cn-shenzhen: 4 waves, 119 VMs/);
   });

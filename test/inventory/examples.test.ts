@@ -57,7 +57,13 @@ describe("examples/exchange-center", () => {
 
   it("lets every VM keep every IP, except the one whose override says keepIp: false", async () => {
     const waves = await loadWaves(path.join(exchange, "waves.yaml"));
-    const released = new Set(waves.waves.flatMap((w) => Object.entries(w.overrides).filter(([, o]) => o.keepIp === false).map(([vm]) => vm)));
+    const released = new Set(
+      waves.waves.flatMap((w) =>
+        Object.entries(w.overrides)
+          .filter(([, o]) => o.keepIp === false)
+          .map(([vm]) => vm),
+      ),
+    );
     expect([...released]).toEqual(["szx-web-ftpgw-01"]);
     expect(everyIpKeepable(yaml, released)).toEqual([]);
     expect(everyIpKeepable(yaml, new Set())).toEqual(["szx-web-ftpgw-01 10.20.20.254"]);
@@ -70,7 +76,10 @@ describe("examples/exchange-center", () => {
     const names = new Set(yaml.vms.map((v) => v.name));
     for (const vm of yaml.vms) {
       const memberOf = waves.waves.filter((w) => w.members.vms.includes(vm.name) || w.members.folders.includes(vm.folder ?? ""));
-      expect(memberOf.map((w) => w.name), vm.name).toHaveLength(1);
+      expect(
+        memberOf.map((w) => w.name),
+        vm.name,
+      ).toHaveLength(1);
     }
     for (const w of waves.waves) for (const vm of [...w.members.vms, ...Object.keys(w.overrides)]) expect(names.has(vm), vm).toBe(true);
   });
@@ -84,7 +93,14 @@ describe("examples/exchange-center", () => {
     afterAll(() => cleanup(out));
 
     it("reproduces the committed files byte for byte", () => {
-      for (const file of ["inventory.yaml", "networks.yaml", "waves.yaml", "rvtools/RVTools_tabvInfo.csv", "rvtools/RVTools_tabvDisk.csv", "rvtools/RVTools_tabvNetwork.csv"]) {
+      for (const file of [
+        "inventory.yaml",
+        "networks.yaml",
+        "waves.yaml",
+        "rvtools/RVTools_tabvInfo.csv",
+        "rvtools/RVTools_tabvDisk.csv",
+        "rvtools/RVTools_tabvNetwork.csv",
+      ]) {
         expect(fs.readFileSync(path.join(out, file), "utf8"), file).toBe(fs.readFileSync(path.join(exchange, file), "utf8"));
       }
     });

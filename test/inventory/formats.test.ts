@@ -41,7 +41,12 @@ function csv(rows: Rows, delimiter: string): string {
   return rows.map((r) => r.map((c) => (c.includes(delimiter) || c.includes('"') ? `"${c.replace(/"/g, '""')}"` : c)).join(delimiter)).join("\r\n") + "\r\n";
 }
 
-function exportDir(name: string, tabs: { info?: Rows; disk?: Rows; net?: Rows }, delimiter = ",", encode: (text: string) => Buffer = (t) => Buffer.from(t, "utf8")): string {
+function exportDir(
+  name: string,
+  tabs: { info?: Rows; disk?: Rows; net?: Rows },
+  delimiter = ",",
+  encode: (text: string) => Buffer = (t) => Buffer.from(t, "utf8"),
+): string {
   const d = path.join(dir, name);
   fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(path.join(d, "RVTools_tabvInfo.csv"), encode(csv(tabs.info ?? INFO, delimiter)));
@@ -82,7 +87,9 @@ describe("locale number formats", () => {
   it("says how numbers were read when a cell still does not parse", async () => {
     const info = localise(INFO, [5], (n) => n.toLocaleString("de-DE"));
     info[1]![4] = "4 GB";
-    const problems = await problemsOf(loadInventory(exportDir("bad", { info, disk: localise(DISK, [3], (n) => n.toLocaleString("de-DE")) }, ";"), { networks }));
+    const problems = await problemsOf(
+      loadInventory(exportDir("bad", { info, disk: localise(DISK, [3], (n) => n.toLocaleString("de-DE")) }, ";"), { networks }),
+    );
     expect(problems).toHaveLength(1);
     expect(problems[0]!.expected).toBe("a positive whole number of MiB (numbers in this file are read with a decimal comma, as its locale writes them)");
   });
@@ -132,7 +139,11 @@ describe("summary rows and RVTools 3.x", () => {
   it("reads RVTools 3.x headers (Capacity MB, In Use MB, IP Address)", async () => {
     const plain = await loadInventory(exportDir("plain", {}), { networks });
     const rename = (rows: Rows, from: string, to: string) => [rows[0]!.map((h) => (h === from ? to : h)), ...rows.slice(1)];
-    const old = exportDir("v3", { info: rename(INFO, "In Use MiB", "In Use MB"), disk: rename(DISK, "Capacity MiB", "Capacity MB"), net: rename(NET, "IPv4 Address", "IP Address") });
+    const old = exportDir("v3", {
+      info: rename(INFO, "In Use MiB", "In Use MB"),
+      disk: rename(DISK, "Capacity MiB", "Capacity MB"),
+      net: rename(NET, "IPv4 Address", "IP Address"),
+    });
     expect(await loadInventory(old, { networks })).toEqual(plain);
   });
 });

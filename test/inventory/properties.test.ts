@@ -29,17 +29,33 @@ const word = fc.stringMatching(/^[a-z][a-z0-9-]{0,11}$/);
 
 /** Any valid VM whose every field an RVTools export can carry (whole-MiB disks, SCSI controllers). */
 const vmArb = (index: number) =>
-  fc.record({
-    cpus: fc.integer({ min: 1, max: 64 }),
-    memoryMiB: fc.integer({ min: 256, max: 1 << 20 }),
-    guestOs: fc.constantFrom(...OSES),
-    firmware: fc.constantFrom("bios" as const, "efi" as const),
-    powerState: fc.constantFrom("poweredOn" as const, "poweredOff" as const, "suspended" as const),
-    folder: fc.option(fc.array(word, { minLength: 1, maxLength: 3 }).map((p) => p.join("/")), { nil: undefined }),
-    disks: fc.uniqueArray(fc.record({ key: fc.integer({ min: 2000, max: 2063 }), mib: fc.integer({ min: 1, max: 4 << 20 }), thin: fc.boolean(), ds: word }), { minLength: 1, maxLength: 6, selector: (d) => d.key }),
-    nics: fc.array(fc.record({ mac, portgroup: fc.constantFrom(...PORTGROUPS), ipv4: fc.uniqueArray(ipv4, { maxLength: 3 }), adapter: fc.constantFrom("vmxnet3", "e1000e") }), { maxLength: 3 }),
-  }).map(
-    (r): Vm => ({
+  fc
+    .record({
+      cpus: fc.integer({ min: 1, max: 64 }),
+      memoryMiB: fc.integer({ min: 256, max: 1 << 20 }),
+      guestOs: fc.constantFrom(...OSES),
+      firmware: fc.constantFrom("bios" as const, "efi" as const),
+      powerState: fc.constantFrom("poweredOn" as const, "poweredOff" as const, "suspended" as const),
+      folder: fc.option(
+        fc.array(word, { minLength: 1, maxLength: 3 }).map((p) => p.join("/")),
+        { nil: undefined },
+      ),
+      disks: fc.uniqueArray(fc.record({ key: fc.integer({ min: 2000, max: 2063 }), mib: fc.integer({ min: 1, max: 4 << 20 }), thin: fc.boolean(), ds: word }), {
+        minLength: 1,
+        maxLength: 6,
+        selector: (d) => d.key,
+      }),
+      nics: fc.array(
+        fc.record({
+          mac,
+          portgroup: fc.constantFrom(...PORTGROUPS),
+          ipv4: fc.uniqueArray(ipv4, { maxLength: 3 }),
+          adapter: fc.constantFrom("vmxnet3", "e1000e"),
+        }),
+        { maxLength: 3 },
+      ),
+    })
+    .map((r): Vm => ({
       name: `vm-${index}`,
       uuid: `4200-${index}`,
       cpus: r.cpus,
@@ -51,10 +67,18 @@ const vmArb = (index: number) =>
       tags: [],
       disks: [...r.disks]
         .sort((a, b) => a.key - b.key)
-        .map((d, n) => ({ key: d.key, label: `Hard disk ${n + 1}`, capacityBytes: d.mib * MiB, thin: d.thin, datastore: d.ds, controller: "scsi", backing: "flat" as const, fileName: `[${d.ds}] vm-${index}/disk${n}.vmdk` })),
+        .map((d, n) => ({
+          key: d.key,
+          label: `Hard disk ${n + 1}`,
+          capacityBytes: d.mib * MiB,
+          thin: d.thin,
+          datastore: d.ds,
+          controller: "scsi",
+          backing: "flat" as const,
+          fileName: `[${d.ds}] vm-${index}/disk${n}.vmdk`,
+        })),
       nics: r.nics.map((n, i) => ({ label: `Network adapter ${i + 1}`, mac: n.mac, portgroup: n.portgroup, ipv4: n.ipv4, adapter: n.adapter })),
-    }),
-  );
+    }));
 
 const inventoryArb: fc.Arbitrary<Inventory> = fc
   .integer({ min: 1, max: 8 })
@@ -64,7 +88,10 @@ const inventoryArb: fc.Arbitrary<Inventory> = fc
 /** The inventory as an RVTools CSV export, in either header style, with columns in any order. */
 function rvtoolsCsv(inv: Inventory, prefixed: boolean, order: number[]): Record<string, string> {
   const tab = (name: string, cols: Array<[string, string, (row: any) => string]>, rows: unknown[]) => {
-    const sorted = cols.map((c, i) => ({ c, k: order[i % order.length]! * 100 + i })).sort((a, b) => a.k - b.k).map((x) => x.c);
+    const sorted = cols
+      .map((c, i) => ({ c, k: order[i % order.length]! * 100 + i }))
+      .sort((a, b) => a.k - b.k)
+      .map((x) => x.c);
     const cell = (v: string) => (/[",\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
     const lines = [sorted.map(([xlsx, csv]) => (prefixed ? csv : xlsx)), ...rows.map((r) => sorted.map(([, , f]) => f(r)))];
     return [name, lines.map((l) => l.map(cell).join(",")).join("\n")] as const;
@@ -149,12 +176,17 @@ describe("inventory properties", () => {
     const sep = fc.constantFrom(", ", ",", ";", " ", "; ", "\t", " ,  ");
     const noise = fc.constantFrom("fe80::250:56ff:fe00:1", "2001:db8::5", "169.254.10.20");
     fc.assert(
-      fc.property(fc.uniqueArray(ipv4, { maxLength: 6 }), fc.array(noise, { maxLength: 3 }), fc.array(sep, { minLength: 10, maxLength: 10 }), (ips, extra, seps) => {
-        const tokens = [...ips];
-        extra.forEach((e, i) => tokens.splice(Math.min(i * 2, tokens.length), 0, e));
-        const cell = tokens.map((t, i) => (i === 0 ? t : `${seps[i % seps.length]}${t}`)).join("");
-        expect(splitAddresses(cell)).toEqual({ ips, malformed: [] });
-      }),
+      fc.property(
+        fc.uniqueArray(ipv4, { maxLength: 6 }),
+        fc.array(noise, { maxLength: 3 }),
+        fc.array(sep, { minLength: 10, maxLength: 10 }),
+        (ips, extra, seps) => {
+          const tokens = [...ips];
+          extra.forEach((e, i) => tokens.splice(Math.min(i * 2, tokens.length), 0, e));
+          const cell = tokens.map((t, i) => (i === 0 ? t : `${seps[i % seps.length]}${t}`)).join("");
+          expect(splitAddresses(cell)).toEqual({ ips, malformed: [] });
+        },
+      ),
       { numRuns: 300 },
     );
   });

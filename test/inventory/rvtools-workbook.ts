@@ -96,27 +96,34 @@ export function workbookParts(sheets: readonly SheetSpec[], style: WorkbookStyle
   const rid = (n: number) => `R${(0x3f2a9c00 + n * 7919).toString(16)}`;
   files["[Content_Types].xml"] =
     `${head}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">` +
-      '<Default Extension="xml" ContentType="application/xml"/><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>' +
-      '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>' +
-      sheets.map((_, s) => `<Override PartName="/xl/worksheets/sheet${s + 1}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>`).join("") +
-      (shared ? '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>' : "") +
-      '<Override PartName="/docProps/app.xml" ContentType="application/vnd.openxmlformats-officedocument.extended-properties+xml"/></Types>';
+    '<Default Extension="xml" ContentType="application/xml"/><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>' +
+    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>' +
+    sheets
+      .map(
+        (_, s) =>
+          `<Override PartName="/xl/worksheets/sheet${s + 1}.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>`,
+      )
+      .join("") +
+    (shared ? '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/>' : "") +
+    '<Override PartName="/docProps/app.xml" ContentType="application/vnd.openxmlformats-officedocument.extended-properties+xml"/></Types>';
   files["_rels/.rels"] =
     `${head}<Relationships xmlns="${PKG_REL}"><Relationship Type="${REL}/officeDocument" Target="/xl/workbook.xml" Id="R0a1b2c3d"/>` +
-      `<Relationship Type="${REL}/extended-properties" Target="/docProps/app.xml" Id="R9e8d7c6b"/></Relationships>`;
+    `<Relationship Type="${REL}/extended-properties" Target="/docProps/app.xml" Id="R9e8d7c6b"/></Relationships>`;
   files["docProps/app.xml"] =
     `${head}<ap:Properties xmlns:vt="http://schemas.openxmlformats.org/officeDocument/2006/docPropsVTypes" xmlns:ap="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties"><ap:Application>RVTools</ap:Application></ap:Properties>`;
   files["xl/workbook.xml"] =
     `${head}<${tag("workbook")} ${ns} xmlns:r="${REL}"><${tag("sheets")}>` +
-      sheets.map((sheet, s) => `<${tag("sheet")} name="${escapeXml(sheet.name)}" sheetId="${s + 1}" r:id="${rid(s)}"/>`).join("") +
-      `</${tag("sheets")}></${tag("workbook")}>`;
+    sheets.map((sheet, s) => `<${tag("sheet")} name="${escapeXml(sheet.name)}" sheetId="${s + 1}" r:id="${rid(s)}"/>`).join("") +
+    `</${tag("sheets")}></${tag("workbook")}>`;
   files["xl/_rels/workbook.xml.rels"] =
     `${head}<Relationships xmlns="${PKG_REL}">` +
-      sheets.map((_, s) => `<Relationship Type="${REL}/worksheet" Target="${target(`worksheets/sheet${s + 1}.xml`)}" Id="${rid(s)}"/>`).join("") +
-      (shared ? `<Relationship Type="${REL}/sharedStrings" Target="${target("sharedStrings.xml")}" Id="R5c4d3e2f"/>` : "") +
-      "</Relationships>";
+    sheets.map((_, s) => `<Relationship Type="${REL}/worksheet" Target="${target(`worksheets/sheet${s + 1}.xml`)}" Id="${rid(s)}"/>`).join("") +
+    (shared ? `<Relationship Type="${REL}/sharedStrings" Target="${target("sharedStrings.xml")}" Id="R5c4d3e2f"/>` : "") +
+    "</Relationships>";
   if (shared) {
-    const body = strings.map((text) => `<${tag("si")}><${tag("t")}${/^\s|\s$/.test(text) ? ' xml:space="preserve"' : ""}>${escapeXml(text)}</${tag("t")}></${tag("si")}>`).join("");
+    const body = strings
+      .map((text) => `<${tag("si")}><${tag("t")}${/^\s|\s$/.test(text) ? ' xml:space="preserve"' : ""}>${escapeXml(text)}</${tag("t")}></${tag("si")}>`)
+      .join("");
     files["xl/sharedStrings.xml"] = `${head}<${tag("sst")} ${ns} count="${strings.length}" uniqueCount="${strings.length}">${body}</${tag("sst")}>`;
   }
   return files;
@@ -152,7 +159,10 @@ export function sheetsFromCsvExport(dir: string): SheetSpec[] {
   const tabs = ["vInfo", "vDisk", "vNetwork"];
   const sheets: SheetSpec[] = [];
   for (const tab of tabs) {
-    const lines = fs.readFileSync(path.join(dir, `RVTools_tab${tab}.csv`), "utf8").trimEnd().split("\r\n");
+    const lines = fs
+      .readFileSync(path.join(dir, `RVTools_tab${tab}.csv`), "utf8")
+      .trimEnd()
+      .split("\r\n");
     const rows = lines.map((line, r) =>
       splitCsv(line).map((cell): CellValue => {
         // The workbook's own header for each column the loader reads; the others as they are.
@@ -174,14 +184,13 @@ function splitCsv(line: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!;
     if (quoted) {
-      if (c === '"' && line[i + 1] === '"') (cur += '"'), i++;
+      if (c === '"' && line[i + 1] === '"') ((cur += '"'), i++);
       else if (c === '"') quoted = false;
       else cur += c;
     } else if (c === '"') quoted = true;
-    else if (c === ",") out.push(cur), (cur = "");
+    else if (c === ",") (out.push(cur), (cur = ""));
     else cur += c;
   }
   out.push(cur);
   return out;
 }
-

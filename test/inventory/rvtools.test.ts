@@ -12,10 +12,36 @@ type Table = { headers: string[]; rows: string[][] };
 function xlsxStyle(): Record<"vInfo" | "vDisk" | "vNetwork", Table> {
   return {
     vInfo: {
-      headers: ["VM", "Powerstate", "Template", "CPUs", "Memory", "Provisioned MiB", "In Use MiB", "Firmware", "OS according to the configuration file", "VM UUID", "Folder", "Cluster"],
+      headers: [
+        "VM",
+        "Powerstate",
+        "Template",
+        "CPUs",
+        "Memory",
+        "Provisioned MiB",
+        "In Use MiB",
+        "Firmware",
+        "OS according to the configuration file",
+        "VM UUID",
+        "Folder",
+        "Cluster",
+      ],
       rows: [
         ["web-01", "poweredOn", "False", "2", "4096", "45056", "20480", "bios", "Red Hat Enterprise Linux 7 (64-bit)", "4201-a", "Prod/Web", "C1"],
-        ["db-01", "poweredOff", "False", "8", "65536", "1126400", "1216512", "efi", "Microsoft Windows Server 2016 or later (64-bit)", "4201-b", "Prod/DB", "C1"],
+        [
+          "db-01",
+          "poweredOff",
+          "False",
+          "8",
+          "65536",
+          "1126400",
+          "1216512",
+          "efi",
+          "Microsoft Windows Server 2016 or later (64-bit)",
+          "4201-b",
+          "Prod/DB",
+          "C1",
+        ],
         ["tpl-rhel", "poweredOff", "True", "1", "1024", "0", "0", "bios", "Red Hat Enterprise Linux 7 (64-bit)", "4201-t", "Templates", "C1"],
       ],
     },
@@ -31,7 +57,18 @@ function xlsxStyle(): Record<"vInfo" | "vDisk" | "vNetwork", Table> {
     vNetwork: {
       headers: ["VM", "Powerstate", "Template", "NIC label", "Adapter", "Network", "Switch", "Mac Address", "IPv4 Address", "IPv6 Address"],
       rows: [
-        ["web-01", "poweredOn", "False", "Network adapter 1", "vmxnet3", "web", "dvs", "00:50:56:AA:00:01", "10.10.1.11, 10.10.1.10;169.254.3.3 fe80::1", "fe80::250:56ff:feaa:1"],
+        [
+          "web-01",
+          "poweredOn",
+          "False",
+          "Network adapter 1",
+          "vmxnet3",
+          "web",
+          "dvs",
+          "00:50:56:AA:00:01",
+          "10.10.1.11, 10.10.1.10;169.254.3.3 fe80::1",
+          "fe80::250:56ff:feaa:1",
+        ],
         ["db-01", "poweredOff", "False", "Network adapter 1", "E1000E", "db", "dvs", "00-50-56-aa-00-02", "10.10.3.21", ""],
         ["db-01", "poweredOff", "False", "Network adapter 2", "vmxnet3", "backup", "dvs", "00:50:56:aa:00:03", "", ""],
         ["tpl-rhel", "poweredOff", "True", "Network adapter 1", "vmxnet3", "unmapped-template-net", "dvs", "00:50:56:aa:00:09", "", ""],
@@ -42,9 +79,44 @@ function xlsxStyle(): Record<"vInfo" | "vDisk" | "vNetwork", Table> {
 
 /** RVTools' CSV export names for the xlsx headers used above. */
 const PREFIXED: Record<string, Record<string, string>> = {
-  vInfo: { VM: "vInfoVMName", Powerstate: "vInfoPowerstate", Template: "vInfoTemplate", CPUs: "vInfoCPUs", Memory: "vInfoMemory", "Provisioned MiB": "vInfoProvisioned", "In Use MiB": "vInfoInUse", Firmware: "vInfoFirmware", "OS according to the configuration file": "vInfoOS", "VM UUID": "vInfoUUID", Folder: "vInfoFolder", Cluster: "vInfoCluster" },
-  vDisk: { VM: "vDiskVMName", Powerstate: "vDiskPowerstate", Template: "vDiskTemplate", Disk: "vDiskName", "Disk Key": "vDiskKey", "Capacity MiB": "vDiskCapacityMiB", Thin: "vDiskThin", "Disk Mode": "vDiskDiskMode", Controller: "vDiskController", Path: "vDiskPath" },
-  vNetwork: { VM: "vNetworkVMName", Powerstate: "vNetworkPowerstate", Template: "vNetworkTemplate", "NIC label": "vNetworkNICLabel", Adapter: "vNetworkAdapter", Network: "vNetworkName", Switch: "vNetworkSwitch", "Mac Address": "vNetworkMacAddress", "IPv4 Address": "vNetworkIPv4Address", "IPv6 Address": "vNetworkIPv6Address" },
+  vInfo: {
+    VM: "vInfoVMName",
+    Powerstate: "vInfoPowerstate",
+    Template: "vInfoTemplate",
+    CPUs: "vInfoCPUs",
+    Memory: "vInfoMemory",
+    "Provisioned MiB": "vInfoProvisioned",
+    "In Use MiB": "vInfoInUse",
+    Firmware: "vInfoFirmware",
+    "OS according to the configuration file": "vInfoOS",
+    "VM UUID": "vInfoUUID",
+    Folder: "vInfoFolder",
+    Cluster: "vInfoCluster",
+  },
+  vDisk: {
+    VM: "vDiskVMName",
+    Powerstate: "vDiskPowerstate",
+    Template: "vDiskTemplate",
+    Disk: "vDiskName",
+    "Disk Key": "vDiskKey",
+    "Capacity MiB": "vDiskCapacityMiB",
+    Thin: "vDiskThin",
+    "Disk Mode": "vDiskDiskMode",
+    Controller: "vDiskController",
+    Path: "vDiskPath",
+  },
+  vNetwork: {
+    VM: "vNetworkVMName",
+    Powerstate: "vNetworkPowerstate",
+    Template: "vNetworkTemplate",
+    "NIC label": "vNetworkNICLabel",
+    Adapter: "vNetworkAdapter",
+    Network: "vNetworkName",
+    Switch: "vNetworkSwitch",
+    "Mac Address": "vNetworkMacAddress",
+    "IPv4 Address": "vNetworkIPv4Address",
+    "IPv6 Address": "vNetworkIPv6Address",
+  },
 };
 
 function prefixed(tables: Record<string, Table>): Record<string, Table> {
@@ -70,7 +142,17 @@ let dir: string;
 let networks: string;
 beforeEach(() => {
   dir = tempDir();
-  networks = write(dir, "networks.yaml", stringify({ networks: [{ portgroup: "web", cidr: "10.10.1.0/24", gateway: "10.10.1.1" }, { portgroup: "db", cidr: "10.10.3.0/24" }, { portgroup: "backup", cidr: "10.10.9.0/24" }] }));
+  networks = write(
+    dir,
+    "networks.yaml",
+    stringify({
+      networks: [
+        { portgroup: "web", cidr: "10.10.1.0/24", gateway: "10.10.1.1" },
+        { portgroup: "db", cidr: "10.10.3.0/24" },
+        { portgroup: "backup", cidr: "10.10.9.0/24" },
+      ],
+    }),
+  );
 });
 afterEach(() => cleanup(dir));
 
@@ -81,12 +163,32 @@ describe("loadInventory: RVTools", () => {
     const inv = await loadInventory(writeCsvExport(path.join(dir, "export"), xlsxStyle()), { networks });
     expect(inv.vms.map((v) => v.name)).toEqual(["web-01", "db-01"]);
     const [web, db] = inv.vms as [(typeof inv.vms)[0], (typeof inv.vms)[0]];
-    expect(web).toMatchObject({ uuid: "4201-a", cpus: 2, memoryMiB: 4096, firmware: "bios", powerState: "poweredOn", folder: "Prod/Web", guestOs: { family: "linux", id: "Red Hat Enterprise Linux 7 (64-bit)" } });
+    expect(web).toMatchObject({
+      uuid: "4201-a",
+      cpus: 2,
+      memoryMiB: 4096,
+      firmware: "bios",
+      powerState: "poweredOn",
+      folder: "Prod/Web",
+      guestOs: { family: "linux", id: "Red Hat Enterprise Linux 7 (64-bit)" },
+    });
     expect(web.disks).toEqual([
-      { key: 2000, label: "Hard disk 1", capacityBytes: 40960 * MiB, allocatedBytes: 20480 * MiB, thin: true, datastore: "ds1", controller: "scsi", backing: "flat", fileName: "[ds1] web-01/web-01.vmdk" },
+      {
+        key: 2000,
+        label: "Hard disk 1",
+        capacityBytes: 40960 * MiB,
+        allocatedBytes: 20480 * MiB,
+        thin: true,
+        datastore: "ds1",
+        controller: "scsi",
+        backing: "flat",
+        fileName: "[ds1] web-01/web-01.vmdk",
+      },
     ]);
     // Several addresses in one cell; the link-local and IPv6 ones are dropped.
-    expect(web.nics).toEqual([{ label: "Network adapter 1", mac: "00:50:56:aa:00:01", portgroup: "web", ipv4: ["10.10.1.11", "10.10.1.10"], adapter: "vmxnet3" }]);
+    expect(web.nics).toEqual([
+      { label: "Network adapter 1", mac: "00:50:56:aa:00:01", portgroup: "web", ipv4: ["10.10.1.11", "10.10.1.10"], adapter: "vmxnet3" },
+    ]);
     expect(db).toMatchObject({ firmware: "efi", powerState: "poweredOff", guestOs: { family: "windows" } });
     // Disks are ordered by device key; thick disks, independent mode and controller types are kept.
     expect(db.disks.map((d) => [d.key, d.thin, d.backing, d.controller, d.capacityBytes, d.allocatedBytes])).toEqual([
@@ -155,7 +257,10 @@ describe("loadInventory: RVTools", () => {
     workbook.addWorksheet("vInfo").addRow(xlsxStyle().vInfo.headers);
     const file = path.join(dir, "partial.xlsx");
     await workbook.xlsx.writeFile(file);
-    expect((await problemsOf(loadInventory(file, { networks }))).map((p) => p.message)).toEqual(["The workbook has no vDisk worksheet", "The workbook has no vNetwork worksheet"]);
+    expect((await problemsOf(loadInventory(file, { networks }))).map((p) => p.message)).toEqual([
+      "The workbook has no vDisk worksheet",
+      "The workbook has no vNetwork worksheet",
+    ]);
   });
 
   type Case = { name: string; tab: "vInfo" | "vDisk" | "vNetwork"; row: number; header: string; value: string; vm: string; expected: RegExp };

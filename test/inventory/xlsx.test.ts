@@ -17,8 +17,20 @@ const exchange = path.join(__dirname, "..", "..", "examples", "exchange-center")
 /** The exchange-centre export as a workbook's sheets, with tabs the loader never reads. */
 function exchangeSheets(): SheetSpec[] {
   const sheets = sheetsFromCsvExport(path.join(exchange, "rvtools"));
-  sheets.splice(1, 0, { name: "vCPU", rows: [["VM", "CPUs", "Sockets"], ["szx-mgmt-jump-01", 2, 1]] });
-  sheets.push({ name: "vHost", rows: [["Host", "# CPU"], ["szx-esx01.exchange.local", 2]] });
+  sheets.splice(1, 0, {
+    name: "vCPU",
+    rows: [
+      ["VM", "CPUs", "Sockets"],
+      ["szx-mgmt-jump-01", 2, 1],
+    ],
+  });
+  sheets.push({
+    name: "vHost",
+    rows: [
+      ["Host", "# CPU"],
+      ["szx-esx01.exchange.local", 2],
+    ],
+  });
   return sheets;
 }
 
@@ -61,7 +73,10 @@ describe("RVTools workbooks", () => {
   });
 
   it("names the missing worksheets, listing the ones the workbook has", async () => {
-    const file = writeWorkbook(path.join(dir, "partial.xlsx"), [{ name: "vInfo", rows: [["VM"]] }, { name: "vHost", rows: [["Host"]] }]);
+    const file = writeWorkbook(path.join(dir, "partial.xlsx"), [
+      { name: "vInfo", rows: [["VM"]] },
+      { name: "vHost", rows: [["Host"]] },
+    ]);
     const problems = await problemsOf(loadInventory(file));
     expect(problems.map((p) => [p.message, p.received])).toEqual([
       ["The workbook has no vDisk worksheet", "vInfo, vHost"],
@@ -106,7 +121,8 @@ describe("SpreadsheetML scanning", () => {
   });
 
   it("reads only the columns the header row chooses, leaving the others empty", () => {
-    const xml = `<x:worksheet xmlns:x="m"><x:sheetData><x:row r="1"><x:c r="A1" t="s"><x:v>0</x:v></x:c><x:c r="B1" t="s"><x:v>1</x:v></x:c><x:c r="C1" t="s"><x:v>2</x:v></x:c></x:row>` +
+    const xml =
+      `<x:worksheet xmlns:x="m"><x:sheetData><x:row r="1"><x:c r="A1" t="s"><x:v>0</x:v></x:c><x:c r="B1" t="s"><x:v>1</x:v></x:c><x:c r="C1" t="s"><x:v>2</x:v></x:c></x:row>` +
       `<x:row r="2"><x:c r="A2"><x:v>1</x:v></x:c><x:c r="B2"><x:f>A2*2</x:f><x:v>2</x:v></x:c><x:c r="C2" t="inlineStr"><x:is><x:t>three</x:t></x:is></x:c></x:row></x:sheetData></x:worksheet>`;
     const chosen: string[][] = [];
     const rows = worksheetRows(xml, ["VM", "Skip", "CPUs"], (header) => {
@@ -133,15 +149,72 @@ describe("SpreadsheetML scanning", () => {
 
 describe("RVTools workbook values", () => {
   it("reads custom attributes, cluster, host, resource pool and annotation of vInfo", async () => {
-    const info = ["VM", "Powerstate", "Template", "CPUs", "Memory", "Resource pool", "Folder", "Annotation", "Backup status", "Owner", "Datacenter", "Cluster", "Host", "OS according to the configuration file", "VM UUID"];
+    const info = [
+      "VM",
+      "Powerstate",
+      "Template",
+      "CPUs",
+      "Memory",
+      "Resource pool",
+      "Folder",
+      "Annotation",
+      "Backup status",
+      "Owner",
+      "Datacenter",
+      "Cluster",
+      "Host",
+      "OS according to the configuration file",
+      "VM UUID",
+    ];
     const file = writeWorkbook(path.join(dir, "attrs.xlsx"), [
-      { name: "vInfo", rows: [info, ["web-01", "poweredOn", false, 2, 4096, "Resources/Prod", null, "Owner: web team", "Gold", "alice", "DC1", "C1", "esx01", "CentOS 7 (64-bit)", "4201-a"]] },
-      { name: "vDisk", rows: [["VM", "Disk", "Capacity MiB", "Disk Path"], ["web-01", "Hard disk 1", 1024, "[ds1] web-01/web-01.vmdk"]] },
-      { name: "vNetwork", rows: [["VM", "Network", "Mac Address", "IPv4 Address"], ["web-01", "web", "00:50:56:00:00:01", "10.10.1.11"]] },
+      {
+        name: "vInfo",
+        rows: [
+          info,
+          [
+            "web-01",
+            "poweredOn",
+            false,
+            2,
+            4096,
+            "Resources/Prod",
+            null,
+            "Owner: web team",
+            "Gold",
+            "alice",
+            "DC1",
+            "C1",
+            "esx01",
+            "CentOS 7 (64-bit)",
+            "4201-a",
+          ],
+        ],
+      },
+      {
+        name: "vDisk",
+        rows: [
+          ["VM", "Disk", "Capacity MiB", "Disk Path"],
+          ["web-01", "Hard disk 1", 1024, "[ds1] web-01/web-01.vmdk"],
+        ],
+      },
+      {
+        name: "vNetwork",
+        rows: [
+          ["VM", "Network", "Mac Address", "IPv4 Address"],
+          ["web-01", "web", "00:50:56:00:00:01", "10.10.1.11"],
+        ],
+      },
     ]);
     const networks = write(dir, "networks.yaml", stringify({ networks: [{ portgroup: "web", cidr: "10.10.1.0/24" }] }));
     const [vm] = (await loadInventory(file, { networks })).vms;
-    expect(vm).toMatchObject({ resourcePool: "Resources/Prod", annotation: "Owner: web team", datacenter: "DC1", cluster: "C1", host: "esx01", attributes: { "Backup status": "Gold", Owner: "alice" } });
+    expect(vm).toMatchObject({
+      resourcePool: "Resources/Prod",
+      annotation: "Owner: web team",
+      datacenter: "DC1",
+      cluster: "C1",
+      host: "esx01",
+      attributes: { "Backup status": "Gold", Owner: "alice" },
+    });
     expect(vm!.folder).toBeUndefined();
     expect(vm!.disks[0]).toMatchObject({ datastore: "ds1", fileName: "[ds1] web-01/web-01.vmdk" });
   });

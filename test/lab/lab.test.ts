@@ -19,7 +19,9 @@ function processesUsing(dir: string): string[] {
 
 /** Which of `names` still exist as network namespaces. */
 function namespacesLeft(names: readonly string[]): string[] {
-  const now = execFileSync("ip", ["netns", "list"], { encoding: "utf8" }).split("\n").map((l) => l.split(" ")[0]);
+  const now = execFileSync("ip", ["netns", "list"], { encoding: "utf8" })
+    .split("\n")
+    .map((l) => l.split(" ")[0]);
   return names.filter((n) => now.includes(n));
 }
 
@@ -153,8 +155,25 @@ describe("rehost lab", () => {
         const proxy = first(path.join(workdir, "proxy.log"));
         const agent = first(path.join(workdir, "agent.log"));
         if (proxy !== undefined && agent !== undefined) {
-          const args = ["status", "--json", "--proxy", proxy.url, "--token-file", path.join(workdir, "proxy", "token"), "--fingerprint", proxy.fingerprint, "--agent-token-file", path.join(workdir, "agent", "token"), "--agent-fingerprint", agent.fingerprint];
-          const run = await new Promise<{ code: number; stdout: string }>((resolve) => execFile(process.execPath, [rehost, ...args], (err, stdout) => resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 99), stdout })));
+          const args = [
+            "status",
+            "--json",
+            "--proxy",
+            proxy.url,
+            "--token-file",
+            path.join(workdir, "proxy", "token"),
+            "--fingerprint",
+            proxy.fingerprint,
+            "--agent-token-file",
+            path.join(workdir, "agent", "token"),
+            "--agent-fingerprint",
+            agent.fingerprint,
+          ];
+          const run = await new Promise<{ code: number; stdout: string }>((resolve) =>
+            execFile(process.execPath, [rehost, ...args], (err, stdout) =>
+              resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 99), stdout }),
+            ),
+          );
           if (run.code === 0) {
             const report = JSON.parse(run.stdout) as { waves: Array<{ vms: Array<{ disks: Disk[] }> }> };
             seen = report.waves.flatMap((w) => w.vms.flatMap((v) => v.disks));

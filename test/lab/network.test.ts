@@ -98,9 +98,15 @@ describe("the lab's WAN", () => {
     const direct = tool(wan, "onprem", ["pingpong", wan.cloud.address, "7000", "20"]);
     const directRtts = (await direct.next("rtts")).rtts as number[];
     let listening = "";
-    wan.spawn("onprem", "delay relay", process.execPath, delayRelayArgv({ listen: { host: "127.0.0.1", port: 7100 }, target: { host: wan.cloud.address, port: 7000 }, delayMs: 10 }), {
-      onStdout: (line) => (listening = line),
-    });
+    wan.spawn(
+      "onprem",
+      "delay relay",
+      process.execPath,
+      delayRelayArgv({ listen: { host: "127.0.0.1", port: 7100 }, target: { host: wan.cloud.address, port: 7000 }, delayMs: 10 }),
+      {
+        onStdout: (line) => (listening = line),
+      },
+    );
     const deadline = Date.now() + 20_000;
     while (!listening.startsWith("listening") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     expect(listening).toBe("listening 127.0.0.1:7100");
@@ -145,7 +151,12 @@ describe("the lab's WAN without root", () => {
   it("says that namespaces need root and names the command, changing nothing", async () => {
     const script = `require(${JSON.stringify(path.join(__dirname, "..", "..", "lib", "lab", "network.ts"))}).createWan({ suffix: "nonroot" }).then(() => process.exit(0), (e) => { console.log(e.name + ": " + e.message); process.exit(3); })`;
     const tsx = require.resolve("tsx");
-    const result = await promisify(execFile)(process.execPath, ["--import", `file://${tsx}`, "-e", script], { uid: 65534, gid: 65534, cwd: "/tmp", env: { PATH: process.env.PATH, HOME: "/tmp" } }).then(
+    const result = await promisify(execFile)(process.execPath, ["--import", `file://${tsx}`, "-e", script], {
+      uid: 65534,
+      gid: 65534,
+      cwd: "/tmp",
+      env: { PATH: process.env.PATH, HOME: "/tmp" },
+    }).then(
       () => ({ code: 0, stdout: "" }),
       (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
     );
@@ -160,7 +171,12 @@ describe("the delay relay", () => {
   it("adds each direction's delay to a round trip and relays bytes unchanged in both directions", async () => {
     const echo = net.createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
     await new Promise<void>((r) => echo.listen(0, "127.0.0.1", r));
-    const relay = await startDelayRelay({ listen: { host: "127.0.0.1", port: 0 }, target: { host: "127.0.0.1", port: (echo.address() as net.AddressInfo).port }, delayMs: 4, returnDelayMs: 12 });
+    const relay = await startDelayRelay({
+      listen: { host: "127.0.0.1", port: 0 },
+      target: { host: "127.0.0.1", port: (echo.address() as net.AddressInfo).port },
+      delayMs: 4,
+      returnDelayMs: 12,
+    });
     try {
       const socket = net.connect({ host: "127.0.0.1", port: relay.port, noDelay: true });
       await new Promise<void>((r) => socket.once("connect", r));

@@ -12,11 +12,19 @@ describe("realistic image", () => {
   let dir: string;
   let image: RealisticImage;
   const fsArg = (): string => `${image.file}?offset=${MiB}`;
-  const debugfs = (request: string): string => execFileSync("debugfs", ["-R", request, fsArg()], { encoding: "latin1", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 256 * MiB });
+  const debugfs = (request: string): string =>
+    execFileSync("debugfs", ["-R", request, fsArg()], { encoding: "latin1", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 256 * MiB });
 
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-realistic-"));
-    image = await buildRealisticImage({ file: path.join(dir, "disk.raw"), sizeBytes: 128 * MiB, usrBytes: 40 * MiB, databaseBytes: 24 * MiB, randomBytes: 12 * MiB, seed: 5 });
+    image = await buildRealisticImage({
+      file: path.join(dir, "disk.raw"),
+      sizeBytes: 128 * MiB,
+      usrBytes: 40 * MiB,
+      databaseBytes: 24 * MiB,
+      randomBytes: 12 * MiB,
+      seed: 5,
+    });
   }, 120_000);
 
   afterAll(() => {

@@ -46,12 +46,15 @@ describe("link codec", () => {
     const compressor = new BlockCompressor();
     const decompressor = new BlockDecompressor();
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.constantFrom(Buffer.alloc(777, 9), text(3000))), { minLength: 1, maxLength: 40 }), (parts) => {
-        const data = Buffer.concat(parts.map((p) => Buffer.from(p)));
-        const frame = overTheLink(0, data, compressor);
-        expect(frame.codec === Codec.None ? frame.payload.length === data.length : frame.payload.length < data.length).toBe(true);
-        expect(frameData(frame, decompressor)?.equals(data)).toBe(true);
-      }),
+      fc.property(
+        fc.array(fc.oneof(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.constantFrom(Buffer.alloc(777, 9), text(3000))), { minLength: 1, maxLength: 40 }),
+        (parts) => {
+          const data = Buffer.concat(parts.map((p) => Buffer.from(p)));
+          const frame = overTheLink(0, data, compressor);
+          expect(frame.codec === Codec.None ? frame.payload.length === data.length : frame.payload.length < data.length).toBe(true);
+          expect(frameData(frame, decompressor)?.equals(data)).toBe(true);
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -73,7 +76,7 @@ describe("link codec", () => {
 
   it("compresses a block that is mostly compressible even when part of it is random", () => {
     const compressor = new BlockCompressor();
-    const data = Buffer.concat([crypto.randomBytes(MiB / 4), text(3 * MiB / 4)]);
+    const data = Buffer.concat([crypto.randomBytes(MiB / 4), text((3 * MiB) / 4)]);
     const frame = overTheLink(0, data, compressor);
     expect(frame.codec).toBe(Codec.Zstd);
     expect(frame.payload.length).toBeLessThan(data.length * 0.5);

@@ -6,7 +6,17 @@ describe("link frames", () => {
   it("round-trip DATA, ZERO and END frames, however the stream is cut", () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(fc.record({ kind: fc.constant("data" as const), offset: fc.integer({ min: 0, max: 2 ** 40 }), data: fc.uint8Array({ minLength: 1, maxLength: 3000 }) }), fc.record({ kind: fc.constant("zero" as const), offset: fc.integer({ min: 0, max: 2 ** 52 }), length: fc.integer({ min: 1, max: 2 ** 32 - 1 }) })), { maxLength: 20 }),
+        fc.array(
+          fc.oneof(
+            fc.record({
+              kind: fc.constant("data" as const),
+              offset: fc.integer({ min: 0, max: 2 ** 40 }),
+              data: fc.uint8Array({ minLength: 1, maxLength: 3000 }),
+            }),
+            fc.record({ kind: fc.constant("zero" as const), offset: fc.integer({ min: 0, max: 2 ** 52 }), length: fc.integer({ min: 1, max: 2 ** 32 - 1 }) }),
+          ),
+          { maxLength: 20 },
+        ),
         fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 10 }),
         (items, cuts) => {
           const wire = Buffer.concat([

@@ -111,23 +111,41 @@ describe("bandwidth schedule", () => {
   });
 
   it("the rate holds from any instant until nextChange and differs there", () => {
-    const time = fc.tuple(fc.integer({ min: 0, max: 23 }), fc.constantFrom(0, 15, 30, 45)).map(([h, m]) => `${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`);
-    const window = fc.record({ days: fc.subarray(["mon", "tue", "wed", "thu", "fri", "sat", "sun"], { minLength: 1 }), from: time, to: time, rate: fc.constantFrom("1M", "5M", "200Mbit") }).filter((w) => w.from !== w.to);
+    const time = fc
+      .tuple(fc.integer({ min: 0, max: 23 }), fc.constantFrom(0, 15, 30, 45))
+      .map(([h, m]) => `${String(h).padStart(2, "0")}:${String(m).padStart(2, "0")}`);
+    const window = fc
+      .record({
+        days: fc.subarray(["mon", "tue", "wed", "thu", "fri", "sat", "sun"], { minLength: 1 }),
+        from: time,
+        to: time,
+        rate: fc.constantFrom("1M", "5M", "200Mbit"),
+      })
+      .filter((w) => w.from !== w.to);
     fc.assert(
-      fc.property(fc.array(window, { maxLength: 4 }), fc.array(window.map(({ rate: _r, ...w }) => w), { maxLength: 2 }), fc.integer({ min: 0, max: 14 * 86_400_000 }), fc.constantFrom("UTC", "Asia/Shanghai", "America/New_York"), (windows, blackouts, ms, timezone) => {
-        const s = parseSchedule({ timezone, default: "10M", windows, blackouts });
-        const start = Date.UTC(2024, 2, 1) + ms;
-        const rate = rateAt(s, start);
-        const next = nextChange(s, start);
-        if (next === undefined) {
-          for (let k = 1; k <= 8; k++) expect(rateAt(s, start + k * 86_400_000 - 1)).toBe(rate);
-          return;
-        }
-        expect(next.getTime()).toBeGreaterThan(start);
-        expect(rateAt(s, next)).not.toBe(rate);
-        for (let t = start; t < next.getTime(); t += Math.max(60_000, Math.floor((next.getTime() - start) / 40))) expect(rateAt(s, t)).toBe(rate);
-        expect(rateAt(s, next.getTime() - 1)).toBe(rate);
-      }),
+      fc.property(
+        fc.array(window, { maxLength: 4 }),
+        fc.array(
+          window.map(({ rate: _r, ...w }) => w),
+          { maxLength: 2 },
+        ),
+        fc.integer({ min: 0, max: 14 * 86_400_000 }),
+        fc.constantFrom("UTC", "Asia/Shanghai", "America/New_York"),
+        (windows, blackouts, ms, timezone) => {
+          const s = parseSchedule({ timezone, default: "10M", windows, blackouts });
+          const start = Date.UTC(2024, 2, 1) + ms;
+          const rate = rateAt(s, start);
+          const next = nextChange(s, start);
+          if (next === undefined) {
+            for (let k = 1; k <= 8; k++) expect(rateAt(s, start + k * 86_400_000 - 1)).toBe(rate);
+            return;
+          }
+          expect(next.getTime()).toBeGreaterThan(start);
+          expect(rateAt(s, next)).not.toBe(rate);
+          for (let t = start; t < next.getTime(); t += Math.max(60_000, Math.floor((next.getTime() - start) / 40))) expect(rateAt(s, t)).toBe(rate);
+          expect(rateAt(s, next.getTime() - 1)).toBe(rate);
+        },
+      ),
       { numRuns: 150 },
     );
   });
@@ -167,8 +185,14 @@ describe("bandwidth schedule", () => {
         "gateways[0].bandwidth.blackouts[0].from",
       ]),
     );
-    expect(problems.find((p) => p.field === "gateways[0].bandwidth.windows[0].from")).toMatchObject({ received: '"8:00"', expected: expect.stringContaining("HH:MM") });
-    expect(problems.find((p) => p.field === "gateways[0].bandwidth.default")).toMatchObject({ received: '"fast"', expected: expect.stringContaining("200Mbit") });
+    expect(problems.find((p) => p.field === "gateways[0].bandwidth.windows[0].from")).toMatchObject({
+      received: '"8:00"',
+      expected: expect.stringContaining("HH:MM"),
+    });
+    expect(problems.find((p) => p.field === "gateways[0].bandwidth.default")).toMatchObject({
+      received: '"fast"',
+      expected: expect.stringContaining("200Mbit"),
+    });
     expect(() => parseSchedule({ windows: [{ rate: "1M", colour: "red" }] })).toThrow(/bandwidth\.windows\[0\]: The bandwidth schedule is not valid/);
     expect(() => parseSchedule({ blackouts: [{ rate: "1M" }] })).toThrow(InputError);
   });
@@ -298,4 +322,3 @@ describe("scheduled throttle", () => {
     expect(gateway.passed).toBe(4_000_000);
   });
 });
-

@@ -132,7 +132,12 @@ describe("NBD client against nbdkit", () => {
     const last = extents[extents.length - 1];
     expect(last.offset + last.length).toBe(size);
     await client.close();
-    expect(fs.readFileSync(file).subarray(size - 1000).equals(Buffer.alloc(1000))).toBe(true);
+    expect(
+      fs
+        .readFileSync(file)
+        .subarray(size - 1000)
+        .equals(Buffer.alloc(1000)),
+    ).toBe(true);
   });
 
   it.each([
@@ -165,7 +170,11 @@ describe("NBD client against nbdkit", () => {
 
   it("surfaces errors sent as simple replies when structured replies are off (--no-sr)", async () => {
     const trigger = path.join(dir, "inject-simple");
-    const server = await serve({ extraArgs: ["--no-sr"], filters: ["error"], plugin: ["memory", "4M", "error-pread=EIO", "error-pread-rate=100%", `error-pread-file=${trigger}`] });
+    const server = await serve({
+      extraArgs: ["--no-sr"],
+      filters: ["error"],
+      plugin: ["memory", "4M", "error-pread=EIO", "error-pread-rate=100%", `error-pread-file=${trigger}`],
+    });
     const client = await connect(server.uri);
     expect(client.structuredReplies).toBe(false);
     const data = crypto.randomBytes(3 * MiB);
@@ -192,7 +201,15 @@ describe("NBD client against nbdkit", () => {
     const logFile = path.join(dir, "blocksize.log");
     const server = await serve({
       filters: ["log", "blocksize-policy"],
-      plugin: ["memory", "4M", `logfile=${logFile}`, "blocksize-minimum=512", "blocksize-preferred=8192", "blocksize-maximum=65536", "blocksize-error-policy=error"],
+      plugin: [
+        "memory",
+        "4M",
+        `logfile=${logFile}`,
+        "blocksize-minimum=512",
+        "blocksize-preferred=8192",
+        "blocksize-maximum=65536",
+        "blocksize-error-policy=error",
+      ],
     });
     const client = await connect(server.uri);
     expect([client.minimumBlockSize, client.preferredBlockSize, client.maximumBlockSize]).toEqual([512, 8192, 65536]);

@@ -88,7 +88,9 @@ async function scriptedServer(socketPath: string, batch: number, answer: Answer,
           CONTEXTS.forEach((name, i) => sock.write(optionReply(option, P.NBD_REP_META_CONTEXT, Buffer.concat([u32(i + 1), Buffer.from(name)]))));
           sock.write(optionReply(option, P.NBD_REP_ACK));
         } else if (option === P.NBD_OPT_GO) {
-          sock.write(optionReply(option, P.NBD_REP_INFO, Buffer.concat([u16(P.NBD_INFO_EXPORT), u64(SIZE), u16(P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH)])));
+          sock.write(
+            optionReply(option, P.NBD_REP_INFO, Buffer.concat([u16(P.NBD_INFO_EXPORT), u64(SIZE), u16(P.NBD_FLAG_HAS_FLAGS | P.NBD_FLAG_SEND_FLUSH)])),
+          );
           if (maximumBlockSize !== undefined) {
             sock.write(optionReply(option, P.NBD_REP_INFO, Buffer.concat([u16(P.NBD_INFO_BLOCK_SIZE), u32(1), u32(512), u32(maximumBlockSize)])));
           }
@@ -101,7 +103,12 @@ async function scriptedServer(socketPath: string, batch: number, answer: Answer,
         const requests: Request[] = [];
         while (requests.length < batch) {
           const r = await read(28);
-          requests.push({ command: r.readUInt16BE(6), handle: Buffer.from(r.subarray(8, 16)), offset: Number(r.readBigUInt64BE(16)), length: r.readUInt32BE(24) });
+          requests.push({
+            command: r.readUInt16BE(6),
+            handle: Buffer.from(r.subarray(8, 16)),
+            offset: Number(r.readBigUInt64BE(16)),
+            length: r.readUInt32BE(24),
+          });
         }
         await answer(requests, send);
       }
@@ -155,7 +162,12 @@ describe("NBD reply parsing (scripted server)", () => {
   it("matches interleaved chunks of two reads to their requests by handle", async () => {
     const c = await start(2, async ([a, b], send) => {
       const half = (r: Request, second: boolean, done: boolean): Buffer =>
-        chunk(done ? P.NBD_REPLY_FLAG_DONE : 0, P.NBD_REPLY_TYPE_OFFSET_DATA, r.handle, Buffer.concat([u64(r.offset + (second ? 2048 : 0)), pattern(r.offset + (second ? 2048 : 0), 2048)]));
+        chunk(
+          done ? P.NBD_REPLY_FLAG_DONE : 0,
+          P.NBD_REPLY_TYPE_OFFSET_DATA,
+          r.handle,
+          Buffer.concat([u64(r.offset + (second ? 2048 : 0)), pattern(r.offset + (second ? 2048 : 0), 2048)]),
+        );
       await send(half(b, true, false), half(a, false, false), half(b, false, true), half(a, true, true));
     });
     const [x, y] = await Promise.all([c.read(0, 4096), c.read(100000, 4096)]);
@@ -207,8 +219,24 @@ describe("NBD reply parsing (scripted server)", () => {
     const c = await start(1, async ([r], send) => {
       const extents = (id: number, pairs: number[][]): Buffer => Buffer.concat([u32(id), ...pairs.flatMap(([l, f]) => [u32(l), u32(f)])]);
       await send(
-        chunk(0, P.NBD_REPLY_TYPE_BLOCK_STATUS, r.handle, extents(1, [[1000, 3], [r.length, 0]])),
-        chunk(P.NBD_REPLY_FLAG_DONE, P.NBD_REPLY_TYPE_BLOCK_STATUS, r.handle, extents(2, [[500, 1], [r.length * 2, 0]])),
+        chunk(
+          0,
+          P.NBD_REPLY_TYPE_BLOCK_STATUS,
+          r.handle,
+          extents(1, [
+            [1000, 3],
+            [r.length, 0],
+          ]),
+        ),
+        chunk(
+          P.NBD_REPLY_FLAG_DONE,
+          P.NBD_REPLY_TYPE_BLOCK_STATUS,
+          r.handle,
+          extents(2, [
+            [500, 1],
+            [r.length * 2, 0],
+          ]),
+        ),
       );
     });
     expect(await c.blockStatus("qemu:dirty-bitmap:b0", 512, 4096)).toEqual([

@@ -100,7 +100,12 @@ describe("NBD client against qemu-nbd (raw)", () => {
     expect(extents.every((e) => e.flags & NBD_STATE_ZERO)).toBe(true);
     expect(extents.reduce((s, e) => s + e.length, 0)).toBe(MiB);
     await client.close();
-    expect(fs.readFileSync(image).subarray(0, 7 * MiB).equals(expected.subarray(0, 7 * MiB))).toBe(true);
+    expect(
+      fs
+        .readFileSync(image)
+        .subarray(0, 7 * MiB)
+        .equals(expected.subarray(0, 7 * MiB)),
+    ).toBe(true);
   });
 
   it("answers block status at unaligned offsets with extents clipped to the range", async () => {

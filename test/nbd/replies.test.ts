@@ -1,7 +1,16 @@
 /** The NBD reply decoder as tables of bytes: every shape the protocol defines, and the malformed ones. */
 import { describe, expect, it } from "vitest";
 import * as P from "../../lib/replication/nbd/protocol";
-import { parseBlockStatusChunk, parseChunkHeader, parseErrorChunk, parseHoleChunk, parseSimpleReply, readUInt64, replyHeaderSize, withinRequest } from "../../lib/replication/nbd/replies";
+import {
+  parseBlockStatusChunk,
+  parseChunkHeader,
+  parseErrorChunk,
+  parseHoleChunk,
+  parseSimpleReply,
+  readUInt64,
+  replyHeaderSize,
+  withinRequest,
+} from "../../lib/replication/nbd/replies";
 
 const hex = (text: string) => Buffer.from(text.replace(/\s+/g, ""), "hex");
 
@@ -37,7 +46,17 @@ describe("chunk payloads", () => {
   });
 
   it.each([
-    ["two descriptors", hex("00000003 00010000 00000003 00020000 00000000"), { contextId: 3, descriptors: [{ length: 65536, flags: 3 }, { length: 131072, flags: 0 }] }],
+    [
+      "two descriptors",
+      hex("00000003 00010000 00000003 00020000 00000000"),
+      {
+        contextId: 3,
+        descriptors: [
+          { length: 65536, flags: 3 },
+          { length: 131072, flags: 0 },
+        ],
+      },
+    ],
     ["no descriptor", hex("00000003"), "bad BLOCK_STATUS chunk"],
     ["a cut descriptor", hex("00000003 00010000 0000"), "bad BLOCK_STATUS chunk"],
   ])("block status: %s", (_what, payload, expected) => {
@@ -46,7 +65,12 @@ describe("chunk payloads", () => {
 
   it.each([
     ["an error with its message", P.NBD_REPLY_TYPE_ERROR, Buffer.concat([hex("0000001c 0004"), Buffer.from("full")]), { errno: 28, message: "full" }],
-    ["an error at an offset", P.NBD_REPLY_TYPE_ERROR_OFFSET, Buffer.concat([hex("00000005 0002"), Buffer.from("io"), hex("00000000 00002000")]), { errno: 5, message: "io", offset: 8192 }],
+    [
+      "an error at an offset",
+      P.NBD_REPLY_TYPE_ERROR_OFFSET,
+      Buffer.concat([hex("00000005 0002"), Buffer.from("io"), hex("00000000 00002000")]),
+      { errno: 5, message: "io", offset: 8192 },
+    ],
     ["an unknown error type is still an error", 0x8009, hex("00000005 0000"), { errno: 5, message: "" }],
     ["a message cut short", P.NBD_REPLY_TYPE_ERROR, Buffer.concat([hex("00000005 0010"), Buffer.from("abc")]), { errno: 5, message: "abc" }],
     ["a short error chunk", P.NBD_REPLY_TYPE_ERROR, hex("00000005"), "short error chunk"],

@@ -122,20 +122,33 @@ describe("buildPlan on a valid estate", () => {
 });
 
 describe("buildPlan reports every broken input with VM, field and fix", () => {
-  const plan = (vms: Parameters<typeof inventory>[0], waves: Array<Record<string, unknown>>, settings: Record<string, unknown> = {}, networks: Record<string, string> = NETWORKS) =>
-    buildPlan(inventory(vms, networks), wavesFile(waves, settings), { inventory: "inv.yaml", waves: "waves.yaml" });
+  const plan = (
+    vms: Parameters<typeof inventory>[0],
+    waves: Array<Record<string, unknown>>,
+    settings: Record<string, unknown> = {},
+    networks: Record<string, string> = NETWORKS,
+  ) => buildPlan(inventory(vms, networks), wavesFile(waves, settings), { inventory: "inv.yaml", waves: "waves.yaml" });
   const one = (vms: Parameters<typeof inventory>[0]) => plan(vms, [{ name: "w", members: { vms: vms.map((v) => v.name) } }]);
 
   it("an IP outside its portgroup's subnet", () => {
     const p = one([{ name: "a", nics: ["web=10.1.2.9"] }]);
     expect(errors(p.problems)).toEqual([
-      expect.objectContaining({ file: "inv.yaml", vm: "a", field: "nics[0].ipv4[0]", received: "10.1.2.9", expected: "an address in 10.1.1.0/24", fix: expect.any(String) }),
+      expect.objectContaining({
+        file: "inv.yaml",
+        vm: "a",
+        field: "nics[0].ipv4[0]",
+        received: "10.1.2.9",
+        expected: "an address in 10.1.1.0/24",
+        fix: expect.any(String),
+      }),
     ]);
   });
 
   it.each(["10.1.1.0", "10.1.1.253", "10.1.1.254", "10.1.1.255"])("the reserved address %s", (ip) => {
     const p = one([{ name: "a", nics: [`web=10.1.1.7,${ip}`] }]);
-    expect(errors(p.problems)).toEqual([expect.objectContaining({ vm: "a", field: "nics[0].ipv4[1]", received: ip, expected: "an address from 10.1.1.1 to 10.1.1.252" })]);
+    expect(errors(p.problems)).toEqual([
+      expect.objectContaining({ vm: "a", field: "nics[0].ipv4[1]", received: ip, expected: "an address from 10.1.1.1 to 10.1.1.252" }),
+    ]);
   });
 
   it("keepIp: false pins a free address of the subnet in place of one that cannot be kept, and lists it", () => {
@@ -187,7 +200,9 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
         { name: "w2", members: { vms: ["b"] } },
       ],
     );
-    expect(errors(p.problems)).toEqual([expect.objectContaining({ vm: "b", field: "nics[0].ipv4[0]", received: "10.1.1.7", message: expect.stringContaining("VM a") })]);
+    expect(errors(p.problems)).toEqual([
+      expect.objectContaining({ vm: "b", field: "nics[0].ipv4[0]", received: "10.1.1.7", message: expect.stringContaining("VM a") }),
+    ]);
   });
 
   it("overlapping subnets", () => {
@@ -206,7 +221,14 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
     );
     expect(errors(p.problems).map((x) => x.field)).toEqual(["nics[0].portgroup", "networks"]);
     expect(errors(p.problems)[1]!.message).toMatch(/^1 portgroup\(s\) have no subnet, so their VMs are blocked: .* \(1 VM\)$/);
-    expect(errors(q.problems)).toEqual([expect.objectContaining({ file: "inv.yaml", field: "networks[0].cidr", received: "10.1.1.0/24", message: expect.stringContaining("overlaps 10.1.0.0/16") })]);
+    expect(errors(q.problems)).toEqual([
+      expect.objectContaining({
+        file: "inv.yaml",
+        field: "networks[0].cidr",
+        received: "10.1.1.0/24",
+        message: expect.stringContaining("overlaps 10.1.0.0/16"),
+      }),
+    ]);
   });
 
   it.each([
@@ -272,7 +294,10 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
   });
 
   it("carves the sync subnet around source subnets and on-prem ranges inside the pool", () => {
-    const p = plan([{ name: "a", nics: ["web=10.1.1.7"] }], [{ name: "w", members: { vms: ["a"] } }], { onPremRanges: ["10.1.0.0/24"], sync: { pool: "10.1.0.0/21", prefix: 26 } });
+    const p = plan([{ name: "a", nics: ["web=10.1.1.7"] }], [{ name: "w", members: { vms: ["a"] } }], {
+      onPremRanges: ["10.1.0.0/24"],
+      sync: { pool: "10.1.0.0/21", prefix: 26 },
+    });
     expect(p.problems).toEqual([]);
     expect(p.waves[0]!.syncSubnet.cidr).toBe("10.1.4.0/26");
   });
@@ -298,7 +323,9 @@ describe("buildPlan reports every broken input with VM, field and fix", () => {
       ["odd", "w", ["waves[0].overrides.odd.diskCategory"]],
     ]);
     // A region that allows larger system disks says so in the settings.
-    const raised = plan([{ name: "big", nics: ["web=10.1.1.7"], disksGiB: [600] }], [{ name: "w", members: { vms: ["big"] } }], { limits: { systemDiskMaxGiB: 2048 } });
+    const raised = plan([{ name: "big", nics: ["web=10.1.1.7"], disksGiB: [600] }], [{ name: "w", members: { vms: ["big"] } }], {
+      limits: { systemDiskMaxGiB: 2048 },
+    });
     expect(errors(raised.problems)).toEqual([]);
   });
 
@@ -355,11 +382,20 @@ describe("planVpcBlocks", () => {
   });
 
   it.each([
-    [["10.10.1.0/24", "10.10.2.0/24", "172.30.0.0/27"], ["10.10.0.0/22", "172.30.0.0/27"]],
+    [
+      ["10.10.1.0/24", "10.10.2.0/24", "172.30.0.0/27"],
+      ["10.10.0.0/22", "172.30.0.0/27"],
+    ],
     [["192.168.7.8/29"], ["192.168.7.0/28"]],
-    [["100.1.0.0/16", "100.200.0.0/16"], ["100.1.0.0/16", "100.200.0.0/16"]],
+    [
+      ["100.1.0.0/16", "100.200.0.0/16"],
+      ["100.1.0.0/16", "100.200.0.0/16"],
+    ],
     // The block holding two subnets (one nested) is the primary, though it is a refused range's split.
-    [["10.1.0.0/16", "100.200.0.0/16", "100.1.0.0/16", "100.1.2.0/24"], ["100.1.0.0/16", "10.1.0.0/16", "100.200.0.0/16"]],
+    [
+      ["10.1.0.0/16", "100.200.0.0/16", "100.1.0.0/16", "100.1.2.0/24"],
+      ["100.1.0.0/16", "10.1.0.0/16", "100.200.0.0/16"],
+    ],
   ])("%j → %j", (subnets, expected) => {
     expect(planVpcBlocks(subnets.map((s) => parseCidr(s)!)).map((b) => b.text)).toEqual(expected);
   });
@@ -368,10 +404,16 @@ describe("planVpcBlocks", () => {
 describe("buildPlan never throws on bad data", () => {
   it("reports problems instead, for arbitrary addresses, subnets, members and settings", () => {
     // Mostly valid values, so that some inputs plan cleanly, mixed with every kind of garbage.
-    const garbageCidr = fc.oneof(fc.constantFrom("10.1.1.5/24", "10.0.0.0/30", "100.64.0.0/16", "0.0.0.0/0", "x", "", "10.1.1.300/24"), fc.string({ maxLength: 12 }));
+    const garbageCidr = fc.oneof(
+      fc.constantFrom("10.1.1.5/24", "10.0.0.0/30", "100.64.0.0/16", "0.0.0.0/0", "x", "", "10.1.1.300/24"),
+      fc.string({ maxLength: 12 }),
+    );
     const text = fc.oneof({ arbitrary: fc.constantFrom("10.1.1.0/24", "10.1.2.0/24", "10.1.0.0/16"), weight: 6 }, { arbitrary: garbageCidr, weight: 1 });
     const garbageIp = fc.oneof(fc.constantFrom("999.1.1.1", "10.1.1", ""), fc.string({ maxLength: 10 }));
-    const address = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 2 * 256 + 255 }).map((n) => `10.1.${1 + (n >> 8)}.${n & 255}`), weight: 8 }, { arbitrary: garbageIp, weight: 1 });
+    const address = fc.oneof(
+      { arbitrary: fc.integer({ min: 0, max: 2 * 256 + 255 }).map((n) => `10.1.${1 + (n >> 8)}.${n & 255}`), weight: 8 },
+      { arbitrary: garbageIp, weight: 1 },
+    );
     const input = fc.record({
       networks: fc.array(fc.tuple(fc.constantFrom("a", "b", "c"), text), { maxLength: 4 }),
       vms: fc.array(
@@ -383,7 +425,10 @@ describe("buildPlan never throws on bad data", () => {
         }),
         { maxLength: 5 },
       ),
-      members: fc.oneof({ arbitrary: fc.constant(["v1", "v3", "v4", "v5"]), weight: 3 }, { arbitrary: fc.array(fc.constantFrom("v1", "v2", "v3", "v4", "v9"), { maxLength: 5 }), weight: 1 }),
+      members: fc.oneof(
+        { arbitrary: fc.constant(["v1", "v3", "v4", "v5"]), weight: 3 },
+        { arbitrary: fc.array(fc.constantFrom("v1", "v2", "v3", "v4", "v9"), { maxLength: 5 }), weight: 1 },
+      ),
       after: fc.array(fc.constantFrom("w1", "w2", "w3"), { maxLength: 2 }),
       pool: fc.oneof({ arbitrary: fc.constant("172.30.0.0/16"), weight: 6 }, { arbitrary: text, weight: 1 }),
       onPrem: fc.array(fc.oneof(fc.constant("192.168.0.0/16"), text), { maxLength: 1 }),
@@ -401,7 +446,14 @@ describe("buildPlan never throws on bad data", () => {
             firmware: "bios" as const,
             powerState: "poweredOn" as const,
             tags: [],
-            disks: v.disks.map((gib, k) => ({ key: 2000 + k, label: `d${k}`, capacityBytes: gib * GiB, thin: true, controller: "scsi", backing: "flat" as const })),
+            disks: v.disks.map((gib, k) => ({
+              key: 2000 + k,
+              label: `d${k}`,
+              capacityBytes: gib * GiB,
+              thin: true,
+              controller: "scsi",
+              backing: "flat" as const,
+            })),
             nics: [{ mac: "00:50:56:00:00:01", portgroup: v.pg, ipv4: v.ips, adapter: "vmxnet3" }],
           })),
           networks: i.networks.map(([portgroup, cidr]) => ({ portgroup, cidr })),
@@ -411,7 +463,12 @@ describe("buildPlan never throws on bad data", () => {
         const first = members.length > 0 ? [...members] : ["v9"];
         const waves = wavesFile(
           [
-            { name: "w1", members: { vms: first }, after: second ? i.after : [], overrides: first.includes("v1") && i.vms.length > 0 ? { v1: { keepIp: i.keepIp } } : {} },
+            {
+              name: "w1",
+              members: { vms: first },
+              after: second ? i.after : [],
+              overrides: first.includes("v1") && i.vms.length > 0 ? { v1: { keepIp: i.keepIp } } : {},
+            },
             ...(second ? [{ name: "w2", members: { vms: ["v2"] }, after: ["w1"] }] : []),
           ],
           { sync: { pool: i.pool }, onPremRanges: i.onPrem },
@@ -447,10 +504,17 @@ describe("buildPlan never throws on bad data", () => {
 describe("buildPlan properties", () => {
   // Estates in 10.<s>.0.0/24 subnets with unique, unreserved addresses.
   const estate = fc
-    .array(fc.record({ subnet: fc.integer({ min: 0, max: 5 }), host: fc.integer({ min: 1, max: 252 }), disks: fc.array(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 17 }) }), {
-      minLength: 1,
-      maxLength: 40,
-    })
+    .array(
+      fc.record({
+        subnet: fc.integer({ min: 0, max: 5 }),
+        host: fc.integer({ min: 1, max: 252 }),
+        disks: fc.array(fc.integer({ min: 1, max: 3000 }), { minLength: 1, maxLength: 17 }),
+      }),
+      {
+        minLength: 1,
+        maxLength: 40,
+      },
+    )
     .map((list) => {
       const seen = new Set<string>();
       return list
@@ -466,9 +530,10 @@ describe("buildPlan properties", () => {
           vms.map((v) => ({ name: v.name, nics: [`pg${v.subnet}=${v.ip}`], disksGiB: v.disksGiB })),
           networks,
         );
-        const waves = Array.from({ length: waveCount }, (_, w) => ({ name: `w${w}`, members: { vms: vms.filter((_, i) => i % waveCount === w).map((v) => v.name) } })).filter(
-          (w) => w.members.vms.length > 0,
-        );
+        const waves = Array.from({ length: waveCount }, (_, w) => ({
+          name: `w${w}`,
+          members: { vms: vms.filter((_, i) => i % waveCount === w).map((v) => v.name) },
+        })).filter((w) => w.members.vms.length > 0);
         const p = buildPlan(inv, wavesFile(waves, { gateway: { maxDisks, maxBytes: 40 * 1024 * GiB } }));
         expect(errors(p.problems)).toEqual([]);
         for (const w of p.waves) {

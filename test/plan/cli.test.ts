@@ -17,7 +17,14 @@ const root = path.resolve(__dirname, "../..");
 const exchange = path.join(root, "examples", "exchange-center");
 const lab = path.join(root, "examples", "lab");
 /** The exchange-centre estate in its YAML form. */
-const exchangeYaml = ["--inventory", path.join(exchange, "inventory.yaml"), "--networks", path.join(exchange, "networks.yaml"), "--waves", path.join(exchange, "waves.yaml")];
+const exchangeYaml = [
+  "--inventory",
+  path.join(exchange, "inventory.yaml"),
+  "--networks",
+  path.join(exchange, "networks.yaml"),
+  "--waves",
+  path.join(exchange, "waves.yaml"),
+];
 
 let dir: string;
 beforeAll(() => {
@@ -54,9 +61,19 @@ describe("rehost plan on the example estates", () => {
   it("keeps every IP of every exchange-centre VM (YAML form)", () => {
     const run = yamlRun;
     expect(run.code).toBe(0);
-    const source = YAML.parse(fs.readFileSync(path.join(exchange, "inventory.yaml"), "utf8")) as { vms: Array<{ name: string; nics: Array<{ ipv4?: string[] }> }> };
-    const waves = YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")) as { waves: Array<{ overrides?: Record<string, { keepIp?: boolean }> }> };
-    const mayChange = new Set(waves.waves.flatMap((w) => Object.entries(w.overrides ?? {}).filter(([, o]) => o.keepIp === false).map(([name]) => name)));
+    const source = YAML.parse(fs.readFileSync(path.join(exchange, "inventory.yaml"), "utf8")) as {
+      vms: Array<{ name: string; nics: Array<{ ipv4?: string[] }> }>;
+    };
+    const waves = YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")) as {
+      waves: Array<{ overrides?: Record<string, { keepIp?: boolean }> }>;
+    };
+    const mayChange = new Set(
+      waves.waves.flatMap((w) =>
+        Object.entries(w.overrides ?? {})
+          .filter(([, o]) => o.keepIp === false)
+          .map(([name]) => name),
+      ),
+    );
     const planned = new Map(yamlPlan.waves.flatMap((w) => w.vms).map((vm) => [vm.name, vm]));
     expect(planned.size).toBeGreaterThanOrEqual(100);
     expect(yamlPlan.problems.filter((p) => p.severity === "error")).toEqual([]);
@@ -98,7 +115,10 @@ describe("rehost plan on the example estates", () => {
   it("gives the same plan from the workbook RVTools writes (x:-prefixed SpreadsheetML) as from its CSV form", async () => {
     const workbook = writeWorkbook(path.join(dir, "RVTools_export_all.xlsx"), sheetsFromCsvExport(path.join(exchange, "rvtools")));
     const args = ["--networks", path.join(exchange, "networks.yaml"), "--waves", path.join(exchange, "waves.yaml"), "--format", "json"];
-    const [fromXlsx, fromCsv] = [await rehostInProcess("plan", "--inventory", workbook, ...args), await rehostInProcess("plan", "--inventory", path.join(exchange, "rvtools"), ...args)];
+    const [fromXlsx, fromCsv] = [
+      await rehostInProcess("plan", "--inventory", workbook, ...args),
+      await rehostInProcess("plan", "--inventory", path.join(exchange, "rvtools"), ...args),
+    ];
     expect(fromXlsx.code).toBe(0);
     const withoutFiles = (plan: Plan) => ({ ...plan, problems: plan.problems.map(({ file: _file, ...rest }) => rest) });
     expect(withoutFiles(JSON.parse(fromXlsx.stdout) as Plan)).toEqual(withoutFiles(JSON.parse(fromCsv.stdout) as Plan));
@@ -119,12 +139,17 @@ describe("rehost plan on the example estates", () => {
     rows(disk)[systemDisk]![col(disk.rows, "Capacity MiB")] = 1639 * 1024;
     const kept = sheets.map((sheet) => (sheet === disk ? { ...disk, rows: rows(disk).filter((r) => r[col(disk.rows, "VM")] !== noDisk) } : sheet));
     const workbook = writeWorkbook(path.join(dir, "broken.xlsx"), kept);
-    const rest = write("rest-waves.yaml", { ...YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")), waves: [{ name: "all", members: { rest: true }, overrides: { "szx-web-ftpgw-01": { keepIp: false } } }] });
+    const rest = write("rest-waves.yaml", {
+      ...YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")),
+      waves: [{ name: "all", members: { rest: true }, overrides: { "szx-web-ftpgw-01": { keepIp: false } } }],
+    });
     const run = await rehostInProcess("plan", "--inventory", workbook, "--networks", path.join(exchange, "networks.yaml"), "--waves", rest, "--format", "json");
     expect(run.code).toBe(2);
     const plan = JSON.parse(run.stdout) as Plan;
     expect(plan.blocked!.map((b) => b.name).sort()).toEqual([big, badMemory, noDisk].sort());
-    const names = rows(info).slice(1).map((r) => r[col(info.rows, "VM")] as string);
+    const names = rows(info)
+      .slice(1)
+      .map((r) => r[col(info.rows, "VM")] as string);
     const planned = plan.waves.flatMap((w) => w.vms.map((v) => v.name));
     expect(planned.length).toBe(names.length - 3);
     expect([...planned, ...plan.blocked!.map((b) => b.name)].sort()).toEqual([...names].sort());
@@ -175,9 +200,27 @@ describe("rehost plan on broken inputs exits 2, names VM or file and field, and 
    * the inputs could be read (`written`), the plan is in FILE with every VM of `names` planned or
    * blocked; when they could not, nothing is written.
    */
-  async function expectExit2(inventory: string, waves: unknown, mustMention: RegExp[], extra: string[] = [], rehost = rehostInProcess, written: { names: string[]; blocked: string[] } | false = false): Promise<Plan | undefined> {
+  async function expectExit2(
+    inventory: string,
+    waves: unknown,
+    mustMention: RegExp[],
+    extra: string[] = [],
+    rehost = rehostInProcess,
+    written: { names: string[]; blocked: string[] } | false = false,
+  ): Promise<Plan | undefined> {
     const out = path.join(dir, `out-${Math.random().toString(36).slice(2)}.json`);
-    const run = await rehost("plan", "--inventory", inventory, "--waves", write(`w-${path.basename(out)}.yaml`, waves), "--format", "json", "--out", out, ...extra);
+    const run = await rehost(
+      "plan",
+      "--inventory",
+      inventory,
+      "--waves",
+      write(`w-${path.basename(out)}.yaml`, waves),
+      "--format",
+      "json",
+      "--out",
+      out,
+      ...extra,
+    );
     expect(run.code).toBe(2);
     for (const re of mustMention) expect(run.stderr).toMatch(re);
     expect(run.stdout).toBe("");
@@ -195,17 +238,34 @@ describe("rehost plan on broken inputs exits 2, names VM or file and field, and 
 
   it("a duplicate IP (child process, exit 2, the plan written with VM b blocked)", async () => {
     const inv = write("dup.yaml", { networks, vms: [vm("a", ["10.1.1.7"]), vm("b", ["10.1.1.7"])] });
-    await expectExit2(inv, wavesFor(["a", "b"]), [/dup\.yaml, VM b, field nics\[0\]\.ipv4\[0\]: .*10\.1\.1\.7.*also held by VM a/], [], rehostChild, { names: ["a", "b"], blocked: ["b"] });
+    await expectExit2(inv, wavesFor(["a", "b"]), [/dup\.yaml, VM b, field nics\[0\]\.ipv4\[0\]: .*10\.1\.1\.7.*also held by VM a/], [], rehostChild, {
+      names: ["a", "b"],
+      blocked: ["b"],
+    });
   });
 
   it("an IP outside its subnet", async () => {
     const inv = write("outside.yaml", { networks, vms: [vm("a", ["10.1.2.7"])] });
-    await expectExit2(inv, wavesFor(["a"]), [/outside\.yaml, VM a, field nics\[0\]\.ipv4\[0\]: The address 10\.1\.2\.7 is outside .*10\.1\.1\.0\/24/], [], rehostInProcess, { names: ["a"], blocked: ["a"] });
+    await expectExit2(
+      inv,
+      wavesFor(["a"]),
+      [/outside\.yaml, VM a, field nics\[0\]\.ipv4\[0\]: The address 10\.1\.2\.7 is outside .*10\.1\.1\.0\/24/],
+      [],
+      rehostInProcess,
+      { names: ["a"], blocked: ["a"] },
+    );
   });
 
   it("a reserved IP", async () => {
     const inv = write("reserved.yaml", { networks, vms: [vm("a", ["10.1.1.253"])] });
-    await expectExit2(inv, wavesFor(["a"]), [/reserved\.yaml, VM a, field nics\[0\]\.ipv4\[0\]: The address 10\.1\.1\.253 is reserved by Alibaba Cloud/], [], rehostInProcess, { names: ["a"], blocked: ["a"] });
+    await expectExit2(
+      inv,
+      wavesFor(["a"]),
+      [/reserved\.yaml, VM a, field nics\[0\]\.ipv4\[0\]: The address 10\.1\.1\.253 is reserved by Alibaba Cloud/],
+      [],
+      rehostInProcess,
+      { names: ["a"], blocked: ["a"] },
+    );
   });
 
   it("overlapping subnets", async () => {
@@ -216,18 +276,35 @@ describe("rehost plan on broken inputs exits 2, names VM or file and field, and 
       ],
       vms: [vm("a", ["10.1.1.7"]), vm("b", ["10.1.2.7"], { nics: [{ mac: "00:50:56:00:00:02", portgroup: "wide", ipv4: ["10.1.2.7"] }] })],
     });
-    await expectExit2(inv, wavesFor(["a", "b"]), [/overlap\.yaml, field networks\[0\]\.cidr: The subnet 10\.1\.1\.0\/24 of portgroup web overlaps 10\.1\.0\.0\/16/], [], rehostInProcess, { names: ["a", "b"], blocked: [] });
+    await expectExit2(
+      inv,
+      wavesFor(["a", "b"]),
+      [/overlap\.yaml, field networks\[0\]\.cidr: The subnet 10\.1\.1\.0\/24 of portgroup web overlaps 10\.1\.0\.0\/16/],
+      [],
+      rehostInProcess,
+      { names: ["a", "b"], blocked: [] },
+    );
   });
 
   it("a negative disk size", async () => {
     const inv = write("negative.yaml", { networks, vms: [vm("a", ["10.1.1.7"], { disks: [{ key: 2000, label: "Hard disk 1", capacityBytes: -5 }] })] });
-    const plan = await expectExit2(inv, wavesFor(["a"]), [/negative\.yaml, VM a, field disks\[0\]\.capacityBytes/], [], rehostInProcess, { names: ["a"], blocked: ["a"] });
+    const plan = await expectExit2(inv, wavesFor(["a"]), [/negative\.yaml, VM a, field disks\[0\]\.capacityBytes/], [], rehostInProcess, {
+      names: ["a"],
+      blocked: ["a"],
+    });
     expect(plan!.blocked![0]).toMatchObject({ name: "a", wave: "w1", reasons: [expect.objectContaining({ field: "disks[0].capacityBytes" })] });
   });
 
   it("a wave naming an unknown VM", async () => {
     const inv = write("known.yaml", { networks, vms: [vm("a", ["10.1.1.7"])] });
-    await expectExit2(inv, wavesFor(["a", "ghost"]), [/w-out-.*\.yaml, VM ghost, field waves\[0\]\.members\.vms\[1\]: Wave w1 names the VM ghost/], [], rehostInProcess, { names: ["a"], blocked: [] });
+    await expectExit2(
+      inv,
+      wavesFor(["a", "ghost"]),
+      [/w-out-.*\.yaml, VM ghost, field waves\[0\]\.members\.vms\[1\]: Wave w1 names the VM ghost/],
+      [],
+      rehostInProcess,
+      { names: ["a"], blocked: [] },
+    );
   });
 
   it("an RVTools CSV missing a required column", async () => {
@@ -238,12 +315,37 @@ describe("rehost plan on broken inputs exits 2, names VM or file and field, and 
     const header = lines[0]!.split(",");
     const drop = header.indexOf("vInfoCPUs");
     expect(drop).toBeGreaterThanOrEqual(0);
-    fs.writeFileSync(info, lines.map((l) => l.split(",").filter((_, i) => i !== drop).join(",")).join("\n"));
-    await expectExit2(rv, YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")), [/RVTools_tabvInfo\.csv.*CPUs/], ["--networks", path.join(exchange, "networks.yaml")]);
+    fs.writeFileSync(
+      info,
+      lines
+        .map((l) =>
+          l
+            .split(",")
+            .filter((_, i) => i !== drop)
+            .join(","),
+        )
+        .join("\n"),
+    );
+    await expectExit2(
+      rv,
+      YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")),
+      [/RVTools_tabvInfo\.csv.*CPUs/],
+      ["--networks", path.join(exchange, "networks.yaml")],
+    );
   });
 
   it("a --start that is not a calendar date", async () => {
-    const run = await rehostInProcess("plan", "--inventory", path.join(lab, "inventory.yaml"), "--waves", path.join(lab, "waves.yaml"), "--format", "md", "--start", "2026-02-30");
+    const run = await rehostInProcess(
+      "plan",
+      "--inventory",
+      path.join(lab, "inventory.yaml"),
+      "--waves",
+      path.join(lab, "waves.yaml"),
+      "--format",
+      "md",
+      "--start",
+      "2026-02-30",
+    );
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("error: field --start: The start date is not a calendar date (received 2026-02-30; expected YYYY-MM-DD)");
     expect(run.stdout).toBe("");

@@ -52,8 +52,17 @@ describe("wave selectors", () => {
   });
 
   it("rest takes every VM no other wave selects; nothing is left unassigned", () => {
-    const plan = buildPlan(estate(), wavesFile([{ name: "web", members: { names: ["szx-web-*"] } }, { name: "rest", members: { rest: true }, after: ["web"] }]));
-    expect(members(plan)).toEqual({ web: ["szx-web-01", "szx-web-02"], rest: ["szx-app-01", "szx-app-02", "szx-db-01", "szx-db-02", "lab-test-01", "lab-test-02"] });
+    const plan = buildPlan(
+      estate(),
+      wavesFile([
+        { name: "web", members: { names: ["szx-web-*"] } },
+        { name: "rest", members: { rest: true }, after: ["web"] },
+      ]),
+    );
+    expect(members(plan)).toEqual({
+      web: ["szx-web-01", "szx-web-02"],
+      rest: ["szx-app-01", "szx-app-02", "szx-db-01", "szx-db-02", "lab-test-01", "lab-test-02"],
+    });
     expect(plan.unassigned).toEqual([]);
   });
 
@@ -75,7 +84,15 @@ describe("wave selectors", () => {
   it("refuses patterns that do not compile and two rest waves when loading the waves file", () => {
     let problems: readonly { field?: string }[] = [];
     try {
-      parseWaves({ waves: [{ name: "a", members: { names: ["/([/"], rest: true } }, { name: "b", members: { rest: true } }] }, "waves.yaml");
+      parseWaves(
+        {
+          waves: [
+            { name: "a", members: { names: ["/([/"], rest: true } },
+            { name: "b", members: { rest: true } },
+          ],
+        },
+        "waves.yaml",
+      );
     } catch (err) {
       problems = (err as InputError).problems;
     }
@@ -93,9 +110,17 @@ describe("two portgroups, one network", () => {
 
   it("suggests an alias when two portgroups carry the same subnet", () => {
     const inv = estate();
-    const split = { ...inv, networks: [{ portgroup: "dvPG-web-120", cidr: "10.20.20.0/24" }, { portgroup: "VM Network", cidr: "10.20.20.0/24" }] };
+    const split = {
+      ...inv,
+      networks: [
+        { portgroup: "dvPG-web-120", cidr: "10.20.20.0/24" },
+        { portgroup: "VM Network", cidr: "10.20.20.0/24" },
+      ],
+    };
     const plan = buildPlan(split, wavesFile([{ name: "w", members: { rest: true } }]));
-    expect(errors(plan.problems)[0]!.fix).toBe("if the two portgroups carry the same network, list VM Network under aliases of dvPG-web-120 in the networks file");
+    expect(errors(plan.problems)[0]!.fix).toBe(
+      "if the two portgroups carry the same network, list VM Network under aliases of dvPG-web-120 in the networks file",
+    );
   });
 });
 
@@ -108,12 +133,20 @@ describe("ENI address limits", () => {
   };
   it("blocks a NIC with more addresses than one ENI of the type holds, and says what to do", () => {
     const plan = buildPlan(manyIps(), wavesFile([{ name: "w", members: { rest: true } }], { limits: { privateIpsPerEni: { "ecs.c7.large": 6 } } }));
-    expect(plan.blocked).toEqual([{ name: "szx-web-01", wave: "w", reasons: [expect.objectContaining({ field: "nics[0].ipv4", expected: "at most 6 per ENI", fix: expect.stringContaining("more NICs") })] }]);
+    expect(plan.blocked).toEqual([
+      {
+        name: "szx-web-01",
+        wave: "w",
+        reasons: [expect.objectContaining({ field: "nics[0].ipv4", expected: "at most 6 per ENI", fix: expect.stringContaining("more NICs") })],
+      },
+    ]);
   });
   it("warns, asking for the figure, when the catalog has none for the type", () => {
     const plan = buildPlan(manyIps(), wavesFile([{ name: "w", members: { rest: true } }]));
     expect(errors(plan.problems)).toEqual([]);
-    expect(plan.problems).toContainEqual(expect.objectContaining({ severity: "warning", field: "nics[0].ipv4", fix: expect.stringContaining("settings.limits.privateIpsPerEni") }));
+    expect(plan.problems).toContainEqual(
+      expect.objectContaining({ severity: "warning", field: "nics[0].ipv4", fix: expect.stringContaining("settings.limits.privateIpsPerEni") }),
+    );
   });
 });
 
@@ -123,7 +156,11 @@ describe("a plan that accounts for every VM", () => {
     const broken = {
       ...inv,
       vms: inv.vms.map((vm, i) =>
-        i === 1 ? { ...vm, disks: [{ ...vm.disks[0]!, capacityBytes: 1639 * 2 ** 30 }] } : i === 4 ? { ...vm, nics: [{ ...vm.nics[0]!, ipv4: ["10.20.20.255", "10.20.21.3"] }] } : vm,
+        i === 1
+          ? { ...vm, disks: [{ ...vm.disks[0]!, capacityBytes: 1639 * 2 ** 30 }] }
+          : i === 4
+            ? { ...vm, nics: [{ ...vm.nics[0]!, ipv4: ["10.20.20.255", "10.20.21.3"] }] }
+            : vm,
       ),
     };
     const plan = buildPlan(broken, wavesFile([{ name: "w", members: { rest: true } }]));
@@ -139,15 +176,33 @@ describe("a plan that accounts for every VM", () => {
   });
 
   it("lists VMs the loader rejected as blocked with the loader's reasons, in the wave that names them", () => {
-    const rejected = [{ name: "szx-ghost-01", problems: [{ severity: "error" as const, vm: "szx-ghost-01", field: "Memory", message: "Row 9: VM szx-ghost-01 has an invalid memory size" }] }];
-    const plan = buildPlan(estate(), wavesFile([{ name: "w", members: { vms: ["szx-ghost-01"], names: ["szx-*"] } }, { name: "r", members: { rest: true } }]), {}, { rejected });
+    const rejected = [
+      {
+        name: "szx-ghost-01",
+        problems: [{ severity: "error" as const, vm: "szx-ghost-01", field: "Memory", message: "Row 9: VM szx-ghost-01 has an invalid memory size" }],
+      },
+    ];
+    const plan = buildPlan(
+      estate(),
+      wavesFile([
+        { name: "w", members: { vms: ["szx-ghost-01"], names: ["szx-*"] } },
+        { name: "r", members: { rest: true } },
+      ]),
+      {},
+      { rejected },
+    );
     expect(plan.blocked).toEqual([{ name: "szx-ghost-01", wave: "w", reasons: rejected[0]!.problems }]);
     expect(plan.problems[0]).toBe(rejected[0]!.problems[0]);
     expect(errors(plan.problems)).toHaveLength(1);
   });
 
   it("lists a rejected VM no wave names once: blocked, without a wave, and not in unassigned", () => {
-    const rejected = [{ name: "szx-ghost-02", problems: [{ severity: "error" as const, vm: "szx-ghost-02", field: "VM", message: "VM szx-ghost-02 has no disk in the vDisk tab" }] }];
+    const rejected = [
+      {
+        name: "szx-ghost-02",
+        problems: [{ severity: "error" as const, vm: "szx-ghost-02", field: "VM", message: "VM szx-ghost-02 has no disk in the vDisk tab" }],
+      },
+    ];
     const plan = buildPlan(estate(), wavesFile([{ name: "w", members: { names: ["*"] } }]), {}, { rejected });
     expect(plan.blocked).toEqual([{ name: "szx-ghost-02", reasons: rejected[0]!.problems }]);
     expect(plan.unassigned).toEqual([]);
@@ -160,7 +215,15 @@ describe("aliases in the networks file", () => {
     expect(unmappedPortgroups(inv.vms, inv.networks, "inv.yaml")).toEqual([]);
     let fields: Array<string | undefined> = [];
     try {
-      parseNetworks({ networks: [{ portgroup: "a", cidr: "10.0.0.0/24", aliases: ["b"] }, { portgroup: "b", cidr: "10.0.1.0/24" }] }, "networks.yaml");
+      parseNetworks(
+        {
+          networks: [
+            { portgroup: "a", cidr: "10.0.0.0/24", aliases: ["b"] },
+            { portgroup: "b", cidr: "10.0.1.0/24" },
+          ],
+        },
+        "networks.yaml",
+      );
     } catch (err) {
       fields = (err as InputError).problems.map((p) => p.field);
     }

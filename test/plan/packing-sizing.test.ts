@@ -62,7 +62,14 @@ describe("packDisks", () => {
   it("is deterministic", () => {
     fc.assert(
       fc.property(estate, limits, (items, lim) => {
-        expect(JSON.stringify(packDisks(items.map((i) => ({ ...i })), lim))).toBe(JSON.stringify(packDisks(items, lim)));
+        expect(
+          JSON.stringify(
+            packDisks(
+              items.map((i) => ({ ...i })),
+              lim,
+            ),
+          ),
+        ).toBe(JSON.stringify(packDisks(items, lim)));
       }),
     );
   });
@@ -115,7 +122,11 @@ describe("sizing", () => {
   });
 
   it("picks the smallest type of the VM's family that covers vCPU and memory", () => {
-    const vm = fc.record({ cpus: fc.integer({ min: 1, max: 128 }), memoryMiB: fc.integer({ min: 512, max: 1024 * 1024 }), generation: fc.constantFrom(6, 7, 8) });
+    const vm = fc.record({
+      cpus: fc.integer({ min: 1, max: 128 }),
+      memoryMiB: fc.integer({ min: 512, max: 1024 * 1024 }),
+      generation: fc.constantFrom(6, 7, 8),
+    });
     fc.assert(
       fc.property(vm, ({ cpus, memoryMiB, generation }) => {
         const t = sizeInstance(cpus, memoryMiB, generation);

@@ -83,7 +83,13 @@ describe("Markdown renderings", () => {
 });
 
 describe("scheduleStart", () => {
-  const inv = inventory([{ name: "a", nics: ["web=10.1.1.11"] }, { name: "b", nics: ["web=10.1.1.12"] }], { web: "10.1.1.0/24" });
+  const inv = inventory(
+    [
+      { name: "a", nics: ["web=10.1.1.11"] },
+      { name: "b", nics: ["web=10.1.1.12"] },
+    ],
+    { web: "10.1.1.0/24" },
+  );
   const window = { start: "2026-03-06T22:00:00+08:00", end: "2026-03-07T06:00:00+08:00" };
 
   it("starts early enough for a first wave's sync and rehearsals before its window", () => {
@@ -95,7 +101,13 @@ describe("scheduleStart", () => {
   });
 
   it("is today when only later waves have windows (they follow their predecessors' cutovers)", () => {
-    const plan = buildPlan(inv, wavesFile([{ name: "w1", members: { vms: ["a"] } }, { name: "w2", members: { vms: ["b"] }, after: ["w1"], window }]));
+    const plan = buildPlan(
+      inv,
+      wavesFile([
+        { name: "w1", members: { vms: ["a"] } },
+        { name: "w2", members: { vms: ["b"] }, after: ["w1"], window },
+      ]),
+    );
     expect(scheduleStart(plan, "2026-11-24")).toBe("2026-11-24");
   });
 });

@@ -33,9 +33,17 @@ describe("rehost-guard over the example waves", () => {
   });
 
   it("wave-1 cuts over: clean inside its change window, a mandatory violation per cutover outside it", async () => {
-    const inside = await runOfflinePreview({ stack: "wave-1", projectDir: ROOT, policyConfig: { "cutover-in-change-window": { now: "2026-03-07T01:00:00+08:00" } } });
+    const inside = await runOfflinePreview({
+      stack: "wave-1",
+      projectDir: ROOT,
+      policyConfig: { "cutover-in-change-window": { now: "2026-03-07T01:00:00+08:00" } },
+    });
     expect(inside.policyViolations).toEqual([]);
-    const after = await runOfflinePreview({ stack: "wave-1", projectDir: ROOT, policyConfig: { "cutover-in-change-window": { now: "2026-03-09T10:00:00+08:00" } } });
+    const after = await runOfflinePreview({
+      stack: "wave-1",
+      projectDir: ROOT,
+      policyConfig: { "cutover-in-change-window": { now: "2026-03-09T10:00:00+08:00" } },
+    });
     const cutovers = inside.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/rehost:Cutover");
     expect(cutovers.length).toBeGreaterThan(0);
     expect(after.policyViolations.map((v) => [v.policy, v.level])).toEqual(cutovers.map(() => ["cutover-in-change-window", "mandatory"]));
@@ -67,7 +75,11 @@ describe("rehost-guard over a broken wave", () => {
     expect(cli.status, cli.stderr).toBe(1);
     expect(cli.stderr).toContain("5 mandatory policy violation(s) in stack broken");
     const json = JSON.parse(cli.stdout) as { policyViolations: Array<{ policy: string; resource: string; message: string }> };
-    expect(json.policyViolations.map((v) => v.policy).sort()).toEqual(Object.values(expected).map(([p]) => p).sort());
+    expect(json.policyViolations.map((v) => v.policy).sort()).toEqual(
+      Object.values(expected)
+        .map(([p]) => p)
+        .sort(),
+    );
     for (const v of json.policyViolations) expect(v.message).toMatch(new RegExp(`^.*${v.resource}.*\\.$`));
   });
 

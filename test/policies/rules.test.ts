@@ -10,12 +10,23 @@ import { disksEncrypted, replicatedDisksProtected } from "../../policies/storage
 import { checkResource, checkStack, resource } from "./fake";
 
 const component = (type: string, name: string) => resource(type, name, {});
-const migratedTags = { "rehost:wave": "wave-1", "rehost:source-vm": "web-01", "rehost:source-vm-uuid": "4211-aa", "rehost:phase": "cutover", "rehost:source-ip": "10.1.1.21" };
+const migratedTags = {
+  "rehost:wave": "wave-1",
+  "rehost:source-vm": "web-01",
+  "rehost:source-vm-uuid": "4211-aa",
+  "rehost:phase": "cutover",
+  "rehost:source-ip": "10.1.1.21",
+};
 const webSwitch = resource(TYPES.vswitch, "lz-net-web", { cidrBlock: "10.1.1.0/24", tags: { "rehost:portgroup": "web" } });
 
 function host(props: Record<string, unknown>, vswitch = webSwitch) {
   const parent = component("rehost:components:MigratedInstance", "web-01");
-  return resource(TYPES.instance, "web-01-instance", { instanceType: "ecs.g7.large", internetMaxBandwidthOut: 0, tags: migratedTags, ...props }, { parent, deps: { vswitchId: [vswitch] } });
+  return resource(
+    TYPES.instance,
+    "web-01-instance",
+    { instanceType: "ecs.g7.large", internetMaxBandwidthOut: 0, tags: migratedTags, ...props },
+    { parent, deps: { vswitchId: [vswitch] } },
+  );
 }
 
 describe("pinned-ip-matches-source", () => {
@@ -47,7 +58,12 @@ describe("no-reserved-private-ip", () => {
     expect(out[0]![1]).toContain("10.1.1.1 to 10.1.1.252");
   });
   it("checks secondary addresses of network interfaces too", async () => {
-    const eni = resource(TYPES.networkInterface, "db-01-eni-1", { primaryIpAddress: "10.1.1.30", privateIpAddresses: ["10.1.1.255"] }, { deps: { vswitchId: [webSwitch] } });
+    const eni = resource(
+      TYPES.networkInterface,
+      "db-01-eni-1",
+      { primaryIpAddress: "10.1.1.30", privateIpAddresses: ["10.1.1.255"] },
+      { deps: { vswitchId: [webSwitch] } },
+    );
     expect((await checkStack(rule, [webSwitch, eni])).map(([, m]) => m)).toEqual([expect.stringContaining("privateIpAddresses[0] = 10.1.1.255")]);
   });
 });
@@ -75,13 +91,17 @@ describe("sync-vswitch-isolated", () => {
   });
   it("reports overlap with a mirrored subnet and with an on-prem range", async () => {
     const out = await checkStack(rule, [webSwitch, sync("10.1.1.128/27")], { onPremRanges: ["10.0.0.0/8"] });
-    expect(out.map(([, m]) => m)).toEqual([expect.stringContaining("overlaps the mirrored Switch lz-net-web"), expect.stringContaining("overlaps the on-prem range 10.0.0.0/8")]);
+    expect(out.map(([, m]) => m)).toEqual([
+      expect.stringContaining("overlaps the mirrored Switch lz-net-web"),
+      expect.stringContaining("overlaps the on-prem range 10.0.0.0/8"),
+    ]);
   });
 });
 
 describe("no-open-admin-ports", () => {
   const rule = noOpenAdminPorts();
-  const sgRule = (props: Record<string, unknown>) => resource(TYPES.securityGroupRule, "lz-net-sg-rule", { type: "ingress", ipProtocol: "tcp", policy: "accept", ...props });
+  const sgRule = (props: Record<string, unknown>) =>
+    resource(TYPES.securityGroupRule, "lz-net-sg-rule", { type: "ingress", ipProtocol: "tcp", policy: "accept", ...props });
   it("accepts SSH from the operator's CIDR and HTTPS from anywhere", async () => {
     expect(await checkResource(rule, sgRule({ portRange: "22/22", cidrIp: "192.168.10.0/24" }))).toEqual([]);
     expect(await checkResource(rule, sgRule({ portRange: "443/443", cidrIp: "0.0.0.0/0" }))).toEqual([]);
@@ -102,7 +122,8 @@ describe("no-open-admin-ports", () => {
 
 describe("no-public-ip", () => {
   const rule = noPublicIp();
-  const gateway = (props: Record<string, unknown>) => resource(TYPES.instance, "w1-gw-1-instance", { instanceType: "ecs.c7.large", tags: { "rehost:role": "sync-gateway" }, ...props });
+  const gateway = (props: Record<string, unknown>) =>
+    resource(TYPES.instance, "w1-gw-1-instance", { instanceType: "ecs.c7.large", tags: { "rehost:role": "sync-gateway" }, ...props });
   it("accepts hosts and gateways without public addresses", async () => {
     expect(await checkStack(rule, [webSwitch, host({ privateIp: "10.1.1.21" }), gateway({ internetMaxBandwidthOut: 0 })])).toEqual([]);
   });
@@ -124,7 +145,8 @@ describe("no-public-ip", () => {
 describe("gateway-disk-limit", () => {
   const rule = gatewayDiskLimit();
   const gw = resource(TYPES.instance, "w1-gw-1-instance", { tags: { "rehost:role": "sync-gateway" } });
-  const attachments = (n: number) => Array.from({ length: n }, (_, i) => resource(TYPES.ecsDiskAttachment, `w1-gw-1-attach-${i}`, {}, { deps: { instanceId: [gw] } }));
+  const attachments = (n: number) =>
+    Array.from({ length: n }, (_, i) => resource(TYPES.ecsDiskAttachment, `w1-gw-1-attach-${i}`, {}, { deps: { instanceId: [gw] } }));
   it("accepts 16 disks", async () => {
     expect(await checkStack(rule, [gw, ...attachments(16)])).toEqual([]);
   });
@@ -144,14 +166,17 @@ describe("disks-encrypted", () => {
   });
   it("reports unencrypted disks", async () => {
     expect(await checkResource(rule, resource(TYPES.ecsDisk, "d", {}))).toEqual([expect.stringContaining("is not encrypted")]);
-    expect(await checkResource(rule, resource(TYPES.instance, "i", { systemDiskEncrypted: true, dataDisks: [{ name: "d1" }] }))).toEqual([expect.stringContaining("unencrypted data disk d1")]);
+    expect(await checkResource(rule, resource(TYPES.instance, "i", { systemDiskEncrypted: true, dataDisks: [{ name: "d1" }] }))).toEqual([
+      expect.stringContaining("unencrypted data disk d1"),
+    ]);
   });
 });
 
 describe("replicated-disks-protected", () => {
   const rule = replicatedDisksProtected();
   const gwComponent = component("rehost:components:SyncGateway", "w1-gw-1");
-  const replica = (protect: boolean) => resource(TYPES.ecsDisk, "w1-gw-1-disk-0", { tags: { "rehost:disk": "web-01-disk-2000" } }, { parent: gwComponent, protect });
+  const replica = (protect: boolean) =>
+    resource(TYPES.ecsDisk, "w1-gw-1-disk-0", { tags: { "rehost:disk": "web-01-disk-2000" } }, { parent: gwComponent, protect });
   it("accepts a protected replica", async () => {
     expect(await checkStack(rule, [gwComponent, replica(true)])).toEqual([]);
   });
@@ -173,12 +198,16 @@ describe("required-tags", () => {
 
 describe("cutover-in-change-window", () => {
   const rule = cutoverInChangeWindow();
-  const cutover = resource("pulumi-nodejs:dynamic/rehost:Cutover", "wave-1-cutover", { window: { start: "2026-12-05T22:00:00+08:00", end: "2026-12-06T06:00:00+08:00" } });
+  const cutover = resource("pulumi-nodejs:dynamic/rehost:Cutover", "wave-1-cutover", {
+    window: { start: "2026-12-05T22:00:00+08:00", end: "2026-12-06T06:00:00+08:00" },
+  });
   it("accepts a cutover inside its window", async () => {
     expect(await checkStack(rule, [cutover], { now: "2026-12-06T01:00:00+08:00" })).toEqual([]);
   });
   it("reports a cutover outside its window, and one without a window", async () => {
-    expect(await checkStack(rule, [cutover], { now: "2026-12-04T10:00:00+08:00" })).toEqual([["wave-1-cutover", expect.stringContaining("outside the wave's change window")]]);
+    expect(await checkStack(rule, [cutover], { now: "2026-12-04T10:00:00+08:00" })).toEqual([
+      ["wave-1-cutover", expect.stringContaining("outside the wave's change window")],
+    ]);
     const bare = resource("pulumi-nodejs:dynamic/rehost:Cutover", "wave-2-cutover", {});
     expect(await checkStack(rule, [bare])).toEqual([["wave-2-cutover", expect.stringContaining("has no change window")]]);
   });
@@ -186,17 +215,34 @@ describe("cutover-in-change-window", () => {
 
 describe("cutover-within-downtime-budget and cutover-downtime-predicted", () => {
   // lab-app-01's cutover as predicted from the lab's rounds (test/proxy/lab-rounds.ts): about 14 s.
-  const predicted = predictCutover(LAB_APP_01.rounds, { now: Date.parse(LAB_APP_01.cutover.requestedAt), fullCheckFirst: false, shutdownSeconds: 0.229, sampleBlocks: 16, diskSizes: LAB_APP_01.diskSizes }).downtimeSeconds;
+  const predicted = predictCutover(LAB_APP_01.rounds, {
+    now: Date.parse(LAB_APP_01.cutover.requestedAt),
+    fullCheckFirst: false,
+    shutdownSeconds: 0.229,
+    sampleBlocks: 16,
+    diskSizes: LAB_APP_01.diskSizes,
+  }).downtimeSeconds;
   const predictions = { "lab-app-01": predicted };
-  const cutover = (props: Record<string, unknown>) => resource("pulumi-nodejs:dynamic/rehost:Cutover", "lab-cutover-lab-app-01", { vm: "lab-app-01", ...props });
+  const cutover = (props: Record<string, unknown>) =>
+    resource("pulumi-nodejs:dynamic/rehost:Cutover", "lab-cutover-lab-app-01", { vm: "lab-app-01", ...props });
   const rule = cutoverWithinDowntimeBudget();
   it("reports a cutover whose predicted downtime exceeds its budget, with the numbers", async () => {
     expect(predicted).toBeGreaterThan(10);
-    expect(await checkStack(rule, [cutover({ downtimeBudget: "10s" })], { predictions })).toEqual([["lab-cutover-lab-app-01", expect.stringMatching(/would take VM lab-app-01 down for a predicted 1\d\.\d s, more than its downtime budget of 10 s; .*ignoreDowntimeBudget: true/)]]);
+    expect(await checkStack(rule, [cutover({ downtimeBudget: "10s" })], { predictions })).toEqual([
+      [
+        "lab-cutover-lab-app-01",
+        expect.stringMatching(/would take VM lab-app-01 down for a predicted 1\d\.\d s, more than its downtime budget of 10 s; .*ignoreDowntimeBudget: true/),
+      ],
+    ]);
   });
   it("reports one the change window's end leaves too little time for", async () => {
-    const out = await checkStack(rule, [cutover({ downtimeBudget: "1h", changeWindowEnd: "2026-12-06T06:00:00+08:00" })], { predictions, now: "2026-12-06T05:59:55+08:00" });
-    expect(out).toEqual([["lab-cutover-lab-app-01", expect.stringContaining("more than the 5 s left until the change window ends at 2026-12-06T06:00:00+08:00")]]);
+    const out = await checkStack(rule, [cutover({ downtimeBudget: "1h", changeWindowEnd: "2026-12-06T06:00:00+08:00" })], {
+      predictions,
+      now: "2026-12-06T05:59:55+08:00",
+    });
+    expect(out).toEqual([
+      ["lab-cutover-lab-app-01", expect.stringContaining("more than the 5 s left until the change window ends at 2026-12-06T06:00:00+08:00")],
+    ]);
   });
   it("accepts a budget the prediction fits, an override, and a cutover without a budget", async () => {
     expect(await checkStack(rule, [cutover({ downtimeBudget: "1m" })], { predictions })).toEqual([]);
@@ -204,12 +250,16 @@ describe("cutover-within-downtime-budget and cutover-downtime-predicted", () => 
     expect(await checkStack(rule, [cutover({})], { predictions })).toEqual([]);
   });
   it("reports a budget that is no duration", async () => {
-    expect(await checkStack(rule, [cutover({ downtimeBudget: "a while" })], { predictions })).toEqual([["lab-cutover-lab-app-01", expect.stringContaining('a downtimeBudget of "a while", which is not a duration')]]);
+    expect(await checkStack(rule, [cutover({ downtimeBudget: "a while" })], { predictions })).toEqual([
+      ["lab-cutover-lab-app-01", expect.stringContaining('a downtimeBudget of "a while", which is not a duration')],
+    ]);
   });
   it("warns when no prediction is known at preview", async () => {
     const advisory = cutoverDowntimePredicted();
     expect(advisory.enforcementLevel).toBe("advisory");
-    expect(await checkStack(advisory, [cutover({ downtimeBudget: "10s" })])).toEqual([["lab-cutover-lab-app-01", expect.stringContaining("no prediction for VM lab-app-01 is known at preview")]]);
+    expect(await checkStack(advisory, [cutover({ downtimeBudget: "10s" })])).toEqual([
+      ["lab-cutover-lab-app-01", expect.stringContaining("no prediction for VM lab-app-01 is known at preview")],
+    ]);
     expect(await checkStack(advisory, [cutover({ downtimeBudget: "10s" })], { predictions })).toEqual([]);
     expect(await checkStack(rule, [cutover({ downtimeBudget: "10s" })])).toEqual([]);
   });
@@ -222,6 +272,8 @@ describe("gateway-instance-types", () => {
     expect(await checkStack(rule, [gw("ecs.c7.large")])).toEqual([]);
   });
   it("reports an oversized gateway", async () => {
-    expect(await checkStack(rule, [gw("ecs.g7.16xlarge")])).toEqual([["w1-gw-1-instance", expect.stringContaining("ecs.g7.16xlarge, which is not in the allowed list")]]);
+    expect(await checkStack(rule, [gw("ecs.g7.16xlarge")])).toEqual([
+      ["w1-gw-1-instance", expect.stringContaining("ecs.g7.16xlarge, which is not in the allowed list")],
+    ]);
   });
 });

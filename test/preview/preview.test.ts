@@ -37,7 +37,10 @@ afterAll(() => {
 function vpcBlocks(result: PreviewResult): string[][] {
   return result.recorded
     .filter((r) => r.type === VPC)
-    .map((vpc) => [vpc.inputs.cidrBlock as string, ...result.recorded.filter((b) => b.type === BLOCK && b.inputs.vpcId === vpc.id).map((b) => b.inputs.secondaryCidrBlock as string)]);
+    .map((vpc) => [
+      vpc.inputs.cidrBlock as string,
+      ...result.recorded.filter((b) => b.type === BLOCK && b.inputs.vpcId === vpc.id).map((b) => b.inputs.secondaryCidrBlock as string),
+    ]);
 }
 
 function rehost(args: string[]) {
@@ -63,13 +66,19 @@ describe("rehost preview on the exchange-centre example", () => {
     // Wave 1 is in cutover: judge its change window as of a time inside it (2026-03-06 22:00 to 03-07 06:00).
     const cli = rehost(["preview", "--stack", "wave-1", "--json", "--at", "2026-03-07T01:00:00+08:00"]);
     expect(cli.status, cli.stderr).toBe(0);
-    const json = JSON.parse(cli.stdout) as { stack: string; resources: Array<{ type: string; name: string; parent: string | null; inputs: Record<string, unknown> }>; policyViolations: unknown[] };
+    const json = JSON.parse(cli.stdout) as {
+      stack: string;
+      resources: Array<{ type: string; name: string; parent: string | null; inputs: Record<string, unknown> }>;
+      policyViolations: unknown[];
+    };
     expect(Object.keys(json).sort()).toEqual(["policyViolations", "resources", "stack"]);
     expect(json.stack).toBe("wave-1");
     expect(json.policyViolations).toEqual([]);
     for (const r of json.resources) expect(Object.keys(r).sort()).toEqual(["inputs", "name", "parent", "type"]);
     const wave = plan.waves.find((w) => w.name === "wave-1-infra")!;
-    const instances = json.resources.filter((r) => r.type === "alicloud:ecs/instance:Instance" && (r.inputs.tags as Record<string, string>)["rehost:source-vm"]);
+    const instances = json.resources.filter(
+      (r) => r.type === "alicloud:ecs/instance:Instance" && (r.inputs.tags as Record<string, string>)["rehost:source-vm"],
+    );
     expect(instances).toHaveLength(wave.vms.length);
     for (const vm of wave.vms) {
       const host = instances.find((i) => i.inputs.instanceName === vm.name);
@@ -92,8 +101,16 @@ describe("rehost preview on the exchange-centre example", () => {
     expect(rehearsal.referencedStacks).toEqual(["landing-zone", "wave-1"]);
     expect(vpcBlocks(landing)).toEqual([[...plan.vpc.cidrBlocks]]);
     expect(vpcBlocks(rehearsal)).toEqual(vpcBlocks(landing));
-    expect(rehearsal.resources.filter((r) => r.type.startsWith("alicloud:cen/") || r.type.startsWith("alicloud:expressconnect/") || r.type.startsWith("alicloud:vpn/"))).toEqual([]);
-    expect(landing.resources.some((r) => r.type === "alicloud:cen/transitRouterVpcAttachment:TransitRouterVpcAttachment" && r.inputs.vpcId === "landing-zone-vpc-id")).toBe(true);
+    expect(
+      rehearsal.resources.filter(
+        (r) => r.type.startsWith("alicloud:cen/") || r.type.startsWith("alicloud:expressconnect/") || r.type.startsWith("alicloud:vpn/"),
+      ),
+    ).toEqual([]);
+    expect(
+      landing.resources.some(
+        (r) => r.type === "alicloud:cen/transitRouterVpcAttachment:TransitRouterVpcAttachment" && r.inputs.vpcId === "landing-zone-vpc-id",
+      ),
+    ).toBe(true);
     // Its hosts snapshot the replicas the wave stack declared.
     const replicas = new Set(wave.recorded.filter((r) => r.type === "alicloud:ecs/ecsDisk:EcsDisk").map((r) => r.id));
     const snapshots = rehearsal.resources.filter((r) => r.type === "alicloud:ecs/ecsSnapshot:EcsSnapshot");
@@ -103,7 +120,9 @@ describe("rehost preview on the exchange-centre example", () => {
   });
 
   it("advertises to on-prem only the sync ranges and the subnets of cut-over waves", () => {
-    const routes = landing.resources.filter((r) => r.type === "alicloud:cen/transitRouterRouteEntry:TransitRouterRouteEntry").map((r) => r.inputs.transitRouterRouteEntryDestinationCidrBlock);
+    const routes = landing.resources
+      .filter((r) => r.type === "alicloud:cen/transitRouterRouteEntry:TransitRouterRouteEntry")
+      .map((r) => r.inputs.transitRouterRouteEntryDestinationCidrBlock);
     const wave1 = plan.waves[0]!;
     const later = new Set(plan.waves.slice(1).flatMap((w) => w.subnets.map((s) => s.cidr)));
     const expected = [...plan.waves.map((w) => w.syncSubnet.cidr), ...wave1.subnets.map((s) => s.cidr).filter((c) => !later.has(c))];
@@ -118,7 +137,12 @@ describe("rehost preview on the exchange-centre example", () => {
     expect(replications).toHaveLength(disks.length);
     for (const disk of disks) {
       const r = replications.find((x) => x.inputs.jobId === disk.id)!;
-      expect(r.inputs).toMatchObject({ agentUrl: outputs.agentEndpoints[disk.gateway], target: outputs.devices[disk.id], source: `nbds://10.30.9.10:10809/${disk.id}`, round: 9 });
+      expect(r.inputs).toMatchObject({
+        agentUrl: outputs.agentEndpoints[disk.gateway],
+        target: outputs.devices[disk.id],
+        source: `nbds://10.30.9.10:10809/${disk.id}`,
+        round: 9,
+      });
     }
     const cutovers = wave.resources.filter((r) => r.type === "pulumi-nodejs:dynamic/rehost:Cutover");
     for (const vm of planned.vms) {
@@ -149,7 +173,9 @@ describe("rehost preview on the exchange-centre example", () => {
         expect(i.inputs.internetMaxBandwidthOut, i.name).toBe(0);
       }
     }
-    const gateways = wave.recorded.filter((r) => r.type === "alicloud:ecs/instance:Instance" && (r.inputs.tags as Record<string, string>)["rehost:role"] === "sync-gateway");
+    const gateways = wave.recorded.filter(
+      (r) => r.type === "alicloud:ecs/instance:Instance" && (r.inputs.tags as Record<string, string>)["rehost:role"] === "sync-gateway",
+    );
     expect(gateways).toHaveLength(plan.waves[0]!.gateways.length);
     for (const gw of gateways) {
       const attached = wave.recorded.filter((r) => r.type === "alicloud:ecs/ecsDiskAttachment:EcsDiskAttachment" && r.inputs.instanceId === gw.id);
@@ -185,31 +211,81 @@ describe("bad stack config", () => {
   });
 
   it("names rehost:wave when the wave is not in the plan", async () => {
-    stackFile("landing-zone", fs.readFileSync(path.join(ROOT, "stacks", "Pulumi.landing-zone.yaml"), "utf8").split("\n").filter((l) => l.startsWith("  ")).map((l) => l.slice(2)));
-    stackFile("ghost", ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-9", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile(
+      "landing-zone",
+      fs
+        .readFileSync(path.join(ROOT, "stacks", "Pulumi.landing-zone.yaml"), "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("  "))
+        .map((l) => l.slice(2)),
+    );
+    stackFile("ghost", [
+      "rehost:role: wave",
+      ...COMMON,
+      RUNTIME,
+      "rehost:wave: wave-9",
+      "rehost:landingZoneStack: landing-zone",
+      "rehost:sourceNbd: nbd://127.0.0.1:10809",
+      "rehost:agentToken: t",
+      "rehost:agentPsk: p",
+    ]);
     const problems = await problemsOf("ghost");
     expect(problems.map((p) => p.field)).toEqual(["rehost:wave"]);
     expect(problems[0]!.expected).toContain("wave-1-infra");
   });
 
   it("names rehost:landingZoneStack when the reference is missing or points nowhere", async () => {
-    stackFile("orphan", ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-2-portal", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("orphan", [
+      "rehost:role: wave",
+      ...COMMON,
+      RUNTIME,
+      "rehost:wave: wave-2-portal",
+      "rehost:sourceNbd: nbd://127.0.0.1:10809",
+      "rehost:agentToken: t",
+      "rehost:agentPsk: p",
+    ]);
     expect((await problemsOf("orphan")).map((p) => p.field)).toEqual(["rehost:landingZoneStack"]);
-    stackFile("dangling", ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: nowhere", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("dangling", [
+      "rehost:role: wave",
+      ...COMMON,
+      RUNTIME,
+      "rehost:wave: wave-2-portal",
+      "rehost:landingZoneStack: nowhere",
+      "rehost:sourceNbd: nbd://127.0.0.1:10809",
+      "rehost:agentToken: t",
+      "rehost:agentPsk: p",
+    ]);
     const problems = await problemsOf("dangling");
     expect(problems.map((p) => p.field)).toEqual(["rehost:landingZoneStack"]);
     expect(problems[0]!.message).toContain("nowhere");
   });
 
   it("names a misspelt key, in the config file that was read", async () => {
-    stackFile("typo", ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809", "rehost:rounds: 2", "rehost:agentToken: t", "rehost:agentPsk: p"]);
+    stackFile("typo", [
+      "rehost:role: wave",
+      ...COMMON,
+      RUNTIME,
+      "rehost:wave: wave-2-portal",
+      "rehost:landingZoneStack: landing-zone",
+      "rehost:sourceNbd: nbd://127.0.0.1:10809",
+      "rehost:rounds: 2",
+      "rehost:agentToken: t",
+      "rehost:agentPsk: p",
+    ]);
     const problems = await problemsOf("typo");
     expect(problems.map((p) => p.field)).toEqual(["rehost:rounds"]);
     expect(problems[0]!.file).toBe(path.relative(ROOT, path.join(tmp, "Pulumi.typo.yaml")));
   });
 
   it("shows a wave stack's missing secrets as placeholders offline, and names them when the stack runs for real", async () => {
-    const lines = ["rehost:role: wave", ...COMMON, RUNTIME, "rehost:wave: wave-2-portal", "rehost:landingZoneStack: landing-zone", "rehost:sourceNbd: nbd://127.0.0.1:10809"];
+    const lines = [
+      "rehost:role: wave",
+      ...COMMON,
+      RUNTIME,
+      "rehost:wave: wave-2-portal",
+      "rehost:landingZoneStack: landing-zone",
+      "rehost:sourceNbd: nbd://127.0.0.1:10809",
+    ];
     stackFile("no-secrets", lines);
     fs.copyFileSync(path.join(ROOT, "stacks", "Pulumi.landing-zone.yaml"), path.join(tmp, "Pulumi.landing-zone.yaml"));
     const offline = await runOfflinePreview({ stack: "no-secrets", stacksDir: tmp, projectDir: ROOT });

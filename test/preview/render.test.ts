@@ -6,7 +6,12 @@ const result: PreviewResult = {
   stack: "wave-1",
   resources: [
     { type: "rehost:components:MigratedInstance", name: "w-web", parent: "w", inputs: {} },
-    { type: "alicloud:ecs/instance:Instance", name: "w-web-instance", parent: "w-web", inputs: { privateIp: "10.1.1.21", vswitchId: "vsw-id", instanceType: "ecs.g7.large", dataDisks: [{ size: 100 }, { size: 20 }] } },
+    {
+      type: "alicloud:ecs/instance:Instance",
+      name: "w-web-instance",
+      parent: "w-web",
+      inputs: { privateIp: "10.1.1.21", vswitchId: "vsw-id", instanceType: "ecs.g7.large", dataDisks: [{ size: 100 }, { size: 20 }] },
+    },
     { type: "alicloud:ecs/instance:Instance", name: "w-db-instance", parent: "w-db", inputs: { privateIp: "10.1.2.31" } },
   ],
   policyViolations: [

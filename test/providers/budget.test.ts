@@ -15,11 +15,23 @@ const status: VmStatus = {
   rpoSeconds: 0,
   quiesce: true,
   state: "idle",
-  disks: LAB_APP_01.diskSizes.map((sizeBytes, i) => ({ key: 2000 + i, agentUrl: "https://198.19.227.226:42673", jobId: `lab-app-01-disk-${2000 + i}`, sizeBytes })),
+  disks: LAB_APP_01.diskSizes.map((sizeBytes, i) => ({
+    key: 2000 + i,
+    agentUrl: "https://198.19.227.226:42673",
+    jobId: `lab-app-01-disk-${2000 + i}`,
+    sizeBytes,
+  })),
   rounds: LAB_APP_01.rounds,
 };
 const inputs = (extra: Record<string, unknown>) =>
-  CutoverInputsSchema.parse({ agentUrl: "https://198.19.227.226:42673", vm: "lab-app-01", jobIds: ["lab-app-01-disk-2000", "lab-app-01-disk-2001"], round: 9, proxy: { url: "https://198.19.227.225:39177", fullCheckFirst: false, sampleBlocks: 16 }, ...extra });
+  CutoverInputsSchema.parse({
+    agentUrl: "https://198.19.227.226:42673",
+    vm: "lab-app-01",
+    jobIds: ["lab-app-01-disk-2000", "lab-app-01-disk-2001"],
+    round: 9,
+    proxy: { url: "https://198.19.227.225:39177", fullCheckFirst: false, sampleBlocks: 16 },
+    ...extra,
+  });
 // The moment the lab asked for the cutover: 18.5 s after the last snapshot.
 const now = Date.parse(LAB_APP_01.cutover.requestedAt);
 
@@ -28,7 +40,9 @@ describe("the Cutover's downtime budget, on the lab's rounds", () => {
     const d = budgetDecision(inputs({ downtimeBudget: "10s", expectedShutdown: 1 }), status, now)!;
     // Churn 0.50 MB/s over 6 rounds, throughput 5.9 MB/s, 7.2 s fixed per round: about 15 s predicted.
     expect(d.prediction.downtimeSeconds).toBeGreaterThan(10);
-    expect(d.refusal).toMatch(/^Cutover of lab-app-01 refused before the shutdown: predicted downtime 1\d\.\d s \(shutdown 1\.0 s, final delta \d+\.\d MiB in \d+\.\d s, verification \d+\.\d MiB in \d\.\d s\); churn 0\.5 MiB\/s over 6 rounds, throughput 5\.\d MiB\/s, fixed 7\.\d s per round: that exceeds the downtime budget of 10 s\. Nothing was shut down/);
+    expect(d.refusal).toMatch(
+      /^Cutover of lab-app-01 refused before the shutdown: predicted downtime 1\d\.\d s \(shutdown 1\.0 s, final delta \d+\.\d MiB in \d+\.\d s, verification \d+\.\d MiB in \d\.\d s\); churn 0\.5 MiB\/s over 6 rounds, throughput 5\.\d MiB\/s, fixed 7\.\d s per round: that exceeds the downtime budget of 10 s\. Nothing was shut down/,
+    );
     expect(d.refusal).toMatch(/set ignoreDowntimeBudget: true/);
   });
 
@@ -51,7 +65,9 @@ describe("the Cutover's downtime budget, on the lab's rounds", () => {
 
   it("refuses a budget it cannot check: no incremental round yet", () => {
     const d = budgetDecision(inputs({ downtimeBudget: "1h" }), { ...status, rounds: LAB_APP_01.rounds.slice(0, 1) }, now)!;
-    expect(d.refusal).toMatch(/its downtime cannot be predicted yet \(no incremental round yet, so no churn; .*\), so it cannot be checked against the downtime budget of 3600 s\./);
+    expect(d.refusal).toMatch(
+      /its downtime cannot be predicted yet \(no incremental round yet, so no churn; .*\), so it cannot be checked against the downtime budget of 3600 s\./,
+    );
   });
 
   it("check refuses a budget without a proxy, and a window end that is no ISO time", async () => {

@@ -50,7 +50,9 @@ describe("Cutover through vSphere (vcsim)", () => {
 
   it("shuts the source down through vSphere, verifies, and powers it on again only on an explicit rollback", async () => {
     const repl = providers.replicationProvider;
-    const created = await repl.create((await repl.check!({}, { agentUrl: agent.url, jobId: "app-01-disk-2000", source: uri, target, pollSeconds: 0.1, waitForInitialSync: true })).inputs);
+    const created = await repl.create(
+      (await repl.check!({}, { agentUrl: agent.url, jobId: "app-01-disk-2000", source: uri, target, pollSeconds: 0.1, waitForInitialSync: true })).inputs,
+    );
     expect(created.outs.lastRound).toBe(0);
     expect(await vc.powerState("app-01")).toBe("poweredOn");
 

@@ -27,7 +27,10 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
       disk.uri = await serveRaw(group, disk.source, path.join(dir, `${disk.name}.sock`));
     }
     let token: string;
-    ({ agent, client, token } = await startTestAgent(dir, images.map((d) => d.target)));
+    ({ agent, client, token } = await startTestAgent(
+      dir,
+      images.map((d) => d.target),
+    ));
     delete process.env.REHOST_VCENTER_URL;
     process.env.REHOST_AGENT_TOKEN = token;
     process.env.REHOST_AGENT_FINGERPRINT = agent.fingerprint;
@@ -66,7 +69,10 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
   it("check leaves values the engine does not know yet alone, and still judges the others", async () => {
     const unknown = pulumi.runtime.unknownValue;
     // A preview of a new wave: the gateway's address and device are not known yet.
-    const preview = await providers.replicationProvider.check!({}, { ...replicationInputs(images[0]), agentUrl: unknown, target: unknown, __provider: "serialized" });
+    const preview = await providers.replicationProvider.check!(
+      {},
+      { ...replicationInputs(images[0]), agentUrl: unknown, target: unknown, __provider: "serialized" },
+    );
     expect(preview.failures).toEqual([]);
     expect(preview.inputs).toMatchObject({ agentUrl: unknown, target: unknown, round: 0, changed: "hash", __provider: "serialized" });
     const stillWrong = await providers.replicationProvider.check!({}, { ...replicationInputs(images[0]), agentUrl: unknown, jobId: "Not Valid" });
@@ -86,7 +92,10 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
     expect(await p.diff!("x", olds, { ...olds, round: 1 })).toMatchObject({ changes: true, replaces: [] });
     expect(await p.diff!("x", olds, { ...olds, timeoutSeconds: 5 })).toMatchObject({ changes: true, replaces: [] });
     // Another way to reach the same disk, or the same gateway at another address: the job is kept.
-    expect(await p.diff!("x", olds, { ...olds, source: "nbd://other/x", credentials: "new.psk", agentUrl: "https://10.0.0.2:8443" })).toMatchObject({ changes: true, replaces: [] });
+    expect(await p.diff!("x", olds, { ...olds, source: "nbd://other/x", credentials: "new.psk", agentUrl: "https://10.0.0.2:8443" })).toMatchObject({
+      changes: true,
+      replaces: [],
+    });
     expect(await p.diff!("x", olds, { ...olds, target: "/dev/vdc" })).toMatchObject({ changes: true, replaces: ["target"], deleteBeforeReplace: true });
     // The state then carries the provider that will delete the resource.
     expect(await p.diff!("x", { ...olds, __provider: "old code" }, { ...olds, __provider: "new code" })).toMatchObject({ changes: true, replaces: [] });
@@ -123,7 +132,9 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
     await p.delete!("web-disk-2000", updated.outs);
     expect(fs.statSync(web.target).size).toBe(16 * MiB);
     // An unreachable agent is an error naming the way out, never silently "deleted".
-    await expect(p.delete!("web-disk-2000", { ...updated.outs, agentUrl: "https://127.0.0.1:9", deleteTimeoutSeconds: 1 })).rejects.toThrow(/Cannot reach agent.*pulumi state delete/s);
+    await expect(p.delete!("web-disk-2000", { ...updated.outs, agentUrl: "https://127.0.0.1:9", deleteTimeoutSeconds: 1 })).rejects.toThrow(
+      /Cannot reach agent.*pulumi state delete/s,
+    );
   });
 
   it("Replication update re-points the job at a new source and keeps what was copied", async () => {
@@ -169,10 +180,21 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
     let late: RunningAgent | undefined;
     const starting = new Promise((r) => setTimeout(r, 2000)).then(async () => {
       // Same certificate as the first agent, so the pin the providers hold matches.
-      late = (await startTestAgent(lateDir, [target], { port, certFile: path.join(dir, "state", "tls", "cert.pem"), keyFile: path.join(dir, "state", "tls", "key.pem") })).agent;
+      late = (
+        await startTestAgent(lateDir, [target], {
+          port,
+          certFile: path.join(dir, "state", "tls", "cert.pem"),
+          keyFile: path.join(dir, "state", "tls", "key.pem"),
+        })
+      ).agent;
     });
     try {
-      const inputs = (await providers.replicationProvider.check!({}, { ...replicationInputs(images[0]), agentUrl: `https://127.0.0.1:${port}`, jobId: "late-disk-2000", target, pollSeconds: 0.2 })).inputs;
+      const inputs = (
+        await providers.replicationProvider.check!(
+          {},
+          { ...replicationInputs(images[0]), agentUrl: `https://127.0.0.1:${port}`, jobId: "late-disk-2000", target, pollSeconds: 0.2 },
+        )
+      ).inputs;
       const created = await providers.replicationProvider.create(inputs);
       await starting;
       expect(created.id).toBe("late-disk-2000");
@@ -219,7 +241,8 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
     const both = [];
     for (const disk of images) both.push((await repl.create((await repl.check!({}, { ...replicationInputs(disk), waitForInitialSync: true })).inputs)).outs);
     const jobIds = both.map((o) => o.jobId as string);
-    const pointInputs = (await providers.rehearsalPointProvider.check!({}, { agentUrl: agent.url, jobIds, point: "wave-1-rehearsal-1", pollSeconds: 0.1 })).inputs;
+    const pointInputs = (await providers.rehearsalPointProvider.check!({}, { agentUrl: agent.url, jobIds, point: "wave-1-rehearsal-1", pollSeconds: 0.1 }))
+      .inputs;
     const point = await providers.rehearsalPointProvider.create(pointInputs);
     expect(Object.keys(point.outs.digests).sort()).toEqual(jobIds.sort());
     for (const o of both) expect(point.outs.digests[o.jobId as string]).toEqual({ round: 0, digest: o.digest, algorithm: o.digestAlgorithm });
@@ -227,21 +250,29 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
     // A round asked for while frozen is refused; replication waits for the thaw.
     await expect(client.round(jobIds[0], 1, "hash")).rejects.toThrow(/frozen/);
 
-    const thawInputs = (await providers.rehearsalThawProvider.check!({}, { agentUrl: agent.url, jobIds, point: "wave-1-rehearsal-1", snapshots: ["s-1", "s-2"] })).inputs;
+    const thawInputs = (
+      await providers.rehearsalThawProvider.check!({}, { agentUrl: agent.url, jobIds, point: "wave-1-rehearsal-1", snapshots: ["s-1", "s-2"] })
+    ).inputs;
     await providers.rehearsalThawProvider.create(thawInputs);
     for (const id of jobIds) expect((await client.get(id)).state).toBe("idle");
     // Deleting the point thaws again: idempotent.
     await providers.rehearsalPointProvider.delete!("p", point.outs);
     // Destroying one rehearsal never ends another's freeze.
-    const second = await providers.rehearsalPointProvider.create((await providers.rehearsalPointProvider.check!({}, { agentUrl: agent.url, jobIds, point: "wave-1-rehearsal-2", pollSeconds: 0.1 })).inputs);
+    const second = await providers.rehearsalPointProvider.create(
+      (await providers.rehearsalPointProvider.check!({}, { agentUrl: agent.url, jobIds, point: "wave-1-rehearsal-2", pollSeconds: 0.1 })).inputs,
+    );
     await providers.rehearsalPointProvider.delete!("p", point.outs);
     for (const id of jobIds) expect(await client.get(id)).toMatchObject({ state: "frozen", frozenFor: "wave-1-rehearsal-2" });
-    await providers.rehearsalThawProvider.create((await providers.rehearsalThawProvider.check!({}, { agentUrl: agent.url, jobIds, point: "wave-1-rehearsal-1" })).inputs);
+    await providers.rehearsalThawProvider.create(
+      (await providers.rehearsalThawProvider.check!({}, { agentUrl: agent.url, jobIds, point: "wave-1-rehearsal-1" })).inputs,
+    );
     for (const id of jobIds) expect((await client.get(id)).state).toBe("frozen");
     await providers.rehearsalPointProvider.delete!("p", second.outs);
     for (const id of jobIds) expect((await client.get(id)).state).toBe("idle");
     // A gateway that is gone does not block a destroy forever: it fails with the way out.
-    await expect(providers.rehearsalPointProvider.delete!("p", { ...point.outs, agentUrl: "https://127.0.0.1:9", deleteTimeoutSeconds: 1 })).rejects.toThrow(/pulumi state delete/);
+    await expect(providers.rehearsalPointProvider.delete!("p", { ...point.outs, agentUrl: "https://127.0.0.1:9", deleteTimeoutSeconds: 1 })).rejects.toThrow(
+      /pulumi state delete/,
+    );
     expect(await providers.rehearsalPointProvider.diff!("p", point.outs, { ...pointInputs, timeoutSeconds: 10 })).toMatchObject({ replaces: [] });
     expect(await providers.rehearsalPointProvider.diff!("p", point.outs, { ...pointInputs, point: "other" })).toMatchObject({ replaces: ["point"] });
   });
@@ -257,7 +288,12 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
     await writer.write(5 * MiB, Buffer.alloc(64 * 1024, 0x31));
     await writer.flush();
     await writer.close();
-    const inputs = (await providers.cutoverProvider.check!({}, { agentUrl: agent.url, vm: "db", jobIds: ["db-disk-2000"], round: 2, manualConfirmation: true, pollSeconds: 0.1 })).inputs;
+    const inputs = (
+      await providers.cutoverProvider.check!(
+        {},
+        { agentUrl: agent.url, vm: "db", jobIds: ["db-disk-2000"], round: 2, manualConfirmation: true, pollSeconds: 0.1 },
+      )
+    ).inputs;
     const result = await providers.cutoverProvider.create(inputs);
     const sourceDigest = (await digest(db.uri)).digest;
     expect(result.outs.shutdown).toBe("manual");
@@ -281,15 +317,18 @@ describe("dynamic providers against a real agent and qemu-nbd", () => {
     fs.writeSync(fd, Buffer.alloc(4096, 0xee), 0, 4096, 2 * MiB);
     fs.closeSync(fd);
     const inputs = (
-      await providers.cutoverProvider.check!({}, {
-        agentUrl: agent.url,
-        vm: "web",
-        jobIds: ["web-disk-2000"],
-        round: 5,
-        changed: { extents: [{ offset: 0, length: 65536 }] },
-        manualConfirmation: true,
-        pollSeconds: 0.1,
-      })
+      await providers.cutoverProvider.check!(
+        {},
+        {
+          agentUrl: agent.url,
+          vm: "web",
+          jobIds: ["web-disk-2000"],
+          round: 5,
+          changed: { extents: [{ offset: 0, length: 65536 }] },
+          manualConfirmation: true,
+          pollSeconds: 0.1,
+        },
+      )
     ).inputs;
     const launched: string[] = [];
     const cutoverThenLaunch = async () => {

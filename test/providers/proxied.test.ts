@@ -34,7 +34,19 @@ describe("providers through the source proxy", () => {
   const replicas = new Map<string, ReplicationOutputs>();
 
   const inputs = async (vm: string, extra: Record<string, unknown> = {}) => {
-    const checked = await operations.replication.check({}, { agentUrl: agent.url, jobId: jobId(vm), target: target(vm), proxy: { url: proxy.url, vm, diskKey: 2000, rpo: "2s", fullCheck: 0 }, pollSeconds: 0.2, timeoutSeconds: 60, settleSeconds: 1, ...extra });
+    const checked = await operations.replication.check(
+      {},
+      {
+        agentUrl: agent.url,
+        jobId: jobId(vm),
+        target: target(vm),
+        proxy: { url: proxy.url, vm, diskKey: 2000, rpo: "2s", fullCheck: 0 },
+        pollSeconds: 0.2,
+        timeoutSeconds: 60,
+        settleSeconds: 1,
+        ...extra,
+      },
+    );
     expect(checked.failures).toEqual([]);
     return checked.inputs as Record<string, unknown>;
   };
@@ -45,7 +57,14 @@ describe("providers through the source proxy", () => {
     for (const vm of VMS) makeTarget(target(vm), 16);
     let token: string;
     ({ agent, client, token } = await startTestAgent(path.join(dir, "agent"), VMS.map(target)));
-    proxy = await startProxy({ stateDir: path.join(dir, "proxy"), port: 0, vc, agents: { token, fingerprint: agent.fingerprint }, reader: { kind: "curl", caFile: sim.ca }, logger: silentLogger });
+    proxy = await startProxy({
+      stateDir: path.join(dir, "proxy"),
+      port: 0,
+      vc,
+      agents: { token, fingerprint: agent.fingerprint },
+      reader: { kind: "curl", caFile: sim.ca },
+      logger: silentLogger,
+    });
     const proxyToken = fs.readFileSync(proxy.tokenFile, "utf8").trim();
     const config = new Map([
       ["rehost:agentToken", token],
@@ -67,19 +86,54 @@ describe("providers through the source proxy", () => {
   });
 
   it("check refuses both a source and a proxy, and a bad recovery point", async () => {
-    const both = await operations.replication.check({}, { agentUrl: "https://10.0.0.1:8443", jobId: "web-01-disk-2000", target: "/dev/vdb", source: "nbd://10.0.0.2/x", proxy: { url: "https://10.0.0.3:8444", vm: "web-01", diskKey: 2000 } });
+    const both = await operations.replication.check(
+      {},
+      {
+        agentUrl: "https://10.0.0.1:8443",
+        jobId: "web-01-disk-2000",
+        target: "/dev/vdb",
+        source: "nbd://10.0.0.2/x",
+        proxy: { url: "https://10.0.0.3:8444", vm: "web-01", diskKey: 2000 },
+      },
+    );
     expect(both.failures!.map((f) => f.reason).join("; ")).toMatch(/exactly one of source .* and proxy/);
-    const rpo = await operations.replication.check({}, { agentUrl: "https://10.0.0.1:8443", jobId: "web-01-disk-2000", target: "/dev/vdb", proxy: { url: "https://10.0.0.3:8444", vm: "web-01", diskKey: 2000, rpo: "hourly" } });
+    const rpo = await operations.replication.check(
+      {},
+      {
+        agentUrl: "https://10.0.0.1:8443",
+        jobId: "web-01-disk-2000",
+        target: "/dev/vdb",
+        proxy: { url: "https://10.0.0.3:8444", vm: "web-01", diskKey: 2000, rpo: "hourly" },
+      },
+    );
     expect(rpo.failures!.map((f) => f.property)).toEqual(["proxy.rpo"]);
     expect(rpo.failures![0].reason).toMatch(/a duration such as 30s.*received "hourly"/);
     // A cutover through a proxy needs no round number; without one it does.
-    const through = await operations.cutover.check({}, { agentUrl: "https://10.0.0.1:8443", vm: "web-01", jobIds: ["web-01-disk-2000"], proxy: { url: "https://10.0.0.3:8444" } });
+    const through = await operations.cutover.check(
+      {},
+      { agentUrl: "https://10.0.0.1:8443", vm: "web-01", jobIds: ["web-01-disk-2000"], proxy: { url: "https://10.0.0.3:8444" } },
+    );
     expect(through.failures ?? []).toEqual([]);
-    const direct = await operations.cutover.check({}, { agentUrl: "https://10.0.0.1:8443", vm: "web-01", jobIds: ["web-01-disk-2000"], manualConfirmation: true });
+    const direct = await operations.cutover.check(
+      {},
+      { agentUrl: "https://10.0.0.1:8443", vm: "web-01", jobIds: ["web-01-disk-2000"], manualConfirmation: true },
+    );
     expect(direct.failures!.map((f) => f.property)).toEqual(["round"]);
     // Stack config values are strings: whole seconds as text are a duration too.
-    for (const [given, seconds] of [["3600", 3600], ["15m", 900], [7200, 7200]] as const) {
-      const ok = await operations.replication.check({}, { agentUrl: "https://10.0.0.1:8443", jobId: "web-01-disk-2000", target: "/dev/vdb", proxy: { url: "https://10.0.0.3:8444", vm: "web-01", diskKey: 2000, rpo: given } });
+    for (const [given, seconds] of [
+      ["3600", 3600],
+      ["15m", 900],
+      [7200, 7200],
+    ] as const) {
+      const ok = await operations.replication.check(
+        {},
+        {
+          agentUrl: "https://10.0.0.1:8443",
+          jobId: "web-01-disk-2000",
+          target: "/dev/vdb",
+          proxy: { url: "https://10.0.0.3:8444", vm: "web-01", diskKey: 2000, rpo: given },
+        },
+      );
       expect(ok.failures ?? []).toEqual([]);
       expect((ok.inputs.proxy as { rpo: number }).rpo).toBe(seconds);
     }
@@ -95,14 +149,25 @@ describe("providers through the source proxy", () => {
     }
     // Writes after the initial round reach the replica by the proxy's own cycles (rpo 2 s).
     await guestWrite(sim, "web-01", 2000, 7 * MiB, crypto.randomBytes(300_000));
-    const expected = crypto.createHash("sha256").update(await guestRead(sim, "web-01", 2000, 0, 16 * MiB)).digest("hex");
-    await until("a cycle that carries the write", async () => {
-      const s = proxy.manager.get("web-01");
-      if (s.state === "error") throw new Error(s.error);
-      if (s.rounds.length < 2 || s.state !== "idle") return undefined;
-      const have = crypto.createHash("sha256").update(fs.readFileSync(target("web-01"))).digest("hex");
-      return have === expected ? true : undefined;
-    }, 60_000, async () => proxy.manager.get("web-01"));
+    const expected = crypto
+      .createHash("sha256")
+      .update(await guestRead(sim, "web-01", 2000, 0, 16 * MiB))
+      .digest("hex");
+    await until(
+      "a cycle that carries the write",
+      async () => {
+        const s = proxy.manager.get("web-01");
+        if (s.state === "error") throw new Error(s.error);
+        if (s.rounds.length < 2 || s.state !== "idle") return undefined;
+        const have = crypto
+          .createHash("sha256")
+          .update(fs.readFileSync(target("web-01")))
+          .digest("hex");
+        return have === expected ? true : undefined;
+      },
+      60_000,
+      async () => proxy.manager.get("web-01"),
+    );
   });
 
   it("raising round asks the proxy for a round now", async () => {
@@ -115,7 +180,17 @@ describe("providers through the source proxy", () => {
   });
 
   it("a RehearsalPoint through the proxy holds both VMs with their skew; delete thaws them", async () => {
-    const checked = await operations.rehearsalPoint.check({}, { agentUrl: agent.url, jobIds: VMS.map(jobId), point: "rehearsal-1", proxy: { url: proxy.url, vms: VMS, maxSkew: "30s" }, pollSeconds: 0.2, timeoutSeconds: 60 });
+    const checked = await operations.rehearsalPoint.check(
+      {},
+      {
+        agentUrl: agent.url,
+        jobIds: VMS.map(jobId),
+        point: "rehearsal-1",
+        proxy: { url: proxy.url, vms: VMS, maxSkew: "30s" },
+        pollSeconds: 0.2,
+        timeoutSeconds: 60,
+      },
+    );
     expect(checked.failures).toEqual([]);
     const { outs } = await operations.rehearsalPoint.create!(checked.inputs);
     const point = outs as RehearsalPointOutputs;
@@ -132,7 +207,18 @@ describe("providers through the source proxy", () => {
 
   it("a Cutover through the proxy: verified, with its downtime and what crossed the link", async () => {
     await guestWrite(sim, "db-01", 2000, 2 * MiB, crypto.randomBytes(100_000));
-    const checked = await operations.cutover.check({}, { agentUrl: agent.url, vm: "db-01", jobIds: [jobId("db-01")], round: 99, proxy: { url: proxy.url, sampleBlocks: 4 }, pollSeconds: 0.2, timeoutSeconds: 120 });
+    const checked = await operations.cutover.check(
+      {},
+      {
+        agentUrl: agent.url,
+        vm: "db-01",
+        jobIds: [jobId("db-01")],
+        round: 99,
+        proxy: { url: proxy.url, sampleBlocks: 4 },
+        pollSeconds: 0.2,
+        timeoutSeconds: 120,
+      },
+    );
     expect(checked.failures).toEqual([]);
     const { outs } = await operations.cutover.create!(checked.inputs);
     const cutover = outs as CutoverOutputs;

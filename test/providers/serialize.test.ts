@@ -24,9 +24,24 @@ describe("providers under Pulumi mocks", () => {
     );
     const providers = await import("../../lib/providers/index.js");
     const url = "https://172.30.0.5:8443";
-    const replication = new providers.Replication("web-01-disk-2000", { agentUrl: url, jobId: "web-01-disk-2000", source: "nbds://proxy@10.0.0.9:10809/web-01", credentials: "site.psk", target: "/dev/vdb", round: 2 });
-    const point = new providers.RehearsalPoint("wave-1-point", { agentUrl: url, jobIds: ["web-01-disk-2000"], point: "wave-1-rehearsal-1" }, { dependsOn: [replication] });
-    const thaw = new providers.RehearsalThaw("wave-1-thaw", { agentUrl: url, jobIds: ["web-01-disk-2000"], point: "wave-1-rehearsal-1", snapshots: ["s-1"] }, { dependsOn: [point] });
+    const replication = new providers.Replication("web-01-disk-2000", {
+      agentUrl: url,
+      jobId: "web-01-disk-2000",
+      source: "nbds://proxy@10.0.0.9:10809/web-01",
+      credentials: "site.psk",
+      target: "/dev/vdb",
+      round: 2,
+    });
+    const point = new providers.RehearsalPoint(
+      "wave-1-point",
+      { agentUrl: url, jobIds: ["web-01-disk-2000"], point: "wave-1-rehearsal-1" },
+      { dependsOn: [replication] },
+    );
+    const thaw = new providers.RehearsalThaw(
+      "wave-1-thaw",
+      { agentUrl: url, jobIds: ["web-01-disk-2000"], point: "wave-1-rehearsal-1", snapshots: ["s-1"] },
+      { dependsOn: [point] },
+    );
     const cutover = new providers.Cutover("web-01-cutover", { agentUrl: url, vm: "web-01", jobIds: ["web-01-disk-2000"], round: 3, manualConfirmation: true });
     const ids = await Promise.all([replication, point, thaw, cutover].map((r) => new Promise<string>((resolve) => r.id.apply(resolve))));
     expect(ids).toEqual(["web-01-disk-2000-id", "wave-1-point-id", "wave-1-thaw-id", "web-01-cutover-id"]);

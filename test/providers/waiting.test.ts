@@ -18,9 +18,11 @@ describe("provider waits", () => {
   it("fail at once on a request the agent refuses, and say what was seen last on a timeout", async () => {
     expect(isTransient(new AgentRequestError(409, "busy"))).toBe(false);
     expect(isTransient(new Error("plain"))).toBe(false);
-    await expect(retrying("x", { timeoutSeconds: 10, pollSeconds: 0.01 }, async () => Promise.reject(new AgentRequestError(403, "not allowed")))).rejects.toThrow(/not allowed/);
-    await expect(poll("round 3 of job a", { timeoutSeconds: 0.2, pollSeconds: 0.05 }, async () => ({ waiting: "job a is syncing 40% of round 3" }))).rejects.toThrow(
-      /Timed out after 0.2 s waiting for round 3 of job a; last seen: job a is syncing 40% of round 3/,
-    );
+    await expect(
+      retrying("x", { timeoutSeconds: 10, pollSeconds: 0.01 }, async () => Promise.reject(new AgentRequestError(403, "not allowed"))),
+    ).rejects.toThrow(/not allowed/);
+    await expect(
+      poll("round 3 of job a", { timeoutSeconds: 0.2, pollSeconds: 0.05 }, async () => ({ waiting: "job a is syncing 40% of round 3" })),
+    ).rejects.toThrow(/Timed out after 0.2 s waiting for round 3 of job a; last seen: job a is syncing 40% of round 3/);
   });
 });

@@ -14,7 +14,22 @@ describe("rehost proxy: bad input", () => {
   const dir = tempDir("rehost-proxy-cli-");
   const tokenFile = path.join(dir, "agent-token");
   let sim: Vcsim;
-  const base = (vcenter: string, extra: string[] = []): string[] => ["proxy", "--state", path.join(dir, "state"), "--listen", "127.0.0.1:0", "--vcenter", vcenter, "--user", USER, "--agent-token-file", tokenFile, "--agent-fingerprint", "AA:BB", ...extra];
+  const base = (vcenter: string, extra: string[] = []): string[] => [
+    "proxy",
+    "--state",
+    path.join(dir, "state"),
+    "--listen",
+    "127.0.0.1:0",
+    "--vcenter",
+    vcenter,
+    "--user",
+    USER,
+    "--agent-token-file",
+    tokenFile,
+    "--agent-fingerprint",
+    "AA:BB",
+    ...extra,
+  ];
 
   beforeAll(async () => {
     fs.writeFileSync(tokenFile, "token\n");
@@ -45,9 +60,29 @@ describe("rehost proxy: bad input", () => {
   });
 
   it("local problems are all listed before vCenter is contacted", async () => {
-    const r = await rehost(["proxy", "--state", path.join(dir, "state"), "--listen", "nowhere", "--vcenter", sim.url, "--user", USER, "--agent-token-file", path.join(dir, "missing"), "--reader", "vddk", "--retry-delay", "-1"], { REHOST_VCENTER_PASSWORD: PASSWORD });
+    const r = await rehost(
+      [
+        "proxy",
+        "--state",
+        path.join(dir, "state"),
+        "--listen",
+        "nowhere",
+        "--vcenter",
+        sim.url,
+        "--user",
+        USER,
+        "--agent-token-file",
+        path.join(dir, "missing"),
+        "--reader",
+        "vddk",
+        "--retry-delay",
+        "-1",
+      ],
+      { REHOST_VCENTER_PASSWORD: PASSWORD },
+    );
     expect(r.code).toBe(2);
-    for (const field of ["--listen", "--agent-token-file", "--agent-fingerprint", "--vddk-libdir", "--retry-delay"]) expect(r.stderr).toContain(`field ${field}:`);
+    for (const field of ["--listen", "--agent-token-file", "--agent-fingerprint", "--vddk-libdir", "--retry-delay"])
+      expect(r.stderr).toContain(`field ${field}:`);
   });
 
   it("a compression level that is no zstd level, a bandwidth that is neither a rate nor a file, a schedule file with a bad window: exit 2, each named", async () => {

@@ -36,19 +36,29 @@ describe("rehost proxy killed at random moments", () => {
   const status = (): Promise<VmStatus> => proxy!.client.get("db-01");
   /** Waits for a round of at least `n` with nothing queued or in flight. */
   const settled = (n: number) =>
-    until(`round ${n} settled`, async () => {
-      const s = await status();
-      return s.lastRound !== undefined && s.lastRound.round >= n && s.state === "idle" && s.inFlight === undefined ? s : undefined;
-    }, 90_000, status);
+    until(
+      `round ${n} settled`,
+      async () => {
+        const s = await status();
+        return s.lastRound !== undefined && s.lastRound.round >= n && s.state === "idle" && s.inFlight === undefined ? s : undefined;
+      },
+      90_000,
+      status,
+    );
   const writeRandom = async (count: number, bytes: number): Promise<void> => {
     for (let i = 0; i < count; i++) await guestWrite(sim, "db-01", keys[i % 2], crypto.randomInt(DISK_MiB * MiB - bytes), crypto.randomBytes(bytes));
   };
   /** Kills the proxy `delayMs` after its next round is seen to start (or its moment has passed). */
   const killDuringRound = async (delayMs: number): Promise<string> => {
-    const seen = await until("a round in flight", async () => {
-      const s = await status();
-      return s.state === "round" || s.inFlight !== undefined ? s : undefined;
-    }, 30_000, status);
+    const seen = await until(
+      "a round in flight",
+      async () => {
+        const s = await status();
+        return s.state === "round" || s.inFlight !== undefined ? s : undefined;
+      },
+      30_000,
+      status,
+    );
     await new Promise((r) => setTimeout(r, delayMs));
     const last = (await status().catch(() => seen)).inFlight;
     const pushing = (await Promise.all(keys.map((k) => agentClient.get(job(k))))).find((j) => j.active?.pushedUpTo !== undefined);

@@ -31,7 +31,27 @@ export interface AgentTrust {
 
 /** Starts `rehost proxy` on 127.0.0.1 against the simulator; resolves once it listens. */
 export async function spawnProxy(stateDir: string, sim: Vcsim, agents: AgentTrust, extra: readonly string[] = []): Promise<ProxyProcess> {
-  const args = [REHOST, "proxy", "--state", stateDir, "--listen", "127.0.0.1:0", "--vcenter", sim.url, "--user", USER, "--ca", sim.ca, "--agent-token-file", agents.tokenFile, "--agent-fingerprint", agents.fingerprint, "--retry-delay", "0.2", ...extra];
+  const args = [
+    REHOST,
+    "proxy",
+    "--state",
+    stateDir,
+    "--listen",
+    "127.0.0.1:0",
+    "--vcenter",
+    sim.url,
+    "--user",
+    USER,
+    "--ca",
+    sim.ca,
+    "--agent-token-file",
+    agents.tokenFile,
+    "--agent-fingerprint",
+    agents.fingerprint,
+    "--retry-delay",
+    "0.2",
+    ...extra,
+  ];
   const child = spawn(process.execPath, args, { env: { ...process.env, REHOST_VCENTER_PASSWORD: PASSWORD }, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));

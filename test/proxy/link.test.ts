@@ -41,7 +41,6 @@ function compressible(bytes: number, seed: number): Buffer {
   return Buffer.from(rows.join("")).subarray(0, bytes);
 }
 
-
 const RATE = 25_000_000; // 200 Mbit/s
 
 describe("the link across the lab's namespaces", () => {
@@ -55,11 +54,16 @@ describe("the link across the lab's namespaces", () => {
   const target = (vm: string, key: number): string => path.join(dir, "targets", `${vm}-${key}.raw`);
 
   const roundDone = (vm: string, n: number, timeoutMs = 120_000): Promise<VmStatus> =>
-    until(`round ${n} of ${vm}`, async () => {
-      const s = await proxy.get(vm);
-      if (s.state === "error") throw new Error(`round failed: ${s.error}`);
-      return s.lastRound !== undefined && s.lastRound.round >= n && s.state === "idle" ? s : undefined;
-    }, timeoutMs, () => proxy.get(vm));
+    until(
+      `round ${n} of ${vm}`,
+      async () => {
+        const s = await proxy.get(vm);
+        if (s.state === "error") throw new Error(`round failed: ${s.error}`);
+        return s.lastRound !== undefined && s.lastRound.round >= n && s.state === "idle" ? s : undefined;
+      },
+      timeoutMs,
+      () => proxy.get(vm),
+    );
 
   const sameAsVm = async (vm: string, key: number, sizeMiB: number): Promise<void> => {
     const file = path.join(dir, `${vm}-${key}.source`);
@@ -72,7 +76,17 @@ describe("the link across the lab's namespaces", () => {
     wan = await createWan({ control: true, rate: RATE });
     const site = wanSite(wan);
     const password = crypto.randomBytes(12).toString("base64url");
-    sim = await startLabVcenter(site, { vms: [{ name: "db-01", disks: [{ capacityMiB: 32 }, { capacityMiB: 32 }] }, { name: "bulk-01", disks: [{ capacityMiB: 64 }] }] }, dir, password);
+    sim = await startLabVcenter(
+      site,
+      {
+        vms: [
+          { name: "db-01", disks: [{ capacityMiB: 32 }, { capacityMiB: 32 }] },
+          { name: "bulk-01", disks: [{ capacityMiB: 64 }] },
+        ],
+      },
+      dir,
+      password,
+    );
     const targets = [target("db-01", 2000), target("db-01", 2001), target("bulk-01", 2000)];
     makeTarget(targets[0], 32);
     makeTarget(targets[1], 32);
@@ -82,7 +96,11 @@ describe("the link across the lab's namespaces", () => {
     const started = await startLabProxy(site, dir, sim, password, agent, ["--compression-level", "3", "--bandwidth", bandwidthFile]);
     proxy = new ProxyClient({ url: started.url, token: fs.readFileSync(started.tokenFile, "utf8").trim(), fingerprint: started.fingerprint });
     agentClient = new Agent({ url: agent.url, token: fs.readFileSync(agent.tokenFile, "utf8").trim(), fingerprint: agent.fingerprint });
-    for (const [vm, key] of [["db-01", 2000], ["db-01", 2001], ["bulk-01", 2000]] as const) {
+    for (const [vm, key] of [
+      ["db-01", 2000],
+      ["db-01", 2001],
+      ["bulk-01", 2000],
+    ] as const) {
       await agentClient.register({ id: `${vm}-${key}`, source: { pushedBy: `rehost proxy (test), VM ${vm}` }, target: target(vm, key) });
     }
     // Text-like rows and a stretch of random data on both disks of db-01.
@@ -227,11 +245,16 @@ describe("a corrupted compressed frame", () => {
 
   it("is refused by its hash, never written, and sent again uncompressed; the round ends byte-identical", async () => {
     await proxy.manager.registerDisk("app-01", 2000, { agentUrl: agent.url, jobId: "app-01-2000", rpoSeconds: 0 });
-    const status = await until("round 0", async () => {
-      const s = proxy.manager.get("app-01");
-      if (s.state === "error") throw new Error(`round failed: ${s.error}`);
-      return s.lastRound !== undefined && s.state === "idle" ? s : undefined;
-    }, 60_000, async () => proxy.manager.get("app-01"));
+    const status = await until(
+      "round 0",
+      async () => {
+        const s = proxy.manager.get("app-01");
+        if (s.state === "error") throw new Error(`round failed: ${s.error}`);
+        return s.lastRound !== undefined && s.state === "idle" ? s : undefined;
+      },
+      60_000,
+      async () => proxy.manager.get("app-01"),
+    );
     const disk = status.lastRound!.disks[0];
     expect(disk.compression!.refusedFrames).toBe(1);
     expect(corruptedAt).toEqual([4 * MiB]);

@@ -43,15 +43,26 @@ describe("consistent points of several VMs", () => {
     let token: string;
     ({ agent, client, token } = await startTestAgent(path.join(dir, "agent"), VMS.map(target)));
     for (const vm of VMS) await client.register({ id: job(vm), source: { pushedBy: `rehost proxy, VM ${vm}` }, target: target(vm) });
-    proxy = await startProxy({ stateDir: path.join(dir, "proxy"), port: 0, vc, agents: { token, fingerprint: agent.fingerprint }, reader: { kind: "curl", caFile: sim.ca }, logger: silentLogger });
+    proxy = await startProxy({
+      stateDir: path.join(dir, "proxy"),
+      port: 0,
+      vc,
+      agents: { token, fingerprint: agent.fingerprint },
+      reader: { kind: "curl", caFile: sim.ca },
+      logger: silentLogger,
+    });
     for (const vm of VMS) await guestWrite(sim, vm, 2000, 0, crypto.randomBytes(8 * MiB));
     for (const vm of VMS) await proxy.manager.registerDisk(vm, 2000, { agentUrl: agent.url, jobId: job(vm), rpoSeconds: 0 });
     for (const vm of VMS) {
-      await until(`${vm}'s initial round`, async () => {
-        const s = proxy.manager.get(vm);
-        if (s.state === "error") throw new Error(s.error);
-        return s.lastRound !== undefined && s.state === "idle" ? s : undefined;
-      }, 60_000);
+      await until(
+        `${vm}'s initial round`,
+        async () => {
+          const s = proxy.manager.get(vm);
+          if (s.state === "error") throw new Error(s.error);
+          return s.lastRound !== undefined && s.state === "idle" ? s : undefined;
+        },
+        60_000,
+      );
     }
     // The guests write all along from here on.
     writer = (async () => {
@@ -74,10 +85,14 @@ describe("consistent points of several VMs", () => {
   });
 
   const pointDone = (name: string) =>
-    until(`point ${name}`, async () => {
-      const p = proxy.manager.point(name);
-      return p.state !== "running" ? p : undefined;
-    }, 60_000);
+    until(
+      `point ${name}`,
+      async () => {
+        const p = proxy.manager.point(name);
+        return p.state !== "running" ? p : undefined;
+      },
+      60_000,
+    );
 
   it("a point too wide for its skew bound is refused: no job frozen, no snapshot left", async () => {
     proxy.manager.startPoint({ name: "too-tight", vms: VMS, maxSkewSeconds: 0.000001 });
@@ -116,9 +131,13 @@ describe("consistent points of several VMs", () => {
     expect(proxy.manager.get("db-01").lastRound!.round).toBe(held);
     for (const vm of VMS) await client.thaw(job(vm), "rehearsal-1");
     proxy.manager.runNow("db-01", "auto");
-    await until("the next round", async () => {
-      const s = proxy.manager.get("db-01");
-      return s.lastRound!.round > held && s.state === "idle" ? s : undefined;
-    }, 60_000);
+    await until(
+      "the next round",
+      async () => {
+        const s = proxy.manager.get("db-01");
+        return s.lastRound!.round > held && s.state === "idle" ? s : undefined;
+      },
+      60_000,
+    );
   });
 });

@@ -56,7 +56,13 @@ describe("measureRounds on the lab's rounds", () => {
   });
 
   it("leaves skipped rounds out", () => {
-    const skipped: RoundSummary = { ...LAB_APP_01.rounds[6], round: 7, snapshotAt: "2026-12-02T14:27:30.000Z", skipped: "frozen for a rehearsal point", disks: [] };
+    const skipped: RoundSummary = {
+      ...LAB_APP_01.rounds[6],
+      round: 7,
+      snapshotAt: "2026-12-02T14:27:30.000Z",
+      skipped: "frozen for a rehearsal point",
+      disks: [],
+    };
     const withSkip = measureRounds([...LAB_APP_01.rounds.slice(0, 7), skipped]);
     expect(withSkip).toEqual(measureRounds(LAB_APP_01.rounds.slice(0, 7)));
   });
@@ -100,16 +106,28 @@ describe("predictCutover", () => {
   });
 
   it("describes itself with its numbers", () => {
-    const text = describePrediction(predictCutover(LAB_APP_01.rounds, { now: at, fullCheckFirst: false, shutdownSeconds: 0.229, sampleBlocks: 16, diskSizes: LAB_APP_01.diskSizes }));
-    expect(text).toMatch(/^predicted downtime \d+\.\d s \(shutdown 0\.2 s, final delta \d+\.\d MiB in \d+\.\d s, verification \d+\.\d MiB in \d+\.\d s\); churn 0\.5 MiB\/s over 6 rounds, throughput 5\.\d MiB\/s, fixed 7\.\d s per round$/);
+    const text = describePrediction(
+      predictCutover(LAB_APP_01.rounds, { now: at, fullCheckFirst: false, shutdownSeconds: 0.229, sampleBlocks: 16, diskSizes: LAB_APP_01.diskSizes }),
+    );
+    expect(text).toMatch(
+      /^predicted downtime \d+\.\d s \(shutdown 0\.2 s, final delta \d+\.\d MiB in \d+\.\d s, verification \d+\.\d MiB in \d+\.\d s\); churn 0\.5 MiB\/s over 6 rounds, throughput 5\.\d MiB\/s, fixed 7\.\d s per round$/,
+    );
   });
 });
 
 describe("checkBudget", () => {
   const now = Date.parse("2026-12-06T05:50:00+08:00");
   it("takes the tighter of the budget and the time left in the window", () => {
-    expect(checkBudget(300, { downtimeBudgetSeconds: 900, changeWindowEnd: Date.parse("2026-12-06T06:00:00+08:00"), now })).toEqual({ secondsLeft: 600, boundBy: "window", fits: true });
-    expect(checkBudget(300, { downtimeBudgetSeconds: 240, changeWindowEnd: Date.parse("2026-12-06T06:00:00+08:00"), now })).toEqual({ secondsLeft: 240, boundBy: "budget", fits: false });
+    expect(checkBudget(300, { downtimeBudgetSeconds: 900, changeWindowEnd: Date.parse("2026-12-06T06:00:00+08:00"), now })).toEqual({
+      secondsLeft: 600,
+      boundBy: "window",
+      fits: true,
+    });
+    expect(checkBudget(300, { downtimeBudgetSeconds: 240, changeWindowEnd: Date.parse("2026-12-06T06:00:00+08:00"), now })).toEqual({
+      secondsLeft: 240,
+      boundBy: "budget",
+      fits: false,
+    });
     expect(checkBudget(1, { changeWindowEnd: Date.parse("2026-12-06T05:00:00+08:00"), now })).toEqual({ secondsLeft: 0, boundBy: "window", fits: false });
     expect(checkBudget(1, { now })).toBeUndefined();
   });

@@ -36,11 +36,16 @@ describe("the source proxy", () => {
 
   /** Waits for round `n` of app-01 to be recorded with nothing queued; a failed round fails at once. */
   const roundDone = (n: number) =>
-    until(`round ${n}`, async () => {
-      const s = proxy.manager.get("app-01");
-      if (s.state === "error") throw new Error(`round failed: ${s.error}`);
-      return s.lastRound !== undefined && s.lastRound.round >= n && s.state === "idle" ? s : undefined;
-    }, 60_000, async () => proxy.manager.get("app-01"));
+    until(
+      `round ${n}`,
+      async () => {
+        const s = proxy.manager.get("app-01");
+        if (s.state === "error") throw new Error(`round failed: ${s.error}`);
+        return s.lastRound !== undefined && s.lastRound.round >= n && s.state === "idle" ? s : undefined;
+      },
+      60_000,
+      async () => proxy.manager.get("app-01"),
+    );
 
   beforeAll(async () => {
     sim = await startVcsim({
@@ -53,9 +58,19 @@ describe("the source proxy", () => {
     });
     vc = await connectVSphere({ url: sim.url, user: USER, password: PASSWORD, ca: sim.ca });
     for (const t of targets) makeTarget(t.target, 16);
-    ({ agent, client, token } = await startTestAgent(path.join(dir, "agent"), targets.map((t) => t.target)));
+    ({ agent, client, token } = await startTestAgent(
+      path.join(dir, "agent"),
+      targets.map((t) => t.target),
+    ));
     for (const t of targets) await client.register({ id: t.job, source: { pushedBy: "rehost proxy (test), VM app-01" }, target: t.target });
-    proxy = await startProxy({ stateDir: path.join(dir, "proxy"), port: 0, vc, agents: { token, fingerprint: agent.fingerprint }, reader: { kind: "curl", caFile: sim.ca }, logger: process.env.PROXY_DEBUG ? jsonLogger((l) => process.stderr.write(l)) : silentLogger });
+    proxy = await startProxy({
+      stateDir: path.join(dir, "proxy"),
+      port: 0,
+      vc,
+      agents: { token, fingerprint: agent.fingerprint },
+      reader: { kind: "curl", caFile: sim.ca },
+      logger: process.env.PROXY_DEBUG ? jsonLogger((l) => process.stderr.write(l)) : silentLogger,
+    });
     await guestWrite(sim, "app-01", 2000, 0, crypto.randomBytes(3 * MiB));
     await guestWrite(sim, "app-01", 2001, 5 * MiB, crypto.randomBytes(2 * MiB));
   }, 300_000);
@@ -106,10 +121,15 @@ describe("the source proxy", () => {
   });
 
   const cutoverDone = () =>
-    until("the cutover", async () => {
-      const c = proxy.manager.get("app-01").cutover;
-      return c !== undefined && c.state !== "running" ? c : undefined;
-    }, 60_000, async () => proxy.manager.get("app-01"));
+    until(
+      "the cutover",
+      async () => {
+        const c = proxy.manager.get("app-01").cutover;
+        return c !== undefined && c.state !== "running" ? c : undefined;
+      },
+      60_000,
+      async () => proxy.manager.get("app-01"),
+    );
 
   it("a cutover fails, naming the disk and block, when a replica differs from its source", async () => {
     // A block of the replica changed behind the agent's back: no round would ever send it again.
@@ -150,7 +170,9 @@ describe("the source proxy", () => {
     ["locked-01", 2000, /cannot read disk 2000.*HTTP 403/],
     ["app-01", 2009, /has no disk 2009/],
   ])("refuses %s disk %d before any snapshot, naming the VM and disk", async (vm, key, message) => {
-    const err = (await proxy.manager.registerDisk(vm, key, { agentUrl: agent.url, jobId: "x", rpoSeconds: 0, quiesce: true }).catch((e: unknown) => e)) as Error & { status?: number };
+    const err = (await proxy.manager
+      .registerDisk(vm, key, { agentUrl: agent.url, jobId: "x", rpoSeconds: 0, quiesce: true })
+      .catch((e: unknown) => e)) as Error & { status?: number };
     expect(err.message).toMatch(message);
     expect(err.status).toBe(400);
     expect(await vc.listSnapshots({ vm, onlyRehost: true })).toEqual([]);

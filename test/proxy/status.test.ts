@@ -56,7 +56,7 @@ function parseMetrics(text: string): Map<string, Family> {
     const labels: Record<string, string> = {};
     const body = sample[2] ?? "";
     const label = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"(,|$)/y;
-    for (let at = 0; at < body.length; ) {
+    for (let at = 0; at < body.length;) {
       label.lastIndex = at;
       const m = label.exec(body);
       if (m === null) throw new Error(`Bad labels in ${JSON.stringify(line)}`);
@@ -95,11 +95,15 @@ describe("rehost status, /metrics and the downtime budget", () => {
   const agentTokenFile = path.join(dir, "agent-token");
 
   const roundsDone = (vm: string, n: number) =>
-    until(`round ${n} of ${vm}`, async () => {
-      const s = proxy.manager.get(vm);
-      if (s.state === "error") throw new Error(`round failed: ${s.error}`);
-      return s.lastRound !== undefined && s.lastRound.round >= n && s.state === "idle" ? s : undefined;
-    }, 90_000);
+    until(
+      `round ${n} of ${vm}`,
+      async () => {
+        const s = proxy.manager.get(vm);
+        if (s.state === "error") throw new Error(`round failed: ${s.error}`);
+        return s.lastRound !== undefined && s.lastRound.round >= n && s.state === "idle" ? s : undefined;
+      },
+      90_000,
+    );
 
   beforeAll(async () => {
     sim = await startVcsim({ vms: VMS.map((vm) => ({ name: vm.name, disks: vm.disks.map(() => ({ capacityMiB: 16 })) })) });
@@ -108,11 +112,26 @@ describe("rehost status, /metrics and the downtime budget", () => {
     for (const t of targets) makeTarget(t, 16);
     ({ agent, client, token: agentToken } = await startTestAgent(path.join(dir, "agent"), targets));
     fs.writeFileSync(agentTokenFile, `${agentToken}\n`);
-    for (const vm of VMS) for (const key of vm.disks) await client.register({ id: jobId(vm.name, key), source: { pushedBy: `rehost proxy (test), VM ${vm.name}` }, target: target(vm.name, key) });
-    proxy = await startProxy({ stateDir: path.join(dir, "proxy"), port: 0, vc, agents: { token: agentToken, fingerprint: agent.fingerprint }, reader: { kind: "curl", caFile: sim.ca }, logger: silentLogger, registrationSettleMs: 200 });
+    for (const vm of VMS)
+      for (const key of vm.disks)
+        await client.register({ id: jobId(vm.name, key), source: { pushedBy: `rehost proxy (test), VM ${vm.name}` }, target: target(vm.name, key) });
+    proxy = await startProxy({
+      stateDir: path.join(dir, "proxy"),
+      port: 0,
+      vc,
+      agents: { token: agentToken, fingerprint: agent.fingerprint },
+      reader: { kind: "curl", caFile: sim.ca },
+      logger: silentLogger,
+      registrationSettleMs: 200,
+    });
     env = { REHOST_PROXY_URL: proxy.url, REHOST_PROXY_TOKEN_FILE: proxy.tokenFile, REHOST_PROXY_FINGERPRINT: proxy.fingerprint };
     for (const vm of VMS) for (const key of vm.disks) await guestWrite(sim, vm.name, key, 0, crypto.randomBytes(3 * MiB));
-    for (const vm of VMS) await Promise.all(vm.disks.map((key) => proxy.manager.registerDisk(vm.name, key, { agentUrl: agent.url, jobId: jobId(vm.name, key), rpoSeconds: 0, fullCheckSeconds: 0 })));
+    for (const vm of VMS)
+      await Promise.all(
+        vm.disks.map((key) =>
+          proxy.manager.registerDisk(vm.name, key, { agentUrl: agent.url, jobId: jobId(vm.name, key), rpoSeconds: 0, fullCheckSeconds: 0 }),
+        ),
+      );
     for (const vm of VMS) await roundsDone(vm.name, 0);
     // Incremental rounds with the guests writing in between: churn and throughput become known.
     for (let round = 1; round <= 3; round++) {
@@ -161,13 +180,28 @@ describe("rehost status, /metrics and the downtime budget", () => {
   it("with the agents' credentials, shows each job's state and every round's bytes; with a plan, groups by wave", async () => {
     const planFile = path.join(dir, "plan.json");
     const end = new Date(Date.now() + 30_000).toISOString();
-    fs.writeFileSync(planFile, JSON.stringify({ version: 1, waves: [{ name: "wave-1", window: { start: new Date(Date.now() - 3600_000).toISOString(), end }, vms: [{ name: "app-01", uuid: "4211aaaa-0000-0000-0000-000000000001" }] }] }));
+    fs.writeFileSync(
+      planFile,
+      JSON.stringify({
+        version: 1,
+        waves: [
+          {
+            name: "wave-1",
+            window: { start: new Date(Date.now() - 3600_000).toISOString(), end },
+            vms: [{ name: "app-01", uuid: "4211aaaa-0000-0000-0000-000000000001" }],
+          },
+        ],
+      }),
+    );
     const run = await rehost(["status", "--json", "--plan", planFile, "--agent-token-file", agentTokenFile, "--agent-fingerprint", agent.fingerprint], env);
     expect(run.code).toBe(0);
     const report = JSON.parse(run.stdout) as WaveStatusReport;
     expect(report.agents).toBe(true);
     expect(report.problems).toEqual([]);
-    expect(report.waves.map((w) => [w.wave, w.vms.map((v) => v.vm)])).toEqual([["wave-1", ["app-01"]], [undefined, ["web-01"]]]);
+    expect(report.waves.map((w) => [w.wave, w.vms.map((v) => v.vm)])).toEqual([
+      ["wave-1", ["app-01"]],
+      [undefined, ["web-01"]],
+    ]);
     const app = report.waves[0].vms[0];
     // 30 s left in the window, more than a minute predicted.
     expect(app.windowLeftSeconds).toBeLessThanOrEqual(30);
@@ -190,11 +224,18 @@ describe("rehost status, /metrics and the downtime budget", () => {
     expect(run.code).toBe(0);
     const config = JSON.parse(run.stdout) as Record<string, { predictions: Record<string, number> }>;
     expect(Object.keys(config)).toEqual(["cutover-within-downtime-budget", "cutover-downtime-predicted"]);
-    for (const vm of ["app-01", "web-01"]) expect(config["cutover-within-downtime-budget"].predictions[vm]).toBeCloseTo(proxy.manager.get(vm).prediction!.downtimeSeconds, 0);
+    for (const vm of ["app-01", "web-01"])
+      expect(config["cutover-within-downtime-budget"].predictions[vm]).toBeCloseTo(proxy.manager.get(vm).prediction!.downtimeSeconds, 0);
   });
 
   it("refuses bad input with exit 2, naming the flag and the fix", async () => {
-    const none = await rehost(["status"], { REHOST_PROXY_URL: undefined, REHOST_PROXY_TOKEN: undefined, REHOST_PROXY_TOKEN_FILE: undefined, REHOST_PROXY_FINGERPRINT: undefined, REHOST_PROXY_CA_FILE: undefined });
+    const none = await rehost(["status"], {
+      REHOST_PROXY_URL: undefined,
+      REHOST_PROXY_TOKEN: undefined,
+      REHOST_PROXY_TOKEN_FILE: undefined,
+      REHOST_PROXY_FINGERPRINT: undefined,
+      REHOST_PROXY_CA_FILE: undefined,
+    });
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/--proxy[\s\S]*No source proxy was given[\s\S]*--token-file[\s\S]*--fingerprint/);
     const badUrl = await rehost(["status", "--proxy", "http://10.0.0.5:8444"], env);
@@ -217,7 +258,10 @@ describe("rehost status, /metrics and the downtime budget", () => {
   });
 
   it("--watch refreshes until SIGINT, then exits 130", async () => {
-    const child = spawn(process.execPath, [REHOST, "status", "--json", "--watch", "0.5"], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [REHOST, "status", "--json", "--watch", "0.5"], {
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
@@ -227,12 +271,17 @@ describe("rehost status, /metrics and the downtime budget", () => {
       process.kill(child.pid!, "SIGINT");
     }
     expect(await exited).toBe(130);
-    const lines = out.trim().split("\n").map((l) => JSON.parse(l) as WaveStatusReport);
+    const lines = out
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as WaveStatusReport);
     expect(new Set(lines.map((l) => l.at)).size).toBe(lines.length);
   });
 
   it("/metrics on the proxy and the agent parse as Prometheus text, behind the token", async () => {
-    const proxyMetrics = parseMetrics(await new ProxyClient({ url: proxy.url, token: fs.readFileSync(proxy.tokenFile, "utf8").trim(), fingerprint: proxy.fingerprint }).metrics());
+    const proxyMetrics = parseMetrics(
+      await new ProxyClient({ url: proxy.url, token: fs.readFileSync(proxy.tokenFile, "utf8").trim(), fingerprint: proxy.fingerprint }).metrics(),
+    );
     const link = proxyMetrics.get("rehost_proxy_link_bytes_total")!;
     expect(link.type).toBe("counter");
     expect(link.samples.map((s) => `${s.labels.vm}/${s.labels.disk}`).sort()).toEqual(["app-01/2000", "app-01/2001", "web-01/2000"]);
@@ -243,10 +292,20 @@ describe("rehost status, /metrics and the downtime budget", () => {
     expect(age.samples).toHaveLength(3);
     expect(proxyMetrics.get("rehost_proxy_round_failures_total")!.samples.map((s) => s.value)).toEqual([0, 0]);
     expect(proxyMetrics.get("rehost_proxy_predicted_downtime_seconds")!.samples).toHaveLength(2);
-    expect(proxyMetrics.get("rehost_proxy_vm_state")!.samples.filter((s) => s.value === 1).map((s) => s.labels.state)).toEqual(["idle", "idle"]);
+    expect(
+      proxyMetrics
+        .get("rehost_proxy_vm_state")!
+        .samples.filter((s) => s.value === 1)
+        .map((s) => s.labels.state),
+    ).toEqual(["idle", "idle"]);
 
     const agentMetrics = parseMetrics(await client.metrics());
-    expect(agentMetrics.get("rehost_agent_rounds_total")!.samples.map((s) => [s.labels.job, s.value]).sort()).toEqual([
+    expect(
+      agentMetrics
+        .get("rehost_agent_rounds_total")!
+        .samples.map((s) => [s.labels.job, s.value])
+        .sort(),
+    ).toEqual([
       ["app-01-disk-2000", 4],
       ["app-01-disk-2001", 4],
       ["web-01-disk-2000", 4],
@@ -258,10 +317,12 @@ describe("rehost status, /metrics and the downtime budget", () => {
     // Without the token: 401, no metrics.
     const status = await new Promise<number>((resolve, reject) => {
       const u = new URL(proxy.url);
-      https.get({ host: u.hostname, port: u.port, path: "/metrics", rejectUnauthorized: false }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      }).on("error", reject);
+      https
+        .get({ host: u.hostname, port: u.port, path: "/metrics", rejectUnauthorized: false }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on("error", reject);
     });
     expect(status).toBe(401);
   });
@@ -276,13 +337,29 @@ describe("rehost status, /metrics and the downtime budget", () => {
     ]);
     configure(new ProviderCredentials({ get: (k) => creds.get(k) }, {}));
     const inputs = async (extra: Record<string, unknown>) => {
-      const checked = await operations.cutover.check({}, { agentUrl: agent.url, vm: "web-01", jobIds: [jobId("web-01", 2000)], round: 99, proxy: { url: proxy.url, sampleBlocks: 4 }, downtimeBudget: "5s", expectedShutdown: "10s", pollSeconds: 0.2, timeoutSeconds: 120, ...extra });
+      const checked = await operations.cutover.check(
+        {},
+        {
+          agentUrl: agent.url,
+          vm: "web-01",
+          jobIds: [jobId("web-01", 2000)],
+          round: 99,
+          proxy: { url: proxy.url, sampleBlocks: 4 },
+          downtimeBudget: "5s",
+          expectedShutdown: "10s",
+          pollSeconds: 0.2,
+          timeoutSeconds: 120,
+          ...extra,
+        },
+      );
       expect(checked.failures).toEqual([]);
       return checked.inputs;
     };
     const predicted = proxy.manager.get("web-01").prediction!;
     expect(predicted.known).toBe(true);
-    await expect(operations.cutover.create!(await inputs({}))).rejects.toThrow(/^Cutover of web-01 refused before the shutdown: predicted downtime \d+\.\d s \(shutdown 10\.0 s, final delta [\d.]+ MiB in [\d.]+ s, verification [\d.]+ MiB in [\d.]+ s\); churn [\d.]+ MiB\/s over 3 rounds, throughput [\d.]+ MiB\/s, fixed [\d.]+ s per round: that exceeds the downtime budget of 5 s\. Nothing was shut down/);
+    await expect(operations.cutover.create!(await inputs({}))).rejects.toThrow(
+      /^Cutover of web-01 refused before the shutdown: predicted downtime \d+\.\d s \(shutdown 10\.0 s, final delta [\d.]+ MiB in [\d.]+ s, verification [\d.]+ MiB in [\d.]+ s\); churn [\d.]+ MiB\/s over 3 rounds, throughput [\d.]+ MiB\/s, fixed [\d.]+ s per round: that exceeds the downtime budget of 5 s\. Nothing was shut down/,
+    );
     expect(await vc.powerState("web-01")).toBe("poweredOn");
     expect(proxy.manager.get("web-01").cutover).toBeUndefined();
 

@@ -109,7 +109,15 @@ describe("sync between local files", () => {
     mixedImage(source, 4 * MiB);
     fs.writeFileSync(target, Buffer.alloc(4 * MiB, 0xee));
     const list = path.join(dir, "cbt.json");
-    fs.writeFileSync(list, JSON.stringify({ changedArea: [{ start: 2 * MiB + 3, length: 1000 }, { start: 17, length: 4000 }] }));
+    fs.writeFileSync(
+      list,
+      JSON.stringify({
+        changedArea: [
+          { start: 2 * MiB + 3, length: 1000 },
+          { start: 17, length: 4000 },
+        ],
+      }),
+    );
     const result = await sync({ source, target, changed: `extents:${list}` });
     expect(result.bytesRead).toBe(5000);
     const s = fs.readFileSync(source);

@@ -34,7 +34,9 @@ describe("targets and sources with constraints", () => {
   it("refuses, before writing, a target whose minimum block size does not divide the source's size", async () => {
     const source = path.join(dir, "odd.raw");
     fs.writeFileSync(source, Buffer.alloc(4 * MiB + 1000, 0x11));
-    const target = await serve(startNbdkit({ dir, plugin: ["memory", "8M", "blocksize-minimum=4096", "blocksize-error-policy=error"], filters: ["blocksize-policy"] }));
+    const target = await serve(
+      startNbdkit({ dir, plugin: ["memory", "8M", "blocksize-minimum=4096", "blocksize-error-policy=error"], filters: ["blocksize-policy"] }),
+    );
     const run = await rehost("sync", source, target.uri, "--changed", "full");
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/minimum block size 4096/);
@@ -47,11 +49,19 @@ describe("targets and sources with constraints", () => {
   it("aligns an unaligned extent list to a source that has a minimum block size", async () => {
     const image = path.join(dir, "aligned-src.raw");
     makeRawDisk(image, 4, 4, "aligned");
-    const source = await serve(startNbdkit({ dir, plugin: ["file", image, "blocksize-minimum=4096", "blocksize-error-policy=error"], filters: ["blocksize-policy"], readOnly: true }));
+    const source = await serve(
+      startNbdkit({ dir, plugin: ["file", image, "blocksize-minimum=4096", "blocksize-error-policy=error"], filters: ["blocksize-policy"], readOnly: true }),
+    );
     const target = path.join(dir, "aligned-target.raw");
     fs.writeFileSync(target, Buffer.alloc(4 * MiB));
     const extents = path.join(dir, "unaligned.json");
-    fs.writeFileSync(extents, JSON.stringify([{ offset: 1000, length: 3000 }, { offset: 100_003, length: 10 }]));
+    fs.writeFileSync(
+      extents,
+      JSON.stringify([
+        { offset: 1000, length: 3000 },
+        { offset: 100_003, length: 10 },
+      ]),
+    );
     const run = await rehost("sync", source.uri, target, "--changed", `extents:${extents}`);
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
@@ -104,7 +114,14 @@ describe("failures", () => {
     makeRawDisk(image, 8, 8, "err");
     const trigger = path.join(dir, "inject");
     fs.writeFileSync(trigger, "");
-    const source = await serve(startNbdkit({ dir, plugin: ["file", image, "error-pread=EIO", "error-pread-rate=100%", `error-pread-file=${trigger}`], filters: ["error"], readOnly: true }));
+    const source = await serve(
+      startNbdkit({
+        dir,
+        plugin: ["file", image, "error-pread=EIO", "error-pread-rate=100%", `error-pread-file=${trigger}`],
+        filters: ["error"],
+        readOnly: true,
+      }),
+    );
     const run = await rehost("sync", source.uri, path.join(dir, "err-target.raw"), "--changed", "full");
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/EIO|Input\/output error/);
@@ -139,7 +156,11 @@ describe("failures", () => {
 
   it("SIGTERM stops a round within seconds, even with reads hanging on a slow server", async () => {
     const source = await serve(startNbdkit({ dir, plugin: ["memory", "16G", "delay-read=10"], filters: ["delay"], readOnly: true }));
-    const child = spawn(process.execPath, [REHOST, "sync", source.uri, path.join(dir, "sigterm-target.raw"), "--changed", "full", "--journal", path.join(dir, "sigterm.journal")], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [REHOST, "sync", source.uri, path.join(dir, "sigterm-target.raw"), "--changed", "full", "--journal", path.join(dir, "sigterm.journal")],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

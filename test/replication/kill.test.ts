@@ -31,7 +31,11 @@ afterAll(() => {
  * Starts `rehost sync --json` and kills it with SIGKILL `delayMs` after its first copy progress
  * event. Resolves with the bytes of the disk done by its last report, and whether it was killed.
  */
-function syncAndKill(args: string[], delayMs: number | undefined, signal: NodeJS.Signals = "SIGKILL"): Promise<{ lastDone: number; killed: boolean; bytesRead: number }> {
+function syncAndKill(
+  args: string[],
+  delayMs: number | undefined,
+  signal: NodeJS.Signals = "SIGKILL",
+): Promise<{ lastDone: number; killed: boolean; bytesRead: number }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [REHOST, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     children.push(child.pid as number);
@@ -75,13 +79,32 @@ describe("kill -9 and resume", () => {
     for (let trial = 0; trial < trials; trial++) {
       const target = path.join(dir, `target-${trial}.img`);
       const journal = path.join(dir, `round-${trial}.journal`);
-      const args = ["sync", source, target, "--changed", "full", "--journal", journal, "--json", "--bandwidth", "32M", "--block-size", "1Mi", "--checkpoint-interval", "8Mi"];
+      const args = [
+        "sync",
+        source,
+        target,
+        "--changed",
+        "full",
+        "--journal",
+        journal,
+        "--json",
+        "--bandwidth",
+        "32M",
+        "--block-size",
+        "1Mi",
+        "--checkpoint-interval",
+        "8Mi",
+      ];
       // Kill at a random moment (in the first trial twice, the second time a resumed round; in the
       // last trial with SIGINT, which checkpoints and exits 130), then let the round finish.
       let killedAt: number | undefined;
       for (let attempt = 0; ; attempt++) {
         const interrupt = trial === trials - 1 ? "SIGINT" : "SIGKILL";
-        const { lastDone, killed, bytesRead } = await syncAndKill(args, attempt < (trial === 0 ? 2 : 1) ? 50 + Math.floor(Math.random() * 900) : undefined, interrupt);
+        const { lastDone, killed, bytesRead } = await syncAndKill(
+          args,
+          attempt < (trial === 0 ? 2 : 1) ? 50 + Math.floor(Math.random() * 900) : undefined,
+          interrupt,
+        );
         if (killed) {
           expect(fs.existsSync(journal) || lastDone < INTERVAL).toBe(true);
           killedAt = lastDone;

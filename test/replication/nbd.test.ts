@@ -109,7 +109,7 @@ async function dirtyBytes(uri: string, bitmap: string): Promise<number> {
   const device = await openDevice(uri, { metaContexts: [context] });
   try {
     let total = 0;
-    for (let at = 0; at < device.size; ) {
+    for (let at = 0; at < device.size;) {
       const extents = await device.blockStatus(context, at, device.size - at);
       for (const e of extents) {
         if (e.flags & 1) total += Math.min(e.length, device.size - e.offset);
@@ -169,14 +169,21 @@ describe("sync with nbdkit", () => {
     const image = sparseImage("flaky.img", 4 * MiB, [0, 1, 2, 3]);
     const trigger = path.join(dir, "fail-now");
     fs.writeFileSync(trigger, "");
-    const failing = await serve(startNbdkit({ dir, plugin: ["file", image, "error=EIO", `error-pread-file=${trigger}`, "error-pread-rate=1"], filters: ["error"], readOnly: true }));
+    const failing = await serve(
+      startNbdkit({ dir, plugin: ["file", image, "error=EIO", `error-pread-file=${trigger}`, "error-pread-rate=1"], filters: ["error"], readOnly: true }),
+    );
     const target = fresh("flaky-copy.img");
     const run = await rehost("sync", failing.uri, target, "--block-size", "1Mi");
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(/READ offset \d+ length \d+ .*EIO/);
 
     const retrying = await serve(
-      startNbdkit({ dir, plugin: ["file", image, "error=EIO", `error-pread-file=${trigger}`, "error-pread-rate=1", "retries=5", "retry-delay=1", "retry-exponential=no"], filters: ["retry", "error"], readOnly: true }),
+      startNbdkit({
+        dir,
+        plugin: ["file", image, "error=EIO", `error-pread-file=${trigger}`, "error-pread-rate=1", "retries=5", "retry-delay=1", "retry-exponential=no"],
+        filters: ["retry", "error"],
+        readOnly: true,
+      }),
     );
     const pending = sync({ source: retrying.uri, target, blockSize: MiB });
     setTimeout(() => fs.rmSync(trigger, { force: true }), 300);

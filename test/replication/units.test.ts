@@ -99,7 +99,15 @@ describe("extents lists", () => {
   });
 
   it("merges unsorted and overlapping ranges", () => {
-    expect(mergeExtents([{ offset: 10, length: 5 }, { offset: 0, length: 4 }, { offset: 4, length: 1 }, { offset: 12, length: 10 }, { offset: 30, length: 0 }])).toEqual([
+    expect(
+      mergeExtents([
+        { offset: 10, length: 5 },
+        { offset: 0, length: 4 },
+        { offset: 4, length: 1 },
+        { offset: 12, length: 10 },
+        { offset: 30, length: 0 },
+      ]),
+    ).toEqual([
       { offset: 0, length: 5 },
       { offset: 10, length: 12 },
     ]);
@@ -113,7 +121,14 @@ describe("extents lists", () => {
 
 describe("requestsOf", () => {
   const segmentsArbitrary = fc
-    .array(fc.record({ gap: fc.integer({ min: 0, max: 9000 }), length: fc.integer({ min: 1, max: 20000 }), kind: fc.constantFrom("data", "zero", "compare", "compare-zero") }), { maxLength: 12 })
+    .array(
+      fc.record({
+        gap: fc.integer({ min: 0, max: 9000 }),
+        length: fc.integer({ min: 1, max: 20000 }),
+        kind: fc.constantFrom("data", "zero", "compare", "compare-zero"),
+      }),
+      { maxLength: 12 },
+    )
     .map((parts) => {
       let at = 0;
       const segments: Segment[] = [];

@@ -22,7 +22,18 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 describe("rehost as a user runs it", () => {
   it("ends quietly with its own exit code when the reader closes the pipe (rehost plan --format json | head -c 200)", async () => {
     const bin = path.join(root, "bin", "rehost.js");
-    const args = [bin, "plan", "--inventory", path.join(exchange, "inventory.yaml"), "--networks", path.join(exchange, "networks.yaml"), "--waves", path.join(exchange, "waves.yaml"), "--format", "json"];
+    const args = [
+      bin,
+      "plan",
+      "--inventory",
+      path.join(exchange, "inventory.yaml"),
+      "--networks",
+      path.join(exchange, "networks.yaml"),
+      "--waves",
+      path.join(exchange, "waves.yaml"),
+      "--format",
+      "json",
+    ];
     const { code, stderr, head } = await new Promise<{ code: number | null; stderr: string; head: string }>((resolve) => {
       const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
       let err = "";
@@ -58,7 +69,13 @@ describe("rehost as a user runs it", () => {
   });
 
   it("refuses a YAML alias bomb as bad input (exit 2, one problem, no stack trace)", async () => {
-    const bomb = ["a: &a [x, x, x, x, x, x, x, x, x, x]", "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]", "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]", "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]", "waves: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]"].join("\n");
+    const bomb = [
+      "a: &a [x, x, x, x, x, x, x, x, x, x]",
+      "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]",
+      "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]",
+      "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]",
+      "waves: [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]",
+    ].join("\n");
     const waves = path.join(dir, "bomb.yaml");
     fs.writeFileSync(waves, bomb);
     const run = await rehostInProcess("plan", "--inventory", path.join(exchange, "inventory.yaml"), "--waves", waves);
@@ -92,9 +109,21 @@ describe("problems for a person at a terminal", () => {
     fix: "add these portgroups to networks.yaml with their CIDR and gateway",
   };
   const problems: Problem[] = [
-    { severity: "warning", vm: "db-01", field: "disks[1].backing", message: "The independent disk Hard disk 2 is left out of VM snapshots", fix: "convert the disk" },
+    {
+      severity: "warning",
+      vm: "db-01",
+      field: "disks[1].backing",
+      message: "The independent disk Hard disk 2 is left out of VM snapshots",
+      fix: "convert the disk",
+    },
     long,
-    { severity: "error", vm: "db-01", field: "disks[0].capacityBytes", message: "The system disk is 600 GiB, larger than a system disk of cloud_essd can be", fix: "shrink it" },
+    {
+      severity: "error",
+      vm: "db-01",
+      field: "disks[0].capacityBytes",
+      message: "The system disk is 600 GiB, larger than a system disk of cloud_essd can be",
+      fix: "shrink it",
+    },
     { severity: "error", vm: "web-01", field: "nics[0].ipv4[0]", message: "The address 10.1.1.255 is reserved", fix: "readdress" },
   ];
 

@@ -33,8 +33,27 @@ const report: WaveStatusReport = {
           windowLeftSeconds: 18000,
           fitsWindow: true,
           disks: [
-            { disk: 2000, job: "web-01-disk-2000", agentUrl: "https://172.30.0.5:8443", state: "initial-sync", rateBytesPerSecond: 12 * MiB, bytesMoved: 0, bytesMovedOf: "every round", initialSync: { doneBytes: 256 * MiB, totalBytes: 1024 * MiB, rateBytesPerSecond: 12 * MiB, etaSeconds: 64 } },
-            { disk: 2001, job: "web-01-disk-2001", agentUrl: "https://172.30.0.5:8443", state: "idle", lastRound: 0, recoveryPointAgeSeconds: 42, rateBytesPerSecond: 3 * MiB, bytesMoved: 300 * MiB, bytesMovedOf: "every round" },
+            {
+              disk: 2000,
+              job: "web-01-disk-2000",
+              agentUrl: "https://172.30.0.5:8443",
+              state: "initial-sync",
+              rateBytesPerSecond: 12 * MiB,
+              bytesMoved: 0,
+              bytesMovedOf: "every round",
+              initialSync: { doneBytes: 256 * MiB, totalBytes: 1024 * MiB, rateBytesPerSecond: 12 * MiB, etaSeconds: 64 },
+            },
+            {
+              disk: 2001,
+              job: "web-01-disk-2001",
+              agentUrl: "https://172.30.0.5:8443",
+              state: "idle",
+              lastRound: 0,
+              recoveryPointAgeSeconds: 42,
+              rateBytesPerSecond: 3 * MiB,
+              bytesMoved: 300 * MiB,
+              bytesMovedOf: "every round",
+            },
           ],
         },
       ],
@@ -53,11 +72,14 @@ describe("renderStatus", () => {
   it("writes percentages elsewhere, and aligns the columns", () => {
     const lines = renderStatus(report, { tty: false }).split("\n");
     expect(lines[3]).toMatch(/initial-sync .* 25% eta 64 s$/);
-    const col = (line: string) => line.indexOf("state") >= 0 ? line.indexOf("state") : line.search(/ (round|initial-sync|idle) /) + 1;
+    const col = (line: string) => (line.indexOf("state") >= 0 ? line.indexOf("state") : line.search(/ (round|initial-sync|idle) /) + 1);
     expect(new Set(lines.slice(1, 5).map(col)).size).toBe(1);
   });
   it("gives the policy pack every known prediction", () => {
-    expect(policyConfigOf(report)).toEqual({ "cutover-within-downtime-budget": { predictions: { "web-01": 95 } }, "cutover-downtime-predicted": { predictions: { "web-01": 95 } } });
+    expect(policyConfigOf(report)).toEqual({
+      "cutover-within-downtime-budget": { predictions: { "web-01": 95 } },
+      "cutover-downtime-predicted": { predictions: { "web-01": 95 } },
+    });
   });
 });
 
@@ -76,12 +98,48 @@ describe("gatherStatus", () => {
       { key: 2001, agentUrl, jobId: "db-01-disk-2001", sizeBytes: 128 * MiB },
     ],
   };
-  const job = (id: string, extra: Partial<JobStatus>): JobStatus => ({ id, source: { pushedBy: "rehost proxy, VM db-01" }, target: "d-bp1", state: "idle", rounds: [], ...extra });
+  const job = (id: string, extra: Partial<JobStatus>): JobStatus => ({
+    id,
+    source: { pushedBy: "rehost proxy, VM db-01" },
+    target: "d-bp1",
+    state: "idle",
+    rounds: [],
+    ...extra,
+  });
   const digest = { algorithm: "sha256-blocks-1MiB", digest: "ab", size: 128 * MiB };
-  const pushed = { round: 0, changed: "push" as const, snapshot: "snapshot-1", linkBytes: 72 * MiB, startedAt: "2026-12-06T00:59:41Z", finishedAt: "2026-12-06T00:59:50Z", seconds: 9, bytesRead: 72 * MiB, bytesWritten: 70 * MiB, bytesZeroed: 2 * MiB, bytesSkipped: 56 * MiB, resumed: false, digest };
+  const pushed = {
+    round: 0,
+    changed: "push" as const,
+    snapshot: "snapshot-1",
+    linkBytes: 72 * MiB,
+    startedAt: "2026-12-06T00:59:41Z",
+    finishedAt: "2026-12-06T00:59:50Z",
+    seconds: 9,
+    bytesRead: 72 * MiB,
+    bytesWritten: 70 * MiB,
+    bytesZeroed: 2 * MiB,
+    bytesSkipped: 56 * MiB,
+    resumed: false,
+    digest,
+  };
   const jobs = [
     job("db-01-disk-2000", { lastRound: pushed, rounds: [pushed] }),
-    job("db-01-disk-2001", { state: "initial-sync", active: { round: 0, changed: "push", snapshot: "snapshot-1", pushedUpTo: 32 * MiB, requestedAt: "2026-12-06T00:59:50Z", queued: false, attempts: 0, bytesDone: 32 * MiB, bytesTotal: 128 * MiB, rate: 0, etaSeconds: 0 } }),
+    job("db-01-disk-2001", {
+      state: "initial-sync",
+      active: {
+        round: 0,
+        changed: "push",
+        snapshot: "snapshot-1",
+        pushedUpTo: 32 * MiB,
+        requestedAt: "2026-12-06T00:59:50Z",
+        queued: false,
+        attempts: 0,
+        bytesDone: 32 * MiB,
+        bytesTotal: 128 * MiB,
+        rate: 0,
+        etaSeconds: 0,
+      },
+    }),
   ];
   const proxy = { list: async () => ({ vms: [vm] }) } as unknown as ProxyClient;
   const agent = (() => ({ list: async () => ({ jobs }) })) as unknown as (url: string) => AgentClient;
@@ -122,7 +180,10 @@ describe("gatherStatus", () => {
   it("without the agents, says so and counts the proxy's rounds", async () => {
     const report = await gatherStatus({ proxyUrl: "https://10.0.0.5:8444", proxy, now: () => now });
     expect(report.agents).toBe(false);
-    expect(report.waves[0].vms[0].disks.map((d) => [d.state, d.bytesMovedOf, d.rateBytesPerSecond])).toEqual([["round", "recent rounds", undefined], ["round", "recent rounds", undefined]]);
+    expect(report.waves[0].vms[0].disks.map((d) => [d.state, d.bytesMovedOf, d.rateBytesPerSecond])).toEqual([
+      ["round", "recent rounds", undefined],
+      ["round", "recent rounds", undefined],
+    ]);
     expect(renderStatus(report, { tty: false })).toContain("Initial-sync progress needs the agents' credentials");
   });
 });

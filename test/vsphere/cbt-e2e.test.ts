@@ -24,7 +24,10 @@ let nbd: NbdServer | undefined;
 let work: string;
 
 beforeAll(async () => {
-  sim = await startVcsim({ portgroups: [{ name: "app" }], vms: [{ name: "app-01", disks: [{ capacityMiB: DISK / MiB }], nics: [{ portgroup: "app", ips: ["10.3.0.5"] }] }] });
+  sim = await startVcsim({
+    portgroups: [{ name: "app" }],
+    vms: [{ name: "app-01", disks: [{ capacityMiB: DISK / MiB }], nics: [{ portgroup: "app", ips: ["10.3.0.5"] }] }],
+  });
   vc = await connectVSphere({ url: sim.url, user: USER, password: PASSWORD, ca: sim.ca });
   work = tempDir("rehost-cbt-");
   // The first run on a machine builds the simulator (about 20 s, more on a loaded machine).
@@ -79,7 +82,13 @@ describe("CBT round through the datastore HTTP interface", () => {
     nbd = await startNbdkit({
       dir: work,
       readOnly: true,
-      plugin: ["curl", `url=${sim.base}/folder/app-01/app-01-flat.vmdk?dcPath=DC0&dsName=LocalDS_0`, `cainfo=${sim.ca}`, `user=${USER}`, `password=+${passwordFile}`],
+      plugin: [
+        "curl",
+        `url=${sim.base}/folder/app-01/app-01-flat.vmdk?dcPath=DC0&dsName=LocalDS_0`,
+        `cainfo=${sim.ca}`,
+        `user=${USER}`,
+        `password=+${passwordFile}`,
+      ],
     });
     const target = path.join(work, "app-01.img");
 
@@ -110,7 +119,11 @@ describe("CBT round through the datastore HTTP interface", () => {
 
     const verify = await rehost(["verify", nbd.uri, target]);
     expect(verify.code).toBe(0);
-    const [source, copy] = verify.stdout.trim().split("\n").slice(0, 2).map((l) => l.split(/\s+/)[1]);
+    const [source, copy] = verify.stdout
+      .trim()
+      .split("\n")
+      .slice(0, 2)
+      .map((l) => l.split(/\s+/)[1]);
     expect(copy).toBe(source);
     expect(createHash("sha256").update(fs.readFileSync(target)).digest("hex")).toBe(createHash("sha256").update(disk).digest("hex"));
 

@@ -146,7 +146,15 @@ describe("estate and inventory", () => {
     const web1 = vms["web-01"]!;
     expect(web1).toMatchObject({ cpus: 2, memoryMiB: 4096, folder: "prod/web", powerState: "poweredOn", guestOs: { family: "linux", id: "rhel7_64Guest" } });
     expect(web1.disks).toEqual([
-      expect.objectContaining({ key: 2000, label: "Hard disk 1", capacityBytes: 16 * MiB, datastore: "LocalDS_0", controller: "pvscsi", backing: "flat", fileName: "[LocalDS_0] web-01/web-01.vmdk" }),
+      expect.objectContaining({
+        key: 2000,
+        label: "Hard disk 1",
+        capacityBytes: 16 * MiB,
+        datastore: "LocalDS_0",
+        controller: "pvscsi",
+        backing: "flat",
+        fileName: "[LocalDS_0] web-01/web-01.vmdk",
+      }),
     ]);
     expect(web1.nics.map((n) => [n.portgroup, n.adapter, n.ipv4])).toEqual([
       ["web", "vmxnet3", ["10.1.1.10"]],
@@ -165,7 +173,13 @@ describe("estate and inventory", () => {
     expect(vms["batch-01"]!.folder).toBeUndefined();
     expect(estate.inventory.networks).toEqual([]);
 
-    expect(estate.portgroups).toEqual(expect.arrayContaining([{ name: "web", distributed: true, vlan: 101 }, { name: "db", distributed: true, vlan: 102 }, { name: "VM Network", distributed: false }]));
+    expect(estate.portgroups).toEqual(
+      expect.arrayContaining([
+        { name: "web", distributed: true, vlan: 101 },
+        { name: "db", distributed: true, vlan: 102 },
+        { name: "VM Network", distributed: false },
+      ]),
+    );
     expect(estate.portgroups.some((p) => p.name.includes("DVUplinks"))).toBe(false);
     expect(estate.hosts.length).toBeGreaterThan(0);
     expect(estate.datastores.map((d) => d.name)).toEqual(["LocalDS_0"]);
@@ -279,7 +293,9 @@ describe("changed-block tracking", () => {
     const unchanged = await vc.queryChangedDiskAreas(vm, second, 2000, delta.changeId);
     expect(unchanged.extents).toEqual([]);
 
-    await expect(vc.queryChangedDiskAreas(vm, second, 2000, "52 00/99")).rejects.toSatisfy((e: unknown) => e instanceof VSphereFault && e.faultName === "InvalidArgument");
+    await expect(vc.queryChangedDiskAreas(vm, second, 2000, "52 00/99")).rejects.toSatisfy(
+      (e: unknown) => e instanceof VSphereFault && e.faultName === "InvalidArgument",
+    );
     await vc.removeSnapshot(second);
     await vc.removeSnapshot(first);
   });

@@ -30,7 +30,7 @@ const RDM = (file: string, mode: string) =>
 const ANSWER = `<?xml version="1.0" encoding="UTF-8"?>
 <soapenv:Envelope xmlns:soapenc="http://schemas.xmlsoap.org/soap/encoding/" xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
 <soapenv:Body><RetrievePropertiesExResponse xmlns="urn:vim25"><returnval>
-${obj("Datacenter", "datacenter-3", { name: "<val xsi:type=\"xsd:string\">SZ-DC</val>", vmFolder: '<val xsi:type="ManagedObjectReference" type="Folder">group-v4</val>' })}
+${obj("Datacenter", "datacenter-3", { name: '<val xsi:type="xsd:string">SZ-DC</val>', vmFolder: '<val xsi:type="ManagedObjectReference" type="Folder">group-v4</val>' })}
 ${obj("Folder", "group-v4", { name: '<val xsi:type="xsd:string">vm</val>', parent: '<val xsi:type="ManagedObjectReference" type="Datacenter">datacenter-3</val>' })}
 ${obj("Folder", "group-v20", { name: '<val xsi:type="xsd:string">Finance</val>', parent: '<val xsi:type="ManagedObjectReference" type="Folder">group-v4</val>' })}
 ${obj("Folder", "group-v21", { name: '<val xsi:type="xsd:string">DB &amp; Core</val>', parent: '<val xsi:type="ManagedObjectReference" type="Folder">group-v20</val>' })}
@@ -39,7 +39,8 @@ ${obj("Network", "network-7", { name: '<val xsi:type="xsd:string">VM Network</va
 ${obj("DistributedVirtualPortgroup", "dvportgroup-31", {
   name: '<val xsi:type="xsd:string">PG-DB-120</val>',
   key: '<val xsi:type="xsd:string">dvportgroup-31</val>',
-  "config.defaultPortConfig": '<val xsi:type="VMwareDVSPortSetting"><vlan xsi:type="VmwareDistributedVirtualSwitchVlanIdSpec"><inherited>false</inherited><vlanId>120</vlanId></vlan></val>',
+  "config.defaultPortConfig":
+    '<val xsi:type="VMwareDVSPortSetting"><vlan xsi:type="VmwareDistributedVirtualSwitchVlanIdSpec"><inherited>false</inherited><vlanId>120</vlanId></vlan></val>',
   tag: '<val xsi:type="ArrayOfTag"></val>',
 })}
 ${obj("DistributedVirtualPortgroup", "dvportgroup-30", {

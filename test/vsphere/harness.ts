@@ -72,7 +72,9 @@ export function putDatastoreFile(sim: Vcsim, datastorePath: string, data: Buffer
     const url = `${sim.base}/folder/${datastorePath}?dcPath=DC0&dsName=${encodeURIComponent(datastore)}`;
     const request = https.request(url, { method: "PUT", ca: sim.caPem, headers: { "Content-Length": String(data.length) } }, (response) => {
       response.resume();
-      response.on("end", () => (response.statusCode === 200 || response.statusCode === 201 ? resolve() : reject(new Error(`PUT ${datastorePath}: HTTP ${response.statusCode}`))));
+      response.on("end", () =>
+        response.statusCode === 200 || response.statusCode === 201 ? resolve() : reject(new Error(`PUT ${datastorePath}: HTTP ${response.statusCode}`)),
+      );
     });
     request.on("error", reject);
     request.end(data);
@@ -107,4 +109,3 @@ export type CliResult = Run;
 export function rehost(args: readonly string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
   return rehostChildWith({ env }, ...args);
 }
-

@@ -81,7 +81,10 @@ async function inventoryInProcess(options: Partial<Parameters<typeof runInventor
   const saved = process.env.REHOST_VCENTER_PASSWORD;
   process.env.REHOST_VCENTER_PASSWORD = PASSWORD;
   try {
-    const report = await runInventory({ vcenter: sim.url, user: USER, ca: sim.ca, ...options }, { stdout: { write: (t: string) => stdout.push(t) }, stderr: { write: (t: string) => stderr.push(t) } });
+    const report = await runInventory(
+      { vcenter: sim.url, user: USER, ca: sim.ca, ...options },
+      { stdout: { write: (t: string) => stdout.push(t) }, stderr: { write: (t: string) => stderr.push(t) } },
+    );
     return { report, stdout: stdout.join(""), stderr: stderr.join("") };
   } finally {
     if (saved === undefined) delete process.env.REHOST_VCENTER_PASSWORD;
@@ -92,7 +95,10 @@ async function inventoryInProcess(options: Partial<Parameters<typeof runInventor
 describe("rehost inventory", () => {
   it("writes an inventory of every VM that `rehost plan` accepts with the networks file", async () => {
     const out = path.join(work, "inventory.yaml");
-    const run = await rehost(["inventory", "--vcenter", sim.url, "--user", USER, "--ca", sim.ca, "--networks", path.join(work, "networks.yaml"), "--out", out], env());
+    const run = await rehost(
+      ["inventory", "--vcenter", sim.url, "--user", USER, "--ca", sim.ca, "--networks", path.join(work, "networks.yaml"), "--out", out],
+      env(),
+    );
     expect(run.stderr).not.toContain("error:");
     expect(run.code).toBe(0);
     expect(run.stdout).toContain("4 VMs (7 disks, 5 NICs)");
@@ -124,7 +130,17 @@ describe("rehost inventory", () => {
     expect(run.stderr).toContain("4 VMs (7 disks, 5 NICs)");
     const file = path.join(work, "bare.json");
     fs.writeFileSync(file, run.stdout);
-    const plan = await rehost(["plan", "--inventory", file, "--waves", path.join(work, "waves.yaml"), "--networks", path.join(work, "networks.yaml"), "--format", "json"]);
+    const plan = await rehost([
+      "plan",
+      "--inventory",
+      file,
+      "--waves",
+      path.join(work, "waves.yaml"),
+      "--networks",
+      path.join(work, "networks.yaml"),
+      "--format",
+      "json",
+    ]);
     expect(plan.stderr).not.toContain("error:");
     expect(plan.code).toBe(0);
   });
@@ -164,7 +180,11 @@ describe("rehost inventory", () => {
 
   describe("one clear error each, exit 2, nothing written", () => {
     const cases: Array<[string, () => Promise<{ args: string[]; env: Record<string, string | undefined> }>, RegExp]> = [
-      ["a wrong password", async () => ({ args: ["--vcenter", sim.url, "--ca", sim.ca], env: { REHOST_VCENTER_PASSWORD: "not-the-password" } }), /field --user: vCenter 127\.0\.0\.1:\d+ refused the login: wrong user name or password/],
+      [
+        "a wrong password",
+        async () => ({ args: ["--vcenter", sim.url, "--ca", sim.ca], env: { REHOST_VCENTER_PASSWORD: "not-the-password" } }),
+        /field --user: vCenter 127\.0\.0\.1:\d+ refused the login: wrong user name or password/,
+      ],
       [
         "an unreachable vCenter",
         async () => {
@@ -176,8 +196,16 @@ describe("rehost inventory", () => {
         },
         /field --vcenter: vCenter cannot be reached at 127\.0\.0\.1:\d+ \(received https:\/\/127\.0\.0\.1:\d+\/sdk \(ECONNREFUSED\)/,
       ],
-      ["an untrusted certificate without --ca or --insecure", async () => ({ args: ["--vcenter", sim.url], env: env() }), /field --ca: The TLS certificate of 127\.0\.0\.1:\d+ is not trusted .*Fix: pass --ca FILE/],
-      ["no password and no terminal", async () => ({ args: ["--vcenter", sim.url, "--ca", sim.ca], env: { REHOST_VCENTER_PASSWORD: undefined } }), /field REHOST_VCENTER_PASSWORD: No vCenter password was given/],
+      [
+        "an untrusted certificate without --ca or --insecure",
+        async () => ({ args: ["--vcenter", sim.url], env: env() }),
+        /field --ca: The TLS certificate of 127\.0\.0\.1:\d+ is not trusted .*Fix: pass --ca FILE/,
+      ],
+      [
+        "no password and no terminal",
+        async () => ({ args: ["--vcenter", sim.url, "--ca", sim.ca], env: { REHOST_VCENTER_PASSWORD: undefined } }),
+        /field REHOST_VCENTER_PASSWORD: No vCenter password was given/,
+      ],
       [
         "a bad networks file, found before vCenter is contacted",
         async () => {
@@ -187,7 +215,11 @@ describe("rehost inventory", () => {
         },
         /bad-networks\.yaml.*field networks\[0\]\.cidr/,
       ],
-      ["a CA file that is not PEM", async () => ({ args: ["--vcenter", sim.url, "--ca", path.join(work, "waves.yaml")], env: env() }), /field --ca: The CA file holds no PEM certificate/],
+      [
+        "a CA file that is not PEM",
+        async () => ({ args: ["--vcenter", sim.url, "--ca", path.join(work, "waves.yaml")], env: env() }),
+        /field --ca: The CA file holds no PEM certificate/,
+      ],
     ];
     it("for each of them, through the CLI's exit code path", async () => {
       for (const [name, setup, message] of cases) {
@@ -204,7 +236,9 @@ describe("rehost inventory", () => {
 
     it("as a separate process, for a wrong password", async () => {
       const out = path.join(work, "never-process.yaml");
-      const run = await rehost(["inventory", "--vcenter", sim.url, "--user", USER, "--ca", sim.ca, "--out", out], { REHOST_VCENTER_PASSWORD: "not-the-password" });
+      const run = await rehost(["inventory", "--vcenter", sim.url, "--user", USER, "--ca", sim.ca, "--out", out], {
+        REHOST_VCENTER_PASSWORD: "not-the-password",
+      });
       expect(run.code).toBe(2);
       expect(run.stderr.trim().split("\n")).toEqual([expect.stringMatching(/^error: field --user: vCenter 127\.0\.0\.1:\d+ refused the login/)]);
       expect(fs.existsSync(out)).toBe(false);

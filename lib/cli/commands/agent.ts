@@ -45,21 +45,64 @@ export function register(program: Command): void {
       const listen = /^(.+):(\d{1,5})$/.exec(opts.listen);
       const port = listen === null ? NaN : Number(listen[2]);
       if (listen === null || port > 65535) {
-        problems.push(problem({ field: "--listen", received: opts.listen, expected: "HOST:PORT with a port up to 65535", fix: "e.g. --listen 127.0.0.1:8443", message: "The listen address is not HOST:PORT." }));
+        problems.push(
+          problem({
+            field: "--listen",
+            received: opts.listen,
+            expected: "HOST:PORT with a port up to 65535",
+            fix: "e.g. --listen 127.0.0.1:8443",
+            message: "The listen address is not HOST:PORT.",
+          }),
+        );
       }
-      const allow = opts.allow.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+      const allow = opts.allow
+        .split(",")
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0);
       for (const p of allow) {
         if (!p.startsWith("/") && !isDiskId(p)) {
-          problems.push(problem({ field: "--allow", received: p, expected: "a cloud disk id (d-…) or an absolute path", fix: "list disks by id (d-bp1abc…) or devices as /dev/vdb", message: `Allowed target ${p} is neither a cloud disk id nor an absolute path.` }));
+          problems.push(
+            problem({
+              field: "--allow",
+              received: p,
+              expected: "a cloud disk id (d-…) or an absolute path",
+              fix: "list disks by id (d-bp1abc…) or devices as /dev/vdb",
+              message: `Allowed target ${p} is neither a cloud disk id nor an absolute path.`,
+            }),
+          );
         }
       }
-      if (allow.length === 0) problems.push(problem({ field: "--allow", received: JSON.stringify(opts.allow), expected: "at least one disk, device or file", fix: "e.g. --allow d-bp1abc…,d-bp1def…", message: "The allow-list is empty." }));
+      if (allow.length === 0)
+        problems.push(
+          problem({
+            field: "--allow",
+            received: JSON.stringify(opts.allow),
+            expected: "at least one disk, device or file",
+            fix: "e.g. --allow d-bp1abc…,d-bp1def…",
+            message: "The allow-list is empty.",
+          }),
+        );
       const maxConcurrent = Number(opts.maxConcurrent);
       if (!Number.isInteger(maxConcurrent) || maxConcurrent < 1) {
-        problems.push(problem({ field: "--max-concurrent", received: opts.maxConcurrent, expected: "a positive integer", fix: "e.g. --max-concurrent 4", message: "The concurrency limit is not a positive integer." }));
+        problems.push(
+          problem({
+            field: "--max-concurrent",
+            received: opts.maxConcurrent,
+            expected: "a positive integer",
+            fix: "e.g. --max-concurrent 4",
+            message: "The concurrency limit is not a positive integer.",
+          }),
+        );
       }
       if ((opts.cert === undefined) !== (opts.key === undefined)) {
-        problems.push(problem({ field: opts.cert === undefined ? "--cert" : "--key", expected: "both --cert and --key, or neither", fix: "give the certificate with its key, or neither for a self-signed one", message: "A certificate needs its key." }));
+        problems.push(
+          problem({
+            field: opts.cert === undefined ? "--cert" : "--key",
+            expected: "both --cert and --key, or neither",
+            fix: "give the certificate with its key, or neither for a self-signed one",
+            message: "A certificate needs its key.",
+          }),
+        );
       }
       for (const [field, file, kind] of [
         ["--cert", opts.cert, "file"],
@@ -71,7 +114,15 @@ export function register(program: Command): void {
         if (file === undefined) continue;
         const stat = fs.statSync(file, { throwIfNoEntry: false });
         if (stat === undefined || (kind === "directory") !== stat.isDirectory()) {
-          problems.push(problem({ field, received: file, expected: `an existing ${kind}`, fix: `check the path given to ${field}`, message: `${file} is not an existing ${kind}.` }));
+          problems.push(
+            problem({
+              field,
+              received: file,
+              expected: `an existing ${kind}`,
+              fix: `check the path given to ${field}`,
+              message: `${file} is not an existing ${kind}.`,
+            }),
+          );
         }
       }
       let bandwidth: number | undefined;
@@ -94,7 +145,15 @@ export function register(program: Command): void {
       }
       const idleTimeout = Number(opts.idleTimeout);
       if (!(idleTimeout > 0) || !Number.isFinite(idleTimeout)) {
-        problems.push(problem({ field: "--idle-timeout", received: String(opts.idleTimeout), expected: "a positive number of seconds", fix: "e.g. --idle-timeout 120", message: "The idle timeout is not a positive number of seconds." }));
+        problems.push(
+          problem({
+            field: "--idle-timeout",
+            received: String(opts.idleTimeout),
+            expected: "a positive number of seconds",
+            fix: "e.g. --idle-timeout 120",
+            message: "The idle timeout is not a positive number of seconds.",
+          }),
+        );
       }
       if (problems.length > 0) throw new InputError(problems);
 
@@ -113,7 +172,9 @@ export function register(program: Command): void {
         bandwidth,
         tuning: { checkpointInterval, idleTimeoutMs: idleTimeout * 1000 },
       });
-      process.stderr.write(`rehost agent: listening on ${agent.url}\nrehost agent: certificate SHA-256 fingerprint ${agent.fingerprint}\nrehost agent: bearer token in ${agent.tokenFile}\n`);
+      process.stderr.write(
+        `rehost agent: listening on ${agent.url}\nrehost agent: certificate SHA-256 fingerprint ${agent.fingerprint}\nrehost agent: bearer token in ${agent.tokenFile}\n`,
+      );
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off("SIGINT", stop);

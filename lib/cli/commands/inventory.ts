@@ -113,16 +113,14 @@ export async function runInventory(options: InventoryCommandOptions, io: Invento
     ...unreplicableProblems(estate.unreplicable),
     ...validateVms(inventory.vms, undefined).map(asWarning),
     ...(options.networks !== undefined ? unmappedPortgroups(inventory.vms, inventory.networks, undefined, options.networks).map(asWarning) : []),
-    ...leftovers.map(
-      (s): Problem => ({
-        severity: "warning",
-        vm: s.vm,
-        field: "snapshot",
-        received: `${s.name} (${s.moref}${s.createTime ? `, ${s.createTime}` : ""})`,
-        message: "A snapshot rehost created was left behind; it grows with every write to the VM",
-        fix: "run again with --remove-leftover-snapshots",
-      }),
-    ),
+    ...leftovers.map((s): Problem => ({
+      severity: "warning",
+      vm: s.vm,
+      field: "snapshot",
+      received: `${s.name} (${s.moref}${s.createTime ? `, ${s.createTime}` : ""})`,
+      message: "A snapshot rehost created was left behind; it grows with every write to the VM",
+      fix: "run again with --remove-leftover-snapshots",
+    })),
     ...estate.skipped.map((s): Problem => ({ severity: "warning", vm: s.vm, message: `VM ${s.vm} is not in the inventory: ${s.reason}` })),
   ];
 

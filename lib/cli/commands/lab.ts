@@ -23,7 +23,9 @@ interface LabCommandOptions {
 export function register(program: Command): void {
   program
     .command("lab")
-    .description("Run a wave's whole lifecycle on this machine in the shape of a migration: VMs in a vCenter simulator, the source proxy on-prem, the agent in the cloud, a counted link, rounds, a rehearsal point, cutover and a report.")
+    .description(
+      "Run a wave's whole lifecycle on this machine in the shape of a migration: VMs in a vCenter simulator, the source proxy on-prem, the agent in the cloud, a counted link, rounds, a rehearsal point, cutover and a report.",
+    )
     .option("--inventory <file>", "inventory (default: examples/lab/inventory.yaml)")
     .option("--waves <file>", "waves file (default: examples/lab/waves.yaml)")
     .option("--stacks <dir>", "stack configs for the offline preview (default: examples/lab/stacks)")
@@ -34,7 +36,10 @@ export function register(program: Command): void {
     .option("--json", "end standard output with the report as one JSON line (rounds[], cutover{}); progress goes to stderr")
     .option("--size-factor <n>", "every disk N times larger, with the same data and the same writes", "1")
     .option("--loopback", "run on 127.0.0.1 even as root (no network namespaces; link bytes as the proxy counts them)")
-    .addHelpText("after", "\nNetwork namespaces need root; without it the lab runs on 127.0.0.1 and says so.\nExit codes: 0 verified; 1 a verification failed; 2 bad input; 3 an unexpected failure; 130 interrupted.")
+    .addHelpText(
+      "after",
+      "\nNetwork namespaces need root; without it the lab runs on 127.0.0.1 and says so.\nExit codes: 0 verified; 1 a verification failed; 2 bad input; 3 an unexpected failure; 130 interrupted.",
+    )
     .action(async (opts: LabCommandOptions) => {
       const { runLab } = require("../../lab") as typeof import("../../lab");
       const controller = new AbortController();
@@ -73,13 +78,18 @@ export function register(program: Command): void {
                 const total = active.reduce((s, j) => s + (j.active?.bytesTotal ?? 0), 0);
                 const rate = active.reduce((s, j) => s + (j.active?.rate ?? 0), 0);
                 const queued = active.filter((j) => j.active?.queued === true).length;
-                process.stderr.write(`\r\x1b[2K  ${step}: ${jobs.length - active.length}/${jobs.length} disks done, ${(done / 2 ** 20).toFixed(1)}/${(total / 2 ** 20).toFixed(1)} MiB, ${(rate / 1e6).toFixed(1)} MB/s${queued > 0 ? `, ${queued} queued` : ""}`);
+                process.stderr.write(
+                  `\r\x1b[2K  ${step}: ${jobs.length - active.length}/${jobs.length} disks done, ${(done / 2 ** 20).toFixed(1)}/${(total / 2 ** 20).toFixed(1)} MiB, ${(rate / 1e6).toFixed(1)} MB/s${queued > 0 ? `, ${queued} queued` : ""}`,
+                );
                 liveShown = true;
               }
             : undefined,
         });
         if (opts.json === true) process.stdout.write(`${JSON.stringify(report)}\n`);
-        if (!report.ok) throw new CheckFailed(`rehost lab: the cutover of ${report.failures.map((f) => f.vm).join(", ") || "some disks"} failed verification; see ${report.reportFile}.`);
+        if (!report.ok)
+          throw new CheckFailed(
+            `rehost lab: the cutover of ${report.failures.map((f) => f.vm).join(", ") || "some disks"} failed verification; see ${report.reportFile}.`,
+          );
       } catch (err) {
         if (interrupted) {
           process.exitCode = 130;

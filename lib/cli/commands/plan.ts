@@ -41,7 +41,10 @@ export function register(program: Command): void {
     .option("--networks <file>", "networks file: portgroup → CIDR, gateway, VLAN, aliases (needed for RVTools)")
     .addOption(new Option("--format <format>", "output format").choices(["table", "json", "md"]).default("table"))
     .option("--out <file>", "write the plan to this file instead of standard output")
-    .option("--start <date>", "first day of the Markdown schedule (YYYY-MM-DD); default: today, or early enough for the first waves' sync and rehearsals before their change windows")
+    .option(
+      "--start <date>",
+      "first day of the Markdown schedule (YYYY-MM-DD); default: today, or early enough for the first waves' sync and rehearsals before their change windows",
+    )
     .addHelpText("after", EXAMPLES)
     .action(async (options: PlanCommandOptions) => {
       await runPlan(options);
@@ -54,7 +57,15 @@ export function register(program: Command): void {
  */
 export async function runPlan(options: PlanCommandOptions): Promise<void> {
   if (options.start !== undefined && !isDate(options.start)) {
-    throw new InputError(problem({ field: "--start", message: "The start date is not a calendar date", received: options.start, expected: "YYYY-MM-DD", fix: "pass a date such as 2026-03-02" }));
+    throw new InputError(
+      problem({
+        field: "--start",
+        message: "The start date is not a calendar date",
+        received: options.start,
+        expected: "YYYY-MM-DD",
+        fix: "pass a date such as 2026-03-02",
+      }),
+    );
   }
   // Loaded here, not at start: `rehost --version` and the other commands need none of it.
   const { readInventory, loadWaves } = await import("../../inventory/index.js");
@@ -68,7 +79,10 @@ export async function runPlan(options: PlanCommandOptions): Promise<void> {
   if (failures.length > 0) {
     const unexpected = failures.find((f) => !(f instanceof InputError));
     if (unexpected !== undefined) throw unexpected;
-    const problems = [...(inventoryResult.status === "fulfilled" ? inventoryResult.value.problems : []), ...failures.flatMap((f) => (f as InputError).problems)];
+    const problems = [
+      ...(inventoryResult.status === "fulfilled" ? inventoryResult.value.problems : []),
+      ...failures.flatMap((f) => (f as InputError).problems),
+    ];
     // No plan can be made; `--format json` still answers with a document that parses.
     if (options.format === "json" && options.out === undefined) process.stdout.write(`${JSON.stringify({ version: 1, problems }, null, 2)}\n`);
     throw new InputError(problems);

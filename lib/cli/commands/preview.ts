@@ -42,7 +42,9 @@ export function register(program: Command): void {
         projectDir: flags.project,
         policyConfig,
         onProgress: (p) =>
-          process.stderr.write(p.state === "running" ? `preview: ${p.stack} …\n` : `preview: ${p.stack}: ${p.resources} resources (${((p.ms ?? 0) / 1000).toFixed(1)} s)\n`),
+          process.stderr.write(
+            p.state === "running" ? `preview: ${p.stack} …\n` : `preview: ${p.stack}: ${p.resources} resources (${((p.ms ?? 0) / 1000).toFixed(1)} s)\n`,
+          ),
       });
       process.stdout.write(flags.json === true ? renderJson(result) : flags.md === true ? renderMarkdown(result) : renderText(result));
       if (hasMandatoryViolation(result)) {
@@ -61,20 +63,52 @@ function readPolicyConfig(flags: PreviewFlags): import("../../preview").OfflineP
     try {
       text = fs.readFileSync(flags.policyConfig, "utf8");
     } catch (err) {
-      throw new InputError(problem({ ...where, file: flags.policyConfig, received: (err as NodeJS.ErrnoException).code ?? String(err), expected: "a readable file", message: "The policy config file cannot be read." }));
+      throw new InputError(
+        problem({
+          ...where,
+          file: flags.policyConfig,
+          received: (err as NodeJS.ErrnoException).code ?? String(err),
+          expected: "a readable file",
+          message: "The policy config file cannot be read.",
+        }),
+      );
     }
     try {
       config = JSON.parse(text) as Record<string, unknown>;
     } catch (err) {
-      throw new InputError(problem({ ...where, file: flags.policyConfig, received: (err as Error).message, expected: "JSON", message: "The policy config file is not valid JSON." }));
+      throw new InputError(
+        problem({
+          ...where,
+          file: flags.policyConfig,
+          received: (err as Error).message,
+          expected: "JSON",
+          message: "The policy config file is not valid JSON.",
+        }),
+      );
     }
     if (config === null || typeof config !== "object" || Array.isArray(config)) {
-      throw new InputError(problem({ ...where, file: flags.policyConfig, received: JSON.stringify(config), expected: "a JSON object", message: "The policy config must be an object keyed by rule name." }));
+      throw new InputError(
+        problem({
+          ...where,
+          file: flags.policyConfig,
+          received: JSON.stringify(config),
+          expected: "a JSON object",
+          message: "The policy config must be an object keyed by rule name.",
+        }),
+      );
     }
   }
   if (flags.at !== undefined) {
     if (Number.isNaN(Date.parse(flags.at))) {
-      throw new InputError(problem({ field: "--at", received: flags.at, expected: "an ISO 8601 time such as 2026-12-05T23:00:00+08:00", fix: "correct the time", message: "The --at time is not a date." }));
+      throw new InputError(
+        problem({
+          field: "--at",
+          received: flags.at,
+          expected: "an ISO 8601 time such as 2026-12-05T23:00:00+08:00",
+          fix: "correct the time",
+          message: "The --at time is not a date.",
+        }),
+      );
     }
     for (const rule of ["cutover-in-change-window", "cutover-within-downtime-budget"]) {
       const given = config[rule];

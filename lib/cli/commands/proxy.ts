@@ -35,7 +35,9 @@ interface ProxyCommandOptions {
 export function register(program: Command): void {
   program
     .command("proxy")
-    .description("Run the on-prem source proxy: rounds of vSphere snapshots and changed blocks pushed to the sync gateways' agents (HTTPS API; JSON-lines logs on stdout).")
+    .description(
+      "Run the on-prem source proxy: rounds of vSphere snapshots and changed blocks pushed to the sync gateways' agents (HTTPS API; JSON-lines logs on stdout).",
+    )
     .requiredOption("--state <dir>", "directory for the VMs' records, block hashes, the certificate and the token")
     .requiredOption("--listen <host:port>", "address of the proxy's API, e.g. 10.0.0.5:8444")
     .requiredOption("--vcenter <url>", "vCenter address (https://vcenter.example.com)")
@@ -46,14 +48,24 @@ export function register(program: Command): void {
     .option("--ca <file>", "PEM file with the CA certificate vCenter's certificate is signed by")
     .option("--thumbprint <sha>", "trust exactly the vCenter certificate with this SHA-256 (or SHA-1) fingerprint")
     .option("--insecure", "do not verify vCenter's certificate (labs only; prints a warning)")
-    .addOption(new Option("--reader <kind>", "how frozen disks are read: nbdkit curl over datastore HTTP, or nbdkit vddk with VMware's VDDK").choices(["curl", "vddk"]).default("curl"))
+    .addOption(
+      new Option("--reader <kind>", "how frozen disks are read: nbdkit curl over datastore HTTP, or nbdkit vddk with VMware's VDDK")
+        .choices(["curl", "vddk"])
+        .default("curl"),
+    )
     .option("--vddk-libdir <dir>", "VDDK's directory (holding lib64/libvixDiskLib.so), for --reader vddk")
     .option("--cert <file>", "PEM certificate of the API (default: self-signed, created on first start)")
     .option("--key <file>", "PEM private key of --cert")
     .option("--token-file <file>", "file holding the API's bearer token (default: <state>/token, created if missing)")
     .option("--retry-delay <seconds>", "first retry of a failed round, doubled per failure up to the VM's recovery point", "30")
-    .option("--compression-level <level|off>", "zstd level of the frames pushed to the agents (-7 to -1, 1 to 19), or off (default 1; a disk's registration may name its own)")
-    .option("--bandwidth <file|rate>", "the link's cap: a rate for the whole proxy (200Mbit, 25M, unlimited), or a schedule file (time-of-day windows, blackouts, per-gateway caps; re-read when it changes); default unlimited")
+    .option(
+      "--compression-level <level|off>",
+      "zstd level of the frames pushed to the agents (-7 to -1, 1 to 19), or off (default 1; a disk's registration may name its own)",
+    )
+    .option(
+      "--bandwidth <file|rate>",
+      "the link's cap: a rate for the whole proxy (200Mbit, 25M, unlimited), or a schedule file (time-of-day windows, blackouts, per-gateway caps; re-read when it changes); default unlimited",
+    )
     .addHelpText(
       "after",
       `
@@ -69,7 +81,15 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       const listen = /^(.+):(\d{1,5})$/.exec(opts.listen);
       const port = listen === null ? NaN : Number(listen[2]);
       if (listen === null || port > 65535) {
-        problems.push(problem({ field: "--listen", received: opts.listen, expected: "HOST:PORT with a port up to 65535", fix: "e.g. --listen 10.0.0.5:8444", message: "The listen address is not HOST:PORT." }));
+        problems.push(
+          problem({
+            field: "--listen",
+            received: opts.listen,
+            expected: "HOST:PORT with a port up to 65535",
+            fix: "e.g. --listen 10.0.0.5:8444",
+            message: "The listen address is not HOST:PORT.",
+          }),
+        );
       }
       for (const [field, file] of [
         ["--agent-token-file", opts.agentTokenFile],
@@ -79,24 +99,72 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
         ["--key", opts.key],
       ] as const) {
         if (file !== undefined && !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
-          problems.push(problem({ field, received: file, expected: "an existing file", fix: `check the path given to ${field}`, message: `${file} is not an existing file.` }));
+          problems.push(
+            problem({
+              field,
+              received: file,
+              expected: "an existing file",
+              fix: `check the path given to ${field}`,
+              message: `${file} is not an existing file.`,
+            }),
+          );
         }
       }
-      const agentToken = fs.statSync(opts.agentTokenFile, { throwIfNoEntry: false })?.isFile() ? fs.readFileSync(opts.agentTokenFile, "utf8").trim() : undefined;
-      if (agentToken === "") problems.push(problem({ field: "--agent-token-file", received: opts.agentTokenFile, expected: "a file holding the agents' token", fix: "copy the token from an agent's <state>/token", message: "The agent token file is empty." }));
+      const agentToken = fs.statSync(opts.agentTokenFile, { throwIfNoEntry: false })?.isFile()
+        ? fs.readFileSync(opts.agentTokenFile, "utf8").trim()
+        : undefined;
+      if (agentToken === "")
+        problems.push(
+          problem({
+            field: "--agent-token-file",
+            received: opts.agentTokenFile,
+            expected: "a file holding the agents' token",
+            fix: "copy the token from an agent's <state>/token",
+            message: "The agent token file is empty.",
+          }),
+        );
       if (opts.agentFingerprint === undefined && opts.agentCa === undefined) {
-        problems.push(problem({ field: "--agent-fingerprint", expected: "the agents' certificate fingerprints, or --agent-ca", fix: "pass the fingerprint each agent prints at start (or its CA with --agent-ca)", message: "The proxy must know how to trust the agents before it sends them data." }));
+        problems.push(
+          problem({
+            field: "--agent-fingerprint",
+            expected: "the agents' certificate fingerprints, or --agent-ca",
+            fix: "pass the fingerprint each agent prints at start (or its CA with --agent-ca)",
+            message: "The proxy must know how to trust the agents before it sends them data.",
+          }),
+        );
       }
       if ((opts.cert === undefined) !== (opts.key === undefined)) {
-        problems.push(problem({ field: opts.cert === undefined ? "--cert" : "--key", expected: "both --cert and --key, or neither", fix: "give the certificate with its key, or neither for a self-signed one", message: "A certificate needs its key." }));
+        problems.push(
+          problem({
+            field: opts.cert === undefined ? "--cert" : "--key",
+            expected: "both --cert and --key, or neither",
+            fix: "give the certificate with its key, or neither for a self-signed one",
+            message: "A certificate needs its key.",
+          }),
+        );
       }
       if ([opts.ca, opts.thumbprint, opts.insecure].filter((o) => o !== undefined).length > 1) {
-        problems.push(problem({ field: "--ca", expected: "one of --ca, --thumbprint, --insecure", fix: "choose one way to trust vCenter", message: "vCenter's certificate is trusted in more than one way." }));
+        problems.push(
+          problem({
+            field: "--ca",
+            expected: "one of --ca, --thumbprint, --insecure",
+            fix: "choose one way to trust vCenter",
+            message: "vCenter's certificate is trusted in more than one way.",
+          }),
+        );
       }
       if (opts.reader === "vddk") problems.push(...vddkProblems(opts.vddkLibdir));
       const retryDelay = Number(opts.retryDelay);
       if (!(retryDelay > 0) || !Number.isFinite(retryDelay)) {
-        problems.push(problem({ field: "--retry-delay", received: opts.retryDelay, expected: "a positive number of seconds", fix: "e.g. --retry-delay 30", message: "The retry delay is not a positive number of seconds." }));
+        problems.push(
+          problem({
+            field: "--retry-delay",
+            received: opts.retryDelay,
+            expected: "a positive number of seconds",
+            fix: "e.g. --retry-delay 30",
+            message: "The retry delay is not a positive number of seconds.",
+          }),
+        );
       }
       let compressionLevel: number | "off" | undefined;
       if (opts.compressionLevel !== undefined) {
@@ -156,7 +224,9 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
         bandwidth,
         bandwidthFile,
       });
-      process.stderr.write(`rehost proxy: listening on ${proxy.url}\nrehost proxy: certificate SHA-256 fingerprint ${proxy.fingerprint}\nrehost proxy: bearer token in ${proxy.tokenFile}\n`);
+      process.stderr.write(
+        `rehost proxy: listening on ${proxy.url}\nrehost proxy: certificate SHA-256 fingerprint ${proxy.fingerprint}\nrehost proxy: bearer token in ${proxy.tokenFile}\n`,
+      );
       await new Promise<void>((resolve) => {
         const stop = (): void => {
           process.off("SIGINT", stop);
@@ -173,15 +243,40 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
 
 /** What --reader vddk needs on this host: nbdkit's vddk plugin and VDDK itself. */
 function vddkProblems(libdir: string | undefined): Problem[] {
-  if (libdir === undefined) return [problem({ field: "--vddk-libdir", expected: "VDDK's directory", fix: "download VDDK from VMware (Broadcom) and pass the directory holding lib64/", message: "--reader vddk needs --vddk-libdir." })];
+  if (libdir === undefined)
+    return [
+      problem({
+        field: "--vddk-libdir",
+        expected: "VDDK's directory",
+        fix: "download VDDK from VMware (Broadcom) and pass the directory holding lib64/",
+        message: "--reader vddk needs --vddk-libdir.",
+      }),
+    ];
   const lib64 = path.join(libdir, "lib64");
   const found = fs.existsSync(lib64) && fs.readdirSync(lib64).some((f) => f.startsWith("libvixDiskLib.so"));
   const problems: Problem[] = [];
-  if (!found) problems.push(problem({ field: "--vddk-libdir", received: libdir, expected: "a directory holding lib64/libvixDiskLib.so", fix: "pass the vmware-vix-disklib-distrib directory of an unpacked VDDK", message: `VDDK is not in ${libdir}.` }));
+  if (!found)
+    problems.push(
+      problem({
+        field: "--vddk-libdir",
+        received: libdir,
+        expected: "a directory holding lib64/libvixDiskLib.so",
+        fix: "pass the vmware-vix-disklib-distrib directory of an unpacked VDDK",
+        message: `VDDK is not in ${libdir}.`,
+      }),
+    );
   const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
   const plugin = spawnSync("nbdkit", ["vddk", "--dump-plugin"], { encoding: "utf8" });
   if (plugin.status !== 0 && !/libvixDiskLib/.test(plugin.stderr ?? "")) {
-    problems.push(problem({ field: "--reader", received: "vddk", expected: "nbdkit's vddk plugin on this host", fix: "install nbdkit with its vddk plugin (built from nbdkit's sources with the plugin enabled), or use --reader curl", message: `nbdkit's vddk plugin cannot be loaded: ${(plugin.stderr || plugin.error?.message || "").trim().split("\n")[0]}` }));
+    problems.push(
+      problem({
+        field: "--reader",
+        received: "vddk",
+        expected: "nbdkit's vddk plugin on this host",
+        fix: "install nbdkit with its vddk plugin (built from nbdkit's sources with the plugin enabled), or use --reader curl",
+        message: `nbdkit's vddk plugin cannot be loaded: ${(plugin.stderr || plugin.error?.message || "").trim().split("\n")[0]}`,
+      }),
+    );
   }
   return problems;
 }

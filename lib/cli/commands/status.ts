@@ -32,12 +32,17 @@ export const PROXY_URL_ENV = "REHOST_PROXY_URL";
 export function register(program: Command): void {
   program
     .command("status")
-    .description("Show wave → VM → disk as the source proxy replicates them: state, recovery point age, rate, bytes moved, initial-sync ETA, predicted cutover downtime.")
+    .description(
+      "Show wave → VM → disk as the source proxy replicates them: state, recovery point age, rate, bytes moved, initial-sync ETA, predicted cutover downtime.",
+    )
     .option("--proxy <url>", `the source proxy, https://HOST:PORT (or ${PROXY_URL_ENV})`)
     .option("--token-file <file>", `file holding the proxy's bearer token (or ${CREDENTIALS.proxyToken.env}, ${CREDENTIALS.proxyTokenFile.env})`)
     .option("--fingerprint <sha256>", `SHA-256 fingerprint of the proxy's certificate (or ${CREDENTIALS.proxyFingerprint.env})`)
     .option("--ca <file>", `PEM CA the proxy's certificate chains to, instead of a fingerprint (or ${CREDENTIALS.proxyCaFile.env})`)
-    .option("--agent-token-file <file>", `the agents' bearer token, to show initial-sync progress and every round's bytes (or ${CREDENTIALS.agentToken.env}, ${CREDENTIALS.agentTokenFile.env})`)
+    .option(
+      "--agent-token-file <file>",
+      `the agents' bearer token, to show initial-sync progress and every round's bytes (or ${CREDENTIALS.agentToken.env}, ${CREDENTIALS.agentTokenFile.env})`,
+    )
     .option("--agent-fingerprint <sha256>", `the agents' certificate fingerprints, comma-separated (or ${CREDENTIALS.agentFingerprint.env})`)
     .option("--agent-ca <file>", `PEM CA the agents' certificates chain to (or ${CREDENTIALS.agentCaFile.env})`)
     .option("--plan <file>", "a plan (rehost plan --format json) to group the VMs into its waves and check their change windows")
@@ -53,37 +58,97 @@ export function register(program: Command): void {
 /** The inputs, checked: every problem at once. */
 function resolveInputs(flags: StatusCommandOptions, env: NodeJS.ProcessEnv) {
   const problems: Problem[] = [];
-  const value = (flag: string | undefined, name: string): string | undefined => (flag !== undefined && flag !== "" ? flag : env[name] !== undefined && env[name] !== "" ? env[name] : undefined);
+  const value = (flag: string | undefined, name: string): string | undefined =>
+    flag !== undefined && flag !== "" ? flag : env[name] !== undefined && env[name] !== "" ? env[name] : undefined;
   const readFile = (file: string, field: string, what: string): string | undefined => {
     try {
       return fs.readFileSync(file, "utf8");
     } catch (err) {
-      problems.push(problem({ field, received: file, expected: `a readable file holding ${what}`, message: `The file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}).`, fix: `give ${field} a file that exists` }));
+      problems.push(
+        problem({
+          field,
+          received: file,
+          expected: `a readable file holding ${what}`,
+          message: `The file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}).`,
+          fix: `give ${field} a file that exists`,
+        }),
+      );
       return undefined;
     }
   };
 
   const url = value(flags.proxy, PROXY_URL_ENV);
-  if (url === undefined) problems.push(problem({ field: "--proxy", expected: "https://HOST:PORT of the source proxy", message: "No source proxy was given.", fix: `pass --proxy https://HOST:PORT or set ${PROXY_URL_ENV}` }));
-  else if (!/^https:\/\/[^/\s]+(:\d+)?\/?$/.test(url)) problems.push(problem({ field: "--proxy", received: url, expected: "https://HOST:PORT", message: "The proxy URL is not https://HOST:PORT.", fix: "give the address rehost proxy prints when it starts (listening on …)" }));
+  if (url === undefined)
+    problems.push(
+      problem({
+        field: "--proxy",
+        expected: "https://HOST:PORT of the source proxy",
+        message: "No source proxy was given.",
+        fix: `pass --proxy https://HOST:PORT or set ${PROXY_URL_ENV}`,
+      }),
+    );
+  else if (!/^https:\/\/[^/\s]+(:\d+)?\/?$/.test(url))
+    problems.push(
+      problem({
+        field: "--proxy",
+        received: url,
+        expected: "https://HOST:PORT",
+        message: "The proxy URL is not https://HOST:PORT.",
+        fix: "give the address rehost proxy prints when it starts (listening on …)",
+      }),
+    );
 
   let token = value(undefined, CREDENTIALS.proxyToken.env);
   const tokenFile = value(flags.tokenFile, CREDENTIALS.proxyTokenFile.env);
   if (flags.tokenFile !== undefined || token === undefined) {
-    if (tokenFile === undefined) problems.push(problem({ field: "--token-file", expected: "the proxy's token file", message: "No bearer token for the proxy was given.", fix: `pass --token-file (the proxy's <state>/token) or set ${CREDENTIALS.proxyToken.env} or ${CREDENTIALS.proxyTokenFile.env}` }));
+    if (tokenFile === undefined)
+      problems.push(
+        problem({
+          field: "--token-file",
+          expected: "the proxy's token file",
+          message: "No bearer token for the proxy was given.",
+          fix: `pass --token-file (the proxy's <state>/token) or set ${CREDENTIALS.proxyToken.env} or ${CREDENTIALS.proxyTokenFile.env}`,
+        }),
+      );
     else {
       const text = readFile(tokenFile, "--token-file", "the proxy's bearer token");
       if (text !== undefined) {
         token = text.trim();
-        if (token === "") problems.push(problem({ field: "--token-file", received: tokenFile, expected: "a file holding the token", message: `The token file ${tokenFile} is empty.`, fix: "give the proxy's token file (<state>/token)" }));
+        if (token === "")
+          problems.push(
+            problem({
+              field: "--token-file",
+              received: tokenFile,
+              expected: "a file holding the token",
+              message: `The token file ${tokenFile} is empty.`,
+              fix: "give the proxy's token file (<state>/token)",
+            }),
+          );
       }
     }
   }
   const fingerprint = value(flags.fingerprint, CREDENTIALS.proxyFingerprint.env);
   const caFile = value(flags.ca, CREDENTIALS.proxyCaFile.env);
   const ca = caFile !== undefined ? readFile(caFile, "--ca", "a PEM CA certificate") : undefined;
-  if (fingerprint === undefined && caFile === undefined) problems.push(problem({ field: "--fingerprint", expected: "the SHA-256 fingerprint of the proxy's certificate, or --ca", message: "No way to authenticate the proxy was given.", fix: `pass --fingerprint (rehost proxy prints it when it starts) or --ca, or set ${CREDENTIALS.proxyFingerprint.env}` }));
-  if (fingerprint !== undefined && !/^([0-9A-Fa-f]{2}:?){32}(,([0-9A-Fa-f]{2}:?){32})*$/.test(fingerprint.replace(/\s/g, ""))) problems.push(problem({ field: "--fingerprint", received: fingerprint, expected: "a SHA-256 fingerprint (32 hex bytes, colons optional)", message: "The proxy's fingerprint is not a SHA-256 fingerprint.", fix: "copy the fingerprint rehost proxy prints when it starts" }));
+  if (fingerprint === undefined && caFile === undefined)
+    problems.push(
+      problem({
+        field: "--fingerprint",
+        expected: "the SHA-256 fingerprint of the proxy's certificate, or --ca",
+        message: "No way to authenticate the proxy was given.",
+        fix: `pass --fingerprint (rehost proxy prints it when it starts) or --ca, or set ${CREDENTIALS.proxyFingerprint.env}`,
+      }),
+    );
+  if (fingerprint !== undefined && !/^([0-9A-Fa-f]{2}:?){32}(,([0-9A-Fa-f]{2}:?){32})*$/.test(fingerprint.replace(/\s/g, "")))
+    problems.push(
+      problem({
+        field: "--fingerprint",
+        received: fingerprint,
+        expected: "a SHA-256 fingerprint (32 hex bytes, colons optional)",
+        message: "The proxy's fingerprint is not a SHA-256 fingerprint.",
+        fix: "copy the fingerprint rehost proxy prints when it starts",
+      }),
+    );
 
   // The agents are optional: asked only when their token is given.
   let agents: { token: string; fingerprint?: string; ca?: string } | undefined;
@@ -94,7 +159,15 @@ function resolveInputs(flags: StatusCommandOptions, env: NodeJS.ProcessEnv) {
     const agentFingerprint = value(flags.agentFingerprint, CREDENTIALS.agentFingerprint.env);
     const agentCaFile = value(flags.agentCa, CREDENTIALS.agentCaFile.env);
     const agentCa = agentCaFile !== undefined ? readFile(agentCaFile, "--agent-ca", "a PEM CA certificate") : undefined;
-    if (agentFingerprint === undefined && agentCaFile === undefined) problems.push(problem({ field: "--agent-fingerprint", expected: "the agents' certificate fingerprints, or --agent-ca", message: "The agents' token was given but no way to authenticate them.", fix: `pass --agent-fingerprint or --agent-ca, or set ${CREDENTIALS.agentFingerprint.env}` }));
+    if (agentFingerprint === undefined && agentCaFile === undefined)
+      problems.push(
+        problem({
+          field: "--agent-fingerprint",
+          expected: "the agents' certificate fingerprints, or --agent-ca",
+          message: "The agents' token was given but no way to authenticate them.",
+          fix: `pass --agent-fingerprint or --agent-ca, or set ${CREDENTIALS.agentFingerprint.env}`,
+        }),
+      );
     if (agentToken !== undefined && agentToken !== "") agents = { token: agentToken, fingerprint: agentFingerprint, ca: agentCa };
   }
 
@@ -107,7 +180,15 @@ function resolveInputs(flags: StatusCommandOptions, env: NodeJS.ProcessEnv) {
         if (parsed.version !== 1 || !Array.isArray(parsed.waves)) throw new Error("no version 1 and no waves");
         plan = parsed as import("../../plan/types").Plan;
       } catch (err) {
-        problems.push(problem({ field: "--plan", received: flags.plan, expected: "the JSON of rehost plan --format json", message: `The plan ${flags.plan} is not a rehost plan (${(err as Error).message}).`, fix: "write it with rehost plan --format json --out plan.json" }));
+        problems.push(
+          problem({
+            field: "--plan",
+            received: flags.plan,
+            expected: "the JSON of rehost plan --format json",
+            message: `The plan ${flags.plan} is not a rehost plan (${(err as Error).message}).`,
+            fix: "write it with rehost plan --format json --out plan.json",
+          }),
+        );
       }
     }
   }
@@ -116,7 +197,15 @@ function resolveInputs(flags: StatusCommandOptions, env: NodeJS.ProcessEnv) {
   if (flags.watch !== undefined) {
     watchSeconds = flags.watch === true ? 5 : Number(flags.watch);
     if (!Number.isFinite(watchSeconds) || watchSeconds < 0.5 || watchSeconds > 3600) {
-      problems.push(problem({ field: "--watch", received: String(flags.watch), expected: "seconds between 0.5 and 3600", message: "The refresh interval is not a number of seconds between 0.5 and 3600.", fix: "pass --watch 5, or --watch alone for every 5 s" }));
+      problems.push(
+        problem({
+          field: "--watch",
+          received: String(flags.watch),
+          expected: "seconds between 0.5 and 3600",
+          message: "The refresh interval is not a number of seconds between 0.5 and 3600.",
+          fix: "pass --watch 5, or --watch alone for every 5 s",
+        }),
+      );
     }
   }
   if (problems.length > 0) throw new InputError(problems);
@@ -125,7 +214,16 @@ function resolveInputs(flags: StatusCommandOptions, env: NodeJS.ProcessEnv) {
     const { DurationSchema } = require("../../providers/inputs") as typeof import("../../providers/inputs");
     const parsed = DurationSchema.safeParse(flags.expectedShutdown);
     if (parsed.success && parsed.data <= 86400) shutdownSeconds = parsed.data;
-    else problems.push(problem({ field: "--expected-shutdown", received: flags.expectedShutdown, expected: "a duration up to a day: 30s, 2m or whole seconds", message: "The expected shutdown is not a duration.", fix: "pass --expected-shutdown 90s" }));
+    else
+      problems.push(
+        problem({
+          field: "--expected-shutdown",
+          received: flags.expectedShutdown,
+          expected: "a duration up to a day: 30s, 2m or whole seconds",
+          message: "The expected shutdown is not a duration.",
+          fix: "pass --expected-shutdown 90s",
+        }),
+      );
   }
   return { url: url!.replace(/\/$/, ""), token: token!, fingerprint, ca, agents, plan, watchSeconds, shutdownSeconds };
 }
@@ -138,7 +236,13 @@ export async function runStatus(flags: StatusCommandOptions, env: NodeJS.Process
   const { gatherStatus, renderStatus } = require("../status") as typeof import("../status");
   const proxy = new ProxyClient({ url: inputs.url, token: inputs.token, fingerprint: inputs.fingerprint, ca: inputs.ca, timeoutMs: 15_000 });
   const agents = inputs.agents;
-  const sources = { proxyUrl: inputs.url, proxy, plan: inputs.plan, shutdownSeconds: inputs.shutdownSeconds, ...(agents !== undefined ? { agent: (url: string) => new AgentClient({ url, ...agents, timeoutMs: 15_000 }) } : {}) };
+  const sources = {
+    proxyUrl: inputs.url,
+    proxy,
+    plan: inputs.plan,
+    shutdownSeconds: inputs.shutdownSeconds,
+    ...(agents !== undefined ? { agent: (url: string) => new AgentClient({ url, ...agents, timeoutMs: 15_000 }) } : {}),
+  };
 
   const once = async () => {
     try {
@@ -146,14 +250,22 @@ export async function runStatus(flags: StatusCommandOptions, env: NodeJS.Process
     } catch (err) {
       if (err instanceof ProxyRequestError && (err.status === 401 || err.status === 0)) {
         const field = err.status === 401 ? "--token-file" : /certificate|pinned/.test(err.message) ? "--fingerprint" : "--proxy";
-        const fix = err.status === 401 ? "give the proxy's own token file (<state>/token)" : field === "--fingerprint" ? "give the fingerprint rehost proxy printed when it started" : "check the address and that rehost proxy runs there";
+        const fix =
+          err.status === 401
+            ? "give the proxy's own token file (<state>/token)"
+            : field === "--fingerprint"
+              ? "give the fingerprint rehost proxy printed when it started"
+              : "check the address and that rehost proxy runs there";
         throw new InputError(problem({ field, received: field === "--proxy" ? inputs.url : undefined, message: err.message, fix }));
       }
       throw err;
     }
   };
   if (flags.policyConfig === true) {
-    if (inputs.watchSeconds !== undefined) throw new InputError(problem({ field: "--policy-config", message: "--policy-config prints one document; it does not go with --watch.", fix: "leave --watch out" }));
+    if (inputs.watchSeconds !== undefined)
+      throw new InputError(
+        problem({ field: "--policy-config", message: "--policy-config prints one document; it does not go with --watch.", fix: "leave --watch out" }),
+      );
     const { policyConfigOf } = require("../status") as typeof import("../status");
     process.stdout.write(`${JSON.stringify(policyConfigOf(await once()), null, 2)}\n`);
     return;

@@ -41,7 +41,15 @@ export function register(program: Command): void {
       if (flags.connections !== undefined) {
         connections = Number(flags.connections);
         if (!/^\d+$/.test(flags.connections)) {
-          throw new InputError(problem({ field: "--connections", received: JSON.stringify(flags.connections), expected: "a whole number from 1 to 16", fix: "give e.g. --connections 4", message: "The number of connections is not a whole number" }));
+          throw new InputError(
+            problem({
+              field: "--connections",
+              received: JSON.stringify(flags.connections),
+              expected: "a whole number from 1 to 16",
+              fix: "give e.g. --connections 4",
+              message: "The number of connections is not a whole number",
+            }),
+          );
         }
       }
       const options: SyncOptions = {
@@ -103,7 +111,13 @@ export function progressView(json: boolean): { update: (p: SyncProgress) => void
   return {
     update: (p) => {
       if (stopped) return;
-      const payload = { phase: p.phase.padEnd(6), doneBytes: formatBytes(p.bytesDone), totalBytes: formatBytes(p.bytesTotal), speed: formatBytes(p.rate), etaText: `${Math.ceil(p.etaSeconds)} s` };
+      const payload = {
+        phase: p.phase.padEnd(6),
+        doneBytes: formatBytes(p.bytesDone),
+        totalBytes: formatBytes(p.bytesTotal),
+        speed: formatBytes(p.rate),
+        etaText: `${Math.ceil(p.etaSeconds)} s`,
+      };
       if (!started) {
         bar.start(Math.max(1, p.bytesTotal), p.bytesDone, payload);
         started = true;

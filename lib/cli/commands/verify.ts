@@ -24,7 +24,9 @@ export function register(program: Command): void {
         view.stop();
       }
       if (flags.json === true) {
-        process.stdout.write(`${JSON.stringify({ event: "done", source: { spec: source, ...result.source }, target: { spec: target, ...result.target, diskSize: result.targetSize }, equal: result.equal, reason: result.reason })}\n`);
+        process.stdout.write(
+          `${JSON.stringify({ event: "done", source: { spec: source, ...result.source }, target: { spec: target, ...result.target, diskSize: result.targetSize }, equal: result.equal, reason: result.reason })}\n`,
+        );
       } else {
         process.stdout.write(`${result.source.algorithm} ${result.source.digest}  ${source} (${result.source.size} bytes)\n`);
         process.stdout.write(`${result.target.algorithm} ${result.target.digest}  ${target} (${result.target.size} of ${result.targetSize} bytes)\n`);

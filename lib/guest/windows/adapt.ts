@@ -19,7 +19,16 @@ import type { SecondaryAddress } from "../network";
 import { GuestRefused } from "../refused";
 import { detectWindows, type DetectedWindows, type GuestHive } from "./detect";
 import { archNames, BOOT_DRIVERS, driverSource, matchDrivers, releaseNames, REQUIRED_DRIVERS, type DriverMatch } from "./drivers";
-import { FIRSTBOOT_DIR, FIRSTBOOT_LOG, FIRSTBOOT_SERVICE, firstBootCmd, firstBootPs1, firstBootServiceKeys, type FirstBootLauncher, type FirstBootNic } from "./firstboot";
+import {
+  FIRSTBOOT_DIR,
+  FIRSTBOOT_LOG,
+  FIRSTBOOT_SERVICE,
+  firstBootCmd,
+  firstBootPs1,
+  firstBootServiceKeys,
+  type FirstBootLauncher,
+  type FirstBootNic,
+} from "./firstboot";
 import {
   bootServiceKey,
   criticalDeviceKeys,
@@ -130,7 +139,11 @@ export async function adaptWindowsGuest(guest: GuestFs, options: AdaptWindowsOpt
     const matches = matchDrivers(available, version);
     const missing = REQUIRED_DRIVERS.filter((d) => !matches.some((m) => m.name === d));
     if (missing.length > 0 || win.release === undefined) {
-      const releases = [...new Set(available.flatMap((f) => f.toLowerCase().split("/").slice(0, -1)).filter((e) => /^(?:2k\d+(?:r2)?|w\d+(?:\.1)?|win\d+(?:r2|\.1)?|xp|vista)$/.test(e)))].sort();
+      const releases = [
+        ...new Set(
+          available.flatMap((f) => f.toLowerCase().split("/").slice(0, -1)).filter((e) => /^(?:2k\d+(?:r2)?|w\d+(?:\.1)?|win\d+(?:r2|\.1)?|xp|vista)$/.test(e)),
+        ),
+      ].sort();
       throw new GuestRefused(options.disk, "no-drivers", {
         field: "virtioWin",
         received: `${options.virtioWin}: ${matches.length === 0 ? "no drivers" : `only ${matches.map((m) => m.name).join(", ")}`} for ${releaseNames(version).join("/") || win.version} ${archNames(win.arch).join("/") || win.arch}${releases.length > 0 ? ` (it has ${releases.join(", ")})` : ""}`,
@@ -142,7 +155,9 @@ export async function adaptWindowsGuest(guest: GuestFs, options: AdaptWindowsOpt
     const release = win.release;
     const launcher = await chooseLauncher(options.firstBootService);
     const vmwareTools = await vmwareToolsInstallations(software);
-    const binding: DeviceBinding = (await system.file.subkeys("")).some((k) => k.toLowerCase() === "driverdatabase") ? "DriverDatabase" : "CriticalDeviceDatabase";
+    const binding: DeviceBinding = (await system.file.subkeys("")).some((k) => k.toLowerCase() === "driverdatabase")
+      ? "DriverDatabase"
+      : "CriticalDeviceDatabase";
 
     // 2. Writable from here on: every check has passed.
     step("opening the Windows volume for writing");
@@ -173,7 +188,10 @@ export async function adaptWindowsGuest(guest: GuestFs, options: AdaptWindowsOpt
 
     step("staging the virtio drivers");
     const hostDrivers = path.join(work, "virtio-win");
-    await source.extract(matches.flatMap((m) => m.files), hostDrivers);
+    await source.extract(
+      matches.flatMap((m) => m.files),
+      hostDrivers,
+    );
     const driversDir = await existingCase(guest, `${sr}/System32/drivers`);
     const stagedDir = await existingCase(guest, `${sr}/Drivers/VirtIO`);
     const staged: StagedDriver[] = [];
@@ -204,12 +222,18 @@ export async function adaptWindowsGuest(guest: GuestFs, options: AdaptWindowsOpt
       await writeFile("firstboot", `${fbDir}/${name}`, local, detail);
     };
     await put("firstboot.cmd", firstBootCmd(), `run by the ${FIRSTBOOT_SERVICE} service at the first boot; logs to ${FIRSTBOOT_LOG}`);
-    await put("firstboot.ps1", firstBootPs1({ major: win.major, nics, vmwareTools: vmwareTools.map((t) => t.productCode) }), "pnputil, ghost NICs, secondary addresses, VMware Tools");
+    await put(
+      "firstboot.ps1",
+      firstBootPs1({ major: win.major, nics, vmwareTools: vmwareTools.map((t) => t.productCode) }),
+      "pnputil, ghost NICs, secondary addresses, VMware Tools",
+    );
     if (launcher.kind === "wrapper") await writeFile("firstboot", `${fbDir}/${launcher.exe}`, launcher.path, "service wrapper that starts firstboot.cmd");
     const actions = [
       `pnputil installs ${staged.map((s) => s.name).join(", ")}`,
       "remove ghost VMware NICs",
-      ...nics.filter((n) => n.secondary.length > 0).map((n) => `eth${n.index}${n.primary ? ` (${n.primary})` : ""}: add ${n.secondary.map((s) => `${s.address}/${s.prefixLength}`).join(", ")}`),
+      ...nics
+        .filter((n) => n.secondary.length > 0)
+        .map((n) => `eth${n.index}${n.primary ? ` (${n.primary})` : ""}: add ${n.secondary.map((s) => `${s.address}/${s.prefixLength}`).join(", ")}`),
       ...vmwareTools.map((t) => `uninstall ${t.displayName} ${t.version} (${t.productCode})`),
     ];
 
@@ -287,8 +311,19 @@ export async function adaptWindowsGuest(guest: GuestFs, options: AdaptWindowsOpt
         `No service wrapper (rhsrvany.exe or pvvxsvc.exe, in ${VIRT_TOOLS_DIR} or --firstboot-service): cmd.exe starts the first-boot script, and the service manager logs one failed start of ${FIRSTBOOT_SERVICE} at the first boot.`,
       );
     }
-    if (!staged.some((s) => s.name === "vioscsi")) warnings.push("No vioscsi driver in the virtio-win set: the guest boots from virtio-blk disks only (the ECS default), not from virtio-scsi.");
-    return { disk: options.disk, os: win, kernels: [], changes, rewrites: [], warnings: [...new Set(warnings)], ok: bootDrivers.includes("viostor"), durationMs: Date.now() - started, windows };
+    if (!staged.some((s) => s.name === "vioscsi"))
+      warnings.push("No vioscsi driver in the virtio-win set: the guest boots from virtio-blk disks only (the ECS default), not from virtio-scsi.");
+    return {
+      disk: options.disk,
+      os: win,
+      kernels: [],
+      changes,
+      rewrites: [],
+      warnings: [...new Set(warnings)],
+      ok: bootDrivers.includes("viostor"),
+      durationMs: Date.now() - started,
+      windows,
+    };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -140,7 +140,8 @@ export async function detectWindows(guest: GuestFs, disk: string, work: string, 
   const major = inspection.major;
   const minor = inspection.minor;
   const build = Number.parseInt(text("CurrentBuildNumber"), 10) || 0;
-  const variant = inspection.productVariant !== "unknown" && inspection.productVariant !== "" ? inspection.productVariant : text("InstallationType") || "Server";
+  const variant =
+    inspection.productVariant !== "unknown" && inspection.productVariant !== "" ? inspection.productVariant : text("InstallationType") || "Server";
   const release = releaseNames({ major, minor, build, variant })[0];
   const os: DetectedWindows = {
     family: "windows",

@@ -178,7 +178,8 @@ function isoSource(iso: string): DriverSource {
 function xorriso(args: string[]): Promise<{ stdout: string }> {
   return new Promise((resolve, reject) => {
     execFile("xorriso", ["-abort_on", "FAILURE", ...args], { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err && (err as NodeJS.ErrnoException).code === "ENOENT") reject(new Error("xorriso is not installed: install the Debian package xorriso to read a virtio-win ISO, or give the unpacked directory"));
+      if (err && (err as NodeJS.ErrnoException).code === "ENOENT")
+        reject(new Error("xorriso is not installed: install the Debian package xorriso to read a virtio-win ISO, or give the unpacked directory"));
       else if (err) reject(new Error(`xorriso could not read the virtio-win ISO: ${stderr.trim().split("\n").slice(-3).join(" ")}`));
       else resolve({ stdout });
     });

@@ -59,7 +59,10 @@ export class HiveFile {
     const keys = await this.read(keyPath, 2);
     if (keys === undefined) return [];
     const depth = splitPath(keyPath).length;
-    return [...keys.values()].map((k) => splitPath(k.path)).filter((p) => p.length === depth + 1).map((p) => p[depth]!);
+    return [...keys.values()]
+      .map((k) => splitPath(k.path))
+      .filter((p) => p.length === depth + 1)
+      .map((p) => p[depth]!);
   }
 
   /** Sets `keys` (creating them and their parents; other values are kept) in one `hivexregedit --merge`. */

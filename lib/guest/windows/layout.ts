@@ -103,7 +103,8 @@ export function volumeSignature(bootSector: Buffer): VolumeSignature {
   if (oem === "NTFS    ") return "ntfs";
   if (oem === "EXFAT   ") return "exfat";
   if (bootSector.toString("latin1", 3, 7) === "ReFS") return "refs";
-  if (bootSector.readUInt16LE(510) === 0xaa55 && (bootSector.toString("latin1", 82, 87) === "FAT32" || bootSector.toString("latin1", 54, 57) === "FAT")) return "fat";
+  if (bootSector.readUInt16LE(510) === 0xaa55 && (bootSector.toString("latin1", 82, 87) === "FAT32" || bootSector.toString("latin1", 54, 57) === "FAT"))
+    return "fat";
   return "none";
 }
 
@@ -130,7 +131,10 @@ export function bootMode(layout: DiskLayout): "bios" | "uefi" | "unknown" {
  * through `qemu-img dd`).
  */
 export async function readDiskLayout(disk: string, format: "raw" | "qcow2"): Promise<DiskLayout> {
-  const read = format === "qcow2" ? (offset: number, length: number) => readQcow2(disk, offset, length) : (offset: number, length: number) => readRaw(disk, offset, length);
+  const read =
+    format === "qcow2"
+      ? (offset: number, length: number) => readQcow2(disk, offset, length)
+      : (offset: number, length: number) => readRaw(disk, offset, length);
   const head = await read(0, 64 * SECTOR);
   let layout = parsePartitionTable(head);
   if (layout.scheme === "gpt") {

@@ -76,7 +76,10 @@ export function driverDatabaseKeys(driver: BootDriver): RegKey[] {
     { path: `DriverDatabase\\DriverInfFiles\\${inf}`, values: { "": multiSz([pkg]), Active: sz(pkg), Configurations: multiSz([config]) } },
     ...hardwareIds(driver).map((id) => ({ path: `DriverDatabase\\DeviceIds\\PCI\\${id}`, values: { [inf]: binary([0x01, 0xff, 0x00, 0x00]) } })),
     // Version: the package's class (SCSIAdapter); Windows 10 / 2016 PnP needs it.
-    { path: `DriverDatabase\\DriverPackages\\${pkg}`, values: { Version: binary([0x00, 0xff, 0x09, 0x00, 0, 0, 0, 0, ...guidBytes(SCSI_ADAPTER_CLASS), ...new Array<number>(24).fill(0)]) } },
+    {
+      path: `DriverDatabase\\DriverPackages\\${pkg}`,
+      values: { Version: binary([0x00, 0xff, 0x09, 0x00, 0, 0, 0, 0, ...guidBytes(SCSI_ADAPTER_CLASS), ...new Array<number>(24).fill(0)]) },
+    },
     { path: `DriverDatabase\\DriverPackages\\${pkg}\\Configurations\\${config}`, values: { ConfigFlags: dword(0), Service: sz(driver) } },
     ...hardwareIds(driver).map((id) => ({ path: `DriverDatabase\\DriverPackages\\${pkg}\\Descriptors\\PCI\\${id}`, values: { Configuration: sz(config) } })),
   ];

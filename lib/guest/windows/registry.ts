@@ -102,7 +102,12 @@ export function describeValue(v: RegValue): string {
       return `0x${v.data.toString(16)}`;
     case "binary":
     case "other":
-      return v.data.length > 16 ? `${v.data.subarray(0, 16).toString("hex").replace(/(..)(?!$)/g, "$1 ")} … (${v.data.length} bytes)` : v.data.toString("hex").replace(/(..)(?!$)/g, "$1 ");
+      return v.data.length > 16
+        ? `${v.data
+            .subarray(0, 16)
+            .toString("hex")
+            .replace(/(..)(?!$)/g, "$1 ")} … (${v.data.length} bytes)`
+        : v.data.toString("hex").replace(/(..)(?!$)/g, "$1 ");
   }
 }
 

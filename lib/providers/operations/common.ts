@@ -40,10 +40,14 @@ export async function waitForProxy(client: ProxyClient, url: string, timing: { r
 
 /** Waits until the agent at `url` answers its health check (a new gateway boots and installs it). */
 export async function waitForAgent(client: AgentClient, url: string, timing: { readyTimeoutSeconds: number; pollSeconds: number }): Promise<void> {
-  await poll(`the agent at ${url} to answer (a new gateway boots and starts it)`, { timeoutSeconds: timing.readyTimeoutSeconds, pollSeconds: timing.pollSeconds }, async () => {
-    const health = await client.health();
-    return health.ok === true ? { done: undefined } : { waiting: `health ${JSON.stringify(health)}` };
-  });
+  await poll(
+    `the agent at ${url} to answer (a new gateway boots and starts it)`,
+    { timeoutSeconds: timing.readyTimeoutSeconds, pollSeconds: timing.pollSeconds },
+    async () => {
+      const health = await client.health();
+      return health.ok === true ? { done: undefined } : { waiting: `health ${JSON.stringify(health)}` };
+    },
+  );
 }
 
 /** One line describing a job for messages. */

@@ -47,7 +47,10 @@ export async function check(_olds: Record<string, unknown>, news: Record<string,
   const result = checkWith(CutoverInputsSchema, news);
   for (const key of ["downtimeBudget", "changeWindowEnd"] as const) {
     if (result.failures.length === 0 && news[key] !== undefined && news.proxy === undefined) {
-      result.failures.push({ property: key, reason: `${key} needs proxy: the prediction it is checked against comes from the source proxy's rounds; set proxy, or remove ${key}` });
+      result.failures.push({
+        property: key,
+        reason: `${key} needs proxy: the prediction it is checked against comes from the source proxy's rounds; set proxy, or remove ${key}`,
+      });
     }
   }
   if (result.failures.length === 0 && news.proxy === undefined && news.manualConfirmation !== true && !currentCredentials().vsphereConfigured()) {
@@ -96,7 +99,8 @@ async function finalRoundAndVerify(client: AgentClient, inputs: CutoverInputs): 
       if (v !== undefined && v.state !== "running" && v.requestedAt === requestedAt) return { done: v };
       return { waiting: describeJob(s) };
     });
-    if (v.state === "failed" || v.source === undefined || v.target === undefined) throw new Error(`Verification of job ${id} could not run: ${v.error ?? "no digests"}.`);
+    if (v.state === "failed" || v.source === undefined || v.target === undefined)
+      throw new Error(`Verification of job ${id} could not run: ${v.error ?? "no digests"}.`);
     digests[id] = { source: v.source.digest, target: v.target.digest, algorithm: v.source.algorithm, size: v.source.size };
   }
   return digests;
@@ -110,7 +114,11 @@ async function finish(inputs: CutoverInputs, shutdown: string): Promise<CutoverO
   try {
     digests = await finalRoundAndVerify(agentAt(inputs.agentUrl), inputs);
   } catch (err) {
-    throw new ResourceInitError(id, unverified, `Cutover of ${inputs.vm}: ${(err as Error).message} Nothing was launched; the source stays shut down; pulumi up runs the final round and the verification again.`);
+    throw new ResourceInitError(
+      id,
+      unverified,
+      `Cutover of ${inputs.vm}: ${(err as Error).message} Nothing was launched; the source stays shut down; pulumi up runs the final round and the verification again.`,
+    );
   }
   const mismatches = Object.entries(digests)
     .filter(([, d]) => d.source !== d.target)
@@ -128,7 +136,10 @@ async function finish(inputs: CutoverInputs, shutdown: string): Promise<CutoverO
 /** What the Cutover records of its downtime budget's check. */
 function budgetOutputs(decision: BudgetDecision | undefined): Pick<CutoverOutputs, "predictedDowntimeSeconds" | "downtimeBudgetOverridden"> {
   if (decision === undefined) return {};
-  return { predictedDowntimeSeconds: decision.prediction.downtimeSeconds, ...(decision.overridden !== undefined ? { downtimeBudgetOverridden: decision.overridden } : {}) };
+  return {
+    predictedDowntimeSeconds: decision.prediction.downtimeSeconds,
+    ...(decision.overridden !== undefined ? { downtimeBudgetOverridden: decision.overridden } : {}),
+  };
 }
 
 /** The cutover through the proxy; recorded unverified (source off) when it fails. */
@@ -141,7 +152,11 @@ async function finishProxied(inputs: CutoverInputs): Promise<CutoverOutputs> {
   } catch (err) {
     // Refused before anything was done: nothing to record, the next pulumi up checks again.
     if (err instanceof DowntimeBudgetRefusal) throw err;
-    throw new ResourceInitError(id, { ...inputs, shutdown: "", verified: false, digests: {}, verifiedAt: "" }, `Cutover of ${inputs.vm}: ${(err as Error).message} pulumi up asks the proxy again.`);
+    throw new ResourceInitError(
+      id,
+      { ...inputs, shutdown: "", verified: false, digests: {}, verifiedAt: "" },
+      `Cutover of ${inputs.vm}: ${(err as Error).message} pulumi up asks the proxy again.`,
+    );
   }
   const outs: CutoverOutputs = {
     ...inputs,

@@ -31,11 +31,19 @@ export async function registerProxied(inputs: ReplicationInputs): Promise<{ job:
   const proxy = inputs.proxy!;
   const agent = agentAt(inputs.agentUrl);
   await waitForAgent(agent, inputs.agentUrl, inputs);
-  const job = await retrying(`job ${inputs.jobId} to be registered`, inputs, () => agent.register({ id: inputs.jobId, source: { pushedBy: pushedBy(proxy) }, target: inputs.target }));
+  const job = await retrying(`job ${inputs.jobId} to be registered`, inputs, () =>
+    agent.register({ id: inputs.jobId, source: { pushedBy: pushedBy(proxy) }, target: inputs.target }),
+  );
   const client = proxyAt(proxy.url);
   await waitForProxy(client, proxy.url, inputs);
   const vm = await retrying(`disk ${proxy.diskKey} of VM ${proxy.vm} to be registered on the proxy`, inputs, () =>
-    client.registerDisk(proxy.vm, proxy.diskKey, { agentUrl: inputs.agentUrl, jobId: inputs.jobId, rpoSeconds: proxy.rpo, quiesce: proxy.quiesce, fullCheckSeconds: proxy.fullCheck }),
+    client.registerDisk(proxy.vm, proxy.diskKey, {
+      agentUrl: inputs.agentUrl,
+      jobId: inputs.jobId,
+      rpoSeconds: proxy.rpo,
+      quiesce: proxy.quiesce,
+      fullCheckSeconds: proxy.fullCheck,
+    }),
   );
   return { job, vm };
 }
@@ -78,9 +86,13 @@ export async function roundNowProxied(inputs: ReplicationInputs): Promise<VmStat
 /** Stops the proxy replicating the disk; a proxy that stays unreachable fails with what to do. */
 export async function unregisterProxied(proxy: ProxySource, deleteTimeoutSeconds: number): Promise<void> {
   try {
-    await retrying(`disk ${proxy.diskKey} of VM ${proxy.vm} to be unregistered on the proxy`, { timeoutSeconds: deleteTimeoutSeconds, pollSeconds: 5 }, () => proxyAt(proxy.url).removeDisk(proxy.vm, proxy.diskKey));
+    await retrying(`disk ${proxy.diskKey} of VM ${proxy.vm} to be unregistered on the proxy`, { timeoutSeconds: deleteTimeoutSeconds, pollSeconds: 5 }, () =>
+      proxyAt(proxy.url).removeDisk(proxy.vm, proxy.diskKey),
+    );
   } catch (err) {
-    throw new Error(`${(err as Error).message} The source proxy at ${proxy.url} must be reachable to stop replicating VM ${proxy.vm}; if it no longer exists, remove this resource from the state with pulumi state delete.`);
+    throw new Error(
+      `${(err as Error).message} The source proxy at ${proxy.url} must be reachable to stop replicating VM ${proxy.vm}; if it no longer exists, remove this resource from the state with pulumi state delete.`,
+    );
   }
 }
 
@@ -88,7 +100,9 @@ export async function unregisterProxied(proxy: ProxySource, deleteTimeoutSeconds
 export async function takePointProxied(inputs: RehearsalPointInputs): Promise<PointStatus> {
   const proxy = inputs.proxy!;
   const client = proxyAt(proxy.url);
-  await retrying(`point ${inputs.point} to be accepted by the proxy`, inputs, () => client.point({ name: inputs.point, vms: proxy.vms, maxSkewSeconds: Math.max(proxy.maxSkew, 0.001) }));
+  await retrying(`point ${inputs.point} to be accepted by the proxy`, inputs, () =>
+    client.point({ name: inputs.point, vms: proxy.vms, maxSkewSeconds: Math.max(proxy.maxSkew, 0.001) }),
+  );
   const point = await poll<PointStatus>(`point ${inputs.point} on the proxy`, inputs, async () => {
     const p = await client.getPoint(inputs.point);
     return p.state === "running" ? { waiting: `point ${inputs.point} is being taken (VMs ${proxy.vms.join(", ")})` } : { done: p };
@@ -109,9 +123,13 @@ export async function takePointProxied(inputs: RehearsalPointInputs): Promise<Po
 /** Ends a point taken through the proxy: its jobs thawed on every agent, the point forgotten. */
 export async function releasePointProxied(url: string, point: string, deleteTimeoutSeconds: number): Promise<void> {
   try {
-    await retrying(`point ${point} to be released by the proxy`, { timeoutSeconds: deleteTimeoutSeconds, pollSeconds: 5 }, () => proxyAt(url).releasePoint(point));
+    await retrying(`point ${point} to be released by the proxy`, { timeoutSeconds: deleteTimeoutSeconds, pollSeconds: 5 }, () =>
+      proxyAt(url).releasePoint(point),
+    );
   } catch (err) {
-    throw new Error(`${(err as Error).message} If the source proxy at ${url} no longer exists, thaw the jobs on their agents (POST /v1/jobs/:id/thaw) and remove this resource from the state with pulumi state delete.`);
+    throw new Error(
+      `${(err as Error).message} If the source proxy at ${url} no longer exists, thaw the jobs on their agents (POST /v1/jobs/:id/thaw) and remove this resource from the state with pulumi state delete.`,
+    );
   }
 }
 
@@ -141,8 +159,17 @@ export function budgetDecision(inputs: CutoverInputs, vm: VmStatus, now: number)
     shutdownSeconds: inputs.expectedShutdown,
     diskSizes: vm.disks.map((d) => d.sizeBytes ?? 0),
   });
-  const verdict = checkBudget(prediction.downtimeSeconds, { downtimeBudgetSeconds: inputs.downtimeBudget, changeWindowEnd: inputs.changeWindowEnd !== undefined ? Date.parse(inputs.changeWindowEnd) : undefined, now });
-  const left = verdict === undefined ? "" : verdict.boundBy === "budget" ? `the downtime budget of ${inputs.downtimeBudget} s` : `the ${verdict.secondsLeft.toFixed(0)} s left until the change window ends at ${inputs.changeWindowEnd}`;
+  const verdict = checkBudget(prediction.downtimeSeconds, {
+    downtimeBudgetSeconds: inputs.downtimeBudget,
+    changeWindowEnd: inputs.changeWindowEnd !== undefined ? Date.parse(inputs.changeWindowEnd) : undefined,
+    now,
+  });
+  const left =
+    verdict === undefined
+      ? ""
+      : verdict.boundBy === "budget"
+        ? `the downtime budget of ${inputs.downtimeBudget} s`
+        : `the ${verdict.secondsLeft.toFixed(0)} s left until the change window ends at ${inputs.changeWindowEnd}`;
   let problem: string | undefined;
   if (!prediction.known) problem = `its downtime cannot be predicted yet (${prediction.missing.join("; ")}), so it cannot be checked against ${left}`;
   else if (verdict !== undefined && !verdict.fits) problem = `${describePrediction(prediction)}: that exceeds ${left}`;
@@ -164,7 +191,13 @@ export async function cutoverProxied(inputs: CutoverInputs, onDecision: (decisio
     if (decision !== undefined) onDecision(decision);
   }
   await retrying(`the cutover of ${inputs.vm} to be accepted`, inputs, () =>
-    client.cutover(inputs.vm, { shutdown: "guest", shutdownTimeoutSeconds: inputs.shutdownTimeoutSeconds, verify: proxy.verify, sampleBlocks: proxy.sampleBlocks, fullCheckFirst: proxy.fullCheckFirst }),
+    client.cutover(inputs.vm, {
+      shutdown: "guest",
+      shutdownTimeoutSeconds: inputs.shutdownTimeoutSeconds,
+      verify: proxy.verify,
+      sampleBlocks: proxy.sampleBlocks,
+      fullCheckFirst: proxy.fullCheckFirst,
+    }),
   );
   return poll<CutoverStatus>(`the cutover of ${inputs.vm} on the proxy`, inputs, async () => {
     const s = await client.get(inputs.vm);
@@ -175,7 +208,11 @@ export async function cutoverProxied(inputs: CutoverInputs, onDecision: (decisio
 }
 
 /** The Cutover's digests per job from the proxy's verification. */
-export function cutoverDigests(c: CutoverStatus, jobIds: readonly string[], algorithm: string): Record<string, { source: string; target: string; algorithm: string; size: number }> {
+export function cutoverDigests(
+  c: CutoverStatus,
+  jobIds: readonly string[],
+  algorithm: string,
+): Record<string, { source: string; target: string; algorithm: string; size: number }> {
   const out: Record<string, { source: string; target: string; algorithm: string; size: number }> = {};
   for (const d of c.disks ?? []) if (jobIds.includes(d.jobId)) out[d.jobId] = { source: d.sourceDigest, target: d.targetDigest, algorithm, size: d.sizeBytes };
   return out;
@@ -183,7 +220,11 @@ export function cutoverDigests(c: CutoverStatus, jobIds: readonly string[], algo
 
 /** A proxied cutover that failed, as the resource records it (the source stays off). */
 export function cutoverFailure(id: string, properties: object, vm: string, c: CutoverStatus): ResourceInitError {
-  return new ResourceInitError(id, properties, `Cutover of ${vm} failed on the proxy: ${c.error ?? "not verified"} pulumi up runs it again (the full check, the final round and the verification).`);
+  return new ResourceInitError(
+    id,
+    properties,
+    `Cutover of ${vm} failed on the proxy: ${c.error ?? "not verified"} pulumi up runs it again (the full check, the final round and the verification).`,
+  );
 }
 
 /** A proxied cutover refused by its downtime budget before anything was done. */

@@ -93,7 +93,9 @@ async function settle(client: AgentClient, id: string, seconds: number, pollSeco
 /** Asks for round `round` once the job has finished its initial sync, and waits for it. */
 async function runRound(client: AgentClient, inputs: ReplicationInputs, status: JobStatus): Promise<JobStatus> {
   if (status.lastRound === undefined) status = await waitForRound(client, inputs.jobId, 0, inputs);
-  await retrying(`round ${inputs.round} of job ${inputs.jobId} to be accepted`, inputs, () => client.round(inputs.jobId, inputs.round, inputs.changed as Changed));
+  await retrying(`round ${inputs.round} of job ${inputs.jobId} to be accepted`, inputs, () =>
+    client.round(inputs.jobId, inputs.round, inputs.changed as Changed),
+  );
   return waitForRound(client, inputs.jobId, inputs.round, inputs);
 }
 
@@ -111,7 +113,11 @@ async function onJob(client: AgentClient, inputs: ReplicationInputs, status: Job
     return replicationOutputs(inputs, await work());
   } catch (err) {
     const last = (await client.find(inputs.jobId).catch(() => undefined)) ?? status;
-    throw new ResourceInitError(inputs.jobId, replicationOutputs(inputs, last), `${(err as Error).message} The job is recorded; run pulumi up again to go on waiting, or pulumi refresh to see it.`);
+    throw new ResourceInitError(
+      inputs.jobId,
+      replicationOutputs(inputs, last),
+      `${(err as Error).message} The job is recorded; run pulumi up again to go on waiting, or pulumi refresh to see it.`,
+    );
   }
 }
 
@@ -132,7 +138,9 @@ export async function create(inputs: ReplicationInputs): Promise<{ id: string; o
   const client = agentAt(inputs.agentUrl);
   const registered = await register(client, inputs);
   const outs = await onJob(client, inputs, registered, async () => {
-    let s = inputs.waitForInitialSync ? await waitForRound(client, inputs.jobId, 0, inputs) : await settle(client, inputs.jobId, inputs.settleSeconds, inputs.pollSeconds);
+    let s = inputs.waitForInitialSync
+      ? await waitForRound(client, inputs.jobId, 0, inputs)
+      : await settle(client, inputs.jobId, inputs.settleSeconds, inputs.pollSeconds);
     if (inputs.round > 0) s = await runRound(client, inputs, s);
     return s;
   });
@@ -161,7 +169,9 @@ async function createProxied(inputs: ReplicationInputs): Promise<{ id: string; o
   const { job } = await registerProxied(inputs);
   const client = proxyAt(proxy.url);
   const outs = await onProxiedJob(inputs, job, async () => {
-    let vm = inputs.waitForInitialSync ? await waitForProxyRound(client, proxy, 0, inputs) : await settleProxied(client, proxy, inputs.settleSeconds, inputs.pollSeconds);
+    let vm = inputs.waitForInitialSync
+      ? await waitForProxyRound(client, proxy, 0, inputs)
+      : await settleProxied(client, proxy, inputs.settleSeconds, inputs.pollSeconds);
     if (inputs.round > 0) vm = await roundNowProxied(inputs);
     return vm;
   });
@@ -191,7 +201,9 @@ export async function update(olds: ReplicationOutputs, news: ReplicationInputs):
     let s = status as JobStatus;
     const current = s.source as { uri?: string; credentials?: string };
     if (current.uri !== news.source || current.credentials !== news.credentials) {
-      s = await retrying(`job ${news.jobId} to take its new source`, news, () => client.updateSource(news.jobId, { uri: news.source!, credentials: news.credentials }));
+      s = await retrying(`job ${news.jobId} to take its new source`, news, () =>
+        client.updateSource(news.jobId, { uri: news.source!, credentials: news.credentials }),
+      );
     }
     if (news.round > 0 && (news.round > olds.round || (s.lastRound?.round ?? -1) < news.round)) s = await runRound(client, news, s);
     return s;
@@ -213,7 +225,9 @@ export async function remove(olds: ReplicationOutputs): Promise<void> {
   if (olds.proxy !== undefined) await unregisterProxied(olds.proxy, olds.deleteTimeoutSeconds ?? 120);
   const client = agentAt(olds.agentUrl);
   try {
-    await retrying(`job ${olds.jobId} to be unregistered`, { timeoutSeconds: olds.deleteTimeoutSeconds ?? 120, pollSeconds: 5 }, () => client.unregister(olds.jobId));
+    await retrying(`job ${olds.jobId} to be unregistered`, { timeoutSeconds: olds.deleteTimeoutSeconds ?? 120, pollSeconds: 5 }, () =>
+      client.unregister(olds.jobId),
+    );
   } catch (err) {
     throw new Error(
       `${(err as Error).message} The agent at ${olds.agentUrl} must be reachable to stop job ${olds.jobId}; if that gateway no longer exists, remove this resource from the state with pulumi state delete.`,

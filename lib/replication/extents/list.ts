@@ -43,16 +43,32 @@ export function readExtentsFile(file: string): Extent[] {
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new InputError(problem({ file, message: `The extents file is not JSON: ${(err as Error).message}`, expected: 'JSON such as [{"offset":0,"length":65536}]', fix: "write the changed ranges as a JSON array" }));
+    throw new InputError(
+      problem({
+        file,
+        message: `The extents file is not JSON: ${(err as Error).message}`,
+        expected: 'JSON such as [{"offset":0,"length":65536}]',
+        fix: "write the changed ranges as a JSON array",
+      }),
+    );
   }
   return parseExtents(json, file);
 }
 
 /** Validates a parsed extents list in any of the accepted shapes. */
 export function parseExtents(json: unknown, file?: string): Extent[] {
-  const list = json !== null && typeof json === "object" && !Array.isArray(json) && "changedArea" in json ? (json as { changedArea: unknown }).changedArea : json;
+  const list =
+    json !== null && typeof json === "object" && !Array.isArray(json) && "changedArea" in json ? (json as { changedArea: unknown }).changedArea : json;
   if (!Array.isArray(list)) {
-    throw new InputError(problem({ file, received: typeof list, expected: "an array of {offset, length} objects", fix: "write the changed ranges as a JSON array", message: "The extents list is not an array" }));
+    throw new InputError(
+      problem({
+        file,
+        received: typeof list,
+        expected: "an array of {offset, length} objects",
+        fix: "write the changed ranges as a JSON array",
+        message: "The extents list is not an array",
+      }),
+    );
   }
   const problems: Problem[] = [];
   const extents: Extent[] = [];
@@ -66,7 +82,7 @@ export function parseExtents(json: unknown, file?: string): Extent[] {
           field: `[${index}]`,
           received: JSON.stringify(entry),
           expected: "an object with non-negative integer offset (or start) and length",
-          fix: "give every range as {\"offset\": N, \"length\": N} in bytes",
+          fix: 'give every range as {"offset": N, "length": N} in bytes',
           message: `Extent ${index} is not a byte range`,
         }),
       );

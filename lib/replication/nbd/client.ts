@@ -43,7 +43,17 @@ import {
   NBD_SIMPLE_REPLY_SIZE,
   NBD_STRUCTURED_REPLY_SIZE,
 } from "./protocol";
-import { type Handle, parseBlockStatusChunk, parseChunkHeader, parseErrorChunk, parseHoleChunk, parseSimpleReply, readUInt64, replyHeaderSize, withinRequest } from "./replies";
+import {
+  type Handle,
+  parseBlockStatusChunk,
+  parseChunkHeader,
+  parseErrorChunk,
+  parseHoleChunk,
+  parseSimpleReply,
+  readUInt64,
+  replyHeaderSize,
+  withinRequest,
+} from "./replies";
 import { Transport } from "./transport";
 
 /** Largest request length the protocol can carry (32-bit), for commands without payload. */
@@ -169,11 +179,21 @@ export class NbdClient implements BlockDevice {
     this.metaContexts = [...info.metaContexts.keys()];
     this.scratch = transport.scratch;
     const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-    this.watchdog = setInterval(() => {
-      if (this.pending.size > 0 && Date.now() - this.lastProgress > idleTimeoutMs) {
-        this.fail(new NbdError({ code: "ETIMEDOUT", command: "connection", server: this.server, detail: `the server answered none of ${this.pending.size} requests in flight for ${Math.round(idleTimeoutMs / 1000)} s` }));
-      }
-    }, Math.min(1000, Math.max(50, idleTimeoutMs / 4)));
+    this.watchdog = setInterval(
+      () => {
+        if (this.pending.size > 0 && Date.now() - this.lastProgress > idleTimeoutMs) {
+          this.fail(
+            new NbdError({
+              code: "ETIMEDOUT",
+              command: "connection",
+              server: this.server,
+              detail: `the server answered none of ${this.pending.size} requests in flight for ${Math.round(idleTimeoutMs / 1000)} s`,
+            }),
+          );
+        }
+      },
+      Math.min(1000, Math.max(50, idleTimeoutMs / 4)),
+    );
     this.watchdog.unref();
     transport.setReceiver((buf, start, end) => {
       this.lastProgress = Date.now();
@@ -277,7 +297,13 @@ export class NbdClient implements BlockDevice {
     const contextId = this.contextIds.get(context);
     if (contextId === undefined) {
       return Promise.reject(
-        this.clientError("BLOCK_STATUS", offset, length, "ENOCONTEXT", `the metadata context ${context} was not negotiated (negotiated: ${this.metaContexts.join(", ") || "none"})`),
+        this.clientError(
+          "BLOCK_STATUS",
+          offset,
+          length,
+          "ENOCONTEXT",
+          `the metadata context ${context} was not negotiated (negotiated: ${this.metaContexts.join(", ") || "none"})`,
+        ),
       );
     }
     const bad = this.checkRange("BLOCK_STATUS", offset, length);
@@ -606,7 +632,8 @@ export class NbdClient implements BlockDevice {
     else if (p.command === NBD_CMD_READ && p.covered !== p.length) {
       p.reject(this.clientError("READ", p.offset, p.length, "EPROTO", `the server's reply covered ${p.covered} of ${p.length} bytes`));
     } else if (p.command === NBD_CMD_BLOCK_STATUS) {
-      if (!p.extents || p.extents.length === 0) p.reject(this.clientError("BLOCK_STATUS", p.offset, p.length, "EPROTO", "the server sent no extents for the context"));
+      if (!p.extents || p.extents.length === 0)
+        p.reject(this.clientError("BLOCK_STATUS", p.offset, p.length, "EPROTO", "the server sent no extents for the context"));
       else p.resolve(p.extents);
     } else p.resolve(undefined);
     if (this.pending.size === 0) this.wakeIdle();

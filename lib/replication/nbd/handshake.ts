@@ -165,7 +165,12 @@ export class Handshake {
     if (uri.tls) {
       const reply = await this.option(NBD_OPT_STARTTLS, Buffer.alloc(0));
       if (reply.type !== NBD_REP_ACK) {
-        throw this.optionError(NBD_OPT_STARTTLS, reply, reply.type === NBD_REP_ERR_UNSUP || reply.type === NBD_REP_ERR_POLICY ? "ETLS" : "EPROTO", "the server refused TLS");
+        throw this.optionError(
+          NBD_OPT_STARTTLS,
+          reply,
+          reply.type === NBD_REP_ERR_UNSUP || reply.type === NBD_REP_ERR_POLICY ? "ETLS" : "EPROTO",
+          "the server refused TLS",
+        );
       }
       this.step = "STARTTLS";
       await this.transport.startTls(uri, options.signal);
@@ -183,7 +188,11 @@ export class Handshake {
     const metaContexts = new Map<string, number>();
     if (options.metaContexts.length > 0) {
       if (!structuredReplies) {
-        throw this.error("ENOCONTEXT", `the server has no structured replies, so metadata contexts ${options.metaContexts.join(", ")} cannot be used`, "NBD_OPT_SET_META_CONTEXT");
+        throw this.error(
+          "ENOCONTEXT",
+          `the server has no structured replies, so metadata contexts ${options.metaContexts.join(", ")} cannot be used`,
+          "NBD_OPT_SET_META_CONTEXT",
+        );
       }
       await this.setMetaContexts(options.metaContexts, metaContexts);
     }
@@ -279,7 +288,12 @@ export class Handshake {
       } else if (reply.type === NBD_REP_ERR_UNKNOWN) {
         throw await this.exportNotFound(option, reply);
       } else {
-        throw this.optionError(option, reply, reply.type === NBD_REP_ERR_POLICY ? "EPERM" : "EPROTO", `the server refused the export ${JSON.stringify(this.uri.exportName)}`);
+        throw this.optionError(
+          option,
+          reply,
+          reply.type === NBD_REP_ERR_POLICY ? "EPERM" : "EPROTO",
+          `the server refused the export ${JSON.stringify(this.uri.exportName)}`,
+        );
       }
     }
     if (size === undefined) throw this.error("EPROTO", "the server sent no NBD_INFO_EXPORT", OPTION_NAMES[option]);
@@ -317,7 +331,8 @@ export class Handshake {
   private async reply(option: number): Promise<OptionReply> {
     const header = await this.reader.read(20);
     if (header.readBigUInt64BE(0) !== NBD_REP_MAGIC) throw this.error("EPROTO", "bad option reply magic", OPTION_NAMES[option]);
-    if (header.readUInt32BE(8) !== option) throw this.error("EPROTO", `reply to option ${header.readUInt32BE(8)} instead of ${OPTION_NAMES[option]}`, OPTION_NAMES[option]);
+    if (header.readUInt32BE(8) !== option)
+      throw this.error("EPROTO", `reply to option ${header.readUInt32BE(8)} instead of ${OPTION_NAMES[option]}`, OPTION_NAMES[option]);
     const type = header.readUInt32BE(12);
     const length = header.readUInt32BE(16);
     if (length > 16 * 1024 * 1024) throw this.error("EPROTO", `option reply of ${length} bytes`, OPTION_NAMES[option]);
@@ -336,7 +351,11 @@ export class Handshake {
   }
 
   private tlsRequired(option: number): NbdError {
-    return this.error("ETLSREQUIRED", `the server requires TLS: use an nbds:// or nbds+unix:// URI with tls-psk-file= or tls-certificates=`, OPTION_NAMES[option]);
+    return this.error(
+      "ETLSREQUIRED",
+      `the server requires TLS: use an nbds:// or nbds+unix:// URI with tls-psk-file= or tls-certificates=`,
+      OPTION_NAMES[option],
+    );
   }
 
   /** The error for a missing export, naming the exports the server lists (`NBD_OPT_LIST`) if it does. */

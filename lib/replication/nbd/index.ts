@@ -73,7 +73,12 @@ export async function connectNbd(uri: string | NbdUri, options: ConnectOptions =
   const parsed = typeof uri === "string" ? parseNbdUri(uri) : uri;
   const metaContexts = [...new Set(options.metaContexts ?? [])];
   const { transport, handshake, info } = await negotiate(parsed, metaContexts, "go", options);
-  const client = new NbdClient(transport, info, { readOnly: options.readOnly ?? false, metaContexts, idleTimeoutMs: options.idleTimeoutMs }, handshake.leftover());
+  const client = new NbdClient(
+    transport,
+    info,
+    { readOnly: options.readOnly ?? false, metaContexts, idleTimeoutMs: options.idleTimeoutMs },
+    handshake.leftover(),
+  );
   const signal = options.signal;
   if (signal) {
     const onAbort = (): void => client.destroy("aborted");

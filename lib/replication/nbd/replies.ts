@@ -47,7 +47,12 @@ export interface ChunkHeader {
 }
 
 export function parseChunkHeader(header: Buffer): ChunkHeader {
-  return { flags: header.readUInt16BE(4), type: header.readUInt16BE(6), handle: { high: header.readUInt32BE(8), low: header.readUInt32BE(12) }, length: header.readUInt32BE(16) };
+  return {
+    flags: header.readUInt16BE(4),
+    type: header.readUInt16BE(6),
+    handle: { high: header.readUInt32BE(8), low: header.readUInt32BE(12) },
+    length: header.readUInt32BE(16),
+  };
 }
 
 /** A byte range a chunk names. */

@@ -67,7 +67,13 @@ export function parseNbdUri(uri: string): NbdUri {
 
   const match = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?(?:#.*)?$/.exec(uri);
   if (!match) {
-    bad("uri", "is not a URI of the form scheme://authority/export", JSON.stringify(uri), EXPECTED_FORMS, "write the URI as libnbd does, e.g. nbd://127.0.0.1:10809/disk");
+    bad(
+      "uri",
+      "is not a URI of the form scheme://authority/export",
+      JSON.stringify(uri),
+      EXPECTED_FORMS,
+      "write the URI as libnbd does, e.g. nbd://127.0.0.1:10809/disk",
+    );
     throw new InputError(problems);
   }
   const [, rawScheme, authority, rawPath, rawQuery] = match;
@@ -130,7 +136,13 @@ export function parseNbdUri(uri: string): NbdUri {
       port = NBD_DEFAULT_PORT;
     }
     if (params.has("socket")) {
-      bad("socket", "has a socket= parameter but a TCP scheme", `${rawScheme}://…?socket=${params.get("socket")}`, "nbd+unix:// or nbds+unix:// with socket=", "use the +unix scheme for a unix socket, or drop socket=");
+      bad(
+        "socket",
+        "has a socket= parameter but a TCP scheme",
+        `${rawScheme}://…?socket=${params.get("socket")}`,
+        "nbd+unix:// or nbds+unix:// with socket=",
+        "use the +unix scheme for a unix socket, or drop socket=",
+      );
     }
   } else if (scheme?.transport === "unix") {
     if (hostPort !== "") {
@@ -150,13 +162,25 @@ export function parseNbdUri(uri: string): NbdUri {
     const v = verifyText.toLowerCase();
     if (["false", "0", "no", "off"].includes(v)) tlsVerifyPeer = false;
     else if (!["true", "1", "yes", "on"].includes(v)) {
-      bad("tls-verify-peer", `tls-verify-peer=${verifyText} is not a boolean`, verifyText, "true or false", "write tls-verify-peer=false to skip the server certificate check");
+      bad(
+        "tls-verify-peer",
+        `tls-verify-peer=${verifyText} is not a boolean`,
+        verifyText,
+        "true or false",
+        "write tls-verify-peer=false to skip the server certificate check",
+      );
     }
   }
   if (scheme && !scheme.tls) {
     for (const name of ["tls-psk-file", "tls-certificates", "tls-verify-peer"]) {
       if (params.has(name)) {
-        bad(name, `has ${name}= but the scheme ${rawScheme} does not use TLS`, `${name}=${params.get(name)}`, `the TLS scheme ${rawScheme.replace(/^nbd/, "nbds")}`, `write ${rawScheme.replace(/^nbd/, "nbds")}:// to use TLS, or remove ${name}=`);
+        bad(
+          name,
+          `has ${name}= but the scheme ${rawScheme} does not use TLS`,
+          `${name}=${params.get(name)}`,
+          `the TLS scheme ${rawScheme.replace(/^nbd/, "nbds")}`,
+          `write ${rawScheme.replace(/^nbd/, "nbds")}:// to use TLS, or remove ${name}=`,
+        );
       }
     }
   }

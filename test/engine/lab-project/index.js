@@ -65,7 +65,14 @@ if (config.require("role") === "proxied") {
     (d) =>
       new rehost.Replication(
         d.id,
-        { agentUrl: gateway.agentUrl, jobId: d.id, target: d.target, proxy: { url: proxyUrl, vm: d.vm, diskKey: d.key, rpo: config.require("rpo"), fullCheck: 0 }, waitForInitialSync: true, ...timing },
+        {
+          agentUrl: gateway.agentUrl,
+          jobId: d.id,
+          target: d.target,
+          proxy: { url: proxyUrl, vm: d.vm, diskKey: d.key, rpo: config.require("rpo"), fullCheck: 0 },
+          waitForInitialSync: true,
+          ...timing,
+        },
         { dependsOn: [gateway] },
       ),
   );
@@ -90,7 +97,8 @@ if (config.require("role") === "proxied") {
   const round = config.getNumber("round") ?? 0;
   const gateway = new LabGateway("gw-1", { name: "gw-1", url: config.require("agentUrl") });
   const replications = disks.map(
-    (d) => new rehost.Replication(d.id, { agentUrl: gateway.agentUrl, jobId: d.id, source: d.source, target: d.target, round, ...timing }, { dependsOn: [gateway] }),
+    (d) =>
+      new rehost.Replication(d.id, { agentUrl: gateway.agentUrl, jobId: d.id, source: d.source, target: d.target, round, ...timing }, { dependsOn: [gateway] }),
   );
   exports.agentUrl = gateway.agentUrl;
   exports.jobIds = disks.map((d) => d.id);
@@ -114,7 +122,12 @@ if (config.require("role") === "proxied") {
   const jobIds = wave.requireOutput("jobIds");
   const point = pulumi.getStack();
   const frozen = new rehost.RehearsalPoint("point", { agentUrl, jobIds, point, ...timing });
-  const snapshots = new LabSnapshots("snapshots", { targets: wave.requireOutput("targets"), dir: config.require("snapshotDir"), point, heldAt: frozen.digests });
+  const snapshots = new LabSnapshots("snapshots", {
+    targets: wave.requireOutput("targets"),
+    dir: config.require("snapshotDir"),
+    point,
+    heldAt: frozen.digests,
+  });
   new rehost.RehearsalThaw("thaw", { agentUrl, jobIds, point, snapshots: snapshots.ids, ...timing });
   exports.pointDigests = frozen.digests;
   exports.snapshotDigests = snapshots.digests;

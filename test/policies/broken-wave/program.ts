@@ -38,7 +38,11 @@ export = async () => {
   });
   const disks = cases.has("gateway-20-disks") ? 20 : 4;
   for (let i = 0; i < disks; i++) {
-    const disk = new alicloud.ecs.EcsDisk(`wave-1-gw-1-disk-${i}`, { zoneId: "cn-shenzhen-e", size: 100, category: "cloud_essd", encrypted: true, tags: { "rehost:disk": `disk-${i}` } }, { protect: true });
+    const disk = new alicloud.ecs.EcsDisk(
+      `wave-1-gw-1-disk-${i}`,
+      { zoneId: "cn-shenzhen-e", size: 100, category: "cloud_essd", encrypted: true, tags: { "rehost:disk": `disk-${i}` } },
+      { protect: true },
+    );
     new alicloud.ecs.EcsDiskAttachment(`wave-1-gw-1-attach-${i}`, { diskId: disk.id, instanceId: gateway.id });
   }
 
@@ -56,9 +60,19 @@ export = async () => {
   const rehearsal = new alicloud.vpc.Network("rehearsal-1-vpc", { cidrBlock: "10.10.0.0/16", tags: { "rehost:phase": "rehearsal-1" } });
   const cen = new alicloud.cen.Instance("cen", { cenInstanceName: "dc-link" });
   const router = new alicloud.cen.TransitRouter("cen-tr", { cenId: cen.id });
-  new alicloud.cen.TransitRouterVpcAttachment("cen-attach-prod", { cenId: cen.id, transitRouterId: router.transitRouterId, vpcId: vpc.id, zoneMappings: [{ vswitchId: sync.id, zoneId: "cn-shenzhen-e" }] });
+  new alicloud.cen.TransitRouterVpcAttachment("cen-attach-prod", {
+    cenId: cen.id,
+    transitRouterId: router.transitRouterId,
+    vpcId: vpc.id,
+    zoneMappings: [{ vswitchId: sync.id, zoneId: "cn-shenzhen-e" }],
+  });
   if (cases.has("rehearsal-on-cen")) {
-    new alicloud.cen.TransitRouterVpcAttachment("cen-attach-rehearsal", { cenId: cen.id, transitRouterId: router.transitRouterId, vpcId: rehearsal.id, zoneMappings: [{ vswitchId: sync.id, zoneId: "cn-shenzhen-e" }] });
+    new alicloud.cen.TransitRouterVpcAttachment("cen-attach-rehearsal", {
+      cenId: cen.id,
+      transitRouterId: router.transitRouterId,
+      vpcId: rehearsal.id,
+      zoneMappings: [{ vswitchId: sync.id, zoneId: "cn-shenzhen-e" }],
+    });
   }
 
   return { hostIp: host.privateIp };
