@@ -314,12 +314,23 @@ export function nextChange(schedule: Schedule, date: Date | number): Date | unde
     })
     .sort((a, b) => a - b);
   for (const minutes of ahead) {
-    let at = Math.floor(start / 60_000) * 60_000 + minutes * 60_000;
+    const naive = Math.floor(start / 60_000) * 60_000 + minutes * 60_000;
     // The zone's offset may differ there (daylight saving): move by the difference.
-    const there = wallClock(schedule.timezone, at);
-    at -= there.offset - here.offset;
-    if (at <= start) continue;
-    if (rateAt(schedule, at) !== current) return new Date(at);
+    const there = wallClock(schedule.timezone, naive);
+    const adjusted = naive - (there.offset - here.offset);
+    if (adjusted > start && rateAt(schedule, adjusted) !== current) return new Date(adjusted);
+    // A boundary in the hour a spring-forward skips is not on the wall clock: the rate changes
+    // when the clock jumps, between the two instants; found by bisection to the millisecond.
+    if (naive > adjusted && naive > start && rateAt(schedule, naive) !== current) {
+      let same = Math.max(adjusted, start);
+      let changed = naive;
+      while (changed - same > 1) {
+        const mid = Math.floor((same + changed) / 2);
+        if (rateAt(schedule, mid) === current) same = mid;
+        else changed = mid;
+      }
+      return new Date(changed);
+    }
   }
   return undefined;
 }

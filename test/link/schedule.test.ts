@@ -110,6 +110,18 @@ describe("bandwidth schedule", () => {
     expect(nextChange(berlin, new Date(Date.UTC(2024, 2, 23, 12)))).toEqual(new Date(Date.UTC(2024, 2, 24, 7)));
   });
 
+  it("a blackout starting in the hour a spring-forward skips starts when the clock jumps past it", () => {
+    // New York, 10 March 2024: 02:00 EST becomes 03:00 EDT (07:00 UTC); a blackout from Sunday 02:00.
+    const s = parseSchedule({ timezone: "America/New_York", default: "10M", blackouts: [{ days: ["sun"], from: "02:00", to: "00:00" }] });
+    const monday = Date.UTC(2024, 2, 4, 5);
+    expect(nextChange(s, monday)).toEqual(new Date(Date.UTC(2024, 2, 10, 7)));
+    expect(rateAt(s, Date.UTC(2024, 2, 10, 7) - 1)).toBe(10_000_000);
+    expect(rateAt(s, Date.UTC(2024, 2, 10, 7))).toBe(0);
+    // Also from a boundary inside the skipped hour (02:45 does not exist that night).
+    const late = parseSchedule({ timezone: "America/New_York", default: "10M", blackouts: [{ days: ["sun"], from: "02:45", to: "00:00" }] });
+    expect(nextChange(late, monday)).toEqual(new Date(Date.UTC(2024, 2, 10, 7)));
+  });
+
   it("the rate holds from any instant until nextChange and differs there", () => {
     const time = fc
       .tuple(fc.integer({ min: 0, max: 23 }), fc.constantFrom(0, 15, 30, 45))
@@ -146,7 +158,7 @@ describe("bandwidth schedule", () => {
           expect(rateAt(s, next.getTime() - 1)).toBe(rate);
         },
       ),
-      { numRuns: 150 },
+      { numRuns: 400 },
     );
   });
 
