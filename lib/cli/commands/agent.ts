@@ -1,9 +1,9 @@
 /**
  * `rehost agent`: runs the sync-gateway agent until SIGINT or SIGTERM.
  */
-import * as fs from "node:fs";
 import type { Command } from "commander";
 import { InputError, problem, type Problem } from "../../problems";
+import { certificateProblems, pathProblems } from "../flags";
 import { isDiskId } from "../../agent/disks";
 
 interface AgentCommandOptions {
@@ -94,37 +94,16 @@ export function register(program: Command): void {
           }),
         );
       }
-      if ((opts.cert === undefined) !== (opts.key === undefined)) {
-        problems.push(
-          problem({
-            field: opts.cert === undefined ? "--cert" : "--key",
-            expected: "both --cert and --key, or neither",
-            fix: "give the certificate with its key, or neither for a self-signed one",
-            message: "A certificate needs its key.",
-          }),
-        );
-      }
-      for (const [field, file, kind] of [
-        ["--cert", opts.cert, "file"],
-        ["--key", opts.key, "file"],
-        ["--credentials", opts.credentials, "directory"],
-        ["--disk-by-id", opts.diskById, "directory"],
-        ["--sys-dev-block", opts.sysDevBlock, "directory"],
-      ] as const) {
-        if (file === undefined) continue;
-        const stat = fs.statSync(file, { throwIfNoEntry: false });
-        if (stat === undefined || (kind === "directory") !== stat.isDirectory()) {
-          problems.push(
-            problem({
-              field,
-              received: file,
-              expected: `an existing ${kind}`,
-              fix: `check the path given to ${field}`,
-              message: `${file} is not an existing ${kind}.`,
-            }),
-          );
-        }
-      }
+      problems.push(
+        ...certificateProblems(opts.cert, opts.key),
+        ...pathProblems([
+          ["--cert", opts.cert],
+          ["--key", opts.key],
+          ["--credentials", opts.credentials, "directory"],
+          ["--disk-by-id", opts.diskById, "directory"],
+          ["--sys-dev-block", opts.sysDevBlock, "directory"],
+        ]),
+      );
       let bandwidth: number | undefined;
       if (opts.bandwidth !== undefined) {
         try {

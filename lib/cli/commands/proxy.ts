@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import { InputError, problem, type Problem } from "../../problems";
+import { certificateProblems, pathProblems } from "../flags";
 
 interface ProxyCommandOptions {
   state: string;
@@ -91,25 +92,15 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
           }),
         );
       }
-      for (const [field, file] of [
-        ["--agent-token-file", opts.agentTokenFile],
-        ["--agent-ca", opts.agentCa],
-        ["--ca", opts.ca],
-        ["--cert", opts.cert],
-        ["--key", opts.key],
-      ] as const) {
-        if (file !== undefined && !fs.statSync(file, { throwIfNoEntry: false })?.isFile()) {
-          problems.push(
-            problem({
-              field,
-              received: file,
-              expected: "an existing file",
-              fix: `check the path given to ${field}`,
-              message: `${file} is not an existing file.`,
-            }),
-          );
-        }
-      }
+      problems.push(
+        ...pathProblems([
+          ["--agent-token-file", opts.agentTokenFile],
+          ["--agent-ca", opts.agentCa],
+          ["--ca", opts.ca],
+          ["--cert", opts.cert],
+          ["--key", opts.key],
+        ]),
+      );
       const agentToken = fs.statSync(opts.agentTokenFile, { throwIfNoEntry: false })?.isFile()
         ? fs.readFileSync(opts.agentTokenFile, "utf8").trim()
         : undefined;
@@ -133,16 +124,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
           }),
         );
       }
-      if ((opts.cert === undefined) !== (opts.key === undefined)) {
-        problems.push(
-          problem({
-            field: opts.cert === undefined ? "--cert" : "--key",
-            expected: "both --cert and --key, or neither",
-            fix: "give the certificate with its key, or neither for a self-signed one",
-            message: "A certificate needs its key.",
-          }),
-        );
-      }
+      problems.push(...certificateProblems(opts.cert, opts.key));
       if ([opts.ca, opts.thumbprint, opts.insecure].filter((o) => o !== undefined).length > 1) {
         problems.push(
           problem({
