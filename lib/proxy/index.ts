@@ -18,14 +18,14 @@ import { loadOrCreateCertificate } from "../service/tls";
 import type { VSphereClient } from "../vsphere/client";
 import { ProxyManager } from "./manager";
 import type { ReaderSettings } from "./reader";
-import type { LinkSettings } from "./rounds";
+import type { LinkSettings } from "./push";
 import { createProxyServer } from "./server";
 import { keepSessionCookie, writePinnedCertificate } from "./session";
 import { ProxyState } from "./state";
 
 export type * from "./api";
 export { ProxyClient, ProxyRequestError } from "./client";
-export type { LinkSettings } from "./rounds";
+export type { LinkSettings } from "./push";
 export { curlArgs, vddkArgs, datastoreUrl, type ReaderKind, type ReaderSettings, type DiskSource } from "./reader";
 export {
   checkBudget,

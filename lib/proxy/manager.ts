@@ -31,7 +31,8 @@ import { datastoreUrl, type ReaderSettings } from "./reader";
 import { proxyMetrics, RoundCounters } from "./metrics";
 import { predictCutover } from "./predict";
 import type { MetricFamily } from "../service/metrics";
-import { removeLeftovers, RoundRefused, runRound, sampleBlocks, takeSnapshot, type LinkSettings, type RoundContext, type RoundSnapshot } from "./rounds";
+import type { LinkSettings } from "./push";
+import { removeLeftovers, RoundRefused, runRound, sampleBlocks, takeSnapshot, type RoundContext, type RoundSnapshot } from "./rounds";
 import type { DiskRecord, ProxyState, VmRecord } from "./state";
 
 /** Blocks compared per request at a cutover (2.5 MiB of block numbers and hashes). */

@@ -4,12 +4,12 @@
  *   1. one vSphere snapshot of all its disks (quiesced where VMware Tools run and the VM asks for
  *      it), recorded in the state before and after it is created;
  *   2. per disk, `QueryChangedDiskAreas` since the disk's last changeId (`"*"` the first time);
- *   3. exactly those areas read from the frozen disk locally (`reader.ts`) and pushed to the
- *      disk's agent job as link frames, each with its hash — resumed where the agent is when the
- *      same snapshot is pushed again;
- *   4. the 1 MiB blocks the areas touch hashed (read whole, locally), so the proxy keeps every
- *      block's source-side hash as of this round without reading unchanged blocks;
- *   5. the snapshot removed, the new changeId and the round kept.
+ *   3. the 1 MiB blocks those areas touch read once from the frozen disk locally (`reader.ts`),
+ *      each hashed whole — so the proxy keeps every block's source-side hash as of this round
+ *      without reading unchanged blocks — and the areas inside them pushed to the disk's agent
+ *      job as link frames, each with its hash, resumed where the agent is when the same snapshot
+ *      is pushed again (`push.ts`);
+ *   4. the snapshot removed, the new changeId and the round kept.
  *
  * A changeId vCenter no longer knows (a CBT reset after a storage migration or a host crash), or
  * a `resync` asked for, makes the disk's round a resync: every block is hashed locally, the
@@ -19,32 +19,23 @@
  */
 import { randomInt } from "node:crypto";
 import type { AgentClient } from "../agent/client";
-import type { JobStatus, RoundRecord } from "../agent/api";
-import type { LinkThrottles } from "../link/bandwidth";
-import { BlockCompressor, DEFAULT_LEVEL, zstdVersion, type CodecStats } from "../link/codec";
-import { Codec, dataFrame, endFrame, FRAME_HEADER_BYTES, zeroFrame, type PayloadEncoder } from "../link/frames";
-import { takeAll, type ScheduledThrottle } from "../link/schedule";
+import { FRAME_HEADER_BYTES } from "../link/frames";
 import { BlockDigests, blockCount, blockRange, BLOCK_HASH_BYTES, blocksTouched, DIGEST_BLOCK, zeroBlockHash } from "../replication/block-digests";
 import { hashBlocks } from "../replication/block-hashes";
-import type { BlockDevice, Extent } from "../replication/device";
+import type { Extent } from "../replication/device";
 import { mergeExtents } from "../replication/extents/list";
 import type { Logger } from "../service/log";
 import type { ProcessGroup } from "../service/processes";
 import { REHOST_SNAPSHOT_PREFIX } from "../vsphere/estate";
 import { VSphereFault } from "../vsphere/soap";
 import type { DiskFile, SnapshotHandle, VmHandle, VSphereClient } from "../vsphere/client";
-import type { DiskCompression, DiskRoundSummary, RoundMode, RoundSummary } from "./api";
+import type { DiskRoundSummary, RoundMode, RoundSummary } from "./api";
+import { pushRound, type LinkSettings } from "./push";
 import { openReader, type Reader, type ReaderSettings } from "./reader";
 import { ChangedBlocks, type DiskRecord, type ProxyState, type VmRecord } from "./state";
 
-/** Largest range one DATA frame carries. */
-const FRAME_BYTES = 4 * 1024 * 1024;
-/** Bytes a throttled push hands to the link at a time. */
-const PACE_BYTES = 256 * 1024;
 /** Blocks compared per request during a resync: the agent reads them from the target (1 GiB). */
 const COMPARE_WINDOW = 1024;
-/** Times a push is tried again after the link or the agent failed. */
-const PUSH_ATTEMPTS = 8;
 
 /** What a round needs around it. */
 export interface RoundContext {
@@ -60,22 +51,6 @@ export interface RoundContext {
   readonly signal?: AbortSignal;
   /** How frames cross the link: compression and bandwidth. @default - zstd at level 1, no cap */
   readonly link?: LinkSettings;
-}
-
-/** The link settings of a proxy's streams. */
-export interface LinkSettings {
-  /** zstd level of every stream (a disk's registration may name its own), or `off`. @default 1 */
-  readonly compressionLevel?: number | "off";
-  /** The proxy's and the gateways' bandwidth throttles. @default - no cap */
-  readonly throttles?: LinkThrottles;
-  /**
-   * The encoder of one push of a disk at `level` (`attempt` counts the pushes of the round):
-   * @default - a `BlockCompressor` at that level
-   */
-  readonly encoder?: (
-    level: number,
-    stream: { readonly vm: string; readonly disk: number; readonly round: number; readonly attempt: number },
-  ) => PayloadEncoder & { readonly stats: CodecStats };
 }
 
 /** Options of one round. */
@@ -287,16 +262,39 @@ async function diskRound(
       if (mode !== "initial") bytesRead += size;
       hashes = new BlockDigests(identity, base);
     }
-    const touched = blocksTouched(changed, size);
-    const read = await hashBlocks(device, size, touched, ctx.signal);
-    bytesRead += read.bytesRead;
-    read.blocks?.forEach((b, i) => hashes!.set(b, read.hashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES)));
     hashes = hashes.withIdentity(identity);
   }
   const changedBytes = changed.reduce((n, e) => n + e.length, 0);
   readers.set(disk.key, { reader, file, hashes });
-  const { record: pushed, compression } = await pushWithResume(ctx, agent, record.vm, disk, snapshot.handle.moref, round, size, device, changed);
-  bytesRead += changedBytes;
+  // The push reads every touched block whole and hashes it; blocks it did not read (the agent had
+  // them from an interrupted push of this snapshot) are hashed here.
+  const digests = hashes;
+  const touched = blocksTouched(changed, size);
+  const hashed = new Set<number>();
+  const {
+    record: pushed,
+    compression,
+    bytesRead: pushRead,
+  } = await pushRound(ctx, agent, {
+    vm: record.vm,
+    disk,
+    snapshot: snapshot.handle.moref,
+    round,
+    size,
+    device,
+    ranges: changed,
+    onBlock: (block, hash) => {
+      digests.set(block, hash);
+      hashed.add(block);
+    },
+  });
+  bytesRead += pushRead;
+  const unread = touched.filter((b) => !hashed.has(b));
+  if (unread.length > 0) {
+    const read = await hashBlocks(device, size, unread, ctx.signal);
+    bytesRead += read.bytesRead;
+    read.blocks?.forEach((b, i) => digests.set(b, read.hashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES)));
+  }
   disk.sizeBytes = size;
   disk.changeId = changeId;
   // The blocks written since the last full check: none after one, else these added (saved before
@@ -370,170 +368,6 @@ async function compareOnAgent(agent: AgentClient, jobId: string, hashes: Buffer,
     differing.push(...(await agent.compare(jobId, first, window, true)).differing);
   }
   return differing;
-}
-
-/** What one disk's pushes put on the link, over every attempt of the round. */
-interface SendCounters {
-  /** Bytes of DATA ranges sent (before compression), and of their payloads on the link. */
-  dataBytes: number;
-  payloadBytes: number;
-  zstdFrames: number;
-  rawFrames: number;
-  zeroFrames: number;
-  /** DATA frames the agent refused (their bytes did not match their hash): sent again uncompressed. */
-  refusedFrames: number;
-}
-
-/** One push of a disk's round: how its frames are encoded and paced. */
-interface PushStream {
-  /** Undefined: compression is off. */
-  readonly encoder?: PayloadEncoder;
-  /** Offsets of DATA frames the agent refused: sent raw from now on. */
-  readonly rawAt: ReadonlySet<number>;
-  readonly throttles: readonly ScheduledThrottle[];
-  readonly counters: SendCounters;
-  readonly signal?: AbortSignal;
-}
-
-/**
- * The frames of `ranges` read from `device`: data (compressed by the stream's encoder where it
- * pays), or ZERO where a piece reads zeroes; each frame passes the stream's throttles whole
- * before it is handed to the link.
- */
-async function* framesOf(device: BlockDevice, ranges: readonly Extent[], from: number, size: number, stream: PushStream): AsyncGenerator<Buffer> {
-  const buffer = Buffer.allocUnsafe(FRAME_BYTES);
-  const c = stream.counters;
-  for (const r of ranges) {
-    for (let at = r.offset; at < r.offset + r.length; at += FRAME_BYTES) {
-      const length = Math.min(FRAME_BYTES, r.offset + r.length - at);
-      // Ranges the agent applied before an interruption are not read again.
-      if (at + length <= from) continue;
-      const data = await device.read(at, length, buffer);
-      let frame: Buffer[];
-      if (isZero(data)) {
-        frame = [zeroFrame(at, length)];
-        c.zeroFrames++;
-      } else {
-        frame = dataFrame(at, Buffer.from(data), undefined, stream.rawAt.has(at) ? undefined : stream.encoder);
-        c.dataBytes += length;
-        c.payloadBytes += frame[1].length;
-        if (frame[0].readUInt8(5) === Codec.None) c.rawFrames++;
-        else c.zstdFrames++;
-      }
-      if (stream.throttles.length === 0) yield* frame;
-      // Paced in slices, so a capped link carries a steady flow rather than a frame's burst.
-      else
-        for (const part of frame) {
-          for (let i = 0; i < part.length; i += PACE_BYTES) {
-            const slice = part.subarray(i, i + PACE_BYTES);
-            await takeAll(stream.throttles, slice.length, stream.signal);
-            yield slice;
-          }
-        }
-    }
-  }
-  yield endFrame(size, { ranges: ranges.length });
-}
-
-const ZERO = Buffer.alloc(FRAME_BYTES);
-function isZero(data: Buffer): boolean {
-  return data.equals(ZERO.subarray(0, data.length));
-}
-
-/** What a disk's push did: the agent's record, and how its frames were encoded. */
-interface Pushed {
-  readonly record: RoundRecord;
-  readonly compression: DiskCompression;
-}
-
-/**
- * Pushes the round to the disk's job; after a dropped link or an agent restart, asks where the
- * job is and goes on from there with the same snapshot. A frame the agent refuses because its
- * bytes do not match its hash (a payload corrupted on the way, or decoded wrongly) is sent again
- * uncompressed from the agent's acknowledged offset.
- */
-async function pushWithResume(
-  ctx: RoundContext,
-  agent: AgentClient,
-  vm: string,
-  disk: DiskRecord,
-  snapshot: string,
-  round: number,
-  size: number,
-  device: BlockDevice,
-  ranges: readonly Extent[],
-): Promise<Pushed> {
-  const level = disk.compressionLevel ?? ctx.link?.compressionLevel ?? DEFAULT_LEVEL;
-  const counters: SendCounters = { dataBytes: 0, payloadBytes: 0, zstdFrames: 0, rawFrames: 0, zeroFrames: 0, refusedFrames: 0 };
-  const rawAt = new Set<number>();
-  const throttles = ctx.link?.throttles?.throttlesFor(disk.agentUrl) ?? [];
-  const compression = (): DiskCompression => ({
-    codec: level === "off" ? "none" : `zstd ${zstdVersion()}`,
-    ...(level !== "off" ? { level } : {}),
-    dataBytes: counters.dataBytes,
-    payloadBytes: counters.payloadBytes,
-    ratio: counters.payloadBytes > 0 ? Number((counters.dataBytes / counters.payloadBytes).toFixed(3)) : 1,
-    zstdFrames: counters.zstdFrames,
-    rawFrames: counters.rawFrames,
-    zeroFrames: counters.zeroFrames,
-    refusedFrames: counters.refusedFrames,
-  });
-  let lastError: unknown;
-  for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-    ctx.signal?.throwIfAborted();
-    let job: JobStatus | undefined;
-    try {
-      job = await agent.get(disk.jobId);
-    } catch (err) {
-      lastError = err;
-      await backoff(attempt, ctx.signal);
-      continue;
-    }
-    if (job.lastRound?.round === round && job.lastRound.snapshot === snapshot) return { record: job.lastRound, compression: compression() };
-    const from = job.active?.round === round && job.active.snapshot === snapshot ? (job.active.pushedUpTo ?? 0) : 0;
-    const encoder = level === "off" ? undefined : (ctx.link?.encoder?.(level, { vm, disk: disk.key, round, attempt }) ?? new BlockCompressor({ level }));
-    try {
-      const record = await agent.push(
-        disk.jobId,
-        { round, snapshot, size },
-        framesOf(device, ranges, from, size, { encoder, rawAt, throttles, counters, signal: ctx.signal }),
-      );
-      return { record, compression: compression() };
-    } catch (err) {
-      lastError = err;
-      const status = (err as { status?: number }).status ?? 0;
-      // Refusals other than a bad frame (422) or an agent in trouble (5xx, unreachable) are final.
-      if (status !== 0 && status !== 422 && status < 500) throw err;
-      const refused = (err as { body?: { frameOffset?: unknown } }).body?.frameOffset;
-      if (status === 422 && typeof refused === "number") {
-        counters.refusedFrames++;
-        rawAt.add(refused);
-        ctx.logger.log("warn", "the agent refused a frame whose bytes do not match its hash; it is sent again uncompressed", {
-          job: disk.jobId,
-          round,
-          offset: refused,
-          attempt,
-        });
-      } else ctx.logger.log("warn", "push interrupted; resuming", { job: disk.jobId, round, attempt, error: String(err) });
-      // A refused frame is sent again at once; a link or agent failure waits first.
-      if (!(status === 422 && typeof refused === "number")) await backoff(attempt, ctx.signal);
-    }
-  }
-  throw lastError instanceof Error ? lastError : new Error(String(lastError));
-}
-
-function backoff(attempt: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, Math.min(30_000, 500 * 2 ** (attempt - 1)));
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(timer);
-        reject(signal.reason ?? new Error("aborted"));
-      },
-      { once: true },
-    );
-  });
 }
 
 /** `count` distinct random blocks of a disk of `size` bytes (all when there are fewer). */
