@@ -77,14 +77,13 @@ export function checkLevel(level: number, field = "compression.level"): number {
 }
 
 /**
- * Compresses the blocks of one stream (one context, one scratch buffer as long as the longest
- * block seen). Not shared between concurrent streams: each stream has its own.
+ * Compresses the blocks of one stream (one context; the scratch buffer is the process's). Not
+ * shared between concurrent streams: each stream has its own.
  */
 export class BlockCompressor implements PayloadEncoder {
   readonly stats: CodecStats = { blocks: 0, bytesIn: 0, bytesOut: 0, compressedBlocks: 0, rawByProbe: 0, rawNoGain: 0 };
   private readonly cctx = new zstd.CCtx();
   private readonly probeScratch = Buffer.allocUnsafe(zstd.compressBound(PROBE_SAMPLE_BYTES));
-  private scratch = Buffer.alloc(0);
   private levelValue: number;
   private readonly minSaving: number;
   private readonly probe: boolean;
@@ -132,10 +131,10 @@ export class BlockCompressor implements PayloadEncoder {
       return raw();
     }
     const capacity = Math.floor(data.length * (1 - this.minSaving));
-    if (this.scratch.length < capacity) this.scratch = Buffer.allocUnsafeSlow(capacity);
+    const scratch = sharedScratch(capacity);
     let n: number;
     try {
-      n = this.cctx.compress(this.scratch.subarray(0, capacity), data, this.levelValue);
+      n = this.cctx.compress(scratch.subarray(0, capacity), data, this.levelValue);
     } catch {
       // "Destination buffer is too small": compression would not save enough.
       n = -1;
@@ -145,11 +144,21 @@ export class BlockCompressor implements PayloadEncoder {
       return raw();
     }
     const payload = Buffer.allocUnsafeSlow(n);
-    this.scratch.copy(payload, 0, 0, n);
+    scratch.copy(payload, 0, 0, n);
     this.stats.compressedBlocks++;
     this.stats.bytesOut += n;
     return { codec: Codec.Zstd, payload };
   }
+}
+
+let scratchBuffer = Buffer.alloc(0);
+/**
+ * The buffer every compressor of the process compresses into before the payload is copied out:
+ * compression runs to its end on this thread, so one buffer serves all the streams at once.
+ */
+function sharedScratch(bytes: number): Buffer {
+  if (scratchBuffer.length < bytes) scratchBuffer = Buffer.allocUnsafeSlow(bytes);
+  return scratchBuffer;
 }
 
 /** Decodes the payloads of one stream (one context). */
