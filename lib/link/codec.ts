@@ -77,12 +77,13 @@ export function checkLevel(level: number, field = "compression.level"): number {
 }
 
 /**
- * Compresses the blocks of one stream (one context; the scratch buffer is the process's). Not
- * shared between concurrent streams: each stream has its own.
+ * Compresses the blocks of one stream into whole zstd frames. The context and the scratch buffer
+ * are the process's (compression runs to its end on this thread); the level and the statistics
+ * are the stream's, so each stream has its own compressor.
  */
 export class BlockCompressor implements PayloadEncoder {
   readonly stats: CodecStats = { blocks: 0, bytesIn: 0, bytesOut: 0, compressedBlocks: 0, rawByProbe: 0, rawNoGain: 0 };
-  private readonly cctx = new zstd.CCtx();
+  private readonly cctx = sharedContext();
   private readonly probeScratch = Buffer.allocUnsafe(zstd.compressBound(PROBE_SAMPLE_BYTES));
   private levelValue: number;
   private readonly minSaving: number;
@@ -149,6 +150,13 @@ export class BlockCompressor implements PayloadEncoder {
     this.stats.bytesOut += n;
     return { codec: Codec.Zstd, payload };
   }
+}
+
+let context: zstd.CCtx | undefined;
+/** The compression context of every compressor of the process: each call makes a whole frame, so the streams share it as they share the scratch. */
+function sharedContext(): zstd.CCtx {
+  context ??= new zstd.CCtx();
+  return context;
 }
 
 let scratchBuffer = Buffer.alloc(0);
