@@ -10,7 +10,8 @@
  *
  * Each phase prints the measured rate against the scheduled one. The last line is one JSON object.
  */
-import { fixedSchedule, parseSchedule, ScheduledThrottle, type Schedule } from "../lib/link/schedule";
+import { ScheduledThrottle } from "../lib/link/schedule";
+import { fixedSchedule, parseSchedule, type Schedule } from "../lib/link/schedule-file";
 
 const FRAME = 1024 * 1024 + 56;
 const STREAMS = 16;

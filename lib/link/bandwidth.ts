@@ -23,7 +23,8 @@
 import * as fs from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { InputError, problem } from "../problems";
-import { parseSchedule, ScheduledThrottle, type Schedule } from "./schedule";
+import { ScheduledThrottle } from "./schedule";
+import { parseSchedule, type Schedule } from "./schedule-file";
 
 /** The proxy's schedules, validated. */
 export interface Bandwidth {

@@ -1,6 +1,8 @@
 import * as fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { fixedSchedule, nextChange, parseSchedule, rateAt, ScheduledThrottle, takeAll, throttled, type Clock } from "../../lib/link/schedule";
+import { ScheduledThrottle, takeAll, throttled, type Clock } from "../../lib/link/schedule";
+import { fixedSchedule, parseSchedule } from "../../lib/link/schedule-file";
+import { nextChange, rateAt } from "../../lib/link/schedule-rate";
 import { InputError } from "../../lib/problems";
 
 /** A clock whose time moves only when the test says so; due timers fire in order. */
