@@ -7,9 +7,11 @@ import * as fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import { packageVersion } from "../package";
 import * as replication from "../replication";
+import { BASE_ALLOCATION } from "../replication/extents/allocation";
+import type { Changed, Digest } from "./api";
+import { hashBlocks, type BlockHashes } from "../replication/block-hashes";
 import { loadOrCreateToken } from "../service/auth";
-import { replicationDataPlane, type DataPlane, type SyncTuning } from "./data-plane";
-import { JobManager } from "./jobs";
+import { JobManager, type CopyResult, type DataPlane, type Extent, type RoundProgress } from "./jobs";
 import { jsonLogger, type Logger } from "../service/log";
 import { Scheduler } from "./scheduler";
 import { createAgentServer } from "./server";
@@ -18,7 +20,7 @@ import { isDiskId, type DiskLookup } from "./disks";
 import { loadOrCreateCertificate } from "../service/tls";
 
 export type { Changed, Digest, JobSpec, JobState, JobStatus, RegisterRequest, RoundRecord, Verification } from "./api";
-export { replicationDataPlane, type DataPlane, type RoundSyncOptions, type SyncTuning } from "./data-plane";
+export type { DataPlane } from "./jobs";
 export { AgentClient, AgentRequestError, type AgentClientOptions } from "./client";
 export { findDisk, diskSerial, isDiskId, DiskNotFound, DEFAULT_BY_ID_DIR, DEFAULT_SYS_DEV_BLOCK_DIR, type DiskLookup, type FoundDisk } from "./disks";
 
@@ -57,6 +59,18 @@ export interface AgentOptions {
   readonly dataPlane?: DataPlane;
   /** Copier tuning passed to every round (see `lib/replication`'s `SyncOptions`). */
   readonly tuning?: SyncTuning;
+}
+
+/** Copier settings the agent passes through. */
+export interface SyncTuning {
+  /** Largest request in bytes. @default - the copier's (2 MiB) */
+  readonly blockSize?: number;
+  /** Connections per disk. @default - the copier's (4) */
+  readonly connections?: number;
+  /** Source bytes between journal checkpoints. @default - the copier's (256 MiB) */
+  readonly checkpointInterval?: number;
+  /** A source or target server that leaves requests unanswered this long fails the round, in ms. @default - the client's (120000) */
+  readonly idleTimeoutMs?: number;
 }
 
 /** A running agent. */
@@ -138,6 +152,57 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
       await jobs.close();
       await closed;
       logger.log("info", "agent stopped");
+    },
+  };
+}
+
+/** The production data plane: `lib/replication`'s `sync` and `digest`, loaded on first use. */
+export function replicationDataPlane(tuning: SyncTuning = {}): DataPlane {
+  return {
+    async sync(o): Promise<CopyResult> {
+      return replication.sync({
+        ...tuning,
+        source: o.source,
+        target: o.target,
+        changed: o.changed as replication.ChangedSpec,
+        journal: o.journal,
+        keepJournal: o.keepJournal,
+        expectTarget: o.expectTarget,
+        bandwidth: o.bandwidth as number | replication.Throttle | undefined,
+        onProgress: o.onProgress as ((p: RoundProgress) => void) | undefined,
+        signal: o.signal,
+      });
+    },
+    async digest(spec: string, length?: number): Promise<Digest> {
+      const d = await replication.digest(spec, length === undefined ? {} : { length });
+      return { algorithm: d.algorithm, digest: d.digest, size: d.size };
+    },
+    async changedExtents(source: string, changed: Changed): Promise<Extent[]> {
+      const extentSource = replication.extentSourceFor(changed as replication.ChangedSpec);
+      const device = await replication.openDevice(source, { metaContexts: extentSource.requiredContexts, optionalMetaContexts: extentSource.optionalContexts });
+      try {
+        const extents: Extent[] = [];
+        for await (const segment of extentSource.segments(device)) extents.push({ offset: segment.offset, length: segment.length });
+        return replication.mergeExtents(extents);
+      } finally {
+        await device.close();
+      }
+    },
+    async blockHashes(spec: string, length: number, blocks?: readonly number[], signal?: AbortSignal): Promise<BlockHashes> {
+      const device = await replication.openDevice(spec, { optionalMetaContexts: [BASE_ALLOCATION] });
+      try {
+        return await hashBlocks(device, Math.min(length, device.size), blocks, signal);
+      } finally {
+        await device.close();
+      }
+    },
+    async size(spec: string): Promise<number> {
+      const device = await replication.openDevice(spec);
+      try {
+        return device.size;
+      } finally {
+        await device.close();
+      }
     },
   };
 }

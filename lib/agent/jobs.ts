@@ -38,7 +38,7 @@ import {
 } from "./api";
 import type { Logger } from "../service/log";
 import type { Scheduler } from "./scheduler";
-import type { ChangedSpec, Extent, SyncProgress, TargetIdentity, Throttle } from "../replication";
+import type { Extent as ReplicationExtent, SyncProgress, SyncResult, TargetIdentity } from "../replication";
 import type { BlockDevice } from "../replication/device";
 import { parseNbdUri } from "../replication/nbd/uri";
 import { openDevice } from "../replication/open";
@@ -47,11 +47,46 @@ import { applyFrames } from "./push";
 import { InputError } from "../problems";
 import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/verify";
+import type { BlockHashes } from "../replication/block-hashes";
 import { writeFileAtomic } from "../service/files";
 import { DiskNotFound, findDisk, isDiskId, type DiskLookup } from "./disks";
 import { HttpError } from "../service/http";
 import type { StateDir } from "./store";
-import { changedSpec, type DataPlane } from "./data-plane";
+
+/** What a round reports while it runs, and what the copier reports when it ends: `lib/replication`'s own types. */
+export type RoundProgress = SyncProgress;
+export type CopyResult = SyncResult;
+
+/** The data plane the agent drives: `lib/replication` in production, the same in tests. */
+export interface DataPlane {
+  sync(options: {
+    source: string;
+    target: string;
+    changed: Changed;
+    journal: string;
+    /** The journal stays, marked complete, until the agent has recorded the round. */
+    keepJournal: true;
+    /** The opened target must be exactly this file or device. */
+    expectTarget: TargetIdentity;
+    bandwidth?: unknown;
+    onProgress?: (p: RoundProgress) => void;
+    signal?: AbortSignal;
+  }): Promise<CopyResult>;
+  /** Digest of a disk, of its first `length` bytes when given (a target larger than its source). */
+  digest(spec: string, length?: number): Promise<Digest>;
+  /** Size of a disk in bytes. */
+  size(spec: string): Promise<number>;
+  /**
+   * The byte ranges a round with `changed` (`bitmap:NAME` or explicit extents) may write on the
+   * target, as the copier's extent source yields them. Without it every digest reads the whole target.
+   */
+  changedExtents?(source: string, changed: Changed): Promise<Extent[]>;
+  /** The 1 MiB block hashes of the first `length` bytes of a disk: of `blocks` (sorted) only, or of all. */
+  blockHashes?(spec: string, length: number, blocks?: readonly number[], signal?: AbortSignal): Promise<BlockHashes>;
+}
+
+/** A byte range of a disk. */
+export type Extent = ReplicationExtent;
 
 /** Raised for requests the current job state cannot accept; `status` is the HTTP status. */
 export class JobRequestError extends HttpError {
@@ -73,8 +108,8 @@ export interface JobManagerOptions {
   readonly disks?: DiskLookup;
   /** Directory the credentials references name files in. */
   readonly credentialsDir?: string;
-  /** Shared bandwidth limiter passed to every round. */
-  readonly bandwidth?: Throttle;
+  /** Shared bandwidth limiter passed to every round (a `Throttle`). */
+  readonly bandwidth?: unknown;
   /** Attempts per round before the job goes to `error`. @default 5 */
   readonly maxAttempts?: number;
   /** First retry delay, doubled per attempt. @default 1000 */
@@ -114,7 +149,7 @@ interface Job {
   /** The run holds a concurrency slot. */
   copying: boolean;
   startedAt?: string;
-  progress?: SyncProgress;
+  progress?: RoundProgress;
   abort?: AbortController;
   retryTimer?: NodeJS.Timeout;
   /** The scheduled run, settled once its round ended or was aborted. */
@@ -339,7 +374,7 @@ export class JobManager {
         signal: abort.signal,
         onCheckpoint: (c) => {
           active.pushedUpTo = c.pushedUpTo;
-          job.progress = { phase: "push", bytesDone: c.pushedUpTo, bytesTotal: size, rate: 0, etaSeconds: 0 };
+          job.progress = { phase: "push", bytesDone: c.pushedUpTo, bytesTotal: size, rate: 0, etaSeconds: 0 } as RoundProgress;
           this.save(job);
         },
       });
@@ -738,12 +773,10 @@ export class JobManager {
         this.save(job);
       }
       const cached = this.takeBlockDigests(job, active.attempts === 0 && !job.resumedRound);
-      const source = this.sourceSpec(r.spec);
-      const changed = changedSpec(active.changed);
       const result = await this.options.dataPlane.sync({
-        source,
+        source: this.sourceSpec(r.spec),
         target: target.path,
-        changed,
+        changed: active.changed,
         journal: this.options.state.journalFile(r.spec.id, active.round),
         keepJournal: true,
         expectTarget: target.identity,
@@ -755,7 +788,7 @@ export class JobManager {
       });
       if (job.removed || this.closed) return;
       this.options.logger.log("info", "round copied; taking the target's digest", { job: r.spec.id, round: active.round });
-      const taken = await this.targetDigest(job, target.path, active.round, changed, cached, result.resumed, abort.signal);
+      const taken = await this.targetDigest(job, target.path, active.round, active.changed, cached, result.resumed, abort.signal);
       if (job.removed || this.closed) return;
       const digest = taken.digest;
       const finishedAt = new Date().toISOString();
@@ -936,7 +969,7 @@ export class JobManager {
     job: Job,
     target: string,
     round: number,
-    changed: ChangedSpec,
+    changed: Changed,
     cached: BlockDigests | undefined,
     resumed: boolean,
     signal: AbortSignal,
