@@ -79,6 +79,11 @@ export interface Pushed {
   readonly compression: DiskCompression;
   /** Bytes read from the source over every attempt. */
   readonly bytesRead: number;
+  /**
+   * The touched blocks no attempt read, in order (so `onBlock` never had them): those the agent
+   * had applied before this round's first attempt began, or all when it had the whole round.
+   */
+  readonly unread: readonly number[];
 }
 
 /** What one disk's pushes put on the link, over every attempt of the round. */
@@ -113,7 +118,14 @@ export async function pushRound(ctx: PushContext, agent: AgentClient, request: P
   const counters: SendCounters = { dataBytes: 0, payloadBytes: 0, zstdFrames: 0, rawFrames: 0, zeroFrames: 0, refusedFrames: 0, bytesRead: 0 };
   const rawAt = new Set<number>();
   const throttles = ctx.link?.throttles?.throttlesFor(disk.agentUrl) ?? [];
-  const done = (record: RoundRecord): Pushed => ({ record, compression: compressionOf(level, counters), bytesRead: counters.bytesRead });
+  // Every attempt reads each window from its `from` on, so what none read lies below the lowest.
+  let readFrom = Infinity;
+  const done = (record: RoundRecord): Pushed => ({
+    record,
+    compression: compressionOf(level, counters),
+    bytesRead: counters.bytesRead,
+    unread: blocksBelow(ranges, size, readFrom),
+  });
   let lastError: unknown;
   for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
     ctx.signal?.throwIfAborted();
@@ -127,6 +139,7 @@ export async function pushRound(ctx: PushContext, agent: AgentClient, request: P
     }
     if (job.lastRound?.round === round && job.lastRound.snapshot === snapshot) return done(job.lastRound);
     const from = job.active?.round === round && job.active.snapshot === snapshot ? (job.active.pushedUpTo ?? 0) : 0;
+    readFrom = Math.min(readFrom, from);
     const encoder = level === "off" ? undefined : (ctx.link?.encoder?.(level, { vm, disk: disk.key, round, attempt }) ?? new BlockCompressor({ level }));
     const stream: PushStream = { encoder, rawAt, throttles, counters, onBlock: request.onBlock, signal: ctx.signal };
     try {
@@ -200,6 +213,16 @@ export function* readWindows(ranges: readonly Extent[], size: number): Generator
     yield { offset, length: end - offset, firstBlock: blocks[i], pieces };
     i += n;
   }
+}
+
+/** The blocks of the read windows that end at or below `offset` (the windows a push from `offset` skips). */
+function blocksBelow(ranges: readonly Extent[], size: number, offset: number): number[] {
+  const blocks: number[] = [];
+  for (const window of readWindows(ranges, size)) {
+    if (window.offset + window.length > offset) break;
+    for (let b = window.firstBlock; b * DIGEST_BLOCK < window.offset + window.length; b++) blocks.push(b);
+  }
+  return blocks;
 }
 
 /** The shared budget of read-ahead bytes: a push with nothing in flight waits for room, the others only take spare room. */

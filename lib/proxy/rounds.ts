@@ -269,12 +269,11 @@ async function diskRound(
   // The push reads every touched block whole and hashes it; blocks it did not read (the agent had
   // them from an interrupted push of this snapshot) are hashed here.
   const digests = hashes;
-  const touched = blocksTouched(changed, size);
-  const hashed = new Set<number>();
   const {
     record: pushed,
     compression,
     bytesRead: pushRead,
+    unread,
   } = await pushRound(ctx, agent, {
     vm: record.vm,
     disk,
@@ -283,13 +282,9 @@ async function diskRound(
     size,
     device,
     ranges: changed,
-    onBlock: (block, hash) => {
-      digests.set(block, hash);
-      hashed.add(block);
-    },
+    onBlock: (block, hash) => digests.set(block, hash),
   });
   bytesRead += pushRead;
-  const unread = touched.filter((b) => !hashed.has(b));
   if (unread.length > 0) {
     const read = await hashBlocks(device, size, unread, ctx.signal);
     bytesRead += read.bytesRead;
