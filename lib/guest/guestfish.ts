@@ -11,7 +11,7 @@ import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { CommandResult, GuestFs, OsInspection } from "./guestfs";
+import { resolveIgnoringCase, type CommandResult, type GuestFs, type OsInspection } from "./guestfs";
 
 /** A disk to open. */
 export interface GuestfishDisk {
@@ -181,14 +181,7 @@ export class GuestfishSession implements GuestFs {
   }
 
   async resolvePath(guestPath: string): Promise<string | undefined> {
-    let resolved = "";
-    for (const part of guestPath.split("/").filter((p) => p !== "")) {
-      const entries = await this.list(resolved === "" ? "/" : resolved);
-      const match = entries.find((e) => e === part) ?? entries.find((e) => e.toLowerCase() === part.toLowerCase());
-      if (match === undefined) return undefined;
-      resolved = `${resolved}/${match}`;
-    }
-    return resolved === "" ? "/" : resolved;
+    return resolveIgnoringCase(guestPath, (dir) => this.list(dir));
   }
 
   /**

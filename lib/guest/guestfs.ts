@@ -161,14 +161,7 @@ export class DirectoryGuestFs implements GuestFs {
   }
 
   async resolvePath(guestPath: string): Promise<string | undefined> {
-    let resolved = "";
-    for (const part of guestPath.split("/").filter((p) => p !== "")) {
-      const entries = await this.list(resolved === "" ? "/" : resolved);
-      const match = entries.find((e) => e === part) ?? entries.find((e) => e.toLowerCase() === part.toLowerCase());
-      if (match === undefined) return undefined;
-      resolved = `${resolved}/${match}`;
-    }
-    return resolved === "" ? "/" : resolved;
+    return resolveIgnoringCase(guestPath, (dir) => this.list(dir));
   }
 
   async inspect(): Promise<OsInspection | undefined> {
@@ -176,6 +169,21 @@ export class DirectoryGuestFs implements GuestFs {
   }
 
   async writable(): Promise<void> {}
+}
+
+/**
+ * {@link GuestFs.resolvePath} over a directory listing: each component of `guestPath` matched
+ * exactly, else ignoring case, in the entries `list` gives for the path resolved so far.
+ */
+export async function resolveIgnoringCase(guestPath: string, list: (guestDir: string) => Promise<string[]>): Promise<string | undefined> {
+  let resolved = "";
+  for (const part of guestPath.split("/").filter((p) => p !== "")) {
+    const entries = await list(resolved === "" ? "/" : resolved);
+    const match = entries.find((e) => e === part) ?? entries.find((e) => e.toLowerCase() === part.toLowerCase());
+    if (match === undefined) return undefined;
+    resolved = `${resolved}/${match}`;
+  }
+  return resolved === "" ? "/" : resolved;
 }
 
 function isMissing(err: unknown): boolean {

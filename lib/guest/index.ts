@@ -36,7 +36,8 @@ export type { VirtioModule, ModuleState } from "./initramfs";
 export { GuestRefused } from "./refused";
 export type { RefusalReason } from "./refused";
 export type { OsInspection } from "./guestfs";
-export { adaptWindowsGuest, firstBootNics, SERVICE_WRAPPERS, VIRT_TOOLS_DIR } from "./windows/adapt";
+export { adaptWindowsGuest } from "./windows/adapt";
+export { firstBootNics, SERVICE_WRAPPERS, VIRT_TOOLS_DIR } from "./windows/firstboot-inputs";
 export type { AdaptWindowsOptions, StagedDriver, WindowsAdaptation } from "./windows/adapt";
 export { detectWindows } from "./windows/detect";
 export type { DetectedWindows } from "./windows/detect";
@@ -163,21 +164,16 @@ async function adaptLinuxDisk(diskPath: string, options: AdaptDiskOptions): Prom
     }
     throw err;
   });
-  try {
-    const report = await adaptGuest(session, {
+  return adaptThenClose(session, options, () =>
+    adaptGuest(session, {
       disk: diskPath,
       ...(options.staticSecondary ? { staticSecondary: options.staticSecondary } : {}),
       ...(options.nicCount !== undefined ? { nicCount: options.nicCount } : {}),
       ...(options.cloudInit !== undefined ? { cloudInit: options.cloudInit } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-    options.onProgress?.("syncing and closing the disk");
-    await session.close();
-    return report;
-  } finally {
-    await session.close();
-  }
+    }),
+  );
 }
 
 async function adaptWindowsDisk(diskPath: string, format: "raw" | "qcow2", boot: "bios" | "uefi" | "unknown", options: AdaptDiskOptions): Promise<AdaptReport> {
@@ -206,16 +202,29 @@ async function adaptWindowsDisk(diskPath: string, format: "raw" | "qcow2", boot:
       return adaptLinuxDisk(diskPath, { ...options, format });
     }
     await session.mountInspected({ readonly: true });
-    const report = await adaptWindowsGuest(session, {
+  } catch (err) {
+    await session.close();
+    throw err;
+  }
+  const virtioWin = options.virtioWin;
+  return adaptThenClose(session, options, () =>
+    adaptWindowsGuest(session, {
       disk: diskPath,
-      virtioWin: options.virtioWin,
+      virtioWin,
       bootMode: boot,
       ...(options.firstBootService !== undefined ? { firstBootService: options.firstBootService } : {}),
       ...(options.staticSecondary ? { staticSecondary: options.staticSecondary } : {}),
       ...(options.nicAddresses ? { nicAddresses: options.nicAddresses } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
+    }),
+  );
+}
+
+/** Runs `adapt` on the open `session`, then closes it, which syncs the disk (a failed close fails the adaptation), or closes it when `adapt` fails. */
+async function adaptThenClose(session: GuestfishSession, options: AdaptDiskOptions, adapt: () => Promise<AdaptReport>): Promise<AdaptReport> {
+  try {
+    const report = await adapt();
     options.onProgress?.("syncing and closing the disk");
     await session.close();
     return report;

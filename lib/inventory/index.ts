@@ -19,7 +19,8 @@ export { loadNetworks, mergeNetworks, parseNetworks } from "./networks";
 export { loadWaves, parseWaves } from "./load-waves";
 export { rejectedVms, type InventoryReading, type RejectedVm } from "./reading";
 export { decodeText, type TextEncoding } from "./files";
-export { readXlsx, XlsxFormatError, type XlsxRow, type XlsxWorkbook } from "./xlsx";
+export { readXlsx, XlsxFormatError, type XlsxWorkbook } from "./xlsx";
+export type { XlsxRow } from "./xlsx-sheet";
 export {
   loadRvtools,
   readRvtools,

@@ -270,6 +270,11 @@ export function networkChart(plan: Plan): string {
   return lines.join("\n");
 }
 
+/** Appends a second-level Markdown heading, with a blank line before and after. */
+function heading(out: string[], title: string): void {
+  out.push("", `## ${title}`, "");
+}
+
 /** Markdown for a pull-request comment: summary, schedule and network diagrams, VMs, problems. */
 export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): string {
   const t = totals(plan);
@@ -288,22 +293,16 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
       `| ${w.name} | ${w.after.join(", ") || "–"} | ${w.vms.length} | ${w.subnets.map((s) => `\`${s.cidr}\``).join(", ")} | \`${w.syncSubnet.cidr}\` | ${w.gateways.length} | ${duration(e.initialSyncHours)} | ${bytes(e.incrementalRoundBytes)} / ${duration(e.incrementalRoundHours)} | ${money(e.costGateway, e.currency)} | ${money(e.costFullHosts, e.currency)} |`,
     );
   }
-  out.push("");
-  out.push("## Schedule");
-  out.push("");
+  heading(out, "Schedule");
   out.push("```mermaid");
   out.push(ganttChart(plan, options.start));
   out.push("```");
-  out.push("");
-  out.push("## Network");
-  out.push("");
+  heading(out, "Network");
   out.push("```mermaid");
   out.push(networkChart(plan));
   out.push("```");
   for (const w of plan.waves) {
-    out.push("");
-    out.push(`## Wave ${w.name}`);
-    out.push("");
+    heading(out, `Wave ${w.name}`);
     out.push("| VM | IPs | instance type | disks | size | gateway |");
     out.push("| --- | --- | --- | ---: | ---: | --- |");
     for (const vm of w.vms) {
@@ -318,18 +317,14 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
   }
   const blocked = plan.blocked ?? [];
   if (blocked.length > 0) {
-    out.push("");
-    out.push("## Blocked VMs");
-    out.push("");
+    heading(out, "Blocked VMs");
     out.push("| VM | wave | reasons |");
     out.push("| --- | --- | --- |");
     for (const b of blocked) out.push(`| ${cell(b.name)} | ${b.wave ?? "–"} | ${b.reasons.map((r) => cell(r.message)).join("<br>")} |`);
   }
   const readdressed = plan.readdressed ?? [];
   if (readdressed.length > 0) {
-    out.push("");
-    out.push("## New addresses (update DNS and clients)");
-    out.push("");
+    heading(out, "New addresses (update DNS and clients)");
     out.push("| VM | wave | portgroup | from | to |");
     out.push("| --- | --- | --- | --- | --- |");
     for (const r of readdressed) out.push(`| ${cell(r.vm)} | ${r.wave} | ${cell(r.portgroup)} | ${r.from ?? "–"} | ${r.to} |`);
@@ -339,9 +334,7 @@ export function renderMarkdown(plan: Plan, options: MarkdownOptions = {}): strin
     out.push(`## In no wave\n\n${plan.unassigned!.map(cell).join(", ")}`);
   }
   if (plan.problems.length > 0) {
-    out.push("");
-    out.push("## Problems");
-    out.push("");
+    heading(out, "Problems");
     for (const p of plan.problems) out.push(`- ${formatProblem(p).replace(/\|/g, "\\|")}`);
   }
   return `${out.join("\n")}\n`;

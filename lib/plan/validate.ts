@@ -40,42 +40,42 @@ function forbiddenRangeProblems(block: Cidr, where: Where, what: string): Proble
  * Alibaba Cloud VPC refuses. Used for every mirrored source subnet and every sync subnet.
  */
 export function validateVSwitchCidr(cidr: string, where: Where = {}): Problem[] {
-  const { block, problems } = checkCidrSyntax(cidr, where);
-  if (!block) return problems;
-  const { min, max } = LIMITS.vSwitchPrefix;
-  if (block.prefix < min || block.prefix > max) {
-    problems.push(
-      make("error", where, {
-        message: `The subnet ${block.text} cannot be a vSwitch: Alibaba Cloud allows masks /${min} to /${max}`,
-        received: `/${block.prefix}`,
-        expected: `/${min} to /${max}`,
-        fix:
-          block.prefix < min
-            ? `split the subnet into /${min} or smaller subnets on-prem before migrating`
-            : `widen the subnet to /${max} on-prem, or migrate its VMs with keepIp: false`,
-      }),
-    );
-  }
-  problems.push(...forbiddenRangeProblems(block, where, "subnet"));
-  return problems;
+  return validateBlock(cidr, where, LIMITS.vSwitchPrefix, "subnet", (block, { min, max }) => ({
+    message: `The subnet ${block.text} cannot be a vSwitch: Alibaba Cloud allows masks /${min} to /${max}`,
+    fix:
+      block.prefix < min
+        ? `split the subnet into /${min} or smaller subnets on-prem before migrating`
+        : `widen the subnet to /${max} on-prem, or migrate its VMs with keepIp: false`,
+  }));
 }
 
 /** Validates a VPC CIDR block: canonical, a mask between /8 and /28, outside the refused ranges. */
 export function validateVpcCidr(cidr: string, where: Where = {}): Problem[] {
+  return validateBlock(cidr, where, LIMITS.vpcPrefix, "VPC block", (block, { min, max }) => ({
+    message: `The VPC CIDR block ${block.text} has a mask Alibaba Cloud does not allow`,
+    fix: `use a block between /${min} and /${max}`,
+  }));
+}
+
+/**
+ * The checks a vSwitch CIDR and a VPC block share: its syntax, its mask against `masks` (the
+ * problem's message and fix from `outside`), and the ranges a VPC refuses (`what` names it).
+ */
+function validateBlock(
+  cidr: string,
+  where: Where,
+  masks: { readonly min: number; readonly max: number },
+  what: string,
+  outside: (block: Cidr, masks: { readonly min: number; readonly max: number }) => { message: string; fix: string },
+): Problem[] {
   const { block, problems } = checkCidrSyntax(cidr, where);
   if (!block) return problems;
-  const { min, max } = LIMITS.vpcPrefix;
+  const { min, max } = masks;
   if (block.prefix < min || block.prefix > max) {
-    problems.push(
-      make("error", where, {
-        message: `The VPC CIDR block ${block.text} has a mask Alibaba Cloud does not allow`,
-        received: `/${block.prefix}`,
-        expected: `/${min} to /${max}`,
-        fix: `use a block between /${min} and /${max}`,
-      }),
-    );
+    const { message, fix } = outside(block, masks);
+    problems.push(make("error", where, { message, received: `/${block.prefix}`, expected: `/${min} to /${max}`, fix }));
   }
-  problems.push(...forbiddenRangeProblems(block, where, "VPC block"));
+  problems.push(...forbiddenRangeProblems(block, where, what));
   return problems;
 }
 

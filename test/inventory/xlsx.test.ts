@@ -8,7 +8,8 @@ import * as path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { loadInventory, readXlsx } from "../../lib/inventory";
-import { attributes, columnIndex, sharedStrings, unescapeXml, worksheetRows } from "../../lib/inventory/xlsx";
+import { columnIndex, worksheetRows } from "../../lib/inventory/xlsx-sheet";
+import { attributes, sharedStrings, unescapeXml } from "../../lib/inventory/xlsx-xml";
 import { cleanup, problemsOf, tempDir, write } from "./helpers";
 import { type SheetSpec, type WorkbookStyle, sheetsFromCsvExport, workbookParts, writeWorkbook, zipParts } from "./rvtools-workbook";
 

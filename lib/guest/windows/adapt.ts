@@ -17,18 +17,11 @@ import type { AdaptReport, GuestChange } from "../adapt";
 import type { GuestFs } from "../guestfs";
 import type { SecondaryAddress } from "../network";
 import { GuestRefused } from "../refused";
-import { detectWindows, type DetectedWindows, type GuestHive } from "./detect";
+import { detectWindows, type DetectedWindows } from "./detect";
 import { archNames, BOOT_DRIVERS, driverSource, matchDrivers, releaseNames, REQUIRED_DRIVERS, type DriverMatch } from "./drivers";
-import {
-  FIRSTBOOT_DIR,
-  FIRSTBOOT_LOG,
-  FIRSTBOOT_SERVICE,
-  firstBootCmd,
-  firstBootPs1,
-  firstBootServiceKeys,
-  type FirstBootLauncher,
-  type FirstBootNic,
-} from "./firstboot";
+import { FIRSTBOOT_DIR, FIRSTBOOT_LOG, FIRSTBOOT_SERVICE, firstBootCmd, firstBootPs1, firstBootServiceKeys } from "./firstboot";
+import { chooseLauncher, firstBootNics, VIRT_TOOLS_DIR } from "./firstboot-inputs";
+import { changedKeys, vmwareToolsInstallations } from "./hive-changes";
 import {
   bootServiceKey,
   criticalDeviceKeys,
@@ -40,12 +33,7 @@ import {
   type BootDriver,
   type DeviceBinding,
 } from "./registrations";
-import { describeValue, dword, expandSz, sameValue, type RegKey, type RegValue } from "./registry";
-
-/** Where virt-v2v installs its first-boot service wrappers; used when present. */
-export const VIRT_TOOLS_DIR = "/usr/share/virt-tools";
-/** The service wrappers virt-v2v uses, in its order of preference. */
-export const SERVICE_WRAPPERS = ["pvvxsvc.exe", "rhsrvany.exe"] as const;
+import { describeValue, dword, expandSz, type RegKey } from "./registry";
 
 /** What the Windows adaptation does, beyond the disk it works on. */
 export interface AdaptWindowsOptions {
@@ -329,23 +317,6 @@ export async function adaptWindowsGuest(guest: GuestFs, options: AdaptWindowsOpt
   }
 }
 
-/** The keys of `keys` whose values differ from the hive's, with only the differing values. */
-async function changedKeys(hive: GuestHive, keys: readonly RegKey[]): Promise<RegKey[]> {
-  const out: RegKey[] = [];
-  const merged = new Map<string, { path: string; values: Record<string, RegValue> }>();
-  for (const k of keys) {
-    const entry = merged.get(k.path.toLowerCase()) ?? { path: k.path, values: {} };
-    Object.assign(entry.values, k.values);
-    merged.set(k.path.toLowerCase(), entry);
-  }
-  for (const k of merged.values()) {
-    const current = (await hive.file.read(k.path, 1))?.get(k.path.toLowerCase());
-    const values = Object.fromEntries(Object.entries(k.values).filter(([name, v]) => !sameValue(current?.values.get(name.toLowerCase())?.value, v)));
-    if (current === undefined || Object.keys(values).length > 0) out.push({ path: k.path, values });
-  }
-  return out;
-}
-
 /** `guestPath` with its existing leading components spelled as the guest spells them (NTFS ignores case). */
 async function existingCase(guest: GuestFs, guestPath: string): Promise<string> {
   const parts = guestPath.split("/").filter((p) => p !== "");
@@ -364,48 +335,6 @@ async function sameFile(guest: GuestFs, guestPath: string, local: string, work: 
   const same = fs.readFileSync(copy).equals(fs.readFileSync(local));
   fs.rmSync(copy, { force: true });
   return same;
-}
-
-async function chooseLauncher(explicit: string | undefined): Promise<FirstBootLauncher & { path: string }> {
-  if (explicit !== undefined) return { kind: "wrapper", exe: path.basename(explicit).toLowerCase(), path: explicit };
-  for (const exe of SERVICE_WRAPPERS) {
-    const candidate = path.join(VIRT_TOOLS_DIR, exe);
-    if (fs.existsSync(candidate)) return { kind: "wrapper", exe, path: candidate };
-  }
-  return { kind: "cmd", path: "" };
-}
-
-/** VMware Tools installations (MSI product codes) in the Uninstall keys of the SOFTWARE hive. */
-async function vmwareToolsInstallations(software: GuestHive): Promise<Array<{ displayName: string; version: string; productCode: string }>> {
-  const found: Array<{ displayName: string; version: string; productCode: string }> = [];
-  for (const root of ["Microsoft\\Windows\\CurrentVersion\\Uninstall", "WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall"]) {
-    const keys = await software.file.read(root, 2);
-    for (const k of keys?.values() ?? []) {
-      const text = (name: string) => {
-        const v = k.values.get(name)?.value;
-        return v !== undefined && (v.type === "sz" || v.type === "expand_sz") ? v.data : "";
-      };
-      const code = k.path.split("\\").pop() ?? "";
-      if (/^VMware Tools\b/i.test(text("displayname")) && /^\{[0-9A-Fa-f-]{36}\}$/.test(code) && !found.some((f) => f.productCode === code)) {
-        found.push({ displayName: text("displayname"), version: text("displayversion"), productCode: code });
-      }
-    }
-  }
-  return found;
-}
-
-/** The NICs the first-boot script configures, from the plan's addresses (`eth0` is index 0). */
-export function firstBootNics(secondary: readonly SecondaryAddress[], primary: readonly SecondaryAddress[]): FirstBootNic[] {
-  const index = (device: string | undefined) => Number((device ?? "eth0").slice(3));
-  const count = Math.max(0, ...secondary.map((s) => index(s.device) + 1), ...primary.map((p) => index(p.device) + 1));
-  return Array.from({ length: count }, (_, i) => {
-    const p = primary.find((a) => index(a.device) === i);
-    return {
-      index: i,
-      ...(p ? { primary: p.address } : {}),
-      secondary: secondary.filter((s) => index(s.device) === i).map((s) => ({ address: s.address, prefixLength: s.prefixLength })),
-    };
-  });
 }
 
 export type { DriverMatch };
