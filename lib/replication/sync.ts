@@ -122,7 +122,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       optionalMetaContexts: extentSource.optionalContexts,
     });
     devices.push(source);
-    const missing = extentSource.requiredContexts.filter((c) => !source.metaContexts.includes(c));
+    const missing = extentSource.requiredContexts.filter((c) => !source.caps.metaContexts.includes(c));
     if (missing.length > 0) {
       throw new InputError(
         missing.map((context) =>
@@ -154,8 +154,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         }),
       );
     }
-    const align = Math.max(source.minimumBlockSize, target.minimumBlockSize, 1);
-    const requestMax = Math.min(settings.blockSize, source.maximumBlockSize, target.maximumBlockSize);
+    const align = Math.max(source.caps.minimumBlockSize, target.caps.minimumBlockSize, 1);
+    const requestMax = Math.min(settings.blockSize, source.caps.maximumBlockSize, target.caps.maximumBlockSize);
     const blockSize = Math.max(align, Math.floor(requestMax / align) * align);
 
     const journal =
@@ -165,8 +165,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const isDone = completedAt(journal?.resumedFrom);
 
     // Extra connections are opened together: each handshake is a few round trips to the server.
-    const extraSources = settings.connections > 1 && source.canMultiConn && isNbdUri(options.source) ? settings.connections - 1 : 0;
-    const extraTargets = settings.connections > 1 && target.canMultiConn && isNbdUri(options.target) ? settings.connections - 1 : 0;
+    const extraSources = settings.connections > 1 && source.caps.canMultiConn && isNbdUri(options.source) ? settings.connections - 1 : 0;
+    const extraTargets = settings.connections > 1 && target.caps.canMultiConn && isNbdUri(options.target) ? settings.connections - 1 : 0;
     // A server that accepts fewer connections than asked for is used with those it accepted.
     const opened = await Promise.allSettled([
       ...Array.from({ length: extraSources }, () => openDevice(options.source, { ...connection, metaContexts: [] })),
@@ -241,7 +241,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
 
 /** Refuses, before anything is written, a target that cannot take the round. */
 function checkTarget(options: SyncOptions, source: BlockDevice, target: BlockDevice): void {
-  if (target.readOnly) {
+  if (target.caps.readOnly) {
     throw new InputError(
       problem({
         file: options.target,
@@ -253,13 +253,13 @@ function checkTarget(options: SyncOptions, source: BlockDevice, target: BlockDev
       }),
     );
   }
-  const tail = source.size % target.minimumBlockSize;
+  const tail = source.size % target.caps.minimumBlockSize;
   if (tail !== 0) {
     throw new InputError(
       problem({
         file: options.target,
         field: "target",
-        received: `minimum block size ${target.minimumBlockSize} bytes; the source is ${source.size} bytes, ${tail} past the last whole block`,
+        received: `minimum block size ${target.caps.minimumBlockSize} bytes; the source is ${source.size} bytes, ${tail} past the last whole block`,
         expected: "a target whose minimum block size divides the source's size",
         fix: "export the target with a smaller minimum block size (nbdkit blocksize-policy, qemu-nbd without a 4 KiB block-size), or copy to a local file",
         message: "The source's last bytes cannot be written to the target in whole blocks",
