@@ -6,7 +6,7 @@
  */
 import { blockCount, blockRange, BLOCK_HASH_BYTES, DIGEST_BLOCK, hashBlock, zeroBlockHash } from "./block-digests";
 import type { BlockDevice } from "./device";
-import { AllocationMap } from "./extents/allocation";
+import { AllocationMap } from "./extents/block-status";
 import type { ProgressMeter } from "./progress";
 
 /** Reads in flight while hashing blocks. */

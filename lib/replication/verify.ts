@@ -10,7 +10,7 @@
 import { createHash } from "node:crypto";
 import type { BlockDevice } from "./device";
 import { hashBlocks } from "./block-hashes";
-import { BASE_ALLOCATION } from "./extents/allocation";
+import { BASE_ALLOCATION } from "./extents/block-status";
 import { openDevice } from "./open";
 import { ProgressMeter, type SyncProgress } from "./progress";
 

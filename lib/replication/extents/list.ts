@@ -10,7 +10,7 @@
 import * as fs from "node:fs";
 import { InputError, problem, type Problem } from "../../problems";
 import type { BlockDevice, Extent } from "../device";
-import { AllocationMap, BASE_ALLOCATION, classify, type AllocationRange } from "./allocation";
+import { AllocationMap, BASE_ALLOCATION, classify, type AllocationRange } from "./block-status";
 import type { ExtentSource, Segment } from "./types";
 
 /**
