@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import { packageVersion } from "../package";
 import * as replication from "../replication";
-import { BASE_ALLOCATION } from "../replication/extents/allocation";
+import { BASE_ALLOCATION } from "../replication/extents/block-status";
 import type { Changed, Digest } from "./api";
 import { hashBlocks, type BlockHashes } from "../replication/block-hashes";
 import { loadOrCreateToken } from "../service/auth";

@@ -45,7 +45,7 @@ import { openDevice } from "../replication/open";
 import { zstdVersion } from "../link/codec";
 import { applyFrames } from "./push";
 import { InputError } from "../problems";
-import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
+import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/sha256-blocks";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/verify";
 import type { BlockHashes } from "../replication/block-hashes";
 import { writeFileAtomic } from "../service/files";

@@ -67,7 +67,7 @@ export async function applyFrames(stream: AsyncIterable<Buffer>, target: BlockDe
   const touched: Extent[] = [];
   let sinceCheckpoint = 0;
   const checkpoint = async (): Promise<void> => {
-    if (target.canFlush) await target.flush();
+    if (target.caps.canFlush) await target.flush();
     options.onCheckpoint({ ...counters });
     sinceCheckpoint = 0;
   };

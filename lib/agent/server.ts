@@ -22,7 +22,7 @@ import { FreezeRequestSchema, JobIdSchema, RegisterRequestSchema, RoundRequestSc
 import type { JobManager } from "./jobs";
 import type { Logger } from "../service/log";
 import { createServiceServer, HttpError, integerParam, parseBody, readBody, readJson, send, type Route } from "../service/http";
-import { BLOCK_HASH_BYTES } from "../replication/block-digests";
+import { BLOCK_HASH_BYTES } from "../replication/sha256-blocks";
 import { sendMetrics } from "../service/metrics";
 import { agentMetrics } from "./metrics";
 

@@ -14,7 +14,7 @@ import type { ProcessGroup } from "../service/processes";
 import type { VmHandle, VSphereClient } from "../vsphere/client";
 import { unreplicableReason } from "../vsphere/estate";
 import { hashBlocks } from "../replication/block-hashes";
-import { blockCount, BLOCK_HASH_BYTES, DIGEST_BLOCK, type BlockDigests } from "../replication/block-digests";
+import { blockCount, BLOCK_HASH_BYTES, DIGEST_BLOCK, type BlockDigests } from "../replication/sha256-blocks";
 import type { BlockDevice } from "../replication/device";
 import {
   DiskRegistrationSchema,

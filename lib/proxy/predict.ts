@@ -17,7 +17,7 @@
  * recovery point's age, plus the shutdown. Churn is taken as linear in time, which overestimates
  * a guest that rewrites the same blocks: the prediction errs on the long side.
  */
-import { DIGEST_BLOCK } from "../replication/block-digests";
+import { DIGEST_BLOCK } from "../replication/sha256-blocks";
 import type { RoundMode, RoundSummary } from "./api";
 
 /** Incremental rounds the churn is measured over. */

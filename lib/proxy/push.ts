@@ -18,7 +18,7 @@ import type { LinkThrottles } from "../link/bandwidth";
 import { BlockCompressor, DEFAULT_LEVEL, zstdVersion, type CodecStats } from "../link/codec";
 import { Codec, dataFrame, endFrame, zeroFrame, type PayloadEncoder } from "../link/frames";
 import { takeAll, type ScheduledThrottle } from "../link/schedule";
-import { blocksTouched, DIGEST_BLOCK, hashBlock, zeroBlockHash } from "../replication/block-digests";
+import { blocksTouched, DIGEST_BLOCK, hashBlock, zeroBlockHash } from "../replication/sha256-blocks";
 import type { BlockDevice, Extent } from "../replication/device";
 import type { Logger } from "../service/log";
 import type { DiskCompression } from "./api";

@@ -20,7 +20,7 @@
 import { randomInt } from "node:crypto";
 import type { AgentClient } from "../agent/client";
 import { FRAME_HEADER_BYTES } from "../link/frames";
-import { BlockDigests, blockCount, blockRange, BLOCK_HASH_BYTES, blocksTouched, DIGEST_BLOCK, zeroBlockHash } from "../replication/block-digests";
+import { BlockDigests, blockCount, blockRange, BLOCK_HASH_BYTES, blocksTouched, DIGEST_BLOCK, zeroBlockHash } from "../replication/sha256-blocks";
 import { hashBlocks } from "../replication/block-hashes";
 import type { Extent } from "../replication/device";
 import { mergeExtents } from "../replication/extents/list";

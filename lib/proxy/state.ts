@@ -13,8 +13,8 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { BlockDigests, parseBlockDigests, type BlockDigestIdentity } from "../replication/block-digests";
-import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/block-digests";
+import { BlockDigests, parseBlockDigests, type BlockDigestIdentity } from "../replication/sha256-blocks";
+import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/sha256-blocks";
 import { writeFileAtomic } from "../service/files";
 import type { CutoverStatus, PointStatus, RoundSummary } from "./api";
 

@@ -4,9 +4,9 @@
  * proxy's source-side hashes. Blocks that `base:allocation` reports as reading zeroes are not
  * read. Memory: DEPTH 1 MiB buffers, plus the 32-byte hashes asked for (32 MiB per TB).
  */
-import { blockCount, blockRange, BLOCK_HASH_BYTES, DIGEST_BLOCK, hashBlock, zeroBlockHash } from "./block-digests";
+import { blockCount, blockRange, BLOCK_HASH_BYTES, DIGEST_BLOCK, hashBlock, zeroBlockHash } from "./sha256-blocks";
 import type { BlockDevice } from "./device";
-import { AllocationMap } from "./extents/allocation";
+import { AllocationMap } from "./extents/block-status";
 import type { ProgressMeter } from "./progress";
 
 /** Reads in flight while hashing blocks. */

@@ -133,7 +133,7 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
   async function writeZeroes(target: BlockDevice, offset: number, length: number): Promise<void> {
     if (options.targetIsZero === true) {
       // Nothing was written there before this round, and a range is written once per round.
-    } else if (target.canWriteZeroes) {
+    } else if (target.caps.canWriteZeroes) {
       await target.writeZeroes(offset, length);
     } else {
       for (let at = offset; at < offset + length; at += options.blockSize) {
@@ -232,8 +232,8 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
 /** Flushes each target connection (once for a multi-conn export, where one flush covers all). */
 export async function flushAll(targets: readonly BlockDevice[]): Promise<void> {
   const distinct = [...new Set(targets)];
-  const toFlush = distinct[0]?.canMultiConn ? distinct.slice(0, 1) : distinct;
-  await Promise.all(toFlush.filter((t) => t.canFlush).map((t) => t.flush()));
+  const toFlush = distinct[0]?.caps.canMultiConn ? distinct.slice(0, 1) : distinct;
+  await Promise.all(toFlush.filter((t) => t.caps.canFlush).map((t) => t.flush()));
 }
 
 /**

@@ -20,9 +20,12 @@ export const NBD_STATE_ZERO = 2;
 /** `qemu:dirty-bitmap:NAME` flag. */
 export const NBD_STATE_DIRTY = 1;
 
-export interface BlockDevice {
-  /** Size in bytes. */
-  readonly size: number;
+/**
+ * What a device can do, fixed when it is opened: for NBD, what the handshake negotiated
+ * (NBD_INFO_BLOCK_SIZE, the transmission flags, the metadata contexts); for a file, what the file
+ * device supports. The copier asks these and never which kind of device it holds.
+ */
+export interface DeviceCaps {
   /** Block-size constraints (NBD_INFO_BLOCK_SIZE; 1 / 4096 / 32 MiB when not advertised). */
   readonly minimumBlockSize: number;
   readonly preferredBlockSize: number;
@@ -36,6 +39,13 @@ export interface BlockDevice {
   readonly canMultiConn: boolean;
   /** Metadata contexts negotiated (`base:allocation`, `qemu:dirty-bitmap:NAME`). */
   readonly metaContexts: readonly string[];
+}
+
+export interface BlockDevice {
+  /** Size in bytes. */
+  readonly size: number;
+  /** What the device can do. */
+  readonly caps: DeviceCaps;
 
   /** Reads `length` bytes at `offset`, into `into` when given (which must be at least `length` long). */
   read(offset: number, length: number, into?: Buffer): Promise<Buffer>;

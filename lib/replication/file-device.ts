@@ -13,7 +13,7 @@
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import { DIRECT_ALIGNMENT, isAligned } from "./aligned";
-import type { BlockDevice, StatusExtent } from "./device";
+import type { BlockDevice, DeviceCaps, StatusExtent } from "./device";
 
 /** The largest single read or write a file device accepts. */
 const FILE_MAXIMUM_BLOCK = 32 * 1024 * 1024;
@@ -104,15 +104,7 @@ export interface FileIdentity {
 
 /** A `BlockDevice` over an open file handle. */
 export class FileDevice implements BlockDevice {
-  readonly minimumBlockSize = 1;
-  readonly preferredBlockSize = 4096;
-  readonly maximumBlockSize = FILE_MAXIMUM_BLOCK;
-  readonly canFlush = true;
-  readonly canTrim = false;
-  readonly canWriteZeroes = true;
-  readonly canFastZero = false;
-  readonly canMultiConn = true;
-  readonly metaContexts: readonly string[] = [];
+  readonly caps: DeviceCaps;
   /** The last write queued: writes run one at a time, in the order they were asked for. */
   private writeQueue: Promise<void> = Promise.resolve();
   /** Bytes written since the last background writeback started. */
@@ -125,12 +117,25 @@ export class FileDevice implements BlockDevice {
     readonly path: string,
     private readonly handle: fs.promises.FileHandle,
     readonly size: number,
-    readonly readOnly: boolean,
+    readOnly: boolean,
     /** A handle with `O_DIRECT` for aligned writes, when the file system allows it. */
     private readonly direct?: fs.promises.FileHandle,
     /** What was opened: the file (device and inode) or the block device (`rdev`). */
     readonly identity: FileIdentity = { dev: 0, ino: 0, rdev: 0, blockDevice: false },
-  ) {}
+  ) {
+    this.caps = {
+      minimumBlockSize: 1,
+      preferredBlockSize: 4096,
+      maximumBlockSize: FILE_MAXIMUM_BLOCK,
+      readOnly,
+      canFlush: true,
+      canTrim: false,
+      canWriteZeroes: true,
+      canFastZero: false,
+      canMultiConn: true,
+      metaContexts: [],
+    };
+  }
 
   private destroyed: string | undefined;
   /** `fallocate` stops being tried once it failed on this file. */
@@ -234,7 +239,7 @@ export class FileDevice implements BlockDevice {
   }
 
   async flush(): Promise<void> {
-    if (this.readOnly) return;
+    if (this.caps.readOnly) return;
     if (this.writeback !== undefined) await this.writeback;
     await this.handle.datasync();
   }
@@ -265,6 +270,6 @@ export class FileDevice implements BlockDevice {
   }
 
   private checkWritable(): void {
-    if (this.readOnly) throw new Error(`${this.path}: opened read-only`);
+    if (this.caps.readOnly) throw new Error(`${this.path}: opened read-only`);
   }
 }

@@ -6,7 +6,7 @@
  * const check = await verify("nbd+unix:///?socket=/run/src.sock", "/dev/vdb");
  * ```
  */
-export type { BlockDevice, Extent, StatusExtent } from "./device";
+export type { BlockDevice, DeviceCaps, Extent, StatusExtent } from "./device";
 export { openDevice, isNbdUri, type OpenDeviceOptions } from "./open";
 export { FileDevice, openFileDevice } from "./file-device";
 export {

@@ -57,7 +57,7 @@ export class Journal {
         throw new InputError(
           problem({
             file,
-            field: "--journal",
+            field: "journal",
             received: dir,
             expected: "an existing directory",
             fix: "create the directory or choose another journal path",
@@ -74,7 +74,7 @@ export class Journal {
       throw new InputError(
         problem({
           file,
-          field: "--journal",
+          field: "journal",
           message: `The journal cannot be read: ${(err as Error).message}`,
           expected: `a ${JOURNAL_FORMAT} file`,
           fix: "delete it to start the round over",

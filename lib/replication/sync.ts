@@ -122,18 +122,18 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
       optionalMetaContexts: extentSource.optionalContexts,
     });
     devices.push(source);
-    const missing = extentSource.requiredContexts.filter((c) => !source.metaContexts.includes(c));
+    const missing = extentSource.requiredContexts.filter((c) => !source.caps.metaContexts.includes(c));
     if (missing.length > 0) {
       throw new InputError(
         missing.map((context) =>
           problem({
             file: options.source,
-            field: "--changed",
+            field: "changed",
             received: extentSource.name,
             expected: `a source exporting the metadata context ${context}`,
             fix: isNbdUri(options.source)
-              ? `export the bitmap (qemu-nbd -B ${context.replace(/^qemu:dirty-bitmap:/, "")}) or use --changed hash`
-              : "read the disk over NBD from a server exporting the bitmap, or use --changed hash",
+              ? `export the bitmap (qemu-nbd -B ${context.replace(/^qemu:dirty-bitmap:/, "")}) or find the changed blocks by hash`
+              : "read the disk over NBD from a server exporting the bitmap, or find the changed blocks by hash",
             message: `The source does not export ${context}`,
           }),
         ),
@@ -154,8 +154,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
         }),
       );
     }
-    const align = Math.max(source.minimumBlockSize, target.minimumBlockSize, 1);
-    const requestMax = Math.min(settings.blockSize, source.maximumBlockSize, target.maximumBlockSize);
+    const align = Math.max(source.caps.minimumBlockSize, target.caps.minimumBlockSize, 1);
+    const requestMax = Math.min(settings.blockSize, source.caps.maximumBlockSize, target.caps.maximumBlockSize);
     const blockSize = Math.max(align, Math.floor(requestMax / align) * align);
 
     const journal =
@@ -165,8 +165,8 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
     const isDone = completedAt(journal?.resumedFrom);
 
     // Extra connections are opened together: each handshake is a few round trips to the server.
-    const extraSources = settings.connections > 1 && source.canMultiConn && isNbdUri(options.source) ? settings.connections - 1 : 0;
-    const extraTargets = settings.connections > 1 && target.canMultiConn && isNbdUri(options.target) ? settings.connections - 1 : 0;
+    const extraSources = settings.connections > 1 && source.caps.canMultiConn && isNbdUri(options.source) ? settings.connections - 1 : 0;
+    const extraTargets = settings.connections > 1 && target.caps.canMultiConn && isNbdUri(options.target) ? settings.connections - 1 : 0;
     // A server that accepts fewer connections than asked for is used with those it accepted.
     const opened = await Promise.allSettled([
       ...Array.from({ length: extraSources }, () => openDevice(options.source, { ...connection, metaContexts: [] })),
@@ -241,7 +241,7 @@ export async function sync(options: SyncOptions): Promise<SyncResult> {
 
 /** Refuses, before anything is written, a target that cannot take the round. */
 function checkTarget(options: SyncOptions, source: BlockDevice, target: BlockDevice): void {
-  if (target.readOnly) {
+  if (target.caps.readOnly) {
     throw new InputError(
       problem({
         file: options.target,
@@ -253,13 +253,13 @@ function checkTarget(options: SyncOptions, source: BlockDevice, target: BlockDev
       }),
     );
   }
-  const tail = source.size % target.minimumBlockSize;
+  const tail = source.size % target.caps.minimumBlockSize;
   if (tail !== 0) {
     throw new InputError(
       problem({
         file: options.target,
         field: "target",
-        received: `minimum block size ${target.minimumBlockSize} bytes; the source is ${source.size} bytes, ${tail} past the last whole block`,
+        received: `minimum block size ${target.caps.minimumBlockSize} bytes; the source is ${source.size} bytes, ${tail} past the last whole block`,
         expected: "a target whose minimum block size divides the source's size",
         fix: "export the target with a smaller minimum block size (nbdkit blocksize-policy, qemu-nbd without a 4 KiB block-size), or copy to a local file",
         message: "The source's last bytes cannot be written to the target in whole blocks",
@@ -300,7 +300,7 @@ async function copyOrExplain(options: SyncOptions, copierOptions: Parameters<typ
           field: "target",
           received: "no space left (ENOSPC)",
           expected: "room for the source's data",
-          fix: `free space where ${options.target} lives or choose a target with room for the source; ${options.journal !== undefined ? "the journal lets the round resume" : "with --journal the round can resume"}`,
+          fix: `free space where ${options.target} lives or choose a target with room for the source; ${options.journal !== undefined ? "the journal lets the round resume" : "with a journal the round can resume"}`,
           message: "The target ran out of space",
         }),
       );
@@ -317,30 +317,37 @@ interface Settings {
   readonly throttle?: Throttle;
 }
 
+/** The integer options `validate` checks, as its messages name them. */
+const INTEGER_LABELS = {
+  blockSize: "The block size",
+  depth: "The depth",
+  connections: "The number of connections",
+  checkpointInterval: "The checkpoint interval",
+} as const;
+
 function validate(options: SyncOptions): Settings {
   const problems: Problem[] = [];
-  const integer = (field: string, value: number | undefined, fallback: number, min: number, max: number, expected: string): number => {
+  const integer = (field: keyof typeof INTEGER_LABELS, fallback: number, min: number, max: number, expected: string): number => {
+    const value = options[field];
     if (value === undefined) return fallback;
     if (!Number.isSafeInteger(value) || value < min || value > max) {
-      problems.push(problem({ field, received: String(value), expected, fix: `give ${field} as ${expected}`, message: `${field} is out of range` }));
+      problems.push(problem({ field, received: String(value), expected, fix: `give ${expected}`, message: `${INTEGER_LABELS[field]} is out of range` }));
       return fallback;
     }
     return value;
   };
   const nbdTarget = typeof options.target === "string" && isNbdUri(options.target);
   const blockSize = integer(
-    "--block-size",
-    options.blockSize,
+    "blockSize",
     nbdTarget ? DEFAULT_NBD_TARGET_BLOCK_SIZE : DEFAULT_BLOCK_SIZE,
     4096,
     32 * 1024 * 1024,
     "an integer from 4096 to 33554432 bytes",
   );
-  const depth = integer("--depth", options.depth, nbdTarget ? DEFAULT_NBD_TARGET_DEPTH : DEFAULT_DEPTH, 1, 256, "an integer from 1 to 256");
-  const connections = integer("--connections", options.connections, DEFAULT_CONNECTIONS, 1, MAXIMUM_CONNECTIONS, `an integer from 1 to ${MAXIMUM_CONNECTIONS}`);
+  const depth = integer("depth", nbdTarget ? DEFAULT_NBD_TARGET_DEPTH : DEFAULT_DEPTH, 1, 256, "an integer from 1 to 256");
+  const connections = integer("connections", DEFAULT_CONNECTIONS, 1, MAXIMUM_CONNECTIONS, `an integer from 1 to ${MAXIMUM_CONNECTIONS}`);
   const checkpointInterval = integer(
-    "--checkpoint-interval",
-    options.checkpointInterval,
+    "checkpointInterval",
     DEFAULT_CHECKPOINT_INTERVAL,
     2 * blockSize,
     Number.MAX_SAFE_INTEGER,
@@ -352,7 +359,7 @@ function validate(options: SyncOptions): Settings {
     if (!(options.bandwidth > 0) || !Number.isFinite(options.bandwidth)) {
       problems.push(
         problem({
-          field: "--bandwidth",
+          field: "bandwidth",
           received: String(options.bandwidth),
           expected: "a positive number of bytes per second",
           fix: "give a rate such as 200M",
@@ -380,7 +387,7 @@ function validate(options: SyncOptions): Settings {
     problems.push(
       problem({
         file: options.journal,
-        field: "--journal",
+        field: "journal",
         received: path.dirname(path.resolve(options.journal)),
         expected: "an existing directory",
         fix: "create the directory or choose another journal path",

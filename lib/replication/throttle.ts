@@ -79,7 +79,7 @@ export function parseByteCount(text: string): number | undefined {
  * Parses a rate in bytes per second: `200M` is 200,000,000 bytes/s, `50Mi` is 50 × 2^20 bytes/s;
  * an optional `B/s` or `/s` suffix is allowed (`200MB/s`). Throws `InputError` naming `field`.
  */
-export function parseRate(text: string, field = "--bandwidth"): number {
+export function parseRate(text: string, field = "bandwidth"): number {
   const value = parseByteCount(text.replace(/\/s\s*$/i, ""));
   if (value === undefined || value <= 0) {
     throw new InputError(

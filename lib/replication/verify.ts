@@ -10,14 +10,14 @@
 import { createHash } from "node:crypto";
 import type { BlockDevice } from "./device";
 import { hashBlocks } from "./block-hashes";
-import { BASE_ALLOCATION } from "./extents/allocation";
+import { BASE_ALLOCATION } from "./extents/block-status";
 import { openDevice } from "./open";
 import { ProgressMeter, type SyncProgress } from "./progress";
 
-import { DIGEST_ALGORITHM, type DigestResult } from "./block-digests";
+import { DIGEST_ALGORITHM, type DigestResult } from "./sha256-blocks";
 
-export { DIGEST_ALGORITHM, DIGEST_BLOCK } from "./block-digests";
-export type { DigestResult } from "./block-digests";
+export { DIGEST_ALGORITHM, DIGEST_BLOCK } from "./sha256-blocks";
+export type { DigestResult } from "./sha256-blocks";
 
 /** Options of `digest`. */
 export interface DigestOptions {

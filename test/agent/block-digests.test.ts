@@ -4,7 +4,7 @@ import * as path from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { hashBlocks } from "../../lib/replication/block-hashes";
-import { BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../../lib/replication/block-digests";
+import { BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../../lib/replication/sha256-blocks";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK, digest, openDevice } from "../../lib/replication";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-block-digests-"));

@@ -52,7 +52,7 @@ describe("NBD client against nbdkit", () => {
     const server = await serve({ plugin: ["memory", "8M"] });
     const a = await connect(server.uri);
     const b = await connect(server.uri);
-    expect(a.canMultiConn).toBe(true);
+    expect(a.caps.canMultiConn).toBe(true);
     const data = crypto.randomBytes(2 * MiB);
     await a.write(MiB, data);
     await a.flush();
@@ -212,7 +212,7 @@ describe("NBD client against nbdkit", () => {
       ],
     });
     const client = await connect(server.uri);
-    expect([client.minimumBlockSize, client.preferredBlockSize, client.maximumBlockSize]).toEqual([512, 8192, 65536]);
+    expect([client.caps.minimumBlockSize, client.caps.preferredBlockSize, client.caps.maximumBlockSize]).toEqual([512, 8192, 65536]);
     const data = crypto.randomBytes(MiB);
     await client.write(0, data);
     expect((await client.read(0, MiB)).equals(data)).toBe(true);
@@ -227,14 +227,14 @@ describe("NBD client against nbdkit", () => {
   it("zeroes fast where the server can, and falls back to writing zeroes where it cannot", async () => {
     const fast = await serve({ plugin: ["memory", "4M"] });
     const a = await connect(fast.uri, { metaContexts: ["base:allocation"] });
-    expect(a.canFastZero).toBe(true);
+    expect(a.caps.canFastZero).toBe(true);
     await a.write(0, crypto.randomBytes(MiB));
     await a.writeZeroes(0, MiB, { fastZero: true });
     expect((await a.blockStatus("base:allocation", 0, MiB))[0].flags & NBD_STATE_ZERO).toBe(NBD_STATE_ZERO);
 
     const slow = await serve({ filters: ["nozero"], plugin: ["memory", "4M", "zeromode=none"] });
     const b = await connect(slow.uri);
-    expect(b.canWriteZeroes).toBe(false);
+    expect(b.caps.canWriteZeroes).toBe(false);
     await b.write(0, crypto.randomBytes(3 * MiB));
     await b.writeZeroes(1000, 2 * MiB + 5);
     const got = await b.read(1000, 2 * MiB + 5);

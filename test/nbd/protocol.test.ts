@@ -200,7 +200,7 @@ describe("NBD reply parsing (scripted server)", () => {
       },
       4096,
     );
-    expect(c.maximumBlockSize).toBe(4096);
+    expect(c.caps.maximumBlockSize).toBe(4096);
     const into = Buffer.alloc(8192);
     const error = await c.read(0, 8192, into).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "EIO", offset: 0, length: 4096 });

@@ -62,9 +62,9 @@ describe("NBD client against qemu-nbd (raw)", () => {
     const client = await connect(server.uri);
     expect(client.size).toBe(8 * MiB);
     expect(client.structuredReplies).toBe(true);
-    expect(client.readOnly).toBe(false);
-    expect(client.canFlush && client.canTrim && client.canWriteZeroes && client.canFastZero).toBe(true);
-    expect(client.maximumBlockSize).toBe(32 * MiB);
+    expect(client.caps.readOnly).toBe(false);
+    expect(client.caps.canFlush && client.caps.canTrim && client.caps.canWriteZeroes && client.caps.canFastZero).toBe(true);
+    expect(client.caps.maximumBlockSize).toBe(32 * MiB);
 
     // 128 reads of 64 KiB in flight at once, into one buffer.
     const into = Buffer.alloc(8 * MiB);
@@ -142,7 +142,7 @@ describe("NBD client against qemu-nbd (raw)", () => {
   it("keeps one connection when the server does not allow multi-conn (qemu-nbd --shared=1)", async () => {
     const server = await serve({ shared: 1 });
     const multi = await connectNbdMulti(server.uri, { connections: 4 });
-    expect(multi.canMultiConn).toBe(false);
+    expect(multi.caps.canMultiConn).toBe(false);
     expect(multi.connections.length).toBe(1);
     expect((await multi.read(0, MiB)).equals(original.subarray(0, MiB))).toBe(true);
     await multi.close();
@@ -151,7 +151,7 @@ describe("NBD client against qemu-nbd (raw)", () => {
   it("refuses writes on a read-only connection without sending them", async () => {
     const server = await serve();
     const client = await connect(server.uri, { readOnly: true });
-    expect(client.readOnly).toBe(true);
+    expect(client.caps.readOnly).toBe(true);
     await expect(client.write(0, Buffer.alloc(512))).rejects.toMatchObject({ code: "EPERM", command: "WRITE", offset: 0, length: 512 });
     await expect(client.writeZeroes(0, 512)).rejects.toMatchObject({ code: "EPERM", command: "WRITE_ZEROES" });
     await client.close();
@@ -221,7 +221,7 @@ describe("NBD client against qemu-nbd (qcow2 with a persistent dirty bitmap)", (
     servers.push(server);
     const context = "qemu:dirty-bitmap:bitmap0";
     client = await connectNbd(server.uri, { metaContexts: ["base:allocation", context] });
-    expect(client.metaContexts).toEqual(expect.arrayContaining(["base:allocation", context]));
+    expect(client.caps.metaContexts).toEqual(expect.arrayContaining(["base:allocation", context]));
     const dirty = (await allExtents(client, context)).filter((e) => e.flags & NBD_STATE_DIRTY);
     expect(dirty.map((e) => [e.offset, e.length])).toEqual([
       [MiB, 128 * 1024],

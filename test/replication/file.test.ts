@@ -181,13 +181,13 @@ describe("rehost sync and rehost verify", () => {
     const source = path.join(dir, "source.img");
     mixedImage(source, MiB);
     const target = path.join(dir, "never.img");
-    // Through the library: every mistake is an InputError with one problem naming it.
+    // Through the library: every mistake is an InputError with one problem naming it (the field, not a flag).
     const cases: Array<[Parameters<typeof sync>[0], RegExp]> = [
-      [{ source, target, changed: "sometimes" as never }, /--changed.*not known/],
+      [{ source, target, changed: "sometimes" as never }, /field changed: .*not known/],
       [{ source: path.join(dir, "missing.img"), target }, /missing\.img: The disk does not exist/],
       [{ source: "http://example.invalid/disk", target }, /URI scheme is not supported/],
-      [{ source, target, connections: 0 }, /--connections/],
-      [{ source, target, bandwidth: -1 }, /--bandwidth/],
+      [{ source, target, connections: 0 }, /field connections: The number of connections is out of range/],
+      [{ source, target, bandwidth: -1 }, /field bandwidth: /],
       [{ source, target, changed: `extents:${path.join(dir, "nope.json")}` }, /nope\.json.*cannot be read/],
     ];
     for (const [options, message] of cases) {
@@ -200,14 +200,21 @@ describe("rehost sync and rehost verify", () => {
       expect((error as InputError).message).toMatch(message);
       expect(fs.existsSync(target)).toBe(false);
     }
-    // Through the CLI: exit 2, one line on stderr.
-    const runs = await Promise.all([rehost("sync", source, target, "--bandwidth", "lots"), rehost("sync", path.join(dir, "missing.img"), target)]);
+    // Through the CLI: exit 2, one line on stderr naming the flag.
+    const runs = await Promise.all([
+      rehost("sync", source, target, "--bandwidth", "lots"),
+      rehost("sync", path.join(dir, "missing.img"), target),
+      rehost("sync", source, target, "--changed", "sometimes"),
+      rehost("sync", source, target, "--connections", "0"),
+    ]);
     for (const run of runs) {
       expect(run.code).toBe(2);
       expect(run.stderr.trim().split("\n")).toHaveLength(1);
     }
     expect(runs[0].stderr).toMatch(/--bandwidth.*"lots"/);
     expect(runs[1].stderr).toMatch(/missing\.img/);
+    expect(runs[2].stderr).toMatch(/field --changed: The extent source "sometimes" is not known/);
+    expect(runs[3].stderr).toMatch(/field --connections: The number of connections is out of range \(received 0; expected an integer from 1 to 16\)/);
     expect(fs.existsSync(target)).toBe(false);
   });
 });

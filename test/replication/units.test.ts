@@ -32,12 +32,12 @@ describe("parseRate and parseByteCount", () => {
     expect(parseRate(text)).toBe(bytes);
   });
 
-  it.each(["", "fast", "-5M", "0", "12Q", "M"])("%j is refused with an InputError naming --bandwidth", (text) => {
+  it.each(["", "fast", "-5M", "0", "12Q", "M"])("%j is refused with an InputError naming the bandwidth field", (text) => {
     expect(() => parseRate(text)).toThrow(InputError);
     try {
       parseRate(text);
     } catch (err) {
-      expect((err as InputError).problems[0].field).toBe("--bandwidth");
+      expect((err as InputError).problems[0].field).toBe("bandwidth");
     }
   });
 

@@ -7,6 +7,7 @@
  */
 import type { Command } from "commander";
 import { InputError, problem } from "../../problems";
+import { SYNC_FLAGS, withFlags } from "../flags";
 import type { SyncProgress } from "../../replication/progress";
 import type { SyncOptions } from "../../replication/sync";
 
@@ -57,7 +58,7 @@ export function register(program: Command): void {
         target,
         changed: flags.changed as SyncOptions["changed"],
         journal: flags.journal,
-        bandwidth: flags.bandwidth === undefined ? undefined : parseRate(flags.bandwidth),
+        bandwidth: flags.bandwidth === undefined ? undefined : parseRate(flags.bandwidth, "--bandwidth"),
         connections,
         blockSize: flags.blockSize === undefined ? undefined : parseSize(flags.blockSize, "--block-size"),
         checkpointInterval: flags.checkpointInterval === undefined ? undefined : parseSize(flags.checkpointInterval, "--checkpoint-interval"),
@@ -69,7 +70,7 @@ export function register(program: Command): void {
       const view = progressView(flags.json === true);
       try {
         const result = await sync({ ...options, signal: controller.signal, onProgress: view.update }).catch((err: unknown) => {
-          if (!controller.signal.aborted) throw err;
+          if (!controller.signal.aborted) throw withFlags(err, SYNC_FLAGS);
           view.stop();
           const resume = flags.journal === undefined ? "run it again to start over" : `run the same command again to resume from ${flags.journal}`;
           process.stderr.write(`rehost sync: interrupted; ${resume}\n`);

@@ -15,7 +15,7 @@ import { checkWith, CutoverInputsSchema, diffInputs, INPUT_KEYS, type CheckResul
 import { CREDENTIALS } from "../credentials";
 import { poll, ResourceInitError, retrying } from "../waiting";
 import type { CutoverStatus } from "../../proxy/api";
-import { DIGEST_ALGORITHM } from "../../replication/block-digests";
+import { DIGEST_ALGORITHM } from "../../replication/sha256-blocks";
 import { agentAt, currentCredentials, describeJob, proxyAt } from "./common";
 import { cutoverDigests, cutoverFailure, cutoverProxied, DowntimeBudgetRefusal, type BudgetDecision } from "./proxied";
 import { waitForRound } from "./replication";

@@ -4,7 +4,7 @@
  * without the context (a local file) is read whole, with zero detection.
  */
 import type { BlockDevice } from "../device";
-import { AllocationMap, BASE_ALLOCATION, classify } from "./allocation";
+import { AllocationMap, BASE_ALLOCATION, classify } from "./block-status";
 import type { ExtentSource, Segment } from "./types";
 
 export function allocatedSource(): ExtentSource {

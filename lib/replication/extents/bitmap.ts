@@ -4,7 +4,7 @@
  * range that now reads as zeroes (a write-zeroes, a discard) is written as zeroes.
  */
 import { NBD_STATE_DIRTY, type BlockDevice } from "../device";
-import { AllocationMap, BASE_ALLOCATION, classify, statusExtents, type AllocationRange } from "./allocation";
+import { AllocationMap, BASE_ALLOCATION, classify, statusExtents, type AllocationRange } from "./block-status";
 import type { ExtentSource, Segment } from "./types";
 
 /** The NBD metadata context of qemu bitmap `name`. */

@@ -5,7 +5,7 @@
  * is not already zero.
  */
 import type { BlockDevice } from "../device";
-import { AllocationMap, BASE_ALLOCATION, classify } from "./allocation";
+import { AllocationMap, BASE_ALLOCATION, classify } from "./block-status";
 import type { ExtentSource, Segment } from "./types";
 
 export function hashSource(): ExtentSource {

@@ -1,4 +1,4 @@
-/** Extent sources by name, and the parser of `--changed`. */
+/** Extent sources by name, and the parser of `SyncOptions.changed`. */
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { InputError, problem } from "../../problems";
@@ -14,7 +14,7 @@ export type { ExtentSource, Segment, SegmentKind } from "./types";
 export { bitmapContext } from "./bitmap";
 export { parseExtents, mergeExtents, readExtentsFile } from "./list";
 
-/** What `--changed` / `SyncOptions.changed` accepts. */
+/** What `SyncOptions.changed` accepts. */
 export type ChangedSpec = "full" | "allocated" | `bitmap:${string}` | `extents:${string}` | "hash" | { extents: Extent[] };
 
 /** Builds the extent source a `changed` value names; throws `InputError` on a bad value. */
@@ -33,10 +33,10 @@ export function extentSourceFor(changed: ChangedSpec): ExtentSource {
   }
   throw new InputError(
     problem({
-      field: "--changed",
+      field: "changed",
       received: JSON.stringify(changed),
       expected: "full, allocated, bitmap:NAME, extents:FILE or hash",
-      fix: "name one of the extent sources, e.g. --changed bitmap:bitmap0",
+      fix: "name one of the extent sources, e.g. bitmap:bitmap0",
       message: `The extent source ${JSON.stringify(changed)} is not known`,
     }),
   );

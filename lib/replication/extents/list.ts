@@ -10,7 +10,7 @@
 import * as fs from "node:fs";
 import { InputError, problem, type Problem } from "../../problems";
 import type { BlockDevice, Extent } from "../device";
-import { AllocationMap, BASE_ALLOCATION, classify, type AllocationRange } from "./allocation";
+import { AllocationMap, BASE_ALLOCATION, classify, type AllocationRange } from "./block-status";
 import type { ExtentSource, Segment } from "./types";
 
 /**
@@ -32,7 +32,7 @@ export function readExtentsFile(file: string): Extent[] {
     throw new InputError(
       problem({
         file,
-        field: "--changed",
+        field: "changed",
         message: `The extents file cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
         expected: "a readable JSON file listing {offset, length} ranges",
         fix: "check the path given after extents:",
@@ -124,7 +124,7 @@ export function listSource(extents: readonly Extent[], label: string, file?: str
           outside.map((e) =>
             problem({
               file,
-              field: "--changed",
+              field: "changed",
               received: `offset ${e.offset}, length ${e.length}`,
               expected: `ranges inside the source disk (size ${source.size})`,
               fix: "use the extents recorded for this disk",

@@ -11,7 +11,7 @@
  * connection's state (the requests in flight, the buffer a read's data lands in), and splitting
  * them would pass that state back and forth on every reply.
  */
-import { BlockDevice, StatusExtent } from "../device";
+import type { BlockDevice, DeviceCaps, StatusExtent } from "../device";
 import { NbdError } from "./errors";
 import { ExportInfo } from "./handshake";
 import {
@@ -108,16 +108,7 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
  */
 export class NbdClient implements BlockDevice {
   readonly size: number;
-  readonly minimumBlockSize: number;
-  readonly preferredBlockSize: number;
-  readonly maximumBlockSize: number;
-  readonly readOnly: boolean;
-  readonly canFlush: boolean;
-  readonly canTrim: boolean;
-  readonly canWriteZeroes: boolean;
-  readonly canFastZero: boolean;
-  readonly canMultiConn: boolean;
-  readonly metaContexts: readonly string[];
+  readonly caps: DeviceCaps;
   /** Whether the server sends structured replies (chunked reads, holes, error messages). */
   readonly structuredReplies: boolean;
   /** Transmission flags the server sent (`NBD_FLAG_*`). */
@@ -161,22 +152,12 @@ export class NbdClient implements BlockDevice {
     options: ClientOptions,
     leftover: Buffer,
   ) {
-    const flags = info.transmissionFlags;
     this.server = transport.server;
     this.size = info.size;
-    this.minimumBlockSize = Math.max(1, info.minimumBlockSize);
-    this.preferredBlockSize = Math.max(this.minimumBlockSize, info.preferredBlockSize);
-    this.maximumBlockSize = Math.max(this.minimumBlockSize, info.maximumBlockSize);
-    this.transmissionFlags = flags;
-    this.readOnly = options.readOnly || (flags & NBD_FLAG_READ_ONLY) !== 0;
-    this.canFlush = (flags & NBD_FLAG_SEND_FLUSH) !== 0;
-    this.canTrim = (flags & NBD_FLAG_SEND_TRIM) !== 0;
-    this.canWriteZeroes = (flags & NBD_FLAG_SEND_WRITE_ZEROES) !== 0;
-    this.canFastZero = this.canWriteZeroes && (flags & NBD_FLAG_SEND_FAST_ZERO) !== 0;
-    this.canMultiConn = (flags & NBD_FLAG_CAN_MULTI_CONN) !== 0;
+    this.caps = capsOf(info, options.readOnly);
+    this.transmissionFlags = info.transmissionFlags;
     this.structuredReplies = info.structuredReplies;
     this.contextIds = info.metaContexts;
-    this.metaContexts = [...info.metaContexts.keys()];
     this.scratch = transport.scratch;
     const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.watchdog = setInterval(
@@ -263,7 +244,7 @@ export class NbdClient implements BlockDevice {
     const bad = this.checkRange("WRITE_ZEROES", offset, length) ?? this.checkWritable("WRITE_ZEROES", offset, length);
     if (bad) return Promise.reject(bad);
     if (length === 0) return Promise.resolve();
-    if (!this.canWriteZeroes || (options.fastZero && !this.canFastZero)) {
+    if (!this.caps.canWriteZeroes || (options.fastZero && !this.caps.canFastZero)) {
       if (options.fastZero) {
         return Promise.reject(this.clientError("WRITE_ZEROES", offset, length, "ENOTSUP", "the server cannot zero fast"));
       }
@@ -277,7 +258,7 @@ export class NbdClient implements BlockDevice {
   trim(offset: number, length: number): Promise<void> {
     const bad = this.checkRange("TRIM", offset, length) ?? this.checkWritable("TRIM", offset, length);
     if (bad) return Promise.reject(bad);
-    if (!this.canTrim) return Promise.reject(this.clientError("TRIM", offset, length, "ENOTSUP", "the server does not support TRIM"));
+    if (!this.caps.canTrim) return Promise.reject(this.clientError("TRIM", offset, length, "ENOTSUP", "the server does not support TRIM"));
     if (length === 0) return Promise.resolve();
     return this.splitEffect(NBD_CMD_TRIM, 0, offset, length);
   }
@@ -285,7 +266,7 @@ export class NbdClient implements BlockDevice {
   /** NBD_CMD_FLUSH; resolves at once when the server does not advertise FLUSH (its writes are durable). */
   flush(): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    if (!this.canFlush) return Promise.resolve();
+    if (!this.caps.canFlush) return Promise.resolve();
     return this.request(NBD_CMD_FLUSH, 0, 0, 0) as Promise<void>;
   }
 
@@ -302,14 +283,14 @@ export class NbdClient implements BlockDevice {
           offset,
           length,
           "ENOCONTEXT",
-          `the metadata context ${context} was not negotiated (negotiated: ${this.metaContexts.join(", ") || "none"})`,
+          `the metadata context ${context} was not negotiated (negotiated: ${this.caps.metaContexts.join(", ") || "none"})`,
         ),
       );
     }
     const bad = this.checkRange("BLOCK_STATUS", offset, length);
     if (bad) return Promise.reject(bad);
     if (length === 0) return Promise.resolve([]);
-    const align = this.minimumBlockSize;
+    const align = this.caps.minimumBlockSize;
     const cap = MAX_EFFECT_LENGTH - (MAX_EFFECT_LENGTH % align);
     const n = Math.min(length, cap);
     return this.request(NBD_CMD_BLOCK_STATUS, 0, offset, n, undefined, undefined, contextId) as Promise<StatusExtent[]>;
@@ -341,12 +322,12 @@ export class NbdClient implements BlockDevice {
   // ---- requests ----
 
   private maxPayload(): number {
-    const max = this.maximumBlockSize;
-    return max - (max % this.minimumBlockSize);
+    const max = this.caps.maximumBlockSize;
+    return max - (max % this.caps.minimumBlockSize);
   }
 
   private splitEffect(command: number, flags: number, offset: number, length: number): Promise<void> {
-    const align = this.minimumBlockSize;
+    const align = this.caps.minimumBlockSize;
     const cap = MAX_EFFECT_LENGTH - (MAX_EFFECT_LENGTH % align);
     if (length <= cap) return this.request(command, flags, offset, length) as Promise<void>;
     const parts: Promise<unknown>[] = [];
@@ -419,7 +400,7 @@ export class NbdClient implements BlockDevice {
     if (offset + length > this.size) {
       return this.clientError(command, offset, length, "EINVAL", `the range ends beyond the end of the export (size ${this.size})`);
     }
-    const min = this.minimumBlockSize;
+    const min = this.caps.minimumBlockSize;
     if (min > 1 && (offset % min !== 0 || (length % min !== 0 && offset + length !== this.size))) {
       return this.clientError(command, offset, length, "EINVAL", `the server's minimum block size is ${min}: offset and length must be multiples of it`);
     }
@@ -427,7 +408,7 @@ export class NbdClient implements BlockDevice {
   }
 
   private checkWritable(command: string, offset: number, length: number): NbdError | undefined {
-    return this.readOnly ? this.clientError(command, offset, length, "EPERM", "the export is read-only") : undefined;
+    return this.caps.readOnly ? this.clientError(command, offset, length, "EPERM", "the export is read-only") : undefined;
   }
 
   private clientError(command: string, offset: number, length: number, code: string, detail: string): NbdError {
@@ -679,6 +660,25 @@ export class NbdClient implements BlockDevice {
     this.idleWaiters = [];
     for (const w of waiters) w();
   }
+}
+
+/** What a connection can do, from its handshake; `readOnly` also when the connection was opened so. */
+function capsOf(info: ExportInfo, readOnly: boolean): DeviceCaps {
+  const flags = info.transmissionFlags;
+  const minimumBlockSize = Math.max(1, info.minimumBlockSize);
+  const canWriteZeroes = (flags & NBD_FLAG_SEND_WRITE_ZEROES) !== 0;
+  return {
+    minimumBlockSize,
+    preferredBlockSize: Math.max(minimumBlockSize, info.preferredBlockSize),
+    maximumBlockSize: Math.max(minimumBlockSize, info.maximumBlockSize),
+    readOnly: readOnly || (flags & NBD_FLAG_READ_ONLY) !== 0,
+    canFlush: (flags & NBD_FLAG_SEND_FLUSH) !== 0,
+    canTrim: (flags & NBD_FLAG_SEND_TRIM) !== 0,
+    canWriteZeroes,
+    canFastZero: canWriteZeroes && (flags & NBD_FLAG_SEND_FAST_ZERO) !== 0,
+    canMultiConn: (flags & NBD_FLAG_CAN_MULTI_CONN) !== 0,
+    metaContexts: [...info.metaContexts.keys()],
+  };
 }
 
 /**

@@ -98,7 +98,7 @@ export async function connectNbdMulti(uri: string | NbdUri, options: ConnectOpti
   const parsed = typeof uri === "string" ? parseNbdUri(uri) : uri;
   const wanted = Math.max(1, Math.floor(options.connections));
   const first = await connectNbd(parsed, options);
-  if (wanted === 1 || !first.canMultiConn) return new NbdMultiClient([first]);
+  if (wanted === 1 || !first.caps.canMultiConn) return new NbdMultiClient([first]);
   const others = await Promise.allSettled(Array.from({ length: wanted - 1 }, () => connectNbd(parsed, options)));
   const failed = others.find((r): r is PromiseRejectedResult => r.status === "rejected");
   if (failed) {

@@ -3,22 +3,14 @@
  * see one consistent disk (`NBD_FLAG_CAN_MULTI_CONN`); one connection otherwise. Each request goes
  * to the connection with the fewest requests in flight.
  */
-import { BlockDevice, StatusExtent } from "../device";
+import type { BlockDevice, DeviceCaps, StatusExtent } from "../device";
 import { NbdClient } from "./client";
 
 /** A {@link BlockDevice} over one or more connections to the same export. */
 export class NbdMultiClient implements BlockDevice {
   readonly size: number;
-  readonly minimumBlockSize: number;
-  readonly preferredBlockSize: number;
-  readonly maximumBlockSize: number;
-  readonly readOnly: boolean;
-  readonly canFlush: boolean;
-  readonly canTrim: boolean;
-  readonly canWriteZeroes: boolean;
-  readonly canFastZero: boolean;
-  readonly canMultiConn: boolean;
-  readonly metaContexts: readonly string[];
+  /** The first connection's: every connection opens the same export with the same options. */
+  readonly caps: DeviceCaps;
 
   /** @internal Use `connectNbdMulti`. */
   constructor(
@@ -27,16 +19,7 @@ export class NbdMultiClient implements BlockDevice {
   ) {
     const first = connections[0];
     this.size = first.size;
-    this.minimumBlockSize = first.minimumBlockSize;
-    this.preferredBlockSize = first.preferredBlockSize;
-    this.maximumBlockSize = first.maximumBlockSize;
-    this.readOnly = first.readOnly;
-    this.canFlush = first.canFlush;
-    this.canTrim = first.canTrim;
-    this.canWriteZeroes = first.canWriteZeroes;
-    this.canFastZero = first.canFastZero;
-    this.canMultiConn = first.canMultiConn;
-    this.metaContexts = first.metaContexts;
+    this.caps = first.caps;
   }
 
   /** Requests in flight over all connections. */

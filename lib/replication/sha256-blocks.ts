@@ -1,6 +1,8 @@
 /**
- * The per-block hashes behind a `sha256-blocks-1MiB` digest, kept so a disk's digest can be
- * brought up to date by re-hashing only the blocks a round may have changed.
+ * The `sha256-blocks-1MiB` digest's facts — its name, its 1 MiB blocks, the hash of one block (and
+ * of a zero block), which blocks a range touches — and `BlockDigests`, a disk's list of block
+ * hashes kept so its digest can be brought up to date by re-hashing only the blocks a round may
+ * have changed. Reading a disk's block hashes is `hashBlocks` (`block-hashes.ts`).
  *
  * The digest is SHA-256 over the concatenated SHA-256 of every 1 MiB block (see `verify.ts`), so
  * with the list of block hashes at hand, replacing the hashes of the changed blocks and hashing

@@ -55,7 +55,7 @@ export class AllocationMap {
     private readonly device: BlockDevice,
     private readonly window = STATUS_WINDOW,
   ) {
-    this.available = device.metaContexts.includes(BASE_ALLOCATION);
+    this.available = device.caps.metaContexts.includes(BASE_ALLOCATION);
   }
 
   /** The allocation of [offset, offset+length), merged by kind; offsets must not go backwards. */
@@ -81,7 +81,7 @@ export class AllocationMap {
 
   /** Fetches a window from `at`, asked from the block boundary at or before it (servers refuse unaligned requests). */
   private async fetch(at: number): Promise<void> {
-    const start = at - (at % this.device.minimumBlockSize);
+    const start = at - (at % this.device.caps.minimumBlockSize);
     const length = Math.min(this.window, STATUS_WINDOW, this.device.size - start);
     this.buffered = [];
     this.head = 0;
