@@ -65,6 +65,11 @@ export class ProviderCredentials {
     return v === undefined || v === "" ? undefined : v;
   }
 
+  /** A setting as a problem's field names it: its config key and its environment variable. */
+  private settingName(setting: Setting): string {
+    return `${setting.config} or ${setting.env}`;
+  }
+
   private describe(setting: Setting): string {
     return `${setting.config} (pulumi config set${setting === CREDENTIALS.agentToken || setting === CREDENTIALS.proxyToken || setting === CREDENTIALS.vcenterPassword ? " --secret" : ""} ${setting.config} …) or ${setting.env}`;
   }
@@ -121,7 +126,19 @@ export class ProviderCredentials {
     if (user === undefined) throw new Error(`${CREDENTIALS.vcenterUrl.config} is set but the user is not: set ${this.describe(CREDENTIALS.vcenterUser)}.`);
     const password = this.value(CREDENTIALS.vcenterPassword);
     if (password === undefined) throw new Error(`No password for ${user} at ${url}: set ${this.describe(CREDENTIALS.vcenterPassword)}.`);
-    const { connectVSphere } = require("../vsphere") as typeof import("../vsphere");
-    return connectVSphere({ url, user, password, ca: this.value(CREDENTIALS.vcenterCaFile), thumbprint: this.value(CREDENTIALS.vcenterThumbprint) });
+    const { connectVSphere, withFieldNames } = require("../vsphere") as typeof import("../vsphere");
+    // A connection problem names the setting to fix, not the option of connectVSphere.
+    const names = {
+      url: this.settingName(CREDENTIALS.vcenterUrl),
+      user: this.settingName(CREDENTIALS.vcenterUser),
+      password: this.settingName(CREDENTIALS.vcenterPassword),
+      ca: this.settingName(CREDENTIALS.vcenterCaFile),
+      thumbprint: this.settingName(CREDENTIALS.vcenterThumbprint),
+    };
+    return connectVSphere({ url, user, password, ca: this.value(CREDENTIALS.vcenterCaFile), thumbprint: this.value(CREDENTIALS.vcenterThumbprint) }).catch(
+      (err: unknown) => {
+        throw withFieldNames(err, names);
+      },
+    );
   }
 }

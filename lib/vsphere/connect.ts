@@ -1,6 +1,9 @@
 /**
  * Connecting to vCenter: the endpoint of what a user typed, the TLS trust they chose, the login,
- * and the `InputError`s a bad connection setting becomes, each naming the option to fix.
+ * and the `InputError`s a bad connection setting becomes. A problem names the option to fix in
+ * `field` (`url`, `user`, `password`, `ca`, `thumbprint`) and refers to options in its text as
+ * `` `ca` ``; a caller that calls them otherwise (the CLI's flags, the providers' settings)
+ * renames them with `withFieldNames`.
  */
 import * as fs from "node:fs";
 import { InputError, problem } from "../problems";
@@ -39,7 +42,7 @@ export function sdkEndpoint(url: string): URL {
 
 /**
  * Connects and logs in to vCenter. Wrong password, unreachable vCenter, an untrusted certificate,
- * a missing password or CA file: `InputError` with one problem saying which flag to fix.
+ * a missing password or CA file: `InputError` with one problem whose `field` is the option to fix.
  */
 export async function connectVSphere(options: ConnectOptions): Promise<VSphereClient> {
   const warn = options.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`));
@@ -50,10 +53,10 @@ export async function connectVSphere(options: ConnectOptions): Promise<VSphereCl
   } catch {
     throw new InputError(
       problem({
-        field: "--vcenter",
+        field: "url",
         received: options.url,
         expected: "an https URL or host name of vCenter",
-        fix: "pass --vcenter https://vcenter.example.com",
+        fix: "pass `url` https://vcenter.example.com",
         message: "The vCenter address is not an https URL",
       }),
     );
@@ -62,10 +65,10 @@ export async function connectVSphere(options: ConnectOptions): Promise<VSphereCl
   if (password === undefined || password === "") {
     throw new InputError(
       problem({
-        field: "REHOST_VCENTER_PASSWORD",
+        field: "password",
         received: "no password",
         expected: `the password of ${options.user}`,
-        fix: "set REHOST_VCENTER_PASSWORD in the environment (or run on a terminal to be asked for it)",
+        fix: "pass the password, or set REHOST_VCENTER_PASSWORD in the environment",
         message: "No vCenter password was given",
       }),
     );
@@ -78,7 +81,7 @@ export async function connectVSphere(options: ConnectOptions): Promise<VSphereCl
       throw new InputError(
         problem({
           file: options.ca,
-          field: "--ca",
+          field: "ca",
           received: (err as NodeJS.ErrnoException).code ?? String(err),
           expected: "a readable PEM file",
           fix: "pass the path of vCenter's CA certificate (PEM)",
@@ -90,7 +93,7 @@ export async function connectVSphere(options: ConnectOptions): Promise<VSphereCl
       throw new InputError(
         problem({
           file: options.ca,
-          field: "--ca",
+          field: "ca",
           received: "no PEM certificate",
           expected: "-----BEGIN CERTIFICATE-----",
           fix: "export vCenter's root CA as PEM (Base-64)",
@@ -101,7 +104,7 @@ export async function connectVSphere(options: ConnectOptions): Promise<VSphereCl
   }
   if (options.insecure && options.thumbprint === undefined) {
     warn(
-      `TLS certificate verification is off for ${endpoint.host} (--insecure): anyone on the path can read the vCenter password. Use --ca or --thumbprint instead.`,
+      `TLS certificate verification is off for ${endpoint.host} (\`insecure\`): anyone on the path can read the vCenter password. Use \`ca\` or \`thumbprint\` instead.`,
     );
   }
   const agent = createAgent({
@@ -142,10 +145,10 @@ async function connectProblem(err: unknown, endpoint: URL, options: ConnectOptio
   if (err instanceof VSphereFault && err.faultName === "InvalidLogin") {
     return new InputError(
       problem({
-        field: "--user",
+        field: "user",
         received: options.user,
         expected: "a user and password vCenter accepts",
-        fix: "check --user and REHOST_VCENTER_PASSWORD (vCenter users usually look like administrator@vsphere.local)",
+        fix: "check `user` and `password` (vCenter users usually look like administrator@vsphere.local)",
         message: `vCenter ${endpoint.host} refused the login: wrong user name or password`,
       }),
     );
@@ -153,7 +156,7 @@ async function connectProblem(err: unknown, endpoint: URL, options: ConnectOptio
   if (err instanceof ThumbprintMismatch) {
     return new InputError(
       problem({
-        field: "--thumbprint",
+        field: "thumbprint",
         received: err.received,
         expected: err.expected,
         fix: "check the thumbprint in vCenter (Administration > Certificates); a mismatch may also mean someone is intercepting the connection",
@@ -165,10 +168,10 @@ async function connectProblem(err: unknown, endpoint: URL, options: ConnectOptio
     const fp = await peerFingerprints(endpoint, Math.min(timeoutMs, 5000));
     return new InputError(
       problem({
-        field: "--ca",
+        field: "ca",
         received: `${code}${fp ? ` (certificate SHA-256 ${fp.sha256})` : ""}`,
         expected: "a certificate signed by a trusted CA",
-        fix: `pass --ca FILE with vCenter's CA certificate (https://${endpoint.host}/certs/download.zip), or --thumbprint ${fp ? fp.sha256 : "SHA256"} after checking it, or --insecure for a lab`,
+        fix: `pass \`ca\` FILE with vCenter's CA certificate (https://${endpoint.host}/certs/download.zip), or \`thumbprint\` ${fp ? fp.sha256 : "SHA256"} after checking it, or \`insecure\` for a lab`,
         message: `The TLS certificate of ${endpoint.host} is not trusted`,
       }),
     );
@@ -176,7 +179,7 @@ async function connectProblem(err: unknown, endpoint: URL, options: ConnectOptio
   if (["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "ECONNRESET", "EPIPE"].includes(code)) {
     return new InputError(
       problem({
-        field: "--vcenter",
+        field: "url",
         received: `${endpoint.href} (${code})`,
         expected: "a reachable vCenter",
         fix: "check the address, port and that this machine can reach vCenter on HTTPS",
@@ -187,7 +190,7 @@ async function connectProblem(err: unknown, endpoint: URL, options: ConnectOptio
   if (err instanceof VSphereFault && err.faultName === "InvalidResponse") {
     return new InputError(
       problem({
-        field: "--vcenter",
+        field: "url",
         received: endpoint.href,
         expected: "a vCenter or ESXi SDK endpoint",
         fix: "pass the vCenter address (the SDK is at /sdk)",
@@ -196,4 +199,38 @@ async function connectProblem(err: unknown, endpoint: URL, options: ConnectOptio
     );
   }
   return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The options of `connectVSphere` a connection problem names. */
+export type ConnectField = "url" | "user" | "password" | "ca" | "thumbprint" | "insecure";
+
+/** What a caller calls each option: a CLI flag (`--ca`), a setting (`REHOST_VCENTER_CA_FILE`). */
+export type ConnectFieldNames = Readonly<Partial<Record<ConnectField, string>>>;
+
+/** The name `names` gives `field`, or `field` itself. */
+function nameOf(field: string, names: ConnectFieldNames): string {
+  return (Object.hasOwn(names, field) ? names[field as ConnectField] : undefined) ?? field;
+}
+
+/** `text` with each `` `field` `` renamed from `names` (a warning of `connectVSphere`, say); other backquoted words are kept. */
+export function textWithFieldNames(text: string, names: ConnectFieldNames): string {
+  return text.replace(/`([a-z]+)`/g, (whole, field: string) => (Object.hasOwn(names, field) ? nameOf(field, names) : whole));
+}
+
+/**
+ * A connection error with its options named the caller's way: the `field` of each problem and the
+ * `` `field` ``s in its text renamed from `names`. Any other error is returned as it is.
+ */
+export function withFieldNames(err: unknown, names: ConnectFieldNames): unknown {
+  if (!(err instanceof InputError)) return err;
+  const rename = (text: string): string => textWithFieldNames(text, names);
+  return new InputError(
+    err.problems.map((p) => ({
+      ...p,
+      ...(p.field !== undefined ? { field: nameOf(p.field, names) } : {}),
+      message: rename(p.message),
+      ...(p.expected !== undefined ? { expected: rename(p.expected) } : {}),
+      ...(p.fix !== undefined ? { fix: rename(p.fix) } : {}),
+    })),
+  );
 }
