@@ -31,22 +31,30 @@ interface Setting {
   readonly env: string;
 }
 
+/** The credentials, each read from `rehost:<name>` in the stack config and `REHOST_<NAME>` in the environment. */
+const NAMES = [
+  "agentToken",
+  "agentTokenFile",
+  "agentFingerprint",
+  "agentCaFile",
+  "proxyToken",
+  "proxyTokenFile",
+  "proxyFingerprint",
+  "proxyCaFile",
+  "vcenterUrl",
+  "vcenterUser",
+  "vcenterPassword",
+  "vcenterCaFile",
+  "vcenterThumbprint",
+] as const;
+
+/** The setting of credential `name`: `agentCaFile` is `rehost:agentCaFile` or `REHOST_AGENT_CA_FILE`. */
+function setting(name: string): Setting {
+  return { config: `rehost:${name}`, env: `REHOST_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}` };
+}
+
 /** Where each credential is read from. */
-export const CREDENTIALS = {
-  agentToken: { config: "rehost:agentToken", env: "REHOST_AGENT_TOKEN" },
-  agentTokenFile: { config: "rehost:agentTokenFile", env: "REHOST_AGENT_TOKEN_FILE" },
-  agentFingerprint: { config: "rehost:agentFingerprint", env: "REHOST_AGENT_FINGERPRINT" },
-  agentCaFile: { config: "rehost:agentCaFile", env: "REHOST_AGENT_CA_FILE" },
-  proxyToken: { config: "rehost:proxyToken", env: "REHOST_PROXY_TOKEN" },
-  proxyTokenFile: { config: "rehost:proxyTokenFile", env: "REHOST_PROXY_TOKEN_FILE" },
-  proxyFingerprint: { config: "rehost:proxyFingerprint", env: "REHOST_PROXY_FINGERPRINT" },
-  proxyCaFile: { config: "rehost:proxyCaFile", env: "REHOST_PROXY_CA_FILE" },
-  vcenterUrl: { config: "rehost:vcenterUrl", env: "REHOST_VCENTER_URL" },
-  vcenterUser: { config: "rehost:vcenterUser", env: "REHOST_VCENTER_USER" },
-  vcenterPassword: { config: "rehost:vcenterPassword", env: "REHOST_VCENTER_PASSWORD" },
-  vcenterCaFile: { config: "rehost:vcenterCaFile", env: "REHOST_VCENTER_CA_FILE" },
-  vcenterThumbprint: { config: "rehost:vcenterThumbprint", env: "REHOST_VCENTER_THUMBPRINT" },
-} as const satisfies Record<string, Setting>;
+export const CREDENTIALS = Object.fromEntries(NAMES.map((name) => [name, setting(name)])) as { readonly [N in (typeof NAMES)[number]]: Setting };
 
 /** What `configure` receives: the stack's configuration. */
 export interface ProviderConfig {
@@ -76,30 +84,23 @@ export class ProviderCredentials {
 
   /** A client for the agent at `url`. */
   agentClient(url: string): AgentClient {
-    return new AgentClient(
-      this.service(
-        "agent",
-        url,
-        { token: CREDENTIALS.agentToken, tokenFile: CREDENTIALS.agentTokenFile, fingerprint: CREDENTIALS.agentFingerprint, caFile: CREDENTIALS.agentCaFile },
-        "rehost agent prints it when it starts",
-      ),
-    );
+    return new AgentClient(this.service("agent", url, "agent", "rehost agent prints it when it starts"));
   }
 
   /** A client for the source proxy at `url`. */
   proxyClient(url: string): ProxyClient {
     const { ProxyClient } = require("../proxy/client") as typeof import("../proxy/client");
-    return new ProxyClient(
-      this.service(
-        "source proxy",
-        url,
-        { token: CREDENTIALS.proxyToken, tokenFile: CREDENTIALS.proxyTokenFile, fingerprint: CREDENTIALS.proxyFingerprint, caFile: CREDENTIALS.proxyCaFile },
-        "rehost proxy prints it when it starts",
-      ),
-    );
+    return new ProxyClient(this.service("source proxy", url, "proxy", "rehost proxy prints it when it starts"));
   }
 
-  private service(kind: string, url: string, keys: { token: Setting; tokenFile: Setting; fingerprint: Setting; caFile: Setting }, where: string) {
+  /** The client options of the agent or the proxy at `url`, from the settings `<prefix>Token`, `<prefix>TokenFile`, `<prefix>Fingerprint`, `<prefix>CaFile`. */
+  private service(kind: string, url: string, prefix: "agent" | "proxy", where: string) {
+    const keys = {
+      token: CREDENTIALS[`${prefix}Token`],
+      tokenFile: CREDENTIALS[`${prefix}TokenFile`],
+      fingerprint: CREDENTIALS[`${prefix}Fingerprint`],
+      caFile: CREDENTIALS[`${prefix}CaFile`],
+    };
     const tokenFile = this.value(keys.tokenFile);
     const token = this.value(keys.token) ?? (tokenFile !== undefined ? fs.readFileSync(tokenFile, "utf8").trim() : undefined);
     if (token === undefined || token === "") {
