@@ -31,22 +31,30 @@ interface Setting {
   readonly env: string;
 }
 
+/** The credentials, each read from `rehost:<name>` in the stack config and `REHOST_<NAME>` in the environment. */
+const NAMES = [
+  "agentToken",
+  "agentTokenFile",
+  "agentFingerprint",
+  "agentCaFile",
+  "proxyToken",
+  "proxyTokenFile",
+  "proxyFingerprint",
+  "proxyCaFile",
+  "vcenterUrl",
+  "vcenterUser",
+  "vcenterPassword",
+  "vcenterCaFile",
+  "vcenterThumbprint",
+] as const;
+
+/** The setting of credential `name`: `agentCaFile` is `rehost:agentCaFile` or `REHOST_AGENT_CA_FILE`. */
+function setting(name: string): Setting {
+  return { config: `rehost:${name}`, env: `REHOST_${name.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}` };
+}
+
 /** Where each credential is read from. */
-export const CREDENTIALS = {
-  agentToken: { config: "rehost:agentToken", env: "REHOST_AGENT_TOKEN" },
-  agentTokenFile: { config: "rehost:agentTokenFile", env: "REHOST_AGENT_TOKEN_FILE" },
-  agentFingerprint: { config: "rehost:agentFingerprint", env: "REHOST_AGENT_FINGERPRINT" },
-  agentCaFile: { config: "rehost:agentCaFile", env: "REHOST_AGENT_CA_FILE" },
-  proxyToken: { config: "rehost:proxyToken", env: "REHOST_PROXY_TOKEN" },
-  proxyTokenFile: { config: "rehost:proxyTokenFile", env: "REHOST_PROXY_TOKEN_FILE" },
-  proxyFingerprint: { config: "rehost:proxyFingerprint", env: "REHOST_PROXY_FINGERPRINT" },
-  proxyCaFile: { config: "rehost:proxyCaFile", env: "REHOST_PROXY_CA_FILE" },
-  vcenterUrl: { config: "rehost:vcenterUrl", env: "REHOST_VCENTER_URL" },
-  vcenterUser: { config: "rehost:vcenterUser", env: "REHOST_VCENTER_USER" },
-  vcenterPassword: { config: "rehost:vcenterPassword", env: "REHOST_VCENTER_PASSWORD" },
-  vcenterCaFile: { config: "rehost:vcenterCaFile", env: "REHOST_VCENTER_CA_FILE" },
-  vcenterThumbprint: { config: "rehost:vcenterThumbprint", env: "REHOST_VCENTER_THUMBPRINT" },
-} as const satisfies Record<string, Setting>;
+export const CREDENTIALS = Object.fromEntries(NAMES.map((name) => [name, setting(name)])) as { readonly [N in (typeof NAMES)[number]]: Setting };
 
 /** What `configure` receives: the stack's configuration. */
 export interface ProviderConfig {
@@ -65,36 +73,34 @@ export class ProviderCredentials {
     return v === undefined || v === "" ? undefined : v;
   }
 
+  /** A setting as a problem's field names it: its config key and its environment variable. */
+  private settingName(setting: Setting): string {
+    return `${setting.config} or ${setting.env}`;
+  }
+
   private describe(setting: Setting): string {
     return `${setting.config} (pulumi config set${setting === CREDENTIALS.agentToken || setting === CREDENTIALS.proxyToken || setting === CREDENTIALS.vcenterPassword ? " --secret" : ""} ${setting.config} …) or ${setting.env}`;
   }
 
   /** A client for the agent at `url`. */
   agentClient(url: string): AgentClient {
-    return new AgentClient(
-      this.service(
-        "agent",
-        url,
-        { token: CREDENTIALS.agentToken, tokenFile: CREDENTIALS.agentTokenFile, fingerprint: CREDENTIALS.agentFingerprint, caFile: CREDENTIALS.agentCaFile },
-        "rehost agent prints it when it starts",
-      ),
-    );
+    return new AgentClient(this.service("agent", url, "agent", "rehost agent prints it when it starts"));
   }
 
   /** A client for the source proxy at `url`. */
   proxyClient(url: string): ProxyClient {
     const { ProxyClient } = require("../proxy/client") as typeof import("../proxy/client");
-    return new ProxyClient(
-      this.service(
-        "source proxy",
-        url,
-        { token: CREDENTIALS.proxyToken, tokenFile: CREDENTIALS.proxyTokenFile, fingerprint: CREDENTIALS.proxyFingerprint, caFile: CREDENTIALS.proxyCaFile },
-        "rehost proxy prints it when it starts",
-      ),
-    );
+    return new ProxyClient(this.service("source proxy", url, "proxy", "rehost proxy prints it when it starts"));
   }
 
-  private service(kind: string, url: string, keys: { token: Setting; tokenFile: Setting; fingerprint: Setting; caFile: Setting }, where: string) {
+  /** The client options of the agent or the proxy at `url`, from the settings `<prefix>Token`, `<prefix>TokenFile`, `<prefix>Fingerprint`, `<prefix>CaFile`. */
+  private service(kind: string, url: string, prefix: "agent" | "proxy", where: string) {
+    const keys = {
+      token: CREDENTIALS[`${prefix}Token`],
+      tokenFile: CREDENTIALS[`${prefix}TokenFile`],
+      fingerprint: CREDENTIALS[`${prefix}Fingerprint`],
+      caFile: CREDENTIALS[`${prefix}CaFile`],
+    };
     const tokenFile = this.value(keys.tokenFile);
     const token = this.value(keys.token) ?? (tokenFile !== undefined ? fs.readFileSync(tokenFile, "utf8").trim() : undefined);
     if (token === undefined || token === "") {
@@ -121,7 +127,19 @@ export class ProviderCredentials {
     if (user === undefined) throw new Error(`${CREDENTIALS.vcenterUrl.config} is set but the user is not: set ${this.describe(CREDENTIALS.vcenterUser)}.`);
     const password = this.value(CREDENTIALS.vcenterPassword);
     if (password === undefined) throw new Error(`No password for ${user} at ${url}: set ${this.describe(CREDENTIALS.vcenterPassword)}.`);
-    const { connectVSphere } = require("../vsphere") as typeof import("../vsphere");
-    return connectVSphere({ url, user, password, ca: this.value(CREDENTIALS.vcenterCaFile), thumbprint: this.value(CREDENTIALS.vcenterThumbprint) });
+    const { connectVSphere, withFieldNames } = require("../vsphere") as typeof import("../vsphere");
+    // A connection problem names the setting to fix, not the option of connectVSphere.
+    const names = {
+      url: this.settingName(CREDENTIALS.vcenterUrl),
+      user: this.settingName(CREDENTIALS.vcenterUser),
+      password: this.settingName(CREDENTIALS.vcenterPassword),
+      ca: this.settingName(CREDENTIALS.vcenterCaFile),
+      thumbprint: this.settingName(CREDENTIALS.vcenterThumbprint),
+    };
+    return connectVSphere({ url, user, password, ca: this.value(CREDENTIALS.vcenterCaFile), thumbprint: this.value(CREDENTIALS.vcenterThumbprint) }).catch(
+      (err: unknown) => {
+        throw withFieldNames(err, names);
+      },
+    );
   }
 }

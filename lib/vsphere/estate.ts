@@ -4,6 +4,7 @@
  */
 import { guestFamily } from "../inventory/rvtools";
 import { InventorySchema, type Disk, type Inventory, type Nic, type Vm } from "../inventory/schema";
+import type { Problem } from "../problems";
 import type { ObjectContent } from "./soap";
 import { child, childText, children, moRef, text, xsiType, type XmlNode } from "./xml";
 
@@ -360,4 +361,16 @@ function num(t: string | undefined): number | undefined {
 
 function omitUndefined<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** Problems for the unreplicable disks of an estate, as warnings (one per disk). */
+export function unreplicableProblems(disks: readonly UnreplicableDisk[]): Problem[] {
+  return disks.map((d) => ({
+    severity: "warning" as const,
+    vm: d.vm,
+    field: `disks[key=${d.diskKey}]`,
+    received: d.backing,
+    expected: "a flat or virtual-mode RDM disk",
+    message: `Disk ${d.label} cannot be replicated: ${d.reason}`,
+  }));
 }

@@ -12,20 +12,10 @@
  * await vc.logout();
  * ```
  */
+export { connectVSphere, sdkEndpoint, textWithFieldNames, withFieldNames, type ConnectField, type ConnectFieldNames, type ConnectOptions } from "./connect";
+export type { VSphereClient, VmHandle, VmSelector, SnapshotHandle, ChangedAreas, PowerState, ShutdownOutcome } from "./client";
 export {
-  connectVSphere,
-  sdkEndpoint,
   unreplicableProblems,
-  type ConnectOptions,
-  type VSphereClient,
-  type VmHandle,
-  type VmSelector,
-  type SnapshotHandle,
-  type ChangedAreas,
-  type PowerState,
-  type ShutdownOutcome,
-} from "./client";
-export {
   REHOST_SNAPSHOT_MARK,
   REHOST_SNAPSHOT_PREFIX,
   type Estate,

@@ -1,7 +1,7 @@
 /**
  * HTTPS to vCenter: one keep-alive agent per client, with the trust the user chose: the system's
- * CAs (default), a CA file (`--ca`), a pinned certificate thumbprint, or no verification at all
- * (`--insecure`, only when asked for).
+ * CAs (default), a CA file (`ca`), a pinned certificate thumbprint, or no verification at all
+ * (`insecure`, only when asked for).
  */
 import * as https from "node:https";
 import type { Duplex } from "node:stream";

@@ -3,6 +3,8 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../lib/agent";
 import { ProcessGroup } from "../../lib/lab/processes";
+import type { InputError } from "../../lib/problems";
+import { ProviderCredentials } from "../../lib/providers/credentials";
 import { digest } from "../../lib/replication";
 import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
 import { makeRawDisk, makeTarget, serveRaw, startTestAgent } from "../agent/fixtures";
@@ -46,6 +48,24 @@ describe("Cutover through vSphere (vcsim)", () => {
     await group.stopAll();
     await sim?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("names the setting to fix when vCenter cannot be trusted, not a flag", async () => {
+    const credentials = new ProviderCredentials(
+      { get: () => undefined },
+      { REHOST_VCENTER_URL: sim.url, REHOST_VCENTER_USER: USER, REHOST_VCENTER_PASSWORD: PASSWORD },
+    );
+    const err = await credentials.vsphere().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // The providers require() their modules, so the class is not this file's InputError.
+    expect((err as Error).name).toBe("InputError");
+    const [p] = (err as InputError).problems;
+    expect(p?.field).toBe("rehost:vcenterCaFile or REHOST_VCENTER_CA_FILE");
+    expect(p?.fix).toContain("pass rehost:vcenterCaFile or REHOST_VCENTER_CA_FILE FILE");
+    expect(p?.fix).toContain("or rehost:vcenterThumbprint or REHOST_VCENTER_THUMBPRINT ");
+    expect(p?.fix).not.toContain("--");
   });
 
   it("shuts the source down through vSphere, verifies, and powers it on again only on an explicit rollback", async () => {

@@ -5,7 +5,7 @@
 import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../../lib/problems";
-import { connectVSphere, VSphereFault, type VSphereClient } from "../../lib/vsphere";
+import { connectVSphere, textWithFieldNames, VSphereFault, withFieldNames, type VSphereClient } from "../../lib/vsphere";
 import { PASSWORD, putDatastoreFile, soap, STANDARD_ESTATE, startVcsim, USER, type Vcsim } from "./harness";
 
 const MiB = 1024 * 1024;
@@ -67,38 +67,53 @@ describe("connecting", () => {
   it("refuses a certificate that does not match the pinned thumbprint", async () => {
     const err = await inputError(connectVSphere({ url: sim.url, user: USER, password: PASSWORD, thumbprint: "00".repeat(32) }));
     expect(err.problems).toHaveLength(1);
-    expect(err.problems[0]?.field).toBe("--thumbprint");
+    expect(err.problems[0]?.field).toBe("thumbprint");
     expect(err.problems[0]?.received).toBe(sim.thumbprintSha256);
   });
 
-  it("refuses an untrusted certificate without --ca, naming its fingerprint", async () => {
+  it("refuses an untrusted certificate without a CA, naming its fingerprint", async () => {
     const err = await inputError(connectVSphere({ url: sim.url, user: USER, password: PASSWORD }));
     expect(err.problems).toHaveLength(1);
-    expect(err.problems[0]?.field).toBe("--ca");
+    expect(err.problems[0]?.field).toBe("ca");
     expect(err.problems[0]?.message).toContain("not trusted");
     expect(err.problems[0]?.received).toContain(sim.thumbprintSha256);
   });
 
-  it("connects with --insecure, and warns", async () => {
+  it("names the options the caller's way when asked: the CLI's flags, the providers' settings", async () => {
+    const err = await inputError(connectVSphere({ url: sim.url, user: USER, password: PASSWORD }));
+    expect(err.problems[0]?.fix).toMatch(/^pass `ca` FILE .*, or `thumbprint` [0-9A-F:]+ after checking it, or `insecure` for a lab$/);
+    const named = withFieldNames(err, { ca: "--ca", thumbprint: "--thumbprint", insecure: "--insecure" }) as InputError;
+    expect(named).toBeInstanceOf(InputError);
+    expect(named.problems[0]?.field).toBe("--ca");
+    expect(named.problems[0]?.fix).toMatch(/^pass --ca FILE .*, or --thumbprint [0-9A-F:]+ after checking it, or --insecure for a lab$/);
+    expect(named.message).toContain("field --ca:");
+    expect(textWithFieldNames("use `ca` or `thumbprint`, not `other`", { ca: "REHOST_VCENTER_CA_FILE" })).toBe(
+      "use REHOST_VCENTER_CA_FILE or `thumbprint`, not `other`",
+    );
+    const other = new Error("not an input error");
+    expect(withFieldNames(other, { ca: "--ca" })).toBe(other);
+  });
+
+  it("connects without verification when insecure, and warns", async () => {
     const warnings: string[] = [];
     const client = await connectVSphere({ url: sim.url, user: USER, password: PASSWORD, insecure: true, warn: (m) => warnings.push(m) });
     expect(warnings).toHaveLength(1);
-    expect(warnings[0]).toContain("--insecure");
+    expect(warnings[0]).toContain("(`insecure`)");
     await client.logout();
   });
 
-  it("reports a wrong password as one problem on --user", async () => {
+  it("reports a wrong password as one problem on user", async () => {
     const err = await inputError(connectVSphere({ url: sim.url, user: USER, password: "wrong", ca: sim.ca }));
     expect(err.problems).toHaveLength(1);
-    expect(err.problems[0]?.field).toBe("--user");
+    expect(err.problems[0]?.field).toBe("user");
     expect(err.problems[0]?.message).toContain("refused the login");
   });
 
-  it("reports an unreachable vCenter as one problem on --vcenter", async () => {
+  it("reports an unreachable vCenter as one problem on url", async () => {
     const port = await closedPort();
     const err = await inputError(connectVSphere({ url: `https://127.0.0.1:${port}`, user: USER, password: PASSWORD, ca: sim.ca }));
     expect(err.problems).toHaveLength(1);
-    expect(err.problems[0]?.field).toBe("--vcenter");
+    expect(err.problems[0]?.field).toBe("url");
     expect(err.problems[0]?.received).toContain("ECONNREFUSED");
   });
 
@@ -107,7 +122,7 @@ describe("connecting", () => {
     try {
       delete process.env.REHOST_VCENTER_PASSWORD;
       const err = await inputError(connectVSphere({ url: sim.url, user: USER, ca: sim.ca }));
-      expect(err.problems[0]?.field).toBe("REHOST_VCENTER_PASSWORD");
+      expect(err.problems[0]?.field).toBe("password");
       process.env.REHOST_VCENTER_PASSWORD = PASSWORD;
       const client = await connectVSphere({ url: sim.url, user: USER, ca: sim.ca });
       await client.logout();

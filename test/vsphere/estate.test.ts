@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { InventorySchema } from "../../lib/inventory/schema";
-import { sdkEndpoint } from "../../lib/vsphere/client";
+import { sdkEndpoint } from "../../lib/vsphere/connect";
 import { buildEstate } from "../../lib/vsphere/estate";
 import { objectContents } from "../../lib/vsphere/soap";
 import { normalizeThumbprint } from "../../lib/vsphere/transport";

@@ -10,6 +10,7 @@ import { type Command, Option } from "commander";
 import type { Inventory, Network } from "../../inventory";
 import { InputError, formatProblem, problem, type Problem } from "../../problems";
 import type { Estate, SnapshotInfo } from "../../vsphere";
+import { VCENTER_FLAGS } from "../vcenter-flags";
 
 /** Options of `rehost inventory`, as commander parses them. */
 export interface InventoryCommandOptions {
@@ -83,7 +84,7 @@ export async function runInventory(options: InventoryCommandOptions, io: Invento
   refuseCredentialsInUrl(options.vcenter);
   // Loaded here, not at start: `rehost --version` and the other commands need none of it.
   const { loadNetworks, mergeNetworks, unmappedPortgroups, validateVms } = await import("../../inventory/index.js");
-  const { connectVSphere, resolvePassword, unreplicableProblems } = await import("../../vsphere/index.js");
+  const { connectVSphere, resolvePassword, textWithFieldNames, unreplicableProblems, withFieldNames } = await import("../../vsphere/index.js");
   const { stringify } = await import("yaml");
   const networks: Network[] = options.networks !== undefined ? await loadNetworks(options.networks) : [];
   const password = await resolvePassword(options.user);
@@ -94,7 +95,9 @@ export async function runInventory(options: InventoryCommandOptions, io: Invento
     ...(options.ca !== undefined ? { ca: options.ca } : {}),
     ...(options.thumbprint !== undefined ? { thumbprint: options.thumbprint } : {}),
     insecure: options.insecure ?? false,
-    warn: (message) => io.stderr.write(`warning: ${message}\n`),
+    warn: (message) => io.stderr.write(`warning: ${textWithFieldNames(message, VCENTER_FLAGS)}\n`),
+  }).catch((err: unknown) => {
+    throw withFieldNames(err, VCENTER_FLAGS);
   });
   let estate: Estate;
   let removed: SnapshotInfo[] = [];

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { Option, type Command } from "commander";
 import { InputError, problem, type Problem } from "../../problems";
 import { certificateProblems, pathProblems } from "../flags";
+import { VCENTER_FLAGS } from "../vcenter-flags";
 
 interface ProxyCommandOptions {
   state: string;
@@ -176,7 +177,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       }
       if (problems.length > 0) throw new InputError(problems);
 
-      const { connectVSphere, resolvePassword } = require("../../vsphere") as typeof import("../../vsphere");
+      const { connectVSphere, resolvePassword, textWithFieldNames, withFieldNames } = require("../../vsphere") as typeof import("../../vsphere");
       const password = await resolvePassword(opts.user);
       const vc = await connectVSphere({
         url: opts.vcenter,
@@ -185,7 +186,9 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
         ...(opts.ca !== undefined ? { ca: opts.ca } : {}),
         ...(opts.thumbprint !== undefined ? { thumbprint: opts.thumbprint } : {}),
         insecure: opts.insecure ?? false,
-        warn: (m: string) => process.stderr.write(`rehost proxy: warning: ${m}\n`),
+        warn: (m: string) => process.stderr.write(`rehost proxy: warning: ${textWithFieldNames(m, VCENTER_FLAGS)}\n`),
+      }).catch((err: unknown) => {
+        throw withFieldNames(err, VCENTER_FLAGS);
       });
       const { startProxy } = require("../../proxy") as typeof import("../../proxy");
       const stateDir = path.resolve(opts.state);
