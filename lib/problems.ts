@@ -60,3 +60,36 @@ export function formatProblem(p: Problem): string {
     .join("; ");
   return `${p.severity}: ${where ? `${where}: ` : ""}${p.message}${detail ? ` (${detail})` : ""}${p.fix ? `. Fix: ${p.fix}` : ""}`;
 }
+
+/** What a caller calls the fields of a library's options: CLI flags (`--ca`), settings (`REHOST_VCENTER_CA_FILE`). */
+export type FieldNames = Readonly<Record<string, string | undefined>>;
+
+/** The name `names` gives `field`, or `field` itself. */
+function nameOf(field: string, names: FieldNames): string {
+  return (Object.hasOwn(names, field) ? names[field] : undefined) ?? field;
+}
+
+/** `text` with each `` `field` `` renamed from `names` (a library's warning, say); other backquoted words are kept. */
+export function textWithFieldNames(text: string, names: FieldNames): string {
+  return text.replace(/`([A-Za-z]+)`/g, (whole, field: string) => (Object.hasOwn(names, field) ? nameOf(field, names) : whole));
+}
+
+/**
+ * A library's input error with its fields named the caller's way: the `field` of each problem and
+ * the `` `field` ``s in its text renamed from `names`, so the CLI names its flags and a provider its
+ * settings. Fields `names` does not know (a VM, an entry of a file) are kept; any other error is
+ * returned as it is.
+ */
+export function withFieldNames(err: unknown, names: FieldNames): unknown {
+  if (!(err instanceof InputError)) return err;
+  const rename = (text: string): string => textWithFieldNames(text, names);
+  return new InputError(
+    err.problems.map((p) => ({
+      ...p,
+      ...(p.field !== undefined ? { field: nameOf(p.field, names) } : {}),
+      message: rename(p.message),
+      ...(p.expected !== undefined ? { expected: rename(p.expected) } : {}),
+      ...(p.fix !== undefined ? { fix: rename(p.fix) } : {}),
+    })),
+  );
+}

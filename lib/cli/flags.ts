@@ -2,13 +2,15 @@
  * Checks of command-line flags that several commands share (the services' `--cert`/`--key`, paths
  * that must exist), each giving the problems to report rather than throwing, so a command lists
  * every bad flag at once; and the flags that set the library's fields, so a library problem naming
- * a field (`changed`, `blockSize`) reaches the user naming the flag (`--changed`, `--block-size`).
+ * a field (`changed`, `blockSize`, `ca`) reaches the user naming the flag (`--changed`, `--block-size`,
+ * `--ca`) through `withFieldNames`.
  */
 import * as fs from "node:fs";
-import { InputError, problem, type Problem } from "../problems";
+import { problem, type FieldNames, type Problem } from "../problems";
+import { PASSWORD_ENV } from "../vsphere/password";
 
 /** The `rehost sync` flag that sets each `SyncOptions` field. */
-export const SYNC_FLAGS: Readonly<Record<string, string>> = {
+export const SYNC_FLAGS: FieldNames = {
   changed: "--changed",
   journal: "--journal",
   bandwidth: "--bandwidth",
@@ -17,16 +19,15 @@ export const SYNC_FLAGS: Readonly<Record<string, string>> = {
   checkpointInterval: "--checkpoint-interval",
 };
 
-/**
- * `err` with the fields of its problems renamed to the flags that set them (fields without a
- * flag, such as `target` or an entry of an extents file, are left as they are); any other error
- * unchanged.
- */
-export function withFlags(err: unknown, flags: Readonly<Record<string, string>>): unknown {
-  if (!(err instanceof InputError)) return err;
-  const renamed = err.problems.map((p) => (p.field !== undefined && Object.hasOwn(flags, p.field) ? { ...p, field: flags[p.field] } : p));
-  return new InputError(renamed);
-}
+/** `connectVSphere`'s options as these commands take them; the password only ever comes from the environment (or a prompt). */
+export const VCENTER_FLAGS: FieldNames = {
+  url: "--vcenter",
+  user: "--user",
+  password: PASSWORD_ENV,
+  ca: "--ca",
+  thumbprint: "--thumbprint",
+  insecure: "--insecure",
+};
 
 /** A problem for each given path that is not an existing file (or directory). */
 export function pathProblems(paths: ReadonlyArray<readonly [field: string, path: string | undefined, kind?: "file" | "directory"]>): Problem[] {

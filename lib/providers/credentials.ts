@@ -127,7 +127,9 @@ export class ProviderCredentials {
     if (user === undefined) throw new Error(`${CREDENTIALS.vcenterUrl.config} is set but the user is not: set ${this.describe(CREDENTIALS.vcenterUser)}.`);
     const password = this.value(CREDENTIALS.vcenterPassword);
     if (password === undefined) throw new Error(`No password for ${user} at ${url}: set ${this.describe(CREDENTIALS.vcenterPassword)}.`);
-    const { connectVSphere, withFieldNames } = require("../vsphere") as typeof import("../vsphere");
+    // Loaded when first needed, with the problems module its errors are made by (instanceof holds).
+    const { connectVSphere } = require("../vsphere") as typeof import("../vsphere");
+    const { withFieldNames } = require("../problems") as typeof import("../problems");
     // A connection problem names the setting to fix, not the option of connectVSphere.
     const names = {
       url: this.settingName(CREDENTIALS.vcenterUrl),

@@ -3,7 +3,7 @@
  * and the `InputError`s a bad connection setting becomes. A problem names the option to fix in
  * `field` (`url`, `user`, `password`, `ca`, `thumbprint`) and refers to options in its text as
  * `` `ca` ``; a caller that calls them otherwise (the CLI's flags, the providers' settings)
- * renames them with `withFieldNames`.
+ * renames them with `withFieldNames` (`lib/problems`).
  */
 import * as fs from "node:fs";
 import { InputError, problem } from "../problems";
@@ -204,33 +204,5 @@ async function connectProblem(err: unknown, endpoint: URL, options: ConnectOptio
 /** The options of `connectVSphere` a connection problem names. */
 export type ConnectField = "url" | "user" | "password" | "ca" | "thumbprint" | "insecure";
 
-/** What a caller calls each option: a CLI flag (`--ca`), a setting (`REHOST_VCENTER_CA_FILE`). */
+/** What a caller calls each option: a CLI flag (`--ca`), a setting (`REHOST_VCENTER_CA_FILE`); see `withFieldNames`. */
 export type ConnectFieldNames = Readonly<Partial<Record<ConnectField, string>>>;
-
-/** The name `names` gives `field`, or `field` itself. */
-function nameOf(field: string, names: ConnectFieldNames): string {
-  return (Object.hasOwn(names, field) ? names[field as ConnectField] : undefined) ?? field;
-}
-
-/** `text` with each `` `field` `` renamed from `names` (a warning of `connectVSphere`, say); other backquoted words are kept. */
-export function textWithFieldNames(text: string, names: ConnectFieldNames): string {
-  return text.replace(/`([a-z]+)`/g, (whole, field: string) => (Object.hasOwn(names, field) ? nameOf(field, names) : whole));
-}
-
-/**
- * A connection error with its options named the caller's way: the `field` of each problem and the
- * `` `field` ``s in its text renamed from `names`. Any other error is returned as it is.
- */
-export function withFieldNames(err: unknown, names: ConnectFieldNames): unknown {
-  if (!(err instanceof InputError)) return err;
-  const rename = (text: string): string => textWithFieldNames(text, names);
-  return new InputError(
-    err.problems.map((p) => ({
-      ...p,
-      ...(p.field !== undefined ? { field: nameOf(p.field, names) } : {}),
-      message: rename(p.message),
-      ...(p.expected !== undefined ? { expected: rename(p.expected) } : {}),
-      ...(p.fix !== undefined ? { fix: rename(p.fix) } : {}),
-    })),
-  );
-}

@@ -12,7 +12,7 @@
  * await vc.logout();
  * ```
  */
-export { connectVSphere, sdkEndpoint, textWithFieldNames, withFieldNames, type ConnectField, type ConnectFieldNames, type ConnectOptions } from "./connect";
+export { connectVSphere, sdkEndpoint, type ConnectField, type ConnectFieldNames, type ConnectOptions } from "./connect";
 export type { VSphereClient, VmHandle, VmSelector, SnapshotHandle, ChangedAreas, PowerState, ShutdownOutcome } from "./client";
 export {
   unreplicableProblems,

@@ -4,8 +4,8 @@
  */
 import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InputError } from "../../lib/problems";
-import { connectVSphere, textWithFieldNames, VSphereFault, withFieldNames, type VSphereClient } from "../../lib/vsphere";
+import { InputError, textWithFieldNames, withFieldNames } from "../../lib/problems";
+import { connectVSphere, VSphereFault, type VSphereClient } from "../../lib/vsphere";
 import { PASSWORD, putDatastoreFile, soap, STANDARD_ESTATE, startVcsim, USER, type Vcsim } from "./harness";
 
 const MiB = 1024 * 1024;

@@ -8,9 +8,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Command, Option } from "commander";
 import type { Inventory, Network } from "../../inventory";
-import { InputError, formatProblem, problem, type Problem } from "../../problems";
+import { InputError, formatProblem, problem, textWithFieldNames, withFieldNames, type Problem } from "../../problems";
 import type { Estate, SnapshotInfo } from "../../vsphere";
-import { VCENTER_FLAGS } from "../vcenter-flags";
+import { VCENTER_FLAGS } from "../flags";
 
 /** Options of `rehost inventory`, as commander parses them. */
 export interface InventoryCommandOptions {
@@ -84,7 +84,7 @@ export async function runInventory(options: InventoryCommandOptions, io: Invento
   refuseCredentialsInUrl(options.vcenter);
   // Loaded here, not at start: `rehost --version` and the other commands need none of it.
   const { loadNetworks, mergeNetworks, unmappedPortgroups, validateVms } = await import("../../inventory/index.js");
-  const { connectVSphere, resolvePassword, textWithFieldNames, unreplicableProblems, withFieldNames } = await import("../../vsphere/index.js");
+  const { connectVSphere, resolvePassword, unreplicableProblems } = await import("../../vsphere/index.js");
   const { stringify } = await import("yaml");
   const networks: Network[] = options.networks !== undefined ? await loadNetworks(options.networks) : [];
   const password = await resolvePassword(options.user);

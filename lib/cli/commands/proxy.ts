@@ -8,9 +8,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
-import { InputError, problem, type Problem } from "../../problems";
-import { certificateProblems, pathProblems } from "../flags";
-import { VCENTER_FLAGS } from "../vcenter-flags";
+import { InputError, problem, textWithFieldNames, withFieldNames, type Problem } from "../../problems";
+import { certificateProblems, pathProblems, VCENTER_FLAGS } from "../flags";
 
 interface ProxyCommandOptions {
   state: string;
@@ -177,7 +176,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       }
       if (problems.length > 0) throw new InputError(problems);
 
-      const { connectVSphere, resolvePassword, textWithFieldNames, withFieldNames } = require("../../vsphere") as typeof import("../../vsphere");
+      const { connectVSphere, resolvePassword } = require("../../vsphere") as typeof import("../../vsphere");
       const password = await resolvePassword(opts.user);
       const vc = await connectVSphere({
         url: opts.vcenter,

@@ -6,8 +6,8 @@
  * bytesSkipped, seconds, resumed}`.
  */
 import type { Command } from "commander";
-import { InputError, problem } from "../../problems";
-import { SYNC_FLAGS, withFlags } from "../flags";
+import { InputError, problem, withFieldNames } from "../../problems";
+import { SYNC_FLAGS } from "../flags";
 import type { SyncProgress } from "../../replication/progress";
 import type { SyncOptions } from "../../replication/sync";
 
@@ -70,7 +70,7 @@ export function register(program: Command): void {
       const view = progressView(flags.json === true);
       try {
         const result = await sync({ ...options, signal: controller.signal, onProgress: view.update }).catch((err: unknown) => {
-          if (!controller.signal.aborted) throw withFlags(err, SYNC_FLAGS);
+          if (!controller.signal.aborted) throw withFieldNames(err, SYNC_FLAGS);
           view.stop();
           const resume = flags.journal === undefined ? "run it again to start over" : `run the same command again to resume from ${flags.journal}`;
           process.stderr.write(`rehost sync: interrupted; ${resume}\n`);
