@@ -50,7 +50,7 @@ export function renderValue(value: unknown): string {
 }
 
 /** The value at `path` inside `input`, or `undefined`. */
-export function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let node: unknown = input;
   for (const part of path) {
     if (node === null || typeof node !== "object") return undefined;

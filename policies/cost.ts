@@ -6,7 +6,7 @@ import type { StackValidationPolicy } from "@pulumi/policy";
 import { fromStack, isSyncGateway, label } from "./resources";
 
 /** Instance types a sync gateway may use unless the pack's config says otherwise. */
-export const DEFAULT_GATEWAY_TYPES: readonly string[] = [
+const DEFAULT_GATEWAY_TYPES: readonly string[] = [
   "ecs.c7.large",
   "ecs.c7.xlarge",
   "ecs.c7.2xlarge",

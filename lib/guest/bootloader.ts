@@ -27,7 +27,7 @@ export const BOOTLOADER_FILES = [
 type Kind = "default-grub" | "grub-cfg" | "grub-legacy" | "grubenv" | "bls-entry" | "kernel-cmdline";
 
 /** Which rewriting applies to a boot-loader file, from its path. */
-export function bootloaderKind(guestPath: string): Kind | undefined {
+function bootloaderKind(guestPath: string): Kind | undefined {
   if (guestPath === "/etc/default/grub") return "default-grub";
   if (guestPath === "/etc/kernel/cmdline") return "kernel-cmdline";
   if (guestPath.endsWith("/grubenv")) return "grubenv";

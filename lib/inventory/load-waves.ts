@@ -115,7 +115,7 @@ function cidrProblems(text: string, field: string, at: { file?: string }): Probl
 }
 
 /** The member lists that take patterns. */
-export const PATTERN_SELECTORS = ["names", "clusters", "hosts", "datastores", "resourcePools", "annotations"] as const;
+const PATTERN_SELECTORS = ["names", "clusters", "hosts", "datastores", "resourcePools", "annotations"] as const;
 
 /** Patterns that do not compile, and more than one wave taking `rest`. */
 function selectorProblems(waves: WavesFile, at: { file?: string }): Problem[] {

@@ -35,8 +35,3 @@ export function compilePattern(pattern: string): CompiledPattern {
   const re = new RegExp(`^${source}$`, "is");
   return { test: (value) => re.test(value) };
 }
-
-/** Whether `pattern` uses glob wildcards or is a regular expression (not a plain name). */
-export function isPattern(pattern: string): boolean {
-  return /[*?[]/.test(pattern) || /^\/.+\/[a-z]*$/s.test(pattern);
-}

@@ -27,19 +27,8 @@ import { XlsxFormatError, readXlsx } from "./xlsx";
 import { type RvtoolsTab, TABS, type RvtoolsTable, resolveColumns, attributeColumns } from "./rvtools-columns";
 import { inventoryFromTables } from "./rvtools-rows";
 
-export {
-  RVTOOLS_COLUMNS,
-  allocatedFromInUse,
-  attributeColumns,
-  controllerType,
-  detectNumberFormat,
-  guestFamily,
-  parseNumber,
-  resolveColumns,
-  splitAddresses,
-} from "./rvtools-columns";
-export type { NumberFormat, RvtoolsColumn, RvtoolsRow, RvtoolsTab, RvtoolsTable } from "./rvtools-columns";
-export { inventoryFromTables } from "./rvtools-rows";
+export { RVTOOLS_COLUMNS, allocatedFromInUse, controllerType, detectNumberFormat, guestFamily, parseNumber, splitAddresses } from "./rvtools-columns";
+export type { NumberFormat, RvtoolsColumn, RvtoolsTab } from "./rvtools-columns";
 
 /** Whether `file` looks like an RVTools workbook, CSV file or export directory (not YAML/JSON). */
 export function isRvtoolsPath(file: string): boolean {
@@ -89,7 +78,7 @@ function tabFilePattern(tab: RvtoolsTab): RegExp {
 }
 
 /** Reads the three tabs from CSV files in `dir`. */
-export async function readCsvDirectory(dir: string): Promise<Record<RvtoolsTab, RvtoolsTable>> {
+async function readCsvDirectory(dir: string): Promise<Record<RvtoolsTab, RvtoolsTable>> {
   let names: string[];
   try {
     names = await fs.promises.readdir(dir);
@@ -140,7 +129,7 @@ export async function readCsvDirectory(dir: string): Promise<Record<RvtoolsTab, 
 }
 
 /** Parses one CSV file; the delimiter (comma, semicolon or tab) is taken from the header line. */
-export function csvTable(text: string, source: string): RvtoolsTable {
+function csvTable(text: string, source: string): RvtoolsTable {
   const body = text.replace(/^\uFEFF/, "");
   const firstLine = body.split(/\r?\n/, 1)[0] ?? "";
   const delimiter = [",", ";", "\t"].map((d) => ({ d, n: firstLine.split(d).length })).sort((a, b) => b.n - a.n)[0]!.d;
@@ -176,7 +165,7 @@ function isTab(name: string, tab: RvtoolsTab): boolean {
 }
 
 /** Reads the three tabs from the worksheets of an RVTools `.xlsx` workbook. */
-export async function readWorkbook(file: string): Promise<Record<RvtoolsTab, RvtoolsTable>> {
+async function readWorkbook(file: string): Promise<Record<RvtoolsTab, RvtoolsTable>> {
   let workbook: Awaited<ReturnType<typeof readXlsx>>;
   try {
     // Only the columns the loader reads (an RVTools vInfo has about 90): the others stay empty.

@@ -122,7 +122,7 @@ function listEntries(zip: yauzl.ZipFile): Promise<Map<string, yauzl.Entry>> {
 }
 
 /** The largest part read: JavaScript strings hold at most about 512 Mi characters. */
-export const MAX_PART_BYTES = 480 * 2 ** 20;
+const MAX_PART_BYTES = 480 * 2 ** 20;
 
 function readEntry(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<Buffer> {
   return new Promise((resolve, reject) => {

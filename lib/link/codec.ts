@@ -23,10 +23,10 @@ import { Codec, LinkProtocolError, type EncodedPayload, type PayloadDecoder, typ
 /** The level used when a stream names none: the fastest level that still compresses well. */
 export const DEFAULT_LEVEL = 1;
 /** The levels a stream may use (zstd's negative "fast" levels down to -7, and 1 to 19). */
-export const MIN_LEVEL = -7;
-export const MAX_LEVEL = 19;
+const MIN_LEVEL = -7;
+const MAX_LEVEL = 19;
 /** A compressed payload must be at least this fraction shorter than its block. @default 3 % */
-export const DEFAULT_MIN_SAVING = 0.03;
+const DEFAULT_MIN_SAVING = 0.03;
 /** Blocks at least this long are probed before they are compressed. */
 export const PROBE_MIN_BLOCK = 64 * 1024;
 const PROBE_SAMPLES = 4;

@@ -22,11 +22,11 @@
 import { createHash } from "node:crypto";
 
 /** `RHL1`. */
-export const FRAME_MAGIC = 0x52484c31;
+const FRAME_MAGIC = 0x52484c31;
 /** Bytes of a frame header. */
 export const FRAME_HEADER_BYTES = 56;
 /** The longest range one frame carries (and the longest payload it may have). */
-export const MAX_FRAME_LENGTH = 16 * 1024 * 1024;
+const MAX_FRAME_LENGTH = 16 * 1024 * 1024;
 
 /** What a frame carries. */
 export const FrameType = { Data: 1, Zero: 2, End: 3 } as const;

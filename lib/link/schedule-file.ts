@@ -123,7 +123,7 @@ const WindowInput = z
   .strict();
 
 /** The schedule as written in a file or a request (see the module comment). */
-export const ScheduleInput = z
+const ScheduleInput = z
   .object({
     timezone: z.string().default("UTC"),
     default: z.union([z.string(), z.number()]).default("unlimited"),

@@ -3,7 +3,7 @@
  */
 
 /** Severity of a log line. */
-export type LogLevel = "debug" | "info" | "warn" | "error";
+type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** A structured logger; `child` adds fields to every line. */
 export interface Logger {

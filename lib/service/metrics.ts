@@ -6,7 +6,7 @@
 import type { ServerResponse } from "node:http";
 
 /** The content type Prometheus expects of the text format. */
-export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
 /** One sample: its labels and value. */
 export interface Sample {

@@ -20,7 +20,7 @@ export interface Certificate {
 }
 
 /** The SHA-256 fingerprint of a PEM certificate. */
-export function fingerprintOf(certPem: string): string {
+function fingerprintOf(certPem: string): string {
   return new crypto.X509Certificate(certPem).fingerprint256;
 }
 

@@ -70,7 +70,7 @@ export interface Estate {
 }
 
 /** The VM properties `estate()` reads. */
-export const VM_PATHS = [
+const VM_PATHS = [
   "name",
   "parent",
   "config.uuid",
@@ -227,7 +227,7 @@ export function unreplicableReason(backing: "rdm-physical" | "independent"): str
 }
 
 /** The disks of a device list, in the inventory schema. */
-export function readDisks(devices: readonly XmlNode[], datastoreNames: ReadonlyMap<string, string>, changeTracking: boolean): Disk[] {
+function readDisks(devices: readonly XmlNode[], datastoreNames: ReadonlyMap<string, string>, changeTracking: boolean): Disk[] {
   const controllers = new Map<string, string>();
   for (const d of devices) {
     const type = xsiType(d) ?? "";

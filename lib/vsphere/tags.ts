@@ -12,7 +12,7 @@ const REST = "/rest/com/vmware/cis";
 const CONCURRENCY = 4;
 
 /** Why the tags could not be read (no vAPI endpoint, a refused login, an unexpected answer). */
-export class TagsUnavailable extends Error {
+class TagsUnavailable extends Error {
   constructor(message: string) {
     super(message);
     this.name = "TagsUnavailable";

@@ -6,7 +6,7 @@ import { VSphereFault, type SoapSession } from "./soap";
 import { child, moRef, type MoRef, type XmlNode } from "./xml";
 
 /** The task a `*_Task` call answered with. */
-export function taskRef(response: XmlNode | undefined): MoRef {
+function taskRef(response: XmlNode | undefined): MoRef {
   const task = moRef(child(response, "returnval"));
   if (!task) throw new VSphereFault("InvalidResponse", "the call returned no task");
   return task;

@@ -26,7 +26,7 @@ const parser = new XMLParser({
 });
 
 /** Escapes text for an XML element or attribute. */
-export function escapeXml(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/[<>&"']/g, (c) => ({ "<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;", "'": "&apos;" })[c] as string);
 }
 
@@ -87,14 +87,6 @@ export function text(node: XmlNode | readonly XmlNode[] | undefined): string | u
 /** The text of the child element `name`. */
 export function childText(node: XmlNode | undefined, name: string): string | undefined {
   return text(child(node, name));
-}
-
-/** The number in the child element `name`, or undefined. */
-export function childNumber(node: XmlNode | undefined, name: string): number | undefined {
-  const t = childText(node, name);
-  if (t === undefined || t === "") return undefined;
-  const n = Number(t);
-  return Number.isFinite(n) ? n : undefined;
 }
 
 /** The `xsi:type` of a node (`VirtualDisk`, `ArrayOfVirtualDevice`), when given. */

@@ -13,7 +13,7 @@ import { ExitWith } from "../errors";
 import { colourFor, formatProblemsShort, widthOf, writeProblems } from "../report";
 
 /** Options of `rehost plan`, as commander parses them. */
-export interface PlanCommandOptions {
+interface PlanCommandOptions {
   readonly inventory: string;
   readonly waves: string;
   readonly networks?: string;
@@ -55,7 +55,7 @@ export function register(program: Command): void {
  * Runs the command: reads the inputs (an `InputError` when a file cannot be used at all), builds
  * the plan and writes it. Ends with `ExitWith(2)` when the plan has errors, after writing it.
  */
-export async function runPlan(options: PlanCommandOptions): Promise<void> {
+async function runPlan(options: PlanCommandOptions): Promise<void> {
   if (options.start !== undefined && !isDate(options.start)) {
     throw new InputError(
       problem({

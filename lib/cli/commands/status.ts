@@ -26,7 +26,7 @@ interface StatusCommandOptions {
 }
 
 /** The environment variable of the proxy's URL (the providers take it as an input, `rehost status` from here). */
-export const PROXY_URL_ENV = "REHOST_PROXY_URL";
+const PROXY_URL_ENV = "REHOST_PROXY_URL";
 
 /** Registers `rehost status`. */
 export function register(program: Command): void {
@@ -229,7 +229,7 @@ function resolveInputs(flags: StatusCommandOptions, env: NodeJS.ProcessEnv) {
 }
 
 /** Runs the command: once, or every `--watch` seconds until SIGINT/SIGTERM. */
-export async function runStatus(flags: StatusCommandOptions, env: NodeJS.ProcessEnv): Promise<void> {
+async function runStatus(flags: StatusCommandOptions, env: NodeJS.ProcessEnv): Promise<void> {
   const inputs = resolveInputs(flags, env);
   const { ProxyClient, ProxyRequestError } = require("../../proxy/client") as typeof import("../../proxy/client");
   const { AgentClient } = require("../../agent/client") as typeof import("../../agent/client");

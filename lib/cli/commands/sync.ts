@@ -134,7 +134,7 @@ export function progressView(json: boolean): { update: (p: SyncProgress) => void
 }
 
 /** Bytes for a person: 1.5 GiB. */
-export function formatBytes(bytes: number): string {
+function formatBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let value = bytes;
   let unit = 0;

@@ -18,7 +18,7 @@ import type { GuestFs } from "../guestfs";
 import type { SecondaryAddress } from "../network";
 import { GuestRefused } from "../refused";
 import { detectWindows, type DetectedWindows } from "./detect";
-import { archNames, BOOT_DRIVERS, driverSource, matchDrivers, releaseNames, REQUIRED_DRIVERS, type DriverMatch } from "./drivers";
+import { archNames, BOOT_DRIVERS, driverSource, matchDrivers, releaseNames, REQUIRED_DRIVERS } from "./drivers";
 import { FIRSTBOOT_DIR, FIRSTBOOT_LOG, FIRSTBOOT_SERVICE, firstBootCmd, firstBootPs1, firstBootServiceKeys } from "./firstboot";
 import { chooseLauncher, firstBootNics, VIRT_TOOLS_DIR } from "./firstboot-inputs";
 import { changedKeys, vmwareToolsInstallations } from "./hive-changes";
@@ -336,5 +336,3 @@ async function sameFile(guest: GuestFs, guestPath: string, local: string, work: 
   fs.rmSync(copy, { force: true });
   return same;
 }
-
-export type { DriverMatch };

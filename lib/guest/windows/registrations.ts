@@ -97,7 +97,7 @@ export const VMWARE_TOOLS_SERVICES = ["VMTools", "VGAuthService", "vmvss", "vm3d
 /** Where Plug and Play looks for drivers of new devices (the SOFTWARE hive). */
 export const DEVICE_PATH_KEY = "Microsoft\\Windows\\CurrentVersion";
 /** The staged drivers, as `DevicePath` names them. */
-export const STAGED_DRIVER_DIR = "%SystemRoot%\\Drivers\\VirtIO";
+const STAGED_DRIVER_DIR = "%SystemRoot%\\Drivers\\VirtIO";
 
 /** `DevicePath` with the staged drivers' directory added, or `undefined` when it is there already. */
 export function devicePathWithVirtio(current: string | undefined): string | undefined {

@@ -39,7 +39,7 @@ export const HIVE_PREFIX = {
 const TYPE_CODE = { sz: 1, expand_sz: 2, binary: 3, dword: 4, multi_sz: 7 } as const;
 
 /** The bytes a value is stored as. */
-export function valueBytes(v: RegValue): Buffer {
+function valueBytes(v: RegValue): Buffer {
   switch (v.type) {
     case "sz":
     case "expand_sz":
