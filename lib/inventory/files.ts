@@ -5,23 +5,20 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseDocument } from "yaml";
 import { InputError, problem, type Problem } from "../problems";
+import { parseInputJson } from "../service/input-file";
 
 /** Reads a YAML (`.yaml`, `.yml`) or JSON (`.json`) file; YAML is also the fallback for other names. */
 export async function readDocument(file: string): Promise<unknown> {
   const text = await readText(file);
   if (path.extname(file).toLowerCase() === ".json") {
-    try {
-      return JSON.parse(text);
-    } catch (err) {
-      throw new InputError(
-        problem({
-          file,
-          message: `The file is not valid JSON: ${(err as Error).message}`,
-          expected: "a JSON document",
-          fix: "correct the JSON syntax at the position given",
-        }),
-      );
-    }
+    return parseInputJson(text, (err) =>
+      problem({
+        file,
+        message: `The file is not valid JSON: ${err.message}`,
+        expected: "a JSON document",
+        fix: "correct the JSON syntax at the position given",
+      }),
+    );
   }
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {

@@ -23,6 +23,7 @@
 import * as fs from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { InputError, problem } from "../problems";
+import { readInputFile } from "../service/input-file";
 import { ScheduledThrottle } from "./schedule";
 import { parseSchedule, type Schedule } from "./schedule-file";
 
@@ -113,20 +114,15 @@ export function parseBandwidth(input: unknown, field = "bandwidth"): Bandwidth {
 
 /** Reads a bandwidth file (YAML or JSON); throws `InputError` naming the file and the field. */
 export function loadBandwidthFile(file: string, field = "--bandwidth"): Bandwidth {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(
-      problem({
-        field,
-        received: file,
-        expected: "a readable schedule file (YAML or JSON)",
-        fix: "check the path",
-        message: `The bandwidth file cannot be read: ${(err as Error).message}`,
-      }),
-    );
-  }
+  const text = readInputFile(file, (err) =>
+    problem({
+      field,
+      received: file,
+      expected: "a readable schedule file (YAML or JSON)",
+      fix: "check the path",
+      message: `The bandwidth file cannot be read: ${(err as Error).message}`,
+    }),
+  );
   let input: unknown;
   try {
     input = parseYaml(text);

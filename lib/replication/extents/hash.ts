@@ -4,18 +4,9 @@
  * Ranges the source reports as zeroes are not read from the source: the target is zeroed where it
  * is not already zero.
  */
-import type { BlockDevice } from "../device";
-import { AllocationMap, BASE_ALLOCATION, classify } from "./block-status";
-import type { ExtentSource, Segment } from "./types";
+import { allocationSource } from "./allocated";
+import type { ExtentSource } from "./types";
 
 export function hashSource(): ExtentSource {
-  return {
-    name: "hash",
-    requiredContexts: [],
-    optionalContexts: [BASE_ALLOCATION],
-    async *segments(source: BlockDevice): AsyncGenerator<Segment> {
-      if (source.size === 0) return;
-      yield* classify(new AllocationMap(source).ranges(0, source.size), "compare", "compare-zero");
-    },
-  };
+  return allocationSource("hash", "compare", "compare-zero");
 }

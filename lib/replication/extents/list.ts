@@ -7,8 +7,8 @@
  * The file holds JSON: `[{"offset":N,"length":N}, ...]`, or vSphere's own shapes
  * `[{"start":N,"length":N}, ...]` and `{"changedArea":[{"start":N,"length":N}, ...]}`.
  */
-import * as fs from "node:fs";
 import { InputError, problem, type Problem } from "../../problems";
+import { parseInputJson, readInputFile } from "../../service/input-file";
 import type { BlockDevice, Extent } from "../device";
 import { AllocationMap, BASE_ALLOCATION, classify, type AllocationRange } from "./block-status";
 import type { ExtentSource, Segment } from "./types";
@@ -25,33 +25,23 @@ function entrySchema() {
 
 /** Reads and validates an extents file; throws `InputError` with one problem per bad entry. */
 export function readExtentsFile(file: string): Extent[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(
-      problem({
-        file,
-        field: "changed",
-        message: `The extents file cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-        expected: "a readable JSON file listing {offset, length} ranges",
-        fix: "check the path given after extents:",
-      }),
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new InputError(
-      problem({
-        file,
-        message: `The extents file is not JSON: ${(err as Error).message}`,
-        expected: 'JSON such as [{"offset":0,"length":65536}]',
-        fix: "write the changed ranges as a JSON array",
-      }),
-    );
-  }
+  const text = readInputFile(file, (err) =>
+    problem({
+      file,
+      field: "changed",
+      message: `The extents file cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      expected: "a readable JSON file listing {offset, length} ranges",
+      fix: "check the path given after extents:",
+    }),
+  );
+  const json = parseInputJson(text, (err) =>
+    problem({
+      file,
+      message: `The extents file is not JSON: ${err.message}`,
+      expected: 'JSON such as [{"offset":0,"length":65536}]',
+      fix: "write the changed ranges as a JSON array",
+    }),
+  );
   return parseExtents(json, file);
 }
 

@@ -6,8 +6,11 @@
 /** What failed: an NBD command (`READ`, `WRITE`, …) or a connection step (`CONNECT`, `STARTTLS`, `NBD_OPT_GO`, …). */
 export type NbdCommand = string;
 
-/** The fields of an {@link NbdError}. */
-export interface NbdErrorFields {
+/** The fields of an {@link NbdError}, as its constructor takes them. */
+export type NbdErrorFields = Pick<NbdError, "code" | "command" | "server" | "offset" | "length" | "detail">;
+
+/** A failed NBD command or connection, with a one-line message naming all its fields. */
+export class NbdError extends Error {
   /**
    * An errno name: the server's error for a command (`EIO`, `ENOSPC`, `EPERM`, `EINVAL`, `ENOTSUP`,
    * `EOVERFLOW`, `ESHUTDOWN`, …), a socket error (`ECONNREFUSED`, `ENOENT`, `ETIMEDOUT`, …), or one
@@ -26,16 +29,6 @@ export interface NbdErrorFields {
   /** Byte length of the failed request, when it has one. */
   readonly length?: number;
   /** Further detail: the server's error message, the socket error, the option reply. */
-  readonly detail?: string;
-}
-
-/** A failed NBD command or connection, with a one-line message naming all its fields. */
-export class NbdError extends Error implements NbdErrorFields {
-  readonly code: string;
-  readonly command: NbdCommand;
-  readonly server: string;
-  readonly offset?: number;
-  readonly length?: number;
   readonly detail?: string;
 
   constructor(fields: NbdErrorFields, options?: { cause?: unknown }) {

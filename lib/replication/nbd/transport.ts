@@ -9,6 +9,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import * as tls from "node:tls";
 import { InputError, problem } from "../../problems";
+import { readInputFile } from "../../service/input-file";
 import { NbdError } from "./errors";
 import { NbdUri } from "./uri";
 
@@ -238,20 +239,15 @@ function tlsOptions(uri: NbdUri): tls.ConnectionOptions {
 
 /** Reads the key of `identity` from a `psktool` keys file (`identity:hexkey` lines). */
 function readPsk(uri: NbdUri, file: string, identity: string): Buffer {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (err) {
-    throw new InputError(
-      problem({
-        field: "tls-psk-file",
-        message: `NBD URI ${uri.uri}: the TLS-PSK keys file cannot be read`,
-        received: `${file} (${(err as Error).message})`,
-        expected: "a readable file of identity:hexkey lines",
-        fix: `create it with: psktool -u ${identity} -p ${file}`,
-      }),
-    );
-  }
+  const text = readInputFile(file, (err) =>
+    problem({
+      field: "tls-psk-file",
+      message: `NBD URI ${uri.uri}: the TLS-PSK keys file cannot be read`,
+      received: `${file} (${(err as Error).message})`,
+      expected: "a readable file of identity:hexkey lines",
+      fix: `create it with: psktool -u ${identity} -p ${file}`,
+    }),
+  );
   for (const line of text.split(/\r?\n/)) {
     const colon = line.indexOf(":");
     if (colon < 0 || line.slice(0, colon) !== identity) continue;
