@@ -13,7 +13,8 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import type { AdaptReport, GuestChange } from "../adapt";
+import type { AdaptReport, GuestChange } from "../report";
+import type { StagedDriver, WindowsAdaptation } from "./report";
 import type { GuestFs } from "../guestfs";
 import type { SecondaryAddress } from "../network";
 import { GuestRefused } from "../refused";
@@ -54,39 +55,6 @@ export interface AdaptWindowsOptions {
   readonly bootMode?: DetectedWindows["bootMode"];
   readonly signal?: AbortSignal;
   readonly onProgress?: (step: string) => void;
-}
-
-/** A driver staged on the disk. */
-export interface StagedDriver {
-  readonly name: string;
-  /** Its directory in the virtio-win set (`viostor/2k19/amd64`). */
-  readonly source: string;
-  /** The guest files written. */
-  readonly files: readonly string[];
-  /** True for the storage drivers registered as boot-start services. */
-  readonly bootStart: boolean;
-}
-
-/** The Windows part of the report. */
-export interface WindowsAdaptation {
-  readonly virtioWin: string;
-  readonly release: string;
-  readonly drivers: readonly StagedDriver[];
-  /** Boot-start services and the control sets they are registered in. */
-  readonly services: ReadonlyArray<{ readonly name: string; readonly start: number; readonly controlSets: readonly string[] }>;
-  readonly deviceBinding: DeviceBinding;
-  readonly firstBoot: {
-    readonly service: string;
-    /** `rhsrvany.exe`, `pvvxsvc.exe` or `cmd`. */
-    readonly launcher: string;
-    /** The script, as Windows names it. */
-    readonly script: string;
-    /** The log the rehearsal sign-off reads. */
-    readonly log: string;
-    readonly actions: readonly string[];
-  };
-  readonly vmwareTools: ReadonlyArray<{ readonly displayName: string; readonly version: string; readonly productCode: string }>;
-  readonly hives: ReadonlyArray<{ readonly name: string; readonly path: string; readonly backup: string; readonly dirty: boolean }>;
 }
 
 /** Adapts the Windows guest seen through `guest` (mounted read-only until the checks pass). */
