@@ -8,7 +8,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { InputError, problem, type Problem } from "../lib/problems";
-import { problemsFromZod, renderValue } from "../lib/zod-problems";
+import { problemsFromZod, renderValue } from "../lib/problems/zod";
 import { WAVE_PHASES } from "../lib/components/migration-wave";
 import { CREDENTIALS } from "../lib/providers/credentials";
 import { checkGatewayRuntime } from "../lib/components/gateway-bootstrap";

@@ -8,7 +8,7 @@ import { MigrationWave } from "../lib/components";
 import { buildAgentBundle, type AgentBundle } from "../lib/components/agent-bundle";
 import type { Plan } from "../lib/plan/types";
 import * as crypto from "node:crypto";
-import { packageVersion } from "../lib/package";
+import { packageVersion } from "../lib/service/package";
 import { offlinePreview, secretConfig, type WaveStackConfig } from "./config";
 import { waveControllers } from "./controllers";
 import { planWave } from "./plan";

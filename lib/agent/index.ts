@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import type { AddressInfo } from "node:net";
-import { packageVersion } from "../package";
+import { packageVersion } from "../service/package";
 import * as replication from "../replication";
 import { BASE_ALLOCATION } from "../replication/extents/block-status";
 import type { Changed, Digest } from "./api";

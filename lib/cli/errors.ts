@@ -1,6 +1,6 @@
 /**
  * The errors a command ends with, each carrying its exit code (lib/cli/main.ts maps them); bad
- * input is `InputError` (lib/problems.ts, exit 2), raised by the library as by the commands.
+ * input is `InputError` (lib/problems, exit 2), raised by the library as by the commands.
  */
 
 /** Raised by commands whose check ran and failed (exit 1), after printing their report. */

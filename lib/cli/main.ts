@@ -5,7 +5,7 @@
  * 2 bad input (every problem printed, nothing written); 3 an unexpected failure.
  */
 import { Command, CommanderError } from "commander";
-import { packageVersion } from "../package";
+import { packageVersion } from "../service/package";
 import { InputError } from "../problems";
 import { CheckFailed, ExitWith } from "./errors";
 import { writeProblems } from "./report";

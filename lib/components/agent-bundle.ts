@@ -14,7 +14,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { InputError, problem } from "../problems";
-import { packageRoot } from "../package";
+import { packageRoot } from "../service/package";
 
 /** The packages the agent command loads; their own dependencies come along. */
 export const AGENT_DEPENDENCIES: readonly string[] = ["commander", "zod", "@node-rs/xxhash", "zstd-napi"];

@@ -11,7 +11,7 @@ import { isRvtoolsPath, readRvtools } from "./rvtools";
 import { InventorySchema, NetworkSchema, VmSchema, type Inventory, type Network, type Vm } from "./schema";
 import { unmappedPortgroups, validateNetworks, validateVms } from "./validate";
 import { unknownKeys } from "./unknown-keys";
-import { problemsFromZod, vmListLocator } from "../zod-problems";
+import { problemsFromZod, vmListLocator } from "../problems/zod";
 
 export * from "./schema";
 export * from "./waves";
@@ -35,7 +35,7 @@ export {
   type RvtoolsColumn,
   type RvtoolsTab,
 } from "./rvtools";
-export { problemsFromZod, vmListLocator, formatPath, renderValue, type VmLocation, type ZodProblemContext } from "../zod-problems";
+export { problemsFromZod, vmListLocator, formatPath, renderValue, type VmLocation, type ZodProblemContext } from "../problems/zod";
 export { validateVms, validateNetworks, unmappedPortgroups } from "./validate";
 export { unknownKeys, type UnknownKeyContext } from "./unknown-keys";
 

@@ -11,7 +11,7 @@ import { compilePattern } from "./patterns";
 import { unknownKeys } from "./unknown-keys";
 import { waveOrderProblems } from "./wave-order";
 import { WavesFileSchema, type WavesFile } from "./waves";
-import { problemsFromZod, type VmLocation } from "../zod-problems";
+import { problemsFromZod, type VmLocation } from "../problems/zod";
 
 /** Loads and checks a waves file (YAML or JSON); throws `InputError` listing every problem. */
 export async function loadWaves(path: string): Promise<WavesFile> {

@@ -14,7 +14,7 @@ import { readDocument } from "./files";
 import { NetworkSchema, type Network } from "./schema";
 import { unknownKeys } from "./unknown-keys";
 import { validateNetworks } from "./validate";
-import { problemsFromZod } from "../zod-problems";
+import { problemsFromZod } from "../problems/zod";
 
 const NetworksFileSchema = z.object({ networks: z.array(NetworkSchema) });
 

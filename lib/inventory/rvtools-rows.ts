@@ -6,7 +6,7 @@
 import { InputError, problem, type Problem } from "../problems";
 import { rejectedVms, type InventoryReading } from "./reading";
 import { VmSchema, type Disk, type Nic, type Vm } from "./schema";
-import { problemsFromZod } from "../zod-problems";
+import { problemsFromZod } from "../problems/zod";
 import {
   type RvtoolsTab,
   TABS,

@@ -5,7 +5,7 @@
  */
 import type { z } from "zod";
 import { problem, type Problem } from "../problems";
-import { formatPath, type VmLocation } from "../zod-problems";
+import { formatPath, type VmLocation } from "../problems/zod";
 
 /** Where the problems point, as for `problemsFromZod`. */
 export interface UnknownKeyContext {

@@ -25,7 +25,7 @@ import { AgentClient } from "../agent/client";
 import { loadInventory, loadWaves } from "../inventory";
 import { buildPlan } from "../plan";
 import type { PlannedDisk, PlannedVm, PlannedWave } from "../plan/types";
-import { packagePath } from "../package";
+import { packagePath } from "../service/package";
 import { InputError, problem } from "../problems";
 import { ProxyClient } from "../proxy/client";
 import type { RoundSummary } from "../proxy/api";

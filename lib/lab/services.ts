@@ -5,7 +5,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { packagePath } from "../package";
+import { packagePath } from "../service/package";
 import { startVcsim, type EstateSpec, type Vcsim } from "./vcsim";
 import type { LabSite } from "./site";
 

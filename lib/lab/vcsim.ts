@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as https from "node:https";
 import * as os from "node:os";
 import * as path from "node:path";
-import { packagePath } from "../package";
+import { packagePath } from "../service/package";
 
 /** The estate the simulator creates (see main.go). */
 export interface EstateSpec {

@@ -10,7 +10,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parse as parseYaml } from "yaml";
-import { packageRoot } from "../package";
+import { packageRoot } from "../service/package";
 import { InputError, problem } from "../problems";
 import { TAGS } from "../components/tokens";
 import { runUnderMocks, SECRET, type RecordedResource } from "./mocks";

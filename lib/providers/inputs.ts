@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { ChangedSchema, CredentialsRefSchema, JobIdSchema, TargetSchema } from "../agent/api";
-import { problemsFromIssues } from "../zod-problems";
+import { problemsFromIssues } from "../problems/zod";
 
 const AgentUrlSchema = z.string().regex(/^https:\/\/[^/\s]+(:\d+)?\/?$/, "https://HOST:PORT of a sync gateway's agent");
 const PointSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "letters, digits, dots, dashes, underscores");

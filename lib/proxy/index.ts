@@ -10,7 +10,7 @@ import * as path from "node:path";
 import { AgentClient } from "../agent/client";
 import { describeSchedule, LinkThrottles, type Bandwidth } from "../link/bandwidth";
 import { checkLevel, DEFAULT_LEVEL, zstdVersion } from "../link/codec";
-import { packageVersion } from "../package";
+import { packageVersion } from "../service/package";
 import { loadOrCreateToken } from "../service/auth";
 import { jsonLogger, type Logger } from "../service/log";
 import { ProcessGroup } from "../service/processes";

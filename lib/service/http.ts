@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import * as https from "node:https";
 import type { z } from "zod";
-import { problemsFromZod } from "../zod-problems";
+import { problemsFromZod } from "../problems/zod";
 import { authorized } from "./auth";
 import type { Logger } from "./log";
 

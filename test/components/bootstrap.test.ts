@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAgentBundle, type AgentBundle } from "../../lib/components/agent-bundle";
 import { checkGatewayRuntime, gatewayUserData, type GatewayBootstrapSettings, type GatewayRuntime } from "../../lib/components/gateway-bootstrap";
-import { packageVersion } from "../../lib/package";
+import { packageVersion } from "../../lib/service/package";
 import { tempDir } from "../helpers/nbd-servers";
 
 const REPOSITORY = path.resolve(__dirname, "..", "..");

@@ -8,7 +8,7 @@
  * what was expected and how to fix it.
  */
 import type { z } from "zod";
-import { problem, type Problem } from "./problems";
+import { problem, type Problem } from "./index";
 
 /** Where a zod issue's path points into a VM: the VM's name and the path within that VM. */
 export interface VmLocation {
