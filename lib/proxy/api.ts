@@ -4,7 +4,6 @@
  */
 import { z } from "zod";
 import { JobIdSchema } from "../agent/api";
-import type { CutoverPrediction } from "./predict";
 
 /** A VM as vCenter names it (name or BIOS UUID). */
 export const VmNameSchema = z
@@ -256,4 +255,51 @@ export interface PointStatus {
   /** Per job: the round the point holds and the target's digest after it. */
   readonly jobs?: Readonly<Record<string, { round: number; digest: string; algorithm: string }>>;
   readonly error?: string;
+}
+
+/** How the throughput and the fixed cost were found. */
+export type ThroughputBasis = "fit" | "average" | "none";
+
+/** What the rounds say, before any cutover is asked for. */
+export interface RoundMeasures {
+  /** Incremental rounds the churn is measured over, and the wall seconds they cover. */
+  readonly churnRounds: number;
+  readonly churnWindowSeconds: number;
+  /** Bytes changed per second of wall time (0 when no incremental round exists yet). */
+  readonly churnBytesPerSecond: number;
+  /** Link bytes per second while a round pushes (undefined when no round moved bytes). */
+  readonly throughputBytesPerSecond?: number;
+  /** Seconds every round costs whatever it moves: snapshot, CBT, digests, removal. */
+  readonly fixedRoundSeconds: number;
+  readonly throughputBasis: ThroughputBasis;
+  /** Rounds the throughput and fixed cost come from. */
+  readonly fitRounds: number;
+  /** Bytes on the link per byte changed (frames, compression); 1 when unmeasured. */
+  readonly linkBytesPerChangedByte: number;
+  /** Bytes per second a full source-side check read and hashed, its fixed cost left out (undefined when none ran). */
+  readonly readBytesPerSecond?: number;
+  /** Seconds the last full source-side check (a resync round) took. */
+  readonly lastFullCheckSeconds?: number;
+}
+
+/** The predicted cutover of a VM. */
+export interface CutoverPrediction extends RoundMeasures {
+  /** When the prediction was made. */
+  readonly at: string;
+  /** Seconds of guest writes the final delta holds: from the last snapshot before the shutdown to the final one. */
+  readonly finalDeltaWindowSeconds: number;
+  readonly finalDeltaBytes: number;
+  /** The final round: fixed cost and the final delta over the link at the measured throughput. */
+  readonly finalDeltaSeconds: number;
+  /** Bytes read again on both sides to verify, and how long that takes at the read rate. */
+  readonly verifyBytes: number;
+  readonly verifySeconds: number;
+  /** The shutdown allowance taken. */
+  readonly shutdownSeconds: number;
+  /** Shutdown, final round and verification: how long the VM is down. */
+  readonly downtimeSeconds: number;
+  /** Whether the figures rest on measurements: false before any incremental round and any push. */
+  readonly known: boolean;
+  /** What the prediction lacked, in words (empty when `known`). */
+  readonly missing: readonly string[];
 }

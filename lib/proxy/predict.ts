@@ -18,7 +18,9 @@
  * a guest that rewrites the same blocks: the prediction errs on the long side.
  */
 import { DIGEST_BLOCK } from "../replication/sha256-blocks";
-import type { RoundMode, RoundSummary } from "./api";
+import type { CutoverPrediction, RoundMeasures, RoundMode, RoundSummary, ThroughputBasis } from "./api";
+
+export type { CutoverPrediction, RoundMeasures, ThroughputBasis } from "./api";
 
 /** Incremental rounds the churn is measured over. */
 export const CHURN_ROUNDS = 10;
@@ -26,31 +28,6 @@ export const CHURN_ROUNDS = 10;
 export const FIT_ROUNDS = 20;
 /** CBT's granularity in the estimate of the 1 MiB blocks a cutover verifies again (one block per 64 KiB changed, at worst). */
 const CBT_BLOCK = 64 * 1024;
-
-/** How the throughput and the fixed cost were found. */
-export type ThroughputBasis = "fit" | "average" | "none";
-
-/** What the rounds say, before any cutover is asked for. */
-export interface RoundMeasures {
-  /** Incremental rounds the churn is measured over, and the wall seconds they cover. */
-  readonly churnRounds: number;
-  readonly churnWindowSeconds: number;
-  /** Bytes changed per second of wall time (0 when no incremental round exists yet). */
-  readonly churnBytesPerSecond: number;
-  /** Link bytes per second while a round pushes (undefined when no round moved bytes). */
-  readonly throughputBytesPerSecond?: number;
-  /** Seconds every round costs whatever it moves: snapshot, CBT, digests, removal. */
-  readonly fixedRoundSeconds: number;
-  readonly throughputBasis: ThroughputBasis;
-  /** Rounds the throughput and fixed cost come from. */
-  readonly fitRounds: number;
-  /** Bytes on the link per byte changed (frames, compression); 1 when unmeasured. */
-  readonly linkBytesPerChangedByte: number;
-  /** Bytes per second a full source-side check read and hashed, its fixed cost left out (undefined when none ran). */
-  readonly readBytesPerSecond?: number;
-  /** Seconds the last full source-side check (a resync round) took. */
-  readonly lastFullCheckSeconds?: number;
-}
 
 /** What the cutover will do, as its prediction needs it. */
 export interface CutoverPlan {
@@ -66,28 +43,6 @@ export interface CutoverPlan {
   readonly sampleBlocks?: number;
   /** The VM's disks' sizes in bytes. */
   readonly diskSizes: readonly number[];
-}
-
-/** The predicted cutover of a VM. */
-export interface CutoverPrediction extends RoundMeasures {
-  /** When the prediction was made. */
-  readonly at: string;
-  /** Seconds of guest writes the final delta holds: from the last snapshot before the shutdown to the final one. */
-  readonly finalDeltaWindowSeconds: number;
-  readonly finalDeltaBytes: number;
-  /** The final round: fixed cost and the final delta over the link at the measured throughput. */
-  readonly finalDeltaSeconds: number;
-  /** Bytes read again on both sides to verify, and how long that takes at the read rate. */
-  readonly verifyBytes: number;
-  readonly verifySeconds: number;
-  /** The shutdown allowance taken. */
-  readonly shutdownSeconds: number;
-  /** Shutdown, final round and verification: how long the VM is down. */
-  readonly downtimeSeconds: number;
-  /** Whether the figures rest on measurements: false before any incremental round and any push. */
-  readonly known: boolean;
-  /** What the prediction lacked, in words (empty when `known`). */
-  readonly missing: readonly string[];
 }
 
 /** A round's kind from its disks: `resync` when any disk resynced, `initial` when all were initial. */
