@@ -17,7 +17,7 @@ import type * as command from "@pulumi/command";
 import { InputError, problem, type Problem } from "../problems";
 import { isIpv4, parseCidr } from "../net";
 import type { AgentBundleRef } from "./agent-release";
-import { DEFAULT_NODE } from "./gateway-bootstrap";
+import { DEFAULT_NODE } from "./gateway-runtime";
 import { COMPONENT_TYPES, DEFAULT_PROXY_PORT } from "./tokens";
 
 /** How the proxy trusts vCenter and logs in to it. */

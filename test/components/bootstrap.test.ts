@@ -10,7 +10,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAgentBundle, type AgentBundle } from "../../lib/components/agent-bundle";
-import { checkGatewayRuntime, gatewayUserData, type GatewayBootstrapSettings, type GatewayRuntime } from "../../lib/components/gateway-bootstrap";
+import { gatewayUserData, type GatewayBootstrapSettings } from "../../lib/components/gateway-bootstrap";
+import { checkGatewayRuntime, type GatewayRuntime } from "../../lib/components/gateway-runtime";
 import { packageVersion } from "../../lib/package";
 import { tempDir } from "../helpers/nbd-servers";
 
