@@ -38,12 +38,6 @@ export {
 } from "./migration-wave";
 export { declareHostsFromReplicas, type HostsFromReplicasArgs, type HostsFromReplicas } from "./hosts";
 export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";
-export {
-  SourceProxy,
-  type SourceProxyArgs,
-  type SourceProxyVCenter,
-  type SourceProxyAgents,
-  type SourceProxyHostFiles,
-  checkSourceProxy,
-  sourceProxyHostFiles,
-} from "./source-proxy";
+export { SourceProxy } from "./source-proxy";
+export { type SourceProxyArgs, type SourceProxyVCenter, type SourceProxyAgents, checkSourceProxy } from "./source-proxy-args";
+export { type SourceProxyHostFiles, sourceProxyHostFiles } from "./source-proxy-host";
