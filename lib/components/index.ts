@@ -37,7 +37,8 @@ export {
   regionOfZone,
 } from "./migration-wave";
 export { declareHostsFromReplicas, type HostsFromReplicasArgs, type HostsFromReplicas } from "./hosts";
-export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";
+export { checkHostSecurityGroups, portRangeCovers, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./security-groups";
+export { cloudDiskGiB, imagePlatform } from "./ecs-mapping";
 export { SourceProxy } from "./source-proxy";
 export { type SourceProxyArgs, type SourceProxyVCenter, type SourceProxyAgents, checkSourceProxy } from "./source-proxy-args";
 export { type SourceProxyHostFiles, sourceProxyHostFiles } from "./source-proxy-host";

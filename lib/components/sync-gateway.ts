@@ -8,7 +8,7 @@ import * as alicloud from "@pulumi/alicloud";
 import { InputError, problem } from "../problems";
 import type { PlannedDisk } from "../plan/types";
 import { validateGatewayDisks } from "../plan/validate";
-import { cloudDiskGiB } from "./rules";
+import { cloudDiskGiB } from "./ecs-mapping";
 import { gatewayUserData, type GatewayBundleSource } from "./gateway-bootstrap";
 import { checkGatewayRuntime, type GatewayRuntime } from "./gateway-runtime";
 import { COMPONENT_TYPES, DEFAULT_AGENT_PORT, TAGS, TAG_ROLES } from "./tokens";
