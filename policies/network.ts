@@ -1,11 +1,11 @@
 /**
  * Network rules: pinned IPs, Alibaba-reserved addresses, rehearsal isolation from CEN, the sync
  * vSwitch's separation from every kept address, and security groups closed to the internet.
- * CIDR and IP logic comes from `lib/plan` and port logic from `lib/components/rules`: no copies.
+ * CIDR and IP logic comes from `lib/plan` and port logic from `lib/components/security-groups`: no copies.
  */
 import type { ReportViolation, ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
 import { cidrContains, cidrsOverlap, isAlibabaReserved, isIpv4, parseCidr, usableRange } from "../lib/net";
-import { ADMIN_PORTS, portRangeCovers } from "../lib/components/rules";
+import { ADMIN_PORTS, portRangeCovers } from "../lib/components/security-groups";
 import { DEFAULT_AGENT_PORT } from "../lib/components/tokens";
 import {
   TAGS,

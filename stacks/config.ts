@@ -11,7 +11,7 @@ import { InputError, problem, type Problem } from "../lib/problems";
 import { problemsFromZod, renderValue } from "../lib/problems/zod";
 import { WAVE_PHASES } from "../lib/components/migration-wave";
 import { CREDENTIALS } from "../lib/providers/credentials";
-import { checkGatewayRuntime } from "../lib/components/gateway-bootstrap";
+import { checkGatewayRuntime } from "../lib/components/gateway-runtime";
 
 /** Roles a stack can play. */
 export const ROLES = ["landing-zone", "wave", "rehearsal"] as const;
@@ -74,7 +74,7 @@ const LandingZoneSchema = CommonSchema.extend({
   agentPort: z.number().int().min(1).max(65535).optional(),
 });
 
-/** How gateways get Node.js: see `GatewayRuntime` (lib/components/gateway-bootstrap.ts). */
+/** How gateways get Node.js: see `GatewayRuntime` (lib/components/gateway-runtime.ts). */
 const GatewayRuntimeSchema = z
   .object({
     manager: z.enum(["dnf", "apt", "none"]),

@@ -9,6 +9,7 @@ import type { ProxyClient } from "../proxy/client";
 import type { RoundSummary, VmStatus } from "../proxy/api";
 import { checkBudget, initialSyncEta, predictCutover, type CutoverPrediction } from "../proxy/predict";
 import type { Plan } from "../plan/types";
+import { formatBytes } from "./format";
 
 /** Rounds of a disk its rate is taken over. */
 const RATE_ROUNDS = 10;
@@ -237,18 +238,6 @@ export function policyConfigOf(report: WaveStatusReport): Record<string, { predi
 export interface RenderOptions {
   /** Progress bars for a terminal; plain percentages otherwise. */
   readonly tty: boolean;
-}
-
-/** `1.5 MiB`, `12 GiB`. */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v.toFixed(0) : v < 10 ? v.toFixed(1) : v.toFixed(0)} ${units[i]}`;
 }
 
 /** `45 s`, `12 min`, `3.5 h`. */

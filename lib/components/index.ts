@@ -8,16 +8,8 @@ export { MirroredNetwork, type MirroredNetworkArgs, type SyncSubnet, type Gatewa
 export { SyncGateway, type SyncGatewayArgs, type GatewayRelease } from "./sync-gateway";
 export { AgentRelease, type AgentReleaseArgs, type AgentBundleRef, defaultBucketName } from "./agent-release";
 export { buildAgentBundle, AGENT_DEPENDENCIES, type AgentBundle, type BuildAgentBundleOptions } from "./agent-bundle";
-export {
-  gatewayUserData,
-  checkGatewayRuntime,
-  pinnedPackages,
-  type GatewayBootstrapSettings,
-  type GatewayBundleSource,
-  type GatewayRuntime,
-  DEFAULT_NODE,
-  METADATA_URL,
-} from "./gateway-bootstrap";
+export { gatewayUserData, type GatewayBootstrapSettings, type GatewayBundleSource, METADATA_URL } from "./gateway-bootstrap";
+export { checkGatewayRuntime, pinnedPackages, type GatewayRuntime, DEFAULT_NODE } from "./gateway-runtime";
 export { MigratedInstance, type MigratedInstanceArgs } from "./migrated-instance";
 export {
   COMPONENT_TYPES,
@@ -45,13 +37,8 @@ export {
   regionOfZone,
 } from "./migration-wave";
 export { declareHostsFromReplicas, type HostsFromReplicasArgs, type HostsFromReplicas } from "./hosts";
-export { checkHostSecurityGroups, portRangeCovers, cloudDiskGiB, imagePlatform, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./rules";
-export {
-  SourceProxy,
-  type SourceProxyArgs,
-  type SourceProxyVCenter,
-  type SourceProxyAgents,
-  type SourceProxyHostFiles,
-  checkSourceProxy,
-  sourceProxyHostFiles,
-} from "./source-proxy";
+export { checkHostSecurityGroups, portRangeCovers, ADMIN_PORTS, type HostRule, type HostSecurityGroup } from "./security-groups";
+export { cloudDiskGiB, imagePlatform } from "./ecs-mapping";
+export { SourceProxy } from "./source-proxy";
+export { type SourceProxyArgs, type SourceProxyVCenter, type SourceProxyAgents, checkSourceProxy } from "./source-proxy-args";
+export { type SourceProxyHostFiles, sourceProxyHostFiles } from "./source-proxy-host";

@@ -9,7 +9,7 @@ import * as alicloud from "@pulumi/alicloud";
 import { InputError, problem, throwIfErrors } from "../problems";
 import { validatePinnedIp } from "../plan/validate";
 import type { PlannedVm } from "../plan/types";
-import { cloudDiskGiB, imagePlatform } from "./rules";
+import { cloudDiskGiB, imagePlatform } from "./ecs-mapping";
 import { COMPONENT_TYPES, TAGS } from "./tokens";
 
 /** Arguments of {@link MigratedInstance}. */

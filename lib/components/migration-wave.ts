@@ -15,7 +15,7 @@ import { declareHostsFromReplicas } from "./hosts";
 import type { MigratedInstance } from "./migrated-instance";
 import { SyncGateway, type SyncGatewayArgs } from "./sync-gateway";
 import { AgentRelease, type AgentBundleRef } from "./agent-release";
-import type { GatewayRuntime } from "./gateway-bootstrap";
+import type { GatewayRuntime } from "./gateway-runtime";
 import { COMPONENT_TYPES, TAGS } from "./tokens";
 
 /** Phases of a wave stack. */

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as alicloud from "@pulumi/alicloud";
 import { InputError } from "../problems";
 import type { PlannedSubnet } from "../plan/types";
-import { checkHostSecurityGroups, type HostSecurityGroup } from "./rules";
+import { checkHostSecurityGroups, type HostSecurityGroup } from "./security-groups";
 import { COMPONENT_TYPES, DEFAULT_AGENT_PORT, DEFAULT_NBD_PORT, TAGS, TAG_ROLES } from "./tokens";
 
 /** A sync vSwitch: where sync gateways live, in a range that overlaps no source or on-prem range. */

@@ -10,7 +10,7 @@ import { cidrCovers, cidrsOverlap, parseCidr } from "../net";
 import type { PlannedSubnet, PlannedVm } from "../plan/types";
 import { declareHostsFromReplicas } from "./hosts";
 import { MirroredNetwork } from "./mirrored-network";
-import { checkHostSecurityGroups, type HostSecurityGroup } from "./rules";
+import { checkHostSecurityGroups, type HostSecurityGroup } from "./security-groups";
 import { COMPONENT_TYPES, TAGS, TAG_ROLES } from "./tokens";
 
 /** An optional jump host into the rehearsal VPC. */

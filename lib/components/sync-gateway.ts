@@ -8,8 +8,9 @@ import * as alicloud from "@pulumi/alicloud";
 import { InputError, problem } from "../problems";
 import type { PlannedDisk } from "../plan/types";
 import { validateGatewayDisks } from "../plan/validate";
-import { cloudDiskGiB } from "./rules";
-import { checkGatewayRuntime, gatewayUserData, type GatewayBundleSource, type GatewayRuntime } from "./gateway-bootstrap";
+import { cloudDiskGiB } from "./ecs-mapping";
+import { gatewayUserData, type GatewayBundleSource } from "./gateway-bootstrap";
+import { checkGatewayRuntime, type GatewayRuntime } from "./gateway-runtime";
 import { COMPONENT_TYPES, DEFAULT_AGENT_PORT, TAGS, TAG_ROLES } from "./tokens";
 
 /** Where a gateway's agent bundle is and the RAM role it reads it with: an `AgentRelease`, or the same facts. */

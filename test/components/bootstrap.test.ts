@@ -10,8 +10,9 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAgentBundle, type AgentBundle } from "../../lib/components/agent-bundle";
-import { checkGatewayRuntime, gatewayUserData, type GatewayBootstrapSettings, type GatewayRuntime } from "../../lib/components/gateway-bootstrap";
-import { packageVersion } from "../../lib/service/package";
+import { gatewayUserData, type GatewayBootstrapSettings } from "../../lib/components/gateway-bootstrap";
+import { checkGatewayRuntime, type GatewayRuntime } from "../../lib/components/gateway-runtime";
+import { packageVersion } from "../../lib/package";
 import { tempDir } from "../helpers/nbd-servers";
 
 const REPOSITORY = path.resolve(__dirname, "..", "..");

@@ -4,7 +4,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { runUnderMocks, SECRET, type RecordedResource } from "../../lib/preview/mocks";
 import { InputError } from "../../lib/problems";
 import { cidrContains } from "../../lib/net";
-import { SourceProxy, sourceProxyHostFiles, type SourceProxyArgs } from "../../lib/components/source-proxy";
+import { SourceProxy } from "../../lib/components/source-proxy";
+import type { SourceProxyArgs } from "../../lib/components/source-proxy-args";
+import { sourceProxyHostFiles } from "../../lib/components/source-proxy-host";
 
 const COMMAND = "command:remote:Command";
 const COPY = "command:remote:CopyToRemote";

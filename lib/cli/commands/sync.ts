@@ -8,6 +8,7 @@
 import type { Command } from "commander";
 import { InputError, problem, withFieldNames } from "../../problems";
 import { SYNC_FLAGS } from "../flags";
+import { formatBytes } from "../format";
 import type { SyncProgress } from "../../replication/progress";
 import type { SyncOptions } from "../../replication/sync";
 
@@ -83,7 +84,7 @@ export function register(program: Command): void {
           process.stdout.write(`${JSON.stringify({ event: "done", ...result })}\n`);
         } else {
           process.stdout.write(
-            `synced ${source} -> ${target}: read ${formatBytes(result.bytesRead)}, wrote ${formatBytes(result.bytesWritten)}, zeroed ${formatBytes(result.bytesZeroed)}, skipped ${formatBytes(result.bytesSkipped)} in ${result.seconds} s${result.resumed ? " (resumed)" : ""}\n`,
+            `synced ${source} -> ${target}: read ${formatBytes(result.bytesRead, "tenths")}, wrote ${formatBytes(result.bytesWritten, "tenths")}, zeroed ${formatBytes(result.bytesZeroed, "tenths")}, skipped ${formatBytes(result.bytesSkipped, "tenths")} in ${result.seconds} s${result.resumed ? " (resumed)" : ""}\n`,
           );
         }
       } finally {
@@ -114,9 +115,9 @@ export function progressView(json: boolean): { update: (p: SyncProgress) => void
       if (stopped) return;
       const payload = {
         phase: p.phase.padEnd(6),
-        doneBytes: formatBytes(p.bytesDone),
-        totalBytes: formatBytes(p.bytesTotal),
-        speed: formatBytes(p.rate),
+        doneBytes: formatBytes(p.bytesDone, "tenths"),
+        totalBytes: formatBytes(p.bytesTotal, "tenths"),
+        speed: formatBytes(p.rate, "tenths"),
         etaText: `${Math.ceil(p.etaSeconds)} s`,
       };
       if (!started) {
@@ -131,16 +132,4 @@ export function progressView(json: boolean): { update: (p: SyncProgress) => void
       stopped = true;
     },
   };
-}
-
-/** Bytes for a person: 1.5 GiB. */
-function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }

@@ -1,12 +1,10 @@
 /**
- * Pure helpers the components share: security-group rule checks, cloud disk sizes, gateway
- * device names, and the image platform of a guest OS. No Pulumi in here, so the policy pack and
- * the tests can call them directly.
+ * Host security groups as stack config gives them (`HostSecurityGroup`, `HostRule`) and their
+ * checks: names usable in resource names, well-formed port ranges, and no rule that opens SSH or
+ * RDP (`ADMIN_PORTS`) to the whole internet. No Pulumi in here, so the policy pack and the tests
+ * can call them directly.
  */
 import { problem, type Problem } from "../problems";
-import type { PlannedVm } from "../plan/types";
-import { DISK_CATEGORIES } from "../plan/catalog";
-import { diskSizeGiB } from "../plan/sizing";
 
 /** One ingress rule of a host security group, as stack config gives it. */
 export interface HostRule {
@@ -106,31 +104,4 @@ export function checkHostSecurityGroups(groups: readonly HostSecurityGroup[], fi
     });
   });
   return problems;
-}
-
-/** Size in GiB of the cloud disk for a source disk of `bytes` (rounded up, at least the category's minimum). */
-export function cloudDiskGiB(bytes: number, category: string, role: "system" | "data"): number {
-  const limits = DISK_CATEGORIES[category];
-  const min = limits ? (role === "system" ? limits.systemMinGiB : limits.dataMinGiB) : 20;
-  return diskSizeGiB(bytes, min);
-}
-
-/** The ECS image `platform` for a source guest OS (what `ecs.Image` expects). */
-export function imagePlatform(guestOs: PlannedVm["guestOs"]): string {
-  const id = guestOs.id.toLowerCase();
-  if (guestOs.family === "windows") {
-    for (const year of ["2022", "2019", "2016", "2012", "2008"]) if (id.includes(year)) return `Windows Server ${year}`;
-    return "Windows Server 2019";
-  }
-  const table: Array<[RegExp, string]> = [
-    [/rhel|red ?hat/, "RedHat"],
-    [/centos/, "CentOS"],
-    [/ubuntu/, "Ubuntu"],
-    [/debian/, "Debian"],
-    [/sles|suse/, "SUSE"],
-    [/oracle/, "OracleLinux"],
-    [/alibaba|aliyun/, "Aliyun"],
-  ];
-  for (const [pattern, platform] of table) if (pattern.test(id)) return platform;
-  return "Others Linux";
 }
