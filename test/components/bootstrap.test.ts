@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAgentBundle, type AgentBundle } from "../../lib/components/agent-bundle";
 import { gatewayUserData, type GatewayBootstrapSettings } from "../../lib/components/gateway-bootstrap";
 import { checkGatewayRuntime, type GatewayRuntime } from "../../lib/components/gateway-runtime";
-import { packageVersion } from "../../lib/package";
+import { packageVersion } from "../../lib/service/package";
 import { tempDir } from "../helpers/nbd-servers";
 
 const REPOSITORY = path.resolve(__dirname, "..", "..");
