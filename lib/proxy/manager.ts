@@ -14,7 +14,7 @@ import type { ProcessGroup } from "../service/processes";
 import type { VmHandle, VSphereClient } from "../vsphere/client";
 import { unreplicableReason } from "../vsphere/estate";
 import { hashBlocks } from "../replication/block-hashes";
-import { blockCount, BLOCK_HASH_BYTES, DIGEST_BLOCK, type BlockDigests } from "../replication/block-digests";
+import { blockCount, BLOCK_HASH_BYTES, type BlockDigests } from "../replication/block-digests";
 import type { BlockDevice } from "../replication/device";
 import {
   DiskRegistrationSchema,
@@ -29,11 +29,11 @@ import {
 } from "./api";
 import { datastoreUrl, type ReaderSettings } from "./reader";
 import { proxyMetrics, RoundCounters } from "./metrics";
-import { predictCutover } from "./predict";
 import type { MetricFamily } from "../service/metrics";
 import type { LinkSettings } from "./push";
 import { removeLeftovers, RoundRefused, runRound, sampleBlocks, takeSnapshot, type RoundContext, type RoundSnapshot } from "./rounds";
 import type { DiskRecord, ProxyState, VmRecord } from "./state";
+import { vmStatus, type Vm } from "./vm";
 
 /** Blocks compared per request at a cutover (2.5 MiB of block numbers and hashes). */
 const COMPARE_LIST = 65_536;
@@ -62,25 +62,6 @@ export interface ProxyManagerOptions {
   readonly requestSettleMs?: number;
   /** Compression and bandwidth of the pushes. @default - zstd level 1, no cap */
   readonly link?: LinkSettings;
-}
-
-interface Vm {
-  record: VmRecord;
-  handle?: VmHandle;
-  /** The work queued on this VM: one round (or point, or cutover) at a time. */
-  queue: Promise<unknown>;
-  busy: boolean;
-  timer?: NodeJS.Timeout;
-  nextAt?: number;
-  /** The first round of newly registered disks, waiting for the VM's registrations to settle. */
-  settle?: NodeJS.Timeout;
-  /** A round queued and not started yet: later requests join it (a resync request upgrades it). */
-  pending?: { mode: "auto" | "resync"; onlyForNewDisks: boolean };
-  failures: number;
-  /** A requested round waiting for the VM's other requests (`requestSettleMs`). */
-  settling?: boolean;
-  /** The mode a failed round asked for: its retry keeps it (a requested full check stays one). */
-  retryMode?: "auto" | "resync";
 }
 
 /** Every VM of a proxy. */
@@ -132,11 +113,11 @@ export class ProxyManager {
   }
 
   list(): VmStatus[] {
-    return [...this.vms.values()].map((v) => this.status(v));
+    return [...this.vms.values()].map((v) => vmStatus(v, this.options.state));
   }
 
   get(vm: string): VmStatus {
-    return this.status(this.find(vm));
+    return vmStatus(this.find(vm), this.options.state);
   }
 
   /** The metric families of `GET /metrics`. */
@@ -254,7 +235,7 @@ export class ProxyManager {
       }, this.options.registrationSettleMs ?? 2000);
       v.settle.unref();
     }
-    return this.status(vm);
+    return vmStatus(vm, this.options.state);
   }
 
   /** Stops replicating a disk; the VM is forgotten with its last disk. */
@@ -279,7 +260,7 @@ export class ProxyManager {
     vm.record.requested = { mode: mode === "resync" || vm.record.requested?.mode === "resync" ? "resync" : "auto", at: new Date().toISOString() };
     this.options.state.saveVm(vm.record);
     this.queueRound(vm, mode, false, this.options.requestSettleMs ?? 500);
-    return this.status(vm);
+    return vmStatus(vm, this.options.state);
   }
 
   /** Queues a round; `onlyForNewDisks`: skipped if, when its turn comes, every disk has had one. */
@@ -355,7 +336,7 @@ export class ProxyManager {
     });
     this.options.logger.log("info", "rolled back: the source VM runs again", { vm: name });
     this.schedule(vm);
-    return this.status(vm);
+    return vmStatus(vm, this.options.state);
   }
 
   point(name: string): PointStatus {
@@ -372,7 +353,7 @@ export class ProxyManager {
    */
   startCutover(name: string, request: CutoverRequest): VmStatus {
     const vm = this.find(name);
-    if (vm.record.cutover?.state === "verified" || vm.record.cutover?.state === "running") return this.status(vm);
+    if (vm.record.cutover?.state === "verified" || vm.record.cutover?.state === "running") return vmStatus(vm, this.options.state);
     if (vm.timer !== undefined) clearTimeout(vm.timer);
     vm.record.cutover = { state: "running", requestedAt: new Date().toISOString() };
     this.options.state.saveVm(vm.record);
@@ -380,7 +361,7 @@ export class ProxyManager {
       vm.record.cutover = { ...vm.record.cutover!, state: "failed", finishedAt: new Date().toISOString(), error: (err as Error).message };
       this.options.state.saveVm(vm.record);
     });
-    return this.status(vm);
+    return vmStatus(vm, this.options.state);
   }
 
   /** Stops every cycle and the work in flight (an interrupted round goes on at the next start). */
@@ -719,49 +700,5 @@ export class ProxyManager {
       throw new Error(
         `The proxy cannot read disk ${file.key} (${file.label}) of VM ${vm} on datastore ${file.datastore}: ${url.split("?")[0]} answered HTTP ${status}.`,
       );
-  }
-
-  private status(vm: Vm): VmStatus {
-    const r = vm.record;
-    const last = r.rounds.at(-1);
-    return {
-      vm: r.vm,
-      rpoSeconds: r.rpoSeconds,
-      quiesce: r.quiesce,
-      disks: Object.values(r.disks).map((d) => {
-        const since = d.sizeBytes !== undefined ? this.options.state.loadChanged(r.vm, d.key, d.sizeBytes) : undefined;
-        return {
-          key: d.key,
-          agentUrl: d.agentUrl,
-          jobId: d.jobId,
-          sizeBytes: d.sizeBytes,
-          lastRound: d.lastRound,
-          lastRoundAt: d.lastRoundAt,
-          fullCheckRound: d.fullCheckRound,
-          fullCheckAt: d.fullCheckAt,
-          ...(since !== undefined ? { changedSinceFullCheckBytes: since.list().length * DIGEST_BLOCK } : {}),
-        };
-      }),
-      state:
-        r.cutover?.state === "verified"
-          ? "cut-over"
-          : (vm.busy && vm.settling !== true) || r.inFlight !== undefined
-            ? "round"
-            : vm.pending !== undefined || vm.settle !== undefined
-              ? "queued"
-              : r.error !== undefined
-                ? "error"
-                : "idle",
-      lastRound: last,
-      rounds: r.rounds.slice(-20),
-      ...(r.inFlight !== undefined ? { inFlight: { round: r.inFlight.round, since: r.inFlight.startedAt, snapshot: r.inFlight.snapshot } } : {}),
-      ...(last !== undefined ? { recoveryPointAgeSeconds: Math.max(0, (Date.now() - Date.parse(last.snapshotAt)) / 1000) } : {}),
-      ...(vm.nextAt !== undefined && vm.timer !== undefined ? { nextRoundAt: new Date(vm.nextAt).toISOString() } : {}),
-      ...(r.cutover !== undefined ? { cutover: r.cutover } : {}),
-      ...(r.error !== undefined ? { error: r.error } : {}),
-      ...(r.cutover?.state !== "verified" && r.rounds.length > 0
-        ? { prediction: predictCutover(r.rounds, { now: Date.now(), diskSizes: Object.values(r.disks).map((d) => d.sizeBytes ?? 0) }) }
-        : {}),
-    };
   }
 }
