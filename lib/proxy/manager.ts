@@ -5,26 +5,15 @@
  * is skipped until the thaw. On start, an interrupted round goes on with its snapshot, and
  * snapshots rehost left behind are removed.
  */
-import * as fs from "node:fs";
-import * as https from "node:https";
 import type { AgentClient } from "../agent/client";
 import { HttpError } from "../service/http";
 import type { Logger } from "../service/log";
 import type { ProcessGroup } from "../service/processes";
 import type { VmHandle, VSphereClient } from "../vsphere/client";
-import { unreplicableReason } from "../vsphere/estate";
-import {
-  DiskRegistrationSchema,
-  type CutoverRequest,
-  type DiskRegistration,
-  type DiskRegistrationInput,
-  type PointRequest,
-  type PointStatus,
-  type RoundSummary,
-  type VmStatus,
-} from "./api";
+import type { CutoverRequest, DiskRegistrationInput, PointRequest, PointStatus, RoundSummary, VmStatus } from "./api";
 import { cutover } from "./cutover";
-import { datastoreUrl, type ReaderSettings } from "./reader";
+import { checkRegistration } from "./registration";
+import type { ReaderSettings } from "./reader";
 import { proxyMetrics, RoundCounters } from "./metrics";
 import type { MetricFamily } from "../service/metrics";
 import type { LinkSettings } from "./push";
@@ -127,59 +116,7 @@ export class ProxyManager {
    * datastore can be read, the job is a pushed one.
    */
   async registerDisk(name: string, key: number, input: DiskRegistrationInput): Promise<VmStatus> {
-    const registration: DiskRegistration = DiskRegistrationSchema.parse(input);
-    const handle = await this.options.vc.findVm(name).catch((err: unknown) => {
-      throw new HttpError(404, (err as Error).message);
-    });
-    const files = await this.options.vc.diskFiles(handle);
-    const file = files.find((f) => f.key === key);
-    const refuse = (message: string, fix: string): never => {
-      throw new HttpError(400, message, { problems: [{ severity: "error", vm: name, field: `disks[key=${key}]`, message, fix }] });
-    };
-    if (file === undefined)
-      refuse(`VM ${name} has no disk ${key} (it has ${files.map((f) => f.key).join(", ") || "none"}).`, "use a disk key from rehost inventory");
-    if (file!.backing === "rdm-physical" || file!.backing === "independent")
-      refuse(
-        `Disk ${key} (${file!.label}) of VM ${name} cannot be replicated: ${unreplicableReason(file!.backing)}.`,
-        "leave the disk out of the wave, or change it as the reason says",
-      );
-    const location = await this.options.vc.vmLocation(handle);
-    if (!location.changeTrackingSupported)
-      refuse(
-        `VM ${name} does not support changed-block tracking (its virtual hardware is older than version 7).`,
-        "upgrade the VM's hardware version while it is off, then register it again",
-      );
-    if (!location.changeTrackingEnabled) {
-      // Disks of one VM registered together turn CBT on once (its activation takes a snapshot).
-      let enabling = this.enablingCbt.get(name);
-      if (enabling === undefined) {
-        enabling = this.options.vc.enableChangeTracking(handle).finally(() => this.enablingCbt.delete(name));
-        this.enablingCbt.set(name, enabling);
-      }
-      await enabling.catch((err: unknown) =>
-        refuse(
-          `Changed-block tracking cannot be turned on for VM ${name}: ${(err as Error).message}`,
-          "consolidate or delete the VM's snapshots, then register it again",
-        ),
-      );
-    }
-    await this.checkReadable(name, file!, location.datacenter).catch((err: unknown) =>
-      refuse(
-        (err as Error).message,
-        "give the proxy's vCenter user the Datastore.Browse privilege on that datastore (or a reader that can, such as --reader vddk)",
-      ),
-    );
-    const job = await this.options
-      .agent(registration.agentUrl)
-      .get(registration.jobId)
-      .catch((err: unknown) => {
-        throw new HttpError(
-          409,
-          `Job ${registration.jobId} cannot be read on ${registration.agentUrl}: ${(err as Error).message}. Register the job there first (pushed).`,
-        );
-      });
-    if (!("pushedBy" in job.source))
-      throw new HttpError(409, `Job ${registration.jobId} on ${registration.agentUrl} reads its source itself; register it as a pushed job.`);
+    const { registration, handle } = await checkRegistration(this.ctx, this.enablingCbt, name, key, input);
 
     let vm = this.vms.get(name);
     if (vm === undefined) {
@@ -536,47 +473,5 @@ export class ProxyManager {
       skewSeconds: point.skewSeconds,
       error: point.error,
     });
-  }
-
-  /** Fails unless the proxy can read the disk's data file over datastore HTTP (a HEAD request). */
-  private async checkReadable(
-    vm: string,
-    file: { datastore: string; flatPath: string; fileName: string; label: string; key: number },
-    datacenter: string,
-  ): Promise<void> {
-    if (this.options.reader.kind !== "curl") return;
-    const url = datastoreUrl({
-      baseUrl: this.options.vc.baseUrl,
-      datacenter,
-      datastore: file.datastore,
-      flatPath: file.flatPath,
-      fileName: file.fileName,
-      vmMoref: "",
-      snapshotMoref: "",
-    });
-    const ca = this.options.reader.caFile !== undefined ? fs.readFileSync(this.options.reader.caFile, "utf8") : undefined;
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = https.request(
-        url,
-        {
-          method: "HEAD",
-          ca,
-          rejectUnauthorized: this.options.reader.insecure !== true,
-          headers: { Cookie: this.options.vc.sessionCookie() ?? "" },
-          timeout: 30_000,
-        },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error("no answer within 30 s")));
-      req.on("error", reject);
-      req.end();
-    });
-    if (status !== 200)
-      throw new Error(
-        `The proxy cannot read disk ${file.key} (${file.label}) of VM ${vm} on datastore ${file.datastore}: ${url.split("?")[0]} answered HTTP ${status}.`,
-      );
   }
 }
