@@ -1,148 +1,49 @@
 /**
- * The source proxy's VMs: which disks go to which agent jobs, rounds at the recovery point each
- * VM asks for (cycles that run without Pulumi), rounds on request, consistent points of several
- * VMs, and cutovers. One round per VM at a time; a VM whose jobs are frozen for a rehearsal point
- * is skipped until the thaw. On start, an interrupted round goes on with its snapshot, and
- * snapshots rehost left behind are removed.
+ * The source proxy's VMs as its API sees them: which disks go to which agent jobs (registered and
+ * removed), rounds on request, consistent points of several VMs, cutovers and rollbacks, statuses
+ * and metrics. The cycles of rounds are in `cycles.ts`, the points in `points.ts`, the cutover's
+ * steps in `cutover.ts`, a registration's checks in `registration.ts`.
  */
-import * as fs from "node:fs";
-import * as https from "node:https";
-import type { AgentClient } from "../agent/client";
 import { HttpError } from "../service/http";
-import type { Logger } from "../service/log";
-import type { ProcessGroup } from "../service/processes";
-import type { VmHandle, VSphereClient } from "../vsphere/client";
-import { unreplicableReason } from "../vsphere/estate";
-import { hashBlocks } from "../replication/block-hashes";
-import { blockCount, BLOCK_HASH_BYTES, DIGEST_BLOCK, type BlockDigests } from "../replication/sha256-blocks";
-import type { BlockDevice } from "../replication/device";
-import {
-  DiskRegistrationSchema,
-  type CutoverDiskCheck,
-  type CutoverRequest,
-  type DiskRegistration,
-  type DiskRegistrationInput,
-  type PointRequest,
-  type PointStatus,
-  type RoundSummary,
-  type VmStatus,
-} from "./api";
-import { datastoreUrl, type ReaderSettings } from "./reader";
-import { proxyMetrics, RoundCounters } from "./metrics";
-import { predictCutover } from "./predict";
 import type { MetricFamily } from "../service/metrics";
-import type { LinkSettings } from "./push";
-import { removeLeftovers, RoundRefused, runRound, sampleBlocks, takeSnapshot, type RoundContext, type RoundSnapshot } from "./rounds";
-import type { DiskRecord, ProxyState, VmRecord } from "./state";
+import type { CutoverRequest, DiskRegistrationInput, PointRequest, PointStatus, VmStatus } from "./api";
+import { cutover } from "./cutover";
+import { VmCycles, type ProxyManagerOptions } from "./cycles";
+import { proxyMetrics } from "./metrics";
+import { ConsistentPoints } from "./points";
+import { checkRegistration } from "./registration";
+import { vmStatus } from "./vm";
 
-/** Blocks compared per request at a cutover (2.5 MiB of block numbers and hashes). */
-const COMPARE_LIST = 65_536;
-
-/** What the manager works with. */
-export interface ProxyManagerOptions {
-  readonly state: ProxyState;
-  readonly vc: VSphereClient;
-  /** A client of the agent at a URL, with the proxy's agent credentials. */
-  agent(url: string): AgentClient;
-  readonly processes: ProcessGroup;
-  readonly runDir: string;
-  readonly reader: ReaderSettings;
-  readonly logger: Logger;
-  /** First retry of a failed round, doubled per failure up to the VM's recovery point. @default 30000 */
-  readonly retryDelayMs?: number;
-  /**
-   * A new disk's first round waits this long after the VM's last registration, so the disks of a
-   * VM registered together (one Replication each, in parallel) share its first snapshot. @default 2000
-   */
-  readonly registrationSettleMs?: number;
-  /**
-   * A round asked for (`POST /v1/vms/:vm/rounds`) waits this long before its snapshot, so the
-   * requests of a VM's disks (one Replication each, updated in parallel) share one round. @default 500
-   */
-  readonly requestSettleMs?: number;
-  /** Compression and bandwidth of the pushes. @default - zstd level 1, no cap */
-  readonly link?: LinkSettings;
-}
-
-interface Vm {
-  record: VmRecord;
-  handle?: VmHandle;
-  /** The work queued on this VM: one round (or point, or cutover) at a time. */
-  queue: Promise<unknown>;
-  busy: boolean;
-  timer?: NodeJS.Timeout;
-  nextAt?: number;
-  /** The first round of newly registered disks, waiting for the VM's registrations to settle. */
-  settle?: NodeJS.Timeout;
-  /** A round queued and not started yet: later requests join it (a resync request upgrades it). */
-  pending?: { mode: "auto" | "resync"; onlyForNewDisks: boolean };
-  failures: number;
-  /** A requested round waiting for the VM's other requests (`requestSettleMs`). */
-  settling?: boolean;
-  /** The mode a failed round asked for: its retry keeps it (a requested full check stays one). */
-  retryMode?: "auto" | "resync";
-}
+export type { ProxyManagerOptions } from "./cycles";
 
 /** Every VM of a proxy. */
 export class ProxyManager {
-  private readonly vms = new Map<string, Vm>();
-  private readonly points = new Map<string, PointStatus>();
+  private readonly cycles: VmCycles;
+  private readonly points: ConsistentPoints;
   private readonly enablingCbt = new Map<string, Promise<boolean>>();
-  private readonly abort = new AbortController();
-  /** Bytes and rounds since this process started, for `/metrics`. */
-  private readonly counters = new RoundCounters();
-  private closed = false;
 
-  constructor(private readonly options: ProxyManagerOptions) {}
-
-  private get ctx(): RoundContext {
-    const o = this.options;
-    return {
-      vc: o.vc,
-      state: o.state,
-      agent: (url) => o.agent(url),
-      processes: o.processes,
-      runDir: o.runDir,
-      reader: o.reader,
-      logger: o.logger,
-      signal: this.abort.signal,
-      link: o.link,
-    };
+  constructor(private readonly options: ProxyManagerOptions) {
+    this.cycles = new VmCycles(options);
+    this.points = new ConsistentPoints(this.cycles, options);
   }
 
   /** Loads the saved VMs: goes on with interrupted rounds, removes leftover snapshots, starts the cycles. */
-  async start(): Promise<void> {
-    for (const record of this.options.state.loadVms((file, err) =>
-      this.options.logger.log("error", "VM file unreadable; left in place", { file, error: String(err) }),
-    )) {
-      const vm: Vm = { record, queue: Promise.resolve(), busy: false, failures: 0 };
-      this.vms.set(record.vm, vm);
-      this.counters.start(record.vm, record.rounds);
-      if (record.inFlight !== undefined) {
-        this.options.logger.log("info", "an interrupted round goes on", { vm: record.vm, round: record.inFlight.round, snapshot: record.inFlight.snapshot });
-        this.queueRound(vm, record.requested?.mode ?? "auto");
-      } else {
-        this.enqueue(vm, async () => removeLeftovers(this.ctx, await this.handle(vm)));
-        // A round asked for, or a new disk's first round, that had not started yet.
-        if (record.requested !== undefined) this.queueRound(vm, record.requested.mode);
-        else if (record.cutover === undefined && Object.values(record.disks).some((d) => d.lastRound === undefined)) this.queueRound(vm, "auto", true);
-        else this.schedule(vm);
-      }
-    }
+  start(): Promise<void> {
+    return this.cycles.start();
   }
 
   list(): VmStatus[] {
-    return [...this.vms.values()].map((v) => this.status(v));
+    return [...this.cycles.vms.values()].map((v) => vmStatus(v, this.options.state));
   }
 
   get(vm: string): VmStatus {
-    return this.status(this.find(vm));
+    return vmStatus(this.cycles.find(vm), this.options.state);
   }
 
   /** The metric families of `GET /metrics`. */
   metrics(): MetricFamily[] {
-    for (const vm of this.vms.values()) this.counters.account(vm.record.vm, vm.record.rounds);
-    return proxyMetrics(this.list(), this.counters);
+    for (const vm of this.cycles.vms.values()) this.cycles.counters.account(vm.record.vm, vm.record.rounds);
+    return proxyMetrics(this.list(), this.cycles.counters);
   }
 
   /**
@@ -152,61 +53,9 @@ export class ProxyManager {
    * datastore can be read, the job is a pushed one.
    */
   async registerDisk(name: string, key: number, input: DiskRegistrationInput): Promise<VmStatus> {
-    const registration: DiskRegistration = DiskRegistrationSchema.parse(input);
-    const handle = await this.options.vc.findVm(name).catch((err: unknown) => {
-      throw new HttpError(404, (err as Error).message);
-    });
-    const files = await this.options.vc.diskFiles(handle);
-    const file = files.find((f) => f.key === key);
-    const refuse = (message: string, fix: string): never => {
-      throw new HttpError(400, message, { problems: [{ severity: "error", vm: name, field: `disks[key=${key}]`, message, fix }] });
-    };
-    if (file === undefined)
-      refuse(`VM ${name} has no disk ${key} (it has ${files.map((f) => f.key).join(", ") || "none"}).`, "use a disk key from rehost inventory");
-    if (file!.backing === "rdm-physical" || file!.backing === "independent")
-      refuse(
-        `Disk ${key} (${file!.label}) of VM ${name} cannot be replicated: ${unreplicableReason(file!.backing)}.`,
-        "leave the disk out of the wave, or change it as the reason says",
-      );
-    const location = await this.options.vc.vmLocation(handle);
-    if (!location.changeTrackingSupported)
-      refuse(
-        `VM ${name} does not support changed-block tracking (its virtual hardware is older than version 7).`,
-        "upgrade the VM's hardware version while it is off, then register it again",
-      );
-    if (!location.changeTrackingEnabled) {
-      // Disks of one VM registered together turn CBT on once (its activation takes a snapshot).
-      let enabling = this.enablingCbt.get(name);
-      if (enabling === undefined) {
-        enabling = this.options.vc.enableChangeTracking(handle).finally(() => this.enablingCbt.delete(name));
-        this.enablingCbt.set(name, enabling);
-      }
-      await enabling.catch((err: unknown) =>
-        refuse(
-          `Changed-block tracking cannot be turned on for VM ${name}: ${(err as Error).message}`,
-          "consolidate or delete the VM's snapshots, then register it again",
-        ),
-      );
-    }
-    await this.checkReadable(name, file!, location.datacenter).catch((err: unknown) =>
-      refuse(
-        (err as Error).message,
-        "give the proxy's vCenter user the Datastore.Browse privilege on that datastore (or a reader that can, such as --reader vddk)",
-      ),
-    );
-    const job = await this.options
-      .agent(registration.agentUrl)
-      .get(registration.jobId)
-      .catch((err: unknown) => {
-        throw new HttpError(
-          409,
-          `Job ${registration.jobId} cannot be read on ${registration.agentUrl}: ${(err as Error).message}. Register the job there first (pushed).`,
-        );
-      });
-    if (!("pushedBy" in job.source))
-      throw new HttpError(409, `Job ${registration.jobId} on ${registration.agentUrl} reads its source itself; register it as a pushed job.`);
+    const { registration, handle } = await checkRegistration(this.cycles.ctx, this.enablingCbt, name, key, input);
 
-    let vm = this.vms.get(name);
+    let vm = this.cycles.vms.get(name);
     if (vm === undefined) {
       vm = {
         record: {
@@ -224,7 +73,7 @@ export class ProxyManager {
         busy: false,
         failures: 0,
       };
-      this.vms.set(name, vm);
+      this.cycles.vms.set(name, vm);
     }
     const r = vm.record;
     const existing = r.disks[String(key)];
@@ -250,22 +99,22 @@ export class ProxyManager {
       if (v.settle !== undefined) clearTimeout(v.settle);
       v.settle = setTimeout(() => {
         v.settle = undefined;
-        if (!this.closed) this.queueRound(v, "auto", true);
+        if (!this.cycles.closed) this.cycles.queueRound(v, "auto", true);
       }, this.options.registrationSettleMs ?? 2000);
       v.settle.unref();
     }
-    return this.status(vm);
+    return vmStatus(vm, this.options.state);
   }
 
   /** Stops replicating a disk; the VM is forgotten with its last disk. */
   async removeDisk(name: string, key: number): Promise<void> {
-    const vm = this.find(name);
-    await this.enqueue(vm, async () => {
+    const vm = this.cycles.find(name);
+    await this.cycles.enqueue(vm, async () => {
       delete vm.record.disks[String(key)];
       if (Object.keys(vm.record.disks).length === 0) {
         if (vm.timer !== undefined) clearTimeout(vm.timer);
-        this.vms.delete(name);
-        this.counters.forget(name);
+        this.cycles.vms.delete(name);
+        this.cycles.counters.forget(name);
         this.options.state.removeVm(name);
       } else this.options.state.saveVm(vm.record);
     });
@@ -273,95 +122,44 @@ export class ProxyManager {
 
   /** Queues a round of the VM now (after the one running, if any; joining one already queued). */
   runNow(name: string, mode: "auto" | "resync"): VmStatus {
-    const vm = this.find(name);
+    const vm = this.cycles.find(name);
     if (vm.record.cutover !== undefined) throw new HttpError(409, `VM ${name} is cut over; it takes no more rounds.`);
     // Kept until the round's snapshot is taken: a proxy restarted meanwhile runs it.
     vm.record.requested = { mode: mode === "resync" || vm.record.requested?.mode === "resync" ? "resync" : "auto", at: new Date().toISOString() };
     this.options.state.saveVm(vm.record);
-    this.queueRound(vm, mode, false, this.options.requestSettleMs ?? 500);
-    return this.status(vm);
-  }
-
-  /** Queues a round; `onlyForNewDisks`: skipped if, when its turn comes, every disk has had one. */
-  private queueRound(vm: Vm, mode: "auto" | "resync", onlyForNewDisks = false, settleMs = 0): void {
-    if (vm.pending !== undefined) {
-      if (mode === "resync") vm.pending.mode = "resync";
-      vm.pending.onlyForNewDisks &&= onlyForNewDisks;
-      return;
-    }
-    const pending = { mode, onlyForNewDisks };
-    vm.pending = pending;
-    void this.enqueue(vm, async () => {
-      // Requests arriving meanwhile join this round.
-      if (settleMs > 0) {
-        vm.settling = true;
-        await new Promise((r) => setTimeout(r, settleMs)).finally(() => (vm.settling = false));
-      }
-      vm.pending = undefined;
-      const covered = vm.record.inFlight === undefined && Object.values(vm.record.disks).every((d) => d.lastRound !== undefined);
-      if (pending.onlyForNewDisks && covered) return undefined;
-      return this.round(vm, { mode: pending.mode });
-    }).catch(() => undefined);
+    this.cycles.queueRound(vm, mode, false, this.options.requestSettleMs ?? 500);
+    return vmStatus(vm, this.options.state);
   }
 
   /**
-   * A consistent point of several VMs: their snapshots taken one right after the other (the
-   * skew reported, and refused above `maxSkewSeconds`), each VM's round pushed with its snapshot,
-   * then every job frozen at that round on its agent. Runs in the background; `point(name)` says
-   * how it went.
+   * A consistent point of several VMs, taken in the background (`ConsistentPoints.startPoint`);
+   * `point(name)` says how it went.
    */
   startPoint(request: PointRequest): PointStatus {
-    const existing = this.points.get(request.name) ?? this.options.state.loadPoint(request.name);
-    if (existing !== undefined && existing.state !== "failed") return existing;
-    const vms = request.vms.map((n) => this.find(n));
-    const status: PointStatus = { name: request.name, state: "running", vms: request.vms };
-    this.points.set(request.name, status);
-    void this.takePoint(request, vms).then(
-      (done) => this.settlePoint(done),
-      (err: unknown) => this.settlePoint({ ...status, state: "failed", error: (err as Error).message }),
-    );
-    return status;
+    return this.points.startPoint(request);
   }
 
-  /**
-   * Ends a point: every job it froze is thawed on its agent (a freeze held for another point is
-   * left alone) and the point is forgotten, so a new point may take its name.
-   */
-  async releasePoint(name: string): Promise<{ name: string; thawed: string[] }> {
-    const point = this.points.get(name) ?? this.options.state.loadPoint(name);
-    const thawed: string[] = [];
-    for (const vmName of point?.vms ?? []) {
-      const vm = this.vms.get(vmName);
-      for (const disk of Object.values(vm?.record.disks ?? {})) {
-        const agent = this.options.agent(disk.agentUrl);
-        if ((await agent.find(disk.jobId)) === undefined) continue;
-        await agent.thaw(disk.jobId, name);
-        thawed.push(disk.jobId);
-      }
-    }
-    this.points.delete(name);
-    this.options.state.removePoint(name);
-    this.options.logger.log("info", "consistent point released", { point: name, thawed });
-    return { name, thawed };
+  /** Ends a point: the jobs it froze are thawed (`ConsistentPoints.releasePoint`). */
+  releasePoint(name: string): Promise<{ name: string; thawed: string[] }> {
+    return this.points.releasePoint(name);
+  }
+
+  /** A point's status, or a 404. */
+  point(name: string): PointStatus {
+    return this.points.point(name);
   }
 
   /** Powers the source VM on again after a cutover (a rollback); its rounds go on. */
   async rollback(name: string): Promise<VmStatus> {
-    const vm = this.find(name);
-    await this.enqueue(vm, async () => {
-      if ((await this.options.vc.powerState(await this.handle(vm))) !== "poweredOn") await this.options.vc.powerOn(await this.handle(vm));
+    const vm = this.cycles.find(name);
+    await this.cycles.enqueue(vm, async () => {
+      if ((await this.options.vc.powerState(await this.cycles.handle(vm))) !== "poweredOn") await this.options.vc.powerOn(await this.cycles.handle(vm));
       vm.record.cutover = undefined;
       this.options.state.saveVm(vm.record);
     });
     this.options.logger.log("info", "rolled back: the source VM runs again", { vm: name });
-    this.schedule(vm);
-    return this.status(vm);
-  }
-
-  point(name: string): PointStatus {
-    const point = this.points.get(name) ?? this.options.state.loadPoint(name);
-    if (point === undefined) throw new HttpError(404, `No point ${name} on this proxy.`);
-    return point;
+    this.cycles.schedule(vm);
+    return vmStatus(vm, this.options.state);
   }
 
   /**
@@ -371,397 +169,22 @@ export class ProxyManager {
    * proxy), and a sample of blocks read again on both sides. Runs in the background.
    */
   startCutover(name: string, request: CutoverRequest): VmStatus {
-    const vm = this.find(name);
-    if (vm.record.cutover?.state === "verified" || vm.record.cutover?.state === "running") return this.status(vm);
+    const vm = this.cycles.find(name);
+    if (vm.record.cutover?.state === "verified" || vm.record.cutover?.state === "running") return vmStatus(vm, this.options.state);
     if (vm.timer !== undefined) clearTimeout(vm.timer);
     vm.record.cutover = { state: "running", requestedAt: new Date().toISOString() };
     this.options.state.saveVm(vm.record);
-    this.enqueue(vm, () => this.cutover(vm, request)).catch((err: unknown) => {
-      vm.record.cutover = { ...vm.record.cutover!, state: "failed", finishedAt: new Date().toISOString(), error: (err as Error).message };
-      this.options.state.saveVm(vm.record);
-    });
-    return this.status(vm);
+    this.cycles
+      .enqueue(vm, async () => cutover(this.cycles.ctx, vm.record, await this.cycles.handle(vm), request))
+      .catch((err: unknown) => {
+        vm.record.cutover = { ...vm.record.cutover!, state: "failed", finishedAt: new Date().toISOString(), error: (err as Error).message };
+        this.options.state.saveVm(vm.record);
+      });
+    return vmStatus(vm, this.options.state);
   }
 
   /** Stops every cycle and the work in flight (an interrupted round goes on at the next start). */
-  async close(): Promise<void> {
-    this.closed = true;
-    this.abort.abort(new Error("proxy stopping"));
-    for (const vm of this.vms.values()) {
-      if (vm.timer !== undefined) clearTimeout(vm.timer);
-      if (vm.settle !== undefined) clearTimeout(vm.settle);
-    }
-    await Promise.allSettled([...this.vms.values()].map((v) => v.queue));
-  }
-
-  private find(name: string): Vm {
-    const vm = this.vms.get(name);
-    if (vm === undefined) throw new HttpError(404, `VM ${name} is not replicated by this proxy.`);
-    return vm;
-  }
-
-  private async handle(vm: Vm): Promise<VmHandle> {
-    vm.handle ??= await this.options.vc.findVm(vm.record.vm);
-    return vm.handle;
-  }
-
-  private enqueue<T>(vm: Vm, work: () => Promise<T>): Promise<T> {
-    const run = vm.queue.then(async () => {
-      if (this.closed) throw new Error("proxy stopping");
-      vm.busy = true;
-      try {
-        return await work();
-      } finally {
-        vm.busy = false;
-        // Before a later round can push the ones just finished out of the record (a VM just forgotten is not counted again).
-        if (this.vms.get(vm.record.vm) === vm) this.counters.account(vm.record.vm, vm.record.rounds);
-      }
-    });
-    vm.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  /** A round of the VM, skipped while any of its jobs is frozen; the next one scheduled either way. */
-  private async round(vm: Vm, options: { mode?: "auto" | "resync" }): Promise<RoundSummary | undefined> {
-    const record = vm.record;
-    // Saved with the round's snapshot (takeSnapshot), from when the round in flight stands for the
-    // request; kept if the round fails, so a restart still runs it.
-    const requested = record.requested;
-    record.requested = undefined;
-    try {
-      if (record.inFlight === undefined) {
-        for (const disk of Object.values(record.disks)) {
-          const job = await this.options.agent(disk.agentUrl).get(disk.jobId);
-          if (job.state === "frozen") {
-            this.options.logger.log("info", "round skipped: a job is frozen for a rehearsal point", { vm: record.vm, job: disk.jobId, point: job.frozenFor });
-            if (requested !== undefined) this.options.state.saveVm(record);
-            return undefined;
-          }
-        }
-      }
-      const mode = options.mode === "resync" || this.fullCheckDue(record) ? "resync" : "auto";
-      if (mode === "resync" && options.mode !== "resync")
-        this.options.logger.log("info", "full source-side check due: this round compares every block by hash", { vm: record.vm });
-      vm.retryMode = mode;
-      const summary = await runRound(this.ctx, record, await this.handle(vm), { ...options, mode });
-      vm.failures = 0;
-      vm.retryMode = undefined;
-      this.options.logger.log("info", "round finished", {
-        vm: record.vm,
-        round: summary.round,
-        seconds: summary.seconds,
-        changedBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0),
-        linkBytes: summary.disks.reduce((n, d) => n + d.linkBytes, 0),
-      });
-      return summary;
-    } catch (err) {
-      vm.failures++;
-      this.counters.failed(record.vm);
-      record.error = (err as Error).message;
-      if (record.inFlight === undefined) record.requested ??= requested;
-      this.options.state.saveVm(record);
-      this.options.logger.log(err instanceof RoundRefused ? "error" : "warn", "round failed", { vm: record.vm, attempt: vm.failures, error: record.error });
-      return undefined;
-    } finally {
-      this.schedule(vm);
-    }
-  }
-
-  /** Whether the VM's background full check is due: its period passed since the last one (or the first round). */
-  private fullCheckDue(record: VmRecord): boolean {
-    const period = (record.fullCheckSeconds ?? 86400) * 1000;
-    if (period <= 0 || record.inFlight !== undefined || record.rounds.length === 0) return false;
-    const since = Object.values(record.disks).map((d) => Date.parse(d.fullCheckAt ?? record.rounds[0].snapshotAt));
-    return since.some((t) => Date.now() - t >= period);
-  }
-
-  /** Sets the VM's next round: when its recovery point is reached, or a backoff after a failure. */
-  private schedule(vm: Vm): void {
-    if (this.closed || vm.record.cutover !== undefined) return;
-    if (vm.timer !== undefined) clearTimeout(vm.timer);
-    const rpo = vm.record.rpoSeconds * 1000;
-    if (rpo <= 0 && vm.failures === 0) return;
-    const last = vm.record.rounds.at(-1);
-    const due =
-      vm.failures > 0
-        ? Date.now() + Math.min(Math.max(rpo, 60_000), (this.options.retryDelayMs ?? 30_000) * 2 ** (vm.failures - 1))
-        : last === undefined
-          ? Date.now()
-          : Date.parse(last.snapshotAt) + rpo;
-    vm.nextAt = Math.max(due, Date.now());
-    vm.timer = setTimeout(() => {
-      vm.timer = undefined;
-      if (!vm.busy) this.queueRound(vm, vm.failures > 0 ? (vm.retryMode ?? "auto") : "auto");
-      else this.schedule(vm);
-    }, vm.nextAt - Date.now());
-    vm.timer.unref();
-  }
-
-  private async takePoint(request: PointRequest, vms: Vm[]): Promise<PointStatus> {
-    // Every VM's queue is held while its snapshot is taken, so no cycle runs in between.
-    const releases: Array<() => void> = [];
-    const held = vms.map(
-      (vm) =>
-        new Promise<void>((ready) => {
-          void this.enqueue(
-            vm,
-            () =>
-              new Promise<void>((release) => {
-                releases.push(release);
-                ready();
-              }),
-          );
-        }),
-    );
-    await Promise.all(held);
-    const snapshots = new Map<Vm, RoundSnapshot>();
-    try {
-      for (const vm of vms) {
-        if (vm.record.inFlight !== undefined) await runRound(this.ctx, vm.record, await this.handle(vm), {});
-      }
-      // Every VM's snapshot at once. The skew is bounded from above: from the first request to
-      // the last answer (each snapshot froze its VM somewhere in between).
-      const taken = await Promise.all(
-        vms.map(async (vm) => {
-          const round = Math.max(vm.record.nextRound, ...Object.values(vm.record.disks).map((d) => (d.lastRound ?? -1) + 1));
-          const snapshot = await takeSnapshot(this.ctx, vm.record, await this.handle(vm), round, request.name);
-          snapshots.set(vm, snapshot);
-          return snapshot;
-        }),
-      );
-      const skewSeconds = (Math.max(...taken.map((t) => Date.parse(t.at))) - Math.min(...taken.map((t) => Date.parse(t.requestedAt ?? t.at)))) / 1000;
-      if (skewSeconds > request.maxSkewSeconds)
-        throw new RoundRefused(`The snapshots of point ${request.name} are ${skewSeconds} s apart, more than the ${request.maxSkewSeconds} s allowed.`);
-      const jobs: Record<string, { round: number; digest: string; algorithm: string }> = {};
-      for (const vm of vms) {
-        await runRound(this.ctx, vm.record, await this.handle(vm), { point: request.name }, snapshots.get(vm));
-        snapshots.delete(vm);
-        for (const disk of Object.values(vm.record.disks)) {
-          const agent = this.options.agent(disk.agentUrl);
-          const status = await agent.freeze(disk.jobId, request.name);
-          jobs[disk.jobId] = { round: status.lastRound!.round, digest: status.lastRound!.digest.digest, algorithm: status.lastRound!.digest.algorithm };
-        }
-      }
-      return { name: request.name, state: "held", vms: request.vms, skewSeconds, jobs };
-    } finally {
-      for (const [vm, snapshot] of snapshots) {
-        await this.options.vc.removeSnapshot(snapshot.handle).catch(() => undefined);
-        vm.record.inFlight = undefined;
-        this.options.state.saveVm(vm.record);
-      }
-      for (const release of releases) release();
-    }
-  }
-
-  private settlePoint(point: PointStatus): void {
-    this.points.set(point.name, point);
-    this.options.state.savePoint(point);
-    this.options.logger.log(point.state === "held" ? "info" : "error", point.state === "held" ? "consistent point held" : "consistent point failed", {
-      point: point.name,
-      skewSeconds: point.skewSeconds,
-      error: point.error,
-    });
-  }
-
-  /**
-   * The cutover: a full source-side check while the VM still runs (unless asked not to), the
-   * shutdown, the final round, and before its snapshot is removed the verification: per disk, the
-   * blocks written since the last full check and a random sample (or every block) hashed again on
-   * the proxy from the frozen disk and on the agent from the target, compared; only hashes cross
-   * the link.
-   */
-  private async cutover(vm: Vm, request: CutoverRequest): Promise<void> {
-    const record = vm.record;
-    const handle = await this.handle(vm);
-    let fullCheckRound: number | undefined;
-    if (request.fullCheckFirst && request.verify === "changed") {
-      this.options.logger.log("info", "cutover: a full source-side check before the shutdown", { vm: record.vm });
-      fullCheckRound = (await runRound(this.ctx, record, handle, { mode: "resync" })).round;
-    }
-    const started = Date.now();
-    const shutdown = request.shutdown === "guest" ? await this.options.vc.shutdownGuest(handle, { timeoutMs: request.shutdownTimeoutSeconds * 1000 }) : "none";
-    const shutdownAt = Date.now();
-    let verifyStarted = 0;
-    let verifyEnded = 0;
-    const checks: CutoverDiskCheck[] = [];
-    let verifiedBytes = 0;
-    let hashBytes = 0;
-    const summary = await runRound(this.ctx, record, handle, {
-      beforeRemove: async (readers) => {
-        verifyStarted = Date.now();
-        for (const disk of Object.values(record.disks).sort((x, y) => x.key - y.key)) {
-          const entry = readers.get(disk.key);
-          if (entry === undefined) continue;
-          const check = await this.verifyDisk(record.vm, disk, entry.reader.device, entry.file.capacityBytes, entry.hashes, request);
-          checks.push(check.result);
-          verifiedBytes += check.verifiedBytes;
-          hashBytes += check.hashBytes;
-        }
-        verifyEnded = Date.now();
-      },
-    });
-    const ended = Date.now();
-    const bad = checks.filter((d) => d.sourceDigest !== d.targetDigest || d.differingBlocks.length > 0);
-    record.cutover = {
-      state: bad.length === 0 ? "verified" : "failed",
-      requestedAt: record.cutover!.requestedAt,
-      finishedAt: new Date().toISOString(),
-      shutdown,
-      verify: request.verify,
-      ...(fullCheckRound !== undefined ? { fullCheckRound } : {}),
-      round: summary.round,
-      downtimeSeconds: (ended - started) / 1000,
-      phases: {
-        shutdownSeconds: (shutdownAt - started) / 1000,
-        finalRoundSeconds: (verifyStarted - shutdownAt) / 1000,
-        verifySeconds: (verifyEnded - verifyStarted) / 1000,
-        snapshotRemovalSeconds: (ended - verifyEnded) / 1000,
-      },
-      finalDeltaBytes: summary.disks.reduce((n, d) => n + d.changedBytes, 0),
-      sourceBytesReadOverLink: summary.disks.reduce((n, d) => n + d.linkBytes, 0),
-      hashBytesOverLink: hashBytes,
-      verifiedBytes,
-      disks: checks,
-      ...(bad.length === 0
-        ? {}
-        : {
-            error: `Source and target of VM ${record.vm} differ: ${bad.map((d) => `disk ${d.key}: source digest ${d.sourceDigest}, target ${d.targetDigest}, differing blocks ${d.differingBlocks.slice(0, 20).join(", ") || "none"}${d.differingBlocks.length > 20 ? ` and ${d.differingBlocks.length - 20} more` : ""}`).join("; ")}. Nothing may be launched; the source stays off.`,
-          }),
-    };
-    this.options.state.saveVm(record);
-    this.options.logger.log(bad.length === 0 ? "info" : "error", bad.length === 0 ? "cutover verified" : "cutover verification failed", {
-      vm: record.vm,
-      downtimeSeconds: record.cutover.downtimeSeconds,
-      phases: record.cutover.phases,
-      finalDeltaBytes: record.cutover.finalDeltaBytes,
-      verifiedBytes,
-    });
-  }
-
-  /** One disk's verification at a cutover, from the final round's frozen disk. */
-  private async verifyDisk(vm: string, disk: DiskRecord, device: BlockDevice, size: number, hashes: BlockDigests, request: CutoverRequest) {
-    const agent = this.options.agent(disk.agentUrl);
-    const job = await agent.get(disk.jobId);
-    const total = blockCount(size);
-    const changed = request.verify === "full" ? [] : (this.options.state.loadChanged(vm, disk.key, size)?.list() ?? Array.from({ length: total }, (_, b) => b));
-    const sample = request.verify === "full" ? [] : sampleBlocks(size, request.sampleBlocks);
-    const blocks = request.verify === "full" ? Array.from({ length: total }, (_, b) => b) : [...new Set([...changed, ...sample])].sort((x, y) => x - y);
-    // The source side read again now, from the frozen disk.
-    const fresh = await hashBlocks(device, size, blocks, this.abort.signal);
-    const recorded = Buffer.concat(blocks.map((b) => hashes.hashes.subarray(b * BLOCK_HASH_BYTES, (b + 1) * BLOCK_HASH_BYTES)));
-    const differing = new Set<number>();
-    // A block whose fresh hash is not the one the rounds recorded changed without CBT saying so.
-    blocks.forEach((b, i) => {
-      if (!fresh.hashes.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES).equals(recorded.subarray(i * BLOCK_HASH_BYTES, (i + 1) * BLOCK_HASH_BYTES)))
-        differing.add(b);
-    });
-    let targetRead = 0;
-    for (let at = 0; at < blocks.length; at += COMPARE_LIST) {
-      const part = blocks.slice(at, at + COMPARE_LIST);
-      const reply = await agent.compareBlocks(disk.jobId, part, fresh.hashes.subarray(at * BLOCK_HASH_BYTES, (at + part.length) * BLOCK_HASH_BYTES), true);
-      reply.differing.forEach((b) => differing.add(b));
-      targetRead += reply.bytesRead;
-    }
-    return {
-      result: {
-        key: disk.key,
-        jobId: disk.jobId,
-        sizeBytes: size,
-        sourceDigest: hashes.digest().digest,
-        targetDigest: job.lastRound?.digest.digest ?? "",
-        changedBlocks: changed.length,
-        sampleBlocks: sample.length,
-        comparedBlocks: blocks.length,
-        differingBlocks: [...differing].sort((x, y) => x - y),
-      },
-      verifiedBytes: Math.min(fresh.bytesRead, targetRead),
-      hashBytes: blocks.length * (8 + BLOCK_HASH_BYTES),
-    };
-  }
-
-  /** Fails unless the proxy can read the disk's data file over datastore HTTP (a HEAD request). */
-  private async checkReadable(
-    vm: string,
-    file: { datastore: string; flatPath: string; fileName: string; label: string; key: number },
-    datacenter: string,
-  ): Promise<void> {
-    if (this.options.reader.kind !== "curl") return;
-    const url = datastoreUrl({
-      baseUrl: this.options.vc.baseUrl,
-      datacenter,
-      datastore: file.datastore,
-      flatPath: file.flatPath,
-      fileName: file.fileName,
-      vmMoref: "",
-      snapshotMoref: "",
-    });
-    const ca = this.options.reader.caFile !== undefined ? fs.readFileSync(this.options.reader.caFile, "utf8") : undefined;
-    const status = await new Promise<number>((resolve, reject) => {
-      const req = https.request(
-        url,
-        {
-          method: "HEAD",
-          ca,
-          rejectUnauthorized: this.options.reader.insecure !== true,
-          headers: { Cookie: this.options.vc.sessionCookie() ?? "" },
-          timeout: 30_000,
-        },
-        (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        },
-      );
-      req.on("timeout", () => req.destroy(new Error("no answer within 30 s")));
-      req.on("error", reject);
-      req.end();
-    });
-    if (status !== 200)
-      throw new Error(
-        `The proxy cannot read disk ${file.key} (${file.label}) of VM ${vm} on datastore ${file.datastore}: ${url.split("?")[0]} answered HTTP ${status}.`,
-      );
-  }
-
-  private status(vm: Vm): VmStatus {
-    const r = vm.record;
-    const last = r.rounds.at(-1);
-    return {
-      vm: r.vm,
-      rpoSeconds: r.rpoSeconds,
-      quiesce: r.quiesce,
-      disks: Object.values(r.disks).map((d) => {
-        const since = d.sizeBytes !== undefined ? this.options.state.loadChanged(r.vm, d.key, d.sizeBytes) : undefined;
-        return {
-          key: d.key,
-          agentUrl: d.agentUrl,
-          jobId: d.jobId,
-          sizeBytes: d.sizeBytes,
-          lastRound: d.lastRound,
-          lastRoundAt: d.lastRoundAt,
-          fullCheckRound: d.fullCheckRound,
-          fullCheckAt: d.fullCheckAt,
-          ...(since !== undefined ? { changedSinceFullCheckBytes: since.list().length * DIGEST_BLOCK } : {}),
-        };
-      }),
-      state:
-        r.cutover?.state === "verified"
-          ? "cut-over"
-          : (vm.busy && vm.settling !== true) || r.inFlight !== undefined
-            ? "round"
-            : vm.pending !== undefined || vm.settle !== undefined
-              ? "queued"
-              : r.error !== undefined
-                ? "error"
-                : "idle",
-      lastRound: last,
-      rounds: r.rounds.slice(-20),
-      ...(r.inFlight !== undefined ? { inFlight: { round: r.inFlight.round, since: r.inFlight.startedAt, snapshot: r.inFlight.snapshot } } : {}),
-      ...(last !== undefined ? { recoveryPointAgeSeconds: Math.max(0, (Date.now() - Date.parse(last.snapshotAt)) / 1000) } : {}),
-      ...(vm.nextAt !== undefined && vm.timer !== undefined ? { nextRoundAt: new Date(vm.nextAt).toISOString() } : {}),
-      ...(r.cutover !== undefined ? { cutover: r.cutover } : {}),
-      ...(r.error !== undefined ? { error: r.error } : {}),
-      ...(r.cutover?.state !== "verified" && r.rounds.length > 0
-        ? { prediction: predictCutover(r.rounds, { now: Date.now(), diskSizes: Object.values(r.disks).map((d) => d.sizeBytes ?? 0) }) }
-        : {}),
-    };
+  close(): Promise<void> {
+    return this.cycles.close();
   }
 }

@@ -63,9 +63,8 @@ export const COOKIE_RENEW_SECONDS = 60;
 /** nbdkit's PID file beside its socket: it exists once nbdkit accepts connections. */
 export const pidFile = (socket: string): string => `${socket}.pid`;
 
-/** nbdkit's arguments for the curl plugin. */
-export function curlArgs(source: DiskSource, socket: string, settings: ReaderSettings): string[] {
-  if (settings.cookieFile === undefined) throw new Error("The curl reader needs the file of the vCenter session cookie.");
+/** nbdkit's arguments before the plugin's: foreground, read-only, stopped with the proxy, on `socket`. */
+function serverArgs(socket: string): string[] {
   return [
     "-f",
     "-r",
@@ -75,6 +74,14 @@ export function curlArgs(source: DiskSource, socket: string, settings: ReaderSet
     pidFile(socket),
     "-U",
     socket,
+  ];
+}
+
+/** nbdkit's arguments for the curl plugin. */
+export function curlArgs(source: DiskSource, socket: string, settings: ReaderSettings): string[] {
+  if (settings.cookieFile === undefined) throw new Error("The curl reader needs the file of the vCenter session cookie.");
+  return [
+    ...serverArgs(socket),
     "curl",
     `url=${datastoreUrl(source)}`,
     `cookie-script=cat '${settings.cookieFile.replace(/'/g, "'\\''")}'`,
@@ -91,14 +98,7 @@ export function vddkArgs(source: DiskSource, socket: string, settings: ReaderSet
   const vddk = settings.vddk;
   if (vddk === undefined) throw new Error("The vddk reader needs --vddk-libdir, the vCenter user, a password file and the thumbprint.");
   return [
-    "-f",
-    "-r",
-    "--exit-with-parent",
-    // nbdkit writes its PID file once it accepts connections (the socket file exists earlier).
-    "-P",
-    pidFile(socket),
-    "-U",
-    socket,
+    ...serverArgs(socket),
     "vddk",
     `libdir=${vddk.libdir}`,
     `server=${new URL(source.baseUrl).hostname}`,

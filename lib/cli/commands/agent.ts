@@ -4,6 +4,7 @@
 import type { Command } from "commander";
 import { InputError, problem, type Problem } from "../../problems";
 import { certificateProblems, pathProblems } from "../flags";
+import { listenAddress, serveUntilSignal } from "../serve";
 import { isDiskId } from "../../agent/disks";
 
 interface AgentCommandOptions {
@@ -41,20 +42,8 @@ export function register(program: Command): void {
     .option("--checkpoint-interval <size>", "source bytes between journal checkpoints: what a crash may make a round read again (default 256Mi)")
     .option("--idle-timeout <seconds>", "a source or target server that answers none of the requests in flight for this long fails the round (retried)", "120")
     .action(async (opts: AgentCommandOptions) => {
-      const problems: Problem[] = [];
-      const listen = /^(.+):(\d{1,5})$/.exec(opts.listen);
-      const port = listen === null ? NaN : Number(listen[2]);
-      if (listen === null || port > 65535) {
-        problems.push(
-          problem({
-            field: "--listen",
-            received: opts.listen,
-            expected: "HOST:PORT with a port up to 65535",
-            fix: "e.g. --listen 127.0.0.1:8443",
-            message: "The listen address is not HOST:PORT.",
-          }),
-        );
-      }
+      const listen = listenAddress(opts.listen, "127.0.0.1:8443");
+      const problems: Problem[] = [...listen.problems];
       const allow = opts.allow
         .split(",")
         .map((s) => s.trim())
@@ -139,8 +128,8 @@ export function register(program: Command): void {
       const { startAgent } = require("../../agent") as typeof import("../../agent");
       const agent = await startAgent({
         stateDir: opts.state,
-        host: listen![1].replace(/^\[|\]$/g, ""),
-        port,
+        host: listen.host,
+        port: listen.port,
         allow,
         disks: { byIdDir: opts.diskById, sysDevBlockDir: opts.sysDevBlock },
         certFile: opts.cert,
@@ -151,18 +140,6 @@ export function register(program: Command): void {
         bandwidth,
         tuning: { checkpointInterval, idleTimeoutMs: idleTimeout * 1000 },
       });
-      process.stderr.write(
-        `rehost agent: listening on ${agent.url}\nrehost agent: certificate SHA-256 fingerprint ${agent.fingerprint}\nrehost agent: bearer token in ${agent.tokenFile}\n`,
-      );
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-          resolve();
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
-      });
-      await agent.close();
+      await serveUntilSignal("agent", agent);
     });
 }

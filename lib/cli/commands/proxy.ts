@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { Option, type Command } from "commander";
 import { InputError, problem, textWithFieldNames, withFieldNames, type Problem } from "../../problems";
 import { certificateProblems, pathProblems, VCENTER_FLAGS } from "../flags";
+import { listenAddress, serveUntilSignal } from "../serve";
 
 interface ProxyCommandOptions {
   state: string;
@@ -78,20 +79,8 @@ Example:
 Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 an unexpected failure.`,
     )
     .action(async (opts: ProxyCommandOptions) => {
-      const problems: Problem[] = [];
-      const listen = /^(.+):(\d{1,5})$/.exec(opts.listen);
-      const port = listen === null ? NaN : Number(listen[2]);
-      if (listen === null || port > 65535) {
-        problems.push(
-          problem({
-            field: "--listen",
-            received: opts.listen,
-            expected: "HOST:PORT with a port up to 65535",
-            fix: "e.g. --listen 10.0.0.5:8444",
-            message: "The listen address is not HOST:PORT.",
-          }),
-        );
-      }
+      const listen = listenAddress(opts.listen, "10.0.0.5:8444");
+      const problems: Problem[] = [...listen.problems];
       problems.push(
         ...pathProblems([
           ["--agent-token-file", opts.agentTokenFile],
@@ -195,8 +184,8 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       if (opts.reader === "vddk") vddk = await vddkAccess(vc.baseUrl, opts.user, password, stateDir, opts.vddkLibdir!);
       const proxy = await startProxy({
         stateDir,
-        host: listen![1].replace(/^\[|\]$/g, ""),
-        port,
+        host: listen.host,
+        port: listen.port,
         vc,
         agents: { token: agentToken!, fingerprint: opts.agentFingerprint, ca: opts.agentCa !== undefined ? fs.readFileSync(opts.agentCa, "utf8") : undefined },
         reader: { kind: opts.reader, caFile: opts.ca, insecure: opts.insecure, thumbprint: opts.thumbprint, vddk },
@@ -208,19 +197,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
         bandwidth,
         bandwidthFile,
       });
-      process.stderr.write(
-        `rehost proxy: listening on ${proxy.url}\nrehost proxy: certificate SHA-256 fingerprint ${proxy.fingerprint}\nrehost proxy: bearer token in ${proxy.tokenFile}\n`,
-      );
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off("SIGINT", stop);
-          process.off("SIGTERM", stop);
-          resolve();
-        };
-        process.on("SIGINT", stop);
-        process.on("SIGTERM", stop);
-      });
-      await proxy.close();
+      await serveUntilSignal("proxy", proxy);
       await vc.logout().catch(() => undefined);
     });
 }
