@@ -11,7 +11,8 @@ import { BASE_ALLOCATION } from "../replication/extents/block-status";
 import type { Changed, Digest } from "./api";
 import { hashBlocks, type BlockHashes } from "../replication/block-hashes";
 import { loadOrCreateToken } from "../service/auth";
-import { JobManager, type CopyResult, type DataPlane, type Extent, type RoundProgress } from "./jobs";
+import type { CopyResult, DataPlane, Extent, RoundProgress } from "./data-plane";
+import { JobManager } from "./jobs";
 import { jsonLogger, type Logger } from "../service/log";
 import { Scheduler } from "./scheduler";
 import { createAgentServer } from "./server";
@@ -20,7 +21,7 @@ import { isDiskId, type DiskLookup } from "./disks";
 import { loadOrCreateCertificate } from "../service/tls";
 
 export type { Changed, Digest, JobSpec, JobState, JobStatus, RegisterRequest, RoundRecord, Verification } from "./api";
-export type { DataPlane } from "./jobs";
+export type { DataPlane } from "./data-plane";
 export { AgentClient, AgentRequestError, type AgentClientOptions } from "./client";
 export { findDisk, diskSerial, isDiskId, DiskNotFound, DEFAULT_BY_ID_DIR, DEFAULT_SYS_DEV_BLOCK_DIR, type DiskLookup, type FoundDisk } from "./disks";
 
