@@ -3,6 +3,7 @@
  * cache, the retry settings, whether the agent is stopping, and the failed attempts counted for
  * `/metrics`.
  */
+import type { Throttle } from "../replication";
 import type { Logger } from "../service/log";
 import type { DataPlane } from "./data-plane";
 import type { DiskLookup } from "./disks";
@@ -22,8 +23,8 @@ export interface JobManagerOptions {
   readonly disks?: DiskLookup;
   /** Directory the credentials references name files in. */
   readonly credentialsDir?: string;
-  /** Shared bandwidth limiter passed to every round (a `Throttle`). */
-  readonly bandwidth?: unknown;
+  /** Shared bandwidth limiter passed to every round. @default - unlimited */
+  readonly bandwidth?: Throttle;
   /** Attempts per round before the job goes to `error`. @default 5 */
   readonly maxAttempts?: number;
   /** First retry delay, doubled per attempt. @default 1000 */

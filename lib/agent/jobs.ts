@@ -19,7 +19,7 @@
  */
 import { isPushed, type Changed, type JobSpec, type JobStatus, type RoundRecord } from "./api";
 import type { JobContext, JobManagerOptions } from "./context";
-import type { Extent } from "./data-plane";
+import type { Extent } from "../replication";
 import { freeze, thaw } from "./freeze";
 import { pushRound } from "./pushed-rounds";
 import {

@@ -5,12 +5,11 @@
  * recorded.
  */
 import { isPushed, type RoundRecord } from "./api";
-import type { TargetIdentity } from "../replication";
+import type { SyncProgress, TargetIdentity } from "../replication";
 import type { BlockDevice } from "../replication/device";
 import { openDevice } from "../replication/open";
 import { zstdVersion } from "../link/codec";
 import { countFailure, type JobContext } from "./context";
-import type { RoundProgress } from "./data-plane";
 import { applyFrames } from "./push";
 import { JobRequestError, saveOrRefuse, saveRecord, type Job, type JobRecord } from "./records";
 import { sameIdentity, TargetRefused, targetForRound } from "./targets";
@@ -73,7 +72,7 @@ export async function pushRound(ctx: JobContext, job: Job, round: number, snapsh
       signal: abort.signal,
       onCheckpoint: (c) => {
         active.pushedUpTo = c.pushedUpTo;
-        job.progress = { phase: "push", bytesDone: c.pushedUpTo, bytesTotal: size, rate: 0, etaSeconds: 0 } as RoundProgress;
+        job.progress = { phase: "push", bytesDone: c.pushedUpTo, bytesTotal: size, rate: 0, etaSeconds: 0 } as SyncProgress;
         saveRecord(ctx.options, job);
       },
     });

@@ -14,10 +14,9 @@ import {
   type RoundSource,
   type Verification,
 } from "./api";
-import type { TargetIdentity } from "../replication";
+import type { SyncProgress, TargetIdentity } from "../replication";
 import type { Logger } from "../service/log";
 import { HttpError } from "../service/http";
-import type { RoundProgress } from "./data-plane";
 import type { StateDir } from "./store";
 
 /** Raised for requests the current job state cannot accept; `status` is the HTTP status. */
@@ -61,7 +60,7 @@ export interface Job {
   /** The run holds a concurrency slot. */
   copying: boolean;
   startedAt?: string;
-  progress?: RoundProgress;
+  progress?: SyncProgress;
   abort?: AbortController;
   retryTimer?: NodeJS.Timeout;
   /** The scheduled run, settled once its round ended or was aborted. */

@@ -5,6 +5,7 @@
  * copied holds the job once the round is recorded.
  */
 import { isPushed, type RoundRecord } from "./api";
+import type { ChangedSpec } from "../replication";
 import { InputError } from "../problems";
 import { countFailure, type JobContext } from "./context";
 import { describeChanged, saveRecord, type Job } from "./records";
@@ -45,7 +46,8 @@ async function run(ctx: JobContext, job: Job): Promise<void> {
     const result = await ctx.options.dataPlane.sync({
       source: sourceSpec(ctx.options, r.spec),
       target: target.path,
-      changed: active.changed,
+      // The API's `Changed` is what ChangedSchema admits: the copier's `ChangedSpec` (its `bitmap:NAME` a plain string to zod).
+      changed: active.changed as ChangedSpec,
       journal: ctx.options.state.journalFile(r.spec.id, active.round),
       keepJournal: true,
       expectTarget: target.identity,
@@ -57,7 +59,7 @@ async function run(ctx: JobContext, job: Job): Promise<void> {
     });
     if (job.removed || ctx.closed) return;
     ctx.options.logger.log("info", "round copied; taking the target's digest", { job: r.spec.id, round: active.round });
-    const taken = await ctx.digests.targetDigest(job, target.path, active.round, active.changed, cached, result.resumed, abort.signal);
+    const taken = await ctx.digests.targetDigest(job, target.path, active.round, active.changed as ChangedSpec, cached, result.resumed, abort.signal);
     if (job.removed || ctx.closed) return;
     const digest = taken.digest;
     const finishedAt = new Date().toISOString();

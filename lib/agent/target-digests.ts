@@ -12,11 +12,12 @@
  * (a proxy's check, a cutover's) reads the kept hashes or, when asked, the target itself.
  */
 import * as fs from "node:fs";
-import type { Changed, Digest } from "./api";
+import type { Digest } from "./api";
+import type { ChangedSpec, Extent } from "../replication";
 import { BLOCK_HASH_BYTES, BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../replication/sha256-blocks";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK } from "../replication/verify";
 import { writeFileAtomic } from "../service/files";
-import type { DataPlane, Extent } from "./data-plane";
+import type { DataPlane } from "./data-plane";
 import { JobRequestError, type Job, type RecordOptions } from "./records";
 import { sourceSpec, targetForRound, type TargetOptions } from "./targets";
 
@@ -180,7 +181,7 @@ export class TargetDigests {
     job: Job,
     target: string,
     round: number,
-    changed: Changed,
+    changed: ChangedSpec,
     cached: BlockDigests | undefined,
     resumed: boolean,
     signal: AbortSignal,
