@@ -4,7 +4,7 @@
  */
 import type { JobStatus } from "./api";
 import type { JobContext } from "./context";
-import { jobStatus, JobRequestError, saveOrRefuse, type Job, type JobRecord } from "./records";
+import { jobStatus, JobRequestError, updateRecord, type Job, type JobRecord } from "./records";
 import { kick } from "./rounds";
 
 /** Freezes the job at the next round boundary (now, when no round is active). */
@@ -17,8 +17,7 @@ export function freeze(ctx: JobContext, job: Job, point: string): JobStatus {
   }
   if (r.state === "error") throw new JobRequestError(409, `Job ${id} is in error (${r.error}); request its round again before freezing.`);
   const next: JobRecord = r.active === undefined ? { ...r, state: "frozen", frozenFor: point, freezePending: undefined } : { ...r, freezePending: point };
-  saveOrRefuse(ctx.options, job, next);
-  job.record = next;
+  updateRecord(ctx.options, job, next);
   ctx.options.logger.log("info", next.state === "frozen" ? "job frozen" : "freeze pending round end", { job: id, point });
   return jobStatus(job);
 }
@@ -32,10 +31,10 @@ export function thaw(ctx: JobContext, job: Job, point?: string): JobStatus {
   const r = job.record;
   const held = r.frozenFor ?? r.freezePending;
   if (held === undefined || (point !== undefined && held !== point)) return jobStatus(job);
-  const next: JobRecord = { ...r, freezePending: undefined, ...(r.state === "frozen" ? { state: "idle" as const, frozenFor: undefined } : {}) };
-  saveOrRefuse(ctx.options, job, next);
-  job.record = next;
-  if (r.state === "frozen") ctx.options.logger.log("info", "job thawed", { job: id, point: held });
+  const wasFrozen = r.state === "frozen";
+  const next: JobRecord = { ...r, freezePending: undefined, ...(wasFrozen ? { state: "idle" as const, frozenFor: undefined } : {}) };
+  updateRecord(ctx.options, job, next);
+  if (wasFrozen) ctx.options.logger.log("info", "job thawed", { job: id, point: held });
   kick(ctx, job);
   return jobStatus(job);
 }

@@ -31,6 +31,7 @@ import {
   JobRequestError,
   saveOrRefuse,
   saveRecord,
+  updateRecord,
   type Job,
   type JobRecord,
 } from "./records";
@@ -181,10 +182,9 @@ export class JobManager {
       state: round === 0 ? "initial-sync" : "syncing",
       error: undefined,
     };
-    saveOrRefuse(this.options, job, next);
+    updateRecord(this.options, job, next);
     if (job.retryTimer !== undefined) clearTimeout(job.retryTimer);
     job.retryTimer = undefined;
-    job.record = next;
     this.options.logger.log("info", retried ? "failed round requested again" : "round requested", { job: id, round, changed: describeChanged(changed) });
     kick(this.ctx, job);
     return jobStatus(job);
@@ -237,8 +237,7 @@ export class JobManager {
     if (JSON.stringify(job.record.spec.source) === JSON.stringify(source)) return jobStatus(job);
     const previous = job.record.spec.source;
     const next: JobRecord = { ...job.record, spec: { ...job.record.spec, source } };
-    saveOrRefuse(this.options, job, next);
-    job.record = next;
+    updateRecord(this.options, job, next);
     this.options.logger.log("info", "job source updated", { job: id, from: describeSource(previous), to: describeSource(source) });
     return jobStatus(job);
   }

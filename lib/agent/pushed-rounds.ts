@@ -11,7 +11,7 @@ import { openDevice } from "../replication/open";
 import { zstdVersion } from "../link/codec";
 import { countFailure, type JobContext } from "./context";
 import { applyFrames } from "./push";
-import { JobRequestError, saveOrRefuse, saveRecord, type Job, type JobRecord } from "./records";
+import { JobRequestError, saveRecord, updateRecord, type Job, type JobRecord } from "./records";
 import { sameIdentity, TargetRefused, targetForRound } from "./targets";
 
 /**
@@ -37,15 +37,15 @@ export async function pushRound(ctx: JobContext, job: Job, round: number, snapsh
     throw new JobRequestError(409, `Job ${id}'s source was ${r.sourceSize} bytes; a push of ${size} bytes is another disk.`);
   const resumes = r.active !== undefined && r.active.round === round && r.active.snapshot === snapshot;
   const from = resumes ? (r.active!.pushedUpTo ?? 0) : 0;
-  const next: JobRecord = {
+  const update: JobRecord = {
     ...r,
     sourceSize: size,
     active: { round, changed: "push", requestedAt: new Date().toISOString(), attempts: 0, snapshot, pushedUpTo: from },
     state: round === 0 || r.lastRound === undefined ? "initial-sync" : "syncing",
     error: undefined,
   };
-  saveOrRefuse(ctx.options, job, next);
-  job.record = next;
+  updateRecord(ctx.options, job, update);
+  const next = job.record;
   job.running = true;
   let finished: () => void = () => undefined;
   job.runPromise = new Promise<void>((resolve) => (finished = resolve));

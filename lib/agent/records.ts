@@ -125,6 +125,16 @@ export function saveOrRefuse(options: RecordOptions, job: Job, next: JobRecord):
   }
 }
 
+/**
+ * Saves `next` and makes it the job's record, or refuses the request (503) leaving the job as it
+ * was. The record is updated in place, never replaced: a round, a push or a verification in flight
+ * holds it, and must record its end where the request's change is.
+ */
+export function updateRecord(options: RecordOptions, job: Job, next: JobRecord): void {
+  saveOrRefuse(options, job, next);
+  Object.assign(job.record, next);
+}
+
 /** The job as the API shows it. */
 export function jobStatus(job: Job): JobStatus {
   const r = job.record;
