@@ -36,7 +36,7 @@ import {
   type JobRecord,
 } from "./records";
 import { kick } from "./rounds";
-import { TargetDigests } from "./target-digests";
+import { TargetDigests, type BlockComparison } from "./target-digests";
 import { checkSourceUri, credentialsFile, resolveTarget, sourceSpec } from "./targets";
 import { startVerification, verify } from "./verification";
 
@@ -198,18 +198,8 @@ export class JobManager {
     return pushRound(this.ctx, this.find(id), round, snapshot, size, stream);
   }
 
-  /**
-   * Compares the source's 1 MiB block hashes with the target's after the last round: of the
-   * blocks from `first` on (`blocks` a number), or of the listed blocks; from the hashes the agent
-   * keeps, or read from the target now (`fresh`, as a cutover's check does). Returns the blocks
-   * that differ.
-   */
-  async compare(
-    id: string,
-    blocksOrFirst: number | readonly number[],
-    sourceHashes: Buffer,
-    fresh: boolean,
-  ): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
+  /** Compares the source's 1 MiB block hashes with the target's after the last round (`TargetDigests.compare`). */
+  async compare(id: string, blocksOrFirst: number | readonly number[], sourceHashes: Buffer, fresh: boolean): Promise<BlockComparison> {
     return this.ctx.digests.compare(this.find(id), blocksOrFirst, sourceHashes, fresh);
   }
 

@@ -33,6 +33,13 @@ export interface TakenDigest {
   bytesRead: number;
 }
 
+/** What a compare found: the blocks whose target hash differs, how many were compared, the target bytes read. */
+export interface BlockComparison {
+  differing: number[];
+  compared: number;
+  bytesRead: number;
+}
+
 /** The target-digest cache of every job: `digests/<id>.blocks` in the state directory. */
 export class TargetDigests {
   constructor(private readonly options: TargetDigestOptions) {}
@@ -43,12 +50,7 @@ export class TargetDigests {
    * keeps, or read from the target now (`fresh`, as a cutover's check does). Returns the blocks
    * that differ.
    */
-  async compare(
-    job: Job,
-    blocksOrFirst: number | readonly number[],
-    sourceHashes: Buffer,
-    fresh: boolean,
-  ): Promise<{ differing: number[]; compared: number; bytesRead: number }> {
+  async compare(job: Job, blocksOrFirst: number | readonly number[], sourceHashes: Buffer, fresh: boolean): Promise<BlockComparison> {
     const r = job.record;
     const id = r.spec.id;
     if (r.lastRound === undefined || r.sourceSize === undefined) throw new JobRequestError(409, `Job ${id} has no finished round to compare with.`);
