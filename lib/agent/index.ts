@@ -8,10 +8,11 @@ import type { AddressInfo } from "node:net";
 import { packageVersion } from "../service/package";
 import * as replication from "../replication";
 import { BASE_ALLOCATION } from "../replication/extents/block-status";
-import type { Changed, Digest } from "./api";
+import type { Digest } from "./api";
 import { hashBlocks, type BlockHashes } from "../replication/block-hashes";
 import { loadOrCreateToken } from "../service/auth";
-import { JobManager, type CopyResult, type DataPlane, type Extent, type RoundProgress } from "./jobs";
+import type { DataPlane } from "./data-plane";
+import { JobManager } from "./jobs";
 import { jsonLogger, type Logger } from "../service/log";
 import { Scheduler } from "./scheduler";
 import { createAgentServer } from "./server";
@@ -20,7 +21,7 @@ import { isDiskId, type DiskLookup } from "./disks";
 import { loadOrCreateCertificate } from "../service/tls";
 
 export type { Changed, Digest, JobSpec, JobState, JobStatus, RegisterRequest, RoundRecord, Verification } from "./api";
-export type { DataPlane } from "./jobs";
+export type { DataPlane } from "./data-plane";
 export { AgentClient, AgentRequestError, type AgentClientOptions } from "./client";
 export { findDisk, diskSerial, isDiskId, DiskNotFound, DEFAULT_BY_ID_DIR, DEFAULT_SYS_DEV_BLOCK_DIR, type DiskLookup, type FoundDisk } from "./disks";
 
@@ -159,17 +160,17 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
 /** The production data plane: `lib/replication`'s `sync` and `digest`, loaded on first use. */
 export function replicationDataPlane(tuning: SyncTuning = {}): DataPlane {
   return {
-    async sync(o): Promise<CopyResult> {
+    async sync(o): Promise<replication.SyncResult> {
       return replication.sync({
         ...tuning,
         source: o.source,
         target: o.target,
-        changed: o.changed as replication.ChangedSpec,
+        changed: o.changed,
         journal: o.journal,
         keepJournal: o.keepJournal,
         expectTarget: o.expectTarget,
-        bandwidth: o.bandwidth as number | replication.Throttle | undefined,
-        onProgress: o.onProgress as ((p: RoundProgress) => void) | undefined,
+        bandwidth: o.bandwidth,
+        onProgress: o.onProgress,
         signal: o.signal,
       });
     },
@@ -177,11 +178,11 @@ export function replicationDataPlane(tuning: SyncTuning = {}): DataPlane {
       const d = await replication.digest(spec, length === undefined ? {} : { length });
       return { algorithm: d.algorithm, digest: d.digest, size: d.size };
     },
-    async changedExtents(source: string, changed: Changed): Promise<Extent[]> {
-      const extentSource = replication.extentSourceFor(changed as replication.ChangedSpec);
+    async changedExtents(source: string, changed: replication.ChangedSpec): Promise<replication.Extent[]> {
+      const extentSource = replication.extentSourceFor(changed);
       const device = await replication.openDevice(source, { metaContexts: extentSource.requiredContexts, optionalMetaContexts: extentSource.optionalContexts });
       try {
-        const extents: Extent[] = [];
+        const extents: replication.Extent[] = [];
         for await (const segment of extentSource.segments(device)) extents.push({ offset: segment.offset, length: segment.length });
         return replication.mergeExtents(extents);
       } finally {

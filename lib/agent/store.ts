@@ -3,7 +3,7 @@
  *
  * Layout: `jobs/<id>.json` (spec and status), `journals/<id>.r<round>.journal` (the copier's
  * journal of the round in progress),
- * `digests/<id>.blocks` (the target's 1 MiB block hashes after the last round, see `jobs.ts`),
+ * `digests/<id>.blocks` (the target's 1 MiB block hashes after the last round, see `target-digests.ts`),
  * `tls/cert.pem`, `tls/key.pem`, `token`.
  */
 import * as fs from "node:fs";
