@@ -6,7 +6,8 @@
  * - Replication: one per source disk, on the agent of the gateway that carries it, writing to the
  *   disk's replica there, named by its cloud disk id; `rehost:round` drives incremental rounds.
  * - Cutover: one per VM and gateway (a VM whose disks sit on two gateways gets two; the second
- *   finds the source already off), final round `rehost:round + 1`, after every replication.
+ *   finds the source already off), final round `rehost:round + 1`, after every replication (the
+ *   replication callback returns its resources; the wave hands them to the cutover callback).
  * - RehearsalPoint: one per gateway of the wave, named after the rehearsal stack; the snapshots
  *   are taken at the digests it returns, and RehearsalThaw (after the snapshots) lets
  *   replication go on.
@@ -24,9 +25,9 @@ export function sourceUri(base: string, diskId: string): string {
 
 /** Controllers of a wave stack: replication per disk, and at cutover one Cutover per VM and gateway. */
 export function waveControllers(wave: PlannedWave, config: WaveStackConfig): WaveControllers {
-  const replications: Replication[] = [];
   return {
     replication(name: string, args: ReplicationSeamArgs, opts: pulumi.CustomResourceOptions): ControllerResult {
+      const replications: Replication[] = [];
       const digests = args.disks.map((disk) => {
         const replication = new Replication(
           `${name}-${disk.id}`,
@@ -45,7 +46,7 @@ export function waveControllers(wave: PlannedWave, config: WaveStackConfig): Wav
         replications.push(replication);
         return replication.digest.apply((digest) => [disk.id, digest] as const);
       });
-      return { digests: pulumi.all(digests).apply((pairs) => Object.fromEntries(pairs)) };
+      return { digests: pulumi.all(digests).apply((pairs) => Object.fromEntries(pairs)), resources: replications };
     },
     cutover(name: string, args: CutoverSeamArgs, opts: pulumi.CustomResourceOptions): ControllerResult {
       const digests: pulumi.Output<Record<string, string>>[] = [];
@@ -63,7 +64,7 @@ export function waveControllers(wave: PlannedWave, config: WaveStackConfig): Wav
               manualConfirmation: config.manualConfirmation,
               ...(wave.window !== undefined ? { window: { start: wave.window.start, end: wave.window.end } } : {}),
             },
-            { ...opts, dependsOn: replications },
+            { ...opts, dependsOn: [...args.replications] },
           );
           digests.push(cutover.digests.apply((d) => Object.fromEntries(Object.entries(d ?? {}).map(([job, v]) => [job, v.target]))));
         }

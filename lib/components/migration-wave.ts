@@ -39,11 +39,15 @@ export interface CutoverSeamArgs {
   readonly gateways: ReadonlyMap<string, SyncGateway>;
   /** Digest per planned disk id of the latest replication round. */
   readonly replicationDigests: pulumi.Output<Record<string, string>>;
+  /** The resources every replication controller of the wave declared, in order: what the cutover waits for. */
+  readonly replications: readonly pulumi.Resource[];
 }
 
 /** The result a controller hands back: one digest per planned disk id. */
 export interface ControllerResult {
   readonly digests: pulumi.Output<Record<string, string>>;
+  /** The controller resources it declared. @default - none */
+  readonly resources?: readonly pulumi.Resource[];
 }
 
 /**
@@ -112,6 +116,7 @@ export class MigrationWave extends pulumi.ComponentResource {
     const wave = args.wave;
     const gateways = new Map<string, SyncGateway>();
     const replicationResults: pulumi.Output<Record<string, string>>[] = [];
+    const replications: pulumi.Resource[] = [];
     const release = new AgentRelease(
       `${name}-agent`,
       {
@@ -149,10 +154,13 @@ export class MigrationWave extends pulumi.ComponentResource {
       const replication = args.controllers?.replication;
       if (replication) {
         const vms = wave.vms.filter((vm) => vm.gateway === planned.name);
-        replicationResults.push(
-          replication(`${name}-${gatewayRole(wave.name, planned.name)}-replication`, { wave, gateway, gatewayName: planned.name, disks, vms }, { parent: this })
-            .digests,
+        const result = replication(
+          `${name}-${gatewayRole(wave.name, planned.name)}-replication`,
+          { wave, gateway, gatewayName: planned.name, disks, vms },
+          { parent: this },
         );
+        replicationResults.push(result.digests);
+        replications.push(...(result.resources ?? []));
       }
     }
     const replicationDigests = args.controllers?.replication
@@ -174,7 +182,7 @@ export class MigrationWave extends pulumi.ComponentResource {
       }
       const cutover = args.controllers?.cutover;
       const verified = cutover
-        ? cutover(`${name}-cutover`, { wave, gateways, replicationDigests }, { parent: this }).digests
+        ? cutover(`${name}-cutover`, { wave, gateways, replicationDigests, replications }, { parent: this }).digests
         : pulumi.output(args.cutoverDigests ?? {});
       const diskIds = collect(gateways, (g) => g.diskIds);
       ({ hosts } = declareHostsFromReplicas(this, name, {

@@ -4,10 +4,11 @@
  * `pulumi.runtime.setMocks` is process-global, so runs are serialized: each run installs fresh
  * mocks (which reset the runtime's options and its monitor), runs, waits for every registration
  * to finish, and hands back the recorded graph. Modules that declare resources must be imported
- * inside `fn`, after the mocks are installed.
+ * inside `fn`, after the mocks are installed. What this needs of the SDK beyond its documented API
+ * lives in `sdk-internals.ts`.
  */
-import Module from "node:module";
 import * as pulumi from "@pulumi/pulumi";
+import { interceptRegistrations, settleRegistrations, skipClosureSerialization } from "./sdk-internals";
 
 /** One declared resource as the preview shows it. */
 export interface RecordedResource {
@@ -51,13 +52,6 @@ export interface MockRun<T> {
   readonly result: T;
 }
 
-const rpc = require("@pulumi/pulumi/runtime/rpc") as {
-  deserializeProperties(struct: unknown, keepUnknowns?: boolean, keepSecrets?: boolean): Record<string, unknown>;
-  specialSigKey: string;
-  specialSecretSig: string;
-};
-const state = require("@pulumi/pulumi/runtime/state") as { getStore(): { settings: { rpcDone: Promise<unknown> } } };
-
 let queue: Promise<unknown> = Promise.resolve();
 
 /**
@@ -92,27 +86,23 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
   );
   pulumi.runtime.setAllConfig({ ...(options.config ?? {}) }, [...(options.secretKeys ?? [])]);
 
-  const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: RegisterRequest, cb: unknown): unknown };
-  const register = monitor.registerResource.bind(monitor);
-  monitor.registerResource = (req, cb) => {
+  interceptRegistrations((req) => {
     const type = req.getType();
-    if (type !== "pulumi:pulumi:Stack") {
-      const parentUrn = req.getParent();
-      const custom = req.getCustom();
-      resources.push({
-        type,
-        name: req.getName(),
-        parent: parentUrn ? (parentUrn.split("::").pop() ?? null) : null,
-        inputs: withoutProvider(redact(rpc.deserializeProperties(req.getObject(), false, true)) as Record<string, unknown>),
-        custom,
-        dependencies: req.getDependenciesList().map((urn) => urn.split("::").pop() ?? urn),
-        ...(custom ? { id: `${req.getName()}-id` } : {}),
-        ...(req.getProtect() ? { protect: true } : {}),
-        ...(req.getRetainondelete() ? { retainOnDelete: true } : {}),
-      });
-    }
-    return register(req, cb);
-  };
+    if (type === "pulumi:pulumi:Stack") return;
+    const parentUrn = req.getParent();
+    const custom = req.getCustom();
+    resources.push({
+      type,
+      name: req.getName(),
+      parent: parentUrn ? (parentUrn.split("::").pop() ?? null) : null,
+      inputs: withoutProvider(redact(pulumi.runtime.deserializeProperties(req.getObject() as StructOf, false)) as Record<string, unknown>),
+      custom,
+      dependencies: req.getDependenciesList().map((urn) => urn.split("::").pop() ?? urn),
+      ...(custom ? { id: `${req.getName()}-id` } : {}),
+      ...(req.getProtect() ? { protect: true } : {}),
+      ...(req.getRetainondelete() ? { retainOnDelete: true } : {}),
+    });
+  });
 
   // An error thrown inside an `apply` surfaces as an unhandled rejection, and the outputs that
   // depend on it never settle: end the run with that error instead of waiting for them.
@@ -137,7 +127,7 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
     const work = (async () => {
       const returned = await fn();
       const result = (await resolve(returned)) as T;
-      await settle();
+      await settleRegistrations();
       return result;
     })();
     const result = await Promise.race([work, failed]);
@@ -153,57 +143,8 @@ async function runOnce<T>(options: MockRunOptions, fn: () => Promise<T> | T): Pr
   }
 }
 
-interface RegisterRequest {
-  getType(): string;
-  getName(): string;
-  getParent(): string;
-  getCustom(): boolean;
-  getObject(): unknown;
-  getDependenciesList(): string[];
-  getProtect(): boolean;
-  getRetainondelete(): boolean;
-}
-
-const CLOSURE_MODULE = require.resolve("@pulumi/pulumi/runtime/closure/serializeClosure");
-
-/**
- * A dynamic resource serializes its provider's code when it is declared; under mocks that code
- * never runs, and the serializer (which loads the TypeScript compiler and the inspector) costs
- * more than the rest of a cold preview. While a run lasts, the serializer returns an empty text;
- * the SDK caches that per provider object, so a process that previews never deploys.
- * @returns a function restoring the real serializer
- */
-function skipClosureSerialization(): () => void {
-  const skip = async () => ({ text: "", containsSecrets: false });
-  const loaded = require.cache[CLOSURE_MODULE];
-  if (loaded !== undefined) {
-    const exports = loaded.exports as { serializeFunction: unknown };
-    const original = exports.serializeFunction;
-    exports.serializeFunction = skip;
-    return () => {
-      exports.serializeFunction = original;
-    };
-  }
-  const replacement = new Module(CLOSURE_MODULE);
-  replacement.filename = CLOSURE_MODULE;
-  replacement.loaded = true;
-  replacement.exports = { serializeFunction: skip };
-  require.cache[CLOSURE_MODULE] = replacement;
-  return () => {
-    if (require.cache[CLOSURE_MODULE] === replacement) delete require.cache[CLOSURE_MODULE];
-  };
-}
-
-/** Waits until every registration the runtime started has finished. */
-async function settle(): Promise<void> {
-  const store = state.getStore();
-  let done: Promise<unknown> | undefined;
-  while (done !== store.settings.rpcDone) {
-    done = store.settings.rpcDone;
-    await done;
-    await new Promise((r) => setImmediate(r));
-  }
-}
+/** The protobuf `Struct` that `pulumi.runtime.deserializeProperties` takes. */
+type StructOf = Parameters<typeof pulumi.runtime.deserializeProperties>[0];
 
 /** Resolves outputs (possibly nested in objects) to plain values; rejects when one of them failed. */
 async function resolve(value: unknown): Promise<unknown> {
@@ -223,7 +164,7 @@ function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact);
   if (value !== null && typeof value === "object") {
     const record = value as Record<string, unknown>;
-    if (record[rpc.specialSigKey] === rpc.specialSecretSig) return SECRET;
+    if (record[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return SECRET;
     return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, redact(v)]));
   }
   return value;

@@ -150,6 +150,12 @@ describe("rehost preview on the exchange-centre example", () => {
       expect(mine.flatMap((c) => c.inputs.jobIds as string[]).sort()).toEqual(vm.disks.map((d) => d.id).sort());
       for (const c of mine) expect(c.inputs.round).toBe(10);
     }
+    // Every cutover waits for every replication of the wave.
+    const replicationNames = wave.recorded.filter((r) => r.type === "pulumi-nodejs:dynamic/rehost:Replication").map((r) => r.name);
+    expect(replicationNames).toHaveLength(disks.length);
+    const recordedCutovers = wave.recorded.filter((r) => r.type === "pulumi-nodejs:dynamic/rehost:Cutover");
+    expect(recordedCutovers).toHaveLength(cutovers.length);
+    for (const c of recordedCutovers) expect(c.dependencies).toEqual(expect.arrayContaining(replicationNames));
     // Hosts are built from snapshots taken at the digests the cutover verified.
     const snapshots = wave.resources.filter((r) => r.type === "alicloud:ecs/ecsSnapshot:EcsSnapshot");
     expect(snapshots).toHaveLength(disks.length);
