@@ -17,21 +17,14 @@
  */
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import type * as pulumi from "@pulumi/pulumi";
-import type { JobStatus } from "../agent/api";
 import { AgentClient } from "../agent/client";
-import { loadInventory, loadWaves } from "../inventory";
-import { buildPlan } from "../plan";
-import type { PlannedDisk, PlannedVm, PlannedWave } from "../plan/types";
 import { packagePath } from "../package";
-import { InputError, problem } from "../problems";
 import { ProxyClient } from "../proxy/client";
 import type { RoundSummary } from "../proxy/api";
 import { CREDENTIALS, cutoverProvider, rehearsalPointProvider, rehearsalThawProvider, replicationProvider } from "../providers";
 import { digest } from "../replication";
-import { ProcessGroup } from "../service/processes";
 import { connectVSphere } from "../vsphere";
 import { REHOST_SNAPSHOT_PREFIX } from "../vsphere/estate";
 import { BusinessWriter } from "./business";
@@ -39,461 +32,336 @@ import { buildDiskImage, createTargetDisk } from "./images";
 import { offlinePreview } from "./preview";
 import { renderMarkdown, renderTerminal, type DiskReport, type LabCutover, type LabReport, type LabRound } from "./report";
 import { LAB_USER, startLabAgent, startLabProxy, startLabVcenter } from "./services";
-import { openSite } from "./site";
-import { guestWrite, type EstateSpec, type Vcsim } from "./vcsim";
-
-/** Options of `runLab` (the `rehost lab` flags). */
-export interface LabOptions {
-  /** @default examples/lab/inventory.yaml of this package */
-  readonly inventory?: string;
-  /** @default examples/lab/waves.yaml of this package */
-  readonly waves?: string;
-  /** Stack configs for the offline preview. @default examples/lab/stacks of this package */
-  readonly stacksDir?: string;
-  /** The stack whose resources the report lists. @default "lab-cutover" */
-  readonly previewStack?: string;
-  /** The wave to run. @default - the first wave of the waves file */
-  readonly wave?: string;
-  /** Where images, targets and the services' state go. @default - a new directory under the system temp dir, removed at the end */
-  readonly workdir?: string;
-  /** Keep the work directory. @default false (kept anyway when it was given) */
-  readonly keep?: boolean;
-  /** Markdown report path (a `.json` twin is written next to it). @default .rehost/lab-report.md */
-  readonly report?: string;
-  /** Incremental rounds before the rehearsal point. @default 2 */
-  readonly roundsBeforeRehearsal?: number;
-  /** Seconds the business writes between two rounds. @default 1 */
-  readonly businessSeconds?: number;
-  /** Every disk this many times larger, with the same data and the same writes. @default 1 */
-  readonly sizeFactor?: number;
-  /** 64 KiB writes per disk between the full check and the shutdown: the final delta. @default 16 */
-  readonly finalWrites?: number;
-  /** Run on 127.0.0.1 even as root (no namespaces). @default false */
-  readonly loopback?: boolean;
-  /** Progress lines. @default - none */
-  readonly progress?: (line: string) => void;
-  /** Live status of running rounds (called about twice a second while a step waits). */
-  readonly live?: (jobs: readonly JobStatus[], step: string) => void;
-  /** Aborting stops every process and fails the run. */
-  readonly signal?: AbortSignal;
-}
-
-/** One source disk of the lab. */
-interface LabDisk {
-  readonly vm: PlannedVm;
-  readonly planned: PlannedDisk;
-  readonly jobId: string;
-  readonly sizeBytes: number;
-  readonly target: string;
-  writer?: BusinessWriter;
-  outs?: Record<string, any>;
-}
-
-const MiB = 2 ** 20;
-const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
+import { closeLab, MiB, mib, openLab, resolveInputs, type Lab, type LabDisk, type LabOptions } from "./setup";
+import { guestWrite, type EstateSpec } from "./vcsim";
 
 /** Runs the lab; resolves with its report (whose `ok` says whether every disk verified). */
 export async function runLab(options: LabOptions = {}): Promise<LabReport> {
-  const started = Date.now();
-  const say = (line: string): void => options.progress?.(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}`);
-  const inventoryFile = options.inventory ?? packagePath("examples", "lab", "inventory.yaml");
-  const wavesFile = options.waves ?? packagePath("examples", "lab", "waves.yaml");
-  const reportFile = path.resolve(options.report ?? path.join(".rehost", "lab-report.md"));
-  const factor = options.sizeFactor ?? 1;
-  if (!Number.isInteger(factor) || factor < 1 || factor > 64) {
-    throw new InputError(
-      problem({
-        field: "--size-factor",
-        received: String(options.sizeFactor),
-        expected: "an integer from 1 to 64",
-        fix: "e.g. --size-factor 4",
-        message: "The size factor is not an integer from 1 to 64.",
-      }),
-    );
+  const lab = await openLab(await resolveInputs(options));
+  try {
+    return await Promise.race([runPhases(lab), lab.interrupted]);
+  } finally {
+    await closeLab(lab);
   }
-  const businessMs = (options.businessSeconds ?? 1) * 1000;
+}
 
-  const plan = buildPlan(await loadInventory(inventoryFile), await loadWaves(wavesFile), { inventory: inventoryFile, waves: wavesFile });
-  const errors = plan.problems.filter((p) => p.severity === "error");
-  if (errors.length > 0) throw new InputError(errors);
-  const wave: PlannedWave | undefined = options.wave === undefined ? plan.waves[0] : plan.waves.find((w) => w.name === options.wave);
-  if (wave === undefined) {
-    throw new InputError(
-      problem({
-        file: wavesFile,
-        field: "waves",
-        received: options.wave,
-        expected: plan.waves.map((w) => w.name).join(", "),
-        fix: "name a wave of the waves file",
-        message: `There is no wave ${options.wave}.`,
-      }),
+/** The phases of a lab run in order. */
+async function runPhases(lab: Lab): Promise<LabReport> {
+  const { options, started, say, reportFile, factor, businessMs, wave, workdir, site, disks, interrupted, checkAbort } = lab;
+  if (site.mode === "loopback") say(`running on 127.0.0.1: ${site.fallback}`);
+  else
+    say(
+      `on-prem and cloud network namespaces ${site.namespaces.join(" and ")} joined by a veth link (${site.host("onprem")} ↔ ${site.host("cloud")}), its bytes counted`,
     );
-  }
 
-  const givenWorkdir = options.workdir !== undefined;
-  const workdir = givenWorkdir ? path.resolve(options.workdir as string) : fs.mkdtempSync(path.join(os.tmpdir(), "rehost-lab-"));
-  for (const sub of ["targets", "snapshots", "scratch", "frozen"]) fs.mkdirSync(path.join(workdir, sub), { recursive: true });
-  const group = new ProcessGroup();
-  const site = await openSite(group, { loopback: options.loopback });
-  const stopAll = async (): Promise<void> => {
-    await site.close().catch(() => undefined);
-    await group.stopAll();
+  // 1. vCenter with the wave's VMs, their disks real images.
+  const password = crypto.randomBytes(18).toString("base64url");
+  const estate: EstateSpec = {
+    vms: wave.vms.map((vm) => ({ name: vm.name, guestShutdown: "ok", disks: vm.disks.map((d) => ({ capacityMiB: (d.sizeBytes * factor) / MiB })) })),
   };
-  const abort = (): void => void stopAll();
-  options.signal?.addEventListener("abort", abort, { once: true });
-  const checkAbort = (): void => {
-    if (options.signal?.aborted) throw new Error("The lab was interrupted.");
-  };
-  let simulator: Vcsim | undefined;
-  const disks: LabDisk[] = wave.vms.flatMap((vm) =>
-    vm.disks.map((planned) => ({
-      vm,
-      planned,
-      jobId: planned.id,
-      sizeBytes: planned.sizeBytes * factor,
-      target: path.join(workdir, "targets", `${planned.id}.raw`),
-    })),
-  );
-
-  // Everything the lab awaits races the interruption: a request to a side whose namespace is gone
-  // would otherwise wait for TCP to give up.
-  const interrupted = new Promise<never>((_, reject) => {
-    const fail = (): void => reject(new Error("The lab was interrupted."));
-    if (options.signal?.aborted) fail();
-    else options.signal?.addEventListener("abort", fail, { once: true });
-  });
-  interrupted.catch(() => undefined);
-  const run = async (): Promise<LabReport> => {
-    if (site.mode === "loopback") say(`running on 127.0.0.1: ${site.fallback}`);
-    else
-      say(
-        `on-prem and cloud network namespaces ${site.namespaces.join(" and ")} joined by a veth link (${site.host("onprem")} ↔ ${site.host("cloud")}), its bytes counted`,
+  const sim = await startLabVcenter(site, estate, workdir, password);
+  lab.simulator = sim;
+  const vc = await connectVSphere({ url: sim.url, user: LAB_USER, password, ca: sim.ca });
+  say(`vCenter simulator at ${sim.base} with ${wave.vms.length} VMs; building ${disks.length} disk images (×${factor})`);
+  const queue = [...disks];
+  const builder = async (): Promise<void> => {
+    for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+      checkAbort();
+      const file = (await vc.diskFiles(await vc.findVm(d.vm.name))).find((f) => f.key === d.planned.key)!;
+      await buildDiskImage(
+        {
+          image: path.join(sim.datastores[file.datastore], file.flatPath),
+          capacityBytes: d.sizeBytes,
+          dataBytes: Math.min(Math.round(d.planned.allocatedBytes * 0.85), d.planned.sizeBytes - 24 * MiB),
+          label: d.planned.role === "system" ? "root" : "data",
+          role: d.planned.role,
+          hostname: d.vm.name,
+          ips: d.vm.ips,
+        },
+        path.join(workdir, "scratch"),
       );
-
-    // 1. vCenter with the wave's VMs, their disks real images.
-    const password = crypto.randomBytes(18).toString("base64url");
-    const estate: EstateSpec = {
-      vms: wave.vms.map((vm) => ({ name: vm.name, guestShutdown: "ok", disks: vm.disks.map((d) => ({ capacityMiB: (d.sizeBytes * factor) / MiB })) })),
-    };
-    const sim = await startLabVcenter(site, estate, workdir, password);
-    simulator = sim;
-    const vc = await connectVSphere({ url: sim.url, user: LAB_USER, password, ca: sim.ca });
-    say(`vCenter simulator at ${sim.base} with ${wave.vms.length} VMs; building ${disks.length} disk images (×${factor})`);
-    const queue = [...disks];
-    const builder = async (): Promise<void> => {
-      for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
-        checkAbort();
-        const file = (await vc.diskFiles(await vc.findVm(d.vm.name))).find((f) => f.key === d.planned.key)!;
-        await buildDiskImage(
-          {
-            image: path.join(sim.datastores[file.datastore], file.flatPath),
-            capacityBytes: d.sizeBytes,
-            dataBytes: Math.min(Math.round(d.planned.allocatedBytes * 0.85), d.planned.sizeBytes - 24 * MiB),
-            label: d.planned.role === "system" ? "root" : "data",
-            role: d.planned.role,
-            hostname: d.vm.name,
-            ips: d.vm.ips,
-          },
-          path.join(workdir, "scratch"),
-        );
-        createTargetDisk(d.target, d.sizeBytes);
-      }
-    };
-    await Promise.all([builder(), builder()]);
-
-    // 2. The agent (cloud), the proxy (on-prem), the providers configured as a stack would.
-    const agent = await startLabAgent(
-      site,
-      workdir,
-      disks.map((d) => d.target),
-    );
-    const proxy = await startLabProxy(site, workdir, sim, password, agent);
-    const agentToken = fs.readFileSync(agent.tokenFile, "utf8").trim();
-    const proxyToken = fs.readFileSync(proxy.tokenFile, "utf8").trim();
-    const labConfig: Record<string, string> = {
-      [CREDENTIALS.agentToken.config]: agentToken,
-      [CREDENTIALS.agentFingerprint.config]: agent.fingerprint,
-      [CREDENTIALS.proxyToken.config]: proxyToken,
-      [CREDENTIALS.proxyFingerprint.config]: proxy.fingerprint,
-    };
-    await replicationProvider.configure!({ config: { get: (key: string) => labConfig[key] } } as pulumi.dynamic.ConfigureRequest);
-    const agentClient = new AgentClient({ url: agent.url, token: agentToken, fingerprint: agent.fingerprint });
-    const proxyClient = new ProxyClient({ url: proxy.url, token: proxyToken, fingerprint: proxy.fingerprint });
-    say(`agent ${agent.url} (cloud), proxy ${proxy.url} (on-prem); the guests write all along`);
-    for (const d of disks) {
-      d.writer = new BusinessWriter(d.jobId, d.sizeBytes, (offset, data) => guestWrite(sim, d.vm.name, d.planned.key, offset, data));
-      d.writer.start();
+      createTargetDisk(d.target, d.sizeBytes);
     }
+  };
+  await Promise.all([builder(), builder()]);
 
-    const watch = async <T>(step: string, work: Promise<T>): Promise<T> => {
-      const live = options.live;
-      const timer =
-        live === undefined
-          ? undefined
-          : setInterval(
-              () =>
-                void agentClient.list().then(
-                  (l) => live(l.jobs, step),
-                  () => undefined,
-                ),
-              500,
-            );
-      try {
-        return await Promise.race([work, interrupted]);
-      } finally {
-        clearInterval(timer);
-      }
-    };
-    // What a step's rounds changed and sent, from the proxy's records and the link's counters.
-    const rounds: LabRound[] = [];
-    const perDisk = new Map<string, DiskReport["rounds"][number][]>(disks.map((d) => [d.jobId, []]));
-    const measured = async <T>(round: number, kind: string, work: () => Promise<T>): Promise<T> => {
-      const since = new Date().toISOString();
-      const before = await site.linkBytes();
-      const t0 = Date.now();
-      const result = await watch(kind, work());
-      const seconds = (Date.now() - t0) / 1000;
-      // Every round the step started has ended before the link is read, so the bytes counted
-      // and the rounds summed cover the same work.
-      for (const vm of wave.vms) {
-        for (
-          let s = await proxyClient.get(vm.name);
-          s.state === "round" || s.state === "queued" || s.inFlight !== undefined;
-          s = await proxyClient.get(vm.name)
-        )
-          await new Promise((r) => setTimeout(r, 100));
-      }
-      const after = await site.linkBytes();
-      const summaries: Array<{ vm: string; round: RoundSummary }> = [];
-      for (const vm of wave.vms) for (const r of (await proxyClient.get(vm.name)).rounds) if (r.snapshotAt >= since) summaries.push({ vm: vm.name, round: r });
-      const disksOf = summaries.flatMap((s) => s.round.disks);
-      for (const d of disks) {
-        const mine = disksOf.filter((x) => x.jobId === d.jobId);
-        perDisk.get(d.jobId)!.push({
-          round,
-          mode: [...new Set(mine.map((x) => x.mode))].join("+") || "-",
-          changedBytes: mine.reduce((n, x) => n + x.changedBytes, 0),
-          linkBytes: mine.reduce((n, x) => n + x.linkBytes + x.hashBytes, 0),
-        });
-      }
-      const changedBytes = disksOf.reduce((n, x) => n + x.changedBytes, 0);
-      const hashBytes = disksOf.reduce((n, x) => n + x.hashBytes, 0);
-      const linkBytes = before !== undefined && after !== undefined ? after - before : disksOf.reduce((n, x) => n + x.linkBytes + x.hashBytes, 0);
-      rounds.push({ round, kind, changedBytes, linkBytes, hashBytes, seconds });
-      say(`round ${round} (${kind}): ${mib(changedBytes)} changed, ${mib(linkBytes)} over the link in ${seconds.toFixed(1)} s`);
-      return result;
-    };
+  // 2. The agent (cloud), the proxy (on-prem), the providers configured as a stack would.
+  const agent = await startLabAgent(
+    site,
+    workdir,
+    disks.map((d) => d.target),
+  );
+  const proxy = await startLabProxy(site, workdir, sim, password, agent);
+  const agentToken = fs.readFileSync(agent.tokenFile, "utf8").trim();
+  const proxyToken = fs.readFileSync(proxy.tokenFile, "utf8").trim();
+  const labConfig: Record<string, string> = {
+    [CREDENTIALS.agentToken.config]: agentToken,
+    [CREDENTIALS.agentFingerprint.config]: agent.fingerprint,
+    [CREDENTIALS.proxyToken.config]: proxyToken,
+    [CREDENTIALS.proxyFingerprint.config]: proxy.fingerprint,
+  };
+  await replicationProvider.configure!({ config: { get: (key: string) => labConfig[key] } } as pulumi.dynamic.ConfigureRequest);
+  const agentClient = new AgentClient({ url: agent.url, token: agentToken, fingerprint: agent.fingerprint });
+  const proxyClient = new ProxyClient({ url: proxy.url, token: proxyToken, fingerprint: proxy.fingerprint });
+  say(`agent ${agent.url} (cloud), proxy ${proxy.url} (on-prem); the guests write all along`);
+  for (const d of disks) {
+    d.writer = new BusinessWriter(d.jobId, d.sizeBytes, (offset, data) => guestWrite(sim, d.vm.name, d.planned.key, offset, data));
+    d.writer.start();
+  }
 
-    // 3. Replication create: each VM's first snapshot round (its disks registered together).
-    const common = { agentUrl: agent.url, pollSeconds: 0.2, timeoutSeconds: 600 };
-    const replication = (d: LabDisk, round: number) => ({
-      ...common,
-      settleSeconds: 1,
-      jobId: d.jobId,
-      target: d.target,
-      round,
-      waitForInitialSync: true,
-      proxy: { url: proxy.url, vm: d.vm.name, diskKey: d.planned.key, rpo: 0, fullCheck: 0 },
-    });
+  const watch = async <T>(step: string, work: Promise<T>): Promise<T> => {
+    const live = options.live;
+    const timer =
+      live === undefined
+        ? undefined
+        : setInterval(
+            () =>
+              void agentClient.list().then(
+                (l) => live(l.jobs, step),
+                () => undefined,
+              ),
+            500,
+          );
+    try {
+      return await Promise.race([work, interrupted]);
+    } finally {
+      clearInterval(timer);
+    }
+  };
+  // What a step's rounds changed and sent, from the proxy's records and the link's counters.
+  const rounds: LabRound[] = [];
+  const perDisk = new Map<string, DiskReport["rounds"][number][]>(disks.map((d) => [d.jobId, []]));
+  const measured = async <T>(round: number, kind: string, work: () => Promise<T>): Promise<T> => {
+    const since = new Date().toISOString();
+    const before = await site.linkBytes();
+    const t0 = Date.now();
+    const result = await watch(kind, work());
+    const seconds = (Date.now() - t0) / 1000;
+    // Every round the step started has ended before the link is read, so the bytes counted
+    // and the rounds summed cover the same work.
+    for (const vm of wave.vms) {
+      for (let s = await proxyClient.get(vm.name); s.state === "round" || s.state === "queued" || s.inFlight !== undefined; s = await proxyClient.get(vm.name))
+        await new Promise((r) => setTimeout(r, 100));
+    }
+    const after = await site.linkBytes();
+    const summaries: Array<{ vm: string; round: RoundSummary }> = [];
+    for (const vm of wave.vms) for (const r of (await proxyClient.get(vm.name)).rounds) if (r.snapshotAt >= since) summaries.push({ vm: vm.name, round: r });
+    const disksOf = summaries.flatMap((s) => s.round.disks);
+    for (const d of disks) {
+      const mine = disksOf.filter((x) => x.jobId === d.jobId);
+      perDisk.get(d.jobId)!.push({
+        round,
+        mode: [...new Set(mine.map((x) => x.mode))].join("+") || "-",
+        changedBytes: mine.reduce((n, x) => n + x.changedBytes, 0),
+        linkBytes: mine.reduce((n, x) => n + x.linkBytes + x.hashBytes, 0),
+      });
+    }
+    const changedBytes = disksOf.reduce((n, x) => n + x.changedBytes, 0);
+    const hashBytes = disksOf.reduce((n, x) => n + x.hashBytes, 0);
+    const linkBytes = before !== undefined && after !== undefined ? after - before : disksOf.reduce((n, x) => n + x.linkBytes + x.hashBytes, 0);
+    rounds.push({ round, kind, changedBytes, linkBytes, hashBytes, seconds });
+    say(`round ${round} (${kind}): ${mib(changedBytes)} changed, ${mib(linkBytes)} over the link in ${seconds.toFixed(1)} s`);
+    return result;
+  };
+
+  // 3. Replication create: each VM's first snapshot round (its disks registered together).
+  const common = { agentUrl: agent.url, pollSeconds: 0.2, timeoutSeconds: 600 };
+  const replication = (d: LabDisk, round: number) => ({
+    ...common,
+    settleSeconds: 1,
+    jobId: d.jobId,
+    target: d.target,
+    round,
+    waitForInitialSync: true,
+    proxy: { url: proxy.url, vm: d.vm.name, diskKey: d.planned.key, rpo: 0, fullCheck: 0 },
+  });
+  checkAbort();
+  say("initial rounds: Replication create for every disk (through the proxy)");
+  await measured(0, "initial", () =>
+    Promise.all(
+      disks.map(async (d) => {
+        const checked = await replicationProvider.check!({}, replication(d, 0));
+        if (checked.failures !== undefined && checked.failures.length > 0)
+          throw new Error(`Replication inputs of ${d.jobId}: ${checked.failures.map((f) => f.reason).join("; ")}`);
+        d.outs = (await replicationProvider.create(checked.inputs)).outs;
+      }),
+    ),
+  );
+  const incremental = async (k: number): Promise<void> => {
     checkAbort();
-    say("initial rounds: Replication create for every disk (through the proxy)");
-    await measured(0, "initial", () =>
+    await new Promise((r) => setTimeout(r, businessMs));
+    await measured(k, "incremental", () =>
       Promise.all(
         disks.map(async (d) => {
-          const checked = await replicationProvider.check!({}, replication(d, 0));
-          if (checked.failures !== undefined && checked.failures.length > 0)
-            throw new Error(`Replication inputs of ${d.jobId}: ${checked.failures.map((f) => f.reason).join("; ")}`);
-          d.outs = (await replicationProvider.create(checked.inputs)).outs;
+          const news = (await replicationProvider.check!(d.outs, replication(d, k))).inputs;
+          d.outs = (await replicationProvider.update!(d.jobId, d.outs, news)).outs;
         }),
       ),
     );
-    const incremental = async (k: number): Promise<void> => {
-      checkAbort();
-      await new Promise((r) => setTimeout(r, businessMs));
-      await measured(k, "incremental", () =>
-        Promise.all(
-          disks.map(async (d) => {
-            const news = (await replicationProvider.check!(d.outs, replication(d, k))).inputs;
-            d.outs = (await replicationProvider.update!(d.jobId, d.outs, news)).outs;
-          }),
-        ),
-      );
-    };
-    let k = 1;
-    for (; k <= (options.roundsBeforeRehearsal ?? 2); k++) await incremental(k);
-
-    // 4. Rehearsal point through the proxy; each rehearsal disk checked against the frozen source.
-    checkAbort();
-    const point = `${wave.name}-rehearsal-1`;
-    const jobIds = disks.map((d) => d.jobId);
-    say(`rehearsal point ${point}: RehearsalPoint create (the VMs' snapshots within 60 s of each other)`);
-    const pointInputs = (
-      await rehearsalPointProvider.check!({}, { ...common, jobIds, point, proxy: { url: proxy.url, vms: wave.vms.map((v) => v.name), maxSkew: 60 } })
-    ).inputs;
-    const frozen = await measured(k, "rehearsal point", () => rehearsalPointProvider.create(pointInputs));
-    k++;
-    const rehearsal = new Map<string, { digest: string; frozen: string }>();
-    for (const d of disks) {
-      const held = frozen.outs.digests[d.jobId] as { round: number; digest: string };
-      const snapshot = path.join(workdir, "snapshots", `${d.jobId}@${point}.raw`);
-      fs.copyFileSync(d.target, snapshot);
-      const file = (await vc.diskFiles(await vc.findVm(d.vm.name))).find((f) => f.key === d.planned.key)!;
-      const frozenCopy = path.join(workdir, "frozen", d.vm.name, `${REHOST_SNAPSHOT_PREFIX}round-${held.round}`, path.basename(file.flatPath));
-      rehearsal.set(d.jobId, { digest: (await digest(snapshot)).digest, frozen: (await digest(frozenCopy)).digest });
-      fs.rmSync(snapshot, { force: true });
-    }
-    const unequal = disks.filter((d) => rehearsal.get(d.jobId)!.digest !== rehearsal.get(d.jobId)!.frozen);
-    say(
-      unequal.length === 0
-        ? `rehearsal disks equal the disks as frozen at the point's snapshots (skew ${(frozen.outs.skewSeconds as number).toFixed(3)} s); RehearsalThaw create`
-        : `REHEARSAL DISKS DIFFER from the frozen sources: ${unequal.map((d) => d.jobId).join(", ")}`,
-    );
-    await watch(
-      "rehearsal thaw",
-      rehearsalThawProvider.create(
-        (await rehearsalThawProvider.check!({}, { ...common, jobIds, point, snapshots: jobIds.map((j) => `${j}@${point}`) })).inputs,
-      ),
-    );
-    await rehearsalPointProvider.delete!(point, frozen.outs);
-    await incremental(k);
-    k++;
-
-    // 5. A full source-side check (the guests paused, so that what follows it is exactly the
-    // burst of writes), then a fixed burst: the final delta, the same whatever the disks' size.
-    checkAbort();
-    for (const d of disks) await d.writer!.pause();
-    say("full source-side check: every block hashed on the proxy, compared on the agent");
-    await measured(k, "full check", async () => {
-      const asked = new Date().toISOString();
-      await Promise.all(wave.vms.map((vm) => proxyClient.roundNow(vm.name, "resync")));
-      for (const vm of wave.vms) {
-        for (;;) {
-          const s = await proxyClient.get(vm.name);
-          if (s.state === "error") throw new Error(`The full check of ${vm.name} failed: ${s.error}`);
-          if (s.state === "idle" && s.rounds.some((r) => r.snapshotAt >= asked && r.disks.some((x) => x.mode === "resync"))) break;
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
-    });
-    k++;
-    const finalWrites = options.finalWrites ?? 16;
-    for (const d of disks) await d.writer!.burst(finalWrites);
-
-    // 6. Cutover through the proxy: shutdown, final round, verification by block hashes.
-    say(`cutover: Cutover create per VM (${finalWrites} writes of 64 KiB per disk since the full check)`);
-    const linkBefore = await site.linkBytes();
-    const results = await watch(
-      "cutover",
-      Promise.all(
-        wave.vms.map(async (vm) => {
-          const checked = await cutoverProvider.check!(
-            {},
-            {
-              ...common,
-              vm: vm.name,
-              jobIds: disks.filter((d) => d.vm.name === vm.name).map((d) => d.jobId),
-              round: k,
-              proxy: { url: proxy.url, fullCheckFirst: false, sampleBlocks: 16 },
-            },
-          );
-          if (checked.failures !== undefined && checked.failures.length > 0)
-            throw new Error(`Cutover inputs of ${vm.name}: ${checked.failures.map((f) => f.reason).join("; ")}`);
-          try {
-            return { vm: vm.name, outs: (await cutoverProvider.create(checked.inputs)).outs as Record<string, any> };
-          } catch (err) {
-            return {
-              vm: vm.name,
-              error: err instanceof Error ? err.message : String(err),
-              outs: ((err as { properties?: Record<string, any> }).properties ?? {}) as Record<string, any>,
-            };
-          }
-        }),
-      ),
-    );
-    const linkAfter = await site.linkBytes();
-    const failures = results.filter((r) => r.error !== undefined).map((r) => ({ vm: r.vm, error: r.error! }));
-    const cutover: LabCutover = {
-      downtimeSeconds: Math.max(0, ...results.map((r) => (r.outs.downtimeSeconds as number | undefined) ?? 0)),
-      sourceBytesReadOverLink: results.reduce((n, r) => n + ((r.outs.sourceBytesReadOverLink as number | undefined) ?? 0), 0),
-      finalDeltaBytes: results.reduce((n, r) => n + ((r.outs.finalDeltaBytes as number | undefined) ?? 0), 0),
-      verifiedBytes: results.reduce((n, r) => n + ((r.outs.verifiedBytes as number | undefined) ?? 0), 0),
-      linkBytes:
-        linkBefore !== undefined && linkAfter !== undefined
-          ? linkAfter - linkBefore
-          : results.reduce((n, r) => n + ((r.outs.sourceBytesReadOverLink as number | undefined) ?? 0), 0),
-      vms: results.map((r) => ({
-        vm: r.vm,
-        downtimeSeconds: (r.outs.downtimeSeconds as number | undefined) ?? 0,
-        verified: r.outs.verified === true,
-        ...(r.error !== undefined ? { error: r.error } : {}),
-      })),
-    };
-    for (const f of failures) say(`cutover of ${f.vm} FAILED: ${f.error}`);
-    if (failures.length === 0)
-      say(
-        `cutover verified for ${disks.length} disks: downtime ${cutover.downtimeSeconds.toFixed(2)} s, ${mib(cutover.sourceBytesReadOverLink)} of source data over the link`,
-      );
-
-    // 7. What the wave declares in the cloud, launched only after a verified cutover; the wave's jobs unregistered.
-    const previewStack = options.previewStack ?? "lab-cutover";
-    const preview =
-      failures.length > 0
-        ? { stack: previewStack, error: "not launched: the cutover failed verification" }
-        : await offlinePreview(previewStack, options.stacksDir ?? packagePath("examples", "lab", "stacks"), wave, say);
-    for (const d of disks) await watch("unregister", replicationProvider.delete!(d.jobId, d.outs ?? {}));
-
-    const diskReports: DiskReport[] = disks.map((d) => {
-      const result = results.find((r) => r.vm === d.vm.name);
-      const digests = (result?.outs.digests as Record<string, { source: string; target: string }> | undefined)?.[d.jobId];
-      return {
-        disk: d.jobId,
-        vm: d.vm.name,
-        sizeBytes: d.sizeBytes,
-        gateway: d.planned.gateway,
-        rounds: perDisk.get(d.jobId)!,
-        rehearsalDigest: rehearsal.get(d.jobId)!.digest,
-        frozenDigest: rehearsal.get(d.jobId)!.frozen,
-        sourceDigest: digests?.source ?? "",
-        targetDigest: digests?.target ?? "",
-        verified: result?.outs.verified === true && digests !== undefined && digests.source === digests.target,
-        businessBytes: (d.writer?.bytesWritten ?? 0) + (d.writer?.bytesZeroed ?? 0),
-      };
-    });
-    await vc.logout().catch(() => undefined);
-    const report: LabReport = {
-      wave: wave.name,
-      startedAt: new Date(started).toISOString(),
-      seconds: Math.round((Date.now() - started) / 100) / 10,
-      link: site.mode,
-      namespaces: site.namespaces,
-      ...(site.fallback !== undefined ? { linkNote: site.fallback } : {}),
-      sizeFactor: factor,
-      vcenter: sim.base,
-      proxy: proxy.url,
-      agent: agent.url,
-      rehearsalPoint: point,
-      rehearsalSkewSeconds: (frozen.outs.skewSeconds as number | undefined) ?? 0,
-      rounds,
-      cutover,
-      disks: diskReports,
-      failures,
-      preview,
-      ok: failures.length === 0 && unequal.length === 0 && diskReports.every((d) => d.verified),
-      reportFile,
-    };
-    fs.mkdirSync(path.dirname(reportFile), { recursive: true });
-    fs.writeFileSync(reportFile, renderMarkdown(report));
-    fs.writeFileSync(reportFile.replace(/\.md$/, "") + ".json", `${JSON.stringify(report, null, 2)}\n`);
-    options.progress?.(renderTerminal(report));
-    return report;
   };
-  try {
-    return await Promise.race([run(), interrupted]);
-  } finally {
-    options.signal?.removeEventListener("abort", abort);
-    for (const d of disks) await d.writer?.pause().catch(() => undefined);
-    await simulator?.stop().catch(() => undefined);
-    await stopAll();
-    if (!givenWorkdir && options.keep !== true) fs.rmSync(workdir, { recursive: true, force: true });
+  let k = 1;
+  for (; k <= (options.roundsBeforeRehearsal ?? 2); k++) await incremental(k);
+
+  // 4. Rehearsal point through the proxy; each rehearsal disk checked against the frozen source.
+  checkAbort();
+  const point = `${wave.name}-rehearsal-1`;
+  const jobIds = disks.map((d) => d.jobId);
+  say(`rehearsal point ${point}: RehearsalPoint create (the VMs' snapshots within 60 s of each other)`);
+  const pointInputs = (
+    await rehearsalPointProvider.check!({}, { ...common, jobIds, point, proxy: { url: proxy.url, vms: wave.vms.map((v) => v.name), maxSkew: 60 } })
+  ).inputs;
+  const frozen = await measured(k, "rehearsal point", () => rehearsalPointProvider.create(pointInputs));
+  k++;
+  const rehearsal = new Map<string, { digest: string; frozen: string }>();
+  for (const d of disks) {
+    const held = frozen.outs.digests[d.jobId] as { round: number; digest: string };
+    const snapshot = path.join(workdir, "snapshots", `${d.jobId}@${point}.raw`);
+    fs.copyFileSync(d.target, snapshot);
+    const file = (await vc.diskFiles(await vc.findVm(d.vm.name))).find((f) => f.key === d.planned.key)!;
+    const frozenCopy = path.join(workdir, "frozen", d.vm.name, `${REHOST_SNAPSHOT_PREFIX}round-${held.round}`, path.basename(file.flatPath));
+    rehearsal.set(d.jobId, { digest: (await digest(snapshot)).digest, frozen: (await digest(frozenCopy)).digest });
+    fs.rmSync(snapshot, { force: true });
   }
+  const unequal = disks.filter((d) => rehearsal.get(d.jobId)!.digest !== rehearsal.get(d.jobId)!.frozen);
+  say(
+    unequal.length === 0
+      ? `rehearsal disks equal the disks as frozen at the point's snapshots (skew ${(frozen.outs.skewSeconds as number).toFixed(3)} s); RehearsalThaw create`
+      : `REHEARSAL DISKS DIFFER from the frozen sources: ${unequal.map((d) => d.jobId).join(", ")}`,
+  );
+  await watch(
+    "rehearsal thaw",
+    rehearsalThawProvider.create((await rehearsalThawProvider.check!({}, { ...common, jobIds, point, snapshots: jobIds.map((j) => `${j}@${point}`) })).inputs),
+  );
+  await rehearsalPointProvider.delete!(point, frozen.outs);
+  await incremental(k);
+  k++;
+
+  // 5. A full source-side check (the guests paused, so that what follows it is exactly the
+  // burst of writes), then a fixed burst: the final delta, the same whatever the disks' size.
+  checkAbort();
+  for (const d of disks) await d.writer!.pause();
+  say("full source-side check: every block hashed on the proxy, compared on the agent");
+  await measured(k, "full check", async () => {
+    const asked = new Date().toISOString();
+    await Promise.all(wave.vms.map((vm) => proxyClient.roundNow(vm.name, "resync")));
+    for (const vm of wave.vms) {
+      for (;;) {
+        const s = await proxyClient.get(vm.name);
+        if (s.state === "error") throw new Error(`The full check of ${vm.name} failed: ${s.error}`);
+        if (s.state === "idle" && s.rounds.some((r) => r.snapshotAt >= asked && r.disks.some((x) => x.mode === "resync"))) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  });
+  k++;
+  const finalWrites = options.finalWrites ?? 16;
+  for (const d of disks) await d.writer!.burst(finalWrites);
+
+  // 6. Cutover through the proxy: shutdown, final round, verification by block hashes.
+  say(`cutover: Cutover create per VM (${finalWrites} writes of 64 KiB per disk since the full check)`);
+  const linkBefore = await site.linkBytes();
+  const results = await watch(
+    "cutover",
+    Promise.all(
+      wave.vms.map(async (vm) => {
+        const checked = await cutoverProvider.check!(
+          {},
+          {
+            ...common,
+            vm: vm.name,
+            jobIds: disks.filter((d) => d.vm.name === vm.name).map((d) => d.jobId),
+            round: k,
+            proxy: { url: proxy.url, fullCheckFirst: false, sampleBlocks: 16 },
+          },
+        );
+        if (checked.failures !== undefined && checked.failures.length > 0)
+          throw new Error(`Cutover inputs of ${vm.name}: ${checked.failures.map((f) => f.reason).join("; ")}`);
+        try {
+          return { vm: vm.name, outs: (await cutoverProvider.create(checked.inputs)).outs as Record<string, any> };
+        } catch (err) {
+          return {
+            vm: vm.name,
+            error: err instanceof Error ? err.message : String(err),
+            outs: ((err as { properties?: Record<string, any> }).properties ?? {}) as Record<string, any>,
+          };
+        }
+      }),
+    ),
+  );
+  const linkAfter = await site.linkBytes();
+  const failures = results.filter((r) => r.error !== undefined).map((r) => ({ vm: r.vm, error: r.error! }));
+  const cutover: LabCutover = {
+    downtimeSeconds: Math.max(0, ...results.map((r) => (r.outs.downtimeSeconds as number | undefined) ?? 0)),
+    sourceBytesReadOverLink: results.reduce((n, r) => n + ((r.outs.sourceBytesReadOverLink as number | undefined) ?? 0), 0),
+    finalDeltaBytes: results.reduce((n, r) => n + ((r.outs.finalDeltaBytes as number | undefined) ?? 0), 0),
+    verifiedBytes: results.reduce((n, r) => n + ((r.outs.verifiedBytes as number | undefined) ?? 0), 0),
+    linkBytes:
+      linkBefore !== undefined && linkAfter !== undefined
+        ? linkAfter - linkBefore
+        : results.reduce((n, r) => n + ((r.outs.sourceBytesReadOverLink as number | undefined) ?? 0), 0),
+    vms: results.map((r) => ({
+      vm: r.vm,
+      downtimeSeconds: (r.outs.downtimeSeconds as number | undefined) ?? 0,
+      verified: r.outs.verified === true,
+      ...(r.error !== undefined ? { error: r.error } : {}),
+    })),
+  };
+  for (const f of failures) say(`cutover of ${f.vm} FAILED: ${f.error}`);
+  if (failures.length === 0)
+    say(
+      `cutover verified for ${disks.length} disks: downtime ${cutover.downtimeSeconds.toFixed(2)} s, ${mib(cutover.sourceBytesReadOverLink)} of source data over the link`,
+    );
+
+  // 7. What the wave declares in the cloud, launched only after a verified cutover; the wave's jobs unregistered.
+  const previewStack = options.previewStack ?? "lab-cutover";
+  const preview =
+    failures.length > 0
+      ? { stack: previewStack, error: "not launched: the cutover failed verification" }
+      : await offlinePreview(previewStack, options.stacksDir ?? packagePath("examples", "lab", "stacks"), wave, say);
+  for (const d of disks) await watch("unregister", replicationProvider.delete!(d.jobId, d.outs ?? {}));
+
+  const diskReports: DiskReport[] = disks.map((d) => {
+    const result = results.find((r) => r.vm === d.vm.name);
+    const digests = (result?.outs.digests as Record<string, { source: string; target: string }> | undefined)?.[d.jobId];
+    return {
+      disk: d.jobId,
+      vm: d.vm.name,
+      sizeBytes: d.sizeBytes,
+      gateway: d.planned.gateway,
+      rounds: perDisk.get(d.jobId)!,
+      rehearsalDigest: rehearsal.get(d.jobId)!.digest,
+      frozenDigest: rehearsal.get(d.jobId)!.frozen,
+      sourceDigest: digests?.source ?? "",
+      targetDigest: digests?.target ?? "",
+      verified: result?.outs.verified === true && digests !== undefined && digests.source === digests.target,
+      businessBytes: (d.writer?.bytesWritten ?? 0) + (d.writer?.bytesZeroed ?? 0),
+    };
+  });
+  await vc.logout().catch(() => undefined);
+  const report: LabReport = {
+    wave: wave.name,
+    startedAt: new Date(started).toISOString(),
+    seconds: Math.round((Date.now() - started) / 100) / 10,
+    link: site.mode,
+    namespaces: site.namespaces,
+    ...(site.fallback !== undefined ? { linkNote: site.fallback } : {}),
+    sizeFactor: factor,
+    vcenter: sim.base,
+    proxy: proxy.url,
+    agent: agent.url,
+    rehearsalPoint: point,
+    rehearsalSkewSeconds: (frozen.outs.skewSeconds as number | undefined) ?? 0,
+    rounds,
+    cutover,
+    disks: diskReports,
+    failures,
+    preview,
+    ok: failures.length === 0 && unequal.length === 0 && diskReports.every((d) => d.verified),
+    reportFile,
+  };
+  fs.mkdirSync(path.dirname(reportFile), { recursive: true });
+  fs.writeFileSync(reportFile, renderMarkdown(report));
+  fs.writeFileSync(reportFile.replace(/\.md$/, "") + ".json", `${JSON.stringify(report, null, 2)}\n`);
+  options.progress?.(renderTerminal(report));
+  return report;
 }
