@@ -15,25 +15,17 @@
  * it read, and the cloud resources the wave would declare (offline preview). Every process it
  * starts is stopped at the end, on a failure and on Ctrl-C.
  */
-import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import type * as pulumi from "@pulumi/pulumi";
-import { AgentClient } from "../agent/client";
 import { packagePath } from "../package";
-import { ProxyClient } from "../proxy/client";
 import type { RoundSummary } from "../proxy/api";
-import { CREDENTIALS, cutoverProvider, rehearsalPointProvider, rehearsalThawProvider, replicationProvider } from "../providers";
+import { cutoverProvider, rehearsalPointProvider, rehearsalThawProvider, replicationProvider } from "../providers";
 import { digest } from "../replication";
-import { connectVSphere } from "../vsphere";
 import { REHOST_SNAPSHOT_PREFIX } from "../vsphere/estate";
-import { BusinessWriter } from "./business";
-import { buildDiskImage, createTargetDisk } from "./images";
 import { offlinePreview } from "./preview";
 import { renderMarkdown, renderTerminal, type DiskReport, type LabCutover, type LabReport, type LabRound } from "./report";
-import { LAB_USER, startLabAgent, startLabProxy, startLabVcenter } from "./services";
-import { closeLab, MiB, mib, openLab, resolveInputs, type Lab, type LabDisk, type LabOptions } from "./setup";
-import { guestWrite, type EstateSpec } from "./vcsim";
+import { closeLab, mib, openLab, resolveInputs, type Lab, type LabDisk, type LabOptions } from "./setup";
+import { startServices } from "./start";
 
 /** Runs the lab; resolves with its report (whose `ok` says whether every disk verified). */
 export async function runLab(options: LabOptions = {}): Promise<LabReport> {
@@ -48,66 +40,7 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
 /** The phases of a lab run in order. */
 async function runPhases(lab: Lab): Promise<LabReport> {
   const { options, started, say, reportFile, factor, businessMs, wave, workdir, site, disks, interrupted, checkAbort } = lab;
-  if (site.mode === "loopback") say(`running on 127.0.0.1: ${site.fallback}`);
-  else
-    say(
-      `on-prem and cloud network namespaces ${site.namespaces.join(" and ")} joined by a veth link (${site.host("onprem")} ↔ ${site.host("cloud")}), its bytes counted`,
-    );
-
-  // 1. vCenter with the wave's VMs, their disks real images.
-  const password = crypto.randomBytes(18).toString("base64url");
-  const estate: EstateSpec = {
-    vms: wave.vms.map((vm) => ({ name: vm.name, guestShutdown: "ok", disks: vm.disks.map((d) => ({ capacityMiB: (d.sizeBytes * factor) / MiB })) })),
-  };
-  const sim = await startLabVcenter(site, estate, workdir, password);
-  lab.simulator = sim;
-  const vc = await connectVSphere({ url: sim.url, user: LAB_USER, password, ca: sim.ca });
-  say(`vCenter simulator at ${sim.base} with ${wave.vms.length} VMs; building ${disks.length} disk images (×${factor})`);
-  const queue = [...disks];
-  const builder = async (): Promise<void> => {
-    for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
-      checkAbort();
-      const file = (await vc.diskFiles(await vc.findVm(d.vm.name))).find((f) => f.key === d.planned.key)!;
-      await buildDiskImage(
-        {
-          image: path.join(sim.datastores[file.datastore], file.flatPath),
-          capacityBytes: d.sizeBytes,
-          dataBytes: Math.min(Math.round(d.planned.allocatedBytes * 0.85), d.planned.sizeBytes - 24 * MiB),
-          label: d.planned.role === "system" ? "root" : "data",
-          role: d.planned.role,
-          hostname: d.vm.name,
-          ips: d.vm.ips,
-        },
-        path.join(workdir, "scratch"),
-      );
-      createTargetDisk(d.target, d.sizeBytes);
-    }
-  };
-  await Promise.all([builder(), builder()]);
-
-  // 2. The agent (cloud), the proxy (on-prem), the providers configured as a stack would.
-  const agent = await startLabAgent(
-    site,
-    workdir,
-    disks.map((d) => d.target),
-  );
-  const proxy = await startLabProxy(site, workdir, sim, password, agent);
-  const agentToken = fs.readFileSync(agent.tokenFile, "utf8").trim();
-  const proxyToken = fs.readFileSync(proxy.tokenFile, "utf8").trim();
-  const labConfig: Record<string, string> = {
-    [CREDENTIALS.agentToken.config]: agentToken,
-    [CREDENTIALS.agentFingerprint.config]: agent.fingerprint,
-    [CREDENTIALS.proxyToken.config]: proxyToken,
-    [CREDENTIALS.proxyFingerprint.config]: proxy.fingerprint,
-  };
-  await replicationProvider.configure!({ config: { get: (key: string) => labConfig[key] } } as pulumi.dynamic.ConfigureRequest);
-  const agentClient = new AgentClient({ url: agent.url, token: agentToken, fingerprint: agent.fingerprint });
-  const proxyClient = new ProxyClient({ url: proxy.url, token: proxyToken, fingerprint: proxy.fingerprint });
-  say(`agent ${agent.url} (cloud), proxy ${proxy.url} (on-prem); the guests write all along`);
-  for (const d of disks) {
-    d.writer = new BusinessWriter(d.jobId, d.sizeBytes, (offset, data) => guestWrite(sim, d.vm.name, d.planned.key, offset, data));
-    d.writer.start();
-  }
+  const { sim, vc, agent, proxy, agentClient, proxyClient, common } = await startServices(lab);
 
   const watch = async <T>(step: string, work: Promise<T>): Promise<T> => {
     const live = options.live;
@@ -165,7 +98,6 @@ async function runPhases(lab: Lab): Promise<LabReport> {
   };
 
   // 3. Replication create: each VM's first snapshot round (its disks registered together).
-  const common = { agentUrl: agent.url, pollSeconds: 0.2, timeoutSeconds: 600 };
   const replication = (d: LabDisk, round: number) => ({
     ...common,
     settleSeconds: 1,
