@@ -18,12 +18,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { packagePath } from "../package";
-import type { RoundSummary } from "../proxy/api";
 import { cutoverProvider, rehearsalPointProvider, rehearsalThawProvider, replicationProvider } from "../providers";
 import { digest } from "../replication";
 import { REHOST_SNAPSHOT_PREFIX } from "../vsphere/estate";
 import { offlinePreview } from "./preview";
-import { renderMarkdown, renderTerminal, type DiskReport, type LabCutover, type LabReport, type LabRound } from "./report";
+import { renderMarkdown, renderTerminal, type DiskReport, type LabCutover, type LabReport } from "./report";
+import { LabRounds } from "./rounds";
 import { closeLab, mib, openLab, resolveInputs, type Lab, type LabDisk, type LabOptions } from "./setup";
 import { startServices } from "./start";
 
@@ -39,63 +39,10 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
 
 /** The phases of a lab run in order. */
 async function runPhases(lab: Lab): Promise<LabReport> {
-  const { options, started, say, reportFile, factor, businessMs, wave, workdir, site, disks, interrupted, checkAbort } = lab;
-  const { sim, vc, agent, proxy, agentClient, proxyClient, common } = await startServices(lab);
-
-  const watch = async <T>(step: string, work: Promise<T>): Promise<T> => {
-    const live = options.live;
-    const timer =
-      live === undefined
-        ? undefined
-        : setInterval(
-            () =>
-              void agentClient.list().then(
-                (l) => live(l.jobs, step),
-                () => undefined,
-              ),
-            500,
-          );
-    try {
-      return await Promise.race([work, interrupted]);
-    } finally {
-      clearInterval(timer);
-    }
-  };
-  // What a step's rounds changed and sent, from the proxy's records and the link's counters.
-  const rounds: LabRound[] = [];
-  const perDisk = new Map<string, DiskReport["rounds"][number][]>(disks.map((d) => [d.jobId, []]));
-  const measured = async <T>(round: number, kind: string, work: () => Promise<T>): Promise<T> => {
-    const since = new Date().toISOString();
-    const before = await site.linkBytes();
-    const t0 = Date.now();
-    const result = await watch(kind, work());
-    const seconds = (Date.now() - t0) / 1000;
-    // Every round the step started has ended before the link is read, so the bytes counted
-    // and the rounds summed cover the same work.
-    for (const vm of wave.vms) {
-      for (let s = await proxyClient.get(vm.name); s.state === "round" || s.state === "queued" || s.inFlight !== undefined; s = await proxyClient.get(vm.name))
-        await new Promise((r) => setTimeout(r, 100));
-    }
-    const after = await site.linkBytes();
-    const summaries: Array<{ vm: string; round: RoundSummary }> = [];
-    for (const vm of wave.vms) for (const r of (await proxyClient.get(vm.name)).rounds) if (r.snapshotAt >= since) summaries.push({ vm: vm.name, round: r });
-    const disksOf = summaries.flatMap((s) => s.round.disks);
-    for (const d of disks) {
-      const mine = disksOf.filter((x) => x.jobId === d.jobId);
-      perDisk.get(d.jobId)!.push({
-        round,
-        mode: [...new Set(mine.map((x) => x.mode))].join("+") || "-",
-        changedBytes: mine.reduce((n, x) => n + x.changedBytes, 0),
-        linkBytes: mine.reduce((n, x) => n + x.linkBytes + x.hashBytes, 0),
-      });
-    }
-    const changedBytes = disksOf.reduce((n, x) => n + x.changedBytes, 0);
-    const hashBytes = disksOf.reduce((n, x) => n + x.hashBytes, 0);
-    const linkBytes = before !== undefined && after !== undefined ? after - before : disksOf.reduce((n, x) => n + x.linkBytes + x.hashBytes, 0);
-    rounds.push({ round, kind, changedBytes, linkBytes, hashBytes, seconds });
-    say(`round ${round} (${kind}): ${mib(changedBytes)} changed, ${mib(linkBytes)} over the link in ${seconds.toFixed(1)} s`);
-    return result;
-  };
+  const { options, started, say, reportFile, factor, businessMs, wave, workdir, site, disks, checkAbort } = lab;
+  const services = await startServices(lab);
+  const { sim, vc, agent, proxy, proxyClient, common } = services;
+  const rounds = new LabRounds(lab, services);
 
   // 3. Replication create: each VM's first snapshot round (its disks registered together).
   const replication = (d: LabDisk, round: number) => ({
@@ -109,7 +56,7 @@ async function runPhases(lab: Lab): Promise<LabReport> {
   });
   checkAbort();
   say("initial rounds: Replication create for every disk (through the proxy)");
-  await measured(0, "initial", () =>
+  await rounds.measured(0, "initial", () =>
     Promise.all(
       disks.map(async (d) => {
         const checked = await replicationProvider.check!({}, replication(d, 0));
@@ -122,7 +69,7 @@ async function runPhases(lab: Lab): Promise<LabReport> {
   const incremental = async (k: number): Promise<void> => {
     checkAbort();
     await new Promise((r) => setTimeout(r, businessMs));
-    await measured(k, "incremental", () =>
+    await rounds.measured(k, "incremental", () =>
       Promise.all(
         disks.map(async (d) => {
           const news = (await replicationProvider.check!(d.outs, replication(d, k))).inputs;
@@ -142,7 +89,7 @@ async function runPhases(lab: Lab): Promise<LabReport> {
   const pointInputs = (
     await rehearsalPointProvider.check!({}, { ...common, jobIds, point, proxy: { url: proxy.url, vms: wave.vms.map((v) => v.name), maxSkew: 60 } })
   ).inputs;
-  const frozen = await measured(k, "rehearsal point", () => rehearsalPointProvider.create(pointInputs));
+  const frozen = await rounds.measured(k, "rehearsal point", () => rehearsalPointProvider.create(pointInputs));
   k++;
   const rehearsal = new Map<string, { digest: string; frozen: string }>();
   for (const d of disks) {
@@ -160,7 +107,7 @@ async function runPhases(lab: Lab): Promise<LabReport> {
       ? `rehearsal disks equal the disks as frozen at the point's snapshots (skew ${(frozen.outs.skewSeconds as number).toFixed(3)} s); RehearsalThaw create`
       : `REHEARSAL DISKS DIFFER from the frozen sources: ${unequal.map((d) => d.jobId).join(", ")}`,
   );
-  await watch(
+  await rounds.watch(
     "rehearsal thaw",
     rehearsalThawProvider.create((await rehearsalThawProvider.check!({}, { ...common, jobIds, point, snapshots: jobIds.map((j) => `${j}@${point}`) })).inputs),
   );
@@ -173,7 +120,7 @@ async function runPhases(lab: Lab): Promise<LabReport> {
   checkAbort();
   for (const d of disks) await d.writer!.pause();
   say("full source-side check: every block hashed on the proxy, compared on the agent");
-  await measured(k, "full check", async () => {
+  await rounds.measured(k, "full check", async () => {
     const asked = new Date().toISOString();
     await Promise.all(wave.vms.map((vm) => proxyClient.roundNow(vm.name, "resync")));
     for (const vm of wave.vms) {
@@ -192,7 +139,7 @@ async function runPhases(lab: Lab): Promise<LabReport> {
   // 6. Cutover through the proxy: shutdown, final round, verification by block hashes.
   say(`cutover: Cutover create per VM (${finalWrites} writes of 64 KiB per disk since the full check)`);
   const linkBefore = await site.linkBytes();
-  const results = await watch(
+  const results = await rounds.watch(
     "cutover",
     Promise.all(
       wave.vms.map(async (vm) => {
@@ -250,7 +197,7 @@ async function runPhases(lab: Lab): Promise<LabReport> {
     failures.length > 0
       ? { stack: previewStack, error: "not launched: the cutover failed verification" }
       : await offlinePreview(previewStack, options.stacksDir ?? packagePath("examples", "lab", "stacks"), wave, say);
-  for (const d of disks) await watch("unregister", replicationProvider.delete!(d.jobId, d.outs ?? {}));
+  for (const d of disks) await rounds.watch("unregister", replicationProvider.delete!(d.jobId, d.outs ?? {}));
 
   const diskReports: DiskReport[] = disks.map((d) => {
     const result = results.find((r) => r.vm === d.vm.name);
@@ -260,7 +207,7 @@ async function runPhases(lab: Lab): Promise<LabReport> {
       vm: d.vm.name,
       sizeBytes: d.sizeBytes,
       gateway: d.planned.gateway,
-      rounds: perDisk.get(d.jobId)!,
+      rounds: rounds.perDisk.get(d.jobId)!,
       rehearsalDigest: rehearsal.get(d.jobId)!.digest,
       frozenDigest: rehearsal.get(d.jobId)!.frozen,
       sourceDigest: digests?.source ?? "",
@@ -283,7 +230,7 @@ async function runPhases(lab: Lab): Promise<LabReport> {
     agent: agent.url,
     rehearsalPoint: point,
     rehearsalSkewSeconds: (frozen.outs.skewSeconds as number | undefined) ?? 0,
-    rounds,
+    rounds: rounds.rounds,
     cutover,
     disks: diskReports,
     failures,
