@@ -23,8 +23,9 @@ import { digest } from "../replication";
 import { REHOST_SNAPSHOT_PREFIX } from "../vsphere/estate";
 import { offlinePreview } from "./preview";
 import { renderMarkdown, renderTerminal, type DiskReport, type LabCutover, type LabReport } from "./report";
+import { fullCheck, incrementalRound, initialRound } from "./replicate";
 import { LabRounds } from "./rounds";
-import { closeLab, mib, openLab, resolveInputs, type Lab, type LabDisk, type LabOptions } from "./setup";
+import { closeLab, mib, openLab, resolveInputs, type Lab, type LabOptions } from "./setup";
 import { startServices } from "./start";
 
 /** Runs the lab; resolves with its report (whose `ok` says whether every disk verified). */
@@ -39,47 +40,14 @@ export async function runLab(options: LabOptions = {}): Promise<LabReport> {
 
 /** The phases of a lab run in order. */
 async function runPhases(lab: Lab): Promise<LabReport> {
-  const { options, started, say, reportFile, factor, businessMs, wave, workdir, site, disks, checkAbort } = lab;
+  const { options, started, say, reportFile, factor, wave, workdir, site, disks, checkAbort } = lab;
   const services = await startServices(lab);
-  const { sim, vc, agent, proxy, proxyClient, common } = services;
+  const { sim, vc, agent, proxy, common } = services;
   const rounds = new LabRounds(lab, services);
 
-  // 3. Replication create: each VM's first snapshot round (its disks registered together).
-  const replication = (d: LabDisk, round: number) => ({
-    ...common,
-    settleSeconds: 1,
-    jobId: d.jobId,
-    target: d.target,
-    round,
-    waitForInitialSync: true,
-    proxy: { url: proxy.url, vm: d.vm.name, diskKey: d.planned.key, rpo: 0, fullCheck: 0 },
-  });
-  checkAbort();
-  say("initial rounds: Replication create for every disk (through the proxy)");
-  await rounds.measured(0, "initial", () =>
-    Promise.all(
-      disks.map(async (d) => {
-        const checked = await replicationProvider.check!({}, replication(d, 0));
-        if (checked.failures !== undefined && checked.failures.length > 0)
-          throw new Error(`Replication inputs of ${d.jobId}: ${checked.failures.map((f) => f.reason).join("; ")}`);
-        d.outs = (await replicationProvider.create(checked.inputs)).outs;
-      }),
-    ),
-  );
-  const incremental = async (k: number): Promise<void> => {
-    checkAbort();
-    await new Promise((r) => setTimeout(r, businessMs));
-    await rounds.measured(k, "incremental", () =>
-      Promise.all(
-        disks.map(async (d) => {
-          const news = (await replicationProvider.check!(d.outs, replication(d, k))).inputs;
-          d.outs = (await replicationProvider.update!(d.jobId, d.outs, news)).outs;
-        }),
-      ),
-    );
-  };
+  await initialRound(lab, services, rounds);
   let k = 1;
-  for (; k <= (options.roundsBeforeRehearsal ?? 2); k++) await incremental(k);
+  for (; k <= (options.roundsBeforeRehearsal ?? 2); k++) await incrementalRound(lab, services, rounds, k);
 
   // 4. Rehearsal point through the proxy; each rehearsal disk checked against the frozen source.
   checkAbort();
@@ -112,29 +80,11 @@ async function runPhases(lab: Lab): Promise<LabReport> {
     rehearsalThawProvider.create((await rehearsalThawProvider.check!({}, { ...common, jobIds, point, snapshots: jobIds.map((j) => `${j}@${point}`) })).inputs),
   );
   await rehearsalPointProvider.delete!(point, frozen.outs);
-  await incremental(k);
+  await incrementalRound(lab, services, rounds, k);
   k++;
 
-  // 5. A full source-side check (the guests paused, so that what follows it is exactly the
-  // burst of writes), then a fixed burst: the final delta, the same whatever the disks' size.
-  checkAbort();
-  for (const d of disks) await d.writer!.pause();
-  say("full source-side check: every block hashed on the proxy, compared on the agent");
-  await rounds.measured(k, "full check", async () => {
-    const asked = new Date().toISOString();
-    await Promise.all(wave.vms.map((vm) => proxyClient.roundNow(vm.name, "resync")));
-    for (const vm of wave.vms) {
-      for (;;) {
-        const s = await proxyClient.get(vm.name);
-        if (s.state === "error") throw new Error(`The full check of ${vm.name} failed: ${s.error}`);
-        if (s.state === "idle" && s.rounds.some((r) => r.snapshotAt >= asked && r.disks.some((x) => x.mode === "resync"))) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  });
+  const finalWrites = await fullCheck(lab, services, rounds, k);
   k++;
-  const finalWrites = options.finalWrites ?? 16;
-  for (const d of disks) await d.writer!.burst(finalWrites);
 
   // 6. Cutover through the proxy: shutdown, final round, verification by block hashes.
   say(`cutover: Cutover create per VM (${finalWrites} writes of 64 KiB per disk since the full check)`);
