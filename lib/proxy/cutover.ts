@@ -5,7 +5,7 @@
  */
 import type { VmHandle } from "../vsphere/client";
 import { hashBlocks } from "../replication/block-hashes";
-import { blockCount, BLOCK_HASH_BYTES, type BlockDigests } from "../replication/block-digests";
+import { blockCount, BLOCK_HASH_BYTES, type BlockDigests } from "../replication/sha256-blocks";
 import type { BlockDevice } from "../replication/device";
 import type { CutoverDiskCheck, CutoverRequest } from "./api";
 import { runRound, sampleBlocks, type RoundContext } from "./rounds";

@@ -2,7 +2,7 @@
  * One VM of the proxy in memory (its saved record, its vSphere handle, the queue of its work and
  * its timers) and its status as the API reports it (`GET /v1/vms`, `GET /v1/vms/:vm`).
  */
-import { DIGEST_BLOCK } from "../replication/block-digests";
+import { DIGEST_BLOCK } from "../replication/sha256-blocks";
 import type { VmHandle } from "../vsphere/client";
 import type { VmStatus } from "./api";
 import { predictCutover } from "./predict";
