@@ -20,6 +20,25 @@ export function write(dir: string, name: string, text: string): string {
   return file;
 }
 
+/** Removes the column headed `column` from the CSV `file` (lines ending in `lineEnd`, no quoted commas); returns its index. */
+export function dropCsvColumn(file: string, column: string, lineEnd: "\n" | "\r\n"): number {
+  const lines = fs.readFileSync(file, "utf8").split(lineEnd);
+  const drop = lines[0]!.split(",").indexOf(column);
+  if (drop < 0) throw new Error(`${file} has no column ${column}`);
+  fs.writeFileSync(
+    file,
+    lines
+      .map((l) =>
+        l
+          .split(",")
+          .filter((_, i) => i !== drop)
+          .join(","),
+      )
+      .join(lineEnd),
+  );
+  return drop;
+}
+
 /** The problems of the InputError `promise` rejects with; fails if it resolves or throws something else. */
 export async function problemsOf(promise: Promise<unknown>): Promise<readonly Problem[]> {
   try {
