@@ -1,13 +1,11 @@
 /**
  * Servers that tests start as child processes or daemons: a free TCP port, the PID a daemon
  * wrote, stopping a process by PID, waiting until a TCP port or a unix socket accepts
- * connections, and a scope for a `describe` that stops what its tests started after each test
- * (or, for one started before the first, after the last) and removes its directory after the last.
+ * connections. (Stopping them after each test: `serverScope` in test/helpers/scopes.ts.) No
+ * vitest import, so the benchmarks can use it too.
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
-import { afterAll, afterEach, beforeAll } from "vitest";
-import { removeDir, tempDir } from "./tmp";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -81,74 +79,4 @@ export async function waitForSocket(socket: string, timeoutMs = 10_000): Promise
     if (Date.now() > deadline) throw new Error(`nothing accepted connections on ${socket} within ${timeoutMs} ms`);
     await sleep(20);
   }
-}
-
-/** Something a test started that `stop()` ends. */
-export interface Stoppable {
-  stop(): Promise<void>;
-}
-
-/** Something a test opened that `destroy()` closes at once. */
-export interface Destroyable {
-  destroy(): void;
-}
-
-/** What {@link serverScope} gives a `describe`. */
-export interface ServerScope {
-  /** The directory made before the first test (servers put their sockets and PID files there). */
-  readonly dir: string;
-  /** Stops `server` after the test that started it; returns it. */
-  server<T extends Stoppable>(server: T): T;
-  /** Destroys `client` after the test that opened it (before the servers stop); returns it. */
-  client<T extends Destroyable>(client: T): T;
-  /** Stops `server` after the describe's last test (for one started in `beforeAll`); returns it. */
-  lasting<T extends Stoppable>(server: T): T;
-  /** Stops `server` now and forgets it. */
-  stop(server: Stoppable): Promise<void>;
-}
-
-/**
- * Called inside a `describe`: a directory `<prefix>XXXXXX` made before its first test and removed
- * after its last, and the clients and servers its tests hand over, destroyed and stopped after
- * each test (clients first) so that a failed test leaves no process behind; servers started in
- * `beforeAll` and handed to `lasting` stop after the last test.
- */
-export function serverScope(prefix?: string): ServerScope {
-  let dir: string | undefined;
-  const servers: Stoppable[] = [];
-  const clients: Destroyable[] = [];
-  const lasting: Stoppable[] = [];
-  beforeAll(() => {
-    dir = tempDir(prefix);
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.destroy();
-    for (const s of servers.splice(0)) await s.stop();
-  });
-  afterAll(async () => {
-    for (const s of lasting.splice(0)) await s.stop();
-    if (dir !== undefined) removeDir(dir);
-  });
-  return {
-    get dir(): string {
-      if (dir === undefined) throw new Error("serverScope's directory exists only while its describe's tests run");
-      return dir;
-    },
-    server: (server) => {
-      servers.push(server);
-      return server;
-    },
-    client: (client) => {
-      clients.push(client);
-      return client;
-    },
-    lasting: (server) => {
-      lasting.push(server);
-      return server;
-    },
-    stop: async (server) => {
-      for (const list of [servers, lasting]) if (list.includes(server)) list.splice(list.indexOf(server), 1);
-      await server.stop();
-    },
-  };
 }

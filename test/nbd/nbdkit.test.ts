@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { NBD_STATE_ZERO } from "../../lib/replication/device";
 import { NbdClient, NbdError, connectNbd, connectNbdMulti } from "../../lib/replication/nbd";
 import { NbdServer, NbdkitOptions, startNbdkit } from "../helpers/nbd-servers";
-import { serverScope } from "../helpers/servers";
+import { serverScope } from "../helpers/scopes";
 
 const MiB = 1024 * 1024;
 

@@ -6,7 +6,7 @@ import { NBD_STATE_DIRTY, NBD_STATE_HOLE, NBD_STATE_ZERO, StatusExtent } from ".
 import { NbdClient, NbdError, connectNbd, connectNbdMulti, probeNbd } from "../../lib/replication/nbd";
 import { qcow2Image, randomImage } from "../helpers/disks";
 import { NbdServer, qemuImg, startQemuNbd } from "../helpers/nbd-servers";
-import { serverScope } from "../helpers/servers";
+import { serverScope } from "../helpers/scopes";
 
 const MiB = 1024 * 1024;
 

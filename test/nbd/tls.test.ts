@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../../lib/problems";
 import { NbdError, connectNbd } from "../../lib/replication/nbd";
 import { NbdServer, X509Dirs, makePskFile, makeX509, startNbdkit, withQuery } from "../helpers/nbd-servers";
-import { serverScope } from "../helpers/servers";
+import { serverScope } from "../helpers/scopes";
 
 const MiB = 1024 * 1024;
 
