@@ -4,9 +4,10 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { EXAMPLES, exampleInputs, rehostInProcess } from "../helpers/cli";
-import { cleanup, dropCsvColumn, tempDir } from "./helpers";
+import { tempDirEachTest } from "../helpers/scopes";
+import { dropCsvColumn, INVENTORY_TMP } from "./helpers";
 
 const exchange = path.join(EXAMPLES, "exchange-center");
 
@@ -16,10 +17,7 @@ async function plan(args: string[]): Promise<{ code: number; stdout: string; std
 }
 
 let dir: string;
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(() => cleanup(dir));
+tempDirEachTest((d) => (dir = d), INVENTORY_TMP);
 
 describe("rehost plan on broken inventories", () => {
   it("exits 2 naming the RVTools file and the missing column, and writes nothing", async () => {

@@ -1,16 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { InputError, type Problem } from "../../lib/problems";
-import { removeDir, tempDir as newTempDir } from "../helpers/tmp";
 
-/** A fresh temp directory; removed by `cleanup`. */
-export function tempDir(): string {
-  return newTempDir("rehost-inventory-");
-}
-
-export function cleanup(dir: string): void {
-  removeDir(dir);
-}
+/** The prefix of the inventory tests' temporary directories (test/helpers/tmp.ts). */
+export const INVENTORY_TMP = "rehost-inventory-";
 
 /** Writes `text` to `dir/name` and returns the path. */
 export function write(dir: string, name: string, text: string): string {
