@@ -1,15 +1,15 @@
 /**
  * Real NBD servers for tests: qemu-nbd and nbdkit, daemonised on a unix socket or 127.0.0.1,
- * stopped by PID; TLS-PSK key files made with psktool and X.509 certificates made with certtool.
+ * stopped by PID (test/helpers/servers.ts); TLS-PSK key files made with psktool and X.509 certificates made with certtool.
  *
  * Every server is started in a directory the caller owns (`tempDir()`); call `stop()` in
  * `afterAll`/`afterEach` so that a failed test leaves no process behind.
  */
 import { execFile } from "node:child_process";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { freePort, readPidFile, stopPid } from "./servers";
 
 const run = promisify(execFile);
 
@@ -28,18 +28,8 @@ export interface NbdServer {
 
 /** A fresh temporary directory (test/helpers/tmp.ts). */
 export { tempDir } from "./tmp";
-
-/** A TCP port on 127.0.0.1 free at the time of the call. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
+/** A free port and stopping by PID (test/helpers/servers.ts). */
+export { freePort, stopPid } from "./servers";
 
 /** Appends query parameters to a URI. */
 export function withQuery(uri: string, params: Record<string, string>): string {
@@ -154,16 +144,6 @@ async function listenArgs(o: Listen, program: "qemu-nbd" | "nbdkit"): Promise<Li
   return { args, socket, uri: `${o.tls ? "nbds+unix" : "nbd+unix"}:///${exportPath}?socket=${socket}` };
 }
 
-/** The PID a daemon wrote; the daemon's child may write it just after its parent exited. */
-async function readPidFile(pidFile: string): Promise<number> {
-  for (let i = 0; i < 500; i++) {
-    const text = fs.existsSync(pidFile) ? fs.readFileSync(pidFile, "utf8") : "";
-    if (text.endsWith("\n")) return Number(text.trim());
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`the server wrote no PID file ${pidFile} within 5 s`);
-}
-
 function server(pid: number, listen: ListenArgs): NbdServer {
   return {
     uri: listen.uri,
@@ -175,26 +155,6 @@ function server(pid: number, listen: ListenArgs): NbdServer {
       if (listen.socket) fs.rmSync(listen.socket, { force: true });
     },
   };
-}
-
-/** Sends SIGTERM to `pid` and waits for it to exit (SIGKILL after 5 s). */
-export async function stopPid(pid: number): Promise<void> {
-  // A daemon's parent is init, which may reap it late: a zombie counts as gone.
-  const alive = (): boolean => {
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-      return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-    } catch {
-      return false;
-    }
-  };
-  if (!alive()) return;
-  process.kill(pid, "SIGTERM");
-  for (let i = 0; i < 500 && alive(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (alive()) {
-    process.kill(pid, "SIGKILL");
-    for (let i = 0; i < 500 && alive(); i++) await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** Creates a TLS-PSK keys file for `user` with `psktool`; returns its path. */

@@ -1,4 +1,4 @@
-/** Temporary directories for tests: the one `mkdtemp` of the suite. */
+/** Temporary directories for tests: the one `mkdtemp` of the suite (no vitest import, so the benchmarks can use it too). */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";

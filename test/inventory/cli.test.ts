@@ -4,12 +4,12 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { rehostInProcess } from "../helpers/cli";
-import { cleanup, tempDir } from "./helpers";
+import { describe, expect, it } from "vitest";
+import { EXAMPLES, exampleInputs, rehostInProcess } from "../helpers/cli";
+import { tempDirEachTest } from "../helpers/scopes";
+import { dropCsvColumn, INVENTORY_TMP } from "./helpers";
 
-const repo = path.join(__dirname, "..", "..");
-const exchange = path.join(repo, "examples/exchange-center");
+const exchange = path.join(EXAMPLES, "exchange-center");
 
 /** Runs `rehost plan` and returns its exit code and standard error. */
 async function plan(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -17,43 +17,17 @@ async function plan(args: string[]): Promise<{ code: number; stdout: string; std
 }
 
 let dir: string;
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(() => cleanup(dir));
+tempDirEachTest((d) => (dir = d), INVENTORY_TMP);
 
 describe("rehost plan on broken inventories", () => {
   it("exits 2 naming the RVTools file and the missing column, and writes nothing", async () => {
     const exportDir = path.join(dir, "rvtools");
     fs.cpSync(path.join(exchange, "rvtools"), exportDir, { recursive: true });
     const diskFile = path.join(exportDir, "RVTools_tabvDisk.csv");
-    const lines = fs.readFileSync(diskFile, "utf8").split("\r\n");
-    const drop = lines[0]!.split(",").indexOf("vDiskCapacityMiB");
     // No cell before the dropped column holds a quoted comma in this file.
-    fs.writeFileSync(
-      diskFile,
-      lines
-        .map((l) =>
-          l
-            .split(",")
-            .filter((_, i) => i !== drop)
-            .join(","),
-        )
-        .join("\r\n"),
-    );
+    dropCsvColumn(diskFile, "vDiskCapacityMiB", "\r\n");
     const out = path.join(dir, "plan.json");
-    const { code, stderr } = await plan([
-      "--inventory",
-      exportDir,
-      "--networks",
-      path.join(exchange, "networks.yaml"),
-      "--waves",
-      path.join(exchange, "waves.yaml"),
-      "--format",
-      "json",
-      "--out",
-      out,
-    ]);
+    const { code, stderr } = await plan([...exampleInputs("exchange-center", { inventory: exportDir }), "--format", "json", "--out", out]);
     expect(code).toBe(2);
     expect(stderr).toContain(`error: ${diskFile}, field Capacity MiB: The vDisk tab has no "Capacity MiB" column`);
     expect(fs.existsSync(out)).toBe(false);
@@ -65,7 +39,7 @@ describe("rehost plan on broken inventories", () => {
       inventory,
       fs.readFileSync(path.join(exchange, "inventory.yaml"), "utf8").replace("capacityBytes: 322122547200", "capacityBytes: -322122547200"),
     );
-    const { code, stdout } = await plan(["--inventory", inventory, "--waves", path.join(exchange, "waves.yaml")]);
+    const { code, stdout } = await plan(exampleInputs("exchange-center", { inventory, networks: false }));
     expect(code).toBe(2);
     // The plan is printed with the VM blocked; the table's problems name the file, VM and field.
     expect(stdout).toMatch(

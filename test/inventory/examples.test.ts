@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadInventory, loadWaves, type Inventory } from "../../lib/inventory";
 import { cidrContains, isAlibabaReserved } from "../../lib/net";
 import { generate } from "../../scripts/examples/exchange-center";
-import { cleanup, tempDir } from "./helpers";
+import { removeDir, tempDir } from "../helpers/tmp";
+import { INVENTORY_TMP } from "./helpers";
 
 const repo = path.join(__dirname, "..", "..");
 const exchange = path.join(repo, "examples/exchange-center");
@@ -87,10 +88,10 @@ describe("examples/exchange-center", () => {
   describe("the generator", () => {
     let out: string;
     beforeAll(() => {
-      out = tempDir();
+      out = tempDir(INVENTORY_TMP);
       generate(out);
     });
-    afterAll(() => cleanup(out));
+    afterAll(() => removeDir(out));
 
     it("reproduces the committed files byte for byte", () => {
       for (const file of [

@@ -5,20 +5,20 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { decodeText, detectNumberFormat, loadInventory, parseNumber, readInventory } from "../../lib/inventory";
-import { cleanup, problemsOf, tempDir, write } from "./helpers";
+import { tempDirEachTest } from "../helpers/scopes";
+import { INVENTORY_TMP, problemsOf, write } from "./helpers";
 import { writeWorkbook } from "./rvtools-workbook";
 
 const MiB = 2 ** 20;
 let dir: string;
 let networks: string;
-beforeEach(() => {
-  dir = tempDir();
+tempDirEachTest((d) => {
+  dir = d;
   networks = write(dir, "networks.yaml", stringify({ networks: [{ portgroup: "web", cidr: "10.10.1.0/24" }] }));
-});
-afterEach(() => cleanup(dir));
+}, INVENTORY_TMP);
 
 type Rows = string[][];
 const INFO: Rows = [

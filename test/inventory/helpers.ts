@@ -1,16 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { InputError, type Problem } from "../../lib/problems";
-import { removeDir, tempDir as newTempDir } from "../helpers/tmp";
 
-/** A fresh temp directory; removed by `cleanup`. */
-export function tempDir(): string {
-  return newTempDir("rehost-inventory-");
-}
-
-export function cleanup(dir: string): void {
-  removeDir(dir);
-}
+/** The prefix of the inventory tests' temporary directories (test/helpers/tmp.ts). */
+export const INVENTORY_TMP = "rehost-inventory-";
 
 /** Writes `text` to `dir/name` and returns the path. */
 export function write(dir: string, name: string, text: string): string {
@@ -18,6 +11,25 @@ export function write(dir: string, name: string, text: string): string {
   fs.mkdirSync(path.dirname(file), { recursive: true });
   fs.writeFileSync(file, text);
   return file;
+}
+
+/** Removes the column headed `column` from the CSV `file` (lines ending in `lineEnd`, no quoted commas); returns its index. */
+export function dropCsvColumn(file: string, column: string, lineEnd: "\n" | "\r\n"): number {
+  const lines = fs.readFileSync(file, "utf8").split(lineEnd);
+  const drop = lines[0]!.split(",").indexOf(column);
+  if (drop < 0) throw new Error(`${file} has no column ${column}`);
+  fs.writeFileSync(
+    file,
+    lines
+      .map((l) =>
+        l
+          .split(",")
+          .filter((_, i) => i !== drop)
+          .join(","),
+      )
+      .join(lineEnd),
+  );
+  return drop;
 }
 
 /** The problems of the InputError `promise` rejects with; fails if it resolves or throws something else. */

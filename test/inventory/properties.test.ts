@@ -3,7 +3,8 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse as parseYaml, stringify } from "yaml";
 import { loadInventory, parseInventory, splitAddresses, type Inventory, type Vm } from "../../lib/inventory";
-import { cleanup, tempDir, write } from "./helpers";
+import { removeDir, tempDir } from "../helpers/tmp";
+import { INVENTORY_TMP, write } from "./helpers";
 
 const MiB = 2 ** 20;
 const PORTGROUPS = ["web", "app", "db"] as const;
@@ -145,9 +146,9 @@ function rvtoolsCsv(inv: Inventory, prefixed: boolean, order: number[]): Record<
 describe("inventory properties", () => {
   let dir: string;
   beforeAll(() => {
-    dir = tempDir();
+    dir = tempDir(INVENTORY_TMP);
   });
-  afterAll(() => cleanup(dir));
+  afterAll(() => removeDir(dir));
 
   it("any valid inventory round-trips YAML → load → equal", () => {
     fc.assert(

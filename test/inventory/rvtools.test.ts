@@ -1,10 +1,11 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import ExcelJS from "exceljs";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { allocatedFromInUse, controllerType, guestFamily, loadInventory, RVTOOLS_COLUMNS } from "../../lib/inventory";
-import { cleanup, problemsOf, tempDir, write } from "./helpers";
+import { tempDirEachTest } from "../helpers/scopes";
+import { INVENTORY_TMP, problemsOf, write } from "./helpers";
 
 type Table = { headers: string[]; rows: string[][] };
 
@@ -140,8 +141,8 @@ function writeCsvExport(dir: string, tables: Record<string, Table>, name: (tab: 
 
 let dir: string;
 let networks: string;
-beforeEach(() => {
-  dir = tempDir();
+tempDirEachTest((d) => {
+  dir = d;
   networks = write(
     dir,
     "networks.yaml",
@@ -153,8 +154,7 @@ beforeEach(() => {
       ],
     }),
   );
-});
-afterEach(() => cleanup(dir));
+}, INVENTORY_TMP);
 
 const MiB = 2 ** 20;
 

@@ -1,16 +1,14 @@
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { loadWaves, parseWaves } from "../../lib/inventory";
-import { cleanup, problemsOf, problemsOfSync, tempDir, write } from "./helpers";
+import { tempDirEachTest } from "../helpers/scopes";
+import { INVENTORY_TMP, problemsOf, problemsOfSync, write } from "./helpers";
 
 const repo = path.join(__dirname, "..", "..");
 
 let dir: string;
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(() => cleanup(dir));
+tempDirEachTest((d) => (dir = d), INVENTORY_TMP);
 
 const wave = (name: string, extra: Record<string, unknown> = {}) => ({ name, members: { vms: [`${name}-vm`] }, ...extra });
 

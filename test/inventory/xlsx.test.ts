@@ -5,12 +5,13 @@
  * as the CSV form of the same export.
  */
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { loadInventory, readXlsx } from "../../lib/inventory";
 import { columnIndex, worksheetRows } from "../../lib/inventory/xlsx-sheet";
 import { attributes, sharedStrings, unescapeXml } from "../../lib/inventory/xlsx-xml";
-import { cleanup, problemsOf, tempDir, write } from "./helpers";
+import { tempDirEachTest } from "../helpers/scopes";
+import { INVENTORY_TMP, problemsOf, write } from "./helpers";
 import { type SheetSpec, type WorkbookStyle, sheetsFromCsvExport, workbookParts, writeWorkbook, zipParts } from "./rvtools-workbook";
 
 const exchange = path.join(__dirname, "..", "..", "examples", "exchange-center");
@@ -36,10 +37,7 @@ function exchangeSheets(): SheetSpec[] {
 }
 
 let dir: string;
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(() => cleanup(dir));
+tempDirEachTest((d) => (dir = d), INVENTORY_TMP);
 
 describe("RVTools workbooks", () => {
   const networks = path.join(exchange, "networks.yaml");

@@ -1,17 +1,15 @@
 import * as path from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { stringify } from "yaml";
 import { loadInventory, loadNetworks } from "../../lib/inventory";
 import { formatProblem } from "../../lib/problems";
-import { cleanup, problemsOf, tempDir, vmDoc, WEB_NETWORK, write } from "./helpers";
+import { tempDirEachTest } from "../helpers/scopes";
+import { INVENTORY_TMP, problemsOf, vmDoc, WEB_NETWORK, write } from "./helpers";
 
 const repo = path.join(__dirname, "..", "..");
 
 let dir: string;
-beforeEach(() => {
-  dir = tempDir();
-});
-afterEach(() => cleanup(dir));
+tempDirEachTest((d) => (dir = d), INVENTORY_TMP);
 
 describe("loadInventory: YAML and JSON", () => {
   it("loads the lab estate with its defaults filled in", async () => {

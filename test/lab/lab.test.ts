@@ -1,12 +1,11 @@
 import "tsx/cjs";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runLab } from "../../lib/lab";
-
-const repo = path.resolve(__dirname, "..", "..");
+import { rehostChild, spawnRehost } from "../helpers/cli";
+import { removeDir, tempDir } from "../helpers/tmp";
 
 /** PIDs of processes whose command line mentions `dir` (qemu-nbd sockets and the agent's state live there). */
 function processesUsing(dir: string): string[] {
@@ -28,12 +27,12 @@ function namespacesLeft(names: readonly string[]): string[] {
 describe("rehost lab", () => {
   const dirs: string[] = [];
   const tmp = (prefix: string): string => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    const dir = tempDir(prefix);
     dirs.push(dir);
     return dir;
   };
   afterAll(() => {
-    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+    for (const dir of dirs) removeDir(dir);
   });
 
   it("runs the lab wave in the real shape: rounds that move only what changed, a rehearsal equal to the frozen disks, a cutover that reads only the final delta, nothing left running", async () => {
@@ -104,42 +103,24 @@ describe("rehost lab", () => {
     const waves = path.join(workdir, "waves.yaml");
     fs.writeFileSync(waves, "waves:\n  - { name: one, members: { vms: [one-01] } }\n");
     const args = ["lab", "--inventory", inventory, "--waves", waves, "--workdir", workdir, "--report", path.join(workdir, "r.md")];
-    const child = spawn(process.execPath, [path.join(repo, "bin", "rehost.js"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const rehost = spawnRehost(...args);
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the lab did not reach the initial sync: ${output}`)), 60_000);
-        child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-        child.once("exit", () => reject(new Error(`the lab exited before the initial sync: ${output}`)));
-        child.stdout.on("data", (d: Buffer) => {
-          output += d.toString();
-          if (output.includes("initial rounds")) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-      });
+      await rehost.waitFor("initial rounds", "the initial sync", 60_000);
       expect(processesUsing(workdir).length).toBeGreaterThan(0);
-      child.kill("SIGINT");
-      expect(await exited).toBe(130);
+      rehost.child.kill("SIGINT");
+      expect(await rehost.exited).toBe(130);
       expect(processesUsing(workdir)).toEqual([]);
-      const created = /network namespaces (\S+) and (\S+) joined/.exec(output);
+      const created = /network namespaces (\S+) and (\S+) joined/.exec(rehost.output);
       if (process.getuid?.() === 0) expect(created).not.toBeNull();
       expect(namespacesLeft(created === null ? [] : [created[1], created[2]])).toEqual([]);
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
+      rehost.kill();
     }
   }, 90_000);
 
   it("rehost status --json during a run shows every disk with its recovery point age and rate", async () => {
     const workdir = tmp("rehost-lab-status-");
-    const rehost = path.join(repo, "bin", "rehost.js");
-    const child = spawn(process.execPath, [rehost, "lab", "--workdir", workdir, "--report", path.join(workdir, "r.md")], { stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const lab = spawnRehost("lab", "--workdir", workdir, "--report", path.join(workdir, "r.md"));
     // The first line of each service's log names its URL and certificate fingerprint (docs/status.md).
     const first = (log: string): { url: string; fingerprint: string } | undefined => {
       const line = fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n")[0] : "";
@@ -150,7 +131,7 @@ describe("rehost lab", () => {
     try {
       const deadline = Date.now() + 120_000;
       for (;;) {
-        if (child.exitCode !== null) throw new Error(`the lab ended before every disk had a round: ${output}`);
+        if (lab.child.exitCode !== null) throw new Error(`the lab ended before every disk had a round: ${lab.output}`);
         if (Date.now() > deadline) throw new Error(`no status with every disk's recovery point and rate within 120 s; last: ${JSON.stringify(seen)}`);
         const proxy = first(path.join(workdir, "proxy.log"));
         const agent = first(path.join(workdir, "agent.log"));
@@ -169,11 +150,7 @@ describe("rehost lab", () => {
             "--agent-fingerprint",
             agent.fingerprint,
           ];
-          const run = await new Promise<{ code: number; stdout: string }>((resolve) =>
-            execFile(process.execPath, [rehost, ...args], (err, stdout) =>
-              resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 99), stdout }),
-            ),
-          );
+          const run = await rehostChild(...args);
           if (run.code === 0) {
             const report = JSON.parse(run.stdout) as { waves: Array<{ vms: Array<{ disks: Disk[] }> }> };
             seen = report.waves.flatMap((w) => w.vms.flatMap((v) => v.disks));
@@ -187,13 +164,13 @@ describe("rehost lab", () => {
         expect(d.recoveryPointAgeSeconds).toBeLessThan(120);
         expect(d.rateBytesPerSecond).toBeGreaterThan(0);
       }
-      child.kill("SIGINT");
-      expect(await exited).toBe(130);
+      lab.child.kill("SIGINT");
+      expect(await lab.exited).toBe(130);
       expect(processesUsing(workdir)).toEqual([]);
-      const created = /network namespaces (\S+) and (\S+) joined/.exec(output);
+      const created = /network namespaces (\S+) and (\S+) joined/.exec(lab.output);
       expect(namespacesLeft(created === null ? [] : [created[1], created[2]])).toEqual([]);
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
+      lab.kill();
     }
   }, 180_000);
 });

@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildRealisticImage, DATABASE_PAGE_BYTES, databaseBytes, type RealisticImage } from "../../lib/lab/realistic-image";
 import { BlockCompressor } from "../../lib/link/codec";
+import { removeDir, tempDir } from "../helpers/tmp";
 
 const MiB = 1024 * 1024;
 
@@ -16,7 +16,7 @@ describe("realistic image", () => {
     execFileSync("debugfs", ["-R", request, fsArg()], { encoding: "latin1", stdio: ["ignore", "pipe", "pipe"], maxBuffer: 256 * MiB });
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-realistic-"));
+    dir = tempDir("rehost-realistic-");
     image = await buildRealisticImage({
       file: path.join(dir, "disk.raw"),
       sizeBytes: 128 * MiB,
@@ -27,9 +27,7 @@ describe("realistic image", () => {
     });
   }, 120_000);
 
-  afterAll(() => {
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => removeDir(dir));
 
   it("is a partitioned disk with a clean ext4 holding /usr files, the database file and the random file", () => {
     expect(fs.statSync(image.file).size).toBe(128 * MiB);

@@ -2,36 +2,22 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { NBD_STATE_ZERO } from "../../lib/replication/device";
 import { NbdClient, NbdError, connectNbd, connectNbdMulti } from "../../lib/replication/nbd";
-import { NbdServer, NbdkitOptions, startNbdkit, tempDir } from "../helpers/nbd-servers";
+import { NbdServer, NbdkitOptions, startNbdkit } from "../helpers/nbd-servers";
+import { serverScope } from "../helpers/scopes";
 
 const MiB = 1024 * 1024;
 
 describe("NBD client against nbdkit", () => {
-  let dir: string;
-  const servers: NbdServer[] = [];
-  const clients: NbdClient[] = [];
-
-  beforeAll(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.destroy();
-    for (const s of servers.splice(0)) await s.stop();
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const scope = serverScope();
 
   async function serve(options: Omit<NbdkitOptions, "dir">): Promise<NbdServer> {
-    const server = await startNbdkit({ dir, ...options });
-    servers.push(server);
-    return server;
+    return scope.server(await startNbdkit({ dir: scope.dir, ...options }));
   }
   async function connect(uri: string, options?: Parameters<typeof connectNbd>[1]): Promise<NbdClient> {
-    const c = await connectNbd(uri, options);
-    clients.push(c);
-    return c;
+    return scope.client(await connectNbd(uri, options));
   }
   /** Read requests a `log` filter saw in flight at once, at most. */
   function maxReadsInFlight(logFile: string): { max: number; counts: number[] } {
@@ -60,7 +46,7 @@ describe("NBD client against nbdkit", () => {
   });
 
   it("spreads requests over several connections when the server allows multi-conn", async () => {
-    const logFile = path.join(dir, "multi.log");
+    const logFile = path.join(scope.dir, "multi.log");
     const server = await serve({ filters: ["log"], plugin: ["memory", "8M", `logfile=${logFile}`] });
     const multi = await connectNbdMulti(server.uri, { connections: 4 });
     expect(multi.connections.length).toBe(4);
@@ -117,7 +103,7 @@ describe("NBD client against nbdkit", () => {
 
   it("serves an export whose size is not a multiple of 4096, with block status to its last byte", async () => {
     const size = 5 * MiB + 1000;
-    const file = path.join(dir, "odd.img");
+    const file = path.join(scope.dir, "odd.img");
     const content = crypto.randomBytes(size);
     content.fill(0, 2 * MiB, 3 * MiB);
     fs.writeFileSync(file, content);
@@ -146,7 +132,7 @@ describe("NBD client against nbdkit", () => {
     ["zero", "EPERM", "WRITE_ZEROES"],
     ["trim", "EIO", "TRIM"],
   ])("surfaces an injected %s error %s with the command, offset, length and server", async (op, code, command) => {
-    const trigger = path.join(dir, `inject-${op}`);
+    const trigger = path.join(scope.dir, `inject-${op}`);
     const server = await serve({ filters: ["error"], plugin: ["memory", "4M", `error-${op}=${code}`, `error-${op}-rate=100%`, `error-${op}-file=${trigger}`] });
     const client = await connect(server.uri);
     const call = (): Promise<unknown> =>
@@ -169,7 +155,7 @@ describe("NBD client against nbdkit", () => {
   });
 
   it("surfaces errors sent as simple replies when structured replies are off (--no-sr)", async () => {
-    const trigger = path.join(dir, "inject-simple");
+    const trigger = path.join(scope.dir, "inject-simple");
     const server = await serve({
       extraArgs: ["--no-sr"],
       filters: ["error"],
@@ -189,7 +175,7 @@ describe("NBD client against nbdkit", () => {
   });
 
   it("keeps many requests in flight at the server at once (delay filter, seen by the log filter)", async () => {
-    const logFile = path.join(dir, "delay.log");
+    const logFile = path.join(scope.dir, "delay.log");
     const server = await serve({ filters: ["log", "delay"], plugin: ["memory", "4M", `logfile=${logFile}`, "delay-read=100ms"] });
     const client = await connect(server.uri);
     await Promise.all(Array.from({ length: 16 }, (_, i) => client.read(i * 65536, 65536)));
@@ -198,7 +184,7 @@ describe("NBD client against nbdkit", () => {
   });
 
   it("honours the server's block-size constraints: splits long requests, refuses unaligned ones", async () => {
-    const logFile = path.join(dir, "blocksize.log");
+    const logFile = path.join(scope.dir, "blocksize.log");
     const server = await serve({
       filters: ["log", "blocksize-policy"],
       plugin: [

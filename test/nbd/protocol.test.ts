@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { NbdClient, connectNbd } from "../../lib/replication/nbd";
 import * as P from "../../lib/replication/nbd/protocol";
+import { offsetPattern } from "../helpers/disks";
 import { tempDir } from "../helpers/nbd-servers";
 
 interface Request {
@@ -43,11 +44,6 @@ function optionReply(option: number, type: number, data: Buffer = Buffer.alloc(0
 }
 function chunk(flags: number, type: number, handle: Buffer, payload: Buffer): Buffer {
   return Buffer.concat([u32(P.NBD_STRUCTURED_REPLY_MAGIC), u16(flags), u16(type), handle, u32(payload.length), payload]);
-}
-function pattern(offset: number, length: number): Buffer {
-  const b = Buffer.alloc(length);
-  for (let i = 0; i < length; i++) b[i] = (offset + i) % 251;
-  return b;
 }
 
 /**
@@ -147,15 +143,15 @@ describe("NBD reply parsing (scripted server)", () => {
     const c = await start(1, async ([r], send) => {
       const base = r.offset;
       await send(
-        chunk(0, P.NBD_REPLY_TYPE_OFFSET_DATA, r.handle, Buffer.concat([u64(base + 32768), pattern(base + 32768, 32768)])).subarray(0, 10),
-        chunk(0, P.NBD_REPLY_TYPE_OFFSET_DATA, r.handle, Buffer.concat([u64(base + 32768), pattern(base + 32768, 32768)])).subarray(10),
+        chunk(0, P.NBD_REPLY_TYPE_OFFSET_DATA, r.handle, Buffer.concat([u64(base + 32768), offsetPattern(base + 32768, 32768)])).subarray(0, 10),
+        chunk(0, P.NBD_REPLY_TYPE_OFFSET_DATA, r.handle, Buffer.concat([u64(base + 32768), offsetPattern(base + 32768, 32768)])).subarray(10),
         chunk(0, P.NBD_REPLY_TYPE_OFFSET_HOLE, r.handle, Buffer.concat([u64(base + 16384), u32(16384)])),
-        chunk(P.NBD_REPLY_FLAG_DONE, P.NBD_REPLY_TYPE_OFFSET_DATA, r.handle, Buffer.concat([u64(base), pattern(base, 16384)])),
+        chunk(P.NBD_REPLY_FLAG_DONE, P.NBD_REPLY_TYPE_OFFSET_DATA, r.handle, Buffer.concat([u64(base), offsetPattern(base, 16384)])),
       );
     });
     const into = Buffer.alloc(65536, 0xff);
     await c.read(4096, 65536, into);
-    const expected = Buffer.concat([pattern(4096, 16384), Buffer.alloc(16384), pattern(4096 + 32768, 32768)]);
+    const expected = Buffer.concat([offsetPattern(4096, 16384), Buffer.alloc(16384), offsetPattern(4096 + 32768, 32768)]);
     expect(into.equals(expected)).toBe(true);
   });
 
@@ -166,13 +162,13 @@ describe("NBD reply parsing (scripted server)", () => {
           done ? P.NBD_REPLY_FLAG_DONE : 0,
           P.NBD_REPLY_TYPE_OFFSET_DATA,
           r.handle,
-          Buffer.concat([u64(r.offset + (second ? 2048 : 0)), pattern(r.offset + (second ? 2048 : 0), 2048)]),
+          Buffer.concat([u64(r.offset + (second ? 2048 : 0)), offsetPattern(r.offset + (second ? 2048 : 0), 2048)]),
         );
       await send(half(b, true, false), half(a, false, false), half(b, false, true), half(a, true, true));
     });
     const [x, y] = await Promise.all([c.read(0, 4096), c.read(100000, 4096)]);
-    expect(x.equals(pattern(0, 4096))).toBe(true);
-    expect(y.equals(pattern(100000, 4096))).toBe(true);
+    expect(x.equals(offsetPattern(0, 4096))).toBe(true);
+    expect(y.equals(offsetPattern(100000, 4096))).toBe(true);
   });
 
   it("fails a read with the server's error chunk: errno, message and offset", async () => {
@@ -196,7 +192,7 @@ describe("NBD reply parsing (scripted server)", () => {
         await send(Buffer.concat([u32(P.NBD_SIMPLE_REPLY_MAGIC), u32(5), a.handle]));
         await new Promise((resolve) => setTimeout(resolve, 50));
         secondAnswered = true;
-        await send(chunk(P.NBD_REPLY_FLAG_DONE, P.NBD_REPLY_TYPE_OFFSET_DATA, b.handle, Buffer.concat([u64(b.offset), pattern(b.offset, b.length)])));
+        await send(chunk(P.NBD_REPLY_FLAG_DONE, P.NBD_REPLY_TYPE_OFFSET_DATA, b.handle, Buffer.concat([u64(b.offset), offsetPattern(b.offset, b.length)])));
       },
       4096,
     );
@@ -205,12 +201,12 @@ describe("NBD reply parsing (scripted server)", () => {
     const error = await c.read(0, 8192, into).catch((e: unknown) => e);
     expect(error).toMatchObject({ code: "EIO", offset: 0, length: 4096 });
     expect(secondAnswered).toBe(true);
-    expect(into.subarray(4096).equals(pattern(4096, 4096))).toBe(true);
+    expect(into.subarray(4096).equals(offsetPattern(4096, 4096))).toBe(true);
   });
 
   it("fails a read whose reply does not cover it, with EPROTO", async () => {
     const c = await start(1, async ([r], send) => {
-      await send(chunk(P.NBD_REPLY_FLAG_DONE, P.NBD_REPLY_TYPE_OFFSET_DATA, r.handle, Buffer.concat([u64(r.offset), pattern(r.offset, 1000)])));
+      await send(chunk(P.NBD_REPLY_FLAG_DONE, P.NBD_REPLY_TYPE_OFFSET_DATA, r.handle, Buffer.concat([u64(r.offset), offsetPattern(r.offset, 1000)])));
     });
     await expect(c.read(0, 4096)).rejects.toMatchObject({ code: "EPROTO", command: "READ" });
   });

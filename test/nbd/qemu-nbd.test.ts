@@ -1,10 +1,12 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { NBD_STATE_DIRTY, NBD_STATE_HOLE, NBD_STATE_ZERO, StatusExtent } from "../../lib/replication/device";
 import { NbdClient, NbdError, connectNbd, connectNbdMulti, probeNbd } from "../../lib/replication/nbd";
-import { NbdServer, qemuImg, startQemuNbd, tempDir } from "../helpers/nbd-servers";
+import { qcow2Image, randomImage } from "../helpers/disks";
+import { NbdServer, qemuImg, startQemuNbd } from "../helpers/nbd-servers";
+import { serverScope } from "../helpers/scopes";
 
 const MiB = 1024 * 1024;
 
@@ -25,33 +27,20 @@ async function allExtents(client: NbdClient, context: string, offset = 0, length
 }
 
 describe("NBD client against qemu-nbd (raw)", () => {
-  let dir: string;
+  const scope = serverScope();
+  let images = 0;
   let image: string;
   let original: Buffer;
-  const servers: NbdServer[] = [];
-  const clients: NbdClient[] = [];
-
-  beforeAll(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.destroy();
-    for (const s of servers.splice(0)) await s.stop();
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   async function serve(options: { tcp?: boolean; size?: number; exportName?: string; shared?: number } = {}): Promise<NbdServer> {
-    image = path.join(dir, `disk-${servers.length}-${Date.now()}.raw`);
-    original = crypto.randomBytes(options.size ?? 8 * MiB);
-    fs.writeFileSync(image, original);
-    const server = await startQemuNbd({ dir, image, format: "raw", tcp: options.tcp, exportName: options.exportName ?? "disk", shared: options.shared });
-    servers.push(server);
-    return server;
+    image = path.join(scope.dir, `disk-${images++}-${Date.now()}.raw`);
+    original = randomImage(image, options.size ?? 8 * MiB);
+    return scope.server(
+      await startQemuNbd({ dir: scope.dir, image, format: "raw", tcp: options.tcp, exportName: options.exportName ?? "disk", shared: options.shared }),
+    );
   }
   async function connect(uri: string, options?: Parameters<typeof connectNbd>[1]): Promise<NbdClient> {
-    const c = await connectNbd(uri, options);
-    clients.push(c);
-    return c;
+    return scope.client(await connectNbd(uri, options));
   }
 
   it.each([
@@ -167,7 +156,7 @@ describe("NBD client against qemu-nbd (raw)", () => {
     expect((error as Error).message).toContain('no export "nope"');
     expect((error as Error).message).toContain('it lists "disk"');
 
-    const missing = `nbd+unix:///disk?socket=${path.join(dir, "absent.sock")}`;
+    const missing = `nbd+unix:///disk?socket=${path.join(scope.dir, "absent.sock")}`;
     const unreachable = await connectNbd(missing).catch((e: unknown) => e);
     expect(unreachable).toMatchObject({ code: "ENOENT", command: "CONNECT", server: missing });
     expect((unreachable as Error).message).toContain("absent.sock");
@@ -177,48 +166,34 @@ describe("NBD client against qemu-nbd (raw)", () => {
     const server = await serve();
     const client = await connect(server.uri);
     await client.read(0, 4096);
-    await server.stop();
-    servers.splice(servers.indexOf(server), 1);
+    await scope.stop(server);
     await expect(client.read(0, 4096)).rejects.toMatchObject({ code: expect.stringMatching(/ECONNRESET|EPIPE/) });
   });
 });
 
 describe("NBD client against qemu-nbd (qcow2 with a persistent dirty bitmap)", () => {
-  let dir: string;
-  const servers: NbdServer[] = [];
-  beforeAll(() => {
-    dir = tempDir();
-  });
-  afterEach(async () => {
-    for (const s of servers.splice(0)) await s.stop();
-  });
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const scope = serverScope();
 
   it("reports the dirty ranges of qemu:dirty-bitmap:NAME, unaligned ones rounded to the granularity", async () => {
-    const image = path.join(dir, "disk.qcow2");
-    await qemuImg("create", "-q", "-f", "qcow2", image, "8M");
+    const image = path.join(scope.dir, "disk.qcow2");
+    qcow2Image(image, "8M");
     // Data written before the bitmap exists is not dirty.
-    let server = await startQemuNbd({ dir, image, format: "qcow2" });
-    servers.push(server);
+    let server = scope.server(await startQemuNbd({ dir: scope.dir, image, format: "qcow2" }));
     let client = await connectNbd(server.uri);
     await client.write(0, crypto.randomBytes(8 * MiB));
     await client.close();
-    await server.stop();
-    servers.pop();
+    await scope.stop(server);
 
     await qemuImg("bitmap", "--add", "-g", "65536", image, "bitmap0");
-    server = await startQemuNbd({ dir, image, format: "qcow2" });
-    servers.push(server);
+    server = scope.server(await startQemuNbd({ dir: scope.dir, image, format: "qcow2" }));
     client = await connectNbd(server.uri);
     await client.write(MiB, crypto.randomBytes(128 * 1024)); // dirty [1 MiB, +128 KiB)
     await client.write(3 * MiB + 100, Buffer.alloc(10, 1)); // dirty granule [3 MiB, +64 KiB)
     await client.writeZeroes(5 * MiB, 256 * 1024); // dirty, and zero in base:allocation
     await client.close();
-    await server.stop();
-    servers.pop();
+    await scope.stop(server);
 
-    server = await startQemuNbd({ dir, image, format: "qcow2", bitmap: "bitmap0", readOnly: true });
-    servers.push(server);
+    server = scope.server(await startQemuNbd({ dir: scope.dir, image, format: "qcow2", bitmap: "bitmap0", readOnly: true }));
     const context = "qemu:dirty-bitmap:bitmap0";
     client = await connectNbd(server.uri, { metaContexts: ["base:allocation", context] });
     expect(client.caps.metaContexts).toEqual(expect.arrayContaining(["base:allocation", context]));
@@ -237,11 +212,10 @@ describe("NBD client against qemu-nbd (qcow2 with a persistent dirty bitmap)", (
   });
 
   it("fails with ENOCONTEXT naming a bitmap the export does not have", async () => {
-    const image = path.join(dir, "plain.qcow2");
-    await qemuImg("create", "-q", "-f", "qcow2", image, "4M");
+    const image = path.join(scope.dir, "plain.qcow2");
+    qcow2Image(image, "4M");
     await qemuImg("bitmap", "--add", image, "bitmap0");
-    const server = await startQemuNbd({ dir, image, format: "qcow2", bitmap: "bitmap0", readOnly: true });
-    servers.push(server);
+    const server = scope.server(await startQemuNbd({ dir: scope.dir, image, format: "qcow2", bitmap: "bitmap0", readOnly: true }));
     const error = await connectNbd(server.uri, { metaContexts: ["qemu:dirty-bitmap:missing"] }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NbdError);
     expect(error).toMatchObject({ code: "ENOCONTEXT", command: "NBD_OPT_SET_META_CONTEXT" });

@@ -1,10 +1,10 @@
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
 import * as path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { InputError } from "../../lib/problems";
 import { NbdError, connectNbd } from "../../lib/replication/nbd";
-import { NbdServer, X509Dirs, makePskFile, makeX509, startNbdkit, tempDir, withQuery } from "../helpers/nbd-servers";
+import { NbdServer, X509Dirs, makePskFile, makeX509, startNbdkit, withQuery } from "../helpers/nbd-servers";
+import { serverScope } from "../helpers/scopes";
 
 const MiB = 1024 * 1024;
 
@@ -19,24 +19,18 @@ async function roundTrip(uri: string): Promise<void> {
 }
 
 describe("NBD over TLS-PSK (nbdkit --tls=require --tls-psk)", () => {
-  let dir: string;
+  const scope = serverScope();
   let keys: string;
   let otherKeys: string;
-  const servers: NbdServer[] = [];
   let tcp: NbdServer;
   let unix: NbdServer;
 
   beforeAll(async () => {
-    dir = tempDir();
+    const { dir } = scope;
     keys = await makePskFile(dir, "alice");
     otherKeys = await makePskFile(dir, "alice", "other.psk");
-    tcp = await startNbdkit({ dir, tcp: true, tlsPsk: keys, plugin: ["memory", "4M"] });
-    unix = await startNbdkit({ dir, tlsPsk: keys, plugin: ["memory", "4M"] });
-    servers.push(tcp, unix);
-  });
-  afterAll(async () => {
-    for (const s of servers) await s.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    tcp = scope.lasting(await startNbdkit({ dir, tcp: true, tlsPsk: keys, plugin: ["memory", "4M"] }));
+    unix = scope.lasting(await startNbdkit({ dir, tlsPsk: keys, plugin: ["memory", "4M"] }));
   });
 
   it("reads and writes over TCP with the right key", async () => {
@@ -68,28 +62,22 @@ describe("NBD over TLS-PSK (nbdkit --tls=require --tls-psk)", () => {
     const error = await connectNbd(uri).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InputError);
     expect((error as InputError).problems[0]).toMatchObject({ field: "tls-psk-file", received: keys });
-    const missing = withQuery(tcp.uri, { "tls-psk-file": path.join(dir, "absent.psk") });
+    const missing = withQuery(tcp.uri, { "tls-psk-file": path.join(scope.dir, "absent.psk") });
     await expect(connectNbd(missing)).rejects.toBeInstanceOf(InputError);
   });
 });
 
 describe("NBD over TLS with X.509 certificates (certtool CA)", () => {
-  let dir: string;
+  const scope = serverScope();
   let x509: X509Dirs;
-  const servers: NbdServer[] = [];
   let server: NbdServer;
   let verifying: NbdServer;
 
   beforeAll(async () => {
-    dir = tempDir();
+    const { dir } = scope;
     x509 = await makeX509(dir);
-    server = await startNbdkit({ dir, tcp: true, tlsCertificates: x509.serverDir, plugin: ["memory", "4M"] });
-    verifying = await startNbdkit({ dir, tcp: true, tlsCertificates: x509.serverDir, tlsVerifyPeer: true, plugin: ["memory", "4M"] });
-    servers.push(server, verifying);
-  });
-  afterAll(async () => {
-    for (const s of servers) await s.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    server = scope.lasting(await startNbdkit({ dir, tcp: true, tlsCertificates: x509.serverDir, plugin: ["memory", "4M"] }));
+    verifying = scope.lasting(await startNbdkit({ dir, tcp: true, tlsCertificates: x509.serverDir, tlsVerifyPeer: true, plugin: ["memory", "4M"] }));
   });
 
   it("checks the server certificate against the CA of tls-certificates=", async () => {
@@ -99,8 +87,7 @@ describe("NBD over TLS with X.509 certificates (certtool CA)", () => {
   });
 
   it("checks the certificate against localhost over a unix socket", async () => {
-    const unix = await startNbdkit({ dir, tlsCertificates: x509.serverDir, plugin: ["memory", "4M"] });
-    servers.push(unix);
+    const unix = scope.lasting(await startNbdkit({ dir: scope.dir, tlsCertificates: x509.serverDir, plugin: ["memory", "4M"] }));
     await roundTrip(withQuery(unix.uri, { "tls-certificates": x509.caOnlyDir }));
   });
 

@@ -9,22 +9,14 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import type { Plan } from "../../lib/plan/types";
+import { dropCsvColumn } from "../inventory/helpers";
 import { sheetsFromCsvExport, writeWorkbook } from "../inventory/rvtools-workbook";
-import { type Run, rehostChild, rehostInProcess } from "../helpers/cli";
+import { EXAMPLES, exampleInputs, type Run, rehostChild, rehostInProcess } from "../helpers/cli";
 import { tempDir } from "../helpers/tmp";
 
-const root = path.resolve(__dirname, "../..");
-const exchange = path.join(root, "examples", "exchange-center");
-const lab = path.join(root, "examples", "lab");
+const exchange = path.join(EXAMPLES, "exchange-center");
 /** The exchange-centre estate in its YAML form. */
-const exchangeYaml = [
-  "--inventory",
-  path.join(exchange, "inventory.yaml"),
-  "--networks",
-  path.join(exchange, "networks.yaml"),
-  "--waves",
-  path.join(exchange, "waves.yaml"),
-];
+const exchangeYaml = exampleInputs("exchange-center");
 
 let dir: string;
 beforeAll(() => {
@@ -43,7 +35,7 @@ function write(name: string, document: unknown): string {
 
 describe("rehost plan on the example estates", () => {
   it("plans the lab estate as a table (child process, exit 0)", async () => {
-    const run = await rehostChild("plan", "--inventory", path.join(lab, "inventory.yaml"), "--waves", path.join(lab, "waves.yaml"));
+    const run = await rehostChild("plan", ...exampleInputs("lab", { networks: false }));
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Plan for cn-shenzhen: 1 wave, 4 VMs/);
@@ -95,17 +87,7 @@ describe("rehost plan on the example estates", () => {
   });
 
   it("gives the same plan from the RVTools form", async () => {
-    const run = await rehostInProcess(
-      "plan",
-      "--inventory",
-      path.join(exchange, "rvtools"),
-      "--networks",
-      path.join(exchange, "networks.yaml"),
-      "--waves",
-      path.join(exchange, "waves.yaml"),
-      "--format",
-      "json",
-    );
+    const run = await rehostInProcess("plan", ...exampleInputs("exchange-center", { inventory: "rvtools" }), "--format", "json");
     expect(run.code).toBe(0);
     const rvPlan = JSON.parse(run.stdout) as Plan;
     const withoutFiles = (plan: Plan) => ({ ...plan, problems: plan.problems.map(({ file: _file, ...rest }) => rest) });
@@ -311,21 +293,8 @@ describe("rehost plan on broken inputs exits 2, names VM or file and field, and 
     const rv = path.join(dir, "rvtools-broken");
     fs.cpSync(path.join(exchange, "rvtools"), rv, { recursive: true });
     const info = path.join(rv, "RVTools_tabvInfo.csv");
-    const lines = fs.readFileSync(info, "utf8").split("\n");
-    const header = lines[0]!.split(",");
-    const drop = header.indexOf("vInfoCPUs");
+    const drop = dropCsvColumn(info, "vInfoCPUs", "\n");
     expect(drop).toBeGreaterThanOrEqual(0);
-    fs.writeFileSync(
-      info,
-      lines
-        .map((l) =>
-          l
-            .split(",")
-            .filter((_, i) => i !== drop)
-            .join(","),
-        )
-        .join("\n"),
-    );
     await expectExit2(
       rv,
       YAML.parse(fs.readFileSync(path.join(exchange, "waves.yaml"), "utf8")),
@@ -335,17 +304,7 @@ describe("rehost plan on broken inputs exits 2, names VM or file and field, and 
   });
 
   it("a --start that is not a calendar date", async () => {
-    const run = await rehostInProcess(
-      "plan",
-      "--inventory",
-      path.join(lab, "inventory.yaml"),
-      "--waves",
-      path.join(lab, "waves.yaml"),
-      "--format",
-      "md",
-      "--start",
-      "2026-02-30",
-    );
+    const run = await rehostInProcess("plan", ...exampleInputs("lab", { networks: false }), "--format", "md", "--start", "2026-02-30");
     expect(run.code).toBe(2);
     expect(run.stderr).toContain("error: field --start: The start date is not a calendar date (received 2026-02-30; expected YYYY-MM-DD)");
     expect(run.stdout).toBe("");

@@ -2,49 +2,30 @@
  * The `rehost` command at its edges: a reader that closes the pipe early, `--help`, a YAML alias
  * bomb, credentials in a vCenter URL, and problems laid out for a person at a terminal.
  */
-import { spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { colourFor, formatProblemsShort, widthOf, wrap } from "../../lib/cli/report";
 import type { Problem } from "../../lib/problems";
-import { rehostChild, rehostInProcess } from "../helpers/cli";
-import { tempDir } from "../helpers/tmp";
+import { exampleInputs, rehostChild, rehostInProcess, spawnRehost } from "../helpers/cli";
+import { removeDir, tempDir } from "../helpers/tmp";
 
-const root = path.resolve(__dirname, "../..");
-const exchange = path.join(root, "examples", "exchange-center");
 let dir: string;
 beforeAll(() => {
   dir = tempDir("rehost-cli-");
 });
-afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+afterAll(() => removeDir(dir));
 
 describe("rehost as a user runs it", () => {
   it("ends quietly with its own exit code when the reader closes the pipe (rehost plan --format json | head -c 200)", async () => {
-    const bin = path.join(root, "bin", "rehost.js");
-    const args = [
-      bin,
-      "plan",
-      "--inventory",
-      path.join(exchange, "inventory.yaml"),
-      "--networks",
-      path.join(exchange, "networks.yaml"),
-      "--waves",
-      path.join(exchange, "waves.yaml"),
-      "--format",
-      "json",
-    ];
-    const { code, stderr, head } = await new Promise<{ code: number | null; stderr: string; head: string }>((resolve) => {
-      const child = spawn(process.execPath, args, { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
-      let err = "";
-      let got = "";
-      child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-      child.stdout.once("data", (d: Buffer) => {
-        got = d.toString().slice(0, 200);
-        child.stdout.destroy(); // the reader goes away, as `head` does
-      });
-      child.on("close", (c) => resolve({ code: c, stderr: err, head: got }));
+    const rehost = spawnRehost("plan", ...exampleInputs("exchange-center"), "--format", "json");
+    let head = "";
+    rehost.child.stdout.once("data", (d: Buffer) => {
+      head = d.toString().slice(0, 200);
+      rehost.child.stdout.destroy(); // the reader goes away, as `head` does
     });
+    const code = await rehost.closed;
+    const { stderr } = rehost;
     expect(head.startsWith("{")).toBe(true);
     expect(stderr).not.toMatch(/EPIPE|Error:|\n\s+at \S+ \(/);
     expect(code).toBe(0);
@@ -78,7 +59,7 @@ describe("rehost as a user runs it", () => {
     ].join("\n");
     const waves = path.join(dir, "bomb.yaml");
     fs.writeFileSync(waves, bomb);
-    const run = await rehostInProcess("plan", "--inventory", path.join(exchange, "inventory.yaml"), "--waves", waves);
+    const run = await rehostInProcess("plan", ...exampleInputs("exchange-center", { networks: false, waves }));
     expect(run.code).toBe(2);
     expect(run.stderr).toContain(`error: ${waves}: The YAML document expands its aliases (*name) more than 1000 times`);
     expect(run.stderr).not.toMatch(/\n\s+at /);
@@ -93,7 +74,12 @@ describe("rehost as a user runs it", () => {
   });
 
   it("answers --format json with a document that parses when the inputs cannot be read at all", async () => {
-    const run = await rehostInProcess("plan", "--inventory", path.join(dir, "missing.yaml"), "--waves", path.join(exchange, "waves.yaml"), "--format", "json");
+    const run = await rehostInProcess(
+      "plan",
+      ...exampleInputs("exchange-center", { inventory: path.join(dir, "missing.yaml"), networks: false }),
+      "--format",
+      "json",
+    );
     expect(run.code).toBe(2);
     const doc = JSON.parse(run.stdout) as { version: number; problems: Problem[] };
     expect(doc.problems[0]).toMatchObject({ severity: "error", message: "The file does not exist" });
