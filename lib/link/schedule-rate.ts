@@ -77,16 +77,17 @@ export function nextChange(schedule: Schedule, date: Date | number): Date | unde
     const adjusted = naive - (there.offset - here.offset);
     if (adjusted > start && rateAt(schedule, adjusted) !== current) return new Date(adjusted);
     // A boundary in the hour a spring-forward skips is not on the wall clock: the rate changes
-    // when the clock jumps, between the two instants; found by bisection to the millisecond.
-    if (naive > adjusted && naive > start && rateAt(schedule, naive) !== current) {
-      let same = Math.max(adjusted, start);
-      let changed = naive;
-      while (changed - same > 1) {
-        const mid = Math.floor((same + changed) / 2);
-        if (rateAt(schedule, mid) === current) same = mid;
-        else changed = mid;
+    // when the clock jumps, between the two instants (found by bisection on the zone's offset, to
+    // the millisecond), whether the window it opens is still open after the jump or not.
+    if (naive > adjusted && naive > start) {
+      let before = Math.max(adjusted, start);
+      let jumped = naive;
+      while (jumped - before > 1) {
+        const mid = Math.floor((before + jumped) / 2);
+        if (wallClock(schedule.timezone, mid).offset === here.offset) before = mid;
+        else jumped = mid;
       }
-      return new Date(changed);
+      if (rateAt(schedule, jumped) !== current) return new Date(jumped);
     }
   }
   return undefined;

@@ -122,6 +122,11 @@ describe("bandwidth schedule", () => {
     // Also from a boundary inside the skipped hour (02:45 does not exist that night).
     const late = parseSchedule({ timezone: "America/New_York", default: "10M", blackouts: [{ days: ["sun"], from: "02:45", to: "00:00" }] });
     expect(nextChange(late, monday)).toEqual(new Date(Date.UTC(2024, 2, 10, 7)));
+    // And a blackout that begins in the skipped hour and ends just after it (02:45 to 03:45): it
+    // holds from the jump to 03:45 EDT; the first instant after the skipped boundary is its end.
+    const short = parseSchedule({ timezone: "America/New_York", default: "10M", blackouts: [{ days: ["sun"], from: "02:45", to: "03:45" }] });
+    expect(nextChange(short, monday)).toEqual(new Date(Date.UTC(2024, 2, 10, 7)));
+    expect(rateAt(short, Date.UTC(2024, 2, 10, 7))).toBe(0);
   });
 
   it("the rate holds from any instant until nextChange and differs there", () => {
