@@ -1,5 +1,5 @@
 /**
- * Checks of command-line flags that several commands share (the services' `--cert`/`--key`, paths
+ * Checks of command-line flags that several commands share (the services' `--listen`, `--cert`/`--key`, paths
  * that must exist), each giving the problems to report rather than throwing, so a command lists
  * every bad flag at once; and the flags that set the library's fields, so a library problem naming
  * a field (`changed`, `blockSize`, `ca`) reaches the user naming the flag (`--changed`, `--block-size`,
@@ -28,6 +28,25 @@ export const VCENTER_FLAGS: FieldNames = {
   thumbprint: "--thumbprint",
   insecure: "--insecure",
 };
+
+/** `--listen HOST:PORT` read: the host (an IPv6 address without its brackets), the port, and what is wrong with it. */
+export function listenAddress(value: string, example: string): { host: string; port: number; problems: Problem[] } {
+  const problems: Problem[] = [];
+  const listen = /^(.+):(\d{1,5})$/.exec(value);
+  const port = listen === null ? NaN : Number(listen[2]);
+  if (listen === null || port > 65535) {
+    problems.push(
+      problem({
+        field: "--listen",
+        received: value,
+        expected: "HOST:PORT with a port up to 65535",
+        fix: `e.g. --listen ${example}`,
+        message: "The listen address is not HOST:PORT.",
+      }),
+    );
+  }
+  return { host: listen === null ? "" : listen[1].replace(/^\[|\]$/g, ""), port, problems };
+}
 
 /** A problem for each given path that is not an existing file (or directory). */
 export function pathProblems(paths: ReadonlyArray<readonly [field: string, path: string | undefined, kind?: "file" | "directory"]>): Problem[] {

@@ -3,8 +3,8 @@
  */
 import type { Command } from "commander";
 import { InputError, problem, type Problem } from "../../problems";
-import { certificateProblems, pathProblems } from "../flags";
-import { listenAddress, serveUntilSignal } from "../serve";
+import { certificateProblems, listenAddress, pathProblems } from "../flags";
+import { serveUntilSignal } from "../serve";
 import { isDiskId } from "../../agent/disks";
 
 interface AgentCommandOptions {

@@ -9,8 +9,8 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import { InputError, problem, textWithFieldNames, withFieldNames, type Problem } from "../../problems";
-import { certificateProblems, pathProblems, VCENTER_FLAGS } from "../flags";
-import { listenAddress, serveUntilSignal } from "../serve";
+import { certificateProblems, listenAddress, pathProblems, VCENTER_FLAGS } from "../flags";
+import { serveUntilSignal } from "../serve";
 
 interface ProxyCommandOptions {
   state: string;
