@@ -93,10 +93,10 @@ export async function resolveInputs(options: LabOptions): Promise<LabInputs> {
   if (!Number.isInteger(factor) || factor < 1 || factor > 64) {
     throw new InputError(
       problem({
-        field: "--size-factor",
+        field: "sizeFactor",
         received: String(options.sizeFactor),
         expected: "an integer from 1 to 64",
-        fix: "e.g. --size-factor 4",
+        fix: "give `sizeFactor` a whole number from 1 to 64, e.g. 4",
         message: "The size factor is not an integer from 1 to 64.",
       }),
     );
@@ -111,10 +111,10 @@ export async function resolveInputs(options: LabOptions): Promise<LabInputs> {
     throw new InputError(
       problem({
         file: wavesFile,
-        field: "waves",
+        field: "wave",
         received: options.wave,
         expected: plan.waves.map((w) => w.name).join(", "),
-        fix: "name a wave of the waves file",
+        fix: "give `wave` the name of a wave of the waves file",
         message: `There is no wave ${options.wave}.`,
       }),
     );

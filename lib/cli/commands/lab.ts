@@ -4,7 +4,14 @@
  * With `--json`, the last line of standard output is the report as one JSON object.
  */
 import type { Command } from "commander";
+import { withFieldNames, type FieldNames } from "../../problems";
 import { CheckFailed } from "../errors";
+
+/** `runLab`'s options as this command takes them. */
+const LAB_FLAGS: FieldNames = {
+  wave: "--wave",
+  sizeFactor: "--size-factor",
+};
 
 interface LabCommandOptions {
   inventory?: string;
@@ -41,7 +48,7 @@ export function register(program: Command): void {
       "\nNetwork namespaces need root; without it the lab runs on 127.0.0.1 and says so.\nExit codes: 0 verified; 1 a verification failed; 2 bad input; 3 an unexpected failure; 130 interrupted.",
     )
     .action(async (opts: LabCommandOptions) => {
-      const { runLab } = require("../../lab") as typeof import("../../lab");
+      const { runLab }: typeof import("../../lab") = require("../../lab");
       const controller = new AbortController();
       let interrupted = false;
       const onSignal = (): void => {
@@ -95,7 +102,7 @@ export function register(program: Command): void {
           process.exitCode = 130;
           return;
         }
-        throw err;
+        throw withFieldNames(err, LAB_FLAGS);
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
