@@ -9,20 +9,20 @@
  */
 import "tsx/cjs";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { startAgent } from "../lib/agent";
 import { AgentClient } from "../lib/agent/client";
 import { silentLogger } from "../lib/service/log";
 import { ProcessGroup, startQemuNbd, unixUri } from "../lib/lab/processes";
 import { digest, openDevice, sync } from "../lib/replication";
+import { tempDir } from "../test/helpers/tmp";
 
 const MiB = 2 ** 20;
 const DISKS = 4;
 const SIZE_MIB = 128;
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-agent-"));
+  const dir = tempDir("rehost-bench-agent-");
   const group = new ProcessGroup();
   try {
     const uris: string[] = [];

@@ -11,9 +11,9 @@
 import "tsx/cjs";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { adaptDisk, detectOs, GuestfishSession, installedKernels } from "../lib/guest";
+import { tempDir } from "../test/helpers/tmp";
 
 const cache = path.join(__dirname, "../.rehost/guest-cache");
 
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   if (entry === undefined) throw new Error("no cached test image: run `npm run test:boot` once (as root) to build it");
   const image = path.join(cache, entry, "disk.raw");
   const env = { ...process.env, LIBGUESTFS_BACKEND: "direct", LIBGUESTFS_BACKEND_SETTINGS: "force_tcg" };
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-guest-"));
+  const dir = tempDir("rehost-bench-guest-");
   try {
     let t = Date.now();
     const session = await GuestfishSession.open([{ path: image, format: "raw" }], { readonly: true });

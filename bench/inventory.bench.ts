@@ -4,10 +4,10 @@
  * on the same three CSV files (the floor for the RVTools loader) and `JSON.parse` alone.
  */
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { parse as parseCsv } from "csv-parse/sync";
 import { loadInventory, type Inventory } from "../lib/inventory";
+import { tempDir } from "../test/helpers/tmp";
 
 const VMS = 10_000;
 const MiB = 2 ** 20;
@@ -86,7 +86,7 @@ async function best(runs: number, fn: () => Promise<unknown> | unknown): Promise
 }
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-inventory-"));
+  const dir = tempDir("rehost-bench-inventory-");
   try {
     const inv = estate();
     const exportDir = path.join(dir, "rvtools");

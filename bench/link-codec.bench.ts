@@ -16,13 +16,13 @@
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { createRequire } from "node:module";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as zlib from "node:zlib";
 import * as zstd from "zstd-napi/binding";
 import { BlockCompressor, BlockDecompressor, DEFAULT_LEVEL, zstdVersion } from "../lib/link/codec";
 import { Codec, rangeHash } from "../lib/link/frames";
 import { buildRealisticImage } from "../lib/lab/realistic-image";
+import { tempDir } from "../test/helpers/tmp";
 
 const MiB = 1024 * 1024;
 const BLOCK = MiB;
@@ -158,7 +158,7 @@ function row(f: Figures): string {
 }
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-codec-"));
+  const dir = tempDir("rehost-bench-codec-");
   try {
     const image = await buildRealisticImage({ file: path.join(dir, "realistic.raw"), sizeBytes: 512 * MiB, work: dir });
     const bytes = fs.readFileSync(image.file);

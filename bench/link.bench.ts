@@ -36,6 +36,7 @@ import type { VmStatus } from "../lib/proxy/api";
 import { ProxyClient } from "../lib/proxy/client";
 import type { Owned } from "../lib/service/processes";
 import { connectVSphere } from "../lib/vsphere";
+import { tempDir } from "../test/helpers/tmp";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -65,7 +66,7 @@ function pidOf(owned: Owned): number {
 }
 
 async function main(): Promise<void> {
-  const work = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-link-bench-"));
+  const work = tempDir("rehost-link-bench-");
   for (const sub of ["targets", "frozen", "images"]) fs.mkdirSync(path.join(work, sub), { recursive: true });
   const load0 = os.loadavg()[0];
   const wan = await createWan({ control: true, rate: RATE });

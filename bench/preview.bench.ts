@@ -14,6 +14,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { parse as parseYaml, stringify } from "yaml";
 import { runOfflinePreview, runUnderMocks } from "../lib/preview";
+import { tempDir } from "../test/helpers/tmp";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -22,7 +23,7 @@ class Flat extends pulumi.CustomResource {}
 const TARGET_MS = 15_000;
 
 async function main(): Promise<void> {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-preview-"));
+  const tmp = tempDir("rehost-bench-preview-");
   try {
     // The exchange-centre stack configs, with every wave at cutover: pick the one with the most resources.
     for (const f of fs.readdirSync(path.join(ROOT, "stacks")).filter((f) => /^Pulumi\..+\.yaml$/.test(f))) {

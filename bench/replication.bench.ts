@@ -27,6 +27,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { generateImage, dirtyImage } from "./replication-image";
+import { tempDir } from "../test/helpers/tmp";
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -250,7 +251,7 @@ async function interleaved(n: number, contenders: readonly Contender[]): Promise
 }
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-replication-"));
+  const dir = tempDir("rehost-bench-replication-");
   const load = os
     .loadavg()
     .map((l) => l.toFixed(2))

@@ -11,6 +11,7 @@ import * as path from "node:path";
 import * as zlib from "node:zlib";
 import { loadInventory } from "../lib/inventory";
 import { type CellValue, type SheetSpec, workbookParts, zipParts } from "../test/inventory/rvtools-workbook";
+import { tempDir } from "../test/helpers/tmp";
 
 const VMS = 10_000;
 
@@ -324,7 +325,7 @@ async function best(runs: number, fn: () => Promise<unknown> | unknown): Promise
 }
 
 async function main(): Promise<void> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-rvtools-"));
+  const dir = tempDir("rehost-bench-rvtools-");
   try {
     const spec = sheets();
     const parts = workbookParts(spec);

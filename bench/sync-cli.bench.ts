@@ -12,13 +12,14 @@ import { randomFillSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { tempDir } from "../test/helpers/tmp";
 
 const ROOT = path.resolve(__dirname, "..");
 const BIN = path.join(ROOT, "bin", "rehost.js");
 const GiB = 1024 * 1024 * 1024;
 const ROUNDS = 5;
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-sync-cli-"));
+const dir = tempDir("rehost-bench-sync-cli-");
 const image = path.join(dir, "image.raw");
 const socket = path.join(dir, "nbd.sock");
 const pidFile = path.join(dir, "nbdkit.pid");

@@ -7,12 +7,12 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
+import { tempDir } from "../test/helpers/tmp";
 
 const GiB = 2 ** 30;
 const SIZE = 64 * GiB;
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-bench-zeroes-"));
+const dir = tempDir("rehost-bench-zeroes-");
 const target = path.join(dir, "target.raw");
 const pidFile = path.join(dir, "nbdkit.pid");
 const socket = path.join(dir, "zero.sock");

@@ -1,6 +1,5 @@
 import * as fs from "node:fs";
 import * as https from "node:https";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../lib/agent";
@@ -8,6 +7,7 @@ import { AgentClient, AgentRequestError } from "../../lib/agent/client";
 import { ProcessGroup } from "../../lib/lab/processes";
 import { digest, openDevice } from "../../lib/replication";
 import { MiB, fileSha256, makeRawDisk, makeTarget, serveRaw, startTestAgent, until } from "./fixtures";
+import { tempDir } from "../helpers/tmp";
 
 /** Sends a raw request, trusting the agent's own certificate; returns status and parsed body. */
 function raw(agent: RunningAgent, method: string, urlPath: string, headers: Record<string, string>, body?: string): Promise<{ status: number; body: any }> {
@@ -24,7 +24,7 @@ function raw(agent: RunningAgent, method: string, urlPath: string, headers: Reco
 }
 
 describe("agent API", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-agent-api-"));
+  const dir = tempDir("rehost-agent-api-");
   const group = new ProcessGroup();
   const sourceImage = path.join(dir, "source.raw");
   const target = path.join(dir, "target.raw");

@@ -1,41 +1,32 @@
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-
-const repo = path.resolve(__dirname, "..", "..");
+import { rehostSync } from "../helpers/cli";
+import { removeDir, tempDir } from "../helpers/tmp";
 
 describe("rehost agent command line", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-agent-cli-"));
-  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir("rehost-agent-cli-");
+  afterAll(() => removeDir(dir));
 
   it("reports every bad option on its own line, exits 2 and writes nothing", () => {
     const state = path.join(dir, "state");
-    const run = spawnSync(
-      process.execPath,
-      [
-        path.join(repo, "bin", "rehost.js"),
-        "agent",
-        "--state",
-        state,
-        "--listen",
-        "localhost",
-        "--allow",
-        "dev/vdb",
-        "--max-concurrent",
-        "0",
-        "--bandwidth",
-        "fast",
-        "--cert",
-        "c.pem",
-        "--credentials",
-        path.join(dir, "none"),
-      ],
-      {
-        encoding: "utf8",
-      },
-    );
+    const run = rehostSync([
+      "agent",
+      "--state",
+      state,
+      "--listen",
+      "localhost",
+      "--allow",
+      "dev/vdb",
+      "--max-concurrent",
+      "0",
+      "--bandwidth",
+      "fast",
+      "--cert",
+      "c.pem",
+      "--credentials",
+      path.join(dir, "none"),
+    ]);
     expect(run.status).toBe(2);
     const lines = run.stderr.trim().split("\n");
     expect(lines).toHaveLength(7);
@@ -46,24 +37,17 @@ describe("rehost agent command line", () => {
 
   it("takes cloud disk ids in --allow, and refuses an entry that is neither an id nor a path", () => {
     const state = path.join(dir, "state-ids");
-    const run = spawnSync(
-      process.execPath,
-      [
-        path.join(repo, "bin", "rehost.js"),
-        "agent",
-        "--state",
-        state,
-        "--listen",
-        "127.0.0.1:0",
-        "--allow",
-        "d-wz9aaaaaaaaaaaaaaaa1,D-UPPER,disk-1",
-        "--disk-by-id",
-        path.join(dir, "no-by-id"),
-      ],
-      {
-        encoding: "utf8",
-      },
-    );
+    const run = rehostSync([
+      "agent",
+      "--state",
+      state,
+      "--listen",
+      "127.0.0.1:0",
+      "--allow",
+      "d-wz9aaaaaaaaaaaaaaaa1,D-UPPER,disk-1",
+      "--disk-by-id",
+      path.join(dir, "no-by-id"),
+    ]);
     expect(run.status).toBe(2);
     const lines = run.stderr.trim().split("\n");
     expect(lines.filter((l) => l.includes("field --allow")).map((l) => /received "?([^";)]+)/.exec(l)?.[1])).toEqual(["D-UPPER", "disk-1"]);

@@ -1,6 +1,5 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../lib/agent";
@@ -9,11 +8,12 @@ import type { AgentClient } from "../../lib/agent/client";
 import { ProcessGroup, startQemuNbd, unixUri } from "../../lib/lab/processes";
 import { digest, openDevice } from "../../lib/replication";
 import { MiB, makeRawDisk, makeTarget, serveRaw, startTestAgent, until } from "./fixtures";
+import { tempDir } from "../helpers/tmp";
 
 const SIZE_MIB = 32;
 
 describe("per-round target digests from kept block hashes", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-agent-digests-"));
+  const dir = tempDir("rehost-agent-digests-");
   const group = new ProcessGroup();
   const rawImage = path.join(dir, "source.raw");
   const rawTarget = path.join(dir, "target.raw");

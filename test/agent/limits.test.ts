@@ -1,14 +1,14 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { JobStatus } from "../../lib/agent";
 import { ProcessGroup } from "../../lib/lab/processes";
 import { digest } from "../../lib/replication";
 import { fileSha256, makeRawDisk, makeTarget, serveRaw, startTestAgent, until } from "./fixtures";
+import { tempDir } from "../helpers/tmp";
 
 describe("agent limits, freezes and failures", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-agent-limits-"));
+  const dir = tempDir("rehost-agent-limits-");
   const group = new ProcessGroup();
   const closers: Array<() => Promise<void>> = [];
   afterAll(async () => {

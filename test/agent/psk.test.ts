@@ -1,13 +1,13 @@
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ProcessGroup } from "../../lib/lab/processes";
 import { fileSha256, makeRawDisk, makeTarget, startTestAgent, until } from "./fixtures";
+import { tempDir } from "../helpers/tmp";
 
 describe("agent with a TLS-PSK source named by reference", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-agent-psk-"));
+  const dir = tempDir("rehost-agent-psk-");
   const group = new ProcessGroup();
   afterAll(async () => {
     await group.stopAll();

@@ -1,15 +1,15 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { AgentClient } from "../../lib/agent/client";
 import { ProcessGroup } from "../../lib/lab/processes";
 import { MiB, fileSha256, makeRawDisk, makeTarget, serveRaw, until } from "./fixtures";
+import { tempDir } from "../helpers/tmp";
 
 const repo = path.resolve(__dirname, "..", "..");
 
 describe("agent killed with SIGKILL mid-sync", () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-agent-kill-"));
+  const dir = tempDir("rehost-agent-kill-");
   const group = new ProcessGroup();
   afterAll(async () => {
     await group.stopAll();

@@ -1,13 +1,13 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { hashBlocks } from "../../lib/replication/block-hashes";
 import { BlockDigests, blocksTouched, parseBlockDigests, type BlockDigestIdentity } from "../../lib/replication/sha256-blocks";
 import { DIGEST_ALGORITHM, DIGEST_BLOCK, digest, openDevice } from "../../lib/replication";
+import { tempDir } from "../helpers/tmp";
 
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rehost-block-digests-"));
+const dir = tempDir("rehost-block-digests-");
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function identity(size: number, stamp = "after-round:0"): BlockDigestIdentity {

@@ -18,6 +18,7 @@ import { tempDir } from "../helpers/nbd-servers";
 import { spawnProxy, type ProxyProcess } from "../proxy/fixtures";
 import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
 import { guestRead, guestWrite, PASSWORD, startVcsim, USER, type Vcsim } from "../vsphere/harness";
+import { stopSite } from "../helpers/site";
 
 const DISK_MiB = 32;
 const RPO_SECONDS = 3;
@@ -91,11 +92,7 @@ describe("a wave through the source proxy under the real Pulumi engine", () => {
   }, 900_000);
 
   afterAll(async () => {
-    await proxy?.stop();
-    await agent?.close();
-    await vc?.logout().catch(() => undefined);
-    await sim?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopSite({ proxy, agent, vc, sim, dir });
   });
 
   it("one up registers every disk with the proxy and waits for the initial rounds", async () => {

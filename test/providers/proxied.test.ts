@@ -19,6 +19,7 @@ import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
 import { MiB, makeTarget, startTestAgent, until } from "../agent/fixtures";
 import { tempDir } from "../helpers/nbd-servers";
 import { guestRead, guestWrite, PASSWORD, startVcsim, USER, type Vcsim } from "../vsphere/harness";
+import { stopSite } from "../helpers/site";
 
 const VMS = ["web-01", "db-01"];
 
@@ -78,11 +79,7 @@ describe("providers through the source proxy", () => {
 
   afterAll(async () => {
     configure(new ProviderCredentials());
-    await proxy?.close();
-    await agent?.close();
-    await vc?.logout().catch(() => undefined);
-    await sim?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopSite({ proxy, agent, vc, sim, dir });
   });
 
   it("check refuses both a source and a proxy, and a bad recovery point", async () => {

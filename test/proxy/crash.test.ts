@@ -16,6 +16,7 @@ import { MiB, makeTarget, startTestAgent, until } from "../agent/fixtures";
 import { tempDir } from "../helpers/nbd-servers";
 import { guestRead, guestWrite, PASSWORD, startVcsim, USER, type Vcsim } from "../vsphere/harness";
 import { spawnProxy, type ProxyProcess } from "./fixtures";
+import { stopSite } from "../helpers/site";
 
 const DISK_MiB = 64;
 
@@ -86,11 +87,7 @@ describe("rehost proxy killed at random moments", () => {
   }, 300_000);
 
   afterAll(async () => {
-    await proxy?.stop();
-    await agent?.close();
-    await vc?.logout().catch(() => undefined);
-    await sim?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopSite({ proxy, agent, vc, sim, dir });
   });
 
   it("resumes after each kill, leaves no snapshot, and ends identical", async () => {

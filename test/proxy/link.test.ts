@@ -27,6 +27,7 @@ import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
 import { MiB, makeTarget, startTestAgent, until } from "../agent/fixtures";
 import { tempDir } from "../helpers/nbd-servers";
 import { guestRead, guestWrite, PASSWORD, startVcsim, USER, type Vcsim } from "../vsphere/harness";
+import { stopSite } from "../helpers/site";
 
 /** Text-like data that zstd shrinks about fourfold, the same for a seed. */
 function compressible(bytes: number, seed: number): Buffer {
@@ -236,11 +237,7 @@ describe("a corrupted compressed frame", () => {
   }, 300_000);
 
   afterAll(async () => {
-    await proxy?.close();
-    await agent?.close();
-    await vc?.logout().catch(() => undefined);
-    await sim?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopSite({ proxy, agent, vc, sim, dir });
   });
 
   it("is refused by its hash, never written, and sent again uncompressed; the round ends byte-identical", async () => {

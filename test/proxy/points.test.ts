@@ -5,7 +5,6 @@
  * taken by the simulator at the snapshot instant, not digests taken at the end).
  */
 import * as crypto from "node:crypto";
-import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../lib/agent";
@@ -18,6 +17,7 @@ import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
 import { MiB, makeTarget, startTestAgent, until } from "../agent/fixtures";
 import { tempDir } from "../helpers/nbd-servers";
 import { guestWrite, PASSWORD, startVcsim, USER, type Vcsim } from "../vsphere/harness";
+import { stopSite } from "../helpers/site";
 
 const VMS = ["web-01", "db-01"];
 const DISK_MiB = 32;
@@ -77,11 +77,7 @@ describe("consistent points of several VMs", () => {
   afterAll(async () => {
     writing = false;
     await writer;
-    await proxy?.close();
-    await agent?.close();
-    await vc?.logout().catch(() => undefined);
-    await sim?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopSite({ proxy, agent, vc, sim, dir });
   });
 
   const pointDone = (name: string) =>

@@ -17,6 +17,7 @@ import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
 import { MiB, makeTarget, startTestAgent, until } from "../agent/fixtures";
 import { tempDir } from "../helpers/nbd-servers";
 import { guestRead, guestWrite, PASSWORD, resetCbt, startVcsim, USER, type Vcsim } from "../vsphere/harness";
+import { stopSite } from "../helpers/site";
 
 describe("the source proxy", () => {
   const dir = tempDir("rehost-proxy-");
@@ -76,11 +77,7 @@ describe("the source proxy", () => {
   }, 300_000);
 
   afterAll(async () => {
-    await proxy?.close();
-    await agent?.close();
-    await vc?.logout().catch(() => undefined);
-    await sim?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopSite({ proxy, agent, vc, sim, dir });
   });
 
   it("takes the initial round: every allocated area of each disk, pushed, no snapshot left", async () => {

@@ -22,6 +22,7 @@ import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
 import { MiB, makeTarget, startTestAgent, until } from "../agent/fixtures";
 import { tempDir } from "../helpers/nbd-servers";
 import { guestWrite, PASSWORD, REHOST, rehost, startVcsim, USER, type Vcsim } from "../vsphere/harness";
+import { stopSite } from "../helpers/site";
 
 /** A metric family as parsed from the text format. */
 interface Family {
@@ -143,11 +144,7 @@ describe("rehost status, /metrics and the downtime budget", () => {
 
   afterAll(async () => {
     configure(new ProviderCredentials());
-    await proxy?.close();
-    await agent?.close();
-    await vc?.logout().catch(() => undefined);
-    await sim?.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopSite({ proxy, agent, vc, sim, dir });
   });
 
   it("--json shows every disk with its recovery point age and rate, every VM with its predicted downtime", async () => {
