@@ -14,12 +14,9 @@ import { CREDENTIALS } from "../lib/providers/credentials";
 import { checkGatewayRuntime } from "../lib/components/gateway-runtime";
 
 /** Roles a stack can play. */
-export const ROLES = ["landing-zone", "wave", "rehearsal"] as const;
+const ROLES = ["landing-zone", "wave", "rehearsal"] as const;
 /** A stack's role. */
-export type Role = (typeof ROLES)[number];
-
-/** Config keys that name another stack; the offline preview answers them from that stack's preview. */
-export const STACK_REFERENCE_KEYS = ["rehost:landingZoneStack", "rehost:waveStack"] as const;
+type Role = (typeof ROLES)[number];
 
 const cidr = z.string().regex(/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/, "a CIDR like 192.168.10.0/24");
 
@@ -180,13 +177,13 @@ const PROVIDER_KEYS = Object.values(CREDENTIALS).map((c) => c.config.slice("reho
  * Set by `rehost preview`, which cannot decrypt secrets: a secret the stack's file does not hold is
  * then shown as a placeholder instead of being reported missing.
  */
-export const OFFLINE_PREVIEW_KEY = "offlinePreview";
+const OFFLINE_PREVIEW_KEY = "offlinePreview";
 
 /** Placeholder of a secret the offline preview does not have. */
 const SECRET_PLACEHOLDER = "offline-preview-placeholder";
 
 /** Secret keys per role (the rehearsal's agent token is for its RehearsalPoint provider). */
-export const SECRET_KEYS: Readonly<Record<Role, readonly string[]>> = {
+const SECRET_KEYS: Readonly<Record<Role, readonly string[]>> = {
   "landing-zone": [],
   wave: ["agentToken", "agentPsk"],
   rehearsal: ["agentToken"],

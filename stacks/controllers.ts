@@ -19,7 +19,7 @@ import { Cutover, RehearsalPoint, RehearsalThaw, Replication } from "../lib/prov
 import type { WaveStackConfig } from "./config";
 
 /** The NBD URI of a source disk: the proxy's base URI with the disk id as export name. */
-export function sourceUri(base: string, diskId: string): string {
+function sourceUri(base: string, diskId: string): string {
   return `${base.replace(/\/+$/, "")}/${diskId}`;
 }
 

@@ -9,14 +9,14 @@ import { InputError, problem } from "../lib/problems";
 import { secretConfig, stackFile, type LandingZoneConfig } from "./config";
 
 /** Every mirrored subnet of the plan once (waves may share a subnet), in plan order. */
-export function planSubnets(plan: Plan): PlannedSubnet[] {
+function planSubnets(plan: Plan): PlannedSubnet[] {
   const seen = new Map<string, PlannedSubnet>();
   for (const wave of plan.waves) for (const subnet of wave.subnets) if (!seen.has(subnet.name)) seen.set(subnet.name, subnet);
   return [...seen.values()];
 }
 
 /** A mirrored subnet is advertised once every wave with VMs in it has cut over. */
-export function advertisedSubnets(plan: Plan, cutOverWaves: readonly string[]): Set<string> {
+function advertisedSubnets(plan: Plan, cutOverWaves: readonly string[]): Set<string> {
   const done = new Set(cutOverWaves);
   const blocked = new Set<string>();
   for (const wave of plan.waves) if (!done.has(wave.name)) for (const subnet of wave.subnets) blocked.add(subnet.name);

@@ -17,15 +17,10 @@ export interface Planning {
 const plans = new Map<string, Promise<Planning>>();
 
 /**
- * The plan of the configured inventory and waves file; fails with every planning error. Plans are
- * kept per files and modification times, so previewing a wave and the landing zone it references
- * in one process plans once.
+ * The plan of the configured inventory and waves file, with the waves file; fails with every
+ * planning error. Plans are kept per files and modification times, so previewing a wave and the
+ * landing zone it references in one process plans once.
  */
-export async function loadPlan(config: StackConfig, projectDir: string): Promise<Plan> {
-  return (await loadPlanning(config, projectDir)).plan;
-}
-
-/** Like {@link loadPlan}, with the waves file. */
 export async function loadPlanning(config: StackConfig, projectDir: string): Promise<Planning> {
   const projectPath = (p: string): string => path.resolve(projectDir, p);
   const file = stackFile();

@@ -23,7 +23,7 @@ const OFFLINE_BUNDLE = "offline preview: the agent bundle is built by pulumi pre
  * `<project>/.rehost/bundles` (a Pulumi preview or update of several stacks packs once). The
  * offline preview (`rehost preview`) builds none and shows a placeholder.
  */
-export function agentBundle(projectDir: string): Pick<AgentBundle, "file" | "sha256" | "version"> {
+function agentBundle(projectDir: string): Pick<AgentBundle, "file" | "sha256" | "version"> {
   if (offlinePreview()) return { file: OFFLINE_BUNDLE, sha256: crypto.createHash("sha256").update(OFFLINE_BUNDLE).digest("hex"), version: packageVersion() };
   const outDir = path.join(projectDir, ".rehost", "bundles");
   let bundle = bundles.get(outDir);

@@ -35,7 +35,7 @@ export const ChangedSchema = z.union([
 export type Changed = z.infer<typeof ChangedSchema>;
 
 /** Where a job reads its source disk. */
-export const SourceSchema = z
+const SourceSchema = z
   .object({
     /** `nbd://`, `nbds://`, `nbd+unix://` or `nbds+unix://` URI; never with a secret in it. */
     uri: z
@@ -56,7 +56,7 @@ export const PushedSourceSchema = z
   .strict();
 
 /** Where a job's data comes from: an NBD source it reads, or a proxy that pushes. */
-export const JobSourceSchema = z.union([SourceSchema, PushedSourceSchema]);
+const JobSourceSchema = z.union([SourceSchema, PushedSourceSchema]);
 /** A job's source. */
 export type JobSource = z.infer<typeof JobSourceSchema>;
 
@@ -89,8 +89,6 @@ export const RoundRequestSchema = z
     changed: ChangedSchema,
   })
   .strict();
-/** A round request. */
-export type RoundRequest = z.infer<typeof RoundRequestSchema>;
 
 /** Body of `PATCH /v1/jobs/:id`: a new way to reach the same source disk (the target keeps its data). */
 export const UpdateRequestSchema = z.object({ source: JobSourceSchema }).strict();

@@ -9,7 +9,7 @@ import type { ChangedSpec, Extent, SyncOptions, SyncResult } from "../replicatio
 import type { BlockHashes } from "../replication/block-hashes";
 
 /** What the agent hands the copier for a round: `SyncOptions` with the fields every round sets required. */
-export type RoundSyncOptions = Required<Pick<SyncOptions, "source" | "target" | "changed" | "journal" | "expectTarget">> &
+type RoundSyncOptions = Required<Pick<SyncOptions, "source" | "target" | "changed" | "journal" | "expectTarget">> &
   Pick<SyncOptions, "bandwidth" | "onProgress" | "signal"> & {
     /** The journal stays, marked complete, until the agent has recorded the round. */
     readonly keepJournal: true;

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 
 /** An ECS disk id: `d-` and lowercase letters and digits. */
-export const DISK_ID_PATTERN = /^d-[a-z0-9]{1,62}$/;
+const DISK_ID_PATTERN = /^d-[a-z0-9]{1,62}$/;
 
 /** Whether `value` is a cloud disk id (`d-bp1abc…`) rather than a path. */
 export function isDiskId(value: string): boolean {
@@ -114,7 +114,7 @@ function byIdLink(dir: string, serial: string): string | undefined {
 }
 
 /** The serial sysfs reports for the block device numbered `rdev` (trimmed), if any. */
-export function kernelSerial(rdev: number, sysDevBlockDir: string = DEFAULT_SYS_DEV_BLOCK_DIR): string | undefined {
+function kernelSerial(rdev: number, sysDevBlockDir: string = DEFAULT_SYS_DEV_BLOCK_DIR): string | undefined {
   const entry = path.join(sysDevBlockDir, `${major(rdev)}:${minor(rdev)}`);
   for (const file of ["serial", path.join("device", "serial")]) {
     try {

@@ -10,7 +10,7 @@ import { BlockDecompressor } from "../link/codec";
 import { Codec, FrameParser, FrameType, frameData, LinkProtocolError, type Frame } from "../link/frames";
 
 /** What a pushed round wrote so far. */
-export interface PushCounters {
+interface PushCounters {
   /** Every range below this offset that the round sends is on the target and flushed. */
   pushedUpTo: number;
   bytesWritten: number;
@@ -24,7 +24,7 @@ export interface PushCounters {
 }
 
 /** A DATA frame whose bytes do not match its hash: nothing of it was written. */
-export class FrameHashError extends Error {
+class FrameHashError extends Error {
   constructor(
     readonly offset: number,
     readonly length: number,

@@ -9,7 +9,7 @@
  *   GET    /v1/jobs/:id                    one job's status
  *   PATCH  /v1/jobs/:id                    a new source URI or credentials for the job (UpdateRequest) → 200
  *   DELETE /v1/jobs/:id                    unregister (the target keeps its data) → 200, 404 if unknown
- *   POST   /v1/jobs/:id/rounds             request an incremental round (RoundRequest) → 202
+ *   POST   /v1/jobs/:id/rounds             request an incremental round ({ round, changed }) → 202
  *   POST   /v1/jobs/:id/freeze             hold a round boundary ({ point }) → 202 until frozen
  *   POST   /v1/jobs/:id/thaw               end the freeze ({ point } ends only that point's) → 200
  *   POST   /v1/jobs/:id/verify             compare source and target digests → 202
@@ -25,8 +25,6 @@ import { createServiceServer, HttpError, integerParam, parseBody, readBody, read
 import { BLOCK_HASH_BYTES } from "../replication/sha256-blocks";
 import { sendMetrics } from "../service/metrics";
 import { agentMetrics } from "./metrics";
-
-export { MAX_BODY_BYTES, MAX_CONNECTIONS } from "../service/http";
 
 /** What the agent's HTTPS server needs. */
 export interface AgentServerOptions {

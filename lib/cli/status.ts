@@ -15,7 +15,7 @@ import { formatBytes } from "./format";
 const RATE_ROUNDS = 10;
 
 /** One disk of a VM. */
-export interface DiskStatusRow {
+interface DiskStatusRow {
   readonly disk: number;
   readonly job: string;
   readonly agentUrl: string;
@@ -36,7 +36,7 @@ export interface DiskStatusRow {
 }
 
 /** One VM. */
-export interface VmStatusRow {
+interface VmStatusRow {
   readonly vm: string;
   readonly state: VmStatus["state"];
   readonly rpoSeconds: number;
@@ -61,7 +61,7 @@ export interface VmStatusRow {
 }
 
 /** One wave (`wave` undefined: VMs the plan does not place, or every VM without a plan). */
-export interface WaveStatusRow {
+interface WaveStatusRow {
   readonly wave?: string;
   readonly window?: { readonly start: string; readonly end: string };
   readonly vms: readonly VmStatusRow[];
@@ -241,7 +241,7 @@ export interface RenderOptions {
 }
 
 /** `45 s`, `12 min`, `3.5 h`. */
-export function formatDuration(seconds: number): string {
+function formatDuration(seconds: number): string {
   if (seconds < 100) return `${seconds.toFixed(seconds < 10 ? 1 : 0)} s`;
   if (seconds < 6000) return `${Math.round(seconds / 60)} min`;
   return `${(seconds / 3600).toFixed(1)} h`;

@@ -215,6 +215,6 @@ function entries(dir: string): string[] {
 }
 
 /** SHA-256 (hex) of a file. */
-export function sha256File(file: string): string {
+function sha256File(file: string): string {
   return crypto.createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }

@@ -68,7 +68,7 @@ export async function readDocument(file: string): Promise<unknown> {
 const MAX_ALIASES = 1000;
 
 /** Reads a whole text file in the encoding `decodeText` finds; a missing or unreadable file is an `InputError`. */
-export async function readText(file: string): Promise<string> {
+async function readText(file: string): Promise<string> {
   let bytes: Buffer;
   try {
     bytes = await fs.promises.readFile(file);

@@ -10,7 +10,7 @@ import { mib, type Lab } from "./setup";
 import type { LabServices } from "./start";
 
 /** One VM's Cutover: its outputs, and its error when it failed. */
-export interface LabCutoverResult {
+interface LabCutoverResult {
   readonly vm: string;
   readonly outs: Record<string, any>;
   readonly error?: string;

@@ -47,7 +47,7 @@ export function writeMbr(fd: number, capacityBytes: number): void {
 }
 
 /** Fills `dir` with an OS-like or data tree holding about `dataBytes` of file data. */
-export function populateTree(dir: string, spec: DiskImageSpec): void {
+function populateTree(dir: string, spec: DiskImageSpec): void {
   const write = (rel: string, data: string | Buffer): void => {
     const file = path.join(dir, rel);
     fs.mkdirSync(path.dirname(file), { recursive: true });

@@ -25,7 +25,7 @@ import { ProcessGroup, type Owned } from "../service/processes";
 const run = promisify(execFile);
 
 /** One end of the link. */
-export interface WanSide {
+interface WanSide {
   /** The network namespace (`ip netns` name). */
   readonly namespace: string;
   /** The veth device in it. */
@@ -35,7 +35,7 @@ export interface WanSide {
 }
 
 /** Bytes a veth end sent and received, from its statistics. */
-export interface SideCounters {
+interface SideCounters {
   readonly txBytes: number;
   readonly rxBytes: number;
 }

@@ -8,7 +8,7 @@ import type { LabReport } from "./report";
 /** The preview's resources by type, pinned addresses and mandatory violations, or why it could not run. */
 export async function offlinePreview(stack: string, stacksDir: string, wave: PlannedWave, say: (line: string) => void): Promise<LabReport["preview"]> {
   try {
-    const { runOfflinePreview } = require("../preview") as typeof import("../preview");
+    const { runOfflinePreview }: typeof import("../preview") = require("../preview");
     // The lab plays its cutover inside the wave's change window: judge the window rule as of its start.
     const policyConfig = wave.window !== undefined ? { "cutover-in-change-window": { now: wave.window.start } } : undefined;
     const result = await runOfflinePreview({ stack, stacksDir, policyConfig });

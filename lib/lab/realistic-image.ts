@@ -113,7 +113,7 @@ function place(src: string, dst: string, sameDevice: boolean): void {
 }
 
 /** Picks files of `source` at random (seeded) until `budget` bytes; links or copies them under `dir`. */
-export function stageSourceFiles(source: string, dir: string, budget: number, seed: number): { files: number; bytes: number; dirs: number } {
+function stageSourceFiles(source: string, dir: string, budget: number, seed: number): { files: number; bytes: number; dirs: number } {
   const all = listFiles(source);
   const random = prng(seed);
   for (let i = all.length - 1; i > 0; i--) {
@@ -194,7 +194,7 @@ export function databaseBytes(bytes: number, seed: number): Buffer {
 }
 
 /** Writes `bytes` of incompressible data (AES-256-CTR of zeroes under a key from `seed`) to `file`. */
-export function writeRandomFile(file: string, bytes: number, seed: number): void {
+function writeRandomFile(file: string, bytes: number, seed: number): void {
   const key = crypto.createHash("sha256").update(`rehost-random-${seed}`).digest();
   const cipher = crypto.createCipheriv("aes-256-ctr", key, Buffer.alloc(16));
   const zero = Buffer.alloc(4 * MiB);
@@ -211,7 +211,7 @@ export function writeRandomFile(file: string, bytes: number, seed: number): void
 }
 
 /** Bytes of `file` that hold data, from `qemu-img map` (unwritten and zero ranges excluded). */
-export async function dataBytesOf(file: string): Promise<number> {
+async function dataBytesOf(file: string): Promise<number> {
   const { stdout } = await run("qemu-img", ["map", "-f", "raw", "--output=json", file], { maxBuffer: 256 * MiB });
   const map = JSON.parse(stdout) as { length: number; data: boolean; zero: boolean }[];
   return map.filter((e) => e.data && !e.zero).reduce((sum, e) => sum + e.length, 0);

@@ -9,7 +9,7 @@ import type { ProcessGroup, Owned } from "../service/processes";
 import { createWan, WanUnavailableError, type Wan } from "./network";
 
 /** One side of the lab. */
-export type LabSide = "onprem" | "cloud";
+type LabSide = "onprem" | "cloud";
 
 /** Where the lab's parts run. */
 export interface LabSite {

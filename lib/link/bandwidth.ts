@@ -38,7 +38,7 @@ export interface Bandwidth {
 const UNLIMITED: Schedule = { timezone: "UTC", default: Infinity, windows: [] };
 
 /** No cap anywhere. */
-export function unlimitedBandwidth(): Bandwidth {
+function unlimitedBandwidth(): Bandwidth {
   return { proxy: UNLIMITED, gateways: new Map() };
 }
 
@@ -50,7 +50,7 @@ function gatewayKey(url: string): string {
  * Validates the proxy's bandwidth (a schedule with an optional `gateways` map of agent URL to
  * schedule); throws one `InputError` listing every problem, each under `field`.
  */
-export function parseBandwidth(input: unknown, field = "bandwidth"): Bandwidth {
+function parseBandwidth(input: unknown, field = "bandwidth"): Bandwidth {
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
     throw new InputError(
       problem({
@@ -113,7 +113,7 @@ export function parseBandwidth(input: unknown, field = "bandwidth"): Bandwidth {
 }
 
 /** Reads a bandwidth file (YAML or JSON); throws `InputError` naming the file and the field. */
-export function loadBandwidthFile(file: string, field = "--bandwidth"): Bandwidth {
+function loadBandwidthFile(file: string, field = "--bandwidth"): Bandwidth {
   const text = readInputFile(file, (err) =>
     problem({
       field,

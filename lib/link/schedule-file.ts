@@ -131,7 +131,7 @@ const ScheduleInput = z
     blackouts: z.array(WindowInput.omit({ rate: true }).strict()).default([]),
   })
   .strict();
-export type ScheduleInput = z.input<typeof ScheduleInput>;
+type ScheduleInput = z.input<typeof ScheduleInput>;
 
 /** Whether `zone` is a time zone this Node knows. */
 function knownZone(zone: string): boolean {

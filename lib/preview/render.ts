@@ -29,7 +29,7 @@ const KEY_INPUTS = [
 ] as const;
 
 /** `key=value` pairs of the resource's key inputs. */
-export function keyInputs(resource: PreviewResource): string {
+function keyInputs(resource: PreviewResource): string {
   const parts: string[] = [];
   for (const key of KEY_INPUTS) {
     const value = resource.inputs[key];

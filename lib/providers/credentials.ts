@@ -89,7 +89,7 @@ export class ProviderCredentials {
 
   /** A client for the source proxy at `url`. */
   proxyClient(url: string): ProxyClient {
-    const { ProxyClient } = require("../proxy/client") as typeof import("../proxy/client");
+    const { ProxyClient }: typeof import("../proxy/client") = require("../proxy/client");
     return new ProxyClient(this.service("source proxy", url, "proxy", "rehost proxy prints it when it starts"));
   }
 
@@ -128,8 +128,8 @@ export class ProviderCredentials {
     const password = this.value(CREDENTIALS.vcenterPassword);
     if (password === undefined) throw new Error(`No password for ${user} at ${url}: set ${this.describe(CREDENTIALS.vcenterPassword)}.`);
     // Loaded when first needed, with the problems module its errors are made by (instanceof holds).
-    const { connectVSphere } = require("../vsphere") as typeof import("../vsphere");
-    const { withFieldNames } = require("../problems") as typeof import("../problems");
+    const { connectVSphere }: typeof import("../vsphere") = require("../vsphere");
+    const { withFieldNames }: typeof import("../problems") = require("../problems");
     // A connection problem names the setting to fix, not the option of connectVSphere.
     const names = {
       url: this.settingName(CREDENTIALS.vcenterUrl),

@@ -48,7 +48,7 @@ export const DurationSchema = z.union([z.number(), z.string()]).transform((value
 });
 
 /** How a `Replication` reaches its source through the on-prem proxy (`rehost proxy`). */
-export const ProxySourceSchema = z
+const ProxySourceSchema = z
   .object({
     /** `https://HOST:PORT` of the source proxy. */
     url: ProxyUrlSchema,
@@ -210,7 +210,7 @@ export const CutoverInputsSchema = z
 export type CutoverInputs = z.output<typeof CutoverInputsSchema>;
 
 /** A `check` failure as Pulumi wants it. */
-export interface CheckFailure {
+interface CheckFailure {
   readonly property: string;
   readonly reason: string;
 }
@@ -222,7 +222,7 @@ export interface CheckResult<T> {
 }
 
 /** Paths (as key lists) of every value not known yet (the SDK's unknown sentinel). */
-export function unknownPaths(value: unknown, at: readonly PropertyKey[] = []): PropertyKey[][] {
+function unknownPaths(value: unknown, at: readonly PropertyKey[] = []): PropertyKey[][] {
   if (value === pulumi.runtime.unknownValue) return [[...at]];
   if (Array.isArray(value)) return value.flatMap((v, i) => unknownPaths(v, [...at, i]));
   if (value !== null && typeof value === "object") return Object.entries(value).flatMap(([k, v]) => unknownPaths(v, [...at, k]));

@@ -23,9 +23,9 @@ import type { CutoverPrediction, RoundMeasures, RoundMode, RoundSummary, Through
 export type { CutoverPrediction, RoundMeasures, ThroughputBasis } from "./api";
 
 /** Incremental rounds the churn is measured over. */
-export const CHURN_ROUNDS = 10;
+const CHURN_ROUNDS = 10;
 /** Rounds the throughput and the fixed cost are fitted over. */
-export const FIT_ROUNDS = 20;
+const FIT_ROUNDS = 20;
 /** CBT's granularity in the estimate of the 1 MiB blocks a cutover verifies again (one block per 64 KiB changed, at worst). */
 const CBT_BLOCK = 64 * 1024;
 

@@ -61,7 +61,7 @@ export function datastoreUrl(source: DiskSource): string {
 export const COOKIE_RENEW_SECONDS = 60;
 
 /** nbdkit's PID file beside its socket: it exists once nbdkit accepts connections. */
-export const pidFile = (socket: string): string => `${socket}.pid`;
+const pidFile = (socket: string): string => `${socket}.pid`;
 
 /** nbdkit's arguments before the plugin's: foreground, read-only, stopped with the proxy, on `socket`. */
 function serverArgs(socket: string): string[] {

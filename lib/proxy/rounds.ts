@@ -19,8 +19,7 @@
  */
 import { randomInt } from "node:crypto";
 import type { AgentClient } from "../agent/client";
-import { FRAME_HEADER_BYTES } from "../link/frames";
-import { BlockDigests, blockCount, blockRange, BLOCK_HASH_BYTES, blocksTouched, DIGEST_BLOCK, zeroBlockHash } from "../replication/sha256-blocks";
+import { BlockDigests, blockCount, blockRange, BLOCK_HASH_BYTES, blocksTouched, zeroBlockHash } from "../replication/sha256-blocks";
 import { hashBlocks } from "../replication/block-hashes";
 import type { Extent } from "../replication/device";
 import { mergeExtents } from "../replication/extents/list";
@@ -373,7 +372,3 @@ export function sampleBlocks(size: number, count: number): number[] {
   while (picked.size < count) picked.add(randomInt(total));
   return [...picked].sort((a, b) => a - b);
 }
-
-/** Bytes a link frame adds per range (its header). */
-export const FRAME_OVERHEAD = FRAME_HEADER_BYTES;
-export { DIGEST_BLOCK };

@@ -23,7 +23,7 @@ import type { ProgressMeter } from "./progress";
 import type { Throttle } from "./throttle";
 
 /** The longest write-zeroes request (NBD lengths are 32 bits; keep well under). */
-export const ZERO_REQUEST = 1024 * 1024 * 1024;
+const ZERO_REQUEST = 1024 * 1024 * 1024;
 
 /** One request of a round. */
 export interface CopyRequest extends Segment {}
@@ -79,7 +79,7 @@ function readsSource(kind: SegmentKind): boolean {
 }
 
 /** Checkpointing of a round (see `Journal`). */
-export interface CheckpointSink {
+interface CheckpointSink {
   /** Source bytes that may be read beyond the last checkpoint on disk. */
   readonly intervalBytes: number;
   /** Persists a checkpoint; the copier has flushed the targets before calling it. */
@@ -230,7 +230,7 @@ export async function copy(options: CopierOptions): Promise<CopyCounters> {
 }
 
 /** Flushes each target connection (once for a multi-conn export, where one flush covers all). */
-export async function flushAll(targets: readonly BlockDevice[]): Promise<void> {
+async function flushAll(targets: readonly BlockDevice[]): Promise<void> {
   const distinct = [...new Set(targets)];
   const toFlush = distinct[0]?.caps.canMultiConn ? distinct.slice(0, 1) : distinct;
   await Promise.all(toFlush.filter((t) => t.caps.canFlush).map((t) => t.flush()));

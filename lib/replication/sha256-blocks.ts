@@ -30,7 +30,7 @@ export interface DigestResult {
 }
 
 /** The serialized format's name. */
-export const BLOCK_DIGESTS_FORMAT = "rehost-block-digests-1";
+const BLOCK_DIGESTS_FORMAT = "rehost-block-digests-1";
 /** Bytes of one block hash. */
 export const BLOCK_HASH_BYTES = 32;
 

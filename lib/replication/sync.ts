@@ -24,8 +24,8 @@ export const DEFAULT_DEPTH = 32;
  * them (4 GiB to nbdkit's file plugin: 4.6-6.0 s against 7.6-7.7 s with 1 MiB × 32); a local file
  * target is written directly and prefers the larger requests.
  */
-export const DEFAULT_NBD_TARGET_BLOCK_SIZE = 256 * 1024;
-export const DEFAULT_NBD_TARGET_DEPTH = 64;
+const DEFAULT_NBD_TARGET_BLOCK_SIZE = 256 * 1024;
+const DEFAULT_NBD_TARGET_DEPTH = 64;
 /** Default connections per disk when the server allows multi-conn. */
 export const DEFAULT_CONNECTIONS = 4;
 /** Default checkpoint interval: source bytes a crash may make a resumed round read again. */
@@ -88,8 +88,6 @@ export interface SyncResult {
   /** Whether the round resumed a journal. */
   readonly resumed: boolean;
 }
-
-export type { SyncProgress } from "./progress";
 
 /** Requests of a round kept in memory between its plan pass and its copy (about 100 bytes each). */
 const KEPT_REQUESTS = 100_000;

@@ -15,9 +15,9 @@ import type { Logger } from "./log";
  * The largest request body accepted: an explicit extent list may hold 1,000,000 extents (the
  * agent's schema limit), about 45 bytes of JSON each at the largest offsets.
  */
-export const MAX_BODY_BYTES = 64 * 1024 * 1024;
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
 /** Connections held at once; more are refused until some close. */
-export const MAX_CONNECTIONS = 256;
+const MAX_CONNECTIONS = 256;
 /** Seconds a connection may take for its TLS handshake and its request headers. */
 const HANDSHAKE_SECONDS = 10;
 

@@ -48,7 +48,7 @@ export function register(program: Command): void {
     .option("--firstboot-service <exe>", "Windows: rhsrvany.exe or pvvxsvc.exe to start the first-boot script (default: /usr/share/virt-tools, else cmd.exe)")
     .option("--json", "newline-delimited JSON events on stdout; the last line is the report")
     .action(async (disk: string, flags: AdaptFlags) => {
-      const { adaptDisk, adaptOptionsFromPlan, validateAdaptOptions, GuestRefused } = require("../../guest") as typeof import("../../guest");
+      const { adaptDisk, adaptOptionsFromPlan, validateAdaptOptions, GuestRefused }: typeof import("../../guest") = require("../../guest");
       const { options, problems } = adaptOptionsFromFlags(flags, adaptOptionsFromPlan);
       const flagOf: Record<string, string> = { virtioWin: "--virtio-win", firstBootService: "--firstboot-service" };
       problems.push(

@@ -125,7 +125,7 @@ export function register(program: Command): void {
       }
       if (problems.length > 0) throw new InputError(problems);
 
-      const { startAgent } = require("../../agent") as typeof import("../../agent");
+      const { startAgent }: typeof import("../../agent") = require("../../agent");
       const agent = await startAgent({
         stateDir: opts.state,
         host: listen.host,

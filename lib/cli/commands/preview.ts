@@ -33,8 +33,8 @@ export function register(program: Command): void {
     .action(async (flags: PreviewFlags) => {
       const policyConfig = readPolicyConfig(flags);
       // Pulumi's SDK is heavy to load: only this command's action pays for it.
-      const { hasMandatoryViolation, runOfflinePreview } = require("../../preview") as typeof import("../../preview");
-      const { renderJson, renderMarkdown, renderText } = require("../../preview/render") as typeof import("../../preview/render");
+      const { hasMandatoryViolation, runOfflinePreview }: typeof import("../../preview") = require("../../preview");
+      const { renderJson, renderMarkdown, renderText }: typeof import("../../preview/render") = require("../../preview/render");
       // Progress goes to stderr, so stdout stays the report (or the JSON) alone.
       const result = await runOfflinePreview({
         stack: flags.stack,

@@ -141,7 +141,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       if (opts.compressionLevel !== undefined) {
         if (opts.compressionLevel.trim().toLowerCase() === "off") compressionLevel = "off";
         else {
-          const { checkLevel } = require("../../link/codec") as typeof import("../../link/codec");
+          const { checkLevel }: typeof import("../../link/codec") = require("../../link/codec");
           try {
             compressionLevel = checkLevel(Number(opts.compressionLevel.trim() === "" ? NaN : opts.compressionLevel), "--compression-level");
           } catch (err) {
@@ -153,7 +153,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       let bandwidth: import("../../link/bandwidth").Bandwidth | undefined;
       let bandwidthFile: string | undefined;
       if (opts.bandwidth !== undefined) {
-        const { bandwidthArgument } = require("../../link/bandwidth") as typeof import("../../link/bandwidth");
+        const { bandwidthArgument }: typeof import("../../link/bandwidth") = require("../../link/bandwidth");
         try {
           const parsed = bandwidthArgument(opts.bandwidth, "--bandwidth");
           bandwidth = parsed.bandwidth;
@@ -165,7 +165,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       }
       if (problems.length > 0) throw new InputError(problems);
 
-      const { connectVSphere, resolvePassword } = require("../../vsphere") as typeof import("../../vsphere");
+      const { connectVSphere, resolvePassword }: typeof import("../../vsphere") = require("../../vsphere");
       const password = await resolvePassword(opts.user);
       const vc = await connectVSphere({
         url: opts.vcenter,
@@ -178,7 +178,7 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       }).catch((err: unknown) => {
         throw withFieldNames(err, VCENTER_FLAGS);
       });
-      const { startProxy } = require("../../proxy") as typeof import("../../proxy");
+      const { startProxy }: typeof import("../../proxy") = require("../../proxy");
       const stateDir = path.resolve(opts.state);
       let vddk: { libdir: string; user: string; passwordFile: string; thumbprint: string } | undefined;
       if (opts.reader === "vddk") vddk = await vddkAccess(vc.baseUrl, opts.user, password, stateDir, opts.vddkLibdir!);
@@ -226,7 +226,7 @@ function vddkProblems(libdir: string | undefined): Problem[] {
         message: `VDDK is not in ${libdir}.`,
       }),
     );
-  const { spawnSync } = require("node:child_process") as typeof import("node:child_process");
+  const { spawnSync }: typeof import("node:child_process") = require("node:child_process");
   const plugin = spawnSync("nbdkit", ["vddk", "--dump-plugin"], { encoding: "utf8" });
   if (plugin.status !== 0 && !/libvixDiskLib/.test(plugin.stderr ?? "")) {
     problems.push(
@@ -244,8 +244,8 @@ function vddkProblems(libdir: string | undefined): Problem[] {
 
 /** VDDK's access: the password in a file of mode 0600 in the state directory, vCenter's SHA-1 thumbprint. */
 async function vddkAccess(baseUrl: string, user: string, password: string, stateDir: string, libdir: string) {
-  const { peerCertificate } = require("../../vsphere/transport") as typeof import("../../vsphere/transport");
-  const { writeFileAtomic } = require("../../service/files") as typeof import("../../service/files");
+  const { peerCertificate }: typeof import("../../vsphere/transport") = require("../../vsphere/transport");
+  const { writeFileAtomic }: typeof import("../../service/files") = require("../../service/files");
   const peer = await peerCertificate(new URL(baseUrl), 10_000);
   if (peer === undefined) throw new Error(`The certificate of ${baseUrl} could not be read for VDDK's thumbprint.`);
   fs.mkdirSync(stateDir, { recursive: true, mode: 0o700 });

@@ -211,7 +211,7 @@ function resolveInputs(flags: StatusCommandOptions, env: NodeJS.ProcessEnv) {
   if (problems.length > 0) throw new InputError(problems);
   let shutdownSeconds: number | undefined;
   if (flags.expectedShutdown !== undefined) {
-    const { DurationSchema } = require("../../providers/inputs") as typeof import("../../providers/inputs");
+    const { DurationSchema }: typeof import("../../providers/inputs") = require("../../providers/inputs");
     const parsed = DurationSchema.safeParse(flags.expectedShutdown);
     if (parsed.success && parsed.data <= 86400) shutdownSeconds = parsed.data;
     else
@@ -231,9 +231,9 @@ function resolveInputs(flags: StatusCommandOptions, env: NodeJS.ProcessEnv) {
 /** Runs the command: once, or every `--watch` seconds until SIGINT/SIGTERM. */
 async function runStatus(flags: StatusCommandOptions, env: NodeJS.ProcessEnv): Promise<void> {
   const inputs = resolveInputs(flags, env);
-  const { ProxyClient, ProxyRequestError } = require("../../proxy/client") as typeof import("../../proxy/client");
-  const { AgentClient } = require("../../agent/client") as typeof import("../../agent/client");
-  const { gatherStatus, renderStatus } = require("../status") as typeof import("../status");
+  const { ProxyClient, ProxyRequestError }: typeof import("../../proxy/client") = require("../../proxy/client");
+  const { AgentClient }: typeof import("../../agent/client") = require("../../agent/client");
+  const { gatherStatus, renderStatus }: typeof import("../status") = require("../status");
   const proxy = new ProxyClient({ url: inputs.url, token: inputs.token, fingerprint: inputs.fingerprint, ca: inputs.ca, timeoutMs: 15_000 });
   const agents = inputs.agents;
   const sources = {
@@ -266,7 +266,7 @@ async function runStatus(flags: StatusCommandOptions, env: NodeJS.ProcessEnv): P
       throw new InputError(
         problem({ field: "--policy-config", message: "--policy-config prints one document; it does not go with --watch.", fix: "leave --watch out" }),
       );
-    const { policyConfigOf } = require("../status") as typeof import("../status");
+    const { policyConfigOf }: typeof import("../status") = require("../status");
     process.stdout.write(`${JSON.stringify(policyConfigOf(await once()), null, 2)}\n`);
     return;
   }

@@ -37,8 +37,8 @@ export function register(program: Command): void {
     .option("--json", "newline-delimited JSON events on stdout; the last line is the result")
     .action(async (source: string, target: string, flags: SyncFlags) => {
       // The data plane loads only when the command runs.
-      const { sync } = require("../../replication/sync") as typeof import("../../replication/sync");
-      const { parseRate, parseSize } = require("../../replication/throttle") as typeof import("../../replication/throttle");
+      const { sync }: typeof import("../../replication/sync") = require("../../replication/sync");
+      const { parseRate, parseSize }: typeof import("../../replication/throttle") = require("../../replication/throttle");
       let connections: number | undefined;
       if (flags.connections !== undefined) {
         connections = Number(flags.connections);
@@ -101,7 +101,7 @@ export function progressView(json: boolean): { update: (p: SyncProgress) => void
     return { update: (p) => process.stdout.write(`${JSON.stringify({ event: "progress", ...p })}\n`), stop: () => undefined };
   }
   if (!process.stderr.isTTY) return { update: () => undefined, stop: () => undefined };
-  const { SingleBar } = require("cli-progress") as typeof import("cli-progress");
+  const { SingleBar }: typeof import("cli-progress") = require("cli-progress");
   const bar = new SingleBar({
     format: "{phase} [{bar}] {percentage}% {doneBytes}/{totalBytes} {speed}/s ETA {etaText}",
     stream: process.stderr,

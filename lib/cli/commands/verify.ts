@@ -15,7 +15,7 @@ export function register(program: Command): void {
     .option("--json", "newline-delimited JSON events on stdout; the last line is the result")
     .action(async (source: string, target: string, flags: { json?: boolean }) => {
       // The data plane loads only when the command runs.
-      const { verify } = require("../../replication/verify") as typeof import("../../replication/verify");
+      const { verify }: typeof import("../../replication/verify") = require("../../replication/verify");
       const view = progressView(flags.json === true);
       let result;
       try {

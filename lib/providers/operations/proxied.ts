@@ -16,12 +16,12 @@ import { agentAt, formatSeconds, proxyAt, waitForAgent, waitForProxy } from "./c
 type ProxySource = NonNullable<ReplicationInputs["proxy"]>;
 
 /** What the agent records as the pushed job's source: stable across proxy addresses. */
-export function pushedBy(proxy: ProxySource): string {
+function pushedBy(proxy: ProxySource): string {
   return `rehost proxy, VM ${proxy.vm} disk ${proxy.diskKey}`;
 }
 
 /** One line describing a VM on the proxy for messages. */
-export function describeVm(s: VmStatus): string {
+function describeVm(s: VmStatus): string {
   const age = s.recoveryPointAgeSeconds !== undefined ? `, recovery point ${formatSeconds(s.recoveryPointAgeSeconds)} old` : "";
   return `VM ${s.vm} on the proxy is ${s.state}${s.inFlight !== undefined ? ` (round ${s.inFlight.round})` : ""}${age}${s.error !== undefined ? ` (${s.error})` : ""}`;
 }

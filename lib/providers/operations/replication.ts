@@ -48,7 +48,7 @@ export interface ReplicationOutputs extends ReplicationInputs {
 const IMMUTABLE = ["jobId", "target"];
 
 /** Outputs from the inputs and the job's status. */
-export function replicationOutputs(inputs: ReplicationInputs, s: JobStatus, recoveryPointAt?: string): ReplicationOutputs {
+function replicationOutputs(inputs: ReplicationInputs, s: JobStatus, recoveryPointAt?: string): ReplicationOutputs {
   const last = s.lastRound;
   const a = s.active;
   return {

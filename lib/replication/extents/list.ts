@@ -18,7 +18,7 @@ import type { ExtentSource, Segment } from "./types";
  * does not pay for loading zod unless a round reads an extents file.
  */
 function entrySchema() {
-  const { z } = require("zod") as typeof import("zod");
+  const { z }: typeof import("zod") = require("zod");
   const byteCount = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
   return z.union([z.object({ offset: byteCount, length: byteCount }), z.object({ start: byteCount, length: byteCount })]);
 }

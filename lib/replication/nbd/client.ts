@@ -100,7 +100,7 @@ export interface ClientOptions {
 }
 
 /** How long a server may leave requests in flight unanswered before the connection fails. */
-export const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
 
 /**
  * An open NBD connection. Implements {@link BlockDevice}; obtained from `connectNbd`.

@@ -44,7 +44,7 @@ export class NbdError extends Error {
 }
 
 /** `NBD READ offset 4096 length 65536 on nbd://host/disk failed: EIO (detail)`. */
-export function formatNbdError(f: NbdErrorFields): string {
+function formatNbdError(f: NbdErrorFields): string {
   const range = f.offset !== undefined ? ` offset ${f.offset}${f.length !== undefined ? ` length ${f.length}` : ""}` : "";
   const detail = f.detail ? ` (${f.detail.replace(/\s+/g, " ").trim()})` : "";
   return `NBD ${f.command}${range} on ${f.server} failed: ${f.code}${detail}`;

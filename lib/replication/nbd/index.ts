@@ -17,8 +17,7 @@ import { NbdUri, parseNbdUri } from "./uri";
 
 export { NbdClient } from "./client";
 export { NbdMultiClient } from "./multi";
-export { NbdError, formatNbdError } from "./errors";
-export type { NbdErrorFields, NbdCommand } from "./errors";
+export { NbdError } from "./errors";
 export { parseNbdUri } from "./uri";
 export type { NbdUri } from "./uri";
 
