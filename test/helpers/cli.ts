@@ -188,7 +188,10 @@ export function spawnRehost(...args: string[]): RehostProcess {
 /**
  * Runs `rehost ...args` in this process through `lib/cli/main`'s `main`, as `bin/rehost.js` does,
  * capturing what it writes to standard output and standard error and the exit code it sets.
- * Calls must not overlap (vitest runs the tests of a file one after another).
+ * Calls must not overlap (vitest runs the tests of a file one after another). The modules a
+ * command loads with `require` inside its action are a second copy of the ones this test loaded,
+ * so an `InputError` thrown from one of them is not an `InputError` here (exit 3, not 2): run such
+ * a command as a child ({@link rehostChild}).
  */
 export async function rehostInProcess(...args: string[]): Promise<Run> {
   let stdout = "";

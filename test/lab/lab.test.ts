@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { runLab } from "../../lib/lab";
-import { rehostChild, rehostInProcess, spawnRehost } from "../helpers/cli";
+import { rehostChild, spawnRehost } from "../helpers/cli";
 import { removeDir, tempDir } from "../helpers/tmp";
 
 /** PIDs of processes whose command line mentions `dir` (qemu-nbd sockets and the agent's state live there). */
@@ -87,12 +87,14 @@ describe("rehost lab", () => {
   it("refuses a bad size factor or an unknown wave by its flag, with exit code 2, before anything starts", async () => {
     const workdir = tmp("rehost-lab-input-");
     const report = path.join(workdir, "r.md");
-    const size = await rehostInProcess("lab", "--workdir", workdir, "--report", report, "--size-factor", "0");
+    const [size, wave] = await Promise.all([
+      rehostChild("lab", "--workdir", workdir, "--report", report, "--size-factor", "0"),
+      rehostChild("lab", "--workdir", workdir, "--report", report, "--wave", "no-such-wave"),
+    ]);
     expect(size.code).toBe(2);
     expect(size.stderr).toContain("field --size-factor");
     expect(size.stderr).toContain("received 0; expected an integer from 1 to 64");
     expect(size.stderr).toContain("give --size-factor a whole number");
-    const wave = await rehostInProcess("lab", "--workdir", workdir, "--report", report, "--wave", "no-such-wave");
     expect(wave.code).toBe(2);
     expect(wave.stderr).toContain("field --wave");
     expect(wave.stderr).toContain("There is no wave no-such-wave.");
