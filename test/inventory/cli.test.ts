@@ -5,7 +5,8 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { EXAMPLES, exampleInputs, rehostInProcess } from "../helpers/cli";
+import { EXAMPLES, exampleInputs } from "../helpers/cli";
+import { rehostInProcess } from "../helpers/cli-in-process";
 import { tempDirEachTest } from "../helpers/scopes";
 import { dropCsvColumn, INVENTORY_TMP } from "./helpers";
 

@@ -11,7 +11,8 @@ import YAML from "yaml";
 import type { Plan } from "../../lib/plan/types";
 import { dropCsvColumn } from "../inventory/helpers";
 import { sheetsFromCsvExport, writeWorkbook } from "../inventory/rvtools-workbook";
-import { EXAMPLES, exampleInputs, type Run, rehostChild, rehostInProcess } from "../helpers/cli";
+import { EXAMPLES, exampleInputs, type Run, rehostChild } from "../helpers/cli";
+import { rehostInProcess } from "../helpers/cli-in-process";
 import { tempDir } from "../helpers/tmp";
 
 const exchange = path.join(EXAMPLES, "exchange-center");

@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { colourFor, formatProblemsShort, widthOf, wrap } from "../../lib/cli/report";
 import type { Problem } from "../../lib/problems";
-import { exampleInputs, rehostChild, rehostInProcess, spawnRehost } from "../helpers/cli";
+import { exampleInputs, rehostChild, spawnRehost } from "../helpers/cli";
+import { rehostInProcess } from "../helpers/cli-in-process";
 import { removeDir, tempDir } from "../helpers/tmp";
 
 let dir: string;
