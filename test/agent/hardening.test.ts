@@ -5,7 +5,7 @@
  * wedges on large bodies, hung sources, a full state directory, bad extents, crashes and
  * corrupt state. See docs/agent.md, "Guarantees".
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as net from "node:net";
@@ -17,8 +17,8 @@ import { StateDir } from "../../lib/agent/store";
 import { ProcessGroup } from "../../lib/lab/processes";
 import { digest } from "../../lib/replication";
 import { startNbdkit, tempDir } from "../helpers/nbd-servers";
-import { REHOST } from "../replication/cli";
 import { fileSha256, MiB, makeRawDisk, makeTarget, serveRaw, startTestAgent, until } from "./fixtures";
+import { spawnRehost, type RehostProcess } from "../helpers/cli";
 
 const dir = tempDir("rehost-agent-hardening-");
 const group = new ProcessGroup();
@@ -204,27 +204,19 @@ describe("availability", () => {
     expect(stalled.error).toMatch(/ETIMEDOUT|answered none/);
 
     const state = path.join(dir, "hung-child");
-    const child = spawn(process.execPath, [REHOST, "agent", "--state", state, "--listen", "127.0.0.1:0", "--allow", tc], { stdio: ["ignore", "pipe", "pipe"] });
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    closers.push(async () => {
-      if (child.exitCode === null) child.kill("SIGKILL");
-    });
-    let url = "";
-    child.stdout.on("data", (d: Buffer) => {
-      for (const line of d.toString().split("\n")) {
-        const m = /"msg":"agent listening","url":"([^"]+)","fingerprint":"([^"]+)"/.exec(line);
-        if (m) url = `${m[1]} ${m[2]}`;
-      }
-    });
-    await until("the child agent", async () => (url !== "" ? true : undefined));
-    const [childUrl, fingerprint] = url.split(" ");
-    const childClient = new AgentClient({ url: childUrl, token: fs.readFileSync(path.join(state, "token"), "utf8").trim(), fingerprint });
+    const child = spawnRehost("agent", "--state", state, "--listen", "127.0.0.1:0", "--allow", tc);
+    closers.push(async () => child.kill());
+    const listening = await until(
+      "the child agent",
+      async () => /"msg":"agent listening","url":"([^"]+)","fingerprint":"([^"]+)"/.exec(child.stdout) ?? undefined,
+    );
+    const childClient = new AgentClient({ url: listening[1]!, token: fs.readFileSync(path.join(state, "token"), "utf8").trim(), fingerprint: listening[2]! });
     await short.client.unregister("timeout");
     await childClient.register({ id: "hung", source: { uri: hung.uri }, target: tc });
     await until("the child's round to start", async () => ((await childClient.get("hung")).active?.startedAt !== undefined ? true : undefined));
     const t1 = Date.now();
-    child.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    child.child.kill("SIGTERM");
+    expect(await child.exited).toBe(0);
     expect(Date.now() - t1).toBeLessThan(10_000);
   }, 120_000);
 
@@ -396,35 +388,30 @@ describe("rounds", () => {
     makeTarget(target, 256);
     const uri = await serveRaw(group, image, path.join(dir, "crash.sock"));
     const state = path.join(dir, "crash-state");
-    const start = () => {
-      const child = spawn(process.execPath, [REHOST, "agent", "--state", state, "--listen", "127.0.0.1:0", "--allow", target], {
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      const lines: string[] = [];
-      let partial = "";
-      child.stdout.on("data", (d: Buffer) => {
-        partial += d.toString();
-        const parts = partial.split("\n");
-        partial = parts.pop() ?? "";
-        lines.push(...parts);
-      });
-      closers.push(async () => {
-        if (child.exitCode === null) child.kill("SIGKILL");
-      });
-      return { child, lines };
+    const start = (): RehostProcess => {
+      const agent = spawnRehost("agent", "--state", state, "--listen", "127.0.0.1:0", "--allow", target);
+      closers.push(async () => agent.kill());
+      return agent;
     };
-    const clientOf = async (lines: string[]) => {
-      const listening = await until("the agent", async () => lines.map((l) => JSON.parse(l)).find((l) => l.msg === "agent listening"));
+    /** The agent's complete log lines so far. */
+    const logLines = (agent: RehostProcess): Array<{ msg: string; url: string; fingerprint: string }> =>
+      agent.stdout
+        .slice(0, agent.stdout.lastIndexOf("\n") + 1)
+        .split("\n")
+        .filter((l) => l !== "")
+        .map((l) => JSON.parse(l));
+    const clientOf = async (agent: RehostProcess) => {
+      const listening = await until("the agent", async () => logLines(agent).find((l) => l.msg === "agent listening"));
       return new AgentClient({ url: listening.url, token: fs.readFileSync(path.join(state, "token"), "utf8").trim(), fingerprint: listening.fingerprint });
     };
     const first = start();
-    const client = await clientOf(first.lines);
+    const client = await clientOf(first);
     await client.register({ id: "crash", source: { uri }, target, initial: "full" });
-    await until("the copy to end", async () => (first.lines.some((l) => l.includes("round copied")) ? true : undefined), 60_000);
-    first.child.kill("SIGKILL");
-    await new Promise((r) => first.child.once("exit", r));
+    await until("the copy to end", async () => (logLines(first).some((l) => l.msg.startsWith("round copied")) ? true : undefined), 60_000);
+    first.kill();
+    await first.exited;
     const second = start();
-    const again = await clientOf(second.lines);
+    const again = await clientOf(second);
     const done = await until(
       "the resumed round",
       async () => {
@@ -437,7 +424,7 @@ describe("rounds", () => {
     expect(done.lastRound!.digest.digest).toBe((await digest(image)).digest);
     expect(fs.readdirSync(path.join(state, "journals"))).toEqual([]);
     second.child.kill("SIGTERM");
-    await new Promise((r) => second.child.once("exit", r));
+    await second.exited;
   }, 120_000);
 });
 

@@ -121,7 +121,12 @@ export interface RehostProcess {
 
 /** Starts `node bin/rehost.js ...args` from the repository's root, standard input closed, its output collected. */
 export function spawnRehost(...args: string[]): RehostProcess {
-  const child = spawn(process.execPath, [bin, ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  return spawnRehostWith({}, ...args);
+}
+
+/** {@link spawnRehost} with an environment or a directory. */
+export function spawnRehostWith(options: Omit<ChildOptions, "timeout">, ...args: string[]): RehostProcess {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: options.cwd ?? root, env: childEnv(options.env), stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
   let output = "";

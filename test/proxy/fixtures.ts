@@ -2,11 +2,12 @@
  * The source proxy as a process (`rehost proxy`), as it runs on-prem: started with its flags,
  * reached through its API, stopped (or killed) by PID.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { ProxyClient } from "../../lib/proxy/client";
-import { PASSWORD, REHOST, USER, type Vcsim } from "../vsphere/harness";
+import { spawnRehostWith } from "../helpers/cli";
+import { PASSWORD, USER, type Vcsim } from "../vsphere/harness";
 
 /** A `rehost proxy` process. */
 export interface ProxyProcess {
@@ -32,7 +33,6 @@ export interface AgentTrust {
 /** Starts `rehost proxy` on 127.0.0.1 against the simulator; resolves once it listens. */
 export async function spawnProxy(stateDir: string, sim: Vcsim, agents: AgentTrust, extra: readonly string[] = []): Promise<ProxyProcess> {
   const args = [
-    REHOST,
     "proxy",
     "--state",
     stateDir,
@@ -52,16 +52,13 @@ export async function spawnProxy(stateDir: string, sim: Vcsim, agents: AgentTrus
     "0.2",
     ...extra,
   ];
-  const child = spawn(process.execPath, args, { env: { ...process.env, REHOST_VCENTER_PASSWORD: PASSWORD }, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  child.stdout!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
-  child.stderr!.on("data", (d: Buffer) => (out = (out + d.toString()).slice(-200_000)));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const proxy = spawnRehostWith({ env: { REHOST_VCENTER_PASSWORD: PASSWORD } }, ...args);
+  const { child, exited } = proxy;
   const { url, fingerprint } = await new Promise<{ url: string; fingerprint: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`rehost proxy did not start within 30 s:\n${out}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`rehost proxy did not start within 30 s:\n${proxy.output}`)), 30_000);
     const look = (): void => {
-      const listening = /listening on (\S+)/.exec(out);
-      const fp = /fingerprint ([0-9A-F:]{95})/.exec(out);
+      const listening = /listening on (\S+)/.exec(proxy.output);
+      const fp = /fingerprint ([0-9A-F:]{95})/.exec(proxy.output);
       if (listening !== null && fp !== null) {
         clearTimeout(timer);
         resolve({ url: listening[1], fingerprint: fp[1] });
@@ -70,7 +67,7 @@ export async function spawnProxy(stateDir: string, sim: Vcsim, agents: AgentTrus
     child.stderr!.on("data", look);
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`rehost proxy exited with ${code}:\n${out}`));
+      reject(new Error(`rehost proxy exited with ${code}:\n${proxy.output}`));
     });
   });
   const token = fs.readFileSync(path.join(stateDir, "token"), "utf8").trim();
@@ -86,7 +83,7 @@ export async function spawnProxy(stateDir: string, sim: Vcsim, agents: AgentTrus
     url,
     fingerprint,
     client: new ProxyClient({ url, token, fingerprint }),
-    output: () => out,
+    output: () => proxy.output,
     stop: () => signal("SIGTERM"),
     kill: () => signal("SIGKILL"),
   };

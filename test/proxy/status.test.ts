@@ -6,7 +6,6 @@
  * Prometheus text behind the token; a Cutover whose budget the prediction exceeds is refused
  * before any shutdown, and cuts over with `ignoreDowntimeBudget`.
  */
-import { spawn } from "node:child_process";
 import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as https from "node:https";
@@ -21,8 +20,9 @@ import { silentLogger } from "../../lib/service/log";
 import { connectVSphere, type VSphereClient } from "../../lib/vsphere";
 import { MiB, makeTarget, startTestAgent, until } from "../agent/fixtures";
 import { tempDir } from "../helpers/nbd-servers";
-import { guestWrite, PASSWORD, REHOST, rehost, startVcsim, USER, type Vcsim } from "../vsphere/harness";
+import { guestWrite, PASSWORD, rehost, startVcsim, USER, type Vcsim } from "../vsphere/harness";
 import { stopSite } from "../helpers/site";
+import { spawnRehostWith } from "../helpers/cli";
 
 /** A metric family as parsed from the text format. */
 interface Family {
@@ -255,20 +255,14 @@ describe("rehost status, /metrics and the downtime budget", () => {
   });
 
   it("--watch refreshes until SIGINT, then exits 130", async () => {
-    const child = spawn(process.execPath, [REHOST, "status", "--json", "--watch", "0.5"], {
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const watch = spawnRehostWith({ env }, "status", "--json", "--watch", "0.5");
     try {
-      await until("three refreshes", async () => (out.split("\n").filter((l) => l.startsWith("{")).length >= 3 ? true : undefined), 30_000);
+      await until("three refreshes", async () => (watch.stdout.split("\n").filter((l) => l.startsWith("{")).length >= 3 ? true : undefined), 30_000);
     } finally {
-      process.kill(child.pid!, "SIGINT");
+      process.kill(watch.child.pid!, "SIGINT");
     }
-    expect(await exited).toBe(130);
-    const lines = out
+    expect(await watch.exited).toBe(130);
+    const lines = watch.stdout
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as WaveStatusReport);

@@ -1,11 +1,10 @@
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { digest } from "../../lib/replication";
-import { REHOST } from "./cli";
 import { tempDir } from "../helpers/tmp";
+import { spawnRehost } from "../helpers/cli";
 
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
@@ -37,7 +36,7 @@ function syncAndKill(
   signal: NodeJS.Signals = "SIGKILL",
 ): Promise<{ lastDone: number; killed: boolean; bytesRead: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [REHOST, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const { child } = spawnRehost(...args);
     children.push(child.pid as number);
     let buffered = "";
     let lastDone = 0;
