@@ -112,8 +112,9 @@ function parseBandwidth(input: unknown, field = "bandwidth"): Bandwidth {
   return { proxy: proxy!, gateways: byGateway };
 }
 
-/** Reads a bandwidth file (YAML or JSON); throws `InputError` naming the file and the field. */
-function loadBandwidthFile(file: string, field = "--bandwidth"): Bandwidth {
+/** Reads a bandwidth file (YAML or JSON); throws `InputError` naming the file and the field `bandwidth`. */
+function loadBandwidthFile(file: string): Bandwidth {
+  const field = "bandwidth";
   const text = readInputFile(file, (err) =>
     problem({
       field,
@@ -132,7 +133,7 @@ function loadBandwidthFile(file: string, field = "--bandwidth"): Bandwidth {
     );
   }
   try {
-    return parseBandwidth(input ?? {}, "bandwidth");
+    return parseBandwidth(input ?? {}, field);
   } catch (err) {
     if (err instanceof InputError) throw new InputError(err.problems.map((p) => ({ ...p, file })));
     throw err;
@@ -140,11 +141,13 @@ function loadBandwidthFile(file: string, field = "--bandwidth"): Bandwidth {
 }
 
 /**
- * The value of `--bandwidth`: a rate for the whole proxy (`200Mbit`, `25M`, `unlimited`), or the
- * path of a schedule file. Returns the schedules and, for a file, its path (to watch).
+ * The proxy's bandwidth setting (the field `bandwidth`): a rate for the whole proxy (`200Mbit`,
+ * `25M`, `unlimited`), or the path of a schedule file. Returns the schedules and, for a file, its
+ * path (to watch).
  */
-export function bandwidthArgument(value: string, field = "--bandwidth"): { bandwidth: Bandwidth; file?: string } {
-  if (fs.existsSync(value)) return { bandwidth: loadBandwidthFile(value, field), file: value };
+export function bandwidthArgument(value: string): { bandwidth: Bandwidth; file?: string } {
+  const field = "bandwidth";
+  if (fs.existsSync(value)) return { bandwidth: loadBandwidthFile(value), file: value };
   try {
     return { bandwidth: { proxy: parseSchedule({ default: value }, field), gateways: new Map() } };
   } catch {
@@ -153,7 +156,7 @@ export function bandwidthArgument(value: string, field = "--bandwidth"): { bandw
         field,
         received: value,
         expected: "a rate (200Mbit, 1Gbps, 25M, 50Mi, unlimited) or an existing schedule file",
-        fix: "e.g. --bandwidth 200Mbit, or --bandwidth /etc/rehost/bandwidth.yaml (docs/link.md)",
+        fix: "give `bandwidth` a rate such as 200Mbit, or the path of a schedule file such as /etc/rehost/bandwidth.yaml (docs/link.md)",
         message: `${JSON.stringify(value)} is neither a rate nor an existing file`,
       }),
     );

@@ -155,12 +155,13 @@ Exit codes: 0 stopped by SIGINT/SIGTERM; 2 bad input (every problem printed); 3 
       if (opts.bandwidth !== undefined) {
         const { bandwidthArgument }: typeof import("../../link/bandwidth") = require("../../link/bandwidth");
         try {
-          const parsed = bandwidthArgument(opts.bandwidth, "--bandwidth");
+          const parsed = bandwidthArgument(opts.bandwidth);
           bandwidth = parsed.bandwidth;
           bandwidthFile = parsed.file === undefined ? undefined : path.resolve(parsed.file);
         } catch (err) {
-          if (!(err instanceof InputError)) throw err;
-          problems.push(...err.problems);
+          const named = withFieldNames(err, { bandwidth: "--bandwidth" });
+          if (!(named instanceof InputError)) throw named;
+          problems.push(...named.problems);
         }
       }
       if (problems.length > 0) throw new InputError(problems);
