@@ -27,9 +27,11 @@ async function main(): Promise<void> {
   const tmp = tempDir("rehost-bench-preview-");
   try {
     // The exchange-centre stack configs, with every wave at cutover: pick the one with the most resources.
+    const configs = new Map<string, Record<string, unknown>>();
     for (const f of fs.readdirSync(path.join(ROOT, "stacks")).filter((f) => /^Pulumi\..+\.yaml$/.test(f))) {
       const doc = parseYaml(fs.readFileSync(path.join(ROOT, "stacks", f), "utf8")) as { config: Record<string, unknown> };
       if (doc.config["rehost:role"] === "wave") doc.config["rehost:phase"] = "cutover";
+      configs.set(f, doc.config);
       fs.writeFileSync(path.join(tmp, f), stringify(doc));
     }
     const waves = fs
@@ -44,9 +46,9 @@ async function main(): Promise<void> {
     const largest = sizes.reduce((a, b) => (b.resources > a.resources ? b : a));
     console.log(`waves at cutover: ${sizes.map((s) => `${s.stack} ${s.vms} VMs/${s.resources} resources`).join(", ")}`);
     // The policies judge a cutover against its change window: preview as of an hour into the window.
-    const config = (parseYaml(fs.readFileSync(path.join(tmp, `Pulumi.${largest.stack}.yaml`), "utf8")) as { config: Record<string, string> }).config;
-    const wave = (await loadWaves(path.join(ROOT, config["rehost:waves"]!))).waves.find((w) => w.name === config["rehost:wave"]);
-    if (wave?.window === undefined) throw new Error(`${largest.stack}: its wave ${config["rehost:wave"]} has no change window`);
+    const config = configs.get(`Pulumi.${largest.stack}.yaml`)!;
+    const wave = (await loadWaves(path.join(ROOT, String(config["rehost:waves"])))).waves.find((w) => w.name === config["rehost:wave"]);
+    if (wave?.window === undefined) throw new Error(`${largest.stack}: its wave ${String(config["rehost:wave"])} has no change window`);
     const at = new Date(Date.parse(wave.window.start) + 3600_000).toISOString();
 
     // The CLI in a fresh process, reporting its own CPU time on exit (wall time depends on the load).

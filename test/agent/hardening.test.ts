@@ -204,19 +204,19 @@ describe("availability", () => {
     expect(stalled.error).toMatch(/ETIMEDOUT|answered none/);
 
     const state = path.join(dir, "hung-child");
-    const child = spawnRehost("agent", "--state", state, "--listen", "127.0.0.1:0", "--allow", tc);
-    closers.push(async () => child.kill());
+    const childAgent = spawnRehost("agent", "--state", state, "--listen", "127.0.0.1:0", "--allow", tc);
+    closers.push(async () => childAgent.kill());
     const listening = await until(
       "the child agent",
-      async () => /"msg":"agent listening","url":"([^"]+)","fingerprint":"([^"]+)"/.exec(child.stdout) ?? undefined,
+      async () => /"msg":"agent listening","url":"([^"]+)","fingerprint":"([^"]+)"/.exec(childAgent.stdout) ?? undefined,
     );
     const childClient = new AgentClient({ url: listening[1]!, token: fs.readFileSync(path.join(state, "token"), "utf8").trim(), fingerprint: listening[2]! });
     await short.client.unregister("timeout");
     await childClient.register({ id: "hung", source: { uri: hung.uri }, target: tc });
     await until("the child's round to start", async () => ((await childClient.get("hung")).active?.startedAt !== undefined ? true : undefined));
     const t1 = Date.now();
-    child.child.kill("SIGTERM");
-    expect(await child.exited).toBe(0);
+    childAgent.child.kill("SIGTERM");
+    expect(await childAgent.exited).toBe(0);
     expect(Date.now() - t1).toBeLessThan(10_000);
   }, 120_000);
 
